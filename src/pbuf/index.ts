@@ -1,0 +1,3 @@
+export { Pbuf, PbufError, PbufFlag, PbufType, type PbufCursor } from './pbuf.ts';
+export { PbufLayer, PbufPool, type PbufPoolOptions, type PbufPoolStats } from './pool.ts';
+export { BlockAllocator } from './memory.ts';

@@ -1,0 +1,16 @@
+// The Clock every Stack takes time from. The core never reads the real
+// clock: it asks its Clock, so the simulator can run it on virtual time.
+import type { Timer, TimerCallback } from './timer-heap.ts';
+
+export interface Clock {
+  /** Milliseconds since the clock's origin (monotonic, may be fractional). */
+  now(): number;
+  /** A stopped, reusable timer; start it with start()/startAt(). */
+  timer(cb: TimerCallback): Timer;
+  /** Convenience: a timer started to fire once after `delayMs`. */
+  after(delayMs: number, cb: TimerCallback): Timer;
+  /** Earliest pending deadline, or null when nothing is scheduled. */
+  nextDeadline(): number | null;
+  /** Number of scheduled timers (an idle stack schedules none). */
+  pendingTimers(): number;
+}
