@@ -1,0 +1,118 @@
+#!/usr/bin/env node
+// The tsip command line: `tsip up`, `tsip sim ...`, `tsip help`.
+import { parseArgs } from 'node:util';
+import { runSimPing } from './sim-ping.ts';
+
+const USAGE = `tsip — a userspace TCP/IP stack
+
+usage:
+  tsip up                         run tsip (today: the simulator demo; TUN support comes later)
+  tsip sim ping [options]         ping between two simulated stacks over a faulty link
+      --seed N        seed for every random choice (default 1)
+      --count N       echo requests to send (default 10)
+      --size N        echo data bytes (default 56)
+      --interval MS   virtual ms between requests (default 1000)
+      --latency MS    one-way link latency (default 1)
+      --loss P        drop probability per packet, 0..1 (default 0)
+      --dup P         duplication probability (default 0)
+      --reorder P     reordering probability (default 0)
+      --corrupt P     bit-corruption probability (default 0)
+      --rate BPS      link rate in bit/s (default unlimited)
+      --mtu N         link MTU (default 1500; smaller MTUs exercise fragmentation)
+      --pcap FILE     write every packet sent to a pcap file (LINKTYPE_RAW)
+      --quiet         only the summary
+  tsip help
+`;
+
+function num(v: string | undefined, name: string, dflt: number): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new UsageError(`--${name} must be a number, got ${v}`);
+  return n;
+}
+
+class UsageError extends Error {}
+
+function simPing(argv: string[]): number {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      seed: { type: 'string' },
+      count: { type: 'string' },
+      size: { type: 'string' },
+      interval: { type: 'string' },
+      latency: { type: 'string' },
+      loss: { type: 'string' },
+      dup: { type: 'string' },
+      reorder: { type: 'string' },
+      corrupt: { type: 'string' },
+      rate: { type: 'string' },
+      mtu: { type: 'string' },
+      pcap: { type: 'string' },
+      quiet: { type: 'boolean' },
+    },
+    strict: true,
+  });
+  const seedRaw = values.seed ?? '1';
+  const seed = /^\d+$/.test(seedRaw) ? Number(seedRaw) : seedRaw;
+  const rate = values.rate === undefined ? undefined : num(values.rate, 'rate', 0);
+  const outcome = runSimPing({
+    seed,
+    count: num(values.count, 'count', 10),
+    size: num(values.size, 'size', 56),
+    intervalMs: num(values.interval, 'interval', 1000),
+    mtu: num(values.mtu, 'mtu', 1500),
+    link: {
+      latencyMs: num(values.latency, 'latency', 1),
+      loss: num(values.loss, 'loss', 0),
+      duplicate: num(values.dup, 'dup', 0),
+      reorder: num(values.reorder, 'reorder', 0),
+      corrupt: num(values.corrupt, 'corrupt', 0),
+      ...(rate === undefined ? {} : { bitsPerSecond: rate }),
+    },
+    ...(values.pcap === undefined ? {} : { pcapFile: values.pcap }),
+    verbose: !values.quiet,
+    log: (l) => console.log(l),
+  });
+  if (!outcome.poolClean) {
+    console.error('error: a simulated stack leaked pbufs');
+    return 1;
+  }
+  return 0;
+}
+
+function up(argv: string[]): number {
+  console.log('tsip up: TUN support is not built yet, so this runs the simulator instead:');
+  console.log('two simulated stacks, one pinging the other over a link with 10% loss.\n');
+  return simPing(['--seed', '1', '--loss', '0.1', '--count', '10', '--interval', '200', ...argv]);
+}
+
+function main(argv: string[]): number {
+  const [cmd, sub, ...rest] = argv;
+  try {
+    switch (cmd) {
+      case 'up':
+        return up(argv.slice(1));
+      case 'sim':
+        if (sub === 'ping') return simPing(rest);
+        throw new UsageError(`unknown sim scenario: ${sub ?? '(none)'}`);
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        console.log(USAGE);
+        return 0;
+      default:
+        throw new UsageError(`unknown command: ${cmd}`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError || (err instanceof TypeError && 'code' in err) || err instanceof RangeError) {
+      console.error(`tsip: ${err.message}\n`);
+      console.error(USAGE);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+process.exitCode = main(process.argv.slice(2));

@@ -1,0 +1,228 @@
+// IPv4 input and output (lwIP ip4.c): validate what arrives, reassemble
+// fragments, hand payloads to transport protocols; add headers, route and
+// fragment what leaves. We are a host: nothing is forwarded.
+import { Err } from '../err.ts';
+import type { Netif } from '../netif/netif.ts';
+import type { Pbuf } from '../pbuf/pbuf.ts';
+import { PbufLayer } from '../pbuf/pool.ts';
+import { PbufType } from '../pbuf/pbuf.ts';
+import type { ProtoStats } from '../stats.ts';
+import { internetChecksum } from '../wire/checksum.ts';
+import { IPV4_HEADER_LEN, Ipv4Packet } from '../wire/ipv4.ts';
+import { fragmentAndSend } from './fragment.ts';
+import type { IcmpErrorSink, IpHost, IpInfo, ProtocolInput } from './host.ts';
+import { Reassembler, type ReassemblyOptions } from './reassembly.ts';
+
+export interface Ipv4Options {
+  /** TTL for datagrams we originate (default 64). */
+  defaultTtl?: number;
+  reassembly?: ReassemblyOptions;
+}
+
+const LOOPBACK_NET = 0x7f000000;
+const LOOPBACK_MASK = 0xff000000;
+
+function isMulticast(a: number): boolean {
+  return (a >>> 28) === 0xe;
+}
+
+export class Ipv4 {
+  readonly defaultTtl: number;
+  /** Where undeliverable datagrams are reported (installed by ICMP). */
+  icmpErrors: IcmpErrorSink | null = null;
+  /** The netif for destinations no netif is on-link for. */
+  defaultNetif: Netif | null = null;
+  /** The loopback netif (installed by the Stack). */
+  loopback: Netif | null = null;
+  readonly reassembler: Reassembler;
+  private readonly handlers: (ProtocolInput | undefined)[] = new Array(256);
+  private readonly view = new Ipv4Packet();
+  private readonly info: IpInfo;
+  private readonly st: ProtoStats;
+  private nextIdent: number;
+
+  constructor(
+    private readonly host: IpHost,
+    opts: Ipv4Options = {},
+  ) {
+    this.defaultTtl = opts.defaultTtl ?? 64;
+    if (!Number.isInteger(this.defaultTtl) || this.defaultTtl < 1 || this.defaultTtl > 255) {
+      throw new RangeError('defaultTtl must be an integer in 1..255');
+    }
+    this.st = host.stats.ip;
+    this.nextIdent = host.rng.int(0x10000);
+    this.reassembler = new Reassembler(host, opts.reassembly, (p, code) => this.icmpErrors?.timeExceeded(p, code));
+    this.info = { src: 0, dst: 0, protocol: 0, ttl: 0, tos: 0, headerLen: 0, netif: null as unknown as Netif, broadcast: false };
+  }
+
+  /** Register a transport protocol's input (TCP 6, UDP 17, ICMP 1). */
+  register(protocol: number, input: ProtocolInput): void {
+    this.handlers[protocol & 0xff] = input;
+  }
+
+  /** True if `a` is one of our addresses (any netif, weak host model). */
+  isLocal(a: number): boolean {
+    if ((a & LOOPBACK_MASK) >>> 0 === LOOPBACK_NET) return true;
+    for (const n of this.host.netifs) if (n.addr === a && n.addr !== 0) return true;
+    return false;
+  }
+
+  /**
+   * Process one received datagram; takes ownership of `p` (payload at the
+   * IP header). Every rejection is counted; nothing here throws on bad input.
+   */
+  input(p: Pbuf, netif: Netif): void {
+    const st = this.st;
+    st.recv++;
+    // The header must sit in the first piece (drivers deliver it so).
+    if (p.len < IPV4_HEADER_LEN) return this.drop(p, 'lenerr');
+    const v = this.view.wrap(p.buf, p.off, p.len);
+    if (v.version !== 4) return this.drop(p, 'proterr');
+    const hl = v.headerLen;
+    if (hl < IPV4_HEADER_LEN) return this.drop(p, 'proterr');
+    if (hl > p.len) return this.drop(p, 'lenerr');
+    const total = v.totalLength;
+    if (total < hl || total > p.totLen) return this.drop(p, 'lenerr');
+    if (internetChecksum(p.buf, p.off, hl) !== 0) return this.drop(p, 'chkerr');
+    // Trim link-layer padding beyond the datagram.
+    if (p.totLen > total) p.realloc(total);
+
+    const src = v.src;
+    const dst = v.dst;
+    // RFC 1122 3.2.1.3: a source must be a unicast address.
+    if (src === 0xffffffff || isMulticast(src) || (src !== 0 && netif.isBroadcast(src))) return this.drop(p, 'drop');
+    if (v.ttl === 0) return this.drop(p, 'drop');
+    const broadcast = netif.isBroadcast(dst);
+    if (!broadcast && !this.isLocal(dst)) {
+      // Not for us and we do not forward: lwIP counts these as plain drops.
+      return this.drop(p, 'drop');
+    }
+    // Packets claiming a loopback address must arrive on the loopback netif.
+    if (netif !== this.loopback && ((src & LOOPBACK_MASK) >>> 0 === LOOPBACK_NET || (dst & LOOPBACK_MASK) >>> 0 === LOOPBACK_NET)) {
+      return this.drop(p, 'drop');
+    }
+
+    let q: Pbuf | null = p;
+    if (v.moreFragments || v.fragOffset !== 0) {
+      q = this.reassembler.insert(p);
+      if (q === null) return; // held (or dropped and counted) by the reassembler
+    }
+
+    const info = this.info;
+    // A reassembled datagram carries its first fragment's header.
+    const hv = this.view.wrap(q.buf, q.off, q.len);
+    const qhl = hv.headerLen;
+    info.src = src;
+    info.dst = dst;
+    info.protocol = hv.protocol;
+    info.ttl = hv.ttl;
+    info.tos = hv.dscp << 2 | hv.ecn;
+    info.headerLen = qhl;
+    info.netif = netif;
+    info.broadcast = broadcast;
+    const handler = this.handlers[info.protocol];
+    if (handler === undefined) {
+      st.proterr++;
+      st.drop++;
+      if (!broadcast) this.icmpErrors?.destUnreachable(q, 2 /* protocol unreachable */);
+      q.free();
+      return;
+    }
+    q.removeHeader(qhl);
+    handler(q, info);
+  }
+
+  /** The netif a datagram to `dst` leaves through, or null (no route). */
+  route(dst: number): Netif | null {
+    if (this.loopback !== null && this.isLocal(dst)) return this.loopback.isUp ? this.loopback : null;
+    const netifs = this.host.netifs;
+    for (const n of netifs) if (n.isUp && n !== this.loopback && n.addr !== 0 && n.onLink(dst)) return n;
+    const d = this.defaultNetif;
+    return d !== null && d.isUp ? d : null;
+  }
+
+  /**
+   * Send `p` (payload at the transport header) to `dst` (lwIP ip4_output):
+   * routes, prepends the IP header, fragments if needed. Does not take
+   * ownership: `p` is returned to the caller as it was. `src` 0 picks the
+   * outgoing netif's address.
+   */
+  output(p: Pbuf, src: number, dst: number, protocol: number, ttl = this.defaultTtl, tos = 0, dontFragment = false): number {
+    const netif = this.route(dst);
+    if (netif === null) {
+      this.st.rterr++;
+      this.st.drop++;
+      return Err.RTE;
+    }
+    return this.outputIf(p, src, dst, protocol, ttl, tos, dontFragment, netif);
+  }
+
+  /** As output(), through a given netif. */
+  outputIf(p: Pbuf, src: number, dst: number, protocol: number, ttl: number, tos: number, dontFragment: boolean, netif: Netif): number {
+    const st = this.st;
+    if (src === 0) src = netif === this.loopback && this.isLocal(dst) ? dst : netif.addr;
+    // Use the header room if there is some; otherwise put the header in a
+    // piece of its own in front (ROM/REF payloads have none).
+    let head: Pbuf = p;
+    let ownHead = false;
+    if (!p.addHeader(IPV4_HEADER_LEN)) {
+      const h = this.host.pool.alloc(PbufLayer.IP, IPV4_HEADER_LEN, PbufType.RAM);
+      if (h === null) {
+        st.memerr++;
+        st.drop++;
+        return Err.MEM;
+      }
+      h.chain(p);
+      head = h;
+      ownHead = true;
+    }
+    let err: number;
+    const total = head.totLen;
+    if (total > 0xffff) {
+      st.lenerr++;
+      st.drop++;
+      err = Err.VAL;
+    } else {
+      const v = this.view.wrap(head.buf, head.off, IPV4_HEADER_LEN);
+      v.version = 4;
+      v.headerLen = IPV4_HEADER_LEN;
+      v.dscp = tos >>> 2;
+      v.ecn = tos & 3;
+      v.totalLength = total;
+      v.ident = this.nextIdent;
+      this.nextIdent = (this.nextIdent + 1) & 0xffff;
+      v.dontFragment = dontFragment;
+      v.moreFragments = false;
+      v.fragOffset = 0;
+      v.ttl = ttl;
+      v.protocol = protocol;
+      v.src = src;
+      v.dst = dst;
+      v.fillChecksum();
+      st.xmit++;
+      if (total <= netif.mtu) {
+        err = netif.output(head);
+      } else if (dontFragment) {
+        st.err++;
+        err = Err.VAL;
+      } else {
+        err = fragmentAndSend(this.host, head, netif);
+      }
+    }
+    if (ownHead) head.free();
+    else p.removeHeader(IPV4_HEADER_LEN);
+    return err;
+  }
+
+  /** Tear down: drop held fragments and stop timers. */
+  close(): void {
+    this.reassembler.clear();
+  }
+
+  private drop(p: Pbuf, reason: 'lenerr' | 'proterr' | 'chkerr' | 'drop'): void {
+    const st = this.st;
+    if (reason !== 'drop') st[reason]++;
+    st.drop++;
+    p.free();
+  }
+}

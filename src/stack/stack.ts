@@ -1,0 +1,338 @@
+// The Stack owns all state: netifs, pbuf pool, clock, rng, counters and the
+// protocol layers. Nothing is global, so several stacks share a process
+// (the simulator joins two or more of them).
+//
+// Reentrancy (ARCHITECTURE.md "Reentrancy and deferral"): the stack knows
+// when it is busy (processing a packet, a timer, or deferred work). A packet
+// that arrives while it is busy waits in a bounded input queue, or, with
+// `strictReentrancy`, is refused with a ReentrancyError. Work that must not
+// run in the middle of a packet is queued with defer() and runs as soon as
+// the current packet is fully processed.
+import { Err } from '../err.ts';
+import { Icmp, type IcmpOptions } from '../ip/icmp.ts';
+import type { IpHost } from '../ip/host.ts';
+import { Ipv4, type Ipv4Options } from '../ip/ipv4.ts';
+import { Netif, type NetifConfig } from '../netif/netif.ts';
+import type { Pbuf } from '../pbuf/pbuf.ts';
+import { PbufPool, type PbufPoolOptions } from '../pbuf/pool.ts';
+import { newStats, type Stats } from '../stats.ts';
+import type { Clock } from '../time/clock.ts';
+import { Rng } from '../time/rng.ts';
+import type { Timer, TimerCallback } from '../time/timer-heap.ts';
+import { VirtualClock } from '../time/virtual-clock.ts';
+import { formatIpv4Address, parseIpv4Address } from '../wire/address.ts';
+
+export interface StackOptions {
+  /** A name for logs and pcaps. */
+  name?: string;
+  /** Time source (default: a fresh VirtualClock, so a bare Stack is deterministic). */
+  clock?: Clock;
+  /** Randomness: an Rng or a seed (default seed 1). */
+  rng?: Rng | number | string;
+  pool?: PbufPoolOptions;
+  ip?: Ipv4Options;
+  icmp?: IcmpOptions;
+  /** Packets that may wait while the stack is busy (default 1024). */
+  inputQueueLimit?: number;
+  /** Refuse reentrant input with a ReentrancyError instead of queueing it (debug). */
+  strictReentrancy?: boolean;
+  /**
+   * Called with exceptions caught at the stack boundary (bugs, not packet
+   * contents). Default: rethrow once the stack is back in a consistent state.
+   */
+  onInternalError?: (err: unknown) => void;
+}
+
+export interface AddNetifOptions extends Omit<NetifConfig, 'addr' | 'netmask'> {
+  addr: number | string;
+  /** Netmask as an address or a prefix length. */
+  netmask?: number | string;
+  prefixLength?: number;
+  /** Make this the default route (the first non-loopback netif is, unless another is chosen). */
+  isDefault?: boolean;
+}
+
+/** Thrown (in strict mode) when a packet is fed to a stack that is mid-packet. */
+export class ReentrancyError extends Error {
+  override name = 'ReentrancyError';
+}
+
+export class Stack implements IpHost {
+  readonly name: string;
+  readonly clock: Clock;
+  readonly rng: Rng;
+  readonly pool: PbufPool;
+  readonly stats: Stats = newStats();
+  readonly netifs: Netif[] = [];
+  readonly loopback: Netif;
+  readonly ip: Ipv4;
+  readonly icmp: Icmp;
+
+  /** Nesting depth of packet/timer processing. */
+  private depth = 0;
+  private draining = false;
+  private readonly inputQueueLimit: number;
+  private readonly queueP: Pbuf[] = [];
+  private readonly queueIf: Netif[] = [];
+  private queueHead = 0;
+  private readonly deferred: (() => void)[] = [];
+  private deferredHead = 0;
+  private readonly drainTimer: Timer;
+  private readonly strict: boolean;
+  private readonly onInternalError: ((err: unknown) => void) | undefined;
+  private pendingError: { err: unknown } | null = null;
+  private closed = false;
+
+  constructor(opts: StackOptions = {}) {
+    this.name = opts.name ?? 'tsip';
+    this.clock = opts.clock ?? new VirtualClock();
+    this.rng = opts.rng instanceof Rng ? opts.rng : new Rng(opts.rng ?? 1);
+    this.pool = new PbufPool(opts.pool);
+    this.inputQueueLimit = opts.inputQueueLimit ?? 1024;
+    this.strict = opts.strictReentrancy ?? false;
+    this.onInternalError = opts.onInternalError;
+    this.drainTimer = this.clock.timer(() => this.drain());
+    this.ip = new Ipv4(this, opts.ip);
+    this.icmp = new Icmp(this, this.ip, opts.icmp);
+    this.loopback = this.attach(
+      new Netif({
+        name: 'lo',
+        addr: 0x7f000001,
+        netmask: 0xff000000,
+        mtu: 65535,
+        output: (p, netif) => this.loop(p, netif),
+      }),
+    );
+    this.ip.loopback = this.loopback;
+  }
+
+  /** True while a packet, timer or deferred work item is being processed. */
+  get busy(): boolean {
+    return this.depth > 0 || this.draining;
+  }
+
+  /** True while a packet or stack timer is being processed (not deferred work). */
+  get inInput(): boolean {
+    return this.depth > 0;
+  }
+
+  /** Add a network interface; its received packets feed this stack. */
+  addNetif(o: AddNetifOptions): Netif {
+    const addr = toAddr(o.addr, 'addr');
+    let netmask: number;
+    if (o.prefixLength !== undefined) netmask = prefixMask(o.prefixLength);
+    else if (o.netmask !== undefined) netmask = toAddr(o.netmask, 'netmask');
+    else netmask = 0xffffff00;
+    const netif = this.attach(new Netif({ name: o.name, addr, netmask, gateway: o.gateway ?? 0, mtu: o.mtu ?? 1500, output: o.output }));
+    if (o.isDefault || this.ip.defaultNetif === null) this.ip.defaultNetif = netif;
+    return netif;
+  }
+
+  /**
+   * Feed one received packet (payload at the IP header); takes ownership.
+   * Called by drivers. If the stack is busy the packet waits in the input
+   * queue (or, in strict mode, is refused with a ReentrancyError).
+   */
+  input(p: Pbuf, netif: Netif): void {
+    if (this.closed) {
+      p.free();
+      return;
+    }
+    netif.counters.rxPackets++;
+    netif.counters.rxBytes += p.totLen;
+    p.ifIdx = netif.index;
+    if (this.depth > 0) {
+      if (this.strict) {
+        p.free();
+        throw new ReentrancyError(`${this.name}: packet input re-entered while a packet is being processed`);
+      }
+      this.enqueue(p, netif);
+      return;
+    }
+    if (this.draining) {
+      this.enqueue(p, netif);
+      return;
+    }
+    this.process(p, netif);
+    this.drain();
+  }
+
+  /**
+   * Queue a packet to be processed as stack work, never synchronously
+   * (loopback uses this so a send never runs input inside the sender).
+   */
+  enqueueInput(p: Pbuf, netif: Netif): void {
+    if (this.closed) {
+      p.free();
+      return;
+    }
+    this.enqueue(p, netif);
+    this.kick();
+  }
+
+  /**
+   * Run `fn` as soon as the current packet (or timer) is fully processed;
+   * if the stack is idle, at the next turn of its clock (never inline).
+   */
+  defer(fn: () => void): void {
+    this.deferred.push(fn);
+    this.kick();
+  }
+
+  /** A timer whose callback runs as stack work: busy while it runs, deferred work drained after. */
+  timer(cb: TimerCallback): Timer {
+    return this.clock.timer(() => {
+      if (this.closed) return;
+      this.depth++;
+      try {
+        cb();
+      } catch (err) {
+        this.caught(err);
+      } finally {
+        this.depth--;
+      }
+      this.drain();
+    });
+  }
+
+  /** Send an ICMP echo request (see Pinger for a ping loop). */
+  ping(dst: number | string, ident: number, seqNo: number, data: Uint8Array): number {
+    return this.icmp.sendEchoRequest(toAddr(dst, 'dst'), ident, seqNo, data);
+  }
+
+  /** Stop timers and free everything held (queued packets, fragments). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.drainTimer.stop();
+    for (let i = this.queueHead; i < this.queueP.length; i++) this.queueP[i]!.free();
+    this.queueP.length = 0;
+    this.queueIf.length = 0;
+    this.queueHead = 0;
+    this.deferred.length = 0;
+    this.deferredHead = 0;
+    this.ip.close();
+  }
+
+  toString(): string {
+    const addrs = this.netifs.filter((n) => n !== this.loopback).map((n) => `${n.name}=${formatIpv4Address(n.addr)}`);
+    return `Stack(${this.name} ${addrs.join(' ')})`;
+  }
+
+  private attach(netif: Netif): Netif {
+    netif.index = this.netifs.length + 1;
+    netif.input = (p) => this.input(p, netif);
+    this.netifs.push(netif);
+    return netif;
+  }
+
+  /** Loopback output: a copy re-enters as stack work, after the sender returns. */
+  private loop(p: Pbuf, netif: Netif): number {
+    const q = this.pool.clone(p);
+    if (q === null) {
+      this.stats.link.memerr++;
+      this.stats.link.drop++;
+      return Err.MEM;
+    }
+    this.stats.link.xmit++;
+    this.enqueueInput(q, netif);
+    return Err.OK;
+  }
+
+  private enqueue(p: Pbuf, netif: Netif): void {
+    if (this.queueP.length - this.queueHead >= this.inputQueueLimit) {
+      this.stats.stack.inputQueueDrops++;
+      this.stats.link.drop++;
+      p.free();
+      return;
+    }
+    this.stats.stack.inputQueued++;
+    this.queueP.push(p);
+    this.queueIf.push(netif);
+  }
+
+  /** Make sure queued work runs: inline if we are about to drain anyway, else on a 0 ms timer. */
+  private kick(): void {
+    if (this.busy || this.drainTimer.active || this.closed) return;
+    this.drainTimer.start(0);
+  }
+
+  private process(p: Pbuf, netif: Netif): void {
+    this.depth++;
+    try {
+      this.stats.link.recv++;
+      this.ip.input(p, netif);
+    } catch (err) {
+      this.caught(err);
+    } finally {
+      this.depth--;
+    }
+  }
+
+  /** Run deferred work, then queued packets, until both are empty. */
+  private drain(): void {
+    if (this.draining || this.depth > 0 || this.closed) return;
+    this.draining = true;
+    try {
+      for (;;) {
+        if (this.deferredHead < this.deferred.length) {
+          const fn = this.deferred[this.deferredHead]!;
+          this.deferred[this.deferredHead++] = noop;
+          this.stats.stack.deferredRun++;
+          try {
+            fn();
+          } catch (err) {
+            this.caught(err);
+          }
+          continue;
+        }
+        if (this.queueHead < this.queueP.length) {
+          const p = this.queueP[this.queueHead]!;
+          const netif = this.queueIf[this.queueHead]!;
+          this.queueHead++;
+          this.process(p, netif);
+          continue;
+        }
+        break;
+      }
+    } finally {
+      // Only an onInternalError handler that throws gets here with work left: do not leak it.
+      for (let i = this.queueHead; i < this.queueP.length; i++) this.queueP[i]!.free();
+      this.deferred.length = 0;
+      this.deferredHead = 0;
+      this.queueP.length = 0;
+      this.queueIf.length = 0;
+      this.queueHead = 0;
+      this.draining = false;
+    }
+    this.flushError();
+  }
+
+  private caught(err: unknown): void {
+    this.stats.stack.internalErrors++;
+    if (this.onInternalError) this.onInternalError(err);
+    else if (this.pendingError === null) this.pendingError = { err };
+  }
+
+  /** Rethrow a caught internal error once the stack is consistent again. */
+  private flushError(): void {
+    const e = this.pendingError;
+    if (e === null) return;
+    this.pendingError = null;
+    throw e.err;
+  }
+}
+
+function noop(): void {}
+
+function toAddr(a: number | string, what: string): number {
+  if (typeof a === 'number') return a >>> 0;
+  const n = parseIpv4Address(a);
+  if (n === null) throw new RangeError(`invalid IPv4 ${what}: ${a}`);
+  return n;
+}
+
+function prefixMask(len: number): number {
+  if (!Number.isInteger(len) || len < 0 || len > 32) throw new RangeError(`invalid prefix length ${len}`);
+  return len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
+}
