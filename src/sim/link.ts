@@ -1,0 +1,246 @@
+// The simulator's links: a frame sent into a LinkPipeline goes through a
+// chain of stages (device middleware, as smoltcp's phy wrappers) before the
+// far end receives it. Stages may drop, copy, corrupt, hold and release
+// frames; all their time comes from the injected Clock and all their chance
+// from the injected Rng, so a seed fixes everything that reaches the far end
+// and when.
+//
+// Frames are plain Uint8Arrays owned by the link once sent (senders hand in
+// a copy). A stage that forwards a frame and also keeps or forwards another
+// version of it (duplicate, corrupt) copies first: no stage ever changes a
+// frame that someone else may still see.
+import type { Clock } from '../time/clock.ts';
+import type { Rng } from '../time/rng.ts';
+import { CorruptStage } from './stages/corrupt.ts';
+import { DuplicateStage } from './stages/duplicate.ts';
+import { LatencyStage } from './stages/latency.ts';
+import { type BurstLossOptions, LossStage } from './stages/loss.ts';
+import { RateLimitStage } from './stages/rate-limit.ts';
+import { ReorderStage } from './stages/reorder.ts';
+import { checkNonNegative, checkPositive, checkProbability } from './stages/validate.ts';
+
+export { CorruptStage, type CorruptOptions } from './stages/corrupt.ts';
+export { DuplicateStage, type DuplicateOptions } from './stages/duplicate.ts';
+export { LatencyStage, type LatencyOptions } from './stages/latency.ts';
+export { LossStage, type LossOptions, type BurstLossOptions, expectedLossRate } from './stages/loss.ts';
+export { RateLimitStage, type RateLimitOptions } from './stages/rate-limit.ts';
+export { ReorderStage, type ReorderOptions } from './stages/reorder.ts';
+export { TapStage, type TapCallback } from './stages/tap.ts';
+
+export type FrameSink = (frame: Uint8Array) => void;
+
+export interface StageContext {
+  clock: Clock;
+  rng: Rng;
+}
+
+/** One piece of device middleware (smoltcp's phy habit). */
+export interface LinkStage {
+  readonly name: string;
+  /** Take a frame; call next(frame) zero or more times, now or later (via clock timers). */
+  push(frame: Uint8Array, next: FrameSink): void;
+  /** Counters for this stage, e.g. { passed, dropped, duplicated, ... }. */
+  readonly stats: Record<string, number>;
+  /** Frames this stage holds right now (stages that hold none may omit it). */
+  inFlight?(): number;
+  /** Drop every held frame and stop its timers; returns how many were dropped. */
+  clear?(): number;
+}
+
+export class LinkPipeline {
+  readonly stages: readonly LinkStage[];
+  private readonly entry: FrameSink;
+  private sentCount = 0;
+  private deliveredCount = 0;
+
+  constructor(stages: LinkStage[], deliver: FrameSink) {
+    this.stages = Object.freeze([...stages]);
+    // Chain the sinks once, back to front, so send() allocates nothing.
+    let sink: FrameSink = (frame) => {
+      this.deliveredCount++;
+      deliver(frame);
+    };
+    for (let i = this.stages.length - 1; i >= 0; i--) {
+      const stage = this.stages[i]!;
+      const next = sink;
+      sink = (frame) => stage.push(frame, next);
+    }
+    this.entry = sink;
+  }
+
+  /** Runs `frame` through the stages in order, then to `deliver`. The link owns it from now on. */
+  send(frame: Uint8Array): void {
+    this.sentCount++;
+    this.entry(frame);
+  }
+
+  /** Frames currently held inside stages (in flight). */
+  inFlight(): number {
+    let n = 0;
+    for (const s of this.stages) n += s.inFlight?.() ?? 0;
+    return n;
+  }
+
+  /** Frames handed to send(). */
+  get sent(): number {
+    return this.sentCount;
+  }
+
+  /** Frames handed to the far end. */
+  get delivered(): number {
+    return this.deliveredCount;
+  }
+
+  /** Sum of one counter over every stage that has it, e.g. stat('dropped'). */
+  stat(name: string): number {
+    let n = 0;
+    for (const s of this.stages) n += s.stats[name] ?? 0;
+    return n;
+  }
+
+  /** Drop every frame in flight and stop the stages' timers; returns how many were dropped. */
+  clear(): number {
+    let n = 0;
+    for (const s of this.stages) n += s.clear?.() ?? 0;
+    return n;
+  }
+}
+
+/**
+ * Fault and shaping options for one direction of a link. A stage is built
+ * only for the options given; an empty spec gives an ideal wire.
+ */
+export interface LinkSpec {
+  /** One-way propagation delay, ms. */
+  latencyMs?: number;
+  /** Random extra delay in [0, jitterMs), ms; never reorders. */
+  jitterMs?: number;
+  /** Bottleneck rate (token bucket). */
+  bitsPerSecond?: number;
+  /** Token bucket depth, bytes (default 3000). Needs bitsPerSecond. */
+  burstBytes?: number;
+  /** Bottleneck queue before tail drop, bytes (default 64 KiB). Needs bitsPerSecond. */
+  queueBytes?: number;
+  /** Independent loss probability (with burstLoss: loss while Good). */
+  loss?: number;
+  /** Gilbert-Elliott bursty loss. */
+  burstLoss?: BurstLossOptions;
+  /** Probability a frame is followed by a copy. */
+  duplicate?: number;
+  /** Probability a frame is held back by reorderDelayMs. */
+  reorder?: number;
+  /** How long a reordered frame is held, ms (default 10). Needs reorder. */
+  reorderDelayMs?: number;
+  /** Probability a frame gets one bit flipped. */
+  corrupt?: number;
+}
+
+export const DEFAULT_REORDER_DELAY_MS = 10;
+
+const SPEC_KEYS: ReadonlySet<string> = new Set([
+  'latencyMs',
+  'jitterMs',
+  'bitsPerSecond',
+  'burstBytes',
+  'queueBytes',
+  'loss',
+  'burstLoss',
+  'duplicate',
+  'reorder',
+  'reorderDelayMs',
+  'corrupt',
+]);
+
+/**
+ * The stages for `spec`, in this order:
+ *
+ *   loss → duplicate → corrupt → rate limit → reorder → latency
+ *
+ * - Loss, duplication and corruption come first and act at once, in send
+ *   order. Their random draws therefore depend only on the sequence of
+ *   frames sent, never on timing: changing the rate or the delay of a link
+ *   does not change which frames are lost, copied or damaged. (The cost: a
+ *   lost frame never uses the bottleneck, as if lost before it.) Loss goes
+ *   before duplication so that a lost frame is not copied; corruption after
+ *   it, so the two copies of a duplicate are damaged independently.
+ * - The rate limiter is the bottleneck queue: copies take their share of
+ *   the bandwidth, and its tail drops model congestion loss.
+ * - Reordering comes after the bottleneck (paths diverge after it), and
+ *   before latency, whose FIFO then keeps the overtaking it caused.
+ * - Latency (propagation and jitter) comes last, so queueing delay and
+ *   propagation delay add up and jitter is not absorbed by the queue.
+ *
+ * Each stage gets its own Rng, ctx.rng.derive(stage name), so enabling one
+ * fault never shifts the random stream of another. Add a TapStage where you
+ * want to observe (e.g. at the end: what the far end receives).
+ *
+ * Throws RangeError for unknown options, out-of-range values, and options
+ * given without the one they modify (burstBytes without bitsPerSecond...).
+ */
+export function buildStages(ctx: StageContext, spec: LinkSpec): LinkStage[] {
+  for (const key of Object.keys(spec)) {
+    if (!SPEC_KEYS.has(key)) throw new RangeError(`LinkSpec: unknown option '${key}'`);
+  }
+  const needs = (opt: keyof LinkSpec, on: keyof LinkSpec): void => {
+    if (spec[opt] !== undefined && spec[on] === undefined) {
+      throw new RangeError(`LinkSpec: ${opt} needs ${on}`);
+    }
+  };
+  needs('burstBytes', 'bitsPerSecond');
+  needs('queueBytes', 'bitsPerSecond');
+  needs('reorderDelayMs', 'reorder');
+  // Check every value before building anything, so errors name the spec field.
+  if (spec.latencyMs !== undefined) checkNonNegative('LinkSpec', 'latencyMs', spec.latencyMs);
+  if (spec.jitterMs !== undefined) checkNonNegative('LinkSpec', 'jitterMs', spec.jitterMs);
+  if (spec.bitsPerSecond !== undefined) checkPositive('LinkSpec', 'bitsPerSecond', spec.bitsPerSecond);
+  if (spec.burstBytes !== undefined) checkPositive('LinkSpec', 'burstBytes', spec.burstBytes);
+  if (spec.queueBytes !== undefined) checkNonNegative('LinkSpec', 'queueBytes', spec.queueBytes);
+  if (spec.loss !== undefined) checkProbability('LinkSpec', 'loss', spec.loss);
+  if (spec.duplicate !== undefined) checkProbability('LinkSpec', 'duplicate', spec.duplicate);
+  if (spec.reorder !== undefined) checkProbability('LinkSpec', 'reorder', spec.reorder);
+  if (spec.reorderDelayMs !== undefined) checkNonNegative('LinkSpec', 'reorderDelayMs', spec.reorderDelayMs);
+  if (spec.corrupt !== undefined) checkProbability('LinkSpec', 'corrupt', spec.corrupt);
+
+  const sub = (name: string): StageContext => ({ clock: ctx.clock, rng: ctx.rng.derive(name) });
+  const stages: LinkStage[] = [];
+  if (spec.loss !== undefined || spec.burstLoss !== undefined) {
+    stages.push(
+      new LossStage(sub('loss'), {
+        probability: spec.loss ?? 0,
+        ...(spec.burstLoss !== undefined ? { burst: spec.burstLoss } : {}),
+      }),
+    );
+  }
+  if (spec.duplicate !== undefined) {
+    stages.push(new DuplicateStage(sub('duplicate'), { probability: spec.duplicate }));
+  }
+  if (spec.corrupt !== undefined) {
+    stages.push(new CorruptStage(sub('corrupt'), { probability: spec.corrupt }));
+  }
+  if (spec.bitsPerSecond !== undefined) {
+    stages.push(
+      new RateLimitStage(sub('rate-limit'), {
+        bitsPerSecond: spec.bitsPerSecond,
+        ...(spec.burstBytes !== undefined ? { burstBytes: spec.burstBytes } : {}),
+        ...(spec.queueBytes !== undefined ? { queueBytes: spec.queueBytes } : {}),
+      }),
+    );
+  }
+  if (spec.reorder !== undefined) {
+    stages.push(
+      new ReorderStage(sub('reorder'), {
+        probability: spec.reorder,
+        delayMs: spec.reorderDelayMs ?? DEFAULT_REORDER_DELAY_MS,
+      }),
+    );
+  }
+  if (spec.latencyMs !== undefined || spec.jitterMs !== undefined) {
+    stages.push(
+      new LatencyStage(sub('latency'), {
+        delayMs: spec.latencyMs ?? 0,
+        ...(spec.jitterMs !== undefined ? { jitterMs: spec.jitterMs } : {}),
+      }),
+    );
+  }
+  return stages;
+}

@@ -1,0 +1,69 @@
+// Reordering: with `probability` a frame is held back for delayMs while the
+// frames after it pass straight through and overtake it (as on a path with
+// two routes). Held frames keep their order among themselves. One clock
+// timer, armed for the oldest held frame.
+import type { Timer } from '../../time/timer-heap.ts';
+import type { FrameSink, LinkStage, StageContext } from '../link.ts';
+import { FrameQueue } from './frame-queue.ts';
+import { checkNonNegative, checkProbability } from './validate.ts';
+
+export interface ReorderOptions {
+  /** Chance that a frame is held back. */
+  probability: number;
+  /** How long a held frame waits, in ms (>= 0). */
+  delayMs: number;
+}
+
+export class ReorderStage implements LinkStage {
+  readonly name = 'reorder';
+  /** passed: frames sent on (held ones included, once released); reordered: frames held back. */
+  readonly stats = { passed: 0, reordered: 0 };
+  readonly probability: number;
+  readonly delayMs: number;
+  private readonly ctx: StageContext;
+  private readonly held = new FrameQueue();
+  private readonly timer: Timer;
+
+  constructor(ctx: StageContext, options: ReorderOptions) {
+    this.ctx = ctx;
+    this.probability = checkProbability('ReorderStage', 'probability', options.probability);
+    this.delayMs = checkNonNegative('ReorderStage', 'delayMs', options.delayMs);
+    this.timer = ctx.clock.timer(() => this.release());
+  }
+
+  push(frame: Uint8Array, next: FrameSink): void {
+    if (!this.ctx.rng.chance(this.probability)) {
+      this.stats.passed++;
+      next(frame);
+      return;
+    }
+    this.stats.reordered++;
+    // Every frame waits the same delay, so due times are non-decreasing: FIFO.
+    const due = this.ctx.clock.now() + this.delayMs;
+    this.held.push(frame, next, due);
+    if (this.held.length === 1) this.timer.startAt(due);
+  }
+
+  inFlight(): number {
+    return this.held.length;
+  }
+
+  clear(): number {
+    this.timer.stop();
+    return this.held.clear();
+  }
+
+  private release(): void {
+    const q = this.held;
+    const now = this.ctx.clock.now();
+    while (q.length > 0 && q.headTime() <= now) {
+      const frame = q.headFrame();
+      const sink = q.headSink();
+      q.dropHead();
+      this.stats.passed++;
+      sink(frame);
+    }
+    if (q.length > 0) this.timer.startAt(q.headTime());
+    else this.timer.stop();
+  }
+}
