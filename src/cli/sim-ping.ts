@@ -37,12 +37,16 @@ export function runSimPing(o: SimPingOptions): SimPingOutcome {
   sim.connect(client, server, { aAddr, bAddr, prefixLength: 24, mtu: o.mtu, link: o.link, pcap });
   const dst = parseIpv4Address(bAddr)!;
   o.log(`PING ${bAddr} from ${aAddr}: ${o.size} data bytes (simulated, seed ${String(o.seed)}, ${describeLink(o.link)})`);
-  const pinger = new Pinger(client, client.icmp, { dst, count: o.count, size: o.size, intervalMs: o.intervalMs, ident: 0x7473 });
-  if (o.verbose) {
-    client.icmp.onEchoReply((r) => {
-      o.log(`${r.data.length + 8} bytes from ${formatIpv4Address(r.src)}: icmp_seq=${r.seqNo} ttl=${r.ttl} time=${sim.clock.now().toFixed(3)} ms (virtual clock)`);
-    });
-  }
+  const pinger = new Pinger(client, client.icmp, {
+    dst,
+    count: o.count,
+    size: o.size,
+    intervalMs: o.intervalMs,
+    ident: 0x7473,
+    onReply: (r, rtt) => {
+      if (o.verbose) o.log(`${r.data.length + 8} bytes from ${formatIpv4Address(r.src)}: icmp_seq=${r.seqNo} ttl=${r.ttl} time=${rtt.toFixed(3)} ms (virtual)`);
+    },
+  });
   pinger.start();
   sim.runUntil(() => pinger.done, sim.clock.now() + o.count * o.intervalMs + 60_000);
   sim.runUntilIdle(60_000);

@@ -15,6 +15,8 @@ export interface PingOptions {
   /** How long to wait for the last reply (default 2000 ms). */
   timeoutMs?: number;
   ident?: number;
+  /** Called for each good reply with its round-trip time. */
+  onReply?: (reply: EchoReply, rttMs: number) => void;
 }
 
 export interface PingResult {
@@ -93,7 +95,9 @@ export class Pinger {
       return;
     }
     this.result.received++;
-    this.result.rttsMs.push(this.host.clock.now() - t0);
+    const rtt = this.host.clock.now() - t0;
+    this.result.rttsMs.push(rtt);
+    this.opts.onReply?.(r, rtt);
     if (this.result.received === this.opts.count) this.finish();
   }
 

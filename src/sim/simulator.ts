@@ -119,7 +119,7 @@ export class Simulator {
   private pipeline(label: string, spec: LinkSpec, pcap: PcapWriter | undefined, deliverFn: (frame: Uint8Array) => void): LinkPipeline {
     const ctx = { clock: this.clock, rng: this.rng.derive(`link:${label}`) };
     const stages = buildStages(ctx, spec);
-    if (pcap !== undefined) stages.unshift(new TapStage((t, f) => pcap.write(t, f)));
+    if (pcap !== undefined) stages.unshift(new TapStage(ctx, (t, f) => pcap.write(t, f)));
     return new LinkPipeline(stages, deliverFn);
   }
 }
