@@ -1,0 +1,10 @@
+// Stateless byte views of IPv4/TCP/UDP/ICMP headers, their parsed reprs,
+// and the Internet checksum. The lowest layer: imports nothing from src/.
+export * from './error.ts';
+export * from './address.ts';
+export * from './bytes.ts';
+export * from './checksum.ts';
+export * from './ipv4.ts';
+export * from './tcp.ts';
+export * from './udp.ts';
+export * from './icmp.ts';
