@@ -124,6 +124,9 @@ export class Pbuf {
    */
   addHeader(n: number): boolean {
     if (n < 0 || !Number.isInteger(n)) return false;
+    // A zero increment is a no-op that succeeds on every type, as in lwIP's
+    // pbuf_add_header_impl (so addHeader(hlen) with hlen 0 works on ROM/REF).
+    if (n === 0) return true;
     if (!this.ownsBlock || n > this.off) return false;
     this.off -= n;
     this.len += n;
@@ -333,9 +336,12 @@ export class Pbuf {
    * for chains over 64 KiB).
    */
   memfind(needle: Uint8Array, start = 0): number {
-    if (needle.length === 0) return start <= this.totLen ? start : -1;
+    // A negative start means "from 0" for every needle: the empty needle used
+    // to return `start` itself, i.e. a negative offset (or -1, "not found").
+    const from = Math.max(0, start);
+    if (needle.length === 0) return from <= this.totLen ? from : -1;
     const last = this.totLen - needle.length;
-    for (let i = Math.max(0, start); i <= last; i++) {
+    for (let i = from; i <= last; i++) {
       if (this.memcmp(i, needle, needle.length) === 0) return i;
     }
     return -1;

@@ -4,6 +4,9 @@ import { performance } from 'node:perf_hooks';
 import type { Clock } from './clock.ts';
 import { type Timer, type TimerCallback, TimerHeap } from './timer-heap.ts';
 
+/** Largest delay setTimeout honours (a signed 32-bit count of ms). */
+const MAX_NODE_DELAY = 0x7fffffff;
+
 export interface RealClockOptions {
   /** Let the process exit even while stack timers are pending. */
   unref?: boolean;
@@ -20,6 +23,7 @@ export class RealClock implements Clock {
   private armed: NodeJS.Timeout | null = null;
   private armedFor = Infinity;
   private firing = false;
+  private disposed = false;
 
   constructor(private readonly opts: RealClockOptions = {}) {}
 
@@ -43,22 +47,31 @@ export class RealClock implements Clock {
     return this.heap.size;
   }
 
-  /** Stop the Node timer (pending stack timers stay scheduled but will not fire). */
+  /**
+   * Stop the Node timer for good: pending stack timers stay scheduled but
+   * will not fire. Dispose is final: without the `disposed` flag, any later
+   * start/stop re-armed a Node timer (stopping one of two pending timers was
+   * enough), reviving a clock its owner had shut down.
+   */
   dispose(): void {
+    this.disposed = true;
     if (this.armed !== null) clearTimeout(this.armed);
     this.armed = null;
     this.armedFor = Infinity;
   }
 
   private rearm(): void {
-    if (this.firing) return; // fire() re-arms once when it is done
+    if (this.firing || this.disposed) return; // fire() re-arms once when it is done
     const next = this.heap.peek()?.deadline ?? Infinity;
     if (next === this.armedFor) return;
     if (this.armed !== null) clearTimeout(this.armed);
     this.armed = null;
     this.armedFor = next;
     if (next === Infinity) return;
-    const delay = Math.max(0, next - this.now());
+    // Node turns a delay above 2^31-1 ms into 1 ms (with a warning), which
+    // made a far deadline spin: fire, nothing due, re-arm, every millisecond.
+    // Sleep at most that long; fire() re-arms for the rest if nothing is due.
+    const delay = Math.min(Math.max(0, next - this.now()), MAX_NODE_DELAY);
     this.armed = setTimeout(() => this.fire(), Math.ceil(delay));
     if (this.opts.unref) this.armed.unref();
   }
@@ -69,7 +82,9 @@ export class RealClock implements Clock {
     const now = this.now();
     this.firing = true;
     try {
-      for (let t = this.heap.popDue(now); t !== undefined; t = this.heap.popDue(now)) {
+      // Re-check `disposed` before each pop: a callback that disposes the
+      // clock (a stack shutting down from a timer) must stop the batch too.
+      for (let t = this.heap.popDue(now); t !== undefined; t = this.disposed ? undefined : this.heap.popDue(now)) {
         try {
           t.callback();
         } catch (err) {

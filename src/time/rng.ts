@@ -60,7 +60,9 @@ export class Rng {
 
   /** Uniform integer in [0, n) for 0 < n <= 2^32, without modulo bias. */
   int(n: number): number {
-    if (!(n > 0) || n > 4294967296) throw new RangeError(`Rng.int bound out of range: ${n}`);
+    // Integers only: a fractional bound (int(len / 2)) returned fractions
+    // such as 1.7, which then silently index arrays as undefined.
+    if (!(n > 0) || n > 4294967296 || !Number.isInteger(n)) throw new RangeError(`Rng.int bound out of range: ${n}`);
     const limit = 4294967296 - (4294967296 % n);
     for (;;) {
       const x = this.u32();

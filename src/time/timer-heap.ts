@@ -29,6 +29,9 @@ export class Timer {
 
   /** (Re)start to fire at absolute time `at` (clamped to now). */
   startAt(at: number): this {
+    // NaN (e.g. start(undefined as number)) compares false both ways: it
+    // would break the heap order and fire at once. Refuse it loudly.
+    if (Number.isNaN(at)) throw new RangeError('timer deadline is NaN');
     this.heap.schedule(this, Math.max(at, this.heap.now()));
     return this;
   }

@@ -40,7 +40,9 @@ export class VirtualClock implements Clock {
    */
   advanceTo(at: number): number {
     if (this.firing) throw new Error('VirtualClock.advanceTo called from a timer callback');
-    if (at < this.t) throw new RangeError(`virtual time cannot go back (${at} < ${this.t})`);
+    // `!(at >= t)` also refuses NaN, which used to fire every timer and
+    // leave now() stuck at NaN.
+    if (!(at >= this.t)) throw new RangeError(`virtual time cannot go back (${at} < ${this.t})`);
     this.firing = true;
     let fired = 0;
     try {
