@@ -45,8 +45,11 @@ export function ipPacket(payload: Uint8Array, s: IpSpec = {}): Uint8Array {
   return out;
 }
 
+/** Omit over each member of a union (plain Omit keeps only the shared keys). */
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
 /** An ICMP message with `data` after the 8-byte header. */
-export function icmpMessage(repr: Omit<IcmpRepr, 'dataLen'>, data: Uint8Array): Uint8Array {
+export function icmpMessage(repr: DistributiveOmit<IcmpRepr, 'dataLen'>, data: Uint8Array): Uint8Array {
   const out = new Uint8Array(8 + data.length);
   out.set(data, 8);
   emitIcmp({ ...repr, dataLen: data.length } as IcmpRepr, out, 0);
