@@ -311,12 +311,13 @@ export class Pbuf {
   /**
    * Compare `n` bytes of the chain at `offset` with `s2[0, n)`
    * (lwIP pbuf_memcmp): 0 if equal, else index+1 of the first difference;
-   * 0xffff if the range runs past the chain.
+   * -1 if the range runs past the chain (lwIP returns 0xffff, which on
+   * chains over 64 KiB could also be a real index).
    */
   memcmp(offset: number, s2: Uint8Array, n: number): number {
-    if (offset < 0 || n > s2.length || offset + n > this.totLen) return 0xffff;
+    if (offset < 0 || n > s2.length || offset + n > this.totLen) return -1;
     const cur = this.skip(offset);
-    if (cur === null) return n === 0 ? 0 : 0xffff;
+    if (cur === null) return n === 0 ? 0 : -1;
     let q: Pbuf | null = cur.pbuf;
     let off = cur.offset;
     for (let i = 0; i < n; i++) {

@@ -101,6 +101,11 @@ export class PbufPool {
     const link = o.linkHeaderRoom;
     const ip = link + o.ipHeaderRoom;
     this.layerOffset = [ip + o.transportHeaderRoom, ip, link, 0];
+    // A POOL piece must hold the largest header room plus some payload, as
+    // lwIP requires PBUF_POOL_BUFSIZE to exceed the header lengths.
+    if (o.poolBufSize <= this.layerOffset[0]!) {
+      throw new RangeError(`PbufPool poolBufSize (${o.poolBufSize}) must exceed the transport-layer header room (${this.layerOffset[0]})`);
+    }
     this.live = options.trackLive ? new Set() : null;
   }
 

@@ -76,7 +76,7 @@ export class Rng {
   }
 
   /** Fill `dst` with random bytes and return it. */
-  fill(dst: Uint8Array): Uint8Array {
+  fill<T extends Uint8Array>(dst: T): T {
     let i = 0;
     for (; i + 4 <= dst.length; i += 4) {
       const x = this.u32();

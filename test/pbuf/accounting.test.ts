@@ -139,3 +139,11 @@ describe('backing memory reuse', () => {
     pool.assertEmpty();
   });
 });
+
+describe('pool configuration', () => {
+  it('refuses a POOL piece size that cannot hold the header room', () => {
+    expect(() => new PbufPool({ poolBufSize: 136 })).toThrow(RangeError);
+    expect(() => new PbufPool({ poolBufSize: 137 })).not.toThrow();
+    expect(() => new PbufPool({ poolBufSize: 64, linkHeaderRoom: 0, ipHeaderRoom: 20, transportHeaderRoom: 20 })).not.toThrow();
+  });
+});
