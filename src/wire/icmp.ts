@@ -4,6 +4,7 @@
 // |     Type      |     Code      |          Checksum             |
 // |          Identifier           |        Sequence Number        |  (echo)
 // |            unused             |         Next-Hop MTU          |  (frag needed)
+import { ByteView } from './view.ts';
 import { assertRange } from './bytes.ts';
 import { onesSum } from './checksum.ts';
 import { WireError, WireErrorCode, wireError } from './error.ts';
@@ -35,31 +36,12 @@ export const IcmpTimeExceededCode = {
 
 export const ICMP_HEADER_LEN = 8;
 
-const EMPTY = new Uint8Array(0);
-
 /**
  * A view of an ICMP message at `buf[off, off+len)` (header + data). No
  * bounds checks in getters: call check() first. Offsets it returns are
  * absolute indexes into buf.
  */
-export class IcmpView {
-  buf: Uint8Array = EMPTY;
-  off = 0;
-  len = 0;
-
-  constructor(buf?: Uint8Array, off = 0, len?: number) {
-    if (buf !== undefined) this.wrap(buf, off, len);
-  }
-
-  /** Point this view at `buf[off, off+len)`; throws RangeError if that is outside buf. */
-  wrap(buf: Uint8Array, off = 0, len: number = buf.length - off): this {
-    if (!(off >= 0 && len >= 0 && off + len <= buf.length)) assertRange(buf, off, len, 'IcmpView.wrap');
-    this.buf = buf;
-    this.off = off;
-    this.len = len;
-    return this;
-  }
-
+export class IcmpView extends ByteView {
   /** OK or TRUNCATED (len < 8). */
   check(): WireErrorCode {
     return this.len < ICMP_HEADER_LEN ? WireErrorCode.TRUNCATED : WireErrorCode.OK;
@@ -80,38 +62,26 @@ export class IcmpView {
   }
 
   get checksum(): number {
-    const b = this.buf;
-    const o = this.off;
-    return (b[o + 2]! << 8) | b[o + 3]!;
+    return this.u16(2);
   }
   set checksum(v: number) {
-    const o = this.off;
-    this.buf[o + 2] = v >>> 8;
-    this.buf[o + 3] = v;
+    this.setU16(2, v);
   }
 
   /** Echo identifier (bytes 4-5). */
   get ident(): number {
-    const b = this.buf;
-    const o = this.off;
-    return (b[o + 4]! << 8) | b[o + 5]!;
+    return this.u16(4);
   }
   set ident(v: number) {
-    const o = this.off;
-    this.buf[o + 4] = v >>> 8;
-    this.buf[o + 5] = v;
+    this.setU16(4, v);
   }
 
   /** Echo sequence number (bytes 6-7). */
   get seqNo(): number {
-    const b = this.buf;
-    const o = this.off;
-    return (b[o + 6]! << 8) | b[o + 7]!;
+    return this.u16(6);
   }
   set seqNo(v: number) {
-    const o = this.off;
-    this.buf[o + 6] = v >>> 8;
-    this.buf[o + 7] = v;
+    this.setU16(6, v);
   }
 
   /** Next-hop MTU of a FRAG_NEEDED message (bytes 6-7, RFC 1191). */
@@ -132,9 +102,7 @@ export class IcmpView {
 
   /** Bytes 4-7 as a u32 ("rest of header"). */
   get rest(): number {
-    const b = this.buf;
-    const o = this.off + 4;
-    return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
+    return this.u32(4);
   }
   set rest(v: number) {
     const b = this.buf;

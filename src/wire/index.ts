@@ -8,3 +8,4 @@ export * from './ipv4.ts';
 export * from './tcp.ts';
 export * from './udp.ts';
 export * from './icmp.ts';
+export * from './view.ts';

@@ -8,6 +8,7 @@
 // |                       Source Address                          |
 // |                    Destination Address                        |
 // |                    Options (IHL > 5)                          |
+import { ByteView } from './view.ts';
 import { assertRange } from './bytes.ts';
 import { onesSum } from './checksum.ts';
 import { WireError, WireErrorCode, wireError } from './error.ts';
@@ -23,32 +24,13 @@ export const IPV4_HEADER_LEN = 20;
 export const IPV4_MAX_HEADER_LEN = 60;
 export const IPV4_DEFAULT_TTL = 64;
 
-const EMPTY = new Uint8Array(0);
-
 /**
  * A view of an IPv4 packet at `buf[off, off+len)`. Getters and setters do
  * no bounds checks: call check() first. One instance can be re-pointed with
  * wrap() at every packet (no allocation). Offsets it returns
  * (optionsOffset, payloadOffset) are absolute indexes into `buf`.
  */
-export class Ipv4View {
-  buf: Uint8Array = EMPTY;
-  off = 0;
-  len = 0;
-
-  constructor(buf?: Uint8Array, off = 0, len?: number) {
-    if (buf !== undefined) this.wrap(buf, off, len);
-  }
-
-  /** Point this view at `buf[off, off+len)`; throws RangeError if that is outside buf. */
-  wrap(buf: Uint8Array, off = 0, len: number = buf.length - off): this {
-    if (!(off >= 0 && len >= 0 && off + len <= buf.length)) assertRange(buf, off, len, 'Ipv4View.wrap');
-    this.buf = buf;
-    this.off = off;
-    this.len = len;
-    return this;
-  }
-
+export class Ipv4View extends ByteView {
   /**
    * OK or the first problem: TRUNCATED (len < 20, or fewer bytes than IHL or
    * total length say), BAD_VERSION, BAD_HEADER_LENGTH (IHL < 5),
@@ -113,25 +95,17 @@ export class Ipv4View {
   }
 
   get totalLength(): number {
-    const b = this.buf;
-    const o = this.off;
-    return (b[o + 2]! << 8) | b[o + 3]!;
+    return this.u16(2);
   }
   set totalLength(v: number) {
-    const o = this.off;
-    this.buf[o + 2] = v >>> 8;
-    this.buf[o + 3] = v;
+    this.setU16(2, v);
   }
 
   get ident(): number {
-    const b = this.buf;
-    const o = this.off;
-    return (b[o + 4]! << 8) | b[o + 5]!;
+    return this.u16(4);
   }
   set ident(v: number) {
-    const o = this.off;
-    this.buf[o + 4] = v >>> 8;
-    this.buf[o + 5] = v;
+    this.setU16(4, v);
   }
 
   /** The reserved ("evil") flag bit. */
@@ -188,42 +162,24 @@ export class Ipv4View {
   }
 
   get checksum(): number {
-    const b = this.buf;
-    const o = this.off;
-    return (b[o + 10]! << 8) | b[o + 11]!;
+    return this.u16(10);
   }
   set checksum(v: number) {
-    const o = this.off;
-    this.buf[o + 10] = v >>> 8;
-    this.buf[o + 11] = v;
+    this.setU16(10, v);
   }
 
   get src(): number {
-    const b = this.buf;
-    const o = this.off + 12;
-    return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
+    return this.u32(12);
   }
   set src(v: number) {
-    const b = this.buf;
-    const o = this.off + 12;
-    b[o] = v >>> 24;
-    b[o + 1] = v >>> 16;
-    b[o + 2] = v >>> 8;
-    b[o + 3] = v;
+    this.setU32(12, v);
   }
 
   get dst(): number {
-    const b = this.buf;
-    const o = this.off + 16;
-    return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
+    return this.u32(16);
   }
   set dst(v: number) {
-    const b = this.buf;
-    const o = this.off + 16;
-    b[o] = v >>> 24;
-    b[o + 1] = v >>> 16;
-    b[o + 2] = v >>> 8;
-    b[o + 3] = v;
+    this.setU32(16, v);
   }
 
   /** Absolute index in buf of the first option byte. */

@@ -11,7 +11,8 @@
 // | Offset| Rsv |S|W|C|R|C|S|S|Y|I|            Window             |
 // |           Checksum            |         Urgent Pointer        |
 // |                    Options (data offset > 5)                  |
-import { assertRange } from './bytes.ts';
+import { PortsView } from './view.ts';
+import { assertRange, readU32, writeU32 } from './bytes.ts';
 import { ipv4PseudoHeaderSum, onesSum } from './checksum.ts';
 import { WireError, WireErrorCode, wireError } from './error.ts';
 import { IpProtocol } from './ipv4.ts';
@@ -47,8 +48,6 @@ export const TcpOptionKind = {
   SACK: 5,
   TIMESTAMP: 8,
 } as const;
-
-const EMPTY = new Uint8Array(0);
 
 /**
  * Parsed TCP options. Reuse one object per connection or per input path:
@@ -98,10 +97,6 @@ export function resetTcpOptions(o: TcpOptions): void {
   o.unknownCount = 0;
 }
 
-function u32at(b: Uint8Array, o: number): number {
-  return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
-}
-
 /**
  * Parse the option bytes `buf[off, off+len)` into `out` (reset first).
  * Returns OK or BAD_OPTION: a length byte missing or < 2, an option running
@@ -145,8 +140,8 @@ export function parseTcpOptions(buf: Uint8Array, off: number, len: number, out: 
         if ((olen - 2) % 8 !== 0 || n < 1 || n > TCP_MAX_SACK_BLOCKS) return WireErrorCode.BAD_OPTION;
         const sb = out.sackBlocks;
         for (let k = 0, p = i + 2; k < n; k++, p += 8) {
-          sb[2 * k] = u32at(b, p);
-          sb[2 * k + 1] = u32at(b, p + 4);
+          sb[2 * k] = readU32(b, p);
+          sb[2 * k + 1] = readU32(b, p + 4);
         }
         for (let k = 2 * n; k < sb.length; k++) sb[k] = 0;
         out.sackCount = n;
@@ -155,8 +150,8 @@ export function parseTcpOptions(buf: Uint8Array, off: number, len: number, out: 
       case 8:
         if (olen !== 10) return WireErrorCode.BAD_OPTION;
         out.hasTimestamp = true;
-        out.tsVal = u32at(b, i + 2);
-        out.tsEcr = u32at(b, i + 6);
+        out.tsVal = readU32(b, i + 2);
+        out.tsEcr = readU32(b, i + 6);
         break;
       default:
         out.unknownCount++;
@@ -255,36 +250,12 @@ export function emitTcpOptions(o: TcpOptionsSpec, buf: Uint8Array, off: number):
   return i - off;
 }
 
-function writeU32(b: Uint8Array, o: number, v: number): void {
-  b[o] = v >>> 24;
-  b[o + 1] = v >>> 16;
-  b[o + 2] = v >>> 8;
-  b[o + 3] = v;
-}
-
 /**
  * A view of a TCP segment at `buf[off, off+len)`; len is the segment length
  * the IP layer gives (header + payload). Getters and setters do no bounds
  * checks: call check() first. Offsets it returns are absolute indexes into buf.
  */
-export class TcpView {
-  buf: Uint8Array = EMPTY;
-  off = 0;
-  len = 0;
-
-  constructor(buf?: Uint8Array, off = 0, len?: number) {
-    if (buf !== undefined) this.wrap(buf, off, len);
-  }
-
-  /** Point this view at `buf[off, off+len)`; throws RangeError if that is outside buf. */
-  wrap(buf: Uint8Array, off = 0, len: number = buf.length - off): this {
-    if (!(off >= 0 && len >= 0 && off + len <= buf.length)) assertRange(buf, off, len, 'TcpView.wrap');
-    this.buf = buf;
-    this.off = off;
-    this.len = len;
-    return this;
-  }
-
+export class TcpView extends PortsView {
   /** OK, TRUNCATED (len < 20) or BAD_DATA_OFFSET (< 5, or header past the segment). Options are not checked. */
   check(): WireErrorCode {
     if (this.len < TCP_HEADER_LEN) return WireErrorCode.TRUNCATED;
@@ -293,40 +264,18 @@ export class TcpView {
     return WireErrorCode.OK;
   }
 
-  get srcPort(): number {
-    const b = this.buf;
-    const o = this.off;
-    return (b[o]! << 8) | b[o + 1]!;
-  }
-  set srcPort(v: number) {
-    const o = this.off;
-    this.buf[o] = v >>> 8;
-    this.buf[o + 1] = v;
-  }
-
-  get dstPort(): number {
-    const b = this.buf;
-    const o = this.off;
-    return (b[o + 2]! << 8) | b[o + 3]!;
-  }
-  set dstPort(v: number) {
-    const o = this.off;
-    this.buf[o + 2] = v >>> 8;
-    this.buf[o + 3] = v;
-  }
-
   get seq(): number {
-    return u32at(this.buf, this.off + 4);
+    return this.u32(4);
   }
   set seq(v: number) {
-    writeU32(this.buf, this.off + 4, v);
+    this.setU32(4, v);
   }
 
   get ack(): number {
-    return u32at(this.buf, this.off + 8);
+    return this.u32(8);
   }
   set ack(v: number) {
-    writeU32(this.buf, this.off + 8, v);
+    this.setU32(8, v);
   }
 
   /** Data offset in 32-bit words. */
@@ -388,36 +337,24 @@ export class TcpView {
   }
 
   get window(): number {
-    const b = this.buf;
-    const o = this.off;
-    return (b[o + 14]! << 8) | b[o + 15]!;
+    return this.u16(14);
   }
   set window(v: number) {
-    const o = this.off;
-    this.buf[o + 14] = v >>> 8;
-    this.buf[o + 15] = v;
+    this.setU16(14, v);
   }
 
   get checksum(): number {
-    const b = this.buf;
-    const o = this.off;
-    return (b[o + 16]! << 8) | b[o + 17]!;
+    return this.u16(16);
   }
   set checksum(v: number) {
-    const o = this.off;
-    this.buf[o + 16] = v >>> 8;
-    this.buf[o + 17] = v;
+    this.setU16(16, v);
   }
 
   get urgent(): number {
-    const b = this.buf;
-    const o = this.off;
-    return (b[o + 18]! << 8) | b[o + 19]!;
+    return this.u16(18);
   }
   set urgent(v: number) {
-    const o = this.off;
-    this.buf[o + 18] = v >>> 8;
-    this.buf[o + 19] = v;
+    this.setU16(18, v);
   }
 
   /** Absolute index in buf of the first option byte. */

@@ -2,6 +2,7 @@
 //
 // |          Source Port          |       Destination Port        |
 // |            Length             |           Checksum            |
+import { PortsView } from './view.ts';
 import { assertRange } from './bytes.ts';
 import { ipv4PseudoHeaderSum, onesSum } from './checksum.ts';
 import { WireError, WireErrorCode, wireError } from './error.ts';
@@ -9,32 +10,13 @@ import { IpProtocol } from './ipv4.ts';
 
 export const UDP_HEADER_LEN = 8;
 
-const EMPTY = new Uint8Array(0);
-
 /**
  * A view of a UDP datagram at `buf[off, off+len)`; len is what the IP layer
  * gives. The datagram itself is `length` bytes (the header field), which
  * may be less than len. No bounds checks in getters: call check() first.
  * Offsets it returns are absolute indexes into buf.
  */
-export class UdpView {
-  buf: Uint8Array = EMPTY;
-  off = 0;
-  len = 0;
-
-  constructor(buf?: Uint8Array, off = 0, len?: number) {
-    if (buf !== undefined) this.wrap(buf, off, len);
-  }
-
-  /** Point this view at `buf[off, off+len)`; throws RangeError if that is outside buf. */
-  wrap(buf: Uint8Array, off = 0, len: number = buf.length - off): this {
-    if (!(off >= 0 && len >= 0 && off + len <= buf.length)) assertRange(buf, off, len, 'UdpView.wrap');
-    this.buf = buf;
-    this.off = off;
-    this.len = len;
-    return this;
-  }
-
+export class UdpView extends PortsView {
   /** OK, TRUNCATED (len < 8) or BAD_LENGTH (length field < 8 or > len). */
   check(): WireErrorCode {
     if (this.len < UDP_HEADER_LEN) return WireErrorCode.TRUNCATED;
@@ -43,50 +25,20 @@ export class UdpView {
     return WireErrorCode.OK;
   }
 
-  get srcPort(): number {
-    const b = this.buf;
-    const o = this.off;
-    return (b[o]! << 8) | b[o + 1]!;
-  }
-  set srcPort(v: number) {
-    const o = this.off;
-    this.buf[o] = v >>> 8;
-    this.buf[o + 1] = v;
-  }
-
-  get dstPort(): number {
-    const b = this.buf;
-    const o = this.off;
-    return (b[o + 2]! << 8) | b[o + 3]!;
-  }
-  set dstPort(v: number) {
-    const o = this.off;
-    this.buf[o + 2] = v >>> 8;
-    this.buf[o + 3] = v;
-  }
-
   /** Header + payload bytes, per the header. */
   get length(): number {
-    const b = this.buf;
-    const o = this.off;
-    return (b[o + 4]! << 8) | b[o + 5]!;
+    return this.u16(4);
   }
   set length(v: number) {
-    const o = this.off;
-    this.buf[o + 4] = v >>> 8;
-    this.buf[o + 5] = v;
+    this.setU16(4, v);
   }
 
   /** 0 = no checksum was computed. */
   get checksum(): number {
-    const b = this.buf;
-    const o = this.off;
-    return (b[o + 6]! << 8) | b[o + 7]!;
+    return this.u16(6);
   }
   set checksum(v: number) {
-    const o = this.off;
-    this.buf[o + 6] = v >>> 8;
-    this.buf[o + 7] = v;
+    this.setU16(6, v);
   }
 
   /** Absolute index in buf of the payload. */
