@@ -2,6 +2,7 @@
 // limit, reorder). Each entry remembers the sink it must go to and a time
 // (when it is due, or when it arrived). A ring buffer of parallel arrays
 // that doubles when full: no allocation per frame once it has grown.
+import type { Timer } from '../../time/timer-heap.ts';
 import type { FrameSink } from '../link.ts';
 
 export class FrameQueue {
@@ -62,6 +63,26 @@ export class FrameQueue {
     this.sinks[h] = undefined;
     this.head = (h + 1) & this.mask;
     this.len--;
+  }
+
+  /**
+   * Hand on, in order, every head entry whose time is <= `now`; returns how
+   * many went. Each is dequeued before its sink runs, since the sink may
+   * push into the same stage again. Then `timer` is set for the next entry
+   * (or stopped when none is left).
+   */
+  releaseDue(now: number, timer: Timer): number {
+    let n = 0;
+    while (this.len > 0 && this.times[this.head]! <= now) {
+      const frame = this.headFrame();
+      const sink = this.headSink();
+      this.dropHead();
+      n++;
+      sink(frame);
+    }
+    if (this.len > 0) timer.startAt(this.headTime());
+    else timer.stop();
+    return n;
   }
 
   /** Forget every entry; returns how many there were. */

@@ -60,17 +60,6 @@ export class LatencyStage implements LinkStage {
   }
 
   private release(): void {
-    const q = this.queue;
-    const now = this.ctx.clock.now();
-    // Dequeue before handing on: the sink may push into this stage again.
-    while (q.length > 0 && q.headTime() <= now) {
-      const frame = q.headFrame();
-      const sink = q.headSink();
-      q.dropHead();
-      this.stats.passed++;
-      sink(frame);
-    }
-    if (q.length > 0) this.timer.startAt(q.headTime());
-    else this.timer.stop();
+    this.stats.passed += this.queue.releaseDue(this.ctx.clock.now(), this.timer);
   }
 }

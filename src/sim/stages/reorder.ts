@@ -54,16 +54,6 @@ export class ReorderStage implements LinkStage {
   }
 
   private release(): void {
-    const q = this.held;
-    const now = this.ctx.clock.now();
-    while (q.length > 0 && q.headTime() <= now) {
-      const frame = q.headFrame();
-      const sink = q.headSink();
-      q.dropHead();
-      this.stats.passed++;
-      sink(frame);
-    }
-    if (q.length > 0) this.timer.startAt(q.headTime());
-    else this.timer.stop();
+    this.stats.passed += this.held.releaseDue(this.ctx.clock.now(), this.timer);
   }
 }
