@@ -8,6 +8,7 @@ import type { Pbuf } from '../pbuf/pbuf.ts';
 import { PbufType } from '../pbuf/pbuf.ts';
 import { PbufLayer } from '../pbuf/pool.ts';
 import type { ProtoStats } from '../stats.ts';
+import { ipv4IsMulticast } from '../wire/address.ts';
 import { chainOnesSum, finishChecksum, internetChecksum } from '../wire/checksum.ts';
 import { ICMP_HEADER_LEN, IcmpPacket, IcmpType } from '../wire/icmp.ts';
 import { IPV4_HEADER_LEN, IpProtocol, Ipv4Packet } from '../wire/ipv4.ts';
@@ -217,9 +218,9 @@ export class Icmp implements IcmpErrorSink {
     // source, or an ICMP error message.
     // (The IP layer already refuses to report datagrams sent to a subnet broadcast.)
     if (iv.fragOffset !== 0) return;
-    if (src === 0 || src === 0xffffffff || src >>> 28 === 0xe) return;
+    if (src === 0 || src === 0xffffffff || ipv4IsMulticast(src)) return;
     const dst = iv.dst;
-    if (dst === 0xffffffff || dst >>> 28 === 0xe) return;
+    if (dst === 0xffffffff || ipv4IsMulticast(dst)) return;
     if (iv.protocol === IpProtocol.ICMP) {
       const t = orig.getAt(hl);
       if (t !== IcmpType.ECHO_REQUEST && t !== IcmpType.ECHO_REPLY && t !== 13 && t !== 14) return;

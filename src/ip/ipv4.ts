@@ -7,6 +7,7 @@ import type { Pbuf } from '../pbuf/pbuf.ts';
 import { PbufLayer } from '../pbuf/pool.ts';
 import { PbufType } from '../pbuf/pbuf.ts';
 import type { ProtoStats } from '../stats.ts';
+import { ipv4IsLoopback, ipv4IsMulticast } from '../wire/address.ts';
 import { internetChecksum } from '../wire/checksum.ts';
 import { IPV4_HEADER_LEN, Ipv4Packet } from '../wire/ipv4.ts';
 import { fragmentAndSend } from './fragment.ts';
@@ -17,13 +18,6 @@ export interface Ipv4Options {
   /** TTL for datagrams we originate (default 64). */
   defaultTtl?: number;
   reassembly?: ReassemblyOptions;
-}
-
-const LOOPBACK_NET = 0x7f000000;
-const LOOPBACK_MASK = 0xff000000;
-
-function isMulticast(a: number): boolean {
-  return (a >>> 28) === 0xe;
 }
 
 export class Ipv4 {
@@ -62,7 +56,7 @@ export class Ipv4 {
 
   /** True if `a` is one of our addresses (any netif, weak host model). */
   isLocal(a: number): boolean {
-    if ((a & LOOPBACK_MASK) >>> 0 === LOOPBACK_NET) return true;
+    if (ipv4IsLoopback(a)) return true;
     for (const n of this.host.netifs) if (n.addr === a && n.addr !== 0) return true;
     return false;
   }
@@ -90,7 +84,7 @@ export class Ipv4 {
     const src = v.src;
     const dst = v.dst;
     // RFC 1122 3.2.1.3: a source must be a unicast address.
-    if (src === 0xffffffff || isMulticast(src) || (src !== 0 && netif.isBroadcast(src))) return this.drop(p, 'drop');
+    if (src === 0xffffffff || ipv4IsMulticast(src) || (src !== 0 && netif.isBroadcast(src))) return this.drop(p, 'drop');
     if (v.ttl === 0) return this.drop(p, 'drop');
     const broadcast = netif.isBroadcast(dst);
     if (!broadcast && !this.isLocal(dst)) {
@@ -98,7 +92,7 @@ export class Ipv4 {
       return this.drop(p, 'drop');
     }
     // Packets claiming a loopback address must arrive on the loopback netif.
-    if (netif !== this.loopback && ((src & LOOPBACK_MASK) >>> 0 === LOOPBACK_NET || (dst & LOOPBACK_MASK) >>> 0 === LOOPBACK_NET)) {
+    if (netif !== this.loopback && (ipv4IsLoopback(src) || ipv4IsLoopback(dst))) {
       return this.drop(p, 'drop');
     }
 

@@ -48,14 +48,15 @@ export class Netif {
   private readonly linkOutput: LinkOutput;
 
   constructor(cfg: NetifConfig) {
-    if (!Number.isInteger(cfg.mtu ?? 1500) || (cfg.mtu ?? 1500) < 68 || (cfg.mtu ?? 1500) > 65535) {
+    const mtu = cfg.mtu ?? 1500;
+    if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) {
       throw new RangeError(`netif ${cfg.name}: MTU must be an integer in 68..65535 (RFC 791 minimum is 68)`);
     }
     this.name = cfg.name;
     this.addr = cfg.addr >>> 0;
     this.netmask = cfg.netmask >>> 0;
     this.gateway = (cfg.gateway ?? 0) >>> 0;
-    this.mtu = cfg.mtu ?? 1500;
+    this.mtu = mtu;
     this.linkOutput = cfg.output;
   }
 

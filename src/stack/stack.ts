@@ -20,7 +20,7 @@ import type { Clock } from '../time/clock.ts';
 import { Rng } from '../time/rng.ts';
 import type { Timer, TimerCallback } from '../time/timer-heap.ts';
 import { VirtualClock } from '../time/virtual-clock.ts';
-import { formatIpv4Address, parseIpv4Address } from '../wire/address.ts';
+import { formatIpv4Address, parseIpv4Address, prefixToMask } from '../wire/address.ts';
 
 export interface StackOptions {
   /** A name for logs and pcaps. */
@@ -120,7 +120,7 @@ export class Stack implements IpHost {
   addNetif(o: AddNetifOptions): Netif {
     const addr = toAddr(o.addr, 'addr');
     let netmask: number;
-    if (o.prefixLength !== undefined) netmask = prefixMask(o.prefixLength);
+    if (o.prefixLength !== undefined) netmask = prefixToMask(o.prefixLength);
     else if (o.netmask !== undefined) netmask = toAddr(o.netmask, 'netmask');
     else netmask = 0xffffff00;
     const netif = this.attach(new Netif({ name: o.name, addr, netmask, gateway: o.gateway ?? 0, mtu: o.mtu ?? 1500, output: o.output }));
@@ -330,9 +330,4 @@ function toAddr(a: number | string, what: string): number {
   const n = parseIpv4Address(a);
   if (n === null) throw new RangeError(`invalid IPv4 ${what}: ${a}`);
   return n;
-}
-
-function prefixMask(len: number): number {
-  if (!Number.isInteger(len) || len < 0 || len > 32) throw new RangeError(`invalid prefix length ${len}`);
-  return len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
 }
