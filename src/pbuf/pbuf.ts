@@ -152,6 +152,31 @@ export class Pbuf {
   }
 
   /**
+   * Drop `n` bytes from the front of the chain (lwIP pbuf_free_header):
+   * pieces wholly consumed are freed, the first remaining one loses the
+   * rest. Returns the new head (this, a later piece, or null when nothing
+   * is left). Ownership of the returned chain stays with the caller.
+   */
+  freeHeader(n: number): Pbuf | null {
+    let p: Pbuf | null = this;
+    let left = n;
+    while (left > 0 && p !== null) {
+      if (left >= p.len) {
+        const f: Pbuf = p;
+        left -= f.len;
+        p = f.next;
+        f.next = null;
+        f.totLen = f.len;
+        f.free();
+      } else {
+        p.removeHeader(left);
+        left = 0;
+      }
+    }
+    return p;
+  }
+
+  /**
    * Append `tail` to this chain (lwIP pbuf_cat). The chain takes over the
    * caller's reference to `tail`; do not free `tail` separately.
    */

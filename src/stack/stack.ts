@@ -15,6 +15,7 @@ import { Ipv4, type Ipv4Options } from '../ip/ipv4.ts';
 import { Netif, type NetifConfig } from '../netif/netif.ts';
 import type { Pbuf } from '../pbuf/pbuf.ts';
 import { PbufPool, type PbufPoolOptions } from '../pbuf/pool.ts';
+import { Tcp, type TcpConfig } from '../pcb/tcp.ts';
 import { newStats, type Stats } from '../stats.ts';
 import type { Clock } from '../time/clock.ts';
 import { Rng } from '../time/rng.ts';
@@ -32,6 +33,7 @@ export interface StackOptions {
   pool?: PbufPoolOptions;
   ip?: Ipv4Options;
   icmp?: IcmpOptions;
+  tcp?: TcpConfig;
   /** Packets that may wait while the stack is busy (default 1024). */
   inputQueueLimit?: number;
   /** Refuse reentrant input with a ReentrancyError instead of queueing it (debug). */
@@ -67,6 +69,7 @@ export class Stack implements IpHost {
   readonly loopback: Netif;
   readonly ip: Ipv4;
   readonly icmp: Icmp;
+  readonly tcp: Tcp;
 
   /** Nesting depth of packet/timer processing. */
   private depth = 0;
@@ -94,6 +97,7 @@ export class Stack implements IpHost {
     this.drainTimer = this.clock.timer(() => this.drain());
     this.ip = new Ipv4(this, opts.ip);
     this.icmp = new Icmp(this, this.ip, opts.icmp);
+    this.tcp = new Tcp(this, opts.tcp);
     this.loopback = this.attach(
       new Netif({
         name: 'lo',
@@ -211,6 +215,7 @@ export class Stack implements IpHost {
     this.queueHead = 0;
     this.deferred.length = 0;
     this.deferredHead = 0;
+    this.tcp.closeAll();
     this.ip.close();
   }
 
@@ -306,6 +311,16 @@ export class Stack implements IpHost {
       this.draining = false;
     }
     this.flushError();
+  }
+
+  /**
+   * An exception from code the stack called (an application callback, a
+   * bug): counted, then handed to onInternalError or rethrown once the
+   * stack is consistent again.
+   */
+  reportError(err: unknown): void {
+    this.caught(err);
+    if (!this.busy) this.flushError();
   }
 
   private caught(err: unknown): void {

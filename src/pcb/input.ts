@@ -1,0 +1,1075 @@
+// TCP input (RFC 9293 §3.10.7 "SEGMENT ARRIVES", lwIP tcp_in.c), with
+// RFC 5961 (challenge ACKs, RST/SYN/ACK validation), RFC 7323 (PAWS,
+// timestamps), RFC 6191 (TIME_WAIT reuse), RFC 1337 (no RST in TIME_WAIT),
+// RFC 5681/6582/6675 loss detection on ACKs.
+//
+// As in lwIP, application callbacks do not run while the segment is being
+// taken apart: what happened (connected, accepted, bytes acked, data, FIN,
+// reset) is collected and reported once the PCB is consistent, in lwIP's
+// order, and output for the PCB waits until then.
+import { Err } from '../err.ts';
+import type { IpInfo } from '../ip/host.ts';
+import type { Pbuf } from '../pbuf/pbuf.ts';
+import { ipv4IsMulticast } from '../wire/address.ts';
+import { chainOnesSum, foldSum, ipv4PseudoHeaderSum } from '../wire/checksum.ts';
+import { IpProtocol } from '../wire/ipv4.ts';
+import { parseTcpOptions, TCP_HEADER_LEN, TcpFlag, type TcpOptions } from '../wire/tcp.ts';
+import { WireErrorCode } from '../wire/error.ts';
+import { callAccept, callConnected, callErr, callRecv, callSent } from './events.ts';
+import { enqueueSyn, maxPayload, output, retransmitSeg, sendAck, sendRst, tsNow, windowScaleFor } from './output.ts';
+import { RecoveryMode, type TcpPcb } from './pcb.ts';
+import { applySackBlocks, clearLossMarks, markLost, markSegLost, scoreIn, scoreOut } from './sack.ts';
+import { TcpSeg } from './segment.ts';
+import { seqAdd, seqDiff, seqGeq, seqGt, seqLeq, seqLt } from './seq.ts';
+import { PcbFlag, SockOpt, TcpState } from './state.ts';
+import { TableKind } from './table.ts';
+import type { Tcp } from './tcp.ts';
+
+/** The segment being processed (one per TCP layer: input is not reentrant). */
+export interface InSeg {
+  src: number;
+  dst: number;
+  srcPort: number;
+  dstPort: number;
+  seq: number;
+  ack: number;
+  flags: number;
+  /** Raw window field. */
+  wnd: number;
+  dataLen: number;
+  /** The data (header removed), or null. Owned by the input path until handed on. */
+  p: Pbuf | null;
+  opts: TcpOptions;
+}
+
+/** What processing one segment produced, reported afterwards (lwIP recv_flags, recv_data, recv_acked). */
+export interface InEvents {
+  connected: boolean;
+  accepted: boolean;
+  acked: number;
+  recvData: Pbuf | null;
+  gotFin: boolean;
+  reset: boolean;
+  /** LAST_ACK completed: the PCB goes away. */
+  closed: boolean;
+  toTimeWait: boolean;
+}
+
+export function newInSeg(opts: TcpOptions): InSeg {
+  return { src: 0, dst: 0, srcPort: 0, dstPort: 0, seq: 0, ack: 0, flags: 0, wnd: 0, dataLen: 0, p: null, opts };
+}
+
+export function newInEvents(): InEvents {
+  return { connected: false, accepted: false, acked: 0, recvData: null, gotFin: false, reset: false, closed: false, toTimeWait: false };
+}
+
+/** Sequence space the segment occupies (data + SYN + FIN). */
+function tcplen(s: InSeg): number {
+  return s.dataLen + (s.flags & TcpFlag.SYN ? 1 : 0) + (s.flags & TcpFlag.FIN ? 1 : 0);
+}
+
+function dropSeg(tcp: Tcp, s: InSeg): void {
+  if (s.p !== null) s.p.free();
+  s.p = null;
+}
+
+/** IP hands every TCP segment here; takes ownership of `p` (payload at the TCP header). */
+export function tcpInput(tcp: Tcp, p: Pbuf, info: IpInfo): void {
+  const st = tcp.stats;
+  st.recv++;
+  tcp.counters.inSegs++;
+  if (p.totLen < TCP_HEADER_LEN) return badSeg(tcp, p, 'lenerr');
+  if (info.broadcast || ipv4IsMulticast(info.dst)) return badSeg(tcp, p, 'drop');
+  if (p.len < TCP_HEADER_LEN) {
+    const q = tcp.pool.coalesce(p);
+    if (q === null) return badSeg(tcp, p, 'memerr');
+    p = q;
+  }
+  let v = tcp.inView.wrap(p.buf, p.off, p.len);
+  const hl = v.headerLen;
+  if (hl < TCP_HEADER_LEN || hl > p.totLen) return badSeg(tcp, p, 'lenerr');
+  if (hl > p.len) {
+    const q = tcp.pool.coalesce(p);
+    if (q === null) return badSeg(tcp, p, 'memerr');
+    p = q;
+    v = tcp.inView.wrap(p.buf, p.off, p.len);
+  }
+  if (foldSum(chainOnesSum(p) + ipv4PseudoHeaderSum(info.src, info.dst, IpProtocol.TCP, p.totLen)) !== 0xffff) {
+    tcp.counters.inErrs++;
+    return badSeg(tcp, p, 'chkerr');
+  }
+  const s = tcp.inSeg;
+  if (parseTcpOptions(p.buf, p.off + TCP_HEADER_LEN, hl - TCP_HEADER_LEN, s.opts) !== WireErrorCode.OK) return badSeg(tcp, p, 'opterr');
+  s.src = info.src;
+  s.dst = info.dst;
+  s.srcPort = v.srcPort;
+  s.dstPort = v.dstPort;
+  s.seq = v.seq;
+  s.ack = v.ack;
+  s.flags = v.flags & 0x3f;
+  s.wnd = v.window;
+  s.dataLen = p.totLen - hl;
+  if (s.srcPort === 0 || s.dstPort === 0) return badSeg(tcp, p, 'proterr');
+  if (s.dataLen > 0) {
+    p.removeHeader(hl);
+    s.p = p;
+  } else {
+    p.free();
+    s.p = null;
+  }
+
+  let pcb = tcp.active.lookup(s.dst, s.dstPort, s.src, s.srcPort);
+  if (pcb !== null) return activeInput(tcp, pcb, s);
+  pcb = tcp.timeWait.lookup(s.dst, s.dstPort, s.src, s.srcPort);
+  if (pcb !== null) return timeWaitInput(tcp, pcb, s);
+  const listener = tcp.listeners.lookup(s.dst, s.dstPort);
+  if (listener !== null) return listenInput(tcp, listener, s);
+  noConnection(tcp, s);
+}
+
+function badSeg(tcp: Tcp, p: Pbuf, reason: 'lenerr' | 'chkerr' | 'opterr' | 'memerr' | 'proterr' | 'drop'): void {
+  if (reason !== 'drop') tcp.stats[reason]++;
+  tcp.stats.drop++;
+  p.free();
+}
+
+/** RFC 9293 "If the state is CLOSED": everything but a RST is answered with a RST. */
+function noConnection(tcp: Tcp, s: InSeg): void {
+  tcp.stats.proterr++;
+  tcp.stats.drop++;
+  if ((s.flags & TcpFlag.RST) === 0) {
+    if (s.flags & TcpFlag.ACK) sendRst(tcp, s.dst, s.src, s.dstPort, s.srcPort, s.ack, 0, false);
+    else sendRst(tcp, s.dst, s.src, s.dstPort, s.srcPort, 0, seqAdd(s.seq, tcplen(s)), true);
+  }
+  dropSeg(tcp, s);
+}
+
+// ---------------------------------------------------------------------------
+// LISTEN
+// ---------------------------------------------------------------------------
+
+function listenInput(tcp: Tcp, lpcb: TcpPcb, s: InSeg): void {
+  const f = s.flags;
+  if (f & TcpFlag.RST) return dropSeg(tcp, s);
+  if (f & TcpFlag.ACK) {
+    sendRst(tcp, s.dst, s.src, s.dstPort, s.srcPort, s.ack, 0, false);
+    return dropSeg(tcp, s);
+  }
+  if ((f & TcpFlag.SYN) === 0 || (f & TcpFlag.FIN) !== 0) return dropSeg(tcp, s);
+  acceptSyn(tcp, lpcb, s, -1);
+}
+
+/**
+ * Create the SYN_RCVD connection for a SYN on `lpcb` and answer with a
+ * SYN-ACK. `minIss` (or -1) is a sequence number the new ISS must exceed
+ * (a reopened TIME_WAIT connection, RFC 6191).
+ */
+function acceptSyn(tcp: Tcp, lpcb: TcpPcb, s: InSeg, minIss: number): void {
+  if (lpcb.acceptsPending >= lpcb.backlog) {
+    tcp.counters.listenOverflows++;
+    tcp.stats.drop++;
+    return dropSeg(tcp, s);
+  }
+  const netif = tcp.ip.route(s.src);
+  const npcb = netif === null ? null : tcp.newPcb();
+  if (npcb === null || netif === null) {
+    tcp.stats.drop++;
+    return dropSeg(tcp, s);
+  }
+  const now = tcp.clock.now();
+  npcb.localIp = s.dst;
+  npcb.localPort = s.dstPort;
+  npcb.remoteIp = s.src;
+  npcb.remotePort = s.srcPort;
+  npcb.state = TcpState.SYN_RCVD;
+  npcb.listener = lpcb;
+  npcb.arg = lpcb.arg;
+  npcb.soOptions = lpcb.soOptions & (SockOpt.KEEPALIVE | SockOpt.REUSEADDR);
+  npcb.flags |= (lpcb.flags & PcbFlag.NODELAY) | PcbFlag.BACKLOGPEND;
+  npcb.keepIdle = lpcb.keepIdle;
+  npcb.keepIntvl = lpcb.keepIntvl;
+  npcb.keepCnt = lpcb.keepCnt;
+  npcb.irs = s.seq;
+  npcb.rcvNxt = seqAdd(s.seq, 1);
+  npcb.tsLastAckSent = npcb.rcvNxt;
+  npcb.iss = tcp.isn.isn(s.dst, s.dstPort, s.src, s.srcPort, now);
+  if (minIss >= 0 && !seqGt(npcb.iss, minIss)) npcb.iss = seqAdd(minIss, 128_000);
+  npcb.sndUna = npcb.iss;
+  npcb.sndNxt = npcb.iss;
+  npcb.sndMax = npcb.iss;
+  npcb.highSacked = npcb.iss;
+  npcb.recoverySeq = npcb.iss;
+  npcb.ourMss = tcp.mssFor(netif.mtu);
+  applySynOptions(tcp, npcb, s, true);
+  npcb.sndWnd = s.wnd; // never scaled in a SYN
+  npcb.sndWndMax = s.wnd;
+  npcb.sndWl1 = s.seq;
+  npcb.sndWl2 = npcb.iss;
+  lpcb.acceptsPending++;
+  tcp.active.add(npcb);
+  tcp.ports.add(npcb);
+  tcp.counters.passiveOpens++;
+  // Data on a SYN is not taken (no TCP Fast Open): the peer sends it again.
+  dropSeg(tcp, s);
+  enqueueSyn(npcb);
+  output(tcp, npcb);
+}
+
+/** Negotiate options from a SYN or SYN-ACK (RFC 9293 MSS, RFC 7323, RFC 2018). */
+function applySynOptions(tcp: Tcp, pcb: TcpPcb, s: InSeg, passive: boolean): void {
+  const o = s.opts;
+  const cfg = tcp.config;
+  pcb.peerMss = o.mss > 0 ? o.mss : 536;
+  pcb.mss = Math.max(64, Math.min(pcb.peerMss, pcb.ourMss));
+  if (cfg.windowScaling && o.wscale >= 0) {
+    pcb.flags |= PcbFlag.WND_SCALE;
+    pcb.sndScale = o.wscale;
+    if (passive) pcb.rcvScale = windowScaleFor(pcb.rcvBufSize);
+  } else {
+    pcb.flags &= ~PcbFlag.WND_SCALE;
+    pcb.sndScale = 0;
+    pcb.rcvScale = 0;
+  }
+  if (cfg.sack && o.sackPermitted) pcb.flags |= PcbFlag.SACK;
+  else pcb.flags &= ~PcbFlag.SACK;
+  if (cfg.timestamps && o.hasTimestamp) {
+    pcb.flags |= PcbFlag.TIMESTAMP;
+    pcb.tsRecent = o.tsVal;
+  } else {
+    pcb.flags &= ~PcbFlag.TIMESTAMP;
+  }
+  // Without window scaling our window field cannot exceed 64 KiB - 1.
+  if (pcb.rcvScale === 0 && pcb.rcvBufSize > 0xffff) {
+    pcb.rcvBufSize = 0xffff;
+    pcb.rcvWnd = Math.min(pcb.rcvWnd, 0xffff);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// TIME_WAIT
+// ---------------------------------------------------------------------------
+
+function timeWaitInput(tcp: Tcp, pcb: TcpPcb, s: InSeg): void {
+  const f = s.flags;
+  // RFC 1337: a RST must not cut TIME_WAIT short.
+  if (f & TcpFlag.RST) return dropSeg(tcp, s);
+  if (f & TcpFlag.SYN) {
+    // RFC 6191: a SYN from a newer incarnation (higher timestamp, or with no
+    // timestamps a higher sequence number) opens a fresh connection.
+    const ts = s.opts.hasTimestamp && (pcb.flags & PcbFlag.TIMESTAMP) !== 0;
+    const newer = ts ? seqGt(s.opts.tsVal, pcb.tsRecent) : seqGt(s.seq, pcb.rcvNxt);
+    const listener = tcp.listeners.lookup(s.dst, s.dstPort);
+    if (newer && (f & TcpFlag.ACK) === 0 && listener !== null) {
+      const minIss = pcb.sndMax;
+      tcp.counters.timeWaitReuse++;
+      tcp.freePcb(pcb);
+      acceptSyn(tcp, listener, s, minIss);
+      return;
+    }
+    sendAckFor(tcp, pcb);
+    return dropSeg(tcp, s);
+  }
+  if (f & TcpFlag.FIN) {
+    // The peer did not get our last ACK: ACK again and restart 2*MSL.
+    if (seqLeq(seqAdd(s.seq, s.dataLen), pcb.rcvNxt)) tcp.restartTimeWait(pcb);
+    sendAckFor(tcp, pcb);
+  } else if (s.dataLen > 0) {
+    sendAckFor(tcp, pcb);
+  }
+  dropSeg(tcp, s);
+}
+
+/** A bare ACK from a PCB that output() would skip (TIME_WAIT). */
+function sendAckFor(tcp: Tcp, pcb: TcpPcb): void {
+  const saved = pcb.state;
+  pcb.state = TcpState.ESTABLISHED;
+  sendAck(tcp, pcb);
+  pcb.state = saved;
+}
+
+// ---------------------------------------------------------------------------
+// Connections (SYN_SENT and the synchronized states)
+// ---------------------------------------------------------------------------
+
+function activeInput(tcp: Tcp, pcb: TcpPcb, s: InSeg): void {
+  const now = tcp.clock.now();
+  const c = pcb.counters;
+  c.segsIn++;
+  if (s.dataLen > 0) c.dataSegsIn++;
+  pcb.lastRecvTime = now;
+  const ev = tcp.ev;
+  ev.connected = false;
+  ev.accepted = false;
+  ev.acked = 0;
+  ev.recvData = null;
+  ev.gotFin = false;
+  ev.reset = false;
+  ev.closed = false;
+  ev.toTimeWait = false;
+  tcp.inputPcb = pcb;
+
+  // Data the application refused earlier goes first (lwIP tcp_input).
+  if (pcb.refusedData !== null) {
+    const r = offerRefused(tcp, pcb);
+    if (r === Err.ABRT || pcb.freed) {
+      tcp.inputPcb = null;
+      return dropSeg(tcp, s);
+    }
+    if (pcb.refusedData !== null && tcplen(s) > 0) {
+      // Still refused and this segment brings more: drop it (the peer resends).
+      if (pcb.rcvAnnWnd === 0) sendAck(tcp, pcb);
+      tcp.stats.drop++;
+      dropSeg(tcp, s);
+      return finishInput(tcp, pcb);
+    }
+  }
+
+  if (pcb.state === TcpState.SYN_SENT) synSent(tcp, pcb, s, now);
+  else synchronized(tcp, pcb, s, now);
+  dropSeg(tcp, s); // whatever was not handed on
+  dispatch(tcp, pcb);
+}
+
+function synSent(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): void {
+  const f = s.flags;
+  if (f & TcpFlag.ACK) {
+    // Acceptable only if it acknowledges our SYN: ISS < SEG.ACK <= SND.NXT.
+    if (!seqGt(s.ack, pcb.iss) || seqGt(s.ack, pcb.sndMax)) {
+      if ((f & TcpFlag.RST) === 0) sendRst(tcp, s.dst, s.src, s.dstPort, s.srcPort, s.ack, 0, false);
+      return;
+    }
+  }
+  if (f & TcpFlag.RST) {
+    if (f & TcpFlag.ACK) {
+      tcp.counters.attemptFails++;
+      tcp.ev.reset = true; // connection refused
+    }
+    return;
+  }
+  if ((f & TcpFlag.SYN) === 0) return;
+  pcb.irs = s.seq;
+  pcb.rcvNxt = seqAdd(s.seq, 1);
+  pcb.tsLastAckSent = pcb.rcvNxt;
+  pcb.rcvAnnRightEdge = pcb.rcvNxt;
+  applySynOptions(tcp, pcb, s, false);
+  pcb.sndWnd = s.wnd;
+  pcb.sndWndMax = s.wnd;
+  pcb.sndWl1 = s.seq;
+  pcb.sndWl2 = s.ack;
+  if (f & TcpFlag.ACK) {
+    ackSyn(tcp, pcb, s, now);
+    pcb.state = TcpState.ESTABLISHED;
+    tcp.scheduleKeepalive(pcb, now);
+    tcp.ev.connected = true;
+    pcb.flags |= PcbFlag.ACK_NOW;
+    // Anything after the SYN (rare) is handled as in ESTABLISHED.
+    s.seq = seqAdd(s.seq, 1);
+    s.flags &= ~TcpFlag.SYN;
+    if (s.dataLen > 0 || s.flags & TcpFlag.FIN) receive(tcp, pcb, s, now);
+  } else {
+    // Simultaneous open (RFC 9293 §3.5 figure 7): answer with SYN-ACK.
+    pcb.state = TcpState.SYN_RCVD;
+    const syn = pcb.unacked.head;
+    if (syn !== null) retransmitSeg(tcp, pcb, syn, now);
+  }
+}
+
+/**
+ * Our SYN is acknowledged: take it off the queue, time the RTT (Karn), set
+ * the initial window (one segment if the SYN had to be retransmitted,
+ * RFC 5681 §3.1).
+ */
+function ackSyn(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): void {
+  const syn = pcb.unacked.head;
+  let synLost = false;
+  if (syn !== null && syn.flags & TcpFlag.SYN) {
+    synLost = syn.everRetransmitted;
+    if (!syn.everRetransmitted) pcb.rtt.sample(now - syn.sentAt);
+    else if (s.opts.hasTimestamp && pcb.flags & PcbFlag.TIMESTAMP && s.opts.tsEcr !== 0) sampleTs(pcb, s, now);
+    scoreOut(pcb, syn);
+    pcb.unacked.remove(syn);
+    syn.free();
+  }
+  pcb.sndUna = s.ack;
+  if (seqLt(pcb.sndNxt, s.ack)) pcb.sndNxt = s.ack;
+  pcb.highSacked = s.ack;
+  pcb.recoverySeq = s.ack;
+  pcb.nrtx = 0;
+  pcb.rtt.resetBackoff();
+  pcb.rtoAt = pcb.unacked.empty ? -1 : now + pcb.rtt.currentRto();
+  pcb.rttSeq = -1;
+  pcb.synRcvdAt = -1;
+  pcb.recovery = RecoveryMode.NONE;
+  pcb.sackedBytes = 0;
+  pcb.lostBytes = 0;
+  pcb.retransInFlight = 0;
+  pcb.cc.init(pcb);
+  if (synLost) pcb.cwnd = Math.min(pcb.cwnd, pcb.mss);
+}
+
+function sampleTs(pcb: TcpPcb, s: InSeg, now: number): void {
+  const rtt = seqDiff(tsNow(pcb, now), s.opts.tsEcr);
+  if (rtt >= 0) {
+    pcb.rtt.sample(rtt);
+    if (pcb.minRtt === 0 || rtt < pcb.minRtt) pcb.minRtt = Math.max(rtt, 0.001);
+  }
+}
+
+/** Is the segment acceptable (RFC 9293 §3.10.7.4 table)? */
+function acceptable(pcb: TcpPcb, seq: number, len: number): boolean {
+  const wnd = pcb.rcvWnd;
+  const nxt = pcb.rcvNxt;
+  if (len === 0) return wnd === 0 ? seq === nxt : seqGeq(seq, nxt) && seqDiff(seq, nxt) < wnd;
+  if (wnd === 0) return false;
+  const last = seqAdd(seq, len - 1);
+  return (seqGeq(seq, nxt) && seqDiff(seq, nxt) < wnd) || (seqGeq(last, nxt) && seqDiff(last, nxt) < wnd);
+}
+
+function synchronized(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): void {
+  const f = s.flags;
+  const ev = tcp.ev;
+
+  // SYN in a synchronized state (RFC 5961 §4): a retransmitted SYN in
+  // SYN_RCVD gets our SYN-ACK again; anything else a challenge ACK.
+  if (f & TcpFlag.SYN) {
+    if (pcb.state === TcpState.SYN_RCVD && s.seq === pcb.irs && (f & TcpFlag.ACK) === 0) {
+      const syn = pcb.unacked.head ?? pcb.unsent.head;
+      if (syn !== null && syn.flags & TcpFlag.SYN) retransmitSeg(tcp, pcb, syn, now);
+      return;
+    }
+    if ((f & TcpFlag.RST) === 0 && tcp.challengeAllowed(pcb)) sendAck(tcp, pcb);
+    return;
+  }
+
+  // PAWS (RFC 7323 §5): an older timestamp marks an old duplicate.
+  const o = s.opts;
+  if (pcb.flags & PcbFlag.TIMESTAMP && o.hasTimestamp && (f & TcpFlag.RST) === 0 && seqLt(o.tsVal, pcb.tsRecent)) {
+    tcp.counters.pawsDrops++;
+    pcb.flags |= PcbFlag.ACK_NOW;
+    return;
+  }
+
+  // Sequence number check.
+  const len = tcplen(s);
+  if (!acceptable(pcb, s.seq, len)) {
+    if (f & TcpFlag.RST) return;
+    pcb.flags |= PcbFlag.ACK_NOW;
+    // With a zero window an in-sequence segment still carries a usable ACK:
+    // process that and drop the data (RFC 9293: "special allowance").
+    if (!(pcb.rcvWnd === 0 && s.seq === pcb.rcvNxt && f & TcpFlag.ACK)) return;
+    if (s.p !== null) s.p.free();
+    s.p = null;
+    s.dataLen = 0;
+    s.flags &= ~TcpFlag.FIN;
+  }
+
+  // RST (RFC 5961 §3): exact match resets, in-window draws a challenge ACK.
+  if (f & TcpFlag.RST) {
+    if (s.seq === pcb.rcvNxt) {
+      resetConnection(tcp, pcb);
+    } else if (tcp.challengeAllowed(pcb)) {
+      sendAck(tcp, pcb);
+    }
+    return;
+  }
+
+  trimToWindow(pcb, s);
+
+  // RFC 7323 §4.3: remember the timestamp of the segment that covers Last.ACK.sent.
+  if (pcb.flags & PcbFlag.TIMESTAMP && o.hasTimestamp && seqLeq(s.seq, pcb.tsLastAckSent) && seqGeq(o.tsVal, pcb.tsRecent)) {
+    pcb.tsRecent = o.tsVal;
+  }
+
+  if ((s.flags & TcpFlag.ACK) === 0) return;
+
+  if (pcb.state === TcpState.SYN_RCVD) {
+    if (!(seqGt(s.ack, pcb.sndUna) && seqLeq(s.ack, pcb.sndMax))) {
+      sendRst(tcp, s.dst, s.src, s.dstPort, s.srcPort, s.ack, 0, false);
+      return;
+    }
+    pcb.state = TcpState.ESTABLISHED;
+    ackSyn(tcp, pcb, s, now);
+    tcp.scheduleKeepalive(pcb, now);
+    pcb.sndWnd = s.wnd << pcb.sndScale;
+    if (pcb.sndWnd > pcb.sndWndMax) pcb.sndWndMax = pcb.sndWnd;
+    pcb.sndWl1 = s.seq;
+    pcb.sndWl2 = s.ack;
+    if (pcb.listener !== null) ev.accepted = true;
+    else ev.connected = true; // simultaneous open completes
+  }
+
+  if (!processAck(tcp, pcb, s, now)) return;
+
+  // Our FIN acknowledged?
+  const finAcked = (pcb.flags & PcbFlag.FIN_QUEUED) !== 0 && pcb.unsent.empty && pcb.unacked.empty && pcb.sndUna === pcb.sndLbb;
+  switch (pcb.state) {
+    case TcpState.FIN_WAIT_1:
+      if (finAcked) {
+        pcb.state = TcpState.FIN_WAIT_2;
+        if (pcb.flags & PcbFlag.RXCLOSED) pcb.finWait2At = now + tcp.config.finWait2TimeoutMs;
+      }
+      break;
+    case TcpState.CLOSING:
+      if (finAcked) ev.toTimeWait = true;
+      return;
+    case TcpState.LAST_ACK:
+      if (finAcked) ev.closed = true;
+      return;
+  }
+
+  if (s.dataLen > 0 || s.flags & TcpFlag.FIN) {
+    if (pcb.state === TcpState.ESTABLISHED || pcb.state === TcpState.FIN_WAIT_1 || pcb.state === TcpState.FIN_WAIT_2) receive(tcp, pcb, s, now);
+  }
+}
+
+/** Cut what lies before RCV.NXT or beyond the window (RFC 9293 §3.10.7.4). */
+function trimToWindow(pcb: TcpPcb, s: InSeg): void {
+  if (seqLt(s.seq, pcb.rcvNxt)) {
+    let off = seqDiff(pcb.rcvNxt, s.seq);
+    if (s.flags & TcpFlag.SYN) {
+      s.flags &= ~TcpFlag.SYN;
+      off--;
+    }
+    if (off >= s.dataLen) {
+      // All data is old; a FIN survives only if it is exactly at RCV.NXT.
+      if (off > s.dataLen) s.flags &= ~TcpFlag.FIN;
+      if (s.p !== null) s.p.free();
+      s.p = null;
+      s.dataLen = 0;
+    } else if (off > 0) {
+      s.p = s.p!.freeHeader(off);
+      s.dataLen -= off;
+    }
+    s.seq = pcb.rcvNxt;
+  }
+  const room = seqDiff(seqAdd(pcb.rcvNxt, pcb.rcvWnd), s.seq);
+  if (s.dataLen > room) {
+    s.flags &= ~TcpFlag.FIN;
+    if (room <= 0) {
+      if (s.p !== null) s.p.free();
+      s.p = null;
+      s.dataLen = 0;
+    } else {
+      s.p!.realloc(room);
+      s.dataLen = room;
+    }
+  } else if (s.flags & TcpFlag.FIN && s.dataLen === room && room < 0) {
+    s.flags &= ~TcpFlag.FIN;
+  }
+}
+
+function resetConnection(tcp: Tcp, pcb: TcpPcb): void {
+  switch (pcb.state) {
+    case TcpState.SYN_RCVD:
+      tcp.counters.attemptFails++;
+      if (pcb.listener !== null) {
+        // Passive open: back to LISTEN, i.e. this half-open PCB just goes away.
+        tcp.freePcb(pcb);
+        return;
+      }
+      break;
+    case TcpState.ESTABLISHED:
+    case TcpState.CLOSE_WAIT:
+      tcp.counters.estabResets++;
+      break;
+  }
+  tcp.ev.reset = true;
+}
+
+/**
+ * The ACK field (RFC 9293 §3.10.7.4 fifth check, RFC 5961 §5). Returns
+ * false when the segment must be dropped.
+ */
+function processAck(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): boolean {
+  const ack = s.ack;
+  if (seqGt(ack, pcb.sndMax)) {
+    // Acknowledges something never sent: ACK and drop.
+    pcb.flags |= PcbFlag.ACK_NOW;
+    return false;
+  }
+  if (seqLt(ack, seqAdd(pcb.sndUna, -Math.max(pcb.sndWndMax, 1)))) {
+    // Too old to be valid (RFC 5961 §5.2): challenge ACK.
+    if (tcp.challengeAllowed(pcb)) sendAck(tcp, pcb);
+    return false;
+  }
+  const newWnd = s.wnd << pcb.sndScale;
+  const wndChanged = newWnd !== pcb.sndWnd;
+  let sackNews = false;
+  if (pcb.flags & PcbFlag.SACK && s.opts.sackCount > 0 && !pcb.unacked.empty) {
+    sackNews = applySackBlocks(pcb, s.opts.sackBlocks, s.opts.sackCount);
+  }
+  if (seqGt(ack, pcb.sndUna)) newAck(tcp, pcb, s, now);
+  else if (ack === pcb.sndUna) dupAck(tcp, pcb, s, wndChanged, sackNews, now);
+  // Window update (SND.WL1/WL2 rule) for ACKs at or above SND.UNA.
+  if (seqGeq(ack, pcb.sndUna) && (seqLt(pcb.sndWl1, s.seq) || (pcb.sndWl1 === s.seq && seqLeq(pcb.sndWl2, ack)))) {
+    pcb.sndWnd = newWnd;
+    if (newWnd > pcb.sndWndMax) pcb.sndWndMax = newWnd;
+    pcb.sndWl1 = s.seq;
+    pcb.sndWl2 = ack;
+    if (newWnd > 0) {
+      pcb.persistBackoff = 0;
+    }
+  }
+  // Any acceptable ACK shows the peer is alive: zero-window probes are answered.
+  pcb.persistProbes = 0;
+  return true;
+}
+
+/** New data acknowledged: free it, sample the RTT, grow the window or advance recovery. */
+function newAck(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): void {
+  const ack = s.ack;
+  // RTT: from the echoed timestamp, else from the one timed segment (Karn).
+  if (pcb.flags & PcbFlag.TIMESTAMP && s.opts.hasTimestamp && s.opts.tsEcr !== 0) {
+    sampleTs(pcb, s, now);
+  } else if (pcb.rttSeq >= 0 && seqGt(ack, pcb.rttSeq)) {
+    const rtt = now - pcb.rttStart;
+    pcb.rtt.sample(rtt);
+    if (pcb.minRtt === 0 || rtt < pcb.minRtt) pcb.minRtt = Math.max(rtt, 0.001);
+    pcb.rttSeq = -1;
+  }
+
+  let dataAcked = 0;
+  for (let seg = pcb.unacked.head; seg !== null; seg = pcb.unacked.head) {
+    if (seqLeq(seg.end, ack)) {
+      scoreOut(pcb, seg);
+      pcb.unacked.remove(seg);
+      dataAcked += seg.len;
+      pcb.sndQueueLen -= seg.clen;
+      seg.free();
+      continue;
+    }
+    if (seqLt(seg.seq, ack)) dataAcked += trimAcked(pcb, seg, seqDiff(ack, seg.seq));
+    break;
+  }
+  pcb.sndUna = ack;
+  if (seqLt(pcb.sndNxt, ack)) pcb.sndNxt = ack;
+  if (seqLt(pcb.highSacked, ack)) pcb.highSacked = ack;
+  pcb.sndBuf += dataAcked;
+  pcb.counters.bytesAcked += dataAcked;
+  tcp.ev.acked += dataAcked;
+  pcb.nrtx = 0;
+  pcb.rtt.resetBackoff();
+
+  const mss = pcb.mss;
+  switch (pcb.recovery) {
+    case RecoveryMode.NONE:
+      pcb.cc.onAck(pcb, dataAcked, pcb.cwndLimited);
+      break;
+    case RecoveryMode.RTO:
+      if (seqGeq(ack, pcb.recoverySeq)) endRecovery(pcb);
+      pcb.cc.onAck(pcb, dataAcked, true); // slow start again after the timeout
+      break;
+    case RecoveryMode.NEWRENO:
+      if (seqGeq(ack, pcb.recoverySeq)) {
+        endRecovery(pcb);
+        pcb.cc.onExitRecovery(pcb);
+        // RFC 6582 §3.2 step 3: no burst on exit.
+        pcb.cwnd = Math.min(pcb.cwnd, Math.max(pcb.flightSize, mss) + mss);
+      } else {
+        // Partial ACK: retransmit the next hole, deflate by what was acked.
+        pcb.cwnd = Math.max(pcb.cwnd - dataAcked + (dataAcked >= mss ? mss : 0), mss);
+        const head = pcb.unacked.head;
+        if (head !== null) {
+          markSegLost(pcb, head);
+          retransmitSeg(tcp, pcb, head, now);
+        }
+      }
+      break;
+    case RecoveryMode.SACK:
+      if (seqGeq(ack, pcb.recoverySeq)) {
+        endRecovery(pcb);
+        pcb.cc.onExitRecovery(pcb);
+      } else {
+        markLost(pcb, tcp.config.dupThresh);
+        // RFC 6675 §5 (C): the first un-SACKed hole is lost after a partial ACK.
+        const head = pcb.unacked.head;
+        if (head !== null && !head.sacked) markSegLost(pcb, head);
+      }
+      break;
+  }
+  pcb.dupAcks = 0;
+  pcb.rtoAt = pcb.unacked.empty ? -1 : now + pcb.rtt.currentRto();
+}
+
+/** Drop the acknowledged front of a partly acknowledged segment; returns the data bytes dropped. */
+function trimAcked(pcb: TcpPcb, seg: TcpSeg, k: number): number {
+  scoreOut(pcb, seg);
+  if (seg.flags & TcpFlag.SYN) {
+    seg.flags &= ~TcpFlag.SYN;
+    seg.seq = seqAdd(seg.seq, 1);
+    k--;
+  }
+  const n = Math.min(k, seg.len);
+  if (n > 0 && seg.p !== null) {
+    const before = seg.p.clen();
+    seg.p = seg.p.freeHeader(n);
+    pcb.sndQueueLen -= before - (seg.p === null ? 0 : seg.p.clen());
+  }
+  seg.seq = seqAdd(seg.seq, n);
+  seg.len -= n;
+  seg.dataSum = -1;
+  pcb.unacked.bytes -= n;
+  scoreIn(pcb, seg);
+  return n;
+}
+
+function endRecovery(pcb: TcpPcb): void {
+  pcb.recovery = RecoveryMode.NONE;
+  clearLossMarks(pcb);
+}
+
+/**
+ * SND.UNA did not move. Count duplicate ACKs (RFC 5681 §2 definition, or
+ * an ACK bringing new SACK information, RFC 6675) and start fast
+ * retransmit / recovery at the threshold.
+ */
+function dupAck(tcp: Tcp, pcb: TcpPcb, s: InSeg, wndChanged: boolean, sackNews: boolean, now: number): void {
+  if (pcb.unacked.empty || s.dataLen > 0 || s.flags & (TcpFlag.SYN | TcpFlag.FIN)) return;
+  if (wndChanged && !sackNews) return;
+  pcb.counters.dupAcksIn++;
+  pcb.dupAcks++;
+  const thresh = tcp.config.dupThresh;
+  switch (pcb.recovery) {
+    case RecoveryMode.NEWRENO:
+      pcb.cwnd += pcb.mss; // window inflation
+      return;
+    case RecoveryMode.SACK:
+      markLost(pcb, thresh);
+      return;
+    case RecoveryMode.RTO:
+      return;
+  }
+  const sack = (pcb.flags & PcbFlag.SACK) !== 0;
+  let lost = pcb.dupAcks >= thresh;
+  if (!lost && sack) {
+    markLost(pcb, thresh);
+    const head = pcb.unacked.head;
+    lost = head !== null && head.lost;
+  }
+  if (!lost) return;
+  // RFC 6582 §4.1: no new recovery until the previous one's data is acknowledged.
+  if (seqLt(pcb.sndUna, pcb.recoverySeq)) return;
+  enterRecovery(tcp, pcb, sack, now);
+}
+
+function enterRecovery(tcp: Tcp, pcb: TcpPcb, sack: boolean, now: number): void {
+  pcb.recoverySeq = pcb.sndMax;
+  pcb.cc.onEnterRecovery(pcb);
+  pcb.counters.recoveries++;
+  pcb.counters.fastRetransmits++;
+  tcp.counters.fastRetransmits++;
+  const head = pcb.unacked.head!;
+  if (sack) {
+    pcb.recovery = RecoveryMode.SACK;
+    markLost(pcb, tcp.config.dupThresh);
+  } else {
+    pcb.recovery = RecoveryMode.NEWRENO;
+    pcb.cwnd = pcb.ssthresh + tcp.config.dupThresh * pcb.mss;
+  }
+  markSegLost(pcb, head);
+  retransmitSeg(tcp, pcb, head, now);
+  pcb.rttSeq = -1;
+}
+
+/** Data and FIN for a PCB in ESTABLISHED, FIN_WAIT_1 or FIN_WAIT_2. */
+function receive(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): void {
+  if (s.seq !== pcb.rcvNxt) {
+    insertOoseq(tcp, pcb, s);
+    pcb.flags |= PcbFlag.ACK_NOW; // out of order: ACK at once (RFC 5681 §4.2)
+    return;
+  }
+  let fin = (s.flags & TcpFlag.FIN) !== 0;
+  if (s.dataLen > 0) {
+    takeData(tcp, pcb, s.p!, s.dataLen);
+    s.p = null;
+  }
+  if (!pcb.ooseq.empty) {
+    fin = drainOoseq(tcp, pcb) || fin;
+    pcb.flags |= PcbFlag.ACK_NOW; // a hole was filled
+  }
+  if (fin) {
+    gotFin(tcp, pcb);
+    return;
+  }
+  // Delayed ACK: at least every second full-sized segment, else within the timer.
+  if (pcb.rcvUnacked >= 2 * maxPayload(pcb) || pcb.flags & PcbFlag.ACK_DELAY) {
+    pcb.flags |= PcbFlag.ACK_NOW;
+  } else {
+    pcb.flags |= PcbFlag.ACK_DELAY;
+    if (pcb.delackAt < 0) pcb.delackAt = now + tcp.config.delayedAckMs;
+  }
+}
+
+/** Append in-order data to what this segment delivers. */
+function takeData(tcp: Tcp, pcb: TcpPcb, p: Pbuf, n: number): void {
+  const ev = tcp.ev;
+  if (ev.recvData === null) ev.recvData = p;
+  else ev.recvData.cat(p);
+  pcb.rcvNxt = seqAdd(pcb.rcvNxt, n);
+  pcb.rcvWnd = Math.max(0, pcb.rcvWnd - n);
+  pcb.rcvUnacked += n;
+  pcb.counters.bytesReceived += n;
+}
+
+/** Move now-contiguous out-of-order segments in; returns true if a FIN came with them. */
+function drainOoseq(tcp: Tcp, pcb: TcpPcb): boolean {
+  const q = pcb.ooseq;
+  for (let h = q.head; h !== null && seqLeq(h.seq, pcb.rcvNxt); h = q.head) {
+    q.remove(h);
+    if (h.p !== null) pcb.ooseqPieces -= h.p.clen();
+    if (seqLeq(h.end, pcb.rcvNxt)) {
+      h.free();
+      continue;
+    }
+    const off = seqDiff(pcb.rcvNxt, h.seq);
+    let p = h.p;
+    h.p = null;
+    let n = h.len;
+    if (off > 0 && p !== null) {
+      p = p.freeHeader(off);
+      n -= off;
+    }
+    if (n > 0 && p !== null) takeData(tcp, pcb, p, n);
+    else if (p !== null) p.free();
+    if (h.flags & TcpFlag.FIN) {
+      // Nothing after a FIN counts.
+      pcb.ooseqPieces = 0;
+      q.freeAll();
+      return true;
+    }
+  }
+  if (q.empty) pcb.lastOooSeq = -1;
+  return false;
+}
+
+/**
+ * Keep an out-of-order segment, trimmed against its neighbours so the
+ * queue never overlaps; enforce the byte and piece caps by dropping from
+ * the highest sequence numbers (least useful, as lwIP does).
+ */
+function insertOoseq(tcp: Tcp, pcb: TcpPcb, s: InSeg): void {
+  pcb.counters.oooSegsIn++;
+  const seg = new TcpSeg(s.p, s.seq, s.dataLen, s.flags & TcpFlag.FIN);
+  s.p = null;
+  if (seg.tcplen === 0) return;
+  const q = pcb.ooseq;
+  let cur = q.head;
+  while (cur !== null && seqLeq(cur.end, seg.seq)) cur = cur.next;
+  // Starts inside `cur`: drop what cur already has.
+  if (cur !== null && seqLeq(cur.seq, seg.seq)) {
+    if (!trimSegFront(seg, seqDiff(cur.end, seg.seq))) return;
+    cur = cur.next;
+  }
+  // Swallow segments the new one covers entirely.
+  while (cur !== null && seqLeq(cur.end, seg.end)) {
+    const next = cur.next;
+    if (cur.p !== null) pcb.ooseqPieces -= cur.p.clen();
+    q.remove(cur);
+    cur.free();
+    cur = next;
+  }
+  // Ends inside `cur`: keep only what lies before it.
+  if (cur !== null && seqLt(cur.seq, seg.end)) trimSegTail(seg, seqDiff(cur.seq, seg.seq));
+  if (seg.tcplen === 0) {
+    seg.free();
+    return;
+  }
+  q.insertBefore(seg, cur);
+  if (seg.p !== null) pcb.ooseqPieces += seg.p.clen();
+  pcb.lastOooSeq = seg.seq;
+  const cfg = tcp.config;
+  while ((q.bytes > cfg.oooMaxBytes || pcb.ooseqPieces > cfg.oooMaxSegments) && q.tail !== null) {
+    const t = q.tail;
+    if (t.p !== null) pcb.ooseqPieces -= t.p.clen();
+    q.remove(t);
+    t.free();
+    tcp.stats.memerr++;
+  }
+  if (q.empty) pcb.lastOooSeq = -1;
+}
+
+/** Remove `k` sequence numbers from the front; false (and freed) if nothing is left. */
+function trimSegFront(seg: TcpSeg, k: number): boolean {
+  if (k >= seg.tcplen) {
+    seg.free();
+    return false;
+  }
+  const n = Math.min(k, seg.len);
+  if (n > 0 && seg.p !== null) seg.p = seg.p.freeHeader(n);
+  seg.seq = seqAdd(seg.seq, n);
+  seg.len -= n;
+  return true;
+}
+
+/** Keep only the first `k` sequence numbers (a FIN beyond them goes). */
+function trimSegTail(seg: TcpSeg, k: number): void {
+  seg.flags &= ~TcpFlag.FIN;
+  if (k <= 0) {
+    seg.free();
+    seg.len = 0;
+    return;
+  }
+  if (k < seg.len && seg.p !== null) {
+    seg.p.realloc(k);
+    seg.len = k;
+  }
+}
+
+/** An in-order FIN (RFC 9293 eighth check). */
+function gotFin(tcp: Tcp, pcb: TcpPcb): void {
+  pcb.rcvNxt = seqAdd(pcb.rcvNxt, 1);
+  pcb.flags |= PcbFlag.ACK_NOW;
+  tcp.ev.gotFin = true;
+  if (!pcb.ooseq.empty) {
+    pcb.ooseqPieces = 0;
+    pcb.ooseq.freeAll();
+    pcb.lastOooSeq = -1;
+  }
+  switch (pcb.state) {
+    case TcpState.SYN_RCVD:
+    case TcpState.ESTABLISHED:
+      pcb.state = TcpState.CLOSE_WAIT;
+      break;
+    case TcpState.FIN_WAIT_1: {
+      const finAcked = (pcb.flags & PcbFlag.FIN_QUEUED) !== 0 && pcb.unsent.empty && pcb.unacked.empty;
+      if (finAcked) {
+        pcb.state = TcpState.TIME_WAIT;
+        tcp.ev.toTimeWait = true;
+      } else {
+        pcb.state = TcpState.CLOSING; // simultaneous close
+      }
+      break;
+    }
+    case TcpState.FIN_WAIT_2:
+      pcb.state = TcpState.TIME_WAIT;
+      tcp.ev.toTimeWait = true;
+      break;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Reporting to the application
+// ---------------------------------------------------------------------------
+
+/**
+ * Offer refused data again (lwIP tcp_process_refused_data). Returns
+ * Err.ABRT if the PCB went away, Err.INPROGRESS if still refused.
+ */
+export function offerRefused(tcp: Tcp, pcb: TcpPcb): number {
+  const data = pcb.refusedData!;
+  const fin = pcb.refusedFin;
+  pcb.refusedData = null;
+  pcb.refusedFin = false;
+  pcb.refusedAt = -1;
+  const r = callRecv(tcp, pcb, data);
+  if (r === Err.ABRT || pcb.freed) return Err.ABRT;
+  if (r !== Err.OK) {
+    pcb.refusedData = data;
+    pcb.refusedFin = fin;
+    pcb.refusedAt = tcp.clock.now() + tcp.config.refusedRetryMs;
+    return Err.INPROGRESS;
+  }
+  if (fin && (pcb.flags & PcbFlag.RXCLOSED) === 0) {
+    if (callRecv(tcp, pcb, null) === Err.ABRT || pcb.freed) return Err.ABRT;
+  }
+  return Err.OK;
+}
+
+/** Report what the segment did, in lwIP's order, then send what is due. */
+function dispatch(tcp: Tcp, pcb: TcpPcb): void {
+  const ev = tcp.ev;
+  if (pcb.freed) {
+    // Freed during processing (a passive open reset back to LISTEN).
+    tcp.inputPcb = null;
+    freeRecv(ev);
+    return;
+  }
+  if (ev.reset || ev.closed) {
+    const errFn = pcb.errFn;
+    const arg = pcb.arg;
+    const quiet = ev.closed && (pcb.flags & PcbFlag.RXCLOSED) !== 0;
+    const code = ev.reset ? Err.RST : Err.CLSD;
+    pcb.lastError = code;
+    tcp.inputPcb = null;
+    tcp.freePcb(pcb);
+    freeRecv(ev);
+    if (!quiet) callErr(tcp, errFn, arg, code);
+    return;
+  }
+  if (ev.connected && callConnected(tcp, pcb) === Err.ABRT) return abandonDispatch(tcp, ev);
+  if (ev.accepted) {
+    const listener = pcb.listener;
+    if (listener === null || listener.freed || listener.state !== TcpState.LISTEN) {
+      // The listener closed meanwhile: refuse the connection.
+      tcp.abort(pcb);
+      return abandonDispatch(tcp, ev);
+    }
+    backlogAccepted(pcb);
+    if (callAccept(tcp, listener, pcb) === Err.ABRT) return abandonDispatch(tcp, ev);
+  }
+  if (ev.acked > 0 && callSent(tcp, pcb, ev.acked) === Err.ABRT) return abandonDispatch(tcp, ev);
+  if (ev.recvData !== null) {
+    const data = ev.recvData;
+    ev.recvData = null;
+    if (pcb.flags & PcbFlag.RXCLOSED) {
+      // Data after the application closed: tell the peer it was not processed (lwIP).
+      data.free();
+      tcp.abort(pcb);
+      return abandonDispatch(tcp, ev);
+    }
+    const r = callRecv(tcp, pcb, data);
+    if (r === Err.ABRT) return abandonDispatch(tcp, ev);
+    if (r !== Err.OK) {
+      pcb.refusedData = data;
+      pcb.refusedAt = tcp.clock.now() + tcp.config.refusedRetryMs;
+    }
+  }
+  if (ev.gotFin) {
+    if (pcb.refusedData !== null) {
+      pcb.refusedFin = true; // delivered after the refused data
+    } else if ((pcb.flags & PcbFlag.RXCLOSED) === 0) {
+      if (callRecv(tcp, pcb, null) === Err.ABRT) return abandonDispatch(tcp, ev);
+    }
+  }
+  finishInput(tcp, pcb);
+}
+
+function abandonDispatch(tcp: Tcp, ev: InEvents): void {
+  tcp.inputPcb = null;
+  freeRecv(ev);
+}
+
+function freeRecv(ev: InEvents): void {
+  if (ev.recvData !== null) ev.recvData.free();
+  ev.recvData = null;
+}
+
+/** The segment is done with: send what is due, or settle into TIME_WAIT. */
+function finishInput(tcp: Tcp, pcb: TcpPcb): void {
+  tcp.inputPcb = null;
+  if (pcb.freed) return;
+  const now = tcp.clock.now();
+  if (tcp.ev.toTimeWait || pcb.state === TcpState.TIME_WAIT) {
+    if (pcb.flags & PcbFlag.ACK_NOW) sendAckFor(tcp, pcb);
+    if (pcb.table === TableKind.ACTIVE) tcp.enterTimeWait(pcb);
+    return;
+  }
+  if (pcb.keepAt >= 0) tcp.scheduleKeepalive(pcb, now);
+  output(tcp, pcb);
+}
+
+/** lwIP tcp_backlog_accepted: the connection no longer counts against the listener's backlog. */
+export function backlogAccepted(pcb: TcpPcb): void {
+  if (pcb.flags & PcbFlag.BACKLOGPEND && pcb.listener !== null) {
+    pcb.listener.acceptsPending--;
+    pcb.flags &= ~PcbFlag.BACKLOGPEND;
+  }
+}
+
+/** lwIP tcp_backlog_delayed: count the connection against the backlog again until accepted. */
+export function backlogDelayed(pcb: TcpPcb): void {
+  if ((pcb.flags & PcbFlag.BACKLOGPEND) === 0 && pcb.listener !== null && !pcb.listener.freed) {
+    pcb.listener.acceptsPending++;
+    pcb.flags |= PcbFlag.BACKLOGPEND;
+  }
+}

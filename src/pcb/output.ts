@@ -1,0 +1,529 @@
+// TCP output (lwIP tcp_out.c): queueing application data into segments,
+// choosing what may be sent (receiver window, congestion window or RFC 6675
+// pipe, Nagle, sender-side SWS avoidance), building headers and options,
+// retransmissions, bare ACKs, probes and RSTs.
+import { Err } from '../err.ts';
+import { PbufType } from '../pbuf/pbuf.ts';
+import type { Pbuf } from '../pbuf/pbuf.ts';
+import { PbufLayer } from '../pbuf/pool.ts';
+import { chainOnesSum, foldSum, ipv4PseudoHeaderSum, onesSum } from '../wire/checksum.ts';
+import { IpProtocol } from '../wire/ipv4.ts';
+import { emitTcpOptions, TCP_HEADER_LEN, TcpFlag, tcpOptionsLength } from '../wire/tcp.ts';
+import { RecoveryMode, type TcpPcb } from './pcb.ts';
+import { buildSackBlocks } from './sack.ts';
+import { type SegQueue, TcpSeg } from './segment.ts';
+import { seqAdd, seqDiff, seqGt, seqLt } from './seq.ts';
+import { PcbFlag, TcpState } from './state.ts';
+import type { Tcp } from './tcp.ts';
+
+/** tcp_write flags (lwIP TCP_WRITE_FLAG_*). */
+export const WriteFlag = {
+  /** Copy the data into the stack's buffers (otherwise it is referenced until acknowledged). */
+  COPY: 0x01,
+  /** More data follows: do not set PSH on the last segment. */
+  MORE: 0x02,
+} as const;
+
+/** Bytes of the timestamp option as we send it (NOP NOP TS). */
+export const TS_OPT_LEN = 12;
+
+/** Payload bytes per segment: MSS less the options every segment carries (RFC 6691). */
+export function maxPayload(pcb: TcpPcb): number {
+  return Math.max(1, pcb.mss - (pcb.flags & PcbFlag.TIMESTAMP ? TS_OPT_LEN : 0));
+}
+
+/** True in states where tcp_write is allowed (lwIP: ESTABLISHED, CLOSE_WAIT, SYN_SENT, SYN_RCVD). */
+function canWrite(pcb: TcpPcb): boolean {
+  const s = pcb.state;
+  return (s === TcpState.ESTABLISHED || s === TcpState.CLOSE_WAIT || s === TcpState.SYN_SENT || s === TcpState.SYN_RCVD) && (pcb.flags & PcbFlag.FIN_QUEUED) === 0;
+}
+
+/**
+ * Queue `data` for sending (lwIP tcp_write). All or nothing: on ERR_MEM
+ * nothing is queued. Without COPY the bytes are referenced (a REF pbuf)
+ * and must stay unchanged until the sent callback reports them.
+ */
+export function write(tcp: Tcp, pcb: TcpPcb, data: Uint8Array, flags: number): number {
+  if (!canWrite(pcb)) return Err.CONN;
+  const len = data.length;
+  if (len === 0) return Err.OK;
+  if (len > pcb.sndBuf) {
+    pcb.flags |= PcbFlag.NAGLEMEMERR;
+    return Err.MEM;
+  }
+  const pool = tcp.pool;
+  const copy = (flags & WriteFlag.COPY) !== 0;
+  const max = maxPayload(pcb);
+
+  // Phase 1: how much fits in the last unsent segment.
+  const last = pcb.unsent.tail;
+  let intoLast = 0;
+  let lastPiece: Pbuf | null = null;
+  let appendInPlace = false;
+  if (last !== null && (last.flags & (TcpFlag.SYN | TcpFlag.FIN)) === 0 && last.len < max) {
+    intoLast = Math.min(max - last.len, len);
+    const lp = last.p;
+    if (copy && lp !== null && lp.next === null && lp.type === PbufType.RAM && tailRoom(lp) >= intoLast) {
+      appendInPlace = true;
+    } else {
+      lastPiece = copy ? pool.alloc(PbufLayer.RAW, intoLast, PbufType.RAM) : pool.wrap(data.subarray(0, intoLast), PbufType.REF);
+      if (lastPiece === null) return memFail(tcp, pcb);
+      if (copy) lastPiece.buf.set(data.subarray(0, intoLast), lastPiece.off);
+    }
+  }
+
+  // Phase 2: new segments for the rest.
+  const fresh: TcpSeg[] = [];
+  let pieces = lastPiece === null ? 0 : 1;
+  let off = intoLast;
+  let seq = seqAdd(pcb.sndLbb, intoLast);
+  while (off < len) {
+    const n = Math.min(max, len - off);
+    let p: Pbuf | null;
+    if (copy) {
+      // Room for a full segment, so later small writes can be appended in place.
+      p = pool.alloc(PbufLayer.TRANSPORT, Math.max(n, max), PbufType.RAM);
+      if (p !== null) {
+        if (n < max) p.realloc(n);
+        p.buf.set(data.subarray(off, off + n), p.off);
+      }
+    } else {
+      p = pool.wrap(data.subarray(off, off + n), PbufType.REF);
+    }
+    if (p === null || pcb.sndQueueLen + pieces + 1 > tcp.config.sndQueueLen) {
+      if (p !== null) p.free();
+      if (lastPiece !== null) lastPiece.free();
+      for (const s of fresh) s.free();
+      return memFail(tcp, pcb);
+    }
+    pieces++;
+    fresh.push(new TcpSeg(p, seq, n, 0));
+    seq = seqAdd(seq, n);
+    off += n;
+  }
+
+  // Commit.
+  if (intoLast > 0 && last !== null) {
+    if (appendInPlace) {
+      const lp = last.p!;
+      lp.buf.set(data.subarray(0, intoLast), lp.off + lp.len);
+      lp.len += intoLast;
+      lp.totLen += intoLast;
+    } else if (last.p === null) {
+      last.p = lastPiece;
+    } else {
+      last.p.cat(lastPiece!);
+    }
+    last.len += intoLast;
+    last.dataSum = -1;
+    pcb.unsent.bytes += intoLast;
+  }
+  for (const s of fresh) pcb.unsent.push(s);
+  const tail = pcb.unsent.tail;
+  if (tail !== null && (flags & WriteFlag.MORE) === 0) tail.flags |= TcpFlag.PSH;
+  pcb.sndLbb = seq;
+  pcb.sndBuf -= len;
+  pcb.sndQueueLen += pieces;
+  pcb.flags &= ~PcbFlag.NAGLEMEMERR;
+  return Err.OK;
+}
+
+function memFail(tcp: Tcp, pcb: TcpPcb): number {
+  tcp.stats.memerr++;
+  pcb.flags |= PcbFlag.NAGLEMEMERR;
+  return Err.MEM;
+}
+
+/** Bytes free after the payload in a single-piece RAM pbuf's block. */
+function tailRoom(p: Pbuf): number {
+  return p.buf.length - (p.off + p.len);
+}
+
+/** Queue a SYN (or our SYN of a SYN-ACK): a bare segment at ISS. */
+export function enqueueSyn(pcb: TcpPcb): void {
+  const seg = new TcpSeg(null, pcb.iss, 0, TcpFlag.SYN);
+  pcb.unsent.push(seg);
+  pcb.sndLbb = seqAdd(pcb.iss, 1);
+}
+
+/** Queue our FIN (lwIP tcp_send_fin): on the last unsent segment if possible. */
+export function enqueueFin(pcb: TcpPcb): void {
+  const last = pcb.unsent.tail;
+  if (last !== null && (last.flags & (TcpFlag.SYN | TcpFlag.FIN)) === 0) {
+    last.flags |= TcpFlag.FIN;
+  } else {
+    pcb.unsent.push(new TcpSeg(null, pcb.sndLbb, 0, TcpFlag.FIN));
+  }
+  pcb.sndLbb = seqAdd(pcb.sndLbb, 1);
+  pcb.flags |= PcbFlag.FIN_QUEUED;
+}
+
+/**
+ * Recompute the window we announce (lwIP tcp_update_rcv_ann_wnd): advance
+ * the right edge only by at least min(window/2, MSS) (receiver SWS
+ * avoidance, RFC 9293 §3.8.6.2.2), never move it left. Returns by how much
+ * the right edge may advance.
+ */
+export function updateRcvAnnWnd(pcb: TcpPcb): number {
+  const newRight = seqAdd(pcb.rcvNxt, pcb.rcvWnd);
+  const threshold = Math.min(pcb.rcvBufSize >>> 1, maxPayload(pcb));
+  if (seqDiff(newRight, pcb.rcvAnnRightEdge) >= threshold) {
+    pcb.rcvAnnWnd = pcb.rcvWnd;
+    return seqDiff(newRight, pcb.rcvAnnRightEdge);
+  }
+  if (seqGt(pcb.rcvNxt, pcb.rcvAnnRightEdge)) pcb.rcvAnnWnd = 0;
+  else pcb.rcvAnnWnd = seqDiff(pcb.rcvAnnRightEdge, pcb.rcvNxt);
+  return 0;
+}
+
+/** Choose our window scale for a receive buffer of `bytes` (RFC 7323 §2.3). */
+export function windowScaleFor(bytes: number): number {
+  let s = 0;
+  while (s < 14 && bytes >>> s > 0xffff) s++;
+  return s;
+}
+
+/**
+ * Send what may be sent now (lwIP tcp_output): lost segments first (loss
+ * recovery), then new data within min(receiver window, congestion window),
+ * then a bare ACK if one is still owed. Called while the PCB is being
+ * processed it only records that output is wanted.
+ */
+export function output(tcp: Tcp, pcb: TcpPcb): number {
+  if (pcb.freed) return Err.CONN;
+  if (tcp.inputPcb === pcb) {
+    pcb.flags |= PcbFlag.OUTPUT_PENDING;
+    return Err.OK;
+  }
+  pcb.flags &= ~PcbFlag.OUTPUT_PENDING;
+  const s = pcb.state;
+  if (s === TcpState.CLOSED || s === TcpState.LISTEN || s === TcpState.TIME_WAIT) return Err.OK;
+  const now = tcp.clock.now();
+  let err: number = Err.OK;
+
+  if (pcb.lostBytes > 0 && s !== TcpState.SYN_SENT) err = retransmitLost(tcp, pcb, now);
+  if (err === Err.OK) err = sendNew(tcp, pcb, now);
+  if (pcb.flags & PcbFlag.ACK_NOW) sendAck(tcp, pcb);
+  managePersist(tcp, pcb, now);
+  tcp.armTimer(pcb);
+  return err === Err.MEM ? Err.MEM : Err.OK;
+}
+
+/** Is there room for `len` more bytes in flight? (pipe in SACK/RTO recovery, flight otherwise). */
+function cwndAllows(tcp: Tcp, pcb: TcpPcb, len: number): boolean {
+  const inflight = pcb.recovery === RecoveryMode.SACK || pcb.recovery === RecoveryMode.RTO ? pcb.pipe : pcb.flightSize;
+  if (inflight <= 0) return true;
+  // RFC 3042 limited transmit: one new segment for each of the first two duplicate ACKs.
+  const extra = pcb.recovery === RecoveryMode.NONE && pcb.dupAcks > 0 && pcb.dupAcks < tcp.config.dupThresh ? pcb.dupAcks * pcb.mss : 0;
+  return inflight + len <= pcb.cwnd + extra;
+}
+
+function retransmitLost(tcp: Tcp, pcb: TcpPcb, now: number): number {
+  for (let seg = pcb.unacked.head; seg !== null; seg = seg.next) {
+    if (!seg.lost || seg.retransmitted || seg.sacked) continue;
+    if (!cwndAllows(tcp, pcb, seg.tcplen)) break;
+    const err = retransmitSeg(tcp, pcb, seg, now);
+    if (err !== Err.OK) return err;
+  }
+  return Err.OK;
+}
+
+/** Retransmit one segment now, regardless of the windows (fast retransmit, RTO). */
+export function retransmitSeg(tcp: Tcp, pcb: TcpPcb, seg: TcpSeg, now: number): number {
+  const max = maxPayload(pcb);
+  if (seg.len > max) splitSeg(tcp, pcb, pcb.unacked, seg, max);
+  const err = transmit(tcp, pcb, seg, now, true);
+  if (err !== Err.OK) return err;
+  if (!seg.retransmitted) {
+    seg.retransmitted = true;
+    pcb.retransInFlight += seg.tcplen;
+  }
+  seg.everRetransmitted = true;
+  pcb.counters.retransmits++;
+  pcb.counters.bytesRetrans += seg.len;
+  tcp.counters.retransSegs++;
+  // Karn: a retransmitted sequence cannot time the RTT.
+  if (pcb.rttSeq >= 0 && !seqLt(pcb.rttSeq, seg.seq) && seqLt(pcb.rttSeq, seg.end)) pcb.rttSeq = -1;
+  return Err.OK;
+}
+
+function sendNew(tcp: Tcp, pcb: TcpPcb, now: number): number {
+  const handshaking = pcb.state === TcpState.SYN_SENT || pcb.state === TcpState.SYN_RCVD;
+  const max = maxPayload(pcb);
+  let sent = false;
+  for (let seg = pcb.unsent.head; seg !== null; seg = pcb.unsent.head) {
+    const isSyn = (seg.flags & TcpFlag.SYN) !== 0;
+    if (handshaking && !isSyn) break;
+    if (seg.len > max) splitSeg(tcp, pcb, pcb.unsent, seg, max);
+    if (!isSyn) {
+      // Receiver window: the segment's data must fit below SND.UNA + SND.WND.
+      const room = seqDiff(seqAdd(pcb.sndUna, pcb.sndWnd), seg.seq);
+      // Sender SWS avoidance: send part of a segment only if the part is worth it.
+      if (seg.len > room && !(room > 0 && (room >= max || room >= pcb.sndWndMax >>> 1) && splitSeg(tcp, pcb, pcb.unsent, seg, room))) break;
+      if (seg.len === 0 && room < 0) break;
+      if (!cwndAllows(tcp, pcb, seg.tcplen)) {
+        pcb.cwndLimited = true;
+        break;
+      }
+      // Nagle (RFC 896 / lwIP tcp_do_output_nagle): hold a small segment while data is in flight.
+      if (seg.len < max && seg.next === null && (seg.flags & TcpFlag.FIN) === 0 && (pcb.flags & (PcbFlag.NODELAY | PcbFlag.NAGLEMEMERR)) === 0 && pcb.flightSize > 0) break;
+    }
+    if (!sent && pcb.flightSize === 0 && pcb.lastSendTime > 0 && now - pcb.lastSendTime > pcb.rtt.currentRto() && pcb.state === TcpState.ESTABLISHED) {
+      pcb.cc.onIdleRestart(pcb); // RFC 5681 §4.1: restart window after idle
+    }
+    const err = transmit(tcp, pcb, seg, now, false);
+    if (err !== Err.OK) return err;
+    sent = true;
+    pcb.unsent.remove(seg);
+    pcb.unacked.push(seg);
+    const end = seg.end;
+    pcb.sndNxt = end;
+    if (seqGt(end, pcb.sndMax)) pcb.sndMax = end;
+    if (pcb.rttSeq < 0 && (pcb.flags & PcbFlag.TIMESTAMP) === 0 && seg.tcplen > 0) {
+      pcb.rttSeq = seg.seq;
+      pcb.rttStart = now;
+    }
+  }
+  if (pcb.unsent.empty) pcb.cwndLimited = pcb.flightSize >= pcb.cwnd;
+  return Err.OK;
+}
+
+/** Start or stop the persist timer: data waits, nothing is in flight, the window is too small. */
+function managePersist(tcp: Tcp, pcb: TcpPcb, now: number): void {
+  const head = pcb.unsent.head;
+  const stalled =
+    head !== null &&
+    pcb.unacked.empty &&
+    pcb.state !== TcpState.SYN_SENT &&
+    pcb.state !== TcpState.SYN_RCVD &&
+    seqDiff(seqAdd(pcb.sndUna, pcb.sndWnd), head.seq) < Math.min(head.len, maxPayload(pcb));
+  if (stalled) {
+    if (pcb.persistAt < 0) {
+      pcb.persistAt = now + persistInterval(tcp, pcb);
+    }
+  } else if (pcb.persistAt >= 0) {
+    pcb.persistAt = -1;
+    pcb.persistBackoff = 0;
+    pcb.persistProbes = 0;
+  }
+}
+
+/**
+ * The persist timer found `room` bytes of window for the head segment but
+ * sender SWS avoidance held it back: send what fits now (RFC 9293
+ * §3.8.6.2.1's override timeout).
+ */
+export function sendPersistSegment(tcp: Tcp, pcb: TcpPcb, room: number, now: number): void {
+  const seg = pcb.unsent.head;
+  if (seg === null) return;
+  if (seg.len > room && !splitSeg(tcp, pcb, pcb.unsent, seg, room)) return;
+  if (transmit(tcp, pcb, seg, now, false) !== Err.OK) return;
+  pcb.unsent.remove(seg);
+  pcb.unacked.push(seg);
+  pcb.sndNxt = seg.end;
+  if (seqGt(seg.end, pcb.sndMax)) pcb.sndMax = seg.end;
+}
+
+export function persistInterval(tcp: Tcp, pcb: TcpPcb): number {
+  const base = Math.max(pcb.rtt.rto, tcp.config.minRtoMs);
+  return Math.min(base * 2 ** pcb.persistBackoff, tcp.config.maxPersistMs);
+}
+
+/**
+ * Cut `seg` after `n` data bytes; the rest becomes a new segment right after
+ * it in `queue` (carrying the FIN, if any). The tail bytes are copied: this
+ * happens only when the MSS shrank or the window allows part of a segment.
+ */
+export function splitSeg(tcp: Tcp, pcb: TcpPcb, queue: SegQueue, seg: TcpSeg, n: number): boolean {
+  if (n <= 0 || n >= seg.len || seg.p === null) return false;
+  const rest = seg.len - n;
+  const q = tcp.pool.alloc(PbufLayer.TRANSPORT, rest, PbufType.RAM);
+  if (q === null) {
+    tcp.stats.memerr++;
+    return false;
+  }
+  seg.p.copyPartial(q.buf, rest, n, q.off);
+  const before = seg.p.clen();
+  seg.p.realloc(n);
+  pcb.sndQueueLen += 1 + seg.p.clen() - before;
+  const tail = new TcpSeg(q, seqAdd(seg.seq, n), rest, seg.flags & (TcpFlag.FIN | TcpFlag.PSH));
+  seg.flags &= ~(TcpFlag.FIN | TcpFlag.PSH);
+  seg.len = n;
+  seg.dataSum = -1;
+  queue.bytes -= rest;
+  queue.insertBefore(tail, seg.next);
+  if (seg.lost) {
+    tail.lost = true;
+    tail.sacked = seg.sacked;
+  }
+  return true;
+}
+
+/**
+ * Build the header for `seg` and hand it to IP (lwIP tcp_output_segment).
+ * The segment keeps its data; ACK, window and timestamps are current.
+ */
+function transmit(tcp: Tcp, pcb: TcpPcb, seg: TcpSeg, now: number, rexmit: boolean): number {
+  if (seg.p !== null && seg.dataSum < 0) seg.dataSum = chainOnesSum(seg.p);
+  const err = sendSegment(tcp, pcb, seg.p, seg.len, seg.seq, seg.flags, seg.dataSum, now);
+  if (err !== Err.OK) return err;
+  seg.sentAt = now;
+  const c = pcb.counters;
+  if (seg.len > 0) {
+    c.dataSegsOut++;
+    if (!rexmit) c.bytesSent += seg.len;
+  }
+  if (pcb.rtoAt < 0) pcb.rtoAt = now + pcb.rtt.currentRto();
+  pcb.lastSendTime = now;
+  return Err.OK;
+}
+
+/** An ACK with no data (lwIP tcp_send_empty_ack). */
+export function sendAck(tcp: Tcp, pcb: TcpPcb): number {
+  return sendSegment(tcp, pcb, null, 0, pcb.sndNxt, 0, 0, tcp.clock.now());
+}
+
+/**
+ * A zero-length probe with SEQ = SND.UNA - 1 (as Linux does): outside the
+ * peer's window, it costs no sequence space and makes the peer answer with
+ * its current ACK and window. Used for zero-window probes and keepalives.
+ */
+export function sendProbe(tcp: Tcp, pcb: TcpPcb): number {
+  pcb.counters.probes++;
+  return sendSegment(tcp, pcb, null, 0, seqAdd(pcb.sndUna, -1), 0, 0, tcp.clock.now());
+}
+
+/** RST from a PCB (lwIP tcp_rst on a pcb): SEQ = SND.NXT, ACK = RCV.NXT. */
+export function sendRstFromPcb(tcp: Tcp, pcb: TcpPcb): void {
+  sendRst(tcp, pcb.localIp, pcb.remoteIp, pcb.localPort, pcb.remotePort, pcb.sndNxt, pcb.rcvNxt, true);
+}
+
+/**
+ * Build and send one segment for `pcb`. `dataSum` is the cached sum of
+ * `data` (any value when there is none).
+ */
+function sendSegment(tcp: Tcp, pcb: TcpPcb, data: Pbuf | null, dataLen: number, seq: number, segFlags: number, dataSum: number, now: number): number {
+  const syn = (segFlags & TcpFlag.SYN) !== 0;
+  const o = tcp.outOpts;
+  o.mss = 0;
+  o.wscale = -1;
+  o.sackPermitted = false;
+  o.hasTimestamp = false;
+  o.sackCount = 0;
+  const cfg = tcp.config;
+  const tsOn = syn ? cfg.timestamps && (pcb.state === TcpState.SYN_SENT || (pcb.flags & PcbFlag.TIMESTAMP) !== 0) : (pcb.flags & PcbFlag.TIMESTAMP) !== 0;
+  if (syn) {
+    o.mss = pcb.ourMss;
+    if (pcb.state === TcpState.SYN_SENT ? cfg.windowScaling : (pcb.flags & PcbFlag.WND_SCALE) !== 0) o.wscale = pcb.rcvScale;
+    if (pcb.state === TcpState.SYN_SENT ? cfg.sack : (pcb.flags & PcbFlag.SACK) !== 0) o.sackPermitted = true;
+  }
+  if (tsOn) {
+    o.hasTimestamp = true;
+    o.tsVal = tsNow(pcb, now);
+    o.tsEcr = pcb.tsRecent;
+  }
+  if (!syn && (pcb.flags & PcbFlag.SACK) !== 0 && !pcb.ooseq.empty) {
+    o.sackCount = buildSackBlocks(pcb, o.sackBlocks, tsOn ? 3 : 4);
+  }
+  const optLen = o.mss || o.wscale >= 0 || o.sackPermitted || o.hasTimestamp || o.sackCount ? tcpOptionsLength(o) : 0;
+  const hl = TCP_HEADER_LEN + optLen;
+
+  let head: Pbuf;
+  let inPlace = false;
+  if (data !== null && data.addHeader(hl)) {
+    head = data;
+    inPlace = true;
+  } else {
+    const h = tcp.pool.alloc(PbufLayer.IP, hl, PbufType.RAM);
+    if (h === null) {
+      tcp.stats.memerr++;
+      return Err.MEM;
+    }
+    if (data !== null) h.chain(data);
+    head = h;
+  }
+
+  const v = tcp.outView.wrap(head.buf, head.off, hl);
+  v.srcPort = pcb.localPort;
+  v.dstPort = pcb.remotePort;
+  v.seq = seq;
+  const withAck = pcb.state !== TcpState.SYN_SENT;
+  v.ack = withAck ? pcb.rcvNxt : 0;
+  v.dataOffset = hl >>> 2;
+  v.flags = segFlags | (withAck ? TcpFlag.ACK : 0);
+  v.window = announceWindow(pcb, syn);
+  v.checksum = 0;
+  v.urgent = 0;
+  if (optLen > 0) emitTcpOptions(o, head.buf, head.off + TCP_HEADER_LEN);
+  let sum = ipv4PseudoHeaderSum(pcb.localIp, pcb.remoteIp, IpProtocol.TCP, hl + dataLen) + onesSum(head.buf, head.off, hl);
+  if (dataLen > 0) sum += dataSum;
+  v.checksum = ~foldSum(sum) & 0xffff;
+
+  const err = tcp.ip.output(head, pcb.localIp, pcb.remoteIp, IpProtocol.TCP, tcp.config.ttl, 0, tcp.config.dontFragment);
+  if (inPlace) head.removeHeader(hl);
+  else head.free();
+  if (err !== Err.OK) {
+    tcp.stats.err++;
+    return err === Err.MEM ? Err.MEM : Err.OK; // a route/link failure is a loss: retransmission handles it
+  }
+  tcp.stats.xmit++;
+  tcp.counters.outSegs++;
+  pcb.counters.segsOut++;
+  if (withAck) {
+    // Every segment carries our ACK: nothing is owed any more.
+    pcb.flags &= ~(PcbFlag.ACK_DELAY | PcbFlag.ACK_NOW | PcbFlag.WND_UPDATE);
+    pcb.delackAt = -1;
+    pcb.rcvUnacked = 0;
+    pcb.tsLastAckSent = pcb.rcvNxt;
+  }
+  return Err.OK;
+}
+
+/** The window field for a segment: unscaled in SYNs (RFC 7323 §2.2). */
+function announceWindow(pcb: TcpPcb, syn: boolean): number {
+  if (syn) {
+    pcb.rcvAnnWnd = Math.min(pcb.rcvWnd, 0xffff);
+    pcb.rcvAnnRightEdge = seqAdd(pcb.rcvNxt, pcb.rcvAnnWnd);
+    return pcb.rcvAnnWnd;
+  }
+  updateRcvAnnWnd(pcb);
+  const field = Math.min(pcb.rcvAnnWnd >>> pcb.rcvScale, 0xffff);
+  const edge = seqAdd(pcb.rcvNxt, field << pcb.rcvScale);
+  if (seqGt(edge, pcb.rcvAnnRightEdge)) pcb.rcvAnnRightEdge = edge;
+  return field;
+}
+
+/** Our TSval: a millisecond clock with a per-connection random offset (RFC 7323 §7.1). */
+export function tsNow(pcb: TcpPcb, now: number): number {
+  return (Math.floor(now) + pcb.tsOffset) >>> 0;
+}
+
+/**
+ * A RST not tied to a PCB (lwIP tcp_rst): for segments to closed ports and
+ * unacceptable ACKs. `withAck` sets the ACK bit with `ack`.
+ */
+export function sendRst(tcp: Tcp, localIp: number, remoteIp: number, localPort: number, remotePort: number, seq: number, ack: number, withAck: boolean): void {
+  const p = tcp.pool.alloc(PbufLayer.IP, TCP_HEADER_LEN, PbufType.RAM);
+  if (p === null) {
+    tcp.stats.memerr++;
+    return;
+  }
+  const v = tcp.outView.wrap(p.buf, p.off, TCP_HEADER_LEN);
+  v.srcPort = localPort;
+  v.dstPort = remotePort;
+  v.seq = seq;
+  v.ack = withAck ? ack : 0;
+  v.dataOffset = 5;
+  v.flags = TcpFlag.RST | (withAck ? TcpFlag.ACK : 0);
+  v.window = 0;
+  v.checksum = 0;
+  v.urgent = 0;
+  v.fillChecksum(localIp, remoteIp);
+  const err = tcp.ip.output(p, localIp, remoteIp, IpProtocol.TCP, tcp.config.ttl, 0, false);
+  p.free();
+  if (err === Err.OK) {
+    tcp.stats.xmit++;
+    tcp.counters.outSegs++;
+    tcp.counters.outRsts++;
+  }
+}

@@ -1,0 +1,153 @@
+// SACK (RFC 2018) on both sides. Receiving: the blocks we report come from
+// the out-of-order queue, the most recently received block first. Sending:
+// an RFC 6675 scoreboard kept on the unacked segments, with running totals
+// so that pipe = flight - sacked - lost + retransmitted costs nothing to read.
+import type { TcpPcb } from './pcb.ts';
+import type { TcpSeg } from './segment.ts';
+import { seqGeq, seqGt, seqLeq, seqLt } from './seq.ts';
+
+/**
+ * Fill `out` with up to `max` [left, right) blocks describing the
+ * out-of-order queue, merging adjacent segments. Returns the block count.
+ */
+export function buildSackBlocks(pcb: TcpPcb, out: Uint32Array, max: number): number {
+  let n = 0;
+  let first = -1;
+  for (let s = pcb.ooseq.head; s !== null; ) {
+    const left = s.seq;
+    let right = s.end;
+    let hasRecent = pcb.lastOooSeq >= 0 && seqGeq(pcb.lastOooSeq, left) && seqLt(pcb.lastOooSeq, right);
+    let t = s.next;
+    while (t !== null && seqLeq(t.seq, right)) {
+      if (seqGt(t.end, right)) right = t.end;
+      if (pcb.lastOooSeq >= 0 && seqGeq(pcb.lastOooSeq, t.seq) && seqLt(pcb.lastOooSeq, t.end)) hasRecent = true;
+      t = t.next;
+    }
+    if (hasRecent && first < 0) {
+      // RFC 2018 §4: the block holding the most recent segment goes first.
+      if (n > 0) {
+        out.copyWithin(2, 0, Math.min(n, max - 1) * 2);
+      }
+      out[0] = left;
+      out[1] = right;
+      first = 0;
+      n = Math.min(n + 1, max);
+    } else if (n < max) {
+      out[2 * n] = left;
+      out[2 * n + 1] = right;
+      n++;
+    }
+    s = t;
+  }
+  return n;
+}
+
+/** Remove a segment's share from the scoreboard totals (before it changes or leaves). */
+export function scoreOut(pcb: TcpPcb, seg: TcpSeg): void {
+  const n = seg.tcplen;
+  if (seg.sacked) pcb.sackedBytes -= n;
+  else if (seg.lost) {
+    pcb.lostBytes -= n;
+    if (seg.retransmitted) pcb.retransInFlight -= n;
+  } else if (seg.retransmitted) pcb.retransInFlight -= n;
+}
+
+/** Add a segment's share to the scoreboard totals. */
+export function scoreIn(pcb: TcpPcb, seg: TcpSeg): void {
+  const n = seg.tcplen;
+  if (seg.sacked) pcb.sackedBytes += n;
+  else if (seg.lost) {
+    pcb.lostBytes += n;
+    if (seg.retransmitted) pcb.retransInFlight += n;
+  } else if (seg.retransmitted) pcb.retransInFlight += n;
+}
+
+/**
+ * Apply the SACK blocks of an incoming ACK: mark whole segments inside a
+ * valid block (above SND.UNA, not above SND.MAX) as SACKed. Returns true if
+ * anything new was SACKed.
+ */
+export function applySackBlocks(pcb: TcpPcb, blocks: Uint32Array, count: number): boolean {
+  let changed = false;
+  for (let i = 0; i < count; i++) {
+    const left = blocks[2 * i]!;
+    const right = blocks[2 * i + 1]!;
+    // Ignore D-SACKs and garbage: a block must lie within (SND.UNA, SND.MAX].
+    if (!seqLt(left, right) || !seqGt(right, pcb.sndUna) || seqGt(right, pcb.sndMax) || seqLt(left, pcb.sndUna)) continue;
+    if (seqGt(right, pcb.highSacked)) pcb.highSacked = right;
+    for (let s = pcb.unacked.head; s !== null; s = s.next) {
+      if (seqGeq(s.seq, right)) break;
+      if (s.sacked || seqLt(s.seq, left) || seqGt(s.end, right)) continue;
+      scoreOut(pcb, s);
+      s.sacked = true;
+      scoreIn(pcb, s);
+      changed = true;
+    }
+  }
+  return changed;
+}
+
+/**
+ * RFC 6675 IsLost over the whole scoreboard: an un-SACKed segment is lost
+ * when at least `dupThresh` SACKed segments, or more than
+ * (dupThresh - 1) * MSS SACKed bytes, lie above it. Returns bytes newly marked.
+ */
+export function markLost(pcb: TcpPcb, dupThresh: number): number {
+  let sackedSegs = 0;
+  let sackedBytes = 0;
+  let marked = 0;
+  const byteLimit = (dupThresh - 1) * pcb.mss;
+  for (let s = pcb.unacked.tail; s !== null; s = s.prev) {
+    if (s.sacked) {
+      sackedSegs++;
+      sackedBytes += s.len;
+      continue;
+    }
+    if (s.lost) continue;
+    if (sackedSegs >= dupThresh || sackedBytes > byteLimit) {
+      scoreOut(pcb, s);
+      s.lost = true;
+      s.retransmitted = false;
+      scoreIn(pcb, s);
+      marked += s.tcplen;
+    }
+  }
+  return marked;
+}
+
+/** Mark one segment lost (NewReno head retransmission, partial ACKs). */
+export function markSegLost(pcb: TcpPcb, s: TcpSeg): void {
+  if (s.sacked || (s.lost && !s.retransmitted)) return;
+  scoreOut(pcb, s);
+  s.lost = true;
+  s.retransmitted = false;
+  scoreIn(pcb, s);
+}
+
+/** After a retransmission timeout: everything outstanding is lost, SACK marks forgotten (the peer may renege). */
+export function markAllLost(pcb: TcpPcb): void {
+  for (let s = pcb.unacked.head; s !== null; s = s.next) {
+    scoreOut(pcb, s);
+    s.sacked = false;
+    s.lost = true;
+    s.retransmitted = false;
+    scoreIn(pcb, s);
+  }
+  pcb.highSacked = pcb.sndUna;
+}
+
+/**
+ * Loss recovery ended: forget lost/retransmitted marks (a later loss starts
+ * a new recovery episode) but keep SACK marks, which the peer still holds.
+ */
+export function clearLossMarks(pcb: TcpPcb): void {
+  let sacked = 0;
+  for (let s = pcb.unacked.head; s !== null; s = s.next) {
+    s.lost = false;
+    s.retransmitted = false;
+    if (s.sacked) sacked += s.tcplen;
+  }
+  pcb.sackedBytes = sacked;
+  pcb.lostBytes = 0;
+  pcb.retransInFlight = 0;
+}

@@ -1,0 +1,145 @@
+// PCB tables: active connections and TIME_WAIT connections are found by
+// their 4-tuple in O(1) (a hash of the tuple into a Map, chained through
+// pcb.hashNext for the rare collision); listeners by local port. A registry
+// of local ports answers bind() conflicts and picks ephemeral ports without
+// scanning every PCB (lwIP walks all its lists for both).
+import type { TcpPcb } from './pcb.ts';
+
+export const TableKind = { NONE: 0, ACTIVE: 1, TIME_WAIT: 2, LISTEN: 3, BOUND: 4 } as const;
+
+/** A 32-bit hash of a 4-tuple (not keyed: the chains check the full tuple). */
+export function tupleHash(localIp: number, localPort: number, remoteIp: number, remotePort: number): number {
+  let h = Math.imul(remoteIp ^ 0x9e3779b9, 0x85ebca6b);
+  h ^= Math.imul(localIp, 0xc2b2ae35);
+  h = Math.imul(h ^ (h >>> 15), 0x27d4eb2f);
+  h ^= ((localPort << 16) | remotePort) >>> 0;
+  h = Math.imul(h ^ (h >>> 13), 0x165667b1);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/** Connections by 4-tuple. */
+export class TupleTable {
+  private readonly buckets = new Map<number, TcpPcb>();
+  size = 0;
+
+  constructor(private readonly kind: number) {}
+
+  add(pcb: TcpPcb): void {
+    const h = tupleHash(pcb.localIp, pcb.localPort, pcb.remoteIp, pcb.remotePort);
+    pcb.hashNext = this.buckets.get(h) ?? null;
+    this.buckets.set(h, pcb);
+    pcb.table = this.kind;
+    this.size++;
+  }
+
+  remove(pcb: TcpPcb): void {
+    const h = tupleHash(pcb.localIp, pcb.localPort, pcb.remoteIp, pcb.remotePort);
+    let cur = this.buckets.get(h) ?? null;
+    let prev: TcpPcb | null = null;
+    while (cur !== null && cur !== pcb) {
+      prev = cur;
+      cur = cur.hashNext;
+    }
+    if (cur === null) return;
+    if (prev === null) {
+      if (pcb.hashNext === null) this.buckets.delete(h);
+      else this.buckets.set(h, pcb.hashNext);
+    } else {
+      prev.hashNext = pcb.hashNext;
+    }
+    pcb.hashNext = null;
+    pcb.table = TableKind.NONE;
+    this.size--;
+  }
+
+  lookup(localIp: number, localPort: number, remoteIp: number, remotePort: number): TcpPcb | null {
+    let p = this.buckets.get(tupleHash(localIp, localPort, remoteIp, remotePort)) ?? null;
+    while (p !== null) {
+      if (p.localPort === localPort && p.remotePort === remotePort && p.remoteIp === remoteIp && p.localIp === localIp) return p;
+      p = p.hashNext;
+    }
+    return null;
+  }
+
+  *values(): IterableIterator<TcpPcb> {
+    for (const head of this.buckets.values()) {
+      for (let p: TcpPcb | null = head; p !== null; ) {
+        const next: TcpPcb | null = p.hashNext;
+        yield p;
+        p = next;
+      }
+    }
+  }
+}
+
+/** Listeners by local port; a listener bound to a specific address wins over one on 0.0.0.0. */
+export class ListenTable {
+  private readonly byPort = new Map<number, TcpPcb[]>();
+  size = 0;
+
+  add(pcb: TcpPcb): void {
+    const list = this.byPort.get(pcb.localPort);
+    if (list === undefined) this.byPort.set(pcb.localPort, [pcb]);
+    else list.push(pcb);
+    pcb.table = TableKind.LISTEN;
+    this.size++;
+  }
+
+  remove(pcb: TcpPcb): void {
+    const list = this.byPort.get(pcb.localPort);
+    if (list === undefined) return;
+    const i = list.indexOf(pcb);
+    if (i < 0) return;
+    list.splice(i, 1);
+    if (list.length === 0) this.byPort.delete(pcb.localPort);
+    pcb.table = TableKind.NONE;
+    this.size--;
+  }
+
+  lookup(localIp: number, localPort: number): TcpPcb | null {
+    const list = this.byPort.get(localPort);
+    if (list === undefined) return null;
+    let any: TcpPcb | null = null;
+    for (const p of list) {
+      if (p.localIp === localIp) return p;
+      if (p.localIp === 0) any = p;
+    }
+    return any;
+  }
+
+  *values(): IterableIterator<TcpPcb> {
+    for (const list of this.byPort.values()) yield* list;
+  }
+}
+
+/** Every PCB holding a local port, by port: bind conflicts and ephemeral choice. */
+export class PortRegistry {
+  private readonly users = new Map<number, TcpPcb[]>();
+
+  add(pcb: TcpPcb): void {
+    const list = this.users.get(pcb.localPort);
+    if (list === undefined) this.users.set(pcb.localPort, [pcb]);
+    else list.push(pcb);
+  }
+
+  remove(pcb: TcpPcb, port = pcb.localPort): void {
+    const list = this.users.get(port);
+    if (list === undefined) return;
+    const i = list.indexOf(pcb);
+    if (i < 0) return;
+    // Order does not matter: swap-remove keeps this O(1) after the search.
+    list[i] = list[list.length - 1]!;
+    list.pop();
+    if (list.length === 0) this.users.delete(port);
+  }
+
+  usersOf(port: number): readonly TcpPcb[] {
+    return this.users.get(port) ?? EMPTY;
+  }
+
+  inUse(port: number): boolean {
+    return this.users.has(port);
+  }
+}
+
+const EMPTY: readonly TcpPcb[] = [];

@@ -1,0 +1,795 @@
+// The TCP layer of one Stack: configuration, PCB tables, counters, and the
+// lifecycle operations behind lwIP's raw API (tcp_new, tcp_bind,
+// tcp_listen, tcp_connect, tcp_close, tcp_shutdown, tcp_abort). Segment
+// arrival is in input.ts, transmission in output.ts, timers in timers.ts.
+import { Err } from '../err.ts';
+import type { IcmpErrorReport } from '../ip/icmp.ts';
+import type { Icmp } from '../ip/icmp.ts';
+import type { IpHost } from '../ip/host.ts';
+import type { Ipv4 } from '../ip/ipv4.ts';
+import type { PbufPool } from '../pbuf/pool.ts';
+import type { ProtoStats } from '../stats.ts';
+import type { Clock } from '../time/clock.ts';
+import type { Timer } from '../time/timer-heap.ts';
+import { IpProtocol } from '../wire/ipv4.ts';
+import { newTcpOptions, TcpView, type TcpOptions } from '../wire/tcp.ts';
+import { createCongestionControl } from './congestion.ts';
+import { callErr, callPoll } from './events.ts';
+import { type InEvents, type InSeg, newInEvents, newInSeg, tcpInput } from './input.ts';
+import { IsnGenerator } from './isn.ts';
+import { enqueueFin, enqueueSyn, output, sendRstFromPcb, updateRcvAnnWnd, windowScaleFor, write as queueWrite, maxPayload } from './output.ts';
+import { type ConnectedFn, TcpPcb } from './pcb.ts';
+import { RttEstimator } from './rtt.ts';
+import { seqAdd, seqDiff, seqGt } from './seq.ts';
+import { PcbFlag, SockOpt, TcpState } from './state.ts';
+import { ListenTable, PortRegistry, TableKind, TupleTable } from './table.ts';
+import { onPcbTimer } from './timers.ts';
+
+export interface TcpConfig {
+  /** Cap on the MSS we announce and use (default: the netif MTU - 40). */
+  mss?: number;
+  /** Send buffer per connection in bytes (lwIP TCP_SND_BUF). */
+  sndBuf?: number;
+  /** Most pbuf pieces queued for sending per connection (lwIP TCP_SND_QUEUELEN). */
+  sndQueueLen?: number;
+  /** Receive window per connection in bytes (lwIP TCP_WND). */
+  rcvWnd?: number;
+  windowScaling?: boolean;
+  timestamps?: boolean;
+  sack?: boolean;
+  /** 'cubic' or 'reno'. */
+  congestion?: string;
+  initialWindowSegments?: number;
+  initialRtoMs?: number;
+  minRtoMs?: number;
+  maxRtoMs?: number;
+  delayedAckMs?: number;
+  /** Duplicate ACKs that trigger fast retransmit. */
+  dupThresh?: number;
+  /** Retransmissions of data before giving up (lwIP TCP_MAXRTX). */
+  maxRetransmits?: number;
+  /** SYN retransmissions for connect (lwIP TCP_SYNMAXRTX). */
+  synRetries?: number;
+  /** SYN-ACK retransmissions for a passive open. */
+  synAckRetries?: number;
+  /** Time in TIME_WAIT (2*MSL). */
+  timeWaitMs?: number;
+  /** FIN_WAIT_2 timeout once the application has closed (Linux tcp_fin_timeout). */
+  finWait2TimeoutMs?: number;
+  keepIdleMs?: number;
+  keepIntvlMs?: number;
+  keepCnt?: number;
+  /** Out-of-order queue caps per connection. */
+  oooMaxBytes?: number;
+  oooMaxSegments?: number;
+  /** Most PCBs at once (connections, listeners, TIME_WAIT): tcp_new fails with ERR_MEM beyond. */
+  maxPcbs?: number;
+  /** Most TIME_WAIT PCBs: beyond, the oldest is dropped early. */
+  maxTimeWait?: number;
+  ephemeralLow?: number;
+  ephemeralHigh?: number;
+  /** Challenge ACKs (RFC 5961 §7) one connection may send per second. */
+  challengeAcksPerSecond?: number;
+  /** Length of lwIP's coarse poll tick (tcp_poll intervals count these). */
+  pollTickMs?: number;
+  /** How often refused data is offered again (lwIP's fast timer). */
+  refusedRetryMs?: number;
+  /** Longest interval between zero-window probes. */
+  maxPersistMs?: number;
+  ttl?: number;
+  /** Set DF on segments (path MTU discovery, RFC 1191). */
+  dontFragment?: boolean;
+}
+
+export type ResolvedTcpConfig = Required<Omit<TcpConfig, 'mss'>> & { mss: number };
+
+const DEFAULTS: ResolvedTcpConfig = {
+  mss: 0,
+  sndBuf: 256 * 1024,
+  sndQueueLen: 0, // derived below
+  rcvWnd: 256 * 1024,
+  windowScaling: true,
+  timestamps: true,
+  sack: true,
+  congestion: 'cubic',
+  initialWindowSegments: 10,
+  initialRtoMs: 1000,
+  minRtoMs: 200,
+  maxRtoMs: 60_000,
+  delayedAckMs: 40,
+  dupThresh: 3,
+  maxRetransmits: 12,
+  synRetries: 6,
+  synAckRetries: 5,
+  timeWaitMs: 60_000,
+  finWait2TimeoutMs: 60_000,
+  keepIdleMs: 7_200_000,
+  keepIntvlMs: 75_000,
+  keepCnt: 9,
+  oooMaxBytes: 0, // derived: the receive window
+  oooMaxSegments: 1024,
+  maxPcbs: 1 << 20,
+  maxTimeWait: 1 << 18,
+  ephemeralLow: 49152,
+  ephemeralHigh: 65535,
+  challengeAcksPerSecond: 10,
+  pollTickMs: 500,
+  refusedRetryMs: 250,
+  maxPersistMs: 60_000,
+  ttl: 64,
+  dontFragment: true,
+};
+
+/** MIB-style counters for the whole TCP layer (RFC 4022 names where they exist). */
+export interface TcpCounters {
+  activeOpens: number;
+  passiveOpens: number;
+  attemptFails: number;
+  estabResets: number;
+  inSegs: number;
+  outSegs: number;
+  retransSegs: number;
+  inErrs: number;
+  outRsts: number;
+  /** SYNs dropped because the listener's backlog was full. */
+  listenOverflows: number;
+  challengeAcks: number;
+  /** Segments dropped by PAWS (RFC 7323). */
+  pawsDrops: number;
+  /** SYNs that reopened a TIME_WAIT connection (RFC 6191). */
+  timeWaitReuse: number;
+  /** TIME_WAIT PCBs dropped early because of maxTimeWait. */
+  timeWaitOverflows: number;
+  fastRetransmits: number;
+  rtoTimeouts: number;
+  /** Exceptions thrown by application callbacks (the PCB is aborted). */
+  callbackErrors: number;
+  /** Callbacks that returned ERR_ABRT without aborting their PCB (the PCB is aborted then). */
+  contractViolations: number;
+}
+
+/** What the TCP layer needs from its Stack. */
+export interface TcpHost extends IpHost {
+  readonly ip: Ipv4;
+  readonly icmp: Icmp;
+  /** Report an exception thrown by application code (counted, rethrown or handed to the stack's handler). */
+  reportError(err: unknown): void;
+}
+
+export class Tcp {
+  readonly config: ResolvedTcpConfig;
+  readonly stats: ProtoStats;
+  readonly counters: TcpCounters = {
+    activeOpens: 0,
+    passiveOpens: 0,
+    attemptFails: 0,
+    estabResets: 0,
+    inSegs: 0,
+    outSegs: 0,
+    retransSegs: 0,
+    inErrs: 0,
+    outRsts: 0,
+    listenOverflows: 0,
+    challengeAcks: 0,
+    pawsDrops: 0,
+    timeWaitReuse: 0,
+    timeWaitOverflows: 0,
+    fastRetransmits: 0,
+    rtoTimeouts: 0,
+    callbackErrors: 0,
+    contractViolations: 0,
+  };
+  readonly active = new TupleTable(TableKind.ACTIVE);
+  readonly timeWait = new TupleTable(TableKind.TIME_WAIT);
+  readonly listeners = new ListenTable();
+  readonly ports = new PortRegistry();
+  /** PCBs bound to a port but neither listening nor connected. */
+  readonly bound = new Set<TcpPcb>();
+  readonly isn: IsnGenerator;
+  /** @internal Scratch for output. */
+  readonly outView = new TcpView();
+  readonly outOpts: TcpOptions = newTcpOptions();
+  /** @internal Scratch for input. */
+  readonly inView = new TcpView();
+  readonly inSeg: InSeg = newInSeg(newTcpOptions());
+  readonly ev: InEvents = newInEvents();
+  /** The PCB whose segment is being processed: its output waits until processing ends. */
+  inputPcb: TcpPcb | null = null;
+  /** Live PCBs of every kind. */
+  pcbCount = 0;
+  readonly pool: PbufPool;
+  readonly clock: Clock;
+  readonly ip: Ipv4;
+  /**
+   * TIME_WAIT deadlines in the order they were set. Every (re)start pushes
+   * an entry; as deadlines are now + a constant they arrive sorted. An
+   * entry whose deadline no longer matches its PCB is stale and skipped.
+   */
+  private readonly twQueue: TcpPcb[] = [];
+  private readonly twDeadline: number[] = [];
+  private twHead = 0;
+  private readonly twTimer: Timer;
+  private nextEphemeral: number;
+
+  constructor(
+    readonly host: TcpHost,
+    cfg: TcpConfig = {},
+  ) {
+    const c: ResolvedTcpConfig = { ...DEFAULTS };
+    for (const [k, v] of Object.entries(cfg)) if (v !== undefined) (c as unknown as Record<string, unknown>)[k] = v;
+    if (c.sndQueueLen === 0) c.sndQueueLen = Math.max(16, Math.ceil((4 * c.sndBuf) / 536));
+    if (c.oooMaxBytes === 0) c.oooMaxBytes = c.rcvWnd;
+    validate(c);
+    this.config = c;
+    this.stats = host.stats.tcp;
+    this.pool = host.pool;
+    this.clock = host.clock;
+    this.ip = host.ip;
+    this.isn = new IsnGenerator(host.rng);
+    this.nextEphemeral = c.ephemeralLow + host.rng.int(c.ephemeralHigh - c.ephemeralLow + 1);
+    this.twTimer = host.timer(() => this.expireTimeWait());
+    host.ip.register(IpProtocol.TCP, (p, info) => tcpInput(this, p, info));
+    host.icmp.onError(IpProtocol.TCP, (e) => this.icmpError(e));
+  }
+
+  /** Connections in ESTABLISHED or CLOSE_WAIT (RFC 4022 tcpCurrEstab). */
+  get currEstab(): number {
+    let n = 0;
+    for (const p of this.active.values()) if (p.state === TcpState.ESTABLISHED || p.state === TcpState.CLOSE_WAIT) n++;
+    return n;
+  }
+
+  // ------------------------------------------------------------------
+  // Lifecycle (the raw API's operations)
+  // ------------------------------------------------------------------
+
+  /** A fresh CLOSED PCB (lwIP tcp_new), or null at the PCB limit (ERR_MEM). */
+  newPcb(): TcpPcb | null {
+    const c = this.config;
+    if (this.pcbCount >= c.maxPcbs) {
+      this.stats.memerr++;
+      return null;
+    }
+    const pcb = new TcpPcb(
+      createCongestionControl(c.congestion, { initialWindowSegments: c.initialWindowSegments }),
+      new RttEstimator({ initialRtoMs: c.initialRtoMs, minRtoMs: c.minRtoMs, maxRtoMs: c.maxRtoMs }),
+      () => this.clock.now(),
+    );
+    pcb.sndBuf = c.sndBuf;
+    pcb.rcvBufSize = c.rcvWnd;
+    pcb.rcvWnd = c.rcvWnd;
+    pcb.rcvAnnWnd = c.rcvWnd;
+    pcb.keepIdle = c.keepIdleMs;
+    pcb.keepIntvl = c.keepIntvlMs;
+    pcb.keepCnt = c.keepCnt;
+    pcb.tsOffset = this.host.rng.u32();
+    this.pcbCount++;
+    return pcb;
+  }
+
+  /** Bind to a local address (0 = any) and port (0 = an ephemeral one). lwIP tcp_bind. */
+  bind(pcb: TcpPcb, ip: number, port: number): number {
+    if (pcb.freed || pcb.state !== TcpState.CLOSED || pcb.localPort !== 0) return Err.VAL;
+    if (!Number.isInteger(port) || port < 0 || port > 0xffff) return Err.VAL;
+    ip >>>= 0;
+    if (ip !== 0 && !this.ip.isLocal(ip)) return Err.VAL;
+    if (port === 0) {
+      port = this.ephemeralPort(ip, 0, 0);
+      if (port === 0) return Err.BUF;
+    } else if (this.portConflict(pcb, ip, port)) {
+      return Err.USE;
+    }
+    pcb.localIp = ip;
+    pcb.localPort = port;
+    this.ports.add(pcb);
+    this.bound.add(pcb);
+    pcb.table = TableKind.BOUND;
+    return Err.OK;
+  }
+
+  /** Start listening (lwIP tcp_listen_with_backlog). The PCB becomes a listener in place. */
+  listen(pcb: TcpPcb, backlog = 0xff): number {
+    if (pcb.freed || pcb.state !== TcpState.CLOSED) return Err.VAL;
+    if (pcb.localPort === 0) {
+      const err = this.bind(pcb, 0, 0);
+      if (err !== Err.OK) return err;
+    }
+    for (const other of this.listeners.values()) {
+      if (other.localPort === pcb.localPort && (other.localIp === 0 || pcb.localIp === 0 || other.localIp === pcb.localIp)) return Err.USE;
+    }
+    this.bound.delete(pcb);
+    pcb.state = TcpState.LISTEN;
+    pcb.backlog = Math.max(1, Math.min(Math.floor(backlog), 0xffff));
+    this.listeners.add(pcb);
+    return Err.OK;
+  }
+
+  /** Open a connection (lwIP tcp_connect). `connected` runs when the handshake completes. */
+  connect(pcb: TcpPcb, ip: number, port: number, connected: ConnectedFn | null = null): number {
+    if (pcb.freed) return Err.VAL;
+    switch (pcb.state) {
+      case TcpState.CLOSED:
+        break;
+      case TcpState.SYN_SENT:
+        return Err.ALREADY;
+      case TcpState.LISTEN:
+        return Err.VAL;
+      default:
+        return Err.ISCONN;
+    }
+    ip >>>= 0;
+    if (ip === 0 || !Number.isInteger(port) || port <= 0 || port > 0xffff) return Err.VAL;
+    const netif = this.ip.route(ip);
+    if (netif === null) return Err.RTE;
+    let localIp = pcb.localIp;
+    if (localIp === 0) localIp = netif === this.ip.loopback ? (this.ip.isLocal(ip) ? ip : netif.addr) : netif.addr;
+    let localPort = pcb.localPort;
+    let reusedFrom: TcpPcb | null = null;
+    if (localPort === 0) {
+      localPort = this.ephemeralPort(localIp, ip, port);
+      if (localPort === 0) return Err.USE;
+    } else {
+      if (this.active.lookup(localIp, localPort, ip, port) !== null) return Err.USE;
+      const tw = this.timeWait.lookup(localIp, localPort, ip, port);
+      if (tw !== null) {
+        if ((pcb.soOptions & SockOpt.REUSEADDR) === 0) return Err.USE;
+        reusedFrom = tw;
+      }
+    }
+    const wasBound = pcb.localPort !== 0;
+    if (wasBound && pcb.localIp !== localIp) {
+      this.ports.remove(pcb);
+    }
+    pcb.localIp = localIp;
+    pcb.localPort = localPort;
+    pcb.remoteIp = ip;
+    pcb.remotePort = port;
+    const now = this.clock.now();
+    pcb.iss = this.isn.isn(localIp, localPort, ip, port, now);
+    if (reusedFrom !== null) {
+      // The new incarnation must start above the old one's sequence space.
+      const floor = seqAdd(reusedFrom.sndMax, 128_000);
+      if (!seqGt(pcb.iss, reusedFrom.sndMax)) pcb.iss = floor;
+      this.freePcb(reusedFrom);
+    }
+    pcb.sndUna = pcb.iss;
+    pcb.sndNxt = pcb.iss;
+    pcb.sndMax = pcb.iss;
+    pcb.sndLbb = pcb.iss;
+    pcb.highSacked = pcb.iss;
+    pcb.sndWnd = 0xffff;
+    pcb.rcvScale = this.config.windowScaling ? windowScaleFor(pcb.rcvBufSize) : 0;
+    pcb.ourMss = this.mssFor(netif.mtu);
+    pcb.mss = pcb.ourMss;
+    pcb.connectedFn = connected;
+    if (!wasBound || pcb.table === TableKind.BOUND) {
+      this.bound.delete(pcb);
+      if (!wasBound || this.ports.usersOf(localPort).indexOf(pcb) < 0) this.ports.add(pcb);
+    }
+    pcb.state = TcpState.SYN_SENT;
+    this.active.add(pcb);
+    enqueueSyn(pcb);
+    this.counters.activeOpens++;
+    this.schedulePoll(pcb);
+    return output(this, pcb);
+  }
+
+  /** Queue data (lwIP tcp_write); see output.ts WriteFlag. */
+  write(pcb: TcpPcb, data: Uint8Array, flags: number): number {
+    if (pcb.freed) return Err.CONN;
+    return queueWrite(this, pcb, data, flags);
+  }
+
+  /** Send what can be sent (lwIP tcp_output). */
+  output(pcb: TcpPcb): number {
+    return output(this, pcb);
+  }
+
+  /**
+   * The application has taken `len` bytes (lwIP tcp_recved): reopen the
+   * window and tell the peer when the opening is worth a segment.
+   */
+  recved(pcb: TcpPcb, len: number): void {
+    if (pcb.freed || len <= 0) return;
+    pcb.rcvWnd = Math.min(pcb.rcvWnd + len, pcb.rcvBufSize);
+    const opened = updateRcvAnnWnd(pcb);
+    const threshold = Math.min(pcb.rcvBufSize >>> 2, 4 * maxPayload(pcb));
+    if (opened >= threshold || (pcb.rcvAnnWnd === 0 && opened > 0)) {
+      pcb.flags |= PcbFlag.ACK_NOW;
+      output(this, pcb);
+    }
+  }
+
+  /**
+   * Close (lwIP tcp_close): no more data will be received; a FIN follows any
+   * queued data. With unread data a RST is sent instead, as lwIP does. The
+   * application must not use the PCB afterwards.
+   */
+  close(pcb: TcpPcb): number {
+    if (pcb.freed) return Err.OK;
+    if (pcb.state !== TcpState.LISTEN) pcb.flags |= PcbFlag.RXCLOSED;
+    return this.closeShutdown(pcb, true);
+  }
+
+  /** Shut down one or both directions (lwIP tcp_shutdown). */
+  shutdown(pcb: TcpPcb, rx: boolean, tx: boolean): number {
+    if (pcb.freed) return Err.CONN;
+    if (pcb.state === TcpState.LISTEN) return Err.CONN;
+    if (rx) {
+      pcb.flags |= PcbFlag.RXCLOSED;
+      if (tx) return this.closeShutdown(pcb, true);
+      if (pcb.refusedData !== null) {
+        pcb.refusedData.free();
+        pcb.refusedData = null;
+      }
+    }
+    if (tx) {
+      switch (pcb.state) {
+        case TcpState.SYN_RCVD:
+        case TcpState.ESTABLISHED:
+        case TcpState.CLOSE_WAIT:
+          return this.closeShutdown(pcb, rx);
+        default:
+          return Err.CONN;
+      }
+    }
+    return Err.OK;
+  }
+
+  /** Abort (lwIP tcp_abort): RST to the peer, err callback with ERR_ABRT, PCB freed. */
+  abort(pcb: TcpPcb): void {
+    this.abandon(pcb, true, Err.ABRT);
+  }
+
+  /** Drop a connection, optionally with a RST; the err callback gets `err`. */
+  abandon(pcb: TcpPcb, reset: boolean, err: number): void {
+    if (pcb.freed) return;
+    if (pcb.state === TcpState.TIME_WAIT) {
+      this.freePcb(pcb);
+      return;
+    }
+    if (pcb.state === TcpState.LISTEN) {
+      this.closeShutdown(pcb, false);
+      return;
+    }
+    const sendIt = reset && pcb.state !== TcpState.CLOSED;
+    if (sendIt) sendRstFromPcb(this, pcb);
+    const errFn = pcb.errFn;
+    const arg = pcb.arg;
+    pcb.lastError = err;
+    this.freePcb(pcb);
+    callErr(this, errFn, arg, err);
+  }
+
+  /** Enable or disable Nagle's algorithm. */
+  setNoDelay(pcb: TcpPcb, on: boolean): void {
+    if (on) pcb.flags |= PcbFlag.NODELAY;
+    else pcb.flags &= ~PcbFlag.NODELAY;
+  }
+
+  /** lwIP tcp_poll: call `fn` every `interval` coarse ticks (0 stops it). */
+  setPoll(pcb: TcpPcb, fn: TcpPcb['pollFn'], interval: number): void {
+    pcb.pollFn = fn;
+    pcb.pollInterval = Math.max(0, Math.floor(interval));
+    this.schedulePoll(pcb);
+    this.armTimer(pcb);
+  }
+
+  /** Turn SO_KEEPALIVE on or off. */
+  setKeepAlive(pcb: TcpPcb, on: boolean): void {
+    if (on) pcb.soOptions |= SockOpt.KEEPALIVE;
+    else pcb.soOptions &= ~SockOpt.KEEPALIVE;
+    this.scheduleKeepalive(pcb, this.clock.now());
+    this.armTimer(pcb);
+  }
+
+  /** All connections (not listeners), e.g. for a status page. */
+  *connections(): IterableIterator<TcpPcb> {
+    yield* this.active.values();
+    yield* this.timeWait.values();
+  }
+
+  /** Drop every PCB and stop all timers (Stack.close). */
+  closeAll(): void {
+    for (const p of [...this.active.values(), ...this.timeWait.values(), ...this.listeners.values(), ...this.bound]) this.freePcb(p);
+    this.twQueue.length = 0;
+    this.twDeadline.length = 0;
+    this.twHead = 0;
+    this.twTimer.stop();
+  }
+
+  // ------------------------------------------------------------------
+  // Internals shared with input/output/timers
+  // ------------------------------------------------------------------
+
+  /** The MSS for a netif MTU (IPv4 + TCP headers off), capped by config. */
+  mssFor(mtu: number): number {
+    const m = mtu - 40;
+    return Math.max(88, this.config.mss > 0 ? Math.min(m, this.config.mss) : m);
+  }
+
+  /** Release everything a PCB holds and forget it. Does not call any callback. */
+  freePcb(pcb: TcpPcb): void {
+    if (pcb.freed) return;
+    switch (pcb.table) {
+      case TableKind.ACTIVE:
+        this.active.remove(pcb);
+        break;
+      case TableKind.TIME_WAIT:
+        this.timeWait.remove(pcb);
+        break;
+      case TableKind.LISTEN:
+        this.listeners.remove(pcb);
+        break;
+      case TableKind.BOUND:
+        this.bound.delete(pcb);
+        pcb.table = TableKind.NONE;
+        break;
+    }
+    if (pcb.localPort !== 0) this.ports.remove(pcb);
+    if (pcb.flags & PcbFlag.BACKLOGPEND && pcb.listener !== null) {
+      pcb.listener.acceptsPending--;
+      pcb.flags &= ~PcbFlag.BACKLOGPEND;
+    }
+    this.purge(pcb);
+    if (pcb.timer !== null) pcb.timer.stop();
+    pcb.timer = null;
+    pcb.freed = true;
+    pcb.state = TcpState.CLOSED;
+    this.pcbCount--;
+  }
+
+  /** Free queued data (lwIP tcp_pcb_purge). */
+  purge(pcb: TcpPcb): void {
+    pcb.unsent.freeAll();
+    pcb.unacked.freeAll();
+    pcb.ooseq.freeAll();
+    pcb.ooseqPieces = 0;
+    if (pcb.refusedData !== null) {
+      pcb.refusedData.free();
+      pcb.refusedData = null;
+    }
+    pcb.sackedBytes = 0;
+    pcb.lostBytes = 0;
+    pcb.retransInFlight = 0;
+    pcb.rtoAt = -1;
+    pcb.persistAt = -1;
+    pcb.delackAt = -1;
+  }
+
+  /** Enter TIME_WAIT: queues freed, kept in the TIME_WAIT table for 2*MSL. */
+  enterTimeWait(pcb: TcpPcb): void {
+    if (pcb.table === TableKind.ACTIVE) this.active.remove(pcb);
+    this.purge(pcb);
+    pcb.state = TcpState.TIME_WAIT;
+    pcb.keepAt = -1;
+    pcb.finWait2At = -1;
+    pcb.pollAt = -1;
+    pcb.refusedAt = -1;
+    pcb.synRcvdAt = -1;
+    if (pcb.timer !== null) pcb.timer.stop();
+    pcb.timer = null;
+    this.timeWait.add(pcb);
+    this.restartTimeWait(pcb);
+    if (this.timeWait.size > this.config.maxTimeWait) {
+      const oldest = this.oldestTimeWait();
+      if (oldest !== null) {
+        this.counters.timeWaitOverflows++;
+        this.freePcb(oldest);
+      }
+    }
+  }
+
+  /** (Re)start the 2*MSL wait (a retransmitted FIN restarts it). */
+  restartTimeWait(pcb: TcpPcb): void {
+    pcb.timeWaitAt = this.clock.now() + this.config.timeWaitMs;
+    this.twQueue.push(pcb);
+    this.twDeadline.push(pcb.timeWaitAt);
+    if (!this.twTimer.active) this.twTimer.startAt(pcb.timeWaitAt);
+  }
+
+  /** Recompute the PCB's single timer from its deadlines. */
+  armTimer(pcb: TcpPcb): void {
+    if (pcb.freed || pcb.state === TcpState.TIME_WAIT) return;
+    let t = Infinity;
+    if (pcb.rtoAt >= 0 && pcb.rtoAt < t) t = pcb.rtoAt;
+    if (pcb.persistAt >= 0 && pcb.persistAt < t) t = pcb.persistAt;
+    if (pcb.delackAt >= 0 && pcb.delackAt < t) t = pcb.delackAt;
+    if (pcb.keepAt >= 0 && pcb.keepAt < t) t = pcb.keepAt;
+    if (pcb.finWait2At >= 0 && pcb.finWait2At < t) t = pcb.finWait2At;
+    if (pcb.pollAt >= 0 && pcb.pollAt < t) t = pcb.pollAt;
+    if (pcb.refusedAt >= 0 && pcb.refusedAt < t) t = pcb.refusedAt;
+    if (pcb.synRcvdAt >= 0 && pcb.synRcvdAt < t) t = pcb.synRcvdAt;
+    if (t === Infinity) {
+      if (pcb.timer !== null) pcb.timer.stop();
+      return;
+    }
+    if (pcb.timer === null) pcb.timer = this.host.timer(() => onPcbTimer(this, pcb));
+    if (!pcb.timer.active || pcb.timer.deadline !== t) pcb.timer.startAt(t);
+  }
+
+  schedulePoll(pcb: TcpPcb): void {
+    const active = pcb.pollFn !== null && pcb.pollInterval > 0 && pcb.state !== TcpState.LISTEN && pcb.state !== TcpState.CLOSED && pcb.state !== TcpState.TIME_WAIT;
+    pcb.pollAt = active ? this.clock.now() + pcb.pollInterval * this.config.pollTickMs : -1;
+  }
+
+  scheduleKeepalive(pcb: TcpPcb, now: number): void {
+    const on = (pcb.soOptions & SockOpt.KEEPALIVE) !== 0 && (pcb.state === TcpState.ESTABLISHED || pcb.state === TcpState.CLOSE_WAIT);
+    pcb.keepProbes = 0;
+    pcb.keepAt = on ? now + pcb.keepIdle : -1;
+  }
+
+  /** Run the poll callback (and anything lwIP's slow timer does with it). */
+  runPoll(pcb: TcpPcb): void {
+    this.schedulePoll(pcb);
+    if (pcb.pollFn !== null) {
+      callPoll(this, pcb);
+      if (pcb.freed) return;
+    }
+    output(this, pcb);
+  }
+
+  /** Is a challenge ACK allowed now? (RFC 5961 §7, per connection.) */
+  challengeAllowed(pcb: TcpPcb): boolean {
+    const now = this.clock.now();
+    if (now - pcb.challengeWindowStart >= 1000) {
+      pcb.challengeWindowStart = now;
+      pcb.challengeCount = 0;
+    }
+    if (pcb.challengeCount >= this.config.challengeAcksPerSecond) return false;
+    pcb.challengeCount++;
+    this.counters.challengeAcks++;
+    return true;
+  }
+
+  private closeShutdown(pcb: TcpPcb, rstOnUnread: boolean): number {
+    if (rstOnUnread && (pcb.state === TcpState.ESTABLISHED || pcb.state === TcpState.CLOSE_WAIT) && (pcb.refusedData !== null || pcb.rcvWnd !== pcb.rcvBufSize)) {
+      // Not all data reached the application: tell the peer with a RST (lwIP).
+      sendRstFromPcb(this, pcb);
+      this.counters.estabResets++;
+      if (pcb.state === TcpState.ESTABLISHED) this.enterTimeWait(pcb);
+      else this.freePcb(pcb);
+      return Err.OK;
+    }
+    switch (pcb.state) {
+      case TcpState.CLOSED:
+        this.freePcb(pcb);
+        return Err.OK;
+      case TcpState.LISTEN:
+        // Connections still in the handshake lose their listener and will be refused.
+        for (const c of this.active.values()) if (c.listener === pcb) c.listener = null;
+        this.freePcb(pcb);
+        return Err.OK;
+      case TcpState.SYN_SENT:
+        this.freePcb(pcb);
+        return Err.OK;
+      case TcpState.SYN_RCVD:
+      case TcpState.ESTABLISHED:
+        enqueueFin(pcb);
+        pcb.state = TcpState.FIN_WAIT_1;
+        break;
+      case TcpState.CLOSE_WAIT:
+        enqueueFin(pcb);
+        pcb.state = TcpState.LAST_ACK;
+        break;
+      default:
+        return Err.OK;
+    }
+    pcb.keepAt = -1;
+    return output(this, pcb);
+  }
+
+  private portConflict(pcb: TcpPcb, ip: number, port: number): boolean {
+    for (const u of this.ports.usersOf(port)) {
+      if (u === pcb) continue;
+      const overlap = u.localIp === 0 || ip === 0 || u.localIp === ip;
+      if (!overlap) continue;
+      const bothReuse = (u.soOptions & SockOpt.REUSEADDR) !== 0 && (pcb.soOptions & SockOpt.REUSEADDR) !== 0;
+      if (!bothReuse) return true;
+    }
+    return false;
+  }
+
+  /**
+   * An ephemeral port (RFC 6056-style: start anywhere in the range, probe
+   * upward). With a remote endpoint the port only has to make the 4-tuple
+   * unique; for bind it must be unused. 0 when the range is exhausted.
+   */
+  private ephemeralPort(localIp: number, remoteIp: number, remotePort: number): number {
+    const lo = this.config.ephemeralLow;
+    const span = this.config.ephemeralHigh - lo + 1;
+    for (let i = 0; i < span; i++) {
+      const port = lo + ((this.nextEphemeral - lo + i) % span);
+      const free =
+        remoteIp === 0
+          ? !this.ports.inUse(port)
+          : !this.ports.usersOf(port).some((u) => u.state === TcpState.LISTEN || u.table === TableKind.BOUND || (u.remoteIp === remoteIp && u.remotePort === remotePort && (u.localIp === localIp || u.localIp === 0)));
+      if (free) {
+        this.nextEphemeral = lo + ((port - lo + 1) % span);
+        return port;
+      }
+    }
+    return 0;
+  }
+
+  /** Is queue entry `i` the live deadline of a TIME_WAIT PCB? */
+  private twLive(i: number): boolean {
+    const p = this.twQueue[i]!;
+    return !p.freed && p.state === TcpState.TIME_WAIT && p.timeWaitAt === this.twDeadline[i];
+  }
+
+  private oldestTimeWait(): TcpPcb | null {
+    for (let i = this.twHead; i < this.twQueue.length; i++) if (this.twLive(i)) return this.twQueue[i]!;
+    return null;
+  }
+
+  private expireTimeWait(): void {
+    const now = this.clock.now();
+    const q = this.twQueue;
+    while (this.twHead < q.length && (this.twDeadline[this.twHead]! <= now || !this.twLive(this.twHead))) {
+      if (this.twLive(this.twHead)) this.freePcb(q[this.twHead]!);
+      this.twHead++;
+    }
+    if (this.twHead >= q.length) {
+      q.length = 0;
+      this.twDeadline.length = 0;
+      this.twHead = 0;
+      this.twTimer.stop();
+      return;
+    }
+    if (this.twHead > 1024 && this.twHead * 2 > q.length) {
+      q.splice(0, this.twHead);
+      this.twDeadline.splice(0, this.twHead);
+      this.twHead = 0;
+    }
+    this.twTimer.startAt(this.twDeadline[this.twHead]!);
+  }
+
+  /** ICMP errors about our segments (RFC 1122 §4.2.3.9, RFC 5927 checks, RFC 1191 PMTU). */
+  private icmpError(e: IcmpErrorReport): void {
+    if (e.transportHeader.length < 8) return;
+    const h = e.transportHeader;
+    const localPort = (h[0]! << 8) | h[1]!;
+    const remotePort = (h[2]! << 8) | h[3]!;
+    const seq = ((h[4]! << 24) | (h[5]! << 16) | (h[6]! << 8) | h[7]!) >>> 0;
+    const pcb = this.active.lookup(e.origSrc, localPort, e.origDst, remotePort);
+    if (pcb === null) return;
+    // RFC 5927 §4.1: the quoted sequence number must be in flight.
+    if (seqDiff(seq, pcb.sndUna) < 0 || seqDiff(seq, pcb.sndMax) >= 0) {
+      if (!(pcb.state === TcpState.SYN_SENT && seq === pcb.iss)) return;
+    }
+    if (e.type === 3 && e.code === 4) {
+      // Fragmentation needed: lower the MSS for the path (never below 68 - 40).
+      const mtu = e.nextHopMtu >= 68 ? e.nextHopMtu : 576;
+      const m = this.mssFor(mtu);
+      if (m < pcb.mss) {
+        pcb.mss = m;
+        output(this, pcb);
+      }
+      return;
+    }
+    if (e.type === 3) {
+      // Unreachable: fatal while connecting (RFC 1122 allows aborting on hard errors), a soft error otherwise.
+      const code = e.code === 2 || e.code === 3 ? Err.RST : Err.RTE;
+      if (pcb.state === TcpState.SYN_SENT) {
+        this.counters.attemptFails++;
+        this.abandon(pcb, false, code);
+      } else {
+        pcb.softError = code;
+      }
+      return;
+    }
+    pcb.softError = Err.TIMEOUT;
+  }
+}
+
+function validate(c: ResolvedTcpConfig): void {
+  const positive: (keyof ResolvedTcpConfig)[] = ['sndBuf', 'sndQueueLen', 'rcvWnd', 'initialWindowSegments', 'initialRtoMs', 'minRtoMs', 'maxRtoMs', 'dupThresh', 'timeWaitMs', 'keepIdleMs', 'keepIntvlMs', 'keepCnt', 'oooMaxBytes', 'oooMaxSegments', 'maxPcbs', 'maxTimeWait', 'pollTickMs', 'refusedRetryMs', 'maxPersistMs', 'ttl'];
+  for (const k of positive) {
+    const v = c[k];
+    if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) throw new RangeError(`tcp config ${k} must be a positive number, got ${String(v)}`);
+  }
+  if (c.rcvWnd > 0x3fffffff) throw new RangeError('tcp config rcvWnd must be below 2^30 (RFC 7323 window scale 14)');
+  if (c.ephemeralLow < 1024 || c.ephemeralHigh > 0xffff || c.ephemeralLow > c.ephemeralHigh) throw new RangeError('tcp config ephemeral port range must lie within 1024..65535');
+  if (c.mss !== 0 && (c.mss < 88 || c.mss > 65495)) throw new RangeError('tcp config mss must be within 88..65495');
+}
