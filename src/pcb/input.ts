@@ -397,7 +397,6 @@ function ackSyn(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): void {
   pcb.nrtx = 0;
   pcb.rtt.resetBackoff();
   pcb.rtoAt = pcb.unacked.empty ? -1 : now + pcb.rtt.currentRto();
-  pcb.rttSeq = -1;
   pcb.synRcvdAt = -1;
   pcb.recovery = RecoveryMode.NONE;
   pcb.sackedBytes = 0;
@@ -449,6 +448,13 @@ function synchronized(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): void {
     return;
   }
 
+  // RFC 7323 §4.3 / Appendix D: remember the timestamp of a segment at or
+  // below Last.ACK.sent, before the acceptability test, so that even a
+  // duplicate retransmission refreshes what our next ACK echoes.
+  if (pcb.flags & PcbFlag.TIMESTAMP && o.hasTimestamp && (f & TcpFlag.RST) === 0 && seqLeq(s.seq, pcb.tsLastAckSent)) {
+    pcb.tsRecent = o.tsVal;
+  }
+
   // Sequence number check.
   const len = tcplen(s);
   if (!acceptable(pcb, s.seq, len)) {
@@ -474,11 +480,6 @@ function synchronized(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): void {
   }
 
   trimToWindow(pcb, s);
-
-  // RFC 7323 §4.3: remember the timestamp of the segment that covers Last.ACK.sent.
-  if (pcb.flags & PcbFlag.TIMESTAMP && o.hasTimestamp && seqLeq(s.seq, pcb.tsLastAckSent) && seqGeq(o.tsVal, pcb.tsRecent)) {
-    pcb.tsRecent = o.tsVal;
-  }
 
   if ((s.flags & TcpFlag.ACK) === 0) return;
 
@@ -618,18 +619,16 @@ function processAck(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): boolean {
 /** New data acknowledged: free it, sample the RTT, grow the window or advance recovery. */
 function newAck(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): void {
   const ack = s.ack;
-  // RTT: from the echoed timestamp, else from the one timed segment (Karn).
-  if (pcb.flags & PcbFlag.TIMESTAMP && s.opts.hasTimestamp && s.opts.tsEcr !== 0) {
-    sampleTs(pcb, s, now);
-  } else if (pcb.rttSeq >= 0 && seqGt(ack, pcb.rttSeq)) {
-    const rtt = now - pcb.rttStart;
-    pcb.rtt.sample(rtt);
-    if (pcb.minRtt === 0 || rtt < pcb.minRtt) pcb.minRtt = Math.max(rtt, 0.001);
-    pcb.rttSeq = -1;
-  }
-
+  // RTT (RFC 6298, Karn's rule applied to the whole ACK as Linux does): the
+  // oldest newly acknowledged segment times it, unless the ACK covers any
+  // retransmitted data (its timing then reflects the retransmission) or the
+  // segment was SACKed earlier. Otherwise the echoed timestamp is used.
+  let sentAt = -1;
+  let retransAcked = false;
   let dataAcked = 0;
   for (let seg = pcb.unacked.head; seg !== null; seg = pcb.unacked.head) {
+    if (seg.everRetransmitted) retransAcked = true;
+    else if (sentAt < 0 && !seg.sacked && seqLt(seg.seq, ack)) sentAt = seg.sentAt;
     if (seqLeq(seg.end, ack)) {
       scoreOut(pcb, seg);
       pcb.unacked.remove(seg);
@@ -640,6 +639,13 @@ function newAck(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): void {
     }
     if (seqLt(seg.seq, ack)) dataAcked += trimAcked(pcb, seg, seqDiff(ack, seg.seq));
     break;
+  }
+  if (sentAt >= 0 && !retransAcked) {
+    const rtt = now - sentAt;
+    pcb.rtt.sample(rtt);
+    if (pcb.minRtt === 0 || rtt < pcb.minRtt) pcb.minRtt = Math.max(rtt, 0.001);
+  } else if (pcb.flags & PcbFlag.TIMESTAMP && s.opts.hasTimestamp && s.opts.tsEcr !== 0) {
+    sampleTs(pcb, s, now);
   }
   pcb.sndUna = ack;
   if (seqLt(pcb.sndNxt, ack)) pcb.sndNxt = ack;
@@ -768,7 +774,6 @@ function enterRecovery(tcp: Tcp, pcb: TcpPcb, sack: boolean, now: number): void 
   }
   markSegLost(pcb, head);
   retransmitSeg(tcp, pcb, head, now);
-  pcb.rttSeq = -1;
 }
 
 /** Data and FIN for a PCB in ESTABLISHED, FIN_WAIT_1 or FIN_WAIT_2. */

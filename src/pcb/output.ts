@@ -242,8 +242,6 @@ export function retransmitSeg(tcp: Tcp, pcb: TcpPcb, seg: TcpSeg, now: number): 
   pcb.counters.retransmits++;
   pcb.counters.bytesRetrans += seg.len;
   tcp.counters.retransSegs++;
-  // Karn: a retransmitted sequence cannot time the RTT.
-  if (pcb.rttSeq >= 0 && !seqLt(pcb.rttSeq, seg.seq) && seqLt(pcb.rttSeq, seg.end)) pcb.rttSeq = -1;
   return Err.OK;
 }
 
@@ -279,10 +277,6 @@ function sendNew(tcp: Tcp, pcb: TcpPcb, now: number): number {
     const end = seg.end;
     pcb.sndNxt = end;
     if (seqGt(end, pcb.sndMax)) pcb.sndMax = end;
-    if (pcb.rttSeq < 0 && (pcb.flags & PcbFlag.TIMESTAMP) === 0 && seg.tcplen > 0) {
-      pcb.rttSeq = seg.seq;
-      pcb.rttStart = now;
-    }
   }
   if (pcb.unsent.empty) pcb.cwndLimited = pcb.flightSize >= pcb.cwnd;
   return Err.OK;

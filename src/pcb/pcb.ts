@@ -159,9 +159,6 @@ export class TcpPcb implements CcState {
 
   // --- RTT and retransmission ---
   readonly rtt: RttEstimator;
-  /** Sequence being timed when timestamps are off (Karn), -1 none. */
-  rttSeq = -1;
-  rttStart = 0;
   minRtt = 0;
   /** Consecutive retransmissions without progress (lwIP nrtx). */
   nrtx = 0;

@@ -72,7 +72,6 @@ function onRto(tcp: Tcp, pcb: TcpPcb, now: number): void {
   if (pcb.recovery !== RecoveryMode.RTO) pcb.cc.onRto(pcb);
   else pcb.cwnd = pcb.mss;
   pcb.rtt.backoff();
-  pcb.rttSeq = -1;
   markAllLost(pcb);
   pcb.recovery = RecoveryMode.RTO;
   pcb.recoverySeq = pcb.sndMax;
