@@ -192,7 +192,7 @@ function acceptSyn(tcp: Tcp, lpcb: TcpPcb, s: InSeg, minIss: number): void {
   npcb.irs = s.seq;
   npcb.rcvNxt = seqAdd(s.seq, 1);
   npcb.tsLastAckSent = npcb.rcvNxt;
-  npcb.iss = tcp.isn.isn(s.dst, s.dstPort, s.src, s.srcPort, now);
+  npcb.iss = tcp.chooseIss(s.dst, s.dstPort, s.src, s.srcPort, now);
   if (minIss >= 0 && !seqGt(npcb.iss, minIss)) npcb.iss = seqAdd(minIss, 128_000);
   npcb.sndUna = npcb.iss;
   npcb.sndNxt = npcb.iss;

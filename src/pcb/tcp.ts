@@ -195,6 +195,11 @@ export class Tcp {
   readonly ev: InEvents = newInEvents();
   /** The PCB whose segment is being processed: its output waits until processing ends. */
   inputPcb: TcpPcb | null = null;
+  /**
+   * Replaces the RFC 6528 generator when set (tests use it to start near
+   * the 2^32 wrap). Arguments: local ip, local port, remote ip, remote port.
+   */
+  issOverride: ((localIp: number, localPort: number, remoteIp: number, remotePort: number) => number) | null = null;
   /** Live PCBs of every kind. */
   pcbCount = 0;
   readonly pool: PbufPool;
@@ -345,7 +350,7 @@ export class Tcp {
     pcb.remoteIp = ip;
     pcb.remotePort = port;
     const now = this.clock.now();
-    pcb.iss = this.isn.isn(localIp, localPort, ip, port, now);
+    pcb.iss = this.chooseIss(localIp, localPort, ip, port, now);
     if (reusedFrom !== null) {
       // The new incarnation must start above the old one's sequence space.
       const floor = seqAdd(reusedFrom.sndMax, 128_000);
@@ -501,6 +506,12 @@ export class Tcp {
   // ------------------------------------------------------------------
   // Internals shared with input/output/timers
   // ------------------------------------------------------------------
+
+  /** An initial send sequence number for a new connection (RFC 6528). */
+  chooseIss(localIp: number, localPort: number, remoteIp: number, remotePort: number, now: number): number {
+    if (this.issOverride !== null) return this.issOverride(localIp, localPort, remoteIp, remotePort) >>> 0;
+    return this.isn.isn(localIp, localPort, remoteIp, remotePort, now);
+  }
 
   /** The MSS for a netif MTU (IPv4 + TCP headers off), capped by config. */
   mssFor(mtu: number): number {

@@ -1,0 +1,349 @@
+// TCP test support, two kinds:
+// 1. A scripted peer: one Stack with a capturing netif; the test plays the
+//    remote end by injecting hand-built segments and inspecting what the
+//    stack sends (the way lwIP's unit tests work).
+// 2. Two stacks in the simulator, each with the raw API, for end-to-end
+//    scenarios with loss, reordering and so on.
+import { createHash } from 'node:crypto';
+import { RawTcp, WriteFlag } from '../../src/callbacks/raw.ts';
+import { Err } from '../../src/err.ts';
+import type { Pbuf } from '../../src/pbuf/pbuf.ts';
+import type { TcpPcb } from '../../src/pcb/pcb.ts';
+import type { TcpConfig } from '../../src/pcb/tcp.ts';
+import type { LinkSpec } from '../../src/sim/link.ts';
+import { Simulator } from '../../src/sim/simulator.ts';
+import type { Stack, StackOptions } from '../../src/stack/stack.ts';
+import type { VirtualClock } from '../../src/time/virtual-clock.ts';
+import { isWireError } from '../../src/wire/error.ts';
+import { parseIpv4 } from '../../src/wire/ipv4.ts';
+import { emitTcp, newTcpOptions, parseTcp, TcpFlag, tcpOptionsLength, type TcpOptions, type TcpRepr } from '../../src/wire/tcp.ts';
+import { addr, captureStack, ipPacket } from './packets.ts';
+
+export { TcpFlag, Err };
+export const { FIN, SYN, RST, PSH, ACK } = TcpFlag;
+
+export const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+
+/** Deterministic test payload. */
+export function payload(n: number, seed = 1): Uint8Array {
+  const d = new Uint8Array(n);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    d[i] = x & 0xff;
+  }
+  return d;
+}
+
+// ---------------------------------------------------------------------------
+// 1. Scripted peer
+// ---------------------------------------------------------------------------
+
+export interface SegSpec {
+  seq: number;
+  ack?: number;
+  flags: number;
+  wnd?: number;
+  data?: Uint8Array;
+  /** Options: mss, wscale, sackPermitted, timestamps [tsVal, tsEcr], sack blocks [[l, r], ...]. */
+  mss?: number;
+  wscale?: number;
+  sackPermitted?: boolean;
+  ts?: [number, number];
+  sack?: [number, number][];
+  srcPort?: number;
+  dstPort?: number;
+  src?: string;
+  dst?: string;
+}
+
+/** A parsed segment the stack sent. */
+export interface SentSeg {
+  src: number;
+  dst: number;
+  tcp: TcpRepr;
+  data: Uint8Array;
+  flags: number;
+  seq: number;
+  ack: number;
+  wnd: number;
+  opts: TcpOptions;
+}
+
+export interface ScriptedPeer {
+  stack: Stack;
+  raw: RawTcp;
+  clock: VirtualClock;
+  /** Everything the stack sent, parsed. */
+  sent: SentSeg[];
+  /** Take (and clear) what was sent since the last call. */
+  take(): SentSeg[];
+  /** Inject a segment from the peer 10.0.0.2:peerPort to the stack at 10.0.0.1:localPort. */
+  inject(s: SegSpec): void;
+  /** Advance virtual time, running timers. */
+  advance(ms: number): void;
+  localPort: number;
+  peerPort: number;
+}
+
+export interface PeerOptions {
+  stack?: StackOptions;
+  tcp?: TcpConfig;
+  localPort?: number;
+  peerPort?: number;
+  mtu?: number;
+}
+
+export function scriptedPeer(o: PeerOptions = {}): ScriptedPeer {
+  const { stack, sent: raw } = captureStack({ ...o.stack, tcp: { ...o.stack?.tcp, ...o.tcp }, ...(o.mtu ? { mtu: o.mtu } : {}) });
+  const clock = stack.clock as VirtualClock;
+  const localPort = o.localPort ?? 80;
+  const peerPort = o.peerPort ?? 40000;
+  const parsed: SentSeg[] = [];
+  let taken = 0;
+  const parseAll = (): void => {
+    while (parsed.length < raw.length) parsed.push(parseSent(raw[parsed.length]!));
+  };
+  return {
+    stack,
+    raw: new RawTcp(stack),
+    clock,
+    get sent() {
+      parseAll();
+      return parsed;
+    },
+    take() {
+      parseAll();
+      const out = parsed.slice(taken);
+      taken = parsed.length;
+      return out;
+    },
+    inject(s: SegSpec) {
+      const bytes = tcpPacket({ srcPort: peerPort, dstPort: localPort, ...s });
+      const p = stack.pool.fromBytes(bytes)!;
+      stack.input(p, stack.netifs[1]!);
+    },
+    advance(ms: number) {
+      clock.advanceBy(ms);
+    },
+    localPort,
+    peerPort,
+  };
+}
+
+/** An IPv4 packet carrying a TCP segment from `src` (default 10.0.0.2) to `dst` (10.0.0.1). */
+export function tcpPacket(s: SegSpec): Uint8Array {
+  const src = addr(s.src ?? '10.0.0.2');
+  const dst = addr(s.dst ?? '10.0.0.1');
+  const o = newTcpOptions();
+  if (s.mss !== undefined) o.mss = s.mss;
+  if (s.wscale !== undefined) o.wscale = s.wscale;
+  if (s.sackPermitted) o.sackPermitted = true;
+  if (s.ts) {
+    o.hasTimestamp = true;
+    o.tsVal = s.ts[0] >>> 0;
+    o.tsEcr = s.ts[1] >>> 0;
+  }
+  if (s.sack) {
+    o.sackCount = s.sack.length;
+    s.sack.forEach(([l, r], i) => {
+      o.sackBlocks[2 * i] = l >>> 0;
+      o.sackBlocks[2 * i + 1] = r >>> 0;
+    });
+  }
+  const data = s.data ?? new Uint8Array(0);
+  const optLen = tcpOptionsLength(o);
+  const seg = new Uint8Array(20 + optLen + data.length);
+  seg.set(data, 20 + optLen);
+  const repr: TcpRepr = {
+    srcPort: s.srcPort ?? 40000,
+    dstPort: s.dstPort ?? 80,
+    seq: s.seq >>> 0,
+    ack: (s.ack ?? 0) >>> 0,
+    flags: s.flags,
+    window: s.wnd ?? 0xffff,
+    urgent: 0,
+    options: o,
+    payloadLen: data.length,
+  };
+  emitTcp(repr, seg, 0, src, dst);
+  return ipPacket(seg, { src: s.src ?? '10.0.0.2', dst: s.dst ?? '10.0.0.1', protocol: 6 });
+}
+
+export function parseSent(bytes: Uint8Array): SentSeg {
+  const ip = parseIpv4(bytes);
+  if (isWireError(ip)) throw new Error(`stack sent a bad IP packet: ${ip.message}`);
+  const seg = bytes.subarray(20, 20 + ip.payloadLen);
+  const tcp = parseTcp(seg, ip.src, ip.dst);
+  if (isWireError(tcp)) throw new Error(`stack sent a bad TCP segment: ${tcp.message}`);
+  const hl = (seg[12]! >> 4) * 4;
+  return { src: ip.src, dst: ip.dst, tcp, data: seg.slice(hl), flags: tcp.flags, seq: tcp.seq, ack: tcp.ack, wnd: tcp.window, opts: tcp.options };
+}
+
+/** Flags as text, for readable assertions: 'SA', 'A', 'PA', 'FA', 'R', 'RA'. */
+export function flagStr(f: number): string {
+  let s = '';
+  if (f & TcpFlag.SYN) s += 'S';
+  if (f & TcpFlag.FIN) s += 'F';
+  if (f & TcpFlag.RST) s += 'R';
+  if (f & TcpFlag.PSH) s += 'P';
+  if (f & TcpFlag.ACK) s += 'A';
+  return s;
+}
+
+/**
+ * Drive a passive open on the scripted peer: listener on localPort, peer SYN
+ * (with the given options), stack's SYN-ACK, peer ACK. Returns the accepted
+ * PCB, the ISS the stack chose, and the peer's ISN.
+ */
+export function acceptConnection(
+  peer: ScriptedPeer,
+  opts: { peerIsn?: number; wnd?: number; mss?: number; wscale?: number; sackPermitted?: boolean; ts?: boolean; onAccept?: (pcb: TcpPcb) => void } = {},
+): { pcb: TcpPcb; iss: number; irs: number; listener: TcpPcb } {
+  const { raw } = peer;
+  const l = raw.tcpNew()!;
+  raw.tcpBind(l, 0, peer.localPort);
+  raw.tcpListen(l);
+  let accepted: TcpPcb | null = null;
+  raw.tcpAccept(l, (_a, npcb) => {
+    accepted = npcb;
+    opts.onAccept?.(npcb);
+    return Err.OK;
+  });
+  const irs = opts.peerIsn ?? 1000;
+  const tsv = opts.ts ? ([5000, 0] as [number, number]) : undefined;
+  peer.inject({ seq: irs, flags: SYN, wnd: opts.wnd ?? 0xffff, mss: opts.mss ?? 1460, ...(opts.wscale !== undefined ? { wscale: opts.wscale } : {}), ...(opts.sackPermitted ? { sackPermitted: true } : {}), ...(tsv ? { ts: tsv } : {}) });
+  const synack = peer.take().find((s) => s.flags & SYN);
+  if (!synack) throw new Error('no SYN-ACK');
+  const iss = synack.seq;
+  peer.inject({ seq: irs + 1, ack: iss + 1, flags: ACK, wnd: opts.wnd ?? 0xffff, ...(opts.ts ? { ts: [5001, synack.opts.tsVal] as [number, number] } : {}) });
+  if (accepted === null) throw new Error('not accepted');
+  return { pcb: accepted, iss, irs, listener: l };
+}
+
+// ---------------------------------------------------------------------------
+// 2. Two stacks in the simulator
+// ---------------------------------------------------------------------------
+
+export interface Pair {
+  sim: Simulator;
+  client: Stack;
+  server: Stack;
+  rc: RawTcp;
+  rs: RawTcp;
+}
+
+export function simPair(o: { seed?: number | string; link?: LinkSpec; ab?: LinkSpec; ba?: LinkSpec; tcp?: TcpConfig; clientTcp?: TcpConfig; serverTcp?: TcpConfig; mtu?: number } = {}): Pair {
+  const sim = new Simulator({ seed: o.seed ?? 1 });
+  const client = sim.addStack('client', { pool: { trackLive: true }, tcp: { ...o.tcp, ...o.clientTcp } });
+  const server = sim.addStack('server', { pool: { trackLive: true }, tcp: { ...o.tcp, ...o.serverTcp } });
+  sim.connect(client, server, {
+    aAddr: '10.0.0.1',
+    bAddr: '10.0.0.2',
+    link: { latencyMs: 5, ...o.link },
+    ...(o.ab ? { ab: o.ab } : {}),
+    ...(o.ba ? { ba: o.ba } : {}),
+    ...(o.mtu ? { mtu: o.mtu } : {}),
+  });
+  return { sim, client, server, rc: new RawTcp(client), rs: new RawTcp(server) };
+}
+
+/** One side of a bulk exchange: sends `out`, collects what arrives, closes when both are done. */
+export class Endpoint {
+  readonly received: Uint8Array[] = [];
+  receivedBytes = 0;
+  sentOffset = 0;
+  gotFin = false;
+  finSent = false;
+  errors: number[] = [];
+  connected = false;
+  pcb: TcpPcb | null = null;
+
+  constructor(
+    readonly raw: RawTcp,
+    readonly out: Uint8Array,
+    readonly chunk = 16 * 1024,
+  ) {}
+
+  /** Install callbacks on `pcb`. */
+  attach(pcb: TcpPcb): void {
+    this.pcb = pcb;
+    const raw = this.raw;
+    raw.tcpArg(pcb, this);
+    raw.tcpRecv(pcb, (_a, p, q) => this.onRecv(p, q));
+    raw.tcpSent(pcb, (_a, p) => {
+      this.pump(p);
+      return Err.OK;
+    });
+    raw.tcpErr(pcb, (_a, e) => {
+      this.errors.push(e);
+      this.pcb = null;
+    });
+  }
+
+  private onRecv(pcb: TcpPcb, p: Pbuf | null): number {
+    if (p === null) {
+      this.gotFin = true;
+      this.maybeClose(pcb);
+      return Err.OK;
+    }
+    this.received.push(p.toBytes());
+    this.receivedBytes += p.totLen;
+    this.raw.tcpRecved(pcb, p.totLen);
+    p.free();
+    return Err.OK;
+  }
+
+  /** Write as much as the send buffer takes; FIN when everything is queued. */
+  pump(pcb: TcpPcb): void {
+    const raw = this.raw;
+    while (this.sentOffset < this.out.length) {
+      const n = Math.min(raw.tcpSndbuf(pcb), this.out.length - this.sentOffset, this.chunk);
+      if (n <= 0) break;
+      if (raw.tcpWrite(pcb, this.out.subarray(this.sentOffset, this.sentOffset + n), WriteFlag.COPY) !== Err.OK) break;
+      this.sentOffset += n;
+    }
+    if (this.sentOffset >= this.out.length && !this.finSent) {
+      this.finSent = true;
+      raw.tcpShutdown(pcb, false, true);
+    }
+    raw.tcpOutput(pcb);
+  }
+
+  private maybeClose(pcb: TcpPcb): void {
+    if (this.gotFin && this.finSent) this.raw.tcpClose(pcb);
+  }
+
+  get bytes(): Uint8Array {
+    return Buffer.concat(this.received);
+  }
+}
+
+/**
+ * A full bidirectional transfer: the server listens on 80, the client
+ * connects, both send their data, half-close, read to EOF and close.
+ */
+export function bulkExchange(pair: Pair, clientOut: Uint8Array, serverOut: Uint8Array): { cli: Endpoint; srv: Endpoint; listener: TcpPcb; clientPcb: TcpPcb } {
+  const { rc, rs } = pair;
+  const cli = new Endpoint(rc, clientOut);
+  const srv = new Endpoint(rs, serverOut);
+  const l = rs.tcpNew()!;
+  rs.tcpBind(l, 0, 80);
+  rs.tcpListen(l);
+  rs.tcpAccept(l, (_a, npcb) => {
+    srv.attach(npcb);
+    srv.connected = true;
+    srv.pump(npcb);
+    return Err.OK;
+  });
+  const c = rc.tcpNew()!;
+  cli.attach(c);
+  rc.tcpConnect(c, '10.0.0.2', 80, (_a, pcb) => {
+    cli.connected = true;
+    cli.pump(pcb);
+    return Err.OK;
+  });
+  return { cli, srv, listener: l, clientPcb: c };
+}
