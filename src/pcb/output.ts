@@ -416,8 +416,15 @@ function sendSegment(tcp: Tcp, pcb: TcpPcb, data: Pbuf | null, dataLen: number, 
     o.tsVal = tsNow(pcb, now);
     o.tsEcr = pcb.tsRecent;
   }
+  // SACK blocks that do not fit beside the data are left out (RFC 6691:
+  // options and data together stay within the MSS, or a full segment
+  // would exceed the MTU); a bare ACK then carries them (see below).
+  let sackLeftOut = false;
   if (!syn && (pcb.flags & PcbFlag.SACK) !== 0 && !pcb.ooseq.empty) {
-    o.sackCount = buildSackBlocks(pcb, o.sackBlocks, tsOn ? 3 : 4);
+    const room = dataLen > 0 ? pcb.mss - dataLen - (tsOn ? TS_OPT_LEN : 0) : 40;
+    const fit = Math.min(tsOn ? 3 : 4, Math.max(0, Math.floor((room - 4) / 8)));
+    if (fit > 0) o.sackCount = buildSackBlocks(pcb, o.sackBlocks, fit);
+    else sackLeftOut = true;
   }
   const optLen = o.mss || o.wscale >= 0 || o.sackPermitted || o.hasTimestamp || o.sackCount ? tcpOptionsLength(o) : 0;
   const hl = TCP_HEADER_LEN + optLen;
@@ -465,7 +472,8 @@ function sendSegment(tcp: Tcp, pcb: TcpPcb, data: Pbuf | null, dataLen: number, 
   pcb.counters.segsOut++;
   if (withAck) {
     // Every segment carries our ACK: nothing is owed any more.
-    pcb.flags &= ~(PcbFlag.ACK_DELAY | PcbFlag.ACK_NOW | PcbFlag.WND_UPDATE);
+    // An immediate ACK whose SACK blocks did not fit stays owed: output() sends it bare.
+    pcb.flags &= ~(PcbFlag.ACK_DELAY | (sackLeftOut ? 0 : PcbFlag.ACK_NOW) | PcbFlag.WND_UPDATE);
     pcb.delackAt = -1;
     pcb.rcvUnacked = 0;
     pcb.tsLastAckSent = pcb.rcvNxt;
