@@ -2,6 +2,7 @@
 // The tsip command line: `tsip up`, `tsip sim ...`, `tsip help`.
 import { parseArgs } from 'node:util';
 import { runSimPing } from './sim-ping.ts';
+import { SIM_TRANSFER_USAGE, simTransferCommand } from './sim-transfer.ts';
 
 const USAGE = `tsip — a userspace TCP/IP stack
 
@@ -21,6 +22,7 @@ usage:
       --mtu N         link MTU (default 1500; smaller MTUs exercise fragmentation)
       --pcap FILE     write every packet sent to a pcap file (LINKTYPE_RAW)
       --quiet         only the summary
+${SIM_TRANSFER_USAGE}
   tsip help
 `;
 
@@ -95,6 +97,7 @@ function main(argv: string[]): number {
         return up(argv.slice(1));
       case 'sim':
         if (sub === 'ping') return simPing(rest);
+        if (sub === 'transfer') return simTransferCommand(rest);
         throw new UsageError(`unknown sim scenario: ${sub ?? '(none)'}`);
       case undefined:
       case 'help':

@@ -1,0 +1,80 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { runSimTransfer, simTransferCommand } from '../../src/cli/sim-transfer.ts';
+import { readPcap } from '../../src/sim/pcap.ts';
+
+describe('tsip sim transfer', () => {
+  test('seed 7, 5% loss, 200 KB each way: intact, pool empty, recovery counted', () => {
+    const r = runSimTransfer({ seed: 7, bytes: 200_000, link: { latencyMs: 1, loss: 0.05 } });
+    expect(r.sha256Match).toBe(true);
+    expect(r.delivered).toEqual({ clientToServer: 200_000, serverToClient: 200_000 });
+    expect(r.client.receivedSha256).toBe(r.server.sentSha256);
+    expect(r.server.receivedSha256).toBe(r.client.sentSha256);
+    expect(r.client.sentSha256).not.toBe(r.server.sentSha256);
+    expect(r.poolInUse).toBe(0);
+    expect(r.pbufsInUse).toBe(0);
+    expect(r.pcbsLeft).toBe(0);
+    expect(r.timersPending).toBe(0);
+    expect(r.retransmits).toBeGreaterThan(0); // 5% loss needs some
+    expect(r.virtualMs).toBeGreaterThan(0);
+    expect(r.ok).toBe(true);
+  });
+
+  test('the same seed gives the same run (virtual time and counters)', () => {
+    const a = runSimTransfer({ seed: 7, bytes: 100_000, link: { latencyMs: 3, loss: 0.05, reorder: 0.02 } });
+    const b = runSimTransfer({ seed: 7, bytes: 100_000, link: { latencyMs: 3, loss: 0.05, reorder: 0.02 } });
+    expect([a.virtualMs, a.retransmits, a.rtoCount, a.fastRecoveries, a.frames]).toEqual([b.virtualMs, b.retransmits, b.rtoCount, b.fastRecoveries, b.frames]);
+  });
+
+  test('--json prints exactly one JSON object with the summary keys; exit status 0', () => {
+    const out: string[] = [];
+    const code = simTransferCommand(['--seed', '7', '--loss', '0.05', '--bytes', '200000', '--json'], (s) => out.push(s));
+    expect(code).toBe(0);
+    expect(out).toHaveLength(1);
+    const j = JSON.parse(out[0]!) as Record<string, unknown>;
+    for (const k of ['bytes', 'sha256Match', 'virtualMs', 'wallMs', 'retransmits', 'poolInUse', 'fastRecoveries', 'rtoCount', 'mbPerWallSecond']) expect(j).toHaveProperty(k);
+    expect(j['bytes']).toBe(200_000);
+    expect(j['sha256Match']).toBe(true);
+    expect(j['poolInUse']).toBe(0);
+  });
+
+  test('the readable report, rate and delay options, and a pcap', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsip-transfer-'));
+    try {
+      const file = join(dir, 't.pcap');
+      const out: string[] = [];
+      const code = simTransferCommand(['--seed', '3', '--delay', '10', '--rate', '10', '--dup', '0.01', '--reorder', '0.01', '--corrupt', '0.001', '--bytes', '50000', '--pcap', file], (s) => out.push(s));
+      expect(code).toBe(0);
+      const text = out.join('\n');
+      expect(text).toMatch(/client -> server: 50000 of 50000 bytes.*match/);
+      expect(text).toMatch(/server -> client: 50000 of 50000 bytes.*match/);
+      expect(text).toContain('rate 10 Mbit/s');
+      expect(text).toContain('MB per wall-clock second');
+      expect(text).toContain('pool: 0 bytes');
+      expect(text.trimEnd().endsWith('OK')).toBe(true);
+      const pcap = readPcap(readFileSync(file));
+      if (pcap instanceof Error) throw pcap;
+      expect(pcap.records.length).toBeGreaterThan(70); // ≥ 35 data segments each way
+      // 10 Mbit/s: 100 KB of payload takes at least 80 ms of virtual time.
+      const r = runSimTransfer({ seed: 3, bytes: 50_000, link: { latencyMs: 10, bitsPerSecond: 10e6 } });
+      expect(r.virtualMs).toBeGreaterThan(80);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('exit status 1 when the data does not arrive (a link that drops everything)', () => {
+    const out: string[] = [];
+    expect(simTransferCommand(['--loss', '1', '--bytes', '1000'], (x) => out.push(x))).toBe(1);
+    expect(out.join('\n')).toMatch(/FAILED: data did not arrive intact/);
+    expect(out.join('\n')).toContain('ERR_TIMEOUT');
+  });
+
+  test('bad options are refused', () => {
+    expect(() => simTransferCommand(['--loss', 'lots'], () => {})).toThrow(RangeError);
+    expect(() => simTransferCommand(['--cc', 'bbr'], () => {})).toThrow(RangeError);
+    expect(() => simTransferCommand(['--nope'], () => {})).toThrow(TypeError);
+  });
+});
