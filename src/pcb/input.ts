@@ -193,6 +193,7 @@ function acceptSyn(tcp: Tcp, lpcb: TcpPcb, s: InSeg, minIss: number): void {
   npcb.rcvNxt = seqAdd(s.seq, 1);
   npcb.tsLastAckSent = npcb.rcvNxt;
   npcb.iss = tcp.chooseIss(s.dst, s.dstPort, s.src, s.srcPort, now);
+  npcb.tsOffset = tcp.isn.tsOffset(s.dst, s.dstPort, s.src, s.srcPort);
   if (minIss >= 0 && !seqGt(npcb.iss, minIss)) npcb.iss = seqAdd(minIss, 128_000);
   npcb.sndUna = npcb.iss;
   npcb.sndNxt = npcb.iss;
@@ -256,10 +257,17 @@ function timeWaitInput(tcp: Tcp, pcb: TcpPcb, s: InSeg): void {
   if (f & TcpFlag.SYN) {
     // RFC 6191: a SYN from a newer incarnation (higher timestamp, or with no
     // timestamps a higher sequence number) opens a fresh connection.
+    // An equal timestamp falls back to the sequence number (RFC 6191 §2).
     const ts = s.opts.hasTimestamp && (pcb.flags & PcbFlag.TIMESTAMP) !== 0;
-    const newer = ts ? seqGt(s.opts.tsVal, pcb.tsRecent) : seqGt(s.seq, pcb.rcvNxt);
+    const newer = ts && s.opts.tsVal !== pcb.tsRecent ? seqGt(s.opts.tsVal, pcb.tsRecent) : seqGt(s.seq, pcb.rcvNxt);
     const listener = tcp.listeners.lookup(s.dst, s.dstPort);
     if (newer && (f & TcpFlag.ACK) === 0 && listener !== null) {
+      if (listener.acceptsPending >= listener.backlog) {
+        // No room for the new incarnation: drop the SYN, keep TIME_WAIT's protection.
+        tcp.counters.listenOverflows++;
+        tcp.stats.drop++;
+        return dropSeg(tcp, s);
+      }
       const minIss = pcb.sndMax;
       tcp.counters.timeWaitReuse++;
       tcp.freePcb(pcb);
@@ -431,13 +439,21 @@ function synchronized(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): void {
   // SYN in a synchronized state (RFC 5961 §4): a retransmitted SYN in
   // SYN_RCVD gets our SYN-ACK again; anything else a challenge ACK.
   if (f & TcpFlag.SYN) {
-    if (pcb.state === TcpState.SYN_RCVD && s.seq === pcb.irs && (f & TcpFlag.ACK) === 0) {
-      const syn = pcb.unacked.head ?? pcb.unsent.head;
-      if (syn !== null && syn.flags & TcpFlag.SYN) retransmitSeg(tcp, pcb, syn, now);
+    if (pcb.state === TcpState.SYN_RCVD && pcb.listener === null && s.seq === pcb.irs && (f & (TcpFlag.ACK | TcpFlag.RST)) === TcpFlag.ACK && seqGt(s.ack, pcb.sndUna) && seqLeq(s.ack, pcb.sndMax)) {
+      // Simultaneous open (RFC 9293 §3.5 figure 7): the peer's SYN-ACK
+      // acknowledges our SYN and repeats its SYN, which we already took.
+      // Process it as the ACK it carries (Linux does the same).
+      s.seq = seqAdd(s.seq, 1);
+      s.flags &= ~TcpFlag.SYN;
+    } else {
+      if (pcb.state === TcpState.SYN_RCVD && s.seq === pcb.irs && (f & TcpFlag.ACK) === 0) {
+        const syn = pcb.unacked.head ?? pcb.unsent.head;
+        if (syn !== null && syn.flags & TcpFlag.SYN) retransmitSeg(tcp, pcb, syn, now);
+        return;
+      }
+      if ((f & TcpFlag.RST) === 0 && tcp.challengeAllowed(pcb)) sendAck(tcp, pcb);
       return;
     }
-    if ((f & TcpFlag.RST) === 0 && tcp.challengeAllowed(pcb)) sendAck(tcp, pcb);
-    return;
   }
 
   // PAWS (RFC 7323 §5): an older timestamp marks an old duplicate.

@@ -86,10 +86,31 @@ export class IsnGenerator {
   /** Reused message buffer: the 4-tuple as three words, no per-call allocation. */
   private readonly msg = new Uint32Array(3);
 
+  /** Key of the timestamp offsets, derived from the ISN key by the PRF itself. */
+  private readonly t0: number;
+  private readonly t1: number;
+
   /** Draws the 64-bit secret key from `rng` (two u32: k0 then k1). */
   constructor(rng: Rng) {
     this.k0 = rng.u32();
     this.k1 = rng.u32();
+    this.t0 = halfSipHash24(this.k0, this.k1, [0x54534f30]); // "TSO0"
+    this.t1 = halfSipHash24(this.k0, this.k1, [0x54534f31]); // "TSO1"
+  }
+
+  /**
+   * The offset added to our TSval clock on one connection (RFC 7323 §7.1:
+   * RFC 6528's function with another secret key). Random across 4-tuples
+   * but the same for every incarnation of one 4-tuple, so a new incarnation
+   * sends higher timestamps than the old and the peer's TIME_WAIT lets it
+   * in (RFC 6191).
+   */
+  tsOffset(localIp: number, localPort: number, remoteIp: number, remotePort: number): number {
+    const msg = this.msg;
+    msg[0] = localIp;
+    msg[1] = remoteIp;
+    msg[2] = ((localPort & 0xffff) << 16) | (remotePort & 0xffff);
+    return halfSipHash24(this.t0, this.t1, msg, 12);
   }
 
   /**

@@ -267,7 +267,6 @@ export class Tcp {
     pcb.keepIdle = c.keepIdleMs;
     pcb.keepIntvl = c.keepIntvlMs;
     pcb.keepCnt = c.keepCnt;
-    pcb.tsOffset = this.host.rng.u32();
     this.pcbCount++;
     return pcb;
   }
@@ -351,6 +350,7 @@ export class Tcp {
     pcb.remotePort = port;
     const now = this.clock.now();
     pcb.iss = this.chooseIss(localIp, localPort, ip, port, now);
+    pcb.tsOffset = this.isn.tsOffset(localIp, localPort, ip, port);
     if (reusedFrom !== null) {
       // The new incarnation must start above the old one's sequence space.
       const floor = seqAdd(reusedFrom.sndMax, 128_000);
@@ -528,6 +528,8 @@ export class Tcp {
         break;
       case TableKind.TIME_WAIT:
         this.timeWait.remove(pcb);
+        // The last one gone early (abort, reuse, overflow): no timer left behind.
+        if (this.timeWait.size === 0) this.resetTimeWaitQueue();
         break;
       case TableKind.LISTEN:
         this.listeners.remove(pcb);
@@ -658,8 +660,9 @@ export class Tcp {
       // Not all data reached the application: tell the peer with a RST (lwIP).
       sendRstFromPcb(this, pcb);
       this.counters.estabResets++;
-      if (pcb.state === TcpState.ESTABLISHED) this.enterTimeWait(pcb);
-      else this.freePcb(pcb);
+      // A reset connection is CLOSED (RFC 9293 §3.10.7): no TIME_WAIT
+      // holding the 4-tuple (lwIP 2.x frees it here too).
+      this.freePcb(pcb);
       return Err.OK;
     }
     switch (pcb.state) {
@@ -667,8 +670,11 @@ export class Tcp {
         this.freePcb(pcb);
         return Err.OK;
       case TcpState.LISTEN:
-        // Connections still in the handshake lose their listener and will be refused.
-        for (const c of this.active.values()) if (c.listener === pcb) c.listener = null;
+        // Connections still in the handshake keep pointing at the freed
+        // listener: the completing ACK finds it gone and is refused with a
+        // RST (dispatch), a RST or timeout frees them silently. Clearing the
+        // pointer would make them look like an active (simultaneous) open
+        // that completes into an ESTABLISHED connection nobody owns.
         this.freePcb(pcb);
         return Err.OK;
       case TcpState.SYN_SENT:
@@ -732,6 +738,13 @@ export class Tcp {
   private oldestTimeWait(): TcpPcb | null {
     for (let i = this.twHead; i < this.twQueue.length; i++) if (this.twLive(i)) return this.twQueue[i]!;
     return null;
+  }
+
+  private resetTimeWaitQueue(): void {
+    this.twQueue.length = 0;
+    this.twDeadline.length = 0;
+    this.twHead = 0;
+    this.twTimer.stop();
   }
 
   private expireTimeWait(): void {
