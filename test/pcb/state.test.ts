@@ -272,7 +272,7 @@ describe('opening', () => {
     assertAllFreed(peer);
   });
 
-  test('a segment shorter than a TCP header or with a bad data offset never reaches the PCB (lwIP 1.2, 1.7)', () => {
+  test('a data offset beyond the segment (FIN set) is dropped as lenerr without acting on the FIN (lwIP 1.7)', () => {
     const peer = scriptedPeer({ tcp: { timestamps: false } });
     const { pcb, iss, irs, log } = established(peer);
     const st = peer.stack.stats.tcp;
