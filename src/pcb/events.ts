@@ -54,6 +54,9 @@ export function callRecv(tcp: Tcp, pcb: TcpPcb, p: Pbuf | null): number {
     if (p !== null && p.ref > 0) p.free();
     return failed(tcp, pcb, e);
   }
+  // Refused (not taken) but the PCB went away inside the callback (tcpClose
+  // sending a RST): nobody is left to keep the pbuf, so it is released here.
+  if (pcb.freed && p !== null && r !== Err.OK && r !== Err.ABRT && p.ref > 0) p.free();
   return settle(tcp, pcb, r);
 }
 

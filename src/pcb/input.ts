@@ -804,8 +804,10 @@ function receive(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): void {
     takeData(tcp, pcb, s.p!, s.dataLen);
     s.p = null;
   }
-  if (!pcb.ooseq.empty) {
-    fin = drainOoseq(tcp, pcb) || fin;
+  // An in-order FIN ends the stream: what is queued beyond it is not data
+  // (gotFin bins the queue, as lwIP's tcp_receive does).
+  if (!fin && !pcb.ooseq.empty) {
+    fin = drainOoseq(tcp, pcb);
     pcb.flags |= PcbFlag.ACK_NOW; // a hole was filled
   }
   if (fin) {
@@ -874,6 +876,15 @@ function insertOoseq(tcp: Tcp, pcb: TcpPcb, s: InSeg): void {
   s.p = null;
   if (seg.tcplen === 0) return;
   const q = pcb.ooseq;
+  // Nothing after a queued FIN counts (lwIP: a FIN-bearing tail "already
+  // contains all data"): keep at most what lies before the FIN.
+  const last = q.tail;
+  if (last !== null && last.flags & TcpFlag.FIN) {
+    const finSeq = seqAdd(last.end, -1);
+    if (seqGeq(seg.seq, finSeq)) return seg.free();
+    if (seqGt(seg.end, finSeq)) trimSegTail(seg, seqDiff(finSeq, seg.seq));
+    if (seg.tcplen === 0) return seg.free();
+  }
   let cur = q.head;
   while (cur !== null && seqLeq(cur.end, seg.seq)) cur = cur.next;
   // Starts inside `cur`: drop what cur already has.
@@ -881,8 +892,10 @@ function insertOoseq(tcp: Tcp, pcb: TcpPcb, s: InSeg): void {
     if (!trimSegFront(seg, seqDiff(cur.end, seg.seq))) return;
     cur = cur.next;
   }
-  // Swallow segments the new one covers entirely.
-  while (cur !== null && seqLeq(cur.end, seg.end)) {
+  // Swallow segments the new one covers entirely, and with a FIN all that
+  // follows (lwIP tcp_oos_insert_segment).
+  const finNew = (seg.flags & TcpFlag.FIN) !== 0;
+  while (cur !== null && (finNew || seqLeq(cur.end, seg.end))) {
     const next = cur.next;
     if (cur.p !== null) pcb.ooseqPieces -= cur.p.clen();
     q.remove(cur);
@@ -1072,7 +1085,17 @@ function finishInput(tcp: Tcp, pcb: TcpPcb): void {
   const now = tcp.clock.now();
   if (tcp.ev.toTimeWait || pcb.state === TcpState.TIME_WAIT) {
     if (pcb.flags & PcbFlag.ACK_NOW) sendAckFor(tcp, pcb);
-    if (pcb.table === TableKind.ACTIVE) tcp.enterTimeWait(pcb);
+    if (pcb.table === TableKind.ACTIVE) {
+      if (pcb.refusedData !== null) {
+        // Refused data is never discarded: TIME_WAIT (which frees the
+        // queues) waits in the active table until the application has
+        // taken it (timers.ts retries it, as in any state).
+        pcb.state = TcpState.TIME_WAIT;
+        tcp.armTimer(pcb);
+      } else {
+        tcp.enterTimeWait(pcb);
+      }
+    }
     return;
   }
   if (pcb.keepAt >= 0) tcp.scheduleKeepalive(pcb, now);

@@ -397,9 +397,12 @@ export class Tcp {
   recved(pcb: TcpPcb, len: number): void {
     if (pcb.freed || len <= 0) return;
     pcb.rcvWnd = Math.min(pcb.rcvWnd + len, pcb.rcvBufSize);
+    // Did the peer last hear a zero window? (Asked before updateRcvAnnWnd,
+    // which already counts the opening in rcvAnnWnd.)
+    const wasClosed = !seqGt(pcb.rcvAnnRightEdge, pcb.rcvNxt);
     const opened = updateRcvAnnWnd(pcb);
     const threshold = Math.min(pcb.rcvBufSize >>> 2, 4 * maxPayload(pcb));
-    if (opened >= threshold || (pcb.rcvAnnWnd === 0 && opened > 0)) {
+    if (opened >= threshold || (wasClosed && opened > 0)) {
       pcb.flags |= PcbFlag.ACK_NOW;
       output(this, pcb);
     }
@@ -603,7 +606,8 @@ export class Tcp {
 
   /** Recompute the PCB's single timer from its deadlines. */
   armTimer(pcb: TcpPcb): void {
-    if (pcb.freed || pcb.state === TcpState.TIME_WAIT) return;
+    // (A TIME_WAIT PCB still in the active table holds refused data: its retry timer runs.)
+    if (pcb.freed || pcb.table === TableKind.TIME_WAIT) return;
     let t = Infinity;
     if (pcb.rtoAt >= 0 && pcb.rtoAt < t) t = pcb.rtoAt;
     if (pcb.persistAt >= 0 && pcb.persistAt < t) t = pcb.persistAt;
@@ -663,6 +667,23 @@ export class Tcp {
       // A reset connection is CLOSED (RFC 9293 §3.10.7): no TIME_WAIT
       // holding the 4-tuple (lwIP 2.x frees it here too).
       this.freePcb(pcb);
+      return Err.OK;
+    }
+    if (rstOnUnread && pcb.refusedData !== null) {
+      // Refused data still held once our side is closing (FIN_WAIT_x,
+      // CLOSING, TIME_WAIT waiting for it): recv callbacks stop at close
+      // (docs/raw-api.md rule 7), so it will never be taken. Drop it, and
+      // as above tell the peer it was not processed (lwIP would go on
+      // offering it to the closed application).
+      pcb.refusedData.free();
+      pcb.refusedData = null;
+      pcb.refusedFin = false;
+      if (pcb.state === TcpState.TIME_WAIT) {
+        this.enterTimeWait(pcb); // the peer is done: just the usual 2*MSL
+      } else {
+        sendRstFromPcb(this, pcb);
+        this.freePcb(pcb);
+      }
       return Err.OK;
     }
     switch (pcb.state) {

@@ -24,6 +24,18 @@ export function onPcbTimer(tcp: Tcp, pcb: TcpPcb): void {
     if (pcb.refusedData !== null && offerRefused(tcp, pcb) === Err.ABRT) return;
     if (pcb.freed) return;
   }
+  if (pcb.state === TcpState.TIME_WAIT) {
+    // Refused data held TIME_WAIT back (input.ts finishInput): enter it
+    // once the data is taken, keep retrying until then.
+    if (pcb.refusedData === null) {
+      tcp.enterTimeWait(pcb);
+    } else {
+      // Only the retry is due in TIME_WAIT (this also keeps a stale deadline from spinning).
+      pcb.rtoAt = pcb.persistAt = pcb.keepAt = pcb.finWait2At = pcb.pollAt = pcb.synRcvdAt = -1;
+      tcp.armTimer(pcb);
+    }
+    return;
+  }
   if (pcb.rtoAt >= 0 && pcb.rtoAt <= now) {
     pcb.rtoAt = -1;
     onRto(tcp, pcb, now);

@@ -444,3 +444,124 @@ export function activeOpen(peer: ScriptedPeer, o: ActiveOpenOptions = {}): { pcb
   }
   return { pcb, iss, irs, syn, log, connectErr };
 }
+
+// ---------------------------------------------------------------------------
+// 3. Receive-side helpers: a recording application and an lwIP-like setup
+// ---------------------------------------------------------------------------
+
+/** One thing the application saw, in order. */
+export type AppEvent =
+  | { t: 'recv'; len: number; bytes: Uint8Array; state: string }
+  | { t: 'fin'; state: string }
+  | { t: 'sent'; len: number }
+  | { t: 'err'; err: number };
+
+/** Records every callback on one PCB; `recvHook` may take over a recv call. */
+export class RecvApp {
+  readonly events: AppEvent[] = [];
+  /** Compact log: 'recv:4', 'fin', 'sent:10', 'err:-13'. */
+  readonly log: string[] = [];
+  /** Call tcpRecved for every accepted pbuf (lwIP's test callback does not). */
+  autoRecved: boolean;
+  /**
+   * Return a number to answer the recv call yourself (the pbuf is then
+   * yours: a non-OK return must leave it alone); undefined for the
+   * default (record, free, maybe recved, ERR_OK).
+   */
+  recvHook: ((pcb: TcpPcb, p: Pbuf | null) => number | undefined) | null = null;
+
+  constructor(
+    readonly raw: RawTcp,
+    readonly pcb: TcpPcb,
+    o: { recved?: boolean } = {},
+  ) {
+    this.autoRecved = o.recved ?? false;
+    raw.tcpRecv(pcb, (_a, q, p) => {
+      if (this.recvHook !== null) {
+        const r = this.recvHook(q, p);
+        if (r !== undefined) return r;
+      }
+      return this.take(q, p);
+    });
+    raw.tcpSent(pcb, (_a, _q, len) => {
+      this.events.push({ t: 'sent', len });
+      this.log.push(`sent:${len}`);
+      return Err.OK;
+    });
+    raw.tcpErr(pcb, (_a, err) => {
+      this.events.push({ t: 'err', err });
+      this.log.push(`err:${err}`);
+    });
+  }
+
+  /** Default handling of a recv call: record, free, optionally recved. */
+  take(pcb: TcpPcb, p: Pbuf | null): number {
+    if (p === null) {
+      this.events.push({ t: 'fin', state: pcb.stateName });
+      this.log.push('fin');
+      return Err.OK;
+    }
+    const bytes = p.toBytes();
+    this.events.push({ t: 'recv', len: p.totLen, bytes, state: pcb.stateName });
+    this.log.push(`recv:${p.totLen}`);
+    const n = p.totLen;
+    p.free();
+    if (this.autoRecved) this.raw.tcpRecved(pcb, n);
+    return Err.OK;
+  }
+
+  /** All data delivered so far, concatenated. */
+  get data(): Uint8Array {
+    return Buffer.concat(this.events.flatMap((e) => (e.t === 'recv' ? [e.bytes] : [])));
+  }
+  get recvCalls(): number {
+    return this.events.filter((e) => e.t === 'recv').length;
+  }
+  get finCalls(): number {
+    return this.events.filter((e) => e.t === 'fin').length;
+  }
+  get errs(): number[] {
+    return this.events.flatMap((e) => (e.t === 'err' ? [e.err] : []));
+  }
+  get sentTotal(): number {
+    return this.events.reduce((s, e) => s + (e.t === 'sent' ? e.len : 0), 0);
+  }
+}
+
+/** lwIP's unit-test configuration (docs/research/lwip-tcp-tests.md §0.2): MSS 536, TCP_WND 20 MSS, no options. */
+export const LWIP_TEST_TCP: TcpConfig = { mss: 536, rcvWnd: 20 * 536, sndBuf: 22 * 536, windowScaling: false, sack: false, timestamps: false };
+
+export interface Conn {
+  peer: ScriptedPeer;
+  pcb: TcpPcb;
+  app: RecvApp;
+  /** The stack's ISS (its first data byte is iss + 1). */
+  iss: number;
+  /** The peer's ISN (its first data byte is irs + 1). */
+  irs: number;
+  listener: TcpPcb;
+}
+
+/**
+ * An ESTABLISHED connection from a passive open, with a RecvApp installed
+ * in the accept callback (before any data can arrive) and the wire cleared.
+ */
+export function openConn(
+  o: { tcp?: TcpConfig; stack?: StackOptions; peerIsn?: number; mss?: number; wnd?: number; wscale?: number; sackPermitted?: boolean; ts?: boolean; recved?: boolean; mtu?: number } = {},
+): Conn {
+  const peer = scriptedPeer({ tcp: o.tcp ?? LWIP_TEST_TCP, ...(o.stack ? { stack: o.stack } : {}), ...(o.mtu ? { mtu: o.mtu } : {}) });
+  let app: RecvApp | null = null;
+  const { pcb, iss, irs, listener } = acceptConnection(peer, {
+    peerIsn: o.peerIsn ?? 1000,
+    mss: o.mss ?? 536,
+    wnd: o.wnd ?? 0xffff,
+    ...(o.wscale !== undefined ? { wscale: o.wscale } : {}),
+    ...(o.sackPermitted ? { sackPermitted: true } : {}),
+    ...(o.ts ? { ts: true } : {}),
+    onAccept: (npcb) => {
+      app = new RecvApp(peer.raw, npcb, { recved: o.recved ?? false });
+    },
+  });
+  peer.take();
+  return { peer, pcb, app: app!, iss, irs, listener };
+}
