@@ -316,8 +316,8 @@ function activeInput(tcp: Tcp, pcb: TcpPcb, s: InSeg): void {
   ev.toTimeWait = false;
   tcp.inputPcb = pcb;
 
-  // Data the application refused earlier goes first (lwIP tcp_input).
-  if (pcb.refusedData !== null) {
+  // Data (or a FIN) the application refused earlier goes first (lwIP tcp_input).
+  if (hasRefused(pcb)) {
     const r = offerRefused(tcp, pcb);
     if (r === Err.ABRT || pcb.freed) {
       tcp.inputPcb = null;
@@ -411,7 +411,11 @@ function ackSyn(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): void {
   pcb.lostBytes = 0;
   pcb.retransInFlight = 0;
   pcb.cc.init(pcb);
-  if (synLost) pcb.cwnd = Math.min(pcb.cwnd, pcb.mss);
+  if (synLost) {
+    pcb.cwnd = Math.min(pcb.cwnd, pcb.mss);
+    // RFC 6298 §5.7: after a SYN timeout with an initial RTO below 3 s, data starts with a 3 s RTO.
+    if (tcp.config.initialRtoMs < 3000) pcb.rtt.fallback(3000);
+  }
 }
 
 function sampleTs(pcb: TcpPcb, s: InSeg, now: number): void {
@@ -701,15 +705,24 @@ function newAck(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): void {
       if (seqGeq(ack, pcb.recoverySeq)) {
         endRecovery(pcb);
         pcb.cc.onExitRecovery(pcb);
+        // No line-rate burst on exit either (RFC 6582 §3.2 step 3 option 1,
+        // as FreeBSD applies it after SACK recovery too): the full ACK may
+        // free a whole window of SACKed data at once.
+        pcb.cwnd = Math.min(pcb.cwnd, Math.max(pcb.flightSize, mss) + mss);
       } else {
         markLost(pcb, tcp.config.dupThresh);
-        // RFC 6675 §5 (C): the first un-SACKed hole is lost after a partial ACK.
+        // A partial ACK shows the first un-SACKed hole is lost too (as
+        // NewReno, RFC 6582 §3.2 step 5) -- unless it was already
+        // retransmitted in this episode: RFC 6675 NextSeg() rule 1 only
+        // picks holes "not yet retransmitted", and a second copy would be
+        // spurious (only the RTO may resend a retransmission).
         const head = pcb.unacked.head;
-        if (head !== null && !head.sacked) markSegLost(pcb, head);
+        if (head !== null && !head.sacked && !head.lost) markSegLost(pcb, head);
       }
       break;
   }
   pcb.dupAcks = 0;
+  pcb.limitedTxBytes = 0;
   pcb.rtoAt = pcb.unacked.empty ? -1 : now + pcb.rtt.currentRto();
 }
 
@@ -776,7 +789,14 @@ function dupAck(tcp: Tcp, pcb: TcpPcb, s: InSeg, wndChanged: boolean, sackNews: 
 
 function enterRecovery(tcp: Tcp, pcb: TcpPcb, sack: boolean, now: number): void {
   pcb.recoverySeq = pcb.sndMax;
+  // RFC 5681 §3.2 step 2 (and RFC 6675 §5 step 4.2): data sent by limited
+  // transmit MUST NOT count in the FlightSize that sets ssthresh. The
+  // controller reads FlightSize as SND.MAX - SND.UNA, so hide it for the call.
+  const lt = pcb.limitedTxBytes;
+  pcb.limitedTxBytes = 0;
+  pcb.sndMax = seqAdd(pcb.sndMax, -lt);
   pcb.cc.onEnterRecovery(pcb);
+  pcb.sndMax = seqAdd(pcb.sndMax, lt);
   pcb.counters.recoveries++;
   pcb.counters.fastRetransmits++;
   tcp.counters.fastRetransmits++;
@@ -986,27 +1006,47 @@ function gotFin(tcp: Tcp, pcb: TcpPcb): void {
 // ---------------------------------------------------------------------------
 
 /**
- * Offer refused data again (lwIP tcp_process_refused_data). Returns
- * Err.ABRT if the PCB went away, Err.INPROGRESS if still refused.
+ * Offer refused data again (lwIP tcp_process_refused_data), then a FIN
+ * that waited behind it. Unlike lwIP, a refused FIN is kept too and
+ * offered again, so a socket layer that refuses everything before accept()
+ * still sees the peer's EOF afterwards. Returns Err.ABRT if the PCB went
+ * away, Err.INPROGRESS if something is still refused.
  */
 export function offerRefused(tcp: Tcp, pcb: TcpPcb): number {
-  const data = pcb.refusedData!;
+  const data = pcb.refusedData;
   const fin = pcb.refusedFin;
   pcb.refusedData = null;
   pcb.refusedFin = false;
   pcb.refusedAt = -1;
-  const r = callRecv(tcp, pcb, data);
+  if (data !== null) {
+    const r = callRecv(tcp, pcb, data);
+    if (r === Err.ABRT || pcb.freed) return Err.ABRT;
+    if (r !== Err.OK) {
+      pcb.refusedData = data;
+      pcb.refusedFin = fin;
+      pcb.refusedAt = tcp.clock.now() + tcp.config.refusedRetryMs;
+      return Err.INPROGRESS;
+    }
+  }
+  if (fin && (pcb.flags & PcbFlag.RXCLOSED) === 0) return offerFin(tcp, pcb);
+  return Err.OK;
+}
+
+/** Report the peer's FIN (recv(null)); keep it for another try if refused. */
+function offerFin(tcp: Tcp, pcb: TcpPcb): number {
+  const r = callRecv(tcp, pcb, null);
   if (r === Err.ABRT || pcb.freed) return Err.ABRT;
   if (r !== Err.OK) {
-    pcb.refusedData = data;
-    pcb.refusedFin = fin;
+    pcb.refusedFin = true;
     pcb.refusedAt = tcp.clock.now() + tcp.config.refusedRetryMs;
     return Err.INPROGRESS;
   }
-  if (fin && (pcb.flags & PcbFlag.RXCLOSED) === 0) {
-    if (callRecv(tcp, pcb, null) === Err.ABRT || pcb.freed) return Err.ABRT;
-  }
   return Err.OK;
+}
+
+/** Is anything (data or a FIN) waiting for the application to take it? */
+export function hasRefused(pcb: TcpPcb): boolean {
+  return pcb.refusedData !== null || pcb.refusedFin;
 }
 
 /** Report what the segment did, in lwIP's order, then send what is due. */
@@ -1062,7 +1102,7 @@ function dispatch(tcp: Tcp, pcb: TcpPcb): void {
     if (pcb.refusedData !== null) {
       pcb.refusedFin = true; // delivered after the refused data
     } else if ((pcb.flags & PcbFlag.RXCLOSED) === 0) {
-      if (callRecv(tcp, pcb, null) === Err.ABRT) return abandonDispatch(tcp, ev);
+      if (offerFin(tcp, pcb) === Err.ABRT) return abandonDispatch(tcp, ev);
     }
   }
   finishInput(tcp, pcb);
@@ -1086,7 +1126,7 @@ function finishInput(tcp: Tcp, pcb: TcpPcb): void {
   if (tcp.ev.toTimeWait || pcb.state === TcpState.TIME_WAIT) {
     if (pcb.flags & PcbFlag.ACK_NOW) sendAckFor(tcp, pcb);
     if (pcb.table === TableKind.ACTIVE) {
-      if (pcb.refusedData !== null) {
+      if (hasRefused(pcb)) {
         // Refused data is never discarded: TIME_WAIT (which frees the
         // queues) waits in the active table until the application has
         // taken it (timers.ts retries it, as in any state).

@@ -258,7 +258,9 @@ function sendNew(tcp: Tcp, pcb: TcpPcb, now: number): number {
       const room = seqDiff(seqAdd(pcb.sndUna, pcb.sndWnd), seg.seq);
       // Sender SWS avoidance: send part of a segment only if the part is worth it.
       if (seg.len > room && !(room > 0 && (room >= max || room >= pcb.sndWndMax >>> 1) && splitSeg(tcp, pcb, pcb.unsent, seg, room))) break;
-      if (seg.len === 0 && room < 0) break;
+      // A bare FIN takes a sequence number too: it needs one byte of window
+      // (else the persist timer probes, RFC 1122 §4.2.2.17).
+      if (seg.len === 0 && room < (seg.flags & TcpFlag.FIN ? 1 : 0)) break;
       if (!cwndAllows(tcp, pcb, seg.tcplen)) {
         pcb.cwndLimited = true;
         break;
@@ -269,8 +271,11 @@ function sendNew(tcp: Tcp, pcb: TcpPcb, now: number): number {
     if (!sent && pcb.flightSize === 0 && pcb.lastSendTime > 0 && now - pcb.lastSendTime > pcb.rtt.currentRto() && pcb.state === TcpState.ESTABLISHED) {
       pcb.cc.onIdleRestart(pcb); // RFC 5681 §4.1: restart window after idle
     }
+    // Sent only thanks to RFC 3042 limited transmit (beyond cwnd)?
+    const limited = !isSyn && pcb.dupAcks > 0 && pcb.recovery === RecoveryMode.NONE && pcb.flightSize + seg.tcplen > pcb.cwnd;
     const err = transmit(tcp, pcb, seg, now, false);
     if (err !== Err.OK) return err;
+    if (limited) pcb.limitedTxBytes += seg.tcplen;
     sent = true;
     pcb.unsent.remove(seg);
     pcb.unacked.push(seg);
@@ -278,7 +283,11 @@ function sendNew(tcp: Tcp, pcb: TcpPcb, now: number): number {
     pcb.sndNxt = end;
     if (seqGt(end, pcb.sndMax)) pcb.sndMax = end;
   }
-  if (pcb.unsent.empty) pcb.cwndLimited = pcb.flightSize >= pcb.cwnd;
+  // cwnd may grow only while it is what holds sending back (RFC 7661,
+  // RFC 5681 §3.1): stopped by the receiver window, Nagle or a lack of
+  // data, that holds only if cwnd would have stopped the next segment too.
+  const next = pcb.unsent.head;
+  pcb.cwndLimited = next === null || handshaking ? pcb.flightSize >= pcb.cwnd : !cwndAllows(tcp, pcb, next.tcplen);
   return Err.OK;
 }
 
@@ -290,7 +299,7 @@ function managePersist(tcp: Tcp, pcb: TcpPcb, now: number): void {
     pcb.unacked.empty &&
     pcb.state !== TcpState.SYN_SENT &&
     pcb.state !== TcpState.SYN_RCVD &&
-    seqDiff(seqAdd(pcb.sndUna, pcb.sndWnd), head.seq) < Math.min(head.len, maxPayload(pcb));
+    seqDiff(seqAdd(pcb.sndUna, pcb.sndWnd), head.seq) < (head.len > 0 ? Math.min(head.len, maxPayload(pcb)) : head.tcplen);
   if (stalled) {
     if (pcb.persistAt < 0) {
       pcb.persistAt = now + persistInterval(tcp, pcb);

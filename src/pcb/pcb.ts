@@ -181,6 +181,8 @@ export class TcpPcb implements CcState {
   lastRecvTime = 0;
   /** Application-limited: the window was not full when we last ran out of data. */
   cwndLimited = false;
+  /** Bytes sent by RFC 3042 limited transmit since SND.UNA last advanced (not counted when ssthresh is set). */
+  limitedTxBytes = 0;
 
   // --- queues ---
   readonly unsent = new SegQueue();

@@ -118,6 +118,16 @@ export class RttEstimator {
     if (this._backoff < this.maxBackoff) this._backoff++;
   }
 
+  /**
+   * RFC 6298 §5.7: the SYN (or SYN-ACK) timed out and no RTT sample exists:
+   * the base RTO becomes `ms` (3 s there) until the first sample, which
+   * then replaces it as usual. No effect once a sample was taken.
+   */
+  fallback(ms: number): void {
+    if (this._samples > 0) return;
+    this._rto = ms < this.minRtoMs ? this.minRtoMs : ms > this.maxRtoMs ? this.maxRtoMs : ms;
+  }
+
   /** New data was acknowledged: drop the backoff (Karn). */
   resetBackoff(): void {
     this._backoff = 0;

@@ -430,6 +430,7 @@ export class Tcp {
         pcb.refusedData.free();
         pcb.refusedData = null;
       }
+      pcb.refusedFin = false;
     }
     if (tx) {
       switch (pcb.state) {
@@ -565,6 +566,7 @@ export class Tcp {
       pcb.refusedData.free();
       pcb.refusedData = null;
     }
+    pcb.refusedFin = false;
     pcb.sackedBytes = 0;
     pcb.lostBytes = 0;
     pcb.retransInFlight = 0;

@@ -4,7 +4,7 @@
 // idle stack has no timers at all. TIME_WAIT expiry is one timer for the
 // whole layer (tcp.ts).
 import { Err } from '../err.ts';
-import { offerRefused } from './input.ts';
+import { hasRefused, offerRefused } from './input.ts';
 import { output, persistInterval, retransmitSeg, sendProbe, sendPersistSegment } from './output.ts';
 import { RecoveryMode, type TcpPcb } from './pcb.ts';
 import { markAllLost } from './sack.ts';
@@ -21,13 +21,13 @@ export function onPcbTimer(tcp: Tcp, pcb: TcpPcb): void {
   }
   if (pcb.refusedAt >= 0 && pcb.refusedAt <= now) {
     pcb.refusedAt = -1;
-    if (pcb.refusedData !== null && offerRefused(tcp, pcb) === Err.ABRT) return;
+    if (hasRefused(pcb) && offerRefused(tcp, pcb) === Err.ABRT) return;
     if (pcb.freed) return;
   }
   if (pcb.state === TcpState.TIME_WAIT) {
     // Refused data held TIME_WAIT back (input.ts finishInput): enter it
     // once the data is taken, keep retrying until then.
-    if (pcb.refusedData === null) {
+    if (!hasRefused(pcb)) {
       tcp.enterTimeWait(pcb);
     } else {
       // Only the retry is due in TIME_WAIT (this also keeps a stale deadline from spinning).

@@ -368,14 +368,11 @@ describe('refused data and close', () => {
     finish(c);
   });
 
-  // Not in the documented contract yet (docs/raw-api.md rule 4 speaks of the
-  // pbuf; lwIP ignores the return value of recv(null)): a recv callback that
-  // refuses the EOF itself -- modlwip's _lwip_tcp_recv_unaccepted returns
-  // ERR_BUF for data *and* FIN before accept() -- loses it, and the socket
-  // never sees "peer closed" (docs/research/lwip-tcp-tests.md §4.4 "Gap").
-  // Proposed: latch it like refused data (refusedFin without refusedData,
-  // offered again on the next segment and every refusedRetryMs).
-  test.fails('a refused EOF (recv(null) returning non-OK, no data pending) is offered again until taken', () => {
+  // Beyond lwIP (which ignores recv(null)'s return value): a refused EOF is
+  // kept and offered again. modlwip's _lwip_tcp_recv_unaccepted returns
+  // ERR_BUF for data *and* FIN before accept(); on lwIP such a socket never
+  // sees "peer closed" (docs/research/lwip-tcp-tests.md §4.4 "Gap").
+  test('a refused EOF (recv(null) returning non-OK, no data pending) is offered again until taken', () => {
     const c = openConn();
     let refuse = true;
     const offers: string[] = [];

@@ -565,3 +565,92 @@ export function openConn(
   peer.take();
   return { peer, pcb, app: app!, iss, irs, listener };
 }
+
+// ---------------------------------------------------------------------------
+// 5. Loss-recovery and timer helpers: targeted drops in the simulator, and
+//    running the scripted peer's clock until the stack transmits
+// ---------------------------------------------------------------------------
+
+/**
+ * A LinkStage that drops the frames `pred` picks (each frame is parsed as an
+ * IPv4/TCP packet; anything else passes), at most `limit` of them. `pred`
+ * sees every frame, dropped or not, so it may keep state (counts, a
+ * sequence number seen earlier).
+ */
+export class DropStage {
+  readonly name = 'drop';
+  readonly stats = { passed: 0, dropped: 0 };
+  /** The frames dropped, parsed. */
+  readonly dropped: SentSeg[] = [];
+
+  constructor(
+    readonly pred: (seg: SentSeg) => boolean,
+    readonly limit = 1,
+  ) {}
+
+  push(frame: Uint8Array, next: (frame: Uint8Array) => void): void {
+    let seg: SentSeg | null = null;
+    try {
+      seg = (frame[9] === 6 ? parseSent(frame) : null);
+    } catch {
+      seg = null;
+    }
+    if (seg !== null && this.pred(seg) && this.dropped.length < this.limit) {
+      this.dropped.push(seg);
+      this.stats.dropped++;
+      return;
+    }
+    this.stats.passed++;
+    next(frame);
+  }
+}
+
+/**
+ * Put `stage` in front of one direction of a simulated link (the pipeline's
+ * own stages are fixed when the link is built, so it wraps `send`).
+ */
+export function insertStage(pipe: { send(frame: Uint8Array): void }, stage: { push(frame: Uint8Array, next: (frame: Uint8Array) => void): void }): void {
+  const send = pipe.send.bind(pipe);
+  pipe.send = (frame: Uint8Array) => stage.push(frame, send);
+}
+
+/**
+ * Run the scripted peer's timers one deadline at a time until the stack has
+ * sent something (returns the virtual time it happened and what was sent),
+ * or until `maxMs` from now passes (returns null).
+ */
+export function runUntilSent(peer: ScriptedPeer, maxMs = 3_600_000): { at: number; segs: SentSeg[] } | null {
+  const clock = peer.clock;
+  const end = clock.now() + maxMs;
+  const first = peer.take();
+  if (first.length > 0) return { at: clock.now(), segs: first };
+  for (;;) {
+    const next = clock.nextDeadline();
+    if (next === null || next > end) {
+      clock.advanceTo(end);
+      return null;
+    }
+    clock.advanceTo(next);
+    const segs = peer.take();
+    if (segs.length > 0) return { at: clock.now(), segs };
+  }
+}
+
+/**
+ * Start an active open from the stack (bound to peer.localPort) to the
+ * scripted peer (10.0.0.2:peer.peerPort) and answer nothing: the test
+ * injects the SYN-ACK itself, when it wants. Errors reported to the err
+ * callback are collected in `errs`.
+ */
+export function startConnect(peer: ScriptedPeer): { pcb: TcpPcb; syn: SentSeg; errs: number[]; connected: () => boolean } {
+  const { raw } = peer;
+  const pcb = raw.tcpNew()!;
+  if (raw.tcpBind(pcb, 0, peer.localPort) !== Err.OK) throw new Error('bind failed');
+  const errs: number[] = [];
+  let connected = false;
+  raw.tcpErr(pcb, (_a, e) => errs.push(e));
+  if (raw.tcpConnect(pcb, '10.0.0.2', peer.peerPort, () => ((connected = true), Err.OK)) !== Err.OK) throw new Error('connect failed');
+  const syn = peer.take().find((s) => s.flags & TcpFlag.SYN);
+  if (!syn) throw new Error('no SYN sent');
+  return { pcb, syn, errs, connected: () => connected };
+}
