@@ -690,7 +690,7 @@ function newAck(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): void {
         endRecovery(pcb);
         pcb.cc.onExitRecovery(pcb);
         // RFC 6582 §3.2 step 3: no burst on exit.
-        pcb.cwnd = Math.min(pcb.cwnd, Math.max(pcb.flightSize, mss) + mss);
+        pcb.cwnd = Math.min(pcb.cwnd, Math.max(pcb.inFlight, mss) + mss);
       } else {
         // Partial ACK: retransmit the next hole, deflate by what was acked.
         pcb.cwnd = Math.max(pcb.cwnd - dataAcked + (dataAcked >= mss ? mss : 0), mss);
@@ -708,7 +708,7 @@ function newAck(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): void {
         // No line-rate burst on exit either (RFC 6582 §3.2 step 3 option 1,
         // as FreeBSD applies it after SACK recovery too): the full ACK may
         // free a whole window of SACKed data at once.
-        pcb.cwnd = Math.min(pcb.cwnd, Math.max(pcb.flightSize, mss) + mss);
+        pcb.cwnd = Math.min(pcb.cwnd, Math.max(pcb.inFlight, mss) + mss);
       } else {
         markLost(pcb, tcp.config.dupThresh);
         // A partial ACK shows the first un-SACKed hole is lost too (as
@@ -789,14 +789,10 @@ function dupAck(tcp: Tcp, pcb: TcpPcb, s: InSeg, wndChanged: boolean, sackNews: 
 
 function enterRecovery(tcp: Tcp, pcb: TcpPcb, sack: boolean, now: number): void {
   pcb.recoverySeq = pcb.sndMax;
-  // RFC 5681 §3.2 step 2 (and RFC 6675 §5 step 4.2): data sent by limited
-  // transmit MUST NOT count in the FlightSize that sets ssthresh. The
-  // controller reads FlightSize as SND.MAX - SND.UNA, so hide it for the call.
-  const lt = pcb.limitedTxBytes;
-  pcb.limitedTxBytes = 0;
-  pcb.sndMax = seqAdd(pcb.sndMax, -lt);
+  // The controller's FlightSize leaves out what limited transmit sent
+  // (RFC 5681 §3.2 step 2, RFC 6675 §5 step 4.2): see TcpPcb.flightSize.
   pcb.cc.onEnterRecovery(pcb);
-  pcb.sndMax = seqAdd(pcb.sndMax, lt);
+  pcb.limitedTxBytes = 0;
   pcb.counters.recoveries++;
   pcb.counters.fastRetransmits++;
   tcp.counters.fastRetransmits++;

@@ -211,7 +211,7 @@ export function output(tcp: Tcp, pcb: TcpPcb): number {
 
 /** Is there room for `len` more bytes in flight? (pipe in SACK/RTO recovery, flight otherwise). */
 function cwndAllows(tcp: Tcp, pcb: TcpPcb, len: number): boolean {
-  const inflight = pcb.recovery === RecoveryMode.SACK || pcb.recovery === RecoveryMode.RTO ? pcb.pipe : pcb.flightSize;
+  const inflight = pcb.recovery === RecoveryMode.SACK || pcb.recovery === RecoveryMode.RTO ? pcb.pipe : pcb.inFlight;
   if (inflight <= 0) return true;
   // RFC 3042 limited transmit: one new segment for each of the first two duplicate ACKs.
   const extra = pcb.recovery === RecoveryMode.NONE && pcb.dupAcks > 0 && pcb.dupAcks < tcp.config.dupThresh ? pcb.dupAcks * pcb.mss : 0;
@@ -266,13 +266,13 @@ function sendNew(tcp: Tcp, pcb: TcpPcb, now: number): number {
         break;
       }
       // Nagle (RFC 896 / lwIP tcp_do_output_nagle): hold a small segment while data is in flight.
-      if (seg.len < max && seg.next === null && (seg.flags & TcpFlag.FIN) === 0 && (pcb.flags & (PcbFlag.NODELAY | PcbFlag.NAGLEMEMERR)) === 0 && pcb.flightSize > 0) break;
+      if (seg.len < max && seg.next === null && (seg.flags & TcpFlag.FIN) === 0 && (pcb.flags & (PcbFlag.NODELAY | PcbFlag.NAGLEMEMERR)) === 0 && pcb.inFlight > 0) break;
     }
-    if (!sent && pcb.flightSize === 0 && pcb.lastSendTime > 0 && now - pcb.lastSendTime > pcb.rtt.currentRto() && pcb.state === TcpState.ESTABLISHED) {
+    if (!sent && pcb.inFlight === 0 && pcb.lastSendTime > 0 && now - pcb.lastSendTime > pcb.rtt.currentRto() && pcb.state === TcpState.ESTABLISHED) {
       pcb.cc.onIdleRestart(pcb); // RFC 5681 §4.1: restart window after idle
     }
     // Sent only thanks to RFC 3042 limited transmit (beyond cwnd)?
-    const limited = !isSyn && pcb.dupAcks > 0 && pcb.recovery === RecoveryMode.NONE && pcb.flightSize + seg.tcplen > pcb.cwnd;
+    const limited = !isSyn && pcb.dupAcks > 0 && pcb.recovery === RecoveryMode.NONE && pcb.inFlight + seg.tcplen > pcb.cwnd;
     const err = transmit(tcp, pcb, seg, now, false);
     if (err !== Err.OK) return err;
     if (limited) pcb.limitedTxBytes += seg.tcplen;
@@ -287,7 +287,7 @@ function sendNew(tcp: Tcp, pcb: TcpPcb, now: number): number {
   // RFC 5681 §3.1): stopped by the receiver window, Nagle or a lack of
   // data, that holds only if cwnd would have stopped the next segment too.
   const next = pcb.unsent.head;
-  pcb.cwndLimited = next === null || handshaking ? pcb.flightSize >= pcb.cwnd : !cwndAllows(tcp, pcb, next.tcplen);
+  pcb.cwndLimited = next === null || handshaking ? pcb.inFlight >= pcb.cwnd : !cwndAllows(tcp, pcb, next.tcplen);
   return Err.OK;
 }
 

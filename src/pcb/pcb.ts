@@ -272,8 +272,17 @@ export class TcpPcb implements CcState {
   get now(): number {
     return this.clockNow();
   }
-  get flightSize(): number {
+  /** Bytes sent and not yet cumulatively acknowledged (SND.MAX - SND.UNA). */
+  get inFlight(): number {
     return seqDiff(this.sndMax, this.sndUna);
+  }
+  /**
+   * FlightSize as RFC 5681 §3.2 uses it to set ssthresh: what is in flight
+   * less what limited transmit sent (RFC 3042 data must not count). This is
+   * what the congestion controller reads.
+   */
+  get flightSize(): number {
+    return this.inFlight - this.limitedTxBytes;
   }
   get srtt(): number {
     return this.rtt.srtt;
@@ -281,7 +290,7 @@ export class TcpPcb implements CcState {
 
   /** Bytes in flight by RFC 6675's definition (what the network still holds). */
   get pipe(): number {
-    return this.flightSize - this.sackedBytes - this.lostBytes + this.retransInFlight;
+    return this.inFlight - this.sackedBytes - this.lostBytes + this.retransInFlight;
   }
 
   get stateName(): string {
@@ -307,7 +316,7 @@ export class TcpPcb implements CcState {
       srttMs: this.rtt.srtt,
       rttvarMs: this.rtt.rttvar,
       rtoMs: this.rtt.currentRto(),
-      bytesInFlight: this.flightSize,
+      bytesInFlight: this.inFlight,
       sndWnd: this.sndWnd,
       rcvWnd: this.rcvWnd,
       sndScale: this.sndScale,

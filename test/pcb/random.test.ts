@@ -101,17 +101,6 @@ export function runScenario(s: Scenario): Outcome {
   const a = payload(BYTES, s.seed * 2 + 1);
   const b = payload(BYTES, s.seed * 2 + 2);
   const { cli, srv, listener, clientPcb } = bulkExchange(pair, a, b);
-  // Endpoint closes when the peer's FIN arrives after its own FIN was queued;
-  // when the FIN came first, close as soon as ours is queued (otherwise the
-  // PCB is only shut down for sending and lwIP reports ERR_CLSD at the end).
-  for (const ep of [cli, srv]) {
-    const pump = ep.pump.bind(ep);
-    ep.pump = (pcb) => {
-      const finWasSent = ep.finSent;
-      pump(pcb);
-      if (!finWasSent && ep.finSent && ep.gotFin) ep.raw.tcpClose(pcb);
-    };
-  }
   const problems: string[] = [];
   let serverPcb = srv.pcb;
   // The server's PCB exists once accepted; keep it (Endpoint forgets it on error).

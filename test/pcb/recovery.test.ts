@@ -595,12 +595,8 @@ function complete(sc: Scenario, deadline = 600_000): void {
   expect(pair.sim.runUntilIdle()).toBe(true);
   expect(sc.clientPcb.freed).toBe(true);
   expect(srv.pcb === null || srv.pcb.freed).toBe(true);
-  // A side that got the peer's FIN before its own shutdown(tx) ends in
-  // LAST_ACK without having closed its receive side: lwIP reports that
-  // completion as ERR_CLSD (Endpoint never calls tcpClose then).
-  expect(cli.errors.filter((e) => e !== Err.CLSD)).toEqual([]);
-  expect(srv.errors.filter((e) => e !== Err.CLSD)).toEqual([]);
-  expect(cli.errors.length + srv.errors.length).toBeLessThanOrEqual(1);
+  expect(cli.errors).toEqual([]);
+  expect(srv.errors).toEqual([]);
   expect(pair.sim.clock.pendingTimers()).toBe(0);
   expect(pair.client.tcp.pcbCount).toBe(0);
   expect(pair.server.tcp.pcbCount).toBe(1); // the listener

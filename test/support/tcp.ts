@@ -308,6 +308,11 @@ export class Endpoint {
     if (this.sentOffset >= this.out.length && !this.finSent) {
       this.finSent = true;
       raw.tcpShutdown(pcb, false, true);
+      // The peer may have finished first: then both directions are done.
+      if (this.gotFin) {
+        raw.tcpClose(pcb);
+        return;
+      }
     }
     raw.tcpOutput(pcb);
   }
@@ -346,103 +351,6 @@ export function bulkExchange(pair: Pair, clientOut: Uint8Array, serverOut: Uint8
     return Err.OK;
   });
   return { cli, srv, listener: l, clientPcb: c };
-}
-
-// ---------------------------------------------------------------------------
-// 4. Callback recording and an active open against the scripted peer (state-machine tests)
-// ---------------------------------------------------------------------------
-
-/** What the raw-API callbacks of one PCB saw, in order. */
-export interface CallbackLog {
-  /** 'connected', 'sent:N', 'recv:N', 'recv:null', 'err:E' in call order. */
-  events: string[];
-  /** Err codes passed to the err callback. */
-  errs: number[];
-  /** Data delivered by recv, one entry per call. */
-  data: Uint8Array[];
-}
-
-/**
- * Install recv/sent/err callbacks on `pcb` that record every call. recv
- * takes the pbuf and (unless `recved: false`) gives the window back with
- * tcpRecved; `onFin` runs inside the recv(null) callback.
- */
-export function recordCallbacks(raw: RawTcp, pcb: TcpPcb, o: { recved?: boolean; onFin?: (pcb: TcpPcb) => void } = {}): CallbackLog {
-  const log: CallbackLog = { events: [], errs: [], data: [] };
-  raw.tcpRecv(pcb, (_a, tpcb, p) => {
-    if (p === null) {
-      log.events.push('recv:null');
-      o.onFin?.(tpcb);
-      return Err.OK;
-    }
-    log.events.push(`recv:${p.totLen}`);
-    log.data.push(p.toBytes());
-    const n = p.totLen;
-    p.free();
-    if (o.recved !== false) raw.tcpRecved(tpcb, n);
-    return Err.OK;
-  });
-  raw.tcpSent(pcb, (_a, _p, len) => {
-    log.events.push(`sent:${len}`);
-    return Err.OK;
-  });
-  raw.tcpErr(pcb, (_a, e) => {
-    log.events.push(`err:${e}`);
-    log.errs.push(e);
-  });
-  return log;
-}
-
-export interface ActiveOpenOptions {
-  /** The peer's ISN (default 5000). */
-  peerIsn?: number;
-  /** Answer the SYN with a SYN-ACK (default true). */
-  synAck?: boolean;
-  /** Options the peer puts in its SYN-ACK. */
-  mss?: number;
-  wscale?: number;
-  sackPermitted?: boolean;
-  /** The peer's TSval in its SYN-ACK (TSecr echoes ours). */
-  tsVal?: number;
-  wnd?: number;
-  /** Data on the SYN-ACK. */
-  data?: Uint8Array;
-  recved?: boolean;
-}
-
-/**
- * Active open from the stack (bound to peer.localPort) to the scripted peer
- * (10.0.0.2:peer.peerPort); the peer answers with a SYN-ACK unless told not
- * to. Returns the PCB, our ISS, the peer's ISN, the SYN we sent, and what
- * the callbacks saw ('connected' is logged in the same list).
- */
-export function activeOpen(peer: ScriptedPeer, o: ActiveOpenOptions = {}): { pcb: TcpPcb; iss: number; irs: number; syn: SentSeg; log: CallbackLog; connectErr: number } {
-  const { raw } = peer;
-  const pcb = raw.tcpNew()!;
-  if (raw.tcpBind(pcb, 0, peer.localPort) !== Err.OK) throw new Error('bind failed');
-  const log = recordCallbacks(raw, pcb, o.recved === false ? { recved: false } : {});
-  const connectErr = raw.tcpConnect(pcb, '10.0.0.2', peer.peerPort, (_a, _p, err) => {
-    log.events.push(err === Err.OK ? 'connected' : `connected:${err}`);
-    return Err.OK;
-  });
-  const syn = peer.take().find((s) => s.flags & SYN);
-  if (!syn) throw new Error('no SYN sent');
-  const iss = syn.seq;
-  const irs = o.peerIsn ?? 5000;
-  if (o.synAck !== false) {
-    peer.inject({
-      seq: irs,
-      ack: (iss + 1) >>> 0,
-      flags: SYN | ACK,
-      wnd: o.wnd ?? 0xffff,
-      ...(o.mss !== undefined ? { mss: o.mss } : { mss: 1460 }),
-      ...(o.wscale !== undefined ? { wscale: o.wscale } : {}),
-      ...(o.sackPermitted ? { sackPermitted: true } : {}),
-      ...(o.tsVal !== undefined ? { ts: [o.tsVal, syn.opts.tsVal] as [number, number] } : {}),
-      ...(o.data ? { data: o.data } : {}),
-    });
-  }
-  return { pcb, iss, irs, syn, log, connectErr };
 }
 
 // ---------------------------------------------------------------------------
@@ -564,6 +472,103 @@ export function openConn(
   });
   peer.take();
   return { peer, pcb, app: app!, iss, irs, listener };
+}
+
+// ---------------------------------------------------------------------------
+// 4. Callback recording and an active open against the scripted peer (state-machine tests)
+// ---------------------------------------------------------------------------
+
+/** What the raw-API callbacks of one PCB saw, in order. */
+export interface CallbackLog {
+  /** 'connected', 'sent:N', 'recv:N', 'recv:null', 'err:E' in call order. */
+  events: string[];
+  /** Err codes passed to the err callback. */
+  errs: number[];
+  /** Data delivered by recv, one entry per call. */
+  data: Uint8Array[];
+}
+
+/**
+ * Install recv/sent/err callbacks on `pcb` that record every call. recv
+ * takes the pbuf and (unless `recved: false`) gives the window back with
+ * tcpRecved; `onFin` runs inside the recv(null) callback.
+ */
+export function recordCallbacks(raw: RawTcp, pcb: TcpPcb, o: { recved?: boolean; onFin?: (pcb: TcpPcb) => void } = {}): CallbackLog {
+  const log: CallbackLog = { events: [], errs: [], data: [] };
+  raw.tcpRecv(pcb, (_a, tpcb, p) => {
+    if (p === null) {
+      log.events.push('recv:null');
+      o.onFin?.(tpcb);
+      return Err.OK;
+    }
+    log.events.push(`recv:${p.totLen}`);
+    log.data.push(p.toBytes());
+    const n = p.totLen;
+    p.free();
+    if (o.recved !== false) raw.tcpRecved(tpcb, n);
+    return Err.OK;
+  });
+  raw.tcpSent(pcb, (_a, _p, len) => {
+    log.events.push(`sent:${len}`);
+    return Err.OK;
+  });
+  raw.tcpErr(pcb, (_a, e) => {
+    log.events.push(`err:${e}`);
+    log.errs.push(e);
+  });
+  return log;
+}
+
+export interface ActiveOpenOptions {
+  /** The peer's ISN (default 5000). */
+  peerIsn?: number;
+  /** Answer the SYN with a SYN-ACK (default true). */
+  synAck?: boolean;
+  /** Options the peer puts in its SYN-ACK. */
+  mss?: number;
+  wscale?: number;
+  sackPermitted?: boolean;
+  /** The peer's TSval in its SYN-ACK (TSecr echoes ours). */
+  tsVal?: number;
+  wnd?: number;
+  /** Data on the SYN-ACK. */
+  data?: Uint8Array;
+  recved?: boolean;
+}
+
+/**
+ * Active open from the stack (bound to peer.localPort) to the scripted peer
+ * (10.0.0.2:peer.peerPort); the peer answers with a SYN-ACK unless told not
+ * to. Returns the PCB, our ISS, the peer's ISN, the SYN we sent, and what
+ * the callbacks saw ('connected' is logged in the same list).
+ */
+export function activeOpen(peer: ScriptedPeer, o: ActiveOpenOptions = {}): { pcb: TcpPcb; iss: number; irs: number; syn: SentSeg; log: CallbackLog; connectErr: number } {
+  const { raw } = peer;
+  const pcb = raw.tcpNew()!;
+  if (raw.tcpBind(pcb, 0, peer.localPort) !== Err.OK) throw new Error('bind failed');
+  const log = recordCallbacks(raw, pcb, o.recved === false ? { recved: false } : {});
+  const connectErr = raw.tcpConnect(pcb, '10.0.0.2', peer.peerPort, (_a, _p, err) => {
+    log.events.push(err === Err.OK ? 'connected' : `connected:${err}`);
+    return Err.OK;
+  });
+  const syn = peer.take().find((s) => s.flags & SYN);
+  if (!syn) throw new Error('no SYN sent');
+  const iss = syn.seq;
+  const irs = o.peerIsn ?? 5000;
+  if (o.synAck !== false) {
+    peer.inject({
+      seq: irs,
+      ack: (iss + 1) >>> 0,
+      flags: SYN | ACK,
+      wnd: o.wnd ?? 0xffff,
+      ...(o.mss !== undefined ? { mss: o.mss } : { mss: 1460 }),
+      ...(o.wscale !== undefined ? { wscale: o.wscale } : {}),
+      ...(o.sackPermitted ? { sackPermitted: true } : {}),
+      ...(o.tsVal !== undefined ? { ts: [o.tsVal, syn.opts.tsVal] as [number, number] } : {}),
+      ...(o.data ? { data: o.data } : {}),
+    });
+  }
+  return { pcb, iss, irs, syn, log, connectErr };
 }
 
 // ---------------------------------------------------------------------------
