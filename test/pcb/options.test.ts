@@ -7,15 +7,7 @@ import { describe, expect, test } from 'vitest';
 import type { TcpPcb } from '../../src/pcb/pcb.ts';
 import { PcbFlag } from '../../src/pcb/state.ts';
 import type { TcpConfig } from '../../src/pcb/tcp.ts';
-import { ACK, activeOpen, Err, FIN, flagStr, payload, PSH, recordCallbacks, RST, scriptedPeer, type ScriptedPeer, type SentSeg, sha256, SYN } from '../support/tcp.ts';
-
-const u32 = (n: number): number => n >>> 0;
-
-function closeAndCheck(peer: ScriptedPeer): void {
-  peer.stack.close();
-  expect(peer.stack.tcp.pcbCount).toBe(0);
-  peer.stack.pool.assertEmpty();
-}
+import { ACK, activeOpen, Err, FIN, flagStr, payload, PSH, recordCallbacks, RST, scriptedPeer, type ScriptedPeer, type SentSeg, sha256, SYN, u32, closeAndCheck } from '../support/tcp.ts';
 
 interface Offer {
   mss: boolean;

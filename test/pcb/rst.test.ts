@@ -5,22 +5,7 @@
 import { describe, expect, test } from 'vitest';
 import type { TcpPcb } from '../../src/pcb/pcb.ts';
 import { seqAdd } from '../../src/pcb/seq.ts';
-import { ACK, activeOpen, Err, FIN, flagStr, payload, PSH, recordCallbacks, RST, scriptedPeer, type ScriptedPeer, type SentSeg, SYN } from '../support/tcp.ts';
-
-const u32 = (n: number): number => n >>> 0;
-const wire = (segs: SentSeg[]): [string, number, number][] => segs.map((s) => [flagStr(s.flags), s.seq, s.ack]);
-
-function assertAllFreed(peer: ScriptedPeer): void {
-  expect(peer.stack.tcp.pcbCount).toBe(0);
-  expect(peer.clock.pendingTimers()).toBe(0);
-  peer.stack.pool.assertEmpty();
-}
-
-function closeAndCheck(peer: ScriptedPeer): void {
-  peer.stack.close();
-  expect(peer.stack.tcp.pcbCount).toBe(0);
-  peer.stack.pool.assertEmpty();
-}
+import { ACK, activeOpen, Err, FIN, flagStr, payload, PSH, recordCallbacks, RST, scriptedPeer, type ScriptedPeer, type SentSeg, SYN, u32, wire, assertAllFreed, closeAndCheck } from '../support/tcp.ts';
 
 interface Setup {
   peer: ScriptedPeer;

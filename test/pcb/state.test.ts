@@ -7,41 +7,8 @@ import { describe, expect, test } from 'vitest';
 import { seqAdd } from '../../src/pcb/seq.ts';
 import { foldSum, ipv4PseudoHeaderSum } from '../../src/wire/checksum.ts';
 import type { TcpPcb } from '../../src/pcb/pcb.ts';
-import {
-  ACK,
-  acceptConnection,
-  activeOpen,
-  bulkExchange,
-  Err,
-  FIN,
-  flagStr,
-  payload,
-  PSH,
-  recordCallbacks,
-  scriptedPeer,
-  type ScriptedPeer,
-  sha256,
-  simPair,
-  SYN,
-  tcpPacket as tcpPacketBytes,
-} from '../support/tcp.ts';
+import { ACK, acceptConnection, activeOpen, bulkExchange, Err, FIN, flagStr, payload, PSH, recordCallbacks, scriptedPeer, type ScriptedPeer, sha256, simPair, SYN, tcpPacket as tcpPacketBytes, u32, assertAllFreed, closeAndCheck } from '../support/tcp.ts';
 import { ipPacket } from '../support/packets.ts';
-
-const u32 = (n: number): number => n >>> 0;
-
-/** Everything freed: no PCB, no timer, no pbuf. */
-function assertAllFreed(peer: ScriptedPeer): void {
-  expect(peer.stack.tcp.pcbCount).toBe(0);
-  expect(peer.clock.pendingTimers()).toBe(0);
-  peer.stack.pool.assertEmpty();
-}
-
-/** Close everything that is left, then check that nothing leaked. */
-function closeAndCheck(peer: ScriptedPeer): void {
-  peer.stack.close();
-  expect(peer.stack.tcp.pcbCount).toBe(0);
-  peer.stack.pool.assertEmpty();
-}
 
 /** An ESTABLISHED connection made by an active open (peer ISN 5000, no options). */
 function established(peer: ScriptedPeer, o: { recved?: boolean } = {}): { pcb: TcpPcb; iss: number; irs: number; log: ReturnType<typeof activeOpen>['log'] } {
@@ -290,7 +257,6 @@ describe('opening', () => {
     assertAllFreed(peer);
   });
 });
-
 
 /** Recompute the TCP checksum of an IPv4+TCP packet in place (after editing the header). */
 function fixTcpChecksum(pkt: Uint8Array): void {

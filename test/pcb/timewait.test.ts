@@ -9,22 +9,7 @@ import type { TcpPcb } from '../../src/pcb/pcb.ts';
 import type { TcpConfig } from '../../src/pcb/tcp.ts';
 import { seqAdd, seqGt } from '../../src/pcb/seq.ts';
 import type { Stack } from '../../src/stack/stack.ts';
-import { ACK, acceptConnection, activeOpen, Err, FIN, flagStr, payload, PSH, RST, scriptedPeer, type ScriptedPeer, type SentSeg, simPair, SYN } from '../support/tcp.ts';
-
-const u32 = (n: number): number => n >>> 0;
-const wire = (segs: SentSeg[]): [string, number, number][] => segs.map((s) => [flagStr(s.flags), s.seq, s.ack]);
-
-function assertAllFreed(peer: ScriptedPeer): void {
-  expect(peer.stack.tcp.pcbCount).toBe(0);
-  expect(peer.clock.pendingTimers()).toBe(0);
-  peer.stack.pool.assertEmpty();
-}
-
-function closeAndCheck(peer: ScriptedPeer): void {
-  peer.stack.close();
-  expect(peer.stack.tcp.pcbCount).toBe(0);
-  peer.stack.pool.assertEmpty();
-}
+import { ACK, acceptConnection, activeOpen, Err, FIN, flagStr, payload, PSH, RST, scriptedPeer, type ScriptedPeer, type SentSeg, simPair, SYN, u32, wire, assertAllFreed, closeAndCheck } from '../support/tcp.ts';
 
 /**
  * A connection opened actively by the stack and closed actively, now in

@@ -1,3 +1,4 @@
+import { expect } from 'vitest';
 // TCP test support, two kinds:
 // 1. A scripted peer: one Stack with a capturing netif; the test plays the
 //    remote end by injecting hand-built segments and inspecting what the
@@ -658,4 +659,28 @@ export function startConnect(peer: ScriptedPeer): { pcb: TcpPcb; syn: SentSeg; e
   const syn = peer.take().find((s) => s.flags & TcpFlag.SYN);
   if (!syn) throw new Error('no SYN sent');
   return { pcb, syn, errs, connected: () => connected };
+}
+
+// ---------------------------------------------------------------------------
+// Shared assertions for scripted-peer tests
+// ---------------------------------------------------------------------------
+
+/** A sequence number as u32. */
+export const u32 = (n: number): number => n >>> 0;
+
+/** What was sent, as [flags, seq, ack] triples, for compact assertions. */
+export const wire = (segs: SentSeg[]): [string, number, number][] => segs.map((s) => [flagStr(s.flags), s.seq, s.ack]);
+
+/** Everything freed: no PCB, no timer, no pbuf. */
+export function assertAllFreed(peer: ScriptedPeer): void {
+  expect(peer.stack.tcp.pcbCount).toBe(0);
+  expect(peer.clock.pendingTimers()).toBe(0);
+  peer.stack.pool.assertEmpty();
+}
+
+/** Close everything that is left, then check that nothing leaked. */
+export function closeAndCheck(peer: ScriptedPeer): void {
+  peer.stack.close();
+  expect(peer.stack.tcp.pcbCount).toBe(0);
+  peer.stack.pool.assertEmpty();
 }
