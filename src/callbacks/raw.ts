@@ -143,6 +143,15 @@ export class RawTcp {
     this.tcp.abort(pcb);
   }
 
+  /**
+   * Offer data the recv callback refused earlier right now (lwIP's internal
+   * tcp_process_refused_data, which otherwise runs on the next segment or
+   * every 250 ms). Returns ERR_INPROGRESS if it is still refused.
+   */
+  tcpProcessRefusedData(pcb: TcpPcb): number {
+    return this.tcp.processRefused(pcb);
+  }
+
   /** tcp_sndbuf: bytes tcpWrite can take now. */
   tcpSndbuf(pcb: TcpPcb): number {
     return pcb.freed ? 0 : pcb.sndBuf;

@@ -15,7 +15,7 @@ import { IpProtocol } from '../wire/ipv4.ts';
 import { newTcpOptions, TcpView, type TcpOptions } from '../wire/tcp.ts';
 import { createCongestionControl } from './congestion.ts';
 import { callErr, callPoll } from './events.ts';
-import { type InEvents, type InSeg, newInEvents, newInSeg, tcpInput } from './input.ts';
+import { hasRefused, type InEvents, type InSeg, newInEvents, newInSeg, offerRefused, tcpInput } from './input.ts';
 import { IsnGenerator } from './isn.ts';
 import { enqueueFin, enqueueSyn, output, sendRstFromPcb, updateRcvAnnWnd, windowScaleFor, write as queueWrite, maxPayload } from './output.ts';
 import { type ConnectedFn, TcpPcb } from './pcb.ts';
@@ -468,6 +468,19 @@ export class Tcp {
     pcb.lastError = err;
     this.freePcb(pcb);
     callErr(this, errFn, arg, err);
+  }
+
+  /**
+   * Offer refused data (and a refused FIN) to the recv callback now instead
+   * of at the next segment or retry tick: a socket layer calls this when it
+   * has just become able to take it (accept()). Not from inside the PCB's
+   * own segment processing.
+   */
+  processRefused(pcb: TcpPcb): number {
+    if (pcb.freed || this.inputPcb === pcb || !hasRefused(pcb)) return Err.OK;
+    const r = offerRefused(this, pcb);
+    if (!pcb.freed) this.armTimer(pcb);
+    return r;
   }
 
   /** Enable or disable Nagle's algorithm. */

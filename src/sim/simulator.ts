@@ -9,6 +9,7 @@ import { PbufType } from '../pbuf/pbuf.ts';
 import { PbufLayer } from '../pbuf/pool.ts';
 import { Stack, type StackOptions } from '../stack/stack.ts';
 import { Rng } from '../time/rng.ts';
+import { yieldToEventLoop } from '../time/real-yield.ts';
 import { VirtualClock } from '../time/virtual-clock.ts';
 import { buildStages, LinkPipeline, type LinkSpec } from './link.ts';
 import type { PcapWriter } from './pcap.ts';
@@ -99,6 +100,53 @@ export class Simulator {
       this.clock.advanceTo(next);
     }
     throw new Error(`simulator: more than ${MAX_STEPS} events without reaching the condition (runaway timer?)`);
+  }
+
+  /**
+   * The async form of runUntil, for application code that awaits (socket
+   * calls return Promises): between virtual events it lets the event loop
+   * turn, so promise continuations run at the virtual instant that caused
+   * them. Still deterministic: only the order of events matters.
+   */
+  async runUntilAsync(done: () => boolean, deadlineMs = Infinity): Promise<boolean> {
+    for (let steps = 0; steps < MAX_STEPS; steps++) {
+      await yieldToEventLoop();
+      if (done()) return true;
+      const next = this.clock.nextDeadline();
+      if (next === null || next > deadlineMs) {
+        if (Number.isFinite(deadlineMs) && deadlineMs > this.clock.now()) this.clock.advanceTo(deadlineMs);
+        await yieldToEventLoop();
+        return done();
+      }
+      this.clock.advanceTo(next);
+    }
+    throw new Error(`simulator: more than ${MAX_STEPS} events without reaching the condition (runaway timer?)`);
+  }
+
+  /**
+   * Run the simulation until `promise` settles (or virtual time passes
+   * `deadlineMs` after now); returns its value or rethrows its error.
+   */
+  async settle<T>(promise: Promise<T>, timeoutMs = 3_600_000): Promise<T> {
+    let settled = false;
+    let value: T | undefined;
+    let error: unknown = undefined;
+    let failed = false;
+    promise.then(
+      (v) => {
+        settled = true;
+        value = v;
+      },
+      (e: unknown) => {
+        settled = true;
+        failed = true;
+        error = e;
+      },
+    );
+    const ok = await this.runUntilAsync(() => settled, this.clock.now() + timeoutMs);
+    if (!ok) throw new Error(`simulator: promise did not settle within ${timeoutMs} ms of virtual time`);
+    if (failed) throw error;
+    return value as T;
   }
 
   /** Run for `ms` of virtual time. */

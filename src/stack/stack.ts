@@ -16,6 +16,9 @@ import { Netif, type NetifConfig } from '../netif/netif.ts';
 import type { Pbuf } from '../pbuf/pbuf.ts';
 import { PbufPool, type PbufPoolOptions } from '../pbuf/pool.ts';
 import { Tcp, type TcpConfig } from '../pcb/tcp.ts';
+import { SocketLayer, type SocketLayerOptions } from '../socket/layer.ts';
+import type { Poller } from '../socket/poller.ts';
+import type { Socket } from '../socket/socket.ts';
 import { newStats, type Stats } from '../stats.ts';
 import type { Clock } from '../time/clock.ts';
 import { Rng } from '../time/rng.ts';
@@ -34,6 +37,7 @@ export interface StackOptions {
   ip?: Ipv4Options;
   icmp?: IcmpOptions;
   tcp?: TcpConfig;
+  socket?: SocketLayerOptions;
   /** Packets that may wait while the stack is busy (default 1024). */
   inputQueueLimit?: number;
   /** Refuse reentrant input with a ReentrancyError instead of queueing it (debug). */
@@ -70,6 +74,8 @@ export class Stack implements IpHost {
   readonly ip: Ipv4;
   readonly icmp: Icmp;
   readonly tcp: Tcp;
+  /** MicroPython-style sockets over the TCP layer (stack.socket()). */
+  readonly sockets: SocketLayer;
 
   /** Nesting depth of packet/timer processing. */
   private depth = 0;
@@ -98,6 +104,7 @@ export class Stack implements IpHost {
     this.ip = new Ipv4(this, opts.ip);
     this.icmp = new Icmp(this, this.ip, opts.icmp);
     this.tcp = new Tcp(this, opts.tcp);
+    this.sockets = new SocketLayer(this, opts.socket);
     this.loopback = this.attach(
       new Netif({
         name: 'lo',
@@ -197,6 +204,16 @@ export class Stack implements IpHost {
       }
       this.drain();
     });
+  }
+
+  /** socket(AF_INET, SOCK_STREAM), with MicroPython modlwip semantics (src/socket). */
+  socket(af?: number, type?: number): Socket {
+    return this.sockets.socket(af, type);
+  }
+
+  /** select.poll() for this stack's sockets. */
+  poll(): Poller {
+    return this.sockets.poll();
   }
 
   /** Send an ICMP echo request (see Pinger for a ping loop). */

@@ -1,0 +1,31 @@
+// The constants MicroPython's socket and select modules expose, with the
+// values MicroPython (modlwip + moduselect) uses, so code ported from
+// MicroPython can use the same numbers.
+
+export const AF_INET = 2;
+export const SOCK_STREAM = 1;
+export const SOCK_DGRAM = 2;
+export const IPPROTO_TCP = 6;
+
+export const SOL_SOCKET = 1;
+/** lwIP's SOF_REUSEADDR value, as modlwip exposes it. */
+export const SO_REUSEADDR = 0x04;
+/** lwIP's SOF_KEEPALIVE value. */
+export const SO_KEEPALIVE = 0x08;
+/** The pending-error query (POSIX). */
+export const SO_ERROR = 0x1007;
+export const TCP_NODELAY = 1;
+/** The single callback slot of modlwip: setsockopt(SOL_SOCKET, 20, cb). */
+export const SO_CALLBACK = 20;
+
+// select/uselect poll flags (MicroPython's MP_STREAM_POLL_* values).
+export const POLLIN = 0x0001;
+export const POLLOUT = 0x0004;
+export const POLLERR = 0x0008;
+export const POLLHUP = 0x0010;
+export const POLLNVAL = 0x0020;
+/** ipoll() flag: report an object once, then clear its event mask. */
+export const POLL_ONESHOT = 1;
+
+/** MP_STREAM_POLL: the ioctl request that asks for poll flags. */
+export const MP_STREAM_POLL = 3;

@@ -1,0 +1,85 @@
+// The socket layer of one Stack: creates sockets and pollers, holds the
+// counters and the handler for exceptions thrown by option-20 callbacks.
+import { RawTcp } from '../callbacks/raw.ts';
+import type { Ipv4 } from '../ip/ipv4.ts';
+import type { Tcp } from '../pcb/tcp.ts';
+import type { Clock } from '../time/clock.ts';
+import { AF_INET, SOCK_STREAM } from './constants.ts';
+import { errno, OSError } from './errors.ts';
+import { Poller } from './poller.ts';
+import { Socket } from './socket.ts';
+
+/** What sockets need from their Stack (a Stack satisfies it). */
+export interface SocketHost {
+  readonly tcp: Tcp;
+  readonly ip: Ipv4;
+  readonly clock: Clock;
+  /** Run `fn` as soon as the current packet is processed (never inside it). */
+  defer(fn: () => void): void;
+}
+
+export interface SocketCounters {
+  created: number;
+  closed: number;
+  accepted: number;
+  /** Connections reset because the accept queue was full. */
+  acceptOverflows: number;
+  /** Exceptions thrown by option-20 callbacks (caught; the stack carries on). */
+  callbackErrors: number;
+  /** Writes refused with ENOBUFS by setwritebuffer()'s cap. */
+  writeBufferOverflows: number;
+  /** Closed connections aborted for making no progress. */
+  closeTimeouts: number;
+}
+
+export interface SocketLayerOptions {
+  /** A closed connection that makes no progress for this long is aborted (default 10 s, as modlwip). */
+  closeTimeoutMs?: number;
+}
+
+export class SocketLayer {
+  readonly raw: RawTcp;
+  readonly counters: SocketCounters = { created: 0, closed: 0, accepted: 0, acceptOverflows: 0, callbackErrors: 0, writeBufferOverflows: 0, closeTimeouts: 0 };
+  /** Sockets created and not closed. */
+  open = 0;
+  readonly closeTimeoutMs: number;
+  /** Told about exceptions thrown by option-20 callbacks (they are caught either way). */
+  onCallbackError: ((err: unknown, sock: Socket) => void) | null = null;
+  /** The most recent such exception. */
+  lastCallbackError: unknown = null;
+
+  constructor(
+    readonly host: SocketHost,
+    opts: SocketLayerOptions = {},
+  ) {
+    this.raw = new RawTcp(host);
+    this.closeTimeoutMs = opts.closeTimeoutMs ?? 10_000;
+  }
+
+  /** socket(AF_INET, SOCK_STREAM): a new TCP socket (OSError ENOMEM at the PCB limit). */
+  socket(af = AF_INET, type = SOCK_STREAM): Socket {
+    if (af !== AF_INET) throw new OSError(errno.EAFNOSUPPORT, 'only AF_INET');
+    if (type !== SOCK_STREAM) throw new OSError(errno.EOPNOTSUPP, 'only SOCK_STREAM (UDP is not implemented yet)');
+    const pcb = this.raw.tcpNew();
+    if (pcb === null) throw new OSError(errno.ENOMEM);
+    return new Socket(this, pcb);
+  }
+
+  /** select.poll(). */
+  poll(): Poller {
+    return new Poller(this.host.clock);
+  }
+
+  /** @internal An option-20 callback threw. */
+  callbackFailed(err: unknown, sock: Socket): void {
+    this.counters.callbackErrors++;
+    this.lastCallbackError = err;
+    if (this.onCallbackError !== null) {
+      try {
+        this.onCallbackError(err, sock);
+      } catch {
+        // A failing error handler must not take the stack down either.
+      }
+    }
+  }
+}

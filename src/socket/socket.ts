@@ -1,0 +1,952 @@
+// A TCP socket with MicroPython modlwip semantics, on the raw API.
+//
+// Blocking vs non-blocking: JavaScript cannot block, so in blocking mode
+// (the default, or settimeout(t > 0)) every call that could block returns a
+// Promise; in non-blocking mode (setblocking(false) / settimeout(0)) calls
+// return at once, raising OSError(EAGAIN) where MicroPython does.
+// `await sock.recv(n)` works in both modes.
+//
+// "Once" and "exact" (seed 000): recv/send make one attempt and may return
+// short counts; read/readinto/write repeat until the count is reached or
+// EOF/error. Non-blocking: recv/send raise EAGAIN when nothing can be done;
+// read/readinto/write return null instead, else what was possible.
+//
+// Rules the raw layer is used under (seeds 000-002, docs/raw-api.md):
+// - user code never runs inside a raw callback: events are handed out with
+//   stack.defer(), i.e. as soon as the current packet is processed;
+// - a connection waiting for accept() refuses its data (and FIN): the engine
+//   keeps it, and accept() asks for it right away;
+// - data that arrived before a FIN or a RST is read first, then EOF (b'')
+//   or the error, once.
+import { Err } from '../err.ts';
+import type { Pbuf } from '../pbuf/pbuf.ts';
+import type { RawTcp } from '../callbacks/raw.ts';
+import { WriteFlag } from '../pcb/output.ts';
+import type { TcpPcb } from '../pcb/pcb.ts';
+import { TcpState } from '../pcb/state.ts';
+import { formatIpv4Address, parseIpv4Address } from '../wire/address.ts';
+import type { Timer } from '../time/timer-heap.ts';
+import {
+  AF_INET,
+  IPPROTO_TCP,
+  MP_STREAM_POLL,
+  POLLERR,
+  POLLHUP,
+  POLLIN,
+  POLLNVAL,
+  POLLOUT,
+  SO_CALLBACK,
+  SO_ERROR,
+  SO_KEEPALIVE,
+  SO_REUSEADDR,
+  SOCK_STREAM,
+  SOL_SOCKET,
+  TCP_NODELAY,
+} from './constants.ts';
+import { errno, errnoFromErr, OSError } from './errors.ts';
+import type { SocketLayer } from './layer.ts';
+
+/** An IPv4 socket address as MicroPython's getaddrinfo gives it: (host, port). */
+export type SockAddr = readonly [host: string, port: number];
+
+export const SockState = {
+  NEW: 0,
+  LISTENING: 1,
+  CONNECTING: 2,
+  CONNECTED: 3,
+  /** The peer sent FIN: reads drain what is left, then EOF. */
+  PEER_CLOSED: 4,
+  /** The connection died (reset, timeout, refused): reads drain, then the error once. */
+  ERROR: 5,
+  /** close() was called: everything is EBADF / POLLNVAL. */
+  CLOSED: 6,
+} as const;
+export type SockState = (typeof SockState)[keyof typeof SockState];
+
+const STATE_NAMES = ['NEW', 'LISTENING', 'CONNECTING', 'CONNECTED', 'PEER_CLOSED', 'ERROR', 'CLOSED'];
+const EMPTY = new Uint8Array(0);
+/** Marker: the attempt would block. */
+const AGAIN = Symbol('EAGAIN');
+type Again = typeof AGAIN;
+
+export type SocketCallback = (sock: Socket) => void;
+
+interface Waiter {
+  wake(): void;
+}
+
+export class Socket {
+  private _state: SockState = SockState.NEW;
+  private pcb: TcpPcb | null;
+  /** null: block forever; 0: non-blocking; > 0: ms per operation. */
+  private timeoutMs: number | null = null;
+  /** Pending errno (0 none) and whether it has been reported once. */
+  private error = 0;
+  private errorReported = false;
+  /** Received data not yet read, and its byte count. */
+  private rx: Pbuf | null = null;
+  private rxBytes = 0;
+  /** Connections waiting for accept() (listeners). */
+  private readonly acceptQ: TcpPcb[] = [];
+  private backlog = 0;
+  /** The option-20 callback slot and whether an event is due for it. */
+  private callback: SocketCallback | null = null;
+  private callbackDue = false;
+  private readonly waiters = new Set<Waiter>();
+  private readonly watchers = new Set<() => void>();
+  private notifyScheduled = false;
+  /** setwritebuffer(): writes beyond the TCP send buffer wait here (bounded). */
+  private wbuf: Uint8Array[] = [];
+  private wbufBytes = 0;
+  private wbufCap = 0;
+  private peer: SockAddr | null = null;
+  private readonly raw: RawTcp;
+
+  /** @internal Use SocketLayer.socket() / stack.socket(). */
+  constructor(
+    readonly layer: SocketLayer,
+    pcb: TcpPcb,
+    accepted = false,
+  ) {
+    this.raw = layer.raw;
+    this.pcb = pcb;
+    this.raw.tcpArg(pcb, this);
+    this.installConnectionCallbacks(pcb);
+    if (accepted) {
+      this._state = SockState.CONNECTED;
+      this.peer = [formatIpv4Address(pcb.remoteIp), pcb.remotePort];
+    }
+    layer.counters.created++;
+    layer.open++;
+  }
+
+  // -------------------------------------------------------------------------
+  // State and options
+  // -------------------------------------------------------------------------
+
+  get state(): SockState {
+    return this._state;
+  }
+
+  get stateName(): string {
+    return STATE_NAMES[this._state]!;
+  }
+
+  /** The underlying PCB while the connection exists (for tcpInfo and tests). */
+  get tcpPcb(): TcpPcb | null {
+    return this.pcb;
+  }
+
+  /** Bytes received and not yet read. */
+  get pending(): number {
+    return this.rxBytes;
+  }
+
+  /** Connections waiting to be accepted. */
+  get acceptPending(): number {
+    return this.acceptQ.length;
+  }
+
+  /** Bytes held by setwritebuffer() beyond the TCP send buffer. */
+  get writeBuffered(): number {
+    return this.wbufBytes;
+  }
+
+  setblocking(flag: boolean): void {
+    this.timeoutMs = flag ? null : 0;
+  }
+
+  /** Seconds, as MicroPython: null blocks forever, 0 is non-blocking. */
+  settimeout(seconds: number | null): void {
+    if (seconds === null) this.timeoutMs = null;
+    else if (!(seconds >= 0) || !Number.isFinite(seconds)) throw new OSError(errno.EINVAL, 'timeout must be a non-negative number or null');
+    else this.timeoutMs = seconds * 1000;
+  }
+
+  gettimeout(): number | null {
+    return this.timeoutMs === null ? null : this.timeoutMs / 1000;
+  }
+
+  /**
+   * The seeds' asymmetry (a terminal over a socket): with a cap > 0, send,
+   * sendall and write accept everything at once, keeping what the TCP send
+   * buffer cannot take (up to `capBytes`, beyond that OSError(ENOBUFS) and
+   * nothing is taken) and sending it as ACKs make room. Reads keep following
+   * the blocking mode; combine with setblocking(false) for "read what is
+   * there, write everything". 0 turns it off.
+   */
+  setwritebuffer(capBytes: number): void {
+    if (!Number.isInteger(capBytes) || capBytes < 0) throw new OSError(errno.EINVAL, 'write buffer cap must be a non-negative integer');
+    this.wbufCap = capBytes;
+  }
+
+  setsockopt(level: number, opt: number, value: unknown): void {
+    this.checkOpen();
+    if (level === SOL_SOCKET && opt === SO_CALLBACK) {
+      if (value !== null && value !== undefined && typeof value !== 'function') throw new OSError(errno.EINVAL, 'option 20 takes a function or null');
+      this.callback = (value ?? null) as SocketCallback | null;
+      return;
+    }
+    const on = typeof value === 'boolean' ? value : Number(value) !== 0;
+    if (level === SOL_SOCKET && opt === SO_REUSEADDR) {
+      if (this.pcb !== null) this.raw.setReuseAddr(this.pcb, on);
+      return;
+    }
+    if (level === SOL_SOCKET && opt === SO_KEEPALIVE) {
+      if (this.pcb !== null) this.raw.tcpKeepalive(this.pcb, on);
+      return;
+    }
+    if (level === IPPROTO_TCP && opt === TCP_NODELAY) {
+      if (this.pcb !== null) {
+        if (on) this.raw.tcpNagleDisable(this.pcb);
+        else this.raw.tcpNagleEnable(this.pcb);
+      }
+      return;
+    }
+    throw new OSError(errno.EOPNOTSUPP, `setsockopt level ${level} option ${opt}`);
+  }
+
+  /** getsockopt(SOL_SOCKET, SO_ERROR) returns the pending errno (0 if none) and clears it. */
+  getsockopt(level: number, opt: number): number {
+    this.checkOpen();
+    if (level === SOL_SOCKET && opt === SO_ERROR) {
+      if (this.error === 0 || this.errorReported) return 0;
+      this.errorReported = true;
+      return this.error;
+    }
+    if (level === SOL_SOCKET && opt === SO_REUSEADDR) return this.pcb !== null && (this.pcb.soOptions & SO_REUSEADDR) !== 0 ? 1 : 0;
+    if (level === IPPROTO_TCP && opt === TCP_NODELAY) return this.pcb !== null && this.raw.tcpNagleDisabled(this.pcb) ? 1 : 0;
+    throw new OSError(errno.EOPNOTSUPP, `getsockopt level ${level} option ${opt}`);
+  }
+
+  getsockname(): SockAddr {
+    this.checkOpen();
+    const p = this.pcb;
+    return p === null ? ['0.0.0.0', 0] : [formatIpv4Address(p.localIp), p.localPort];
+  }
+
+  getpeername(): SockAddr {
+    this.checkOpen();
+    if (this.peer === null || this._state === SockState.NEW || this._state === SockState.LISTENING) throw new OSError(errno.ENOTCONN);
+    return this.peer;
+  }
+
+  /** MicroPython's socket.makefile() returns the socket itself. */
+  makefile(): this {
+    return this;
+  }
+
+  // -------------------------------------------------------------------------
+  // Setup: bind / listen / accept / connect
+  // -------------------------------------------------------------------------
+
+  bind(addr: SockAddr): void {
+    this.checkOpen();
+    if (this.pcb === null || this._state !== SockState.NEW) throw new OSError(errno.EINVAL, 'socket is not new');
+    const [ip, port] = parseAddr(addr);
+    const err = this.raw.tcpBind(this.pcb, ip, port);
+    if (err === Err.VAL && ip !== 0 && !this.layer.host.ip.isLocal(ip)) throw new OSError(errno.EADDRNOTAVAIL);
+    if (err !== Err.OK) throw new OSError(errnoFromErr(err));
+  }
+
+  /** listen(backlog): connections beyond the backlog wait in SYN retries (their SYNs are dropped). */
+  listen(backlog = 2): void {
+    this.checkOpen();
+    if (this.pcb === null || this._state !== SockState.NEW) throw new OSError(errno.EINVAL, 'socket is not new');
+    const n = Math.max(1, Math.min(Math.floor(backlog), 0xff));
+    const { pcb, err } = this.raw.tcpListenWithErr(this.pcb, n);
+    if (pcb === null) throw new OSError(errnoFromErr(err));
+    this.backlog = n;
+    this._state = SockState.LISTENING;
+    this.raw.tcpAccept(pcb, (_arg, npcb) => this.onIncoming(npcb));
+  }
+
+  /**
+   * accept() → [socket, (host, port)]. Blocking: a Promise (ETIMEDOUT after
+   * the timeout); non-blocking: at once or OSError(EAGAIN).
+   */
+  accept(): [Socket, SockAddr] | Promise<[Socket, SockAddr]> {
+    return this.op(
+      () => this.tryAccept(),
+      () => {
+        throw new OSError(errno.EAGAIN);
+      },
+    );
+  }
+
+  /**
+   * connect((host, port)). Non-blocking: starts the handshake and raises
+   * EINPROGRESS; the socket polls writable on success, readable and
+   * writable on failure, with the error in getsockopt(SOL_SOCKET, SO_ERROR).
+   * Blocking: a Promise that settles when connected (ETIMEDOUT after the
+   * timeout, which also abandons the attempt).
+   */
+  connect(addr: SockAddr): void | Promise<void> {
+    this.checkOpen();
+    switch (this._state) {
+      case SockState.CONNECTING:
+        throw new OSError(errno.EALREADY);
+      case SockState.CONNECTED:
+      case SockState.PEER_CLOSED:
+        throw new OSError(errno.EISCONN);
+      case SockState.LISTENING:
+        throw new OSError(errno.EINVAL, 'socket is listening');
+      case SockState.ERROR:
+        throw this.takeError() ?? new OSError(errno.EINVAL, 'connection failed earlier');
+    }
+    const [ip, port] = parseAddr(addr);
+    const pcb = this.pcb!;
+    const err = this.raw.tcpConnect(pcb, ip, port, () => {
+      if (this._state === SockState.CONNECTING) this._state = SockState.CONNECTED;
+      this.scheduleNotify(false);
+      return Err.OK;
+    });
+    if (err !== Err.OK) throw new OSError(errnoFromErr(err));
+    this.peer = [formatIpv4Address(ip), port];
+    this._state = SockState.CONNECTING;
+    if (this.timeoutMs === 0) throw new OSError(errno.EINPROGRESS);
+    return this.blocking(
+      () => this.connectDone(),
+      () => this.abandonConnect(),
+    );
+  }
+
+  // -------------------------------------------------------------------------
+  // Reading
+  // -------------------------------------------------------------------------
+
+  /** recv(n): one attempt; b'' at EOF. Non-blocking: EAGAIN when nothing is there. */
+  recv(n: number): Uint8Array | Promise<Uint8Array> {
+    return this.op(
+      () => this.tryRecv(n),
+      () => {
+        throw new OSError(errno.EAGAIN);
+      },
+    );
+  }
+
+  /**
+   * read(n): blocking, exactly n bytes unless EOF comes first; read() reads
+   * to EOF. Non-blocking: what is there (up to n), null if nothing is.
+   */
+  read(n?: number): Uint8Array | null | Promise<Uint8Array> {
+    const want = n === undefined || n < 0 ? Infinity : n;
+    if (this.timeoutMs === 0) {
+      const r = this.tryRecv(want);
+      return r === AGAIN ? null : r;
+    }
+    return this.readExact(want);
+  }
+
+  /** readinto(buf, n?): like read into `buf`; returns the count (0 at EOF), or null (non-blocking, nothing there). */
+  readinto(buf: Uint8Array, nbytes?: number): number | null | Promise<number> {
+    const want = Math.min(buf.length, nbytes ?? buf.length);
+    const got = this.read(want);
+    if (got === null) return null;
+    if (got instanceof Promise) {
+      return got.then((b) => {
+        buf.set(b, 0);
+        return b.length;
+      });
+    }
+    buf.set(got, 0);
+    return got.length;
+  }
+
+  /**
+   * readline(): up to and including '\n', or what is left at EOF. Non-
+   * blocking: a whole line if one is there, else what is there (MicroPython
+   * returns a partial line), null if nothing.
+   */
+  readline(): Uint8Array | null | Promise<Uint8Array> {
+    if (this.timeoutMs === 0) {
+      const r = this.tryReadline(false);
+      return r === AGAIN ? null : r;
+    }
+    return this.blocking(() => this.tryReadline(true));
+  }
+
+  // -------------------------------------------------------------------------
+  // Writing
+  // -------------------------------------------------------------------------
+
+  /** send(data): one attempt, may be short. Non-blocking: EAGAIN when no buffer space. */
+  send(data: Uint8Array): number | Promise<number> {
+    return this.op(
+      () => this.trySend(data),
+      () => {
+        throw new OSError(errno.EAGAIN);
+      },
+    );
+  }
+
+  /** write(data): blocking, all of it; non-blocking: what fits, null if nothing does. */
+  write(data: Uint8Array): number | null | Promise<number> {
+    if (this.timeoutMs === 0) {
+      const r = this.trySend(data);
+      return r === AGAIN ? null : r;
+    }
+    return this.writeAll(data).then(() => data.length);
+  }
+
+  /**
+   * sendall(data): blocking, all of it. Non-blocking: all of it if it fits,
+   * else OSError(EAGAIN) with nothing sent (modlwip's rule).
+   */
+  sendall(data: Uint8Array): void | Promise<void> {
+    if (this.timeoutMs === 0) {
+      this.checkWritable();
+      if (this.wbufCap === 0 && data.length > this.raw.tcpSndbuf(this.pcb!)) throw new OSError(errno.EAGAIN);
+      const r = this.trySend(data);
+      if (r === AGAIN || r < data.length) throw new OSError(errno.EAGAIN);
+      return;
+    }
+    return this.writeAll(data);
+  }
+
+  // -------------------------------------------------------------------------
+  // Poll, callback, close
+  // -------------------------------------------------------------------------
+
+  /** ioctl(MP_STREAM_POLL, flags) as MicroPython streams answer it. */
+  ioctl(request: number, arg: number): number {
+    if (request !== MP_STREAM_POLL) throw new OSError(errno.EINVAL, `ioctl request ${request}`);
+    return this.pollFlags(arg);
+  }
+
+  /**
+   * The poll flags for `mask` (POLLERR, POLLHUP and POLLNVAL are reported
+   * whether asked for or not, as POSIX says).
+   */
+  pollFlags(mask: number): number {
+    let f = 0;
+    switch (this._state) {
+      case SockState.CLOSED:
+        return POLLNVAL;
+      case SockState.NEW:
+        // An unconnected socket: writes would not block (they fail), and it is hung up (modlwip).
+        f = POLLHUP | POLLOUT;
+        break;
+      case SockState.LISTENING:
+        if (this.acceptQ.length > 0) f |= POLLIN;
+        break;
+      case SockState.CONNECTING:
+        break;
+      case SockState.CONNECTED:
+        if (this.rxBytes > 0) f |= POLLIN;
+        if (this.canWriteNow()) f |= POLLOUT;
+        break;
+      case SockState.PEER_CLOSED:
+        f |= POLLIN; // EOF is readable
+        if (this.canWriteNow()) f |= POLLOUT;
+        break;
+      case SockState.ERROR:
+        // Reads and writes return at once (data, then the error); a failed
+        // connect polls readable and writable (seed 004).
+        f |= POLLIN | POLLOUT | POLLHUP;
+        if (this.error !== 0 && !this.errorReported) f |= POLLERR;
+        break;
+    }
+    return f & (mask | POLLERR | POLLHUP | POLLNVAL);
+  }
+
+  /** @internal Pollers watch the socket through this. */
+  watch(fn: () => void): () => void {
+    this.watchers.add(fn);
+    return () => this.watchers.delete(fn);
+  }
+
+  /**
+   * close(): unread data makes the connection end with RST (as lwIP and
+   * Linux do); data held by setwritebuffer() is still sent first. Waiting
+   * connections of a listener are reset. Afterwards every call raises EBADF.
+   */
+  close(): void {
+    if (this._state === SockState.CLOSED) return;
+    const wasListening = this._state === SockState.LISTENING;
+    this._state = SockState.CLOSED;
+    this.callback = null;
+    this.freeRx();
+    this.layer.open--;
+    this.layer.counters.closed++;
+    const pcb = this.pcb;
+    this.pcb = null;
+    if (wasListening) {
+      for (const q of this.acceptQ.splice(0)) this.raw.tcpAbort(q);
+      if (pcb !== null) {
+        this.raw.tcpAccept(pcb, null);
+        this.raw.tcpClose(pcb);
+      }
+    } else if (pcb !== null) {
+      this.closeConnection(pcb);
+    }
+    this.scheduleNotify(false);
+  }
+
+  toString(): string {
+    return `<socket ${this.stateName}${this.peer ? ` ${this.peer[0]}:${this.peer[1]}` : ''}>`;
+  }
+
+  // -------------------------------------------------------------------------
+  // Internals: raw callbacks (run inside the stack: only record and schedule)
+  // -------------------------------------------------------------------------
+
+  private installConnectionCallbacks(pcb: TcpPcb): void {
+    const raw = this.raw;
+    raw.tcpArg(pcb, this);
+    raw.tcpRecv(pcb, (_a, _pcb, p) => this.onRecv(p));
+    raw.tcpSent(pcb, () => this.onSent());
+    raw.tcpErr(pcb, (_a, err) => this.onError(err));
+  }
+
+  private onRecv(p: Pbuf | null): number {
+    if (p === null) {
+      if (this._state === SockState.CONNECTED || this._state === SockState.CONNECTING) this._state = SockState.PEER_CLOSED;
+      this.scheduleNotify(true);
+      return Err.OK;
+    }
+    if (this._state === SockState.CLOSED) {
+      p.free();
+      return Err.OK;
+    }
+    // Kept until read; the window reopens as the application reads (tcpRecved).
+    if (this.rx === null) this.rx = p;
+    else this.rx.cat(p);
+    this.rxBytes += p.totLen;
+    this.scheduleNotify(true);
+    return Err.OK;
+  }
+
+  private onSent(): number {
+    if (this.wbufBytes > 0) this.flushWriteBuffer();
+    this.scheduleNotify(false);
+    return Err.OK;
+  }
+
+  private onError(err: number): void {
+    this.pcb = null;
+    if (this._state === SockState.CLOSED) return;
+    const connecting = this._state === SockState.CONNECTING;
+    if (err === Err.CLSD) {
+      // The connection finished normally after the peer's FIN: just EOF.
+      this._state = SockState.PEER_CLOSED;
+    } else {
+      this.error = errnoFromErr(err, connecting);
+      this.errorReported = false;
+      this._state = SockState.ERROR;
+    }
+    this.dropWriteBuffer();
+    this.scheduleNotify(true);
+  }
+
+  /** A listener's raw accept callback: queue the connection, refuse its data until accept(). */
+  private onIncoming(npcb: TcpPcb): number {
+    if (this._state !== SockState.LISTENING || this.acceptQ.length >= this.backlog) {
+      this.layer.counters.acceptOverflows++;
+      return Err.MEM; // the engine resets the new connection
+    }
+    const raw = this.raw;
+    // Refuse (never discard) data and FIN until accept() (seed 000/001).
+    raw.tcpRecv(npcb, () => Err.BUF);
+    raw.tcpErr(npcb, () => {
+      const i = this.acceptQ.indexOf(npcb);
+      if (i >= 0) this.acceptQ.splice(i, 1);
+    });
+    raw.tcpArg(npcb, null);
+    // Keep it counted against the backlog until accept() takes it: further
+    // SYNs are then dropped (the client retries) rather than reset.
+    raw.tcpBacklogDelayed(npcb);
+    this.acceptQ.push(npcb);
+    this.scheduleNotify(true);
+    return Err.OK;
+  }
+
+  // -------------------------------------------------------------------------
+  // Internals: attempts (no waiting; AGAIN when it would block)
+  // -------------------------------------------------------------------------
+
+  private tryAccept(): [Socket, SockAddr] | Again {
+    this.checkOpen();
+    if (this._state !== SockState.LISTENING) throw new OSError(errno.EINVAL, 'socket is not listening');
+    const npcb = this.acceptQ.shift();
+    if (npcb === undefined) return AGAIN;
+    this.raw.tcpBacklogAccepted(npcb);
+    const s = new Socket(this.layer, npcb, true);
+    s.timeoutMs = this.timeoutMs;
+    this.layer.counters.accepted++;
+    // What the connection held while waiting (data, FIN) comes in now.
+    this.raw.tcpProcessRefusedData(npcb);
+    return [s, s.peer!];
+  }
+
+  private connectDone(): void | Again {
+    switch (this._state) {
+      case SockState.CONNECTING:
+        return AGAIN;
+      case SockState.CONNECTED:
+      case SockState.PEER_CLOSED:
+        return;
+      case SockState.ERROR: {
+        throw this.takeError() ?? new OSError(errno.ECONNABORTED);
+      }
+      default:
+        throw new OSError(errno.EBADF);
+    }
+  }
+
+  private abandonConnect(): void {
+    if (this._state !== SockState.CONNECTING) return;
+    const pcb = this.pcb;
+    this.pcb = null;
+    this.error = errno.ETIMEDOUT;
+    this.errorReported = true; // reported by the rejection itself
+    this._state = SockState.ERROR;
+    if (pcb !== null) {
+      this.raw.tcpErr(pcb, null);
+      this.raw.tcpAbort(pcb);
+    }
+  }
+
+  private tryRecv(n: number): Uint8Array | Again {
+    this.checkReadable();
+    if (n <= 0) return EMPTY;
+    if (this.rxBytes > 0) return this.take(Math.min(n, this.rxBytes));
+    return this.eofOrError();
+  }
+
+  /** Nothing buffered: EOF, the error (once), or "would block". */
+  private eofOrError(): Uint8Array | Again {
+    switch (this._state) {
+      case SockState.PEER_CLOSED:
+        return EMPTY;
+      case SockState.ERROR: {
+        const e = this.takeError();
+        if (e !== null) throw e;
+        return EMPTY; // after the error has been reported, reads see EOF (CPython, multi_net tcp_client_rst)
+      }
+      default:
+        return AGAIN;
+    }
+  }
+
+  private tryReadline(blocking: boolean): Uint8Array | Again {
+    this.checkReadable();
+    const rx = this.rx;
+    if (rx !== null) {
+      const nl = rx.memfind(NEWLINE);
+      if (nl >= 0) return this.take(nl + 1);
+      if (!blocking || this._state === SockState.PEER_CLOSED || this._state === SockState.ERROR) return this.take(this.rxBytes);
+      return AGAIN;
+    }
+    return this.eofOrError();
+  }
+
+  private async readExact(want: number): Promise<Uint8Array> {
+    const parts: Uint8Array[] = [];
+    let got = 0;
+    while (got < want) {
+      // An error after some data: return the data; the error comes next call.
+      if (got > 0 && this.rxBytes === 0 && this._state === SockState.ERROR) break;
+      const chunk = await this.blocking(() => this.tryRecv(want - got));
+      if (chunk.length === 0) break;
+      parts.push(chunk);
+      got += chunk.length;
+    }
+    return concat(parts, got);
+  }
+
+  private trySend(data: Uint8Array): number | Again {
+    this.checkWritable();
+    if (data.length === 0) return 0;
+    if (this.wbufCap > 0) return this.bufferedSend(data);
+    const n = this.writeToTcp(data);
+    return n === 0 ? AGAIN : n;
+  }
+
+  private async writeAll(data: Uint8Array): Promise<void> {
+    let off = 0;
+    while (off < data.length) {
+      const n = await this.blocking(() => this.trySend(data.subarray(off)));
+      off += n;
+    }
+  }
+
+  /** Put as much of `data` into the TCP send buffer as fits; returns bytes taken. */
+  private writeToTcp(data: Uint8Array): number {
+    const pcb = this.pcb!;
+    const space = this.raw.tcpSndbuf(pcb);
+    if (space <= 0) return 0;
+    let n = Math.min(space, data.length);
+    let err = this.raw.tcpWrite(pcb, data.subarray(0, n), WriteFlag.COPY);
+    // Out of queue slots or pbufs: try a smaller piece once, else report "full".
+    if (err === Err.MEM && n > 536) {
+      n = 536;
+      err = this.raw.tcpWrite(pcb, data.subarray(0, n), WriteFlag.COPY);
+    }
+    if (err !== Err.OK) {
+      this.raw.tcpOutput(pcb);
+      return 0;
+    }
+    this.raw.tcpOutput(pcb);
+    return n;
+  }
+
+  private bufferedSend(data: Uint8Array): number {
+    // What the TCP send buffer takes directly (only if nothing waits ahead
+    // of it, to keep the order) does not count against the cap.
+    const direct = this.wbufBytes === 0 ? Math.min(this.raw.tcpSndbuf(this.pcb!), data.length) : 0;
+    if (this.wbufBytes + data.length - direct > this.wbufCap) {
+      this.layer.counters.writeBufferOverflows++;
+      throw new OSError(errno.ENOBUFS, `write buffer cap of ${this.wbufCap} bytes reached`);
+    }
+    let off = 0;
+    if (direct > 0) off = this.writeToTcp(data);
+    if (off < data.length) {
+      this.wbuf.push(data.slice(off));
+      this.wbufBytes += data.length - off;
+    }
+    return data.length;
+  }
+
+  private flushWriteBuffer(): void {
+    while (this.wbuf.length > 0 && this.pcb !== null) {
+      const head = this.wbuf[0]!;
+      const n = this.writeToTcp(head);
+      if (n === 0) break;
+      this.wbufBytes -= n;
+      if (n === head.length) this.wbuf.shift();
+      else this.wbuf[0] = head.subarray(n);
+    }
+  }
+
+  private dropWriteBuffer(): void {
+    this.wbuf = [];
+    this.wbufBytes = 0;
+  }
+
+  private canWriteNow(): boolean {
+    if (this.pcb === null) return false;
+    if (this.wbufCap > 0) return this.wbufBytes < this.wbufCap;
+    return this.raw.tcpSndbuf(this.pcb) > 0;
+  }
+
+  /** Copy `n` buffered bytes out and reopen the window by as much. */
+  private take(n: number): Uint8Array {
+    const out = new Uint8Array(n);
+    const rx = this.rx!;
+    rx.copyPartial(out, n, 0);
+    this.rx = rx.freeHeader(n);
+    this.rxBytes -= n;
+    if (this.pcb !== null) this.raw.tcpRecved(this.pcb, n);
+    return out;
+  }
+
+  private freeRx(): void {
+    if (this.rx !== null) this.rx.free();
+    this.rx = null;
+    this.rxBytes = 0;
+  }
+
+  /** The pending error as an OSError, marking it reported; null if none. */
+  private takeError(): OSError | null {
+    if (this.error === 0 || this.errorReported) return null;
+    this.errorReported = true;
+    return new OSError(this.error);
+  }
+
+  private checkOpen(): void {
+    if (this._state === SockState.CLOSED) throw new OSError(errno.EBADF);
+  }
+
+  private checkReadable(): void {
+    switch (this._state) {
+      case SockState.CLOSED:
+        throw new OSError(errno.EBADF);
+      case SockState.NEW:
+      case SockState.LISTENING:
+        throw new OSError(errno.ENOTCONN);
+    }
+  }
+
+  private checkWritable(): void {
+    switch (this._state) {
+      case SockState.CLOSED:
+        throw new OSError(errno.EBADF);
+      case SockState.NEW:
+      case SockState.LISTENING:
+        throw new OSError(errno.ENOTCONN);
+      case SockState.ERROR:
+        throw this.takeError() ?? new OSError(errno.ENOTCONN);
+    }
+  }
+
+  private closeConnection(pcb: TcpPcb): void {
+    const raw = this.raw;
+    if (this.wbufBytes > 0) {
+      // Keep sending what write() accepted, then close (a terminal's last output).
+      raw.tcpRecv(pcb, null);
+      raw.tcpErr(pcb, () => this.dropWriteBuffer());
+      raw.tcpSent(pcb, () => {
+        this.pcb = pcb;
+        this.flushWriteBuffer();
+        this.pcb = null;
+        if (this.wbufBytes === 0) this.finishClose(pcb);
+        return Err.OK;
+      });
+      this.guardClose(pcb);
+      return;
+    }
+    this.finishClose(pcb);
+  }
+
+  private finishClose(pcb: TcpPcb): void {
+    const raw = this.raw;
+    raw.tcpArg(pcb, null);
+    raw.tcpRecv(pcb, null);
+    raw.tcpSent(pcb, null);
+    raw.tcpErr(pcb, null);
+    if (raw.tcpClose(pcb) !== Err.OK) raw.tcpAbort(pcb);
+    else if (!raw.isFreed(pcb)) this.guardClose(pcb);
+  }
+
+  /**
+   * A closed connection that stops making progress (a peer that never
+   * reads, a zero window) is aborted after layer.closeTimeoutMs, so closed
+   * sockets cannot pile up PCBs (modlwip's close poll, with progress = ACKs).
+   */
+  private guardClose(pcb: TcpPcb): void {
+    const raw = this.raw;
+    const ticks = Math.max(1, Math.ceil(this.layer.closeTimeoutMs / raw.tcp.config.pollTickMs));
+    let lastUna = pcb.sndUna;
+    raw.tcpPoll(
+      pcb,
+      (_a, p) => {
+        // Progress is an ACK of something new; in FIN_WAIT_2 everything of
+        // ours is delivered and the engine's own FIN_WAIT_2 timeout applies.
+        if (p.sndUna !== lastUna || p.state === TcpState.FIN_WAIT_2) {
+          lastUna = p.sndUna;
+          return Err.OK;
+        }
+        this.layer.counters.closeTimeouts++;
+        raw.tcpAbort(p);
+        return Err.ABRT;
+      },
+      ticks,
+    );
+  }
+
+  // -------------------------------------------------------------------------
+  // Internals: waiting and notification
+  // -------------------------------------------------------------------------
+
+  /** Run `attempt` now (non-blocking) or until it stops saying AGAIN (blocking). */
+  private op<T>(attempt: () => T | Again, onAgain: () => T): T | Promise<T> {
+    if (this.timeoutMs === 0) {
+      const r = attempt();
+      return r === AGAIN ? onAgain() : r;
+    }
+    return this.blocking(attempt);
+  }
+
+  /**
+   * Retry `attempt` each time the socket changes until it gives a result,
+   * throws, or the timeout passes (ETIMEDOUT; `onTimeout` runs first).
+   */
+  private async blocking<T>(attempt: () => T | Again, onTimeout?: () => void): Promise<T> {
+    const clock = this.layer.host.clock;
+    const deadline = this.timeoutMs === null ? Infinity : clock.now() + this.timeoutMs;
+    for (;;) {
+      const r = attempt();
+      if (r !== AGAIN) return r;
+      if (!(await this.waitChange(deadline))) {
+        onTimeout?.();
+        throw new OSError(errno.ETIMEDOUT);
+      }
+    }
+  }
+
+  /** Resolves true at the next change of the socket, false at `deadline`. */
+  private waitChange(deadline: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      let timer: Timer | null = null;
+      const w: Waiter = {
+        wake: () => {
+          timer?.stop();
+          resolve(true);
+        },
+      };
+      this.waiters.add(w);
+      if (Number.isFinite(deadline)) {
+        timer = this.layer.host.clock.timer(() => {
+          this.waiters.delete(w);
+          resolve(false);
+        });
+        timer.startAt(deadline);
+      }
+    });
+  }
+
+  /**
+   * Something happened: wake waiters, pollers and (for data, connections,
+   * EOF and errors) the option-20 callback, as stack work right after the
+   * current packet, never inside it.
+   */
+  private scheduleNotify(forCallback: boolean): void {
+    if (forCallback) this.callbackDue = true;
+    if (this.notifyScheduled) return;
+    this.notifyScheduled = true;
+    this.layer.host.defer(() => this.runNotify());
+  }
+
+  private runNotify(): void {
+    this.notifyScheduled = false;
+    if (this.waiters.size > 0) {
+      const ws = [...this.waiters];
+      this.waiters.clear();
+      for (const w of ws) w.wake();
+    }
+    for (const fn of [...this.watchers]) fn();
+    const cb = this.callback;
+    if (this.callbackDue && cb !== null) {
+      this.callbackDue = false;
+      try {
+        cb(this);
+      } catch (e) {
+        this.layer.callbackFailed(e, this);
+      }
+    }
+    this.callbackDue = false;
+  }
+}
+
+const NEWLINE = new Uint8Array([0x0a]);
+
+function concat(parts: Uint8Array[], total: number): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  const out = new Uint8Array(total);
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}
+
+/** ('a.b.c.d' | 'localhost' | '', port) → [u32, port]; EINVAL otherwise. */
+export function parseAddr(addr: SockAddr): [number, number] {
+  if (!Array.isArray(addr) || addr.length !== 2) throw new OSError(errno.EINVAL, 'address must be (host, port)');
+  const [host, port] = addr;
+  if (!Number.isInteger(port) || port < 0 || port > 0xffff) throw new OSError(errno.EINVAL, `bad port ${String(port)}`);
+  let ip: number | null;
+  if (host === '' || host === '0.0.0.0') ip = 0;
+  else if (host === 'localhost') ip = 0x7f000001;
+  else ip = parseIpv4Address(host);
+  if (ip === null) throw new OSError(errno.EINVAL, `not an IPv4 address: ${host} (no DNS in tsip)`);
+  return [ip, port];
+}
+
+/** MicroPython's socket.getaddrinfo for IPv4 literals: [(AF_INET, SOCK_STREAM, proto, '', (host, port))]. */
+export function getaddrinfo(host: string, port: number): [number, number, number, string, SockAddr][] {
+  const [ip] = parseAddr([host, port]);
+  return [[AF_INET, SOCK_STREAM, IPPROTO_TCP, '', [formatIpv4Address(ip), port]]];
+}
