@@ -2,11 +2,20 @@
 # Installs the Debian tools tsip's tests and tools use, if they are missing.
 # Runs before `npm test` (npm's pretest hook) and from .ci/run, so a fresh
 # machine needs nothing beyond `npm ci && npm test`.
+#   tcpdump, tshark      read and check captures
+#   iproute2             namespaces, TUN addresses (ip)
+#   iputils-ping         ping from the kernel side of a namespace
+#   curl, socat, nc      kernel-side peers for the interop tests
 set -uo pipefail
 
 need=()
 command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
+command -v tshark >/dev/null 2>&1 || need+=(tshark)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v ping >/dev/null 2>&1 || need+=(iputils-ping)
+command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v socat >/dev/null 2>&1 || need+=(socat)
+command -v nc >/dev/null 2>&1 || need+=(netcat-openbsd)
 
 [ ${#need[@]} -eq 0 ] && exit 0
 
