@@ -40,6 +40,11 @@ export class Netif {
   up = true;
   /** Carrier present. */
   linkUp = true;
+  /**
+   * Largest IP packet the device takes as a TCP super-segment that it cuts
+   * into MTU-sized segments itself (GSO/TSO), 0 when it cannot.
+   */
+  gsoMaxSize = 0;
   readonly counters: NetifCounters = { rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0, txErrors: 0 };
   /** Set by the Stack when the netif is added. Takes ownership of `p`. */
   input: (p: Pbuf) => void = (p) => {

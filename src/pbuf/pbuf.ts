@@ -29,6 +29,13 @@ export const PbufFlag = {
   LLBCAST: 0x08,
   LLMCAST: 0x10,
   TCP_FIN: 0x20,
+  /**
+   * The transport checksum was not computed by the sender (a TUN vnet
+   * header with VIRTIO_NET_HDR_F_NEEDS_CSUM): do not verify it.
+   */
+  CSUM_PARTIAL: 0x40,
+  /** The device already verified the transport checksum (VIRTIO_NET_HDR_F_DATA_VALID). */
+  CSUM_VALID: 0x80,
 } as const;
 
 /** Thrown only for programming errors (double free, use after free), never for packet contents. */
@@ -53,6 +60,11 @@ export class Pbuf {
   flags = 0;
   /** Index of the netif a received packet came in on (0 = none). */
   ifIdx = 0;
+  /**
+   * For a TCP super-segment on its way out: the MSS a GSO-capable device
+   * cuts it into (0 for ordinary packets).
+   */
+  gsoSize = 0;
   readonly type: PbufType;
   /** Owning pool; also the accounting it is released to. */
   readonly pool: PbufPool;

@@ -9,7 +9,7 @@
 // order, and output for the PCB waits until then.
 import { Err } from '../err.ts';
 import type { IpInfo } from '../ip/host.ts';
-import type { Pbuf } from '../pbuf/pbuf.ts';
+import { type Pbuf, PbufFlag } from '../pbuf/pbuf.ts';
 import { ipv4IsMulticast } from '../wire/address.ts';
 import { chainOnesSum, foldSum, ipv4PseudoHeaderSum } from '../wire/checksum.ts';
 import { IpProtocol } from '../wire/ipv4.ts';
@@ -94,7 +94,9 @@ export function tcpInput(tcp: Tcp, p: Pbuf, info: IpInfo): void {
     p = q;
     v = tcp.inView.wrap(p.buf, p.off, p.len);
   }
-  if (foldSum(chainOnesSum(p) + ipv4PseudoHeaderSum(info.src, info.dst, IpProtocol.TCP, p.totLen)) !== 0xffff) {
+  // A device that offloads checksums marks segments whose checksum was never
+  // computed (partial) or already verified: neither is checked again.
+  if ((p.flags & (PbufFlag.CSUM_PARTIAL | PbufFlag.CSUM_VALID)) === 0 && foldSum(chainOnesSum(p) + ipv4PseudoHeaderSum(info.src, info.dst, IpProtocol.TCP, p.totLen)) !== 0xffff) {
     tcp.counters.inErrs++;
     return badSeg(tcp, p, 'chkerr');
   }

@@ -1,0 +1,95 @@
+// Configuring TUN devices and network namespaces with iproute2's `ip`.
+// Every helper runs `ip` synchronously and throws an IpCommandError that
+// carries the command and what `ip` said.
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+
+export class IpCommandError extends Error {
+  override name = 'IpCommandError';
+  constructor(
+    readonly argv: readonly string[],
+    readonly stderr: string,
+    readonly status: number | null,
+  ) {
+    super(`${argv.join(' ')} failed${status === null ? '' : ` (exit ${status})`}: ${stderr.trim() || 'no output'}`);
+  }
+}
+
+/** Run a command (in `netns` when given); returns stdout. */
+export function run(argv: readonly string[], netns?: string): string {
+  const full = netns ? ['ip', 'netns', 'exec', netns, ...argv] : [...argv];
+  try {
+    return execFileSync(full[0]!, full.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (e) {
+    const err = e as { stderr?: Buffer | string; status?: number | null };
+    throw new IpCommandError(full, String(err.stderr ?? ''), err.status ?? null);
+  }
+}
+
+/** `ip ARGS` (in `netns` when given). */
+export function ip(args: readonly string[], netns?: string): string {
+  return run(['ip', ...args], netns);
+}
+
+/** The path setns() needs for a named namespace. */
+export function netnsPath(name: string): string {
+  return `/var/run/netns/${name}`;
+}
+
+export function netnsExists(name: string): boolean {
+  return existsSync(netnsPath(name));
+}
+
+/** Create a named network namespace with its loopback up. */
+export function createNetns(name: string): void {
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) throw new RangeError(`bad namespace name: ${name}`);
+  ip(['netns', 'add', name]);
+  ip(['link', 'set', 'lo', 'up'], name);
+}
+
+/** Delete a namespace (its devices go with it). Quiet if it is already gone. */
+export function deleteNetns(name: string): void {
+  if (!netnsExists(name)) return;
+  ip(['netns', 'del', name]);
+}
+
+export interface TunLinkConfig {
+  dev: string;
+  /** The kernel's address on the device, with prefix, e.g. '10.77.0.1/30'. */
+  address: string;
+  mtu?: number;
+  /** Raise the device queue: the default 500 drops bursts. */
+  txqueuelen?: number;
+  netns?: string;
+}
+
+/**
+ * Give the kernel side of a TUN device its address, MTU and queue length,
+ * bring it up, and turn IPv6 off on it (tsip speaks IPv4; the kernel would
+ * otherwise chatter router solicitations into the device).
+ */
+export function configureTunLink(c: TunLinkConfig): void {
+  ip(['addr', 'add', c.address, 'dev', c.dev], c.netns);
+  const link = ['link', 'set', 'dev', c.dev, 'up'];
+  if (c.mtu !== undefined) link.push('mtu', String(c.mtu));
+  link.push('txqueuelen', String(c.txqueuelen ?? 10000));
+  ip(link, c.netns);
+  try {
+    run(['sysctl', '-q', '-w', `net.ipv6.conf.${c.dev}.disable_ipv6=1`], c.netns);
+  } catch {
+    // Not fatal: without it the stack just counts and drops IPv6 packets.
+  }
+}
+
+/** Can this process create TUN devices and namespaces here? (root and /dev/net/tun) */
+export function tunAvailable(): { ok: boolean; why: string } {
+  if (process.platform !== 'linux') return { ok: false, why: 'not Linux' };
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) return { ok: false, why: 'not root (TUN devices and namespaces need CAP_NET_ADMIN)' };
+  if (!existsSync('/dev/net/tun')) return { ok: false, why: '/dev/net/tun is missing' };
+  try {
+    run(['ip', '-V']);
+  } catch {
+    return { ok: false, why: 'iproute2 (ip) is not installed' };
+  }
+  return { ok: true, why: '' };
+}

@@ -1,0 +1,288 @@
+// A Linux TUN device as a tsip netif, over the project's N-API addon
+// (native/tun/tun.cc). Received packets arrive in batches (one wake-up of
+// the event loop), each copied into a pbuf and fed to the stack; sent
+// packets are written one by one. With `offload`, every packet carries a
+// 10-byte virtio_net_hdr: checksums the kernel left partial are not
+// verified, and segments larger than the MTU may come in (and go out, with
+// a GSO header, when the TCP layer builds them).
+import { createRequire } from 'node:module';
+import type { LinkOutput, Netif } from './netif.ts';
+import { Err } from '../err.ts';
+import { type Pbuf, PbufFlag, PbufType } from '../pbuf/pbuf.ts';
+import { PbufLayer, type PbufPool } from '../pbuf/pool.ts';
+import { foldSum, ipv4PseudoHeaderSum } from '../wire/checksum.ts';
+
+/** The addon's TunDevice, as the JavaScript side sees it. */
+interface AddonDevice {
+  readonly name: string;
+  readonly fd: number;
+  readonly vnetHdr: boolean;
+  start(slab: ArrayBuffer, meta: Uint32Array, onBatch: (count: number) => void, onError: (err: Error) => void): void;
+  stop(): void;
+  /** Bytes written, or -errno when the kernel queue is full (packet dropped). */
+  write(data: Uint8Array): number;
+  writeBatch(slab: Uint8Array, meta: Uint32Array, count: number): number;
+  close(): void;
+}
+
+interface Addon {
+  TunDevice: new (o: { name?: string; vnetHdr?: boolean; offload?: boolean; netns?: string }) => AddonDevice;
+  VNET_HDR_LEN: number;
+}
+
+/** A TUN problem with a clear reason (no permission, busy, removed, addon missing). */
+export class TunError extends Error {
+  override name = 'TunError';
+  constructor(
+    message: string,
+    readonly errno?: number,
+    readonly syscall?: string,
+  ) {
+    super(message);
+  }
+}
+
+let addon: Addon | null = null;
+
+/** Load the addon built by `npm ci` (node-gyp rebuild). */
+export function loadTunAddon(): Addon {
+  if (addon !== null) return addon;
+  const require = createRequire(import.meta.url);
+  try {
+    addon = require('../../build/Release/tsip_tun.node') as Addon;
+  } catch (e) {
+    throw new TunError(`the TUN addon is not built (${(e as Error).message}); run \`npm ci\` or \`npx node-gyp rebuild\``);
+  }
+  return addon;
+}
+
+/** virtio_net_hdr (linux/virtio_net.h), little-endian on the hosts tsip runs on. */
+export const VNET_HDR_LEN = 10;
+const VNET_F_NEEDS_CSUM = 1;
+const VNET_F_DATA_VALID = 2;
+const VNET_GSO_NONE = 0;
+const VNET_GSO_TCPV4 = 1;
+
+/** Explain an errno from opening the device in plain words. */
+function describeOpenError(e: Error & { errno?: number; syscall?: string }, name: string, netns: string | undefined): TunError {
+  const n = e.errno;
+  let why = e.message;
+  if (n === 1 || n === 13) why = `no permission to create TUN device ${name} (run as root or with CAP_NET_ADMIN): ${e.message}`;
+  else if (n === 16) why = `TUN device ${name} is busy (another process has it open): ${e.message}`;
+  else if (n === 2 && netns) why = `network namespace ${netns} does not exist: ${e.message}`;
+  else if (n === 2) why = `/dev/net/tun is missing: ${e.message}`;
+  return new TunError(why, n, e.syscall);
+}
+
+export interface TunOptions {
+  /** Device name (default tsip0). */
+  name?: string;
+  /** Open the device inside this named network namespace. */
+  netns?: string;
+  /** Enable the vnet header with checksum and TSO offload. */
+  offload?: boolean;
+  /** Most packets read per wake-up (default 256). */
+  batch?: number;
+  /** Called with every packet in and out (pcap), the bytes being the IP packet. */
+  tap?: (dir: 'in' | 'out', bytes: Uint8Array) => void;
+  /** The device failed while running (removed, I/O error). */
+  onError?: (err: TunError) => void;
+}
+
+/** What the device needs from the stack (a Stack satisfies it). */
+export interface TunHost {
+  readonly pool: PbufPool;
+  addNetif(o: { name: string; addr: number | string; prefixLength?: number; mtu?: number; output: LinkOutput; isDefault?: boolean }): Netif;
+}
+
+export interface TunCounters {
+  rxPackets: number;
+  rxBytes: number;
+  rxBatches: number;
+  /** Packets larger than the MTU received (kernel GSO). */
+  rxGso: number;
+  rxCsumPartial: number;
+  /** Received packets dropped (no pbuf memory, bad vnet header). */
+  rxDrops: number;
+  txPackets: number;
+  txBytes: number;
+  /** Super-segments sent with a GSO header for the kernel to cut. */
+  txGso: number;
+  /** Packets the kernel refused (queue full). */
+  txDrops: number;
+}
+
+export class TunDevice {
+  readonly name: string;
+  readonly offload: boolean;
+  readonly counters: TunCounters = { rxPackets: 0, rxBytes: 0, rxBatches: 0, rxGso: 0, rxCsumPartial: 0, rxDrops: 0, txPackets: 0, txBytes: 0, txGso: 0, txDrops: 0 };
+  private readonly dev: AddonDevice;
+  private readonly slab: ArrayBuffer;
+  private readonly slabU8: Uint8Array;
+  private readonly meta: Uint32Array;
+  private readonly tx = new Uint8Array(VNET_HDR_LEN + 65536);
+  private readonly txView = new DataView(this.tx.buffer);
+  private netif: Netif | null = null;
+  private pool: PbufPool | null = null;
+  private closed = false;
+
+  private constructor(
+    dev: AddonDevice,
+    private readonly opts: TunOptions,
+  ) {
+    this.dev = dev;
+    this.name = dev.name;
+    this.offload = dev.vnetHdr;
+    const batch = opts.batch ?? 256;
+    // Room for a full batch of the largest packets (64 KiB + vnet header, 8-aligned).
+    this.slab = new ArrayBuffer(Math.min(batch, 64) * (65536 + 16) + (65536 + 16));
+    this.slabU8 = new Uint8Array(this.slab);
+    this.meta = new Uint32Array(2 * batch);
+  }
+
+  /** Open (create) the TUN device. */
+  static open(opts: TunOptions = {}): TunDevice {
+    const a = loadTunAddon();
+    const name = opts.name ?? 'tsip0';
+    let dev: AddonDevice;
+    try {
+      dev = new a.TunDevice({ name, vnetHdr: !!opts.offload, offload: !!opts.offload, ...(opts.netns ? { netns: `/var/run/netns/${opts.netns}` } : {}) });
+    } catch (e) {
+      throw describeOpenError(e as Error & { errno?: number; syscall?: string }, name, opts.netns);
+    }
+    return new TunDevice(dev, opts);
+  }
+
+  /**
+   * Attach to a stack as a netif with tsip's address `addr` (the kernel's
+   * side is configured separately, see tun-ip.ts) and start receiving.
+   */
+  attach(host: TunHost, o: { addr: string | number; prefixLength: number; mtu: number; isDefault?: boolean }): Netif {
+    if (this.netif !== null) throw new TunError('TUN device already attached');
+    this.pool = host.pool;
+    const netif = host.addNetif({ name: this.name, addr: o.addr, prefixLength: o.prefixLength, mtu: o.mtu, isDefault: o.isDefault ?? true, output: (p) => this.output(p) });
+    // With offload the kernel takes (and sends) up to 64 KiB TCP segments.
+    if (this.offload) netif.gsoMaxSize = 65535;
+    this.netif = netif;
+    this.dev.start(
+      this.slab,
+      this.meta,
+      (count) => this.onBatch(count),
+      (err) => this.onDeviceError(err),
+    );
+    return netif;
+  }
+
+  /** Stop receiving and close the device (it disappears with its last fd). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.netif !== null) this.netif.linkUp = false;
+    this.dev.close();
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  private onBatch(count: number): void {
+    const c = this.counters;
+    c.rxBatches++;
+    const netif = this.netif!;
+    const pool = this.pool!;
+    const slab = this.slabU8;
+    const meta = this.meta;
+    for (let i = 0; i < count; i++) {
+      let off = meta[2 * i]!;
+      let len = meta[2 * i + 1]!;
+      let flags = 0;
+      if (this.offload) {
+        if (len < VNET_HDR_LEN) {
+          c.rxDrops++;
+          continue;
+        }
+        const vflags = slab[off]!;
+        if (vflags & VNET_F_NEEDS_CSUM) {
+          flags |= PbufFlag.CSUM_PARTIAL;
+          c.rxCsumPartial++;
+        } else if (vflags & VNET_F_DATA_VALID) {
+          flags |= PbufFlag.CSUM_VALID;
+        }
+        if (slab[off + 1] !== VNET_GSO_NONE) c.rxGso++;
+        off += VNET_HDR_LEN;
+        len -= VNET_HDR_LEN;
+      }
+      c.rxPackets++;
+      c.rxBytes += len;
+      const bytes = slab.subarray(off, off + len);
+      this.opts.tap?.('in', bytes);
+      const p = pool.alloc(PbufLayer.RAW, len, PbufType.RAM);
+      if (p === null) {
+        c.rxDrops++;
+        continue;
+      }
+      p.buf.set(bytes, p.off);
+      p.flags |= flags;
+      netif.input(p);
+    }
+  }
+
+  /** Netif output: the stack keeps `p`, we copy it to the kernel. */
+  private output(p: Pbuf): number {
+    if (this.closed) return Err.IF;
+    const len = p.totLen;
+    const hdr = this.offload ? VNET_HDR_LEN : 0;
+    const tx = this.tx;
+    if (hdr + len > tx.length) return Err.BUF;
+    p.copyPartial(tx, len, 0, hdr);
+    if (this.offload) this.fillVnetHeader(p, len);
+    const packet = tx.subarray(0, hdr + len);
+    const n = this.dev.write(packet);
+    const c = this.counters;
+    if (n < 0) {
+      c.txDrops++;
+      return Err.OK; // dropped by a full queue: as a lossy link, TCP recovers
+    }
+    c.txPackets++;
+    c.txBytes += len;
+    this.opts.tap?.('out', tx.subarray(hdr, hdr + len));
+    return Err.OK;
+  }
+
+  /**
+   * The vnet header for an outgoing packet: none of the work for ordinary
+   * packets; for a TCP super-segment (p.gsoSize), GSO TCPv4 with the MSS and
+   * a partial checksum (the pseudo-header sum) for the kernel to finish.
+   */
+  private fillVnetHeader(p: Pbuf, len: number): void {
+    const tx = this.tx;
+    const v = this.txView;
+    tx.fill(0, 0, VNET_HDR_LEN);
+    const mtu = this.netif!.mtu;
+    if (p.gsoSize === 0 || len <= mtu) return;
+    const ip = VNET_HDR_LEN;
+    const ihl = (tx[ip]! & 0x0f) * 4;
+    const tcp = ip + ihl;
+    const thl = (tx[tcp + 12]! >> 4) * 4;
+    const src = v.getUint32(ip + 12);
+    const dst = v.getUint32(ip + 16);
+    const tcpLen = len - ihl;
+    // CHECKSUM_PARTIAL: the field holds the folded pseudo-header sum.
+    v.setUint16(tcp + 16, foldSum(ipv4PseudoHeaderSum(src, dst, 6, tcpLen)));
+    tx[0] = VNET_F_NEEDS_CSUM;
+    tx[1] = VNET_GSO_TCPV4;
+    v.setUint16(2, ihl + thl, true); // hdr_len
+    v.setUint16(4, p.gsoSize, true); // gso_size
+    v.setUint16(6, ihl, true); // csum_start
+    v.setUint16(8, 16, true); // csum_offset (TCP checksum field)
+    this.counters.txGso++;
+  }
+
+  private onDeviceError(err: Error & { errno?: number }): void {
+    const e = new TunError(`TUN device ${this.name} failed: ${err.message}${err.errno === 77 || err.errno === 5 ? ' (was the device or its namespace removed?)' : ''}`, err.errno);
+    this.closed = true;
+    if (this.netif !== null) this.netif.linkUp = false;
+    if (this.opts.onError) this.opts.onError(e);
+    else throw e;
+  }
+}
