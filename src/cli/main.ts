@@ -3,11 +3,21 @@
 import { parseArgs } from 'node:util';
 import { runSimPing } from './sim-ping.ts';
 import { SIM_TRANSFER_USAGE, simTransferCommand } from './sim-transfer.ts';
+import { up } from './up.ts';
 
 const USAGE = `tsip — a userspace TCP/IP stack
 
 usage:
-  tsip up                         run tsip (today: the simulator demo; TUN support comes later)
+  tsip up [options]               tsip on a TUN device in its own network namespace, with services
+      --netns NAME    namespace to create and use (default tsip)
+      --no-netns      use the current namespace (real use; the device is visible to the host)
+      --addr A/P      tsip's address and prefix (default 10.77.0.2/30; the kernel side gets 10.77.0.1)
+      --mtu N         device MTU (default 1500)
+      --offload       vnet header with checksum and TSO offload (64 KB segments both ways)
+      --dev NAME      TUN device name (default tsip0)
+      --pcap FILE     capture every packet in and out
+      --duration S    serve for S seconds, then clean up (default: until Ctrl-C)
+      without root or /dev/net/tun it runs the same services in the simulator and says so
   tsip sim ping [options]         ping between two simulated stacks over a faulty link
       --seed N        seed for every random choice (default 1)
       --count N       echo requests to send (default 10)
@@ -83,18 +93,40 @@ function simPing(argv: string[]): number {
   return 0;
 }
 
-function up(argv: string[]): number {
-  console.log('tsip up: TUN support is not built yet, so this runs the simulator instead:');
-  console.log('two simulated stacks, one pinging the other over a link with 10% loss.\n');
-  return simPing(['--seed', '1', '--loss', '0.1', '--count', '10', '--interval', '200', ...argv]);
+async function upCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      netns: { type: 'string' },
+      'no-netns': { type: 'boolean' },
+      addr: { type: 'string' },
+      mtu: { type: 'string' },
+      offload: { type: 'boolean' },
+      dev: { type: 'string' },
+      pcap: { type: 'string' },
+      duration: { type: 'string' },
+    },
+    strict: true,
+  });
+  const duration = values.duration === undefined ? undefined : num(values.duration, 'duration', 0);
+  return up({
+    netns: values['no-netns'] ? null : (values.netns ?? 'tsip'),
+    addr: values.addr ?? '10.77.0.2/30',
+    mtu: num(values.mtu, 'mtu', 1500),
+    offload: values.offload ?? false,
+    dev: values.dev ?? 'tsip0',
+    ...(values.pcap === undefined ? {} : { pcap: values.pcap }),
+    ...(duration === undefined ? {} : { duration }),
+    log: (l) => console.log(l),
+  });
 }
 
-function main(argv: string[]): number {
+async function main(argv: string[]): Promise<number> {
   const [cmd, sub, ...rest] = argv;
   try {
     switch (cmd) {
       case 'up':
-        return up(argv.slice(1));
+        return await upCommand(argv.slice(1));
       case 'sim':
         if (sub === 'ping') return simPing(rest);
         if (sub === 'transfer') return simTransferCommand(rest);
@@ -118,4 +150,4 @@ function main(argv: string[]): number {
   }
 }
 
-process.exitCode = main(process.argv.slice(2));
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,206 @@
+// `tsip up` (npm start): tsip on a Linux TUN device in a network namespace
+// of its own, with its built-in services, a self-check from the kernel side,
+// and clean-up on exit. Without root or /dev/net/tun it runs the same
+// services in the simulator against a simulated client instead, and says so.
+import { spawn } from 'node:child_process';
+import { createHash, randomInt } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { TunDevice, TunError } from '../netif/tun.ts';
+import { configureTunLink, createNetns, deleteNetns, netnsExists, tunAvailable } from '../netif/tun-ip.ts';
+import { PcapWriter } from '../sim/pcap.ts';
+import { Simulator } from '../sim/simulator.ts';
+import { generatedBody, startServices } from '../services/index.ts';
+import { Stack } from '../stack/stack.ts';
+import { RealClock } from '../time/real-clock.ts';
+import { formatIpv4Address, parseIpv4Address, prefixToMask } from '../wire/address.ts';
+
+export interface UpOptions {
+  netns: string | null;
+  /** tsip's address with prefix, e.g. 10.77.0.2/30 (the kernel gets the first other host address). */
+  addr: string;
+  mtu: number;
+  offload: boolean;
+  pcap?: string;
+  /** Seconds to serve; undefined = until Ctrl-C. */
+  duration?: number;
+  dev: string;
+  log: (line: string) => void;
+}
+
+interface Addressing {
+  tsip: string;
+  kernel: string;
+  prefix: number;
+}
+
+/** tsip's address and the kernel's (the lowest other host of the subnet). */
+export function addressing(spec: string): Addressing {
+  const m = /^(\d+\.\d+\.\d+\.\d+)\/(\d+)$/.exec(spec);
+  if (m === null) throw new RangeError(`--addr must look like 10.77.0.2/30, got ${spec}`);
+  const tsip = parseIpv4Address(m[1]!);
+  const prefix = Number(m[2]);
+  if (tsip === null || prefix < 1 || prefix > 30) throw new RangeError(`--addr: bad address or prefix (1..30): ${spec}`);
+  const mask = prefixToMask(prefix);
+  const net = (tsip & mask) >>> 0;
+  const bcast = (net | ~mask) >>> 0;
+  if (tsip === net || tsip === bcast) throw new RangeError(`--addr: ${m[1]} is the network or broadcast address of /${prefix}`);
+  let kernel = (net + 1) >>> 0;
+  if (kernel === tsip) kernel = (net + 2) >>> 0;
+  return { tsip: formatIpv4Address(tsip), kernel: formatIpv4Address(kernel), prefix };
+}
+
+/** Run a command without blocking the event loop (the stack must keep answering). */
+export function runAsync(argv: string[], timeoutMs = 20_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+    p.on('close', (code) => {
+      clearTimeout(t);
+      resolve({ code, stdout, stderr });
+    });
+    p.on('error', (e) => {
+      clearTimeout(t);
+      resolve({ code: -1, stdout, stderr: String(e) });
+    });
+  });
+}
+
+export async function up(o: UpOptions): Promise<number> {
+  const avail = tunAvailable();
+  if (!avail.ok) {
+    o.log(`tsip up: cannot use a TUN device here (${avail.why}); running the simulator instead.`);
+    return upSimulated(o);
+  }
+  const a = addressing(o.addr);
+  const ns = o.netns;
+  let created = false;
+  const clock = new RealClock();
+  const stack = new Stack({ name: 'tsip', clock, rng: randomInt(2 ** 31), onInternalError: (e) => o.log(`tsip: internal error: ${String(e)}`) });
+  let dev: TunDevice | null = null;
+  let services: ReturnType<typeof startServices> | null = null;
+  const pcap = o.pcap ? new PcapWriter() : null;
+  let stop: (() => void) | null = null;
+  const stopped = new Promise<void>((resolve) => (stop = resolve));
+  const onSignal = (): void => stop?.();
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    if (ns !== null) {
+      if (netnsExists(ns)) throw new Error(`network namespace ${ns} already exists (another tsip up? remove it with: ip netns del ${ns})`);
+      createNetns(ns);
+      created = true;
+    }
+    dev = TunDevice.open({
+      name: o.dev,
+      ...(ns !== null ? { netns: ns } : {}),
+      offload: o.offload,
+      ...(pcap ? { tap: (_dir: 'in' | 'out', bytes: Uint8Array) => pcap.write(Date.now(), bytes) } : {}),
+      onError: (e) => {
+        o.log(`tsip: ${e.message}`);
+        stop?.();
+      },
+    });
+    dev.attach(stack, { addr: a.tsip, prefixLength: a.prefix, mtu: o.mtu });
+    configureTunLink({ dev: dev.name, address: `${a.kernel}/${a.prefix}`, mtu: o.mtu, ...(ns !== null ? { netns: ns } : {}) });
+    const d = dev;
+    services = startServices(stack, () => ({ tun: { name: d.name, offload: d.offload, ...d.counters } }));
+    const inNs = ns !== null ? ['ip', 'netns', 'exec', ns] : [];
+    o.log(`tsip up: ${a.tsip}/${a.prefix} on ${dev.name}${ns !== null ? ` in network namespace ${ns}` : ''} (kernel side ${a.kernel}), MTU ${o.mtu}, offload ${o.offload ? 'on' : 'off'}`);
+    o.log('services: echo :7, discard :9, chargen :19, http :80 (/, /status.json, /bytes/N)');
+
+    // Self-check from the kernel side.
+    const ping = await runAsync([...inNs, 'ping', '-c', '3', '-i', '0.2', '-W', '2', a.tsip]);
+    const pingLine = ping.stdout.split('\n').find((l) => /packets transmitted/.test(l)) ?? ping.stderr.trim();
+    const pingOk = ping.code === 0;
+    o.log(`self-check: ping ${a.tsip}: ${pingOk ? 'ok' : 'FAILED'} (${pingLine})`);
+    const curl = await runAsync([...inNs, 'curl', '-s', '-m', '10', `http://${a.tsip}/status.json`]);
+    let curlOk = false;
+    try {
+      const st = JSON.parse(curl.stdout) as { tcp?: { pcbs?: number } };
+      curlOk = curl.code === 0 && typeof st.tcp?.pcbs === 'number';
+    } catch {
+      curlOk = false;
+    }
+    o.log(`self-check: curl http://${a.tsip}/status.json: ${curlOk ? `ok (${curl.stdout.length} bytes of JSON)` : `FAILED (exit ${curl.code}) ${curl.stderr.trim()}`}`);
+    const size = 1_000_000;
+    const dl = await runAsync([...inNs, 'sh', '-c', `curl -s -m 20 http://${a.tsip}/bytes/${size} | sha256sum`]);
+    const want = createHash('sha256').update(generatedBody(size)).digest('hex');
+    const dlOk = dl.code === 0 && dl.stdout.startsWith(want);
+    o.log(`self-check: 1 MB download, sha256 ${dlOk ? 'matches' : `MISMATCH (${dl.stdout.slice(0, 16)} vs ${want.slice(0, 16)})`}`);
+    const allOk = pingOk && curlOk && dlOk;
+    o.log(allOk ? 'self-check passed' : 'self-check FAILED');
+    o.log(`reach it with: ${ns !== null ? `ip netns exec ${ns} ` : ''}curl http://${a.tsip}/`);
+    if (o.duration !== undefined) {
+      o.log(`serving for ${o.duration} s`);
+      setTimeout(() => stop?.(), o.duration * 1000).unref();
+    } else {
+      o.log('serving until Ctrl-C');
+    }
+    await stopped;
+    return allOk ? 0 : 1;
+  } catch (e) {
+    o.log(`tsip up: ${e instanceof TunError || e instanceof Error ? e.message : String(e)}`);
+    return 1;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    services?.stop();
+    dev?.close();
+    stack.close();
+    clock.dispose();
+    if (pcap && o.pcap) {
+      writeFileSync(o.pcap, pcap.bytes());
+      o.log(`wrote ${pcap.count} packets to ${o.pcap}`);
+    }
+    if (created && ns !== null) {
+      deleteNetns(ns);
+      o.log(`removed network namespace ${ns}`);
+    }
+  }
+}
+
+/** The fallback: the same services on a simulated stack, checked by a simulated client. */
+async function upSimulated(o: UpOptions): Promise<number> {
+  const a = addressing(o.addr);
+  const sim = new Simulator({ seed: 1 });
+  const tsip = sim.addStack('tsip');
+  const kernel = sim.addStack('kernel');
+  const pcap = o.pcap ? new PcapWriter() : null;
+  sim.connect(kernel, tsip, { aAddr: a.kernel, bAddr: a.tsip, prefixLength: a.prefix, mtu: o.mtu, link: { latencyMs: 1 }, ...(pcap ? { pcap } : {}) });
+  const services = startServices(tsip);
+  o.log(`tsip up (simulated): ${a.tsip}/${a.prefix}, a simulated client at ${a.kernel}; services: echo :7, discard :9, chargen :19, http :80`);
+  const check = async (): Promise<boolean> => {
+    const s = kernel.socket();
+    await s.connect([a.tsip, 80]);
+    await s.write(new TextEncoder().encode('GET /bytes/1000000 HTTP/1.1\r\nHost: tsip\r\n\r\n'));
+    const chunks: Uint8Array[] = [];
+    for (;;) {
+      const d = await s.recv(65536);
+      if (d.length === 0) break;
+      chunks.push(d);
+    }
+    s.close();
+    const all = Buffer.concat(chunks);
+    const body = all.subarray(all.indexOf('\r\n\r\n') + 4);
+    return createHash('sha256').update(body).digest('hex') === createHash('sha256').update(generatedBody(1_000_000)).digest('hex');
+  };
+  let ok = false;
+  try {
+    ok = await sim.settle(check(), 120_000);
+  } catch (e) {
+    o.log(`self-check failed: ${String(e)}`);
+  }
+  o.log(`self-check (simulated client): 1 MB over HTTP, sha256 ${ok ? 'matches' : 'MISMATCH'} after ${sim.clock.now().toFixed(0)} ms of virtual time`);
+  services.stop();
+  await sim.runUntilAsync(() => sim.clock.pendingTimers() === 0, sim.clock.now() + 300_000);
+  sim.close();
+  if (pcap && o.pcap) {
+    writeFileSync(o.pcap, pcap.bytes());
+    o.log(`wrote ${pcap.count} packets to ${o.pcap}`);
+  }
+  return ok ? 0 : 1;
+}
