@@ -196,6 +196,11 @@ export class Ipv4 {
       st.xmit++;
       if (total <= netif.mtu) {
         err = netif.output(head);
+      } else if (p.gsoSize > 0 && total <= netif.gsoMaxSize) {
+        // A TCP super-segment for a GSO-capable device: it cuts it itself.
+        head.gsoSize = p.gsoSize;
+        err = netif.output(head);
+        if (ownHead) head.gsoSize = 0;
       } else if (dontFragment) {
         st.err++;
         err = Err.VAL;

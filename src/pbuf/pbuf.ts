@@ -70,6 +70,13 @@ export class Pbuf {
   readonly pool: PbufPool;
   /** True if `buf` is a pool block that must be returned on free. */
   readonly ownsBlock: boolean;
+  /**
+   * For a slice (PbufPool.slice): the piece of the original chain whose
+   * bytes it shows. The slice holds one reference on it, which by lwIP's
+   * chain rule keeps that piece and every piece after it alive; releasing
+   * the slice drops the reference.
+   */
+  parent: Pbuf | null = null;
 
   /** @internal Use PbufPool.alloc / wrap. */
   constructor(pool: PbufPool, type: PbufType, buf: Uint8Array, off: number, len: number, ownsBlock: boolean) {

@@ -185,6 +185,53 @@ export class PbufPool {
     return true;
   }
 
+  /**
+   * A chain showing bytes [offset, offset + len) of `p` without copying
+   * them (REF pieces pointing into p's blocks). It holds a reference on the
+   * piece where it starts, which keeps that piece and the rest of p's chain
+   * alive until the slice is freed: `p` itself may be freed meanwhile.
+   * Null (counted) at a pool limit; RangeError if the range is outside p.
+   */
+  slice(p: Pbuf, offset: number, len: number): Pbuf | null {
+    if (!Number.isInteger(offset) || !Number.isInteger(len) || offset < 0 || len < 0 || offset + len > p.totLen) {
+      throw new RangeError(`slice [${offset}, ${offset}+${len}) outside a chain of ${p.totLen} bytes`);
+    }
+    let q: Pbuf | null = p;
+    let off = offset;
+    while (q !== null && off >= q.len && !(len === 0 && off === q.len)) {
+      off -= q.len;
+      q = q.next;
+    }
+    const start = q ?? p;
+    let head: Pbuf | null = null;
+    let tail: Pbuf | null = null;
+    let left = len;
+    do {
+      const n = q === null ? 0 : Math.min(q.len - off, left);
+      if (!this.reserve(0, false)) {
+        if (head !== null) head.free();
+        return null;
+      }
+      const v = new Pbuf(this, PbufType.REF, q === null ? p.buf : q.buf, q === null ? p.off : q.off + off, n, false);
+      this.track(v);
+      if (tail === null) head = v;
+      else tail.next = v;
+      tail = v;
+      left -= n;
+      off = 0;
+      q = q === null ? null : q.next;
+    } while (left > 0 && q !== null);
+    // totLen of each piece: its bytes plus everything after it.
+    let rest = len;
+    for (let v: Pbuf | null = head; v !== null; v = v.next) {
+      v.totLen = rest;
+      rest -= v.len;
+    }
+    start.addRef();
+    head!.parent = start;
+    return head;
+  }
+
   /** @internal Called by Pbuf.free for each piece whose count reached zero. */
   release(p: Pbuf): void {
     const s = this.stats;
@@ -196,6 +243,12 @@ export class PbufPool {
       this.memory.put(p.buf);
     }
     if (this.live !== null) this.live.delete(p);
+    // A slice's head lets go of the chain it showed.
+    const parent = p.parent;
+    if (parent !== null) {
+      p.parent = null;
+      parent.free();
+    }
   }
 
   /** True when no pbuf from this pool is alive. */

@@ -203,6 +203,7 @@ function acceptSyn(tcp: Tcp, lpcb: TcpPcb, s: InSeg, minIss: number): void {
   npcb.highSacked = npcb.iss;
   npcb.recoverySeq = npcb.iss;
   npcb.ourMss = tcp.mssFor(netif.mtu);
+  npcb.gsoMax = netif.gsoMaxSize;
   applySynOptions(tcp, npcb, s, true);
   npcb.sndWnd = s.wnd; // never scaled in a SYN
   npcb.sndWndMax = s.wnd;

@@ -32,6 +32,17 @@ export function maxPayload(pcb: TcpPcb): number {
   return Math.max(1, pcb.mss - (pcb.flags & PcbFlag.TIMESTAMP ? TS_OPT_LEN : 0));
 }
 
+/**
+ * Data bytes per segment we build: one MSS, or with a GSO-capable netif a
+ * super-segment of whole MSS units up to ~64 KiB that the device cuts.
+ */
+export function segLimit(pcb: TcpPcb): number {
+  const mss = maxPayload(pcb);
+  if (pcb.gsoMax <= 0) return mss;
+  const room = pcb.gsoMax - 40 - (pcb.flags & PcbFlag.TIMESTAMP ? TS_OPT_LEN : 0);
+  return Math.max(mss, Math.floor(room / mss) * mss);
+}
+
 /** True in states where tcp_write is allowed (lwIP: ESTABLISHED, CLOSE_WAIT, SYN_SENT, SYN_RCVD). */
 function canWrite(pcb: TcpPcb): boolean {
   const s = pcb.state;
@@ -53,7 +64,7 @@ export function write(tcp: Tcp, pcb: TcpPcb, data: Uint8Array, flags: number): n
   }
   const pool = tcp.pool;
   const copy = (flags & WriteFlag.COPY) !== 0;
-  const max = maxPayload(pcb);
+  const max = segLimit(pcb);
 
   // Phase 1: how much fits in the last unsent segment.
   const last = pcb.unsent.tail;
@@ -248,14 +259,17 @@ export function retransmitSeg(tcp: Tcp, pcb: TcpPcb, seg: TcpSeg, now: number): 
 function sendNew(tcp: Tcp, pcb: TcpPcb, now: number): number {
   const handshaking = pcb.state === TcpState.SYN_SENT || pcb.state === TcpState.SYN_RCVD;
   const max = maxPayload(pcb);
+  const limit = segLimit(pcb);
   let sent = false;
   for (let seg = pcb.unsent.head; seg !== null; seg = pcb.unsent.head) {
     const isSyn = (seg.flags & TcpFlag.SYN) !== 0;
     if (handshaking && !isSyn) break;
-    if (seg.len > max) splitSeg(tcp, pcb, pcb.unsent, seg, max);
+    if (seg.len > limit) splitSeg(tcp, pcb, pcb.unsent, seg, limit);
     if (!isSyn) {
       // Receiver window: the segment's data must fit below SND.UNA + SND.WND.
       const room = seqDiff(seqAdd(pcb.sndUna, pcb.sndWnd), seg.seq);
+      // A super-segment is cut to whole MSS units that fit the windows.
+      if (seg.len > max) fitSuperSegment(tcp, pcb, seg, room, max);
       // Sender SWS avoidance: send part of a segment only if the part is worth it.
       if (seg.len > room && !(room > 0 && (room >= max || room >= pcb.sndWndMax >>> 1) && splitSeg(tcp, pcb, pcb.unsent, seg, room))) break;
       // A bare FIN takes a sequence number too: it needs one byte of window
@@ -289,6 +303,19 @@ function sendNew(tcp: Tcp, pcb: TcpPcb, now: number): number {
   const next = pcb.unsent.head;
   pcb.cwndLimited = next === null || handshaking ? pcb.inFlight >= pcb.cwnd : !cwndAllows(tcp, pcb, next.tcplen);
   return Err.OK;
+}
+
+/**
+ * Shrink a super-segment (longer than one MSS) to the whole MSS units that
+ * both the receiver window and the congestion window have room for; what
+ * does not fit stays queued as its own segment. Leaves it alone when not
+ * even one MSS fits (the ordinary rules then decide).
+ */
+function fitSuperSegment(tcp: Tcp, pcb: TcpPcb, seg: TcpSeg, room: number, mss: number): void {
+  const inflight = pcb.recovery === RecoveryMode.SACK || pcb.recovery === RecoveryMode.RTO ? pcb.pipe : pcb.inFlight;
+  const cwndRoom = inflight <= 0 ? Math.max(pcb.cwnd, mss) : pcb.cwnd - inflight;
+  const fit = Math.floor(Math.min(room, cwndRoom) / mss) * mss;
+  if (fit >= mss && fit < seg.len) splitSeg(tcp, pcb, pcb.unsent, seg, fit);
 }
 
 /** Start or stop the persist timer: data waits, nothing is in flight, the window is too small. */
@@ -340,25 +367,29 @@ export function persistInterval(tcp: Tcp, pcb: TcpPcb): number {
 export function splitSeg(tcp: Tcp, pcb: TcpPcb, queue: SegQueue, seg: TcpSeg, n: number): boolean {
   if (n <= 0 || n >= seg.len || seg.p === null) return false;
   const rest = seg.len - n;
-  const q = tcp.pool.alloc(PbufLayer.TRANSPORT, rest, PbufType.RAM);
-  if (q === null) {
+  // No copy: both halves are slices of the original chain (PbufPool.slice).
+  const head = tcp.pool.slice(seg.p, 0, n);
+  const tailData = head === null ? null : tcp.pool.slice(seg.p, n, rest);
+  if (head === null || tailData === null) {
+    if (head !== null) head.free();
     tcp.stats.memerr++;
     return false;
   }
-  seg.p.copyPartial(q.buf, rest, n, q.off);
   const before = seg.p.clen();
-  seg.p.realloc(n);
-  pcb.sndQueueLen += 1 + seg.p.clen() - before;
-  const tail = new TcpSeg(q, seqAdd(seg.seq, n), rest, seg.flags & (TcpFlag.FIN | TcpFlag.PSH));
+  seg.p.free();
+  seg.p = head;
+  pcb.sndQueueLen += head.clen() + tailData.clen() - before;
+  const tail = new TcpSeg(tailData, seqAdd(seg.seq, n), rest, seg.flags & (TcpFlag.FIN | TcpFlag.PSH));
   seg.flags &= ~(TcpFlag.FIN | TcpFlag.PSH);
   seg.len = n;
   seg.dataSum = -1;
   queue.bytes -= rest;
   queue.insertBefore(tail, seg.next);
-  if (seg.lost) {
-    tail.lost = true;
-    tail.sacked = seg.sacked;
-  }
+  tail.lost = seg.lost;
+  tail.sacked = seg.sacked;
+  tail.retransmitted = seg.retransmitted;
+  tail.everRetransmitted = seg.everRetransmitted;
+  tail.sentAt = seg.sentAt;
   return true;
 }
 
@@ -469,7 +500,11 @@ function sendSegment(tcp: Tcp, pcb: TcpPcb, data: Pbuf | null, dataLen: number, 
   if (dataLen > 0) sum += dataSum;
   v.checksum = ~foldSum(sum) & 0xffff;
 
+  // A super-segment goes out whole; the device cuts it into MSS-sized segments.
+  const mss = maxPayload(pcb);
+  head.gsoSize = dataLen > mss ? mss : 0;
   const err = tcp.ip.output(head, pcb.localIp, pcb.remoteIp, IpProtocol.TCP, tcp.config.ttl, 0, tcp.config.dontFragment);
+  head.gsoSize = 0;
   if (inPlace) head.removeHeader(hl);
   else head.free();
   if (err !== Err.OK) {

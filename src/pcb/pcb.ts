@@ -149,6 +149,8 @@ export class TcpPcb implements CcState {
   peerMss = 536;
   /** The MSS we announce (from the netif MTU). */
   ourMss = 536;
+  /** Largest super-segment (IP bytes) the route's netif cuts itself (GSO), 0 if none. */
+  gsoMax = 0;
 
   // --- timestamps (RFC 7323) ---
   tsRecent = 0;

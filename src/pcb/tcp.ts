@@ -366,6 +366,7 @@ export class Tcp {
     pcb.rcvScale = this.config.windowScaling ? windowScaleFor(pcb.rcvBufSize) : 0;
     pcb.ourMss = this.mssFor(netif.mtu);
     pcb.mss = pcb.ourMss;
+    pcb.gsoMax = netif.gsoMaxSize;
     pcb.connectedFn = connected;
     if (!wasBound || pcb.table === TableKind.BOUND) {
       this.bound.delete(pcb);
