@@ -784,7 +784,16 @@ export class Socket {
     const raw = this.raw;
     if (this.wbufBytes > 0) {
       // Keep sending what write() accepted, then close (a terminal's last output).
-      raw.tcpRecv(pcb, null);
+      // Input is discarded meanwhile, but the peer's FIN must not close the
+      // PCB (lwIP's default recv would): what is still buffered could then
+      // never be written, and the output would end short.
+      raw.tcpRecv(pcb, (_a, p2, p) => {
+        if (p !== null) {
+          raw.tcpRecved(p2, p.totLen);
+          p.free();
+        }
+        return Err.OK;
+      });
       raw.tcpErr(pcb, () => this.dropWriteBuffer());
       raw.tcpSent(pcb, () => {
         this.pcb = pcb;

@@ -1,0 +1,149 @@
+// Interop test support: tsip on a real TUN device against the Linux kernel.
+//
+// Network safety: every test gets a network namespace of its own, created
+// here and deleted here (also when the test fails); the TUN device is
+// created inside it (setns in the addon) and all traffic stays between the
+// kernel side of that device and tsip. Nothing touches the host's network.
+//
+// Skips with a clear message when not root or without /dev/net/tun, unless
+// REQUIRE_TUN=1 (set by .ci/run), which turns that into a failure.
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { TunDevice } from '../../src/netif/tun.ts';
+import { configureTunLink, createNetns, deleteNetns, netnsExists, tunAvailable } from '../../src/netif/tun-ip.ts';
+import { BODY_BLOCK_SIZE, bodyBlock, startServices, type Services } from '../../src/services/index.ts';
+import { Stack, type StackOptions } from '../../src/stack/stack.ts';
+import { RealClock } from '../../src/time/real-clock.ts';
+
+export const TUN = tunAvailable();
+export const REQUIRE_TUN = process.env.REQUIRE_TUN === '1';
+
+/** Use as `describe.skipIf(skipTun)(...)`; with REQUIRE_TUN=1 missing TUN fails instead. */
+export const skipTun = !TUN.ok && !REQUIRE_TUN;
+export const skipReason = `interop tests skipped: ${TUN.why} (set REQUIRE_TUN=1 to make this a failure)`;
+
+let counter = 0;
+
+export interface TunEnv {
+  ns: string;
+  stack: Stack;
+  dev: TunDevice;
+  clock: RealClock;
+  services: Services;
+  /** tsip's address and the kernel's. */
+  tsip: string;
+  kernel: string;
+  /** Run a command inside the namespace without blocking the event loop (the stack keeps serving). */
+  exec(argv: string[], o?: { input?: Uint8Array | string; timeoutMs?: number }): Promise<ExecResult>;
+  /** Run a shell command line inside the namespace. */
+  sh(script: string, o?: { input?: Uint8Array | string; timeoutMs?: number }): Promise<ExecResult>;
+  /** Close everything and delete the namespace. */
+  close(): void;
+}
+
+export interface ExecResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: Buffer;
+  stderr: string;
+  ms: number;
+}
+
+/** Spawn `argv` (asynchronously) and collect its output. */
+export function execAsync(argv: string[], o: { input?: Uint8Array | string; timeoutMs?: number } = {}): Promise<ExecResult> {
+  return new Promise((resolve) => {
+    const t0 = performance.now();
+    const p = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    let err = '';
+    p.stdout.on('data', (d: Buffer) => out.push(d));
+    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const timer = setTimeout(() => p.kill('SIGKILL'), o.timeoutMs ?? 60_000);
+    p.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout: Buffer.concat(out), stderr: err, ms: performance.now() - t0 });
+    });
+    p.on('error', (e) => {
+      clearTimeout(timer);
+      resolve({ code: -1, signal: null, stdout: Buffer.concat(out), stderr: String(e), ms: performance.now() - t0 });
+    });
+    p.stdin.on('error', () => {
+      /* the command may exit before reading everything */
+    });
+    if (o.input !== undefined) p.stdin.end(o.input);
+    else p.stdin.end();
+  });
+}
+
+/**
+ * tsip on a TUN device in a fresh namespace, services running, the kernel
+ * side configured. Subnet 10.88.N.0/30 with N unique per test in this
+ * process; the namespace name carries the pid so parallel workers never clash.
+ */
+export function startTunEnv(o: { offload?: boolean; mtu?: number; stack?: StackOptions } = {}): TunEnv {
+  const n = ++counter % 250;
+  const ns = `tsipt-${process.pid}-${n}`;
+  const tsip = `10.88.${n}.2`;
+  const kernel = `10.88.${n}.1`;
+  if (netnsExists(ns)) deleteNetns(ns);
+  createNetns(ns);
+  const clock = new RealClock();
+  let stack: Stack | null = null;
+  let dev: TunDevice | null = null;
+  try {
+    stack = new Stack({ name: 'tsip', clock, rng: n, ...o.stack });
+    dev = TunDevice.open({ name: 'tsip0', netns: ns, offload: o.offload ?? false });
+    dev.attach(stack, { addr: tsip, prefixLength: 30, mtu: o.mtu ?? 1500 });
+    configureTunLink({ dev: dev.name, address: `${kernel}/30`, mtu: o.mtu ?? 1500, netns: ns });
+  } catch (e) {
+    dev?.close();
+    stack?.close();
+    clock.dispose();
+    deleteNetns(ns);
+    throw e;
+  }
+  const services = startServices(stack);
+  const s = stack;
+  const d = dev;
+  let closed = false;
+  return {
+    ns,
+    stack: s,
+    dev: d,
+    clock,
+    services,
+    tsip,
+    kernel,
+    exec: (argv, eo) => execAsync(['ip', 'netns', 'exec', ns, ...argv], eo),
+    sh: (script, eo) => execAsync(['ip', 'netns', 'exec', ns, 'sh', '-c', script], eo),
+    close() {
+      if (closed) return;
+      closed = true;
+      services.stop();
+      d.close();
+      s.close();
+      clock.dispose();
+      deleteNetns(ns);
+    },
+  };
+}
+
+/** sha256 of the first `n` bytes tsip's HTTP server generates for /bytes/n. */
+export function generatedSha256(n: number): string {
+  const block = bodyBlock();
+  const h = createHash('sha256');
+  for (let off = 0; off < n; off += BODY_BLOCK_SIZE) h.update(block.subarray(0, Math.min(BODY_BLOCK_SIZE, n - off)));
+  return h.digest('hex');
+}
+
+export const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+
+/** Wait (real time) until `cond` holds or `ms` pass. */
+export async function waitFor(cond: () => boolean, ms: number, stepMs = 20): Promise<boolean> {
+  const end = performance.now() + ms;
+  while (performance.now() < end) {
+    if (cond()) return true;
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+  return cond();
+}
