@@ -122,7 +122,16 @@ export function serveDupterm(listener: Socket, makeHandler: (addr: readonly [str
         return; // EAGAIN: nothing waiting (or the listener closed)
       }
       const [sock, addr] = r as [Socket, readonly [string, number]];
-      const inner = makeHandler(addr);
+      let inner: TerminalHandler;
+      try {
+        inner = makeHandler(addr);
+      } catch (e) {
+        // No session for this connection: close it here (nobody else holds
+        // it), report the error, and go on with the others still waiting.
+        sock.close();
+        listener.layer.callbackFailed(e, sock);
+        continue;
+      }
       const handler: TerminalHandler = {
         input: (d, s) => inner.input(d, s),
         ended: (why, err, s) => {
@@ -130,7 +139,15 @@ export function serveDupterm(listener: Socket, makeHandler: (addr: readonly [str
           inner.ended?.(why, err, s);
         },
       };
-      const s = new DuptermSession(sock, handler, opts);
+      let s: DuptermSession;
+      try {
+        s = new DuptermSession(sock, handler, opts);
+      } catch (e) {
+        // The session ended at once and its ended() threw: same as above.
+        sock.close();
+        listener.layer.callbackFailed(e, sock);
+        continue;
+      }
       if (s.isOpen) sessions.add(s);
     }
   };
