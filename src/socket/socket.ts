@@ -298,6 +298,7 @@ export class Socket {
     const pcb = this.pcb!;
     const err = this.raw.tcpConnect(pcb, ip, port, () => {
       if (this._state === SockState.CONNECTING) this._state = SockState.CONNECTED;
+      if (this.wbufBytes > 0) this.flushWriteBuffer();
       this.scheduleNotify(false);
       return Err.OK;
     });
@@ -326,7 +327,8 @@ export class Socket {
   }
 
   /**
-   * read(n): blocking, exactly n bytes unless EOF comes first; read() reads
+   * read(n): blocking, exactly n bytes unless EOF, an error or the timeout
+   * comes first (then what was read; an error alone raises); read() reads
    * to EOF. Non-blocking: what is there (up to n), null if nothing is.
    */
   read(n?: number): Uint8Array | null | Promise<Uint8Array> {
@@ -380,13 +382,16 @@ export class Socket {
     );
   }
 
-  /** write(data): blocking, all of it; non-blocking: what fits, null if nothing does. */
+  /**
+   * write(data): blocking, all of it (fewer only when the timeout passes
+   * after some progress); non-blocking: what fits, null if nothing does.
+   */
   write(data: Uint8Array): number | null | Promise<number> {
     if (this.timeoutMs === 0) {
       const r = this.trySend(data);
       return r === AGAIN ? null : r;
     }
-    return this.writeAll(data).then(() => data.length);
+    return this.writeAll(data, true);
   }
 
   /**
@@ -396,12 +401,21 @@ export class Socket {
   sendall(data: Uint8Array): void | Promise<void> {
     if (this.timeoutMs === 0) {
       this.checkWritable();
-      if (this.wbufCap === 0 && data.length > this.raw.tcpSndbuf(this.pcb!)) throw new OSError(errno.EAGAIN);
-      const r = this.trySend(data);
-      if (r === AGAIN || r < data.length) throw new OSError(errno.EAGAIN);
+      if (this.wbufCap > 0) {
+        this.trySend(data); // all of it, or ENOBUFS and nothing
+        return;
+      }
+      if (data.length === 0) return;
+      if (this._state === SockState.CONNECTING || data.length > this.raw.tcpSndbuf(this.pcb!)) throw new OSError(errno.EAGAIN);
+      // One tcpWrite, all or nothing: it can still fail when the send queue
+      // (sndQueueLen) runs out first, and then nothing may have been sent.
+      const pcb = this.pcb!;
+      const err = this.raw.tcpWrite(pcb, data, WriteFlag.COPY);
+      this.raw.tcpOutput(pcb);
+      if (err !== Err.OK) throw new OSError(errno.EAGAIN);
       return;
     }
-    return this.writeAll(data);
+    return this.writeAll(data, false).then(() => undefined);
   }
 
   // -------------------------------------------------------------------------
@@ -641,13 +655,29 @@ export class Socket {
     return this.eofOrError();
   }
 
+  /**
+   * Seed 000: "shorter amount is returned only in case of EOF or error". An
+   * error (a reset, the timeout) after some data returns the data; a
+   * connection error comes with the next call. The timeout covers the
+   * whole read, not each piece.
+   */
   private async readExact(want: number): Promise<Uint8Array> {
     const parts: Uint8Array[] = [];
     let got = 0;
+    const deadline = this.deadline();
     while (got < want) {
-      // An error after some data: return the data; the error comes next call.
-      if (got > 0 && this.rxBytes === 0 && this._state === SockState.ERROR) break;
-      const chunk = await this.blocking(() => this.tryRecv(want - got));
+      let chunk: Uint8Array;
+      try {
+        chunk = await this.blocking(
+          // The error may come while waiting: it must not take the data read so far with it.
+          () => (got > 0 && this.rxBytes === 0 && this._state === SockState.ERROR ? EMPTY : this.tryRecv(want - got)),
+          undefined,
+          deadline,
+        );
+      } catch (e) {
+        if (got > 0 && e instanceof OSError && e.errno === errno.ETIMEDOUT) break;
+        throw e;
+      }
       if (chunk.length === 0) break;
       parts.push(chunk);
       got += chunk.length;
@@ -659,16 +689,30 @@ export class Socket {
     this.checkWritable();
     if (data.length === 0) return 0;
     if (this.wbufCap > 0) return this.bufferedSend(data);
+    // Still connecting: not writable (as poll says), so send waits or
+    // raises EAGAIN, as on Linux; lwIP would queue behind the SYN.
+    if (this._state === SockState.CONNECTING) return AGAIN;
     const n = this.writeToTcp(data);
     return n === 0 ? AGAIN : n;
   }
 
-  private async writeAll(data: Uint8Array): Promise<void> {
+  /**
+   * Send all of `data`, the timeout covering the whole call. With
+   * `shortOnTimeout` (write) a timeout after some progress returns the
+   * count sent (seed 000); otherwise (sendall) it raises ETIMEDOUT.
+   */
+  private async writeAll(data: Uint8Array, shortOnTimeout: boolean): Promise<number> {
     let off = 0;
+    const deadline = this.deadline();
     while (off < data.length) {
-      const n = await this.blocking(() => this.trySend(data.subarray(off)));
-      off += n;
+      try {
+        off += await this.blocking(() => this.trySend(data.subarray(off)), undefined, deadline);
+      } catch (e) {
+        if (shortOnTimeout && off > 0 && e instanceof OSError && e.errno === errno.ETIMEDOUT) break;
+        throw e;
+      }
     }
+    return off;
   }
 
   /** Put as much of `data` into the TCP send buffer as fits; returns bytes taken. */
@@ -694,7 +738,8 @@ export class Socket {
   private bufferedSend(data: Uint8Array): number {
     // What the TCP send buffer takes directly (only if nothing waits ahead
     // of it, to keep the order) does not count against the cap.
-    const direct = this.wbufBytes === 0 ? Math.min(this.raw.tcpSndbuf(this.pcb!), data.length) : 0;
+    // While connecting everything waits here, flushed once connected.
+    const direct = this.wbufBytes === 0 && this._state !== SockState.CONNECTING ? Math.min(this.raw.tcpSndbuf(this.pcb!), data.length) : 0;
     if (this.wbufBytes + data.length - direct > this.wbufCap) {
       this.layer.counters.writeBufferOverflows++;
       throw new OSError(errno.ENOBUFS, `write buffer cap of ${this.wbufCap} bytes reached`);
@@ -861,9 +906,7 @@ export class Socket {
    * Retry `attempt` each time the socket changes until it gives a result,
    * throws, or the timeout passes (ETIMEDOUT; `onTimeout` runs first).
    */
-  private async blocking<T>(attempt: () => T | Again, onTimeout?: () => void): Promise<T> {
-    const clock = this.layer.host.clock;
-    const deadline = this.timeoutMs === null ? Infinity : clock.now() + this.timeoutMs;
+  private async blocking<T>(attempt: () => T | Again, onTimeout?: () => void, deadline = this.deadline()): Promise<T> {
     for (;;) {
       const r = attempt();
       if (r !== AGAIN) return r;
@@ -872,6 +915,11 @@ export class Socket {
         throw new OSError(errno.ETIMEDOUT);
       }
     }
+  }
+
+  /** When an operation starting now times out (Infinity without a timeout). */
+  private deadline(): number {
+    return this.timeoutMs === null ? Infinity : this.layer.host.clock.now() + this.timeoutMs;
   }
 
   /** Resolves true at the next change of the socket, false at `deadline`. */

@@ -1,0 +1,494 @@
+// Poll flags per socket state (ioctl(MP_STREAM_POLL, mask) / pollFlags) and
+// the Poller (select.poll()): register/modify/unregister, poll(0), poll(t)
+// in virtual time, ipoll with POLL_ONESHOT, the seed-003 rule (an object
+// reported with HUP/ERR/NVAL is unregistered, so a careless loop does not
+// see it again and again), and one poll at a time per poller. Re-creates
+// MicroPython's tests/net_hosted connect_poll.py and poll_errors.py.
+import { describe, expect, test } from 'vitest';
+import { MP_STREAM_POLL, POLL_ONESHOT, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, SO_ERROR, SOL_SOCKET } from '../../src/socket/constants.ts';
+import { errno, OSError } from '../../src/socket/errors.ts';
+import type { Pollable, PollResult } from '../../src/socket/poller.ts';
+import { type SockAddr, type Socket, SockState } from '../../src/socket/socket.ts';
+import { dec, enc, sockPair, type SockPair } from '../support/sockets.ts';
+
+const PORT = 8000;
+const SERVER: SockAddr = ['10.0.0.2', PORT];
+const ALL = POLLIN | POLLOUT;
+
+const P = <T>(x: T | Promise<T>): Promise<T> => Promise.resolve(x);
+
+async function connected(pair: SockPair): Promise<{ ls: Socket; c: Socket; s: Socket }> {
+  const ls = pair.server.socket();
+  ls.bind(['0.0.0.0', PORT]);
+  ls.listen(2);
+  const c = pair.client.socket();
+  await pair.run(P(c.connect(SERVER)));
+  const [s] = await pair.run(P(ls.accept()));
+  await pair.advance(50); // the handshake's last ACK and any window update have landed
+  return { ls, c, s };
+}
+
+function syncErrno(fn: () => unknown): number {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof OSError) return e.errno;
+    throw e;
+  }
+  return 0;
+}
+
+async function rejected(pair: SockPair, p: Promise<unknown>): Promise<number> {
+  try {
+    await pair.run(p);
+  } catch (e) {
+    if (e instanceof OSError) return e.errno;
+    throw e;
+  }
+  return 0;
+}
+
+function track<T>(pair: SockPair, p: Promise<T>): { at: number | null; value?: T; p: Promise<T> } {
+  const t: { at: number | null; value?: T; p: Promise<T> } = { at: null, p };
+  p.then(
+    (v) => {
+      t.at = pair.sim.clock.now();
+      t.value = v;
+    },
+    () => {
+      t.at = pair.sim.clock.now();
+    },
+  );
+  return t;
+}
+
+const flagsOf = (r: PollResult[], obj: Pollable): number | undefined => r.find(([o]) => o === obj)?.[1];
+
+async function done(pair: SockPair, ...socks: Socket[]): Promise<void> {
+  for (const s of socks) s.close();
+  await pair.sim.runUntilAsync(() => pair.sim.clock.pendingTimers() === 0, pair.sim.clock.now() + 600_000);
+  expect(pair.client.tcp.pcbCount).toBe(0);
+  expect(pair.server.tcp.pcbCount).toBe(0);
+  expect(pair.client.sockets.open).toBe(0);
+  expect(pair.server.sockets.open).toBe(0);
+  pair.client.pool.assertEmpty();
+  pair.server.pool.assertEmpty();
+  await pair.finish();
+}
+
+describe('poll flags per state', () => {
+  test('NEW: HUP|OUT (also with mask 0: HUP is always reported); ioctl and pollFlags agree', async () => {
+    const pair = sockPair();
+    const s = pair.client.socket();
+    expect(s.ioctl(MP_STREAM_POLL, ALL)).toBe(POLLHUP | POLLOUT);
+    expect(s.pollFlags(ALL)).toBe(POLLHUP | POLLOUT);
+    expect(s.ioctl(MP_STREAM_POLL, POLLIN)).toBe(POLLHUP);
+    expect(s.ioctl(MP_STREAM_POLL, 0)).toBe(POLLHUP);
+    // A bound socket is still new.
+    s.bind(['0.0.0.0', 0]);
+    expect(s.ioctl(MP_STREAM_POLL, ALL)).toBe(POLLHUP | POLLOUT);
+    await done(pair, s);
+  });
+
+  test('LISTENING: 0 until a connection waits, then IN; 0 again once it is accepted', async () => {
+    const pair = sockPair();
+    const ls = pair.server.socket();
+    ls.bind(['0.0.0.0', PORT]);
+    ls.listen();
+    expect(ls.ioctl(MP_STREAM_POLL, ALL)).toBe(0);
+    const c = pair.client.socket();
+    await pair.run(P(c.connect(SERVER)));
+    await pair.advance(10);
+    expect(ls.ioctl(MP_STREAM_POLL, ALL)).toBe(POLLIN);
+    expect(ls.ioctl(MP_STREAM_POLL, POLLOUT)).toBe(0);
+    const [s] = await pair.run(P(ls.accept()));
+    expect(ls.ioctl(MP_STREAM_POLL, ALL)).toBe(0);
+    await done(pair, c, s, ls);
+  });
+
+  test('CONNECTING: 0 (neither readable nor writable, no HUP)', async () => {
+    const pair = sockPair({ ab: { loss: 1 } });
+    const c = pair.client.socket();
+    c.setblocking(false);
+    expect(syncErrno(() => c.connect(SERVER))).toBe(errno.EINPROGRESS);
+    expect(c.state).toBe(SockState.CONNECTING);
+    expect(c.ioctl(MP_STREAM_POLL, ALL)).toBe(0);
+    await pair.advance(5000);
+    expect(c.ioctl(MP_STREAM_POLL, ALL)).toBe(0);
+    await done(pair, c);
+  });
+
+  test('CONNECTED: OUT with buffer space, IN with data, each only if asked for', async () => {
+    const pair = sockPair({ client: { tcp: { sndBuf: 4096 } }, server: { tcp: { rcvWnd: 4096 } } });
+    const { ls, c, s } = await connected(pair);
+    expect(s.ioctl(MP_STREAM_POLL, ALL)).toBe(POLLOUT);
+    expect(s.ioctl(MP_STREAM_POLL, POLLIN)).toBe(0);
+    expect(s.ioctl(MP_STREAM_POLL, 0)).toBe(0);
+    await pair.run(P(c.send(enc('data'))));
+    await pair.advance(10);
+    expect(s.ioctl(MP_STREAM_POLL, ALL)).toBe(POLLIN | POLLOUT);
+    expect(s.ioctl(MP_STREAM_POLL, POLLIN)).toBe(POLLIN);
+    expect(s.ioctl(MP_STREAM_POLL, POLLOUT)).toBe(POLLOUT);
+    expect(dec(await pair.run(P(s.recv(10))))).toBe('data');
+    expect(s.ioctl(MP_STREAM_POLL, ALL)).toBe(POLLOUT);
+    // A full send buffer: not writable.
+    await pair.advance(100);
+    c.setblocking(false);
+    while (c.ioctl(MP_STREAM_POLL, POLLOUT) !== 0) c.send(new Uint8Array(4096));
+    expect(c.ioctl(MP_STREAM_POLL, ALL)).toBe(0);
+    await done(pair, c, s, ls);
+  });
+
+  test('PEER_CLOSED: IN (EOF is readable) and OUT', async () => {
+    const pair = sockPair();
+    const { ls, c, s } = await connected(pair);
+    c.close();
+    await pair.advance(10);
+    expect(s.state).toBe(SockState.PEER_CLOSED);
+    expect(s.ioctl(MP_STREAM_POLL, ALL)).toBe(POLLIN | POLLOUT);
+    expect(s.ioctl(MP_STREAM_POLL, POLLIN)).toBe(POLLIN);
+    expect(s.ioctl(MP_STREAM_POLL, 0)).toBe(0);
+    expect(dec(await pair.run(P(s.recv(10))))).toBe('');
+    expect(s.ioctl(MP_STREAM_POLL, ALL)).toBe(POLLIN | POLLOUT); // still: every read returns at once
+    await done(pair, s, ls);
+  });
+
+  test('ERROR: IN|OUT|HUP, with ERR until the error is reported (SO_ERROR or a call); ERR/HUP also with mask 0', async () => {
+    const pair = sockPair();
+    const { ls, c, s } = await connected(pair);
+    pair.server.tcp.abort(s.tcpPcb!);
+    await pair.advance(10);
+    expect(c.state).toBe(SockState.ERROR);
+    expect(c.ioctl(MP_STREAM_POLL, ALL)).toBe(POLLIN | POLLOUT | POLLHUP | POLLERR);
+    expect(c.ioctl(MP_STREAM_POLL, 0)).toBe(POLLHUP | POLLERR);
+    expect(c.ioctl(MP_STREAM_POLL, POLLIN)).toBe(POLLIN | POLLHUP | POLLERR);
+    expect(c.getsockopt(SOL_SOCKET, SO_ERROR)).toBe(errno.ECONNRESET);
+    expect(c.ioctl(MP_STREAM_POLL, ALL)).toBe(POLLIN | POLLOUT | POLLHUP);
+    expect(c.ioctl(MP_STREAM_POLL, 0)).toBe(POLLHUP);
+    // The server's own socket saw its abort.
+    expect(s.state).toBe(SockState.ERROR);
+    await done(pair, c, s, ls);
+  });
+
+  test('CLOSED: NVAL whatever the mask', async () => {
+    const pair = sockPair();
+    const { ls, c, s } = await connected(pair);
+    for (const x of [c, s, ls]) {
+      x.close();
+      expect(x.ioctl(MP_STREAM_POLL, ALL)).toBe(POLLNVAL);
+      expect(x.ioctl(MP_STREAM_POLL, 0)).toBe(POLLNVAL);
+      expect(x.pollFlags(POLLIN)).toBe(POLLNVAL);
+    }
+    await done(pair);
+  });
+});
+
+describe('Poller', () => {
+  test('connect_poll.py: a new socket polls HUP|OUT, a connecting one 0, then OUT once connected (at the handshake time)', async () => {
+    const pair = sockPair();
+    const ls = pair.server.socket();
+    ls.bind(['0.0.0.0', PORT]);
+    ls.listen();
+    const s = pair.client.socket();
+    const poller = pair.client.poll();
+    poller.register(s);
+    const p0 = await pair.run(poller.poll(0));
+    expect(p0).toHaveLength(1);
+    expect(p0[0]![1] & ALL).toBe(POLLOUT);
+    expect(p0[0]![1]).toBe(POLLHUP | POLLOUT);
+    // Seed 003: reported with HUP, so unregistered; the application registers again.
+    expect(poller.size).toBe(0);
+    poller.register(s);
+    s.setblocking(false);
+    expect(syncErrno(() => s.connect(SERVER))).toBe(errno.EINPROGRESS);
+    expect(await pair.run(poller.poll(0))).toEqual([]);
+    const t0 = pair.sim.clock.now();
+    const p1 = await pair.run(poller.poll(1000));
+    expect(pair.sim.clock.now() - t0).toBe(10);
+    expect(p1).toEqual([[s, POLLOUT]]);
+    const [a] = await pair.run(P(ls.accept()));
+    await done(pair, s, a, ls);
+  });
+
+  test('poll_errors.py: send on a new socket → ENOTCONN; a connected socket polls OUT, then IN|OUT with data', async () => {
+    const pair = sockPair();
+    const ls = pair.server.socket();
+    ls.bind(['0.0.0.0', PORT]);
+    ls.listen();
+    const s = pair.client.socket();
+    const poller = pair.client.poll();
+    poller.register(s);
+    expect(await pair.run(poller.poll(0))).toEqual([[s, POLLHUP | POLLOUT]]);
+    let err: unknown = null;
+    try {
+      await pair.run(P(s.send(enc('123'))));
+    } catch (e) {
+      err = e;
+    }
+    expect(String(err)).toBe('OSError: [Errno 107] ENOTCONN');
+    await pair.run(P(s.connect(SERVER)));
+    poller.register(s);
+    expect(await pair.run(poller.poll(0))).toEqual([[s, POLLOUT]]);
+    const [a] = await pair.run(P(ls.accept()));
+    await pair.run(P(a.send(enc('1234'))));
+    await pair.advance(10);
+    expect(await pair.run(poller.poll(0))).toEqual([[s, POLLIN | POLLOUT]]);
+    expect(dec(await pair.run(P(s.recv(10))))).toBe('1234');
+    expect(await pair.run(poller.poll(0))).toEqual([[s, POLLOUT]]);
+    await done(pair, s, a, ls);
+  });
+
+  test('register uses IN|OUT by default; registering again changes the mask; modify; unregister', async () => {
+    const pair = sockPair();
+    const { ls, c, s } = await connected(pair);
+    await pair.run(P(c.send(enc('x'))));
+    await pair.advance(10);
+    const poller = pair.server.poll();
+    poller.register(s);
+    expect(poller.size).toBe(1);
+    expect(await pair.run(poller.poll(0))).toEqual([[s, POLLIN | POLLOUT]]);
+    poller.register(s, POLLIN);
+    expect(poller.size).toBe(1);
+    expect(await pair.run(poller.poll(0))).toEqual([[s, POLLIN]]);
+    poller.modify(s, POLLOUT);
+    expect(await pair.run(poller.poll(0))).toEqual([[s, POLLOUT]]);
+    poller.modify(s, 0);
+    expect(await pair.run(poller.poll(0))).toEqual([]);
+    poller.unregister(s);
+    expect(poller.size).toBe(0);
+    expect(await pair.run(poller.poll(0))).toEqual([]);
+    poller.unregister(s); // unknown: ignored
+    expect(syncErrno(() => poller.modify(s, POLLIN))).toBe(errno.ENOENT);
+    expect(syncErrno(() => poller.modify(c, POLLIN))).toBe(errno.ENOENT);
+    await done(pair, c, s, ls);
+  });
+
+  test('poll(0) returns at once; poll(t) with nothing ready returns [] after exactly t ms', async () => {
+    const pair = sockPair();
+    const { ls, c, s } = await connected(pair);
+    const poller = pair.server.poll();
+    poller.register(s, POLLIN);
+    const t0 = pair.sim.clock.now();
+    expect(await pair.run(poller.poll(0))).toEqual([]);
+    expect(pair.sim.clock.now()).toBe(t0);
+    expect(await pair.run(poller.poll(250))).toEqual([]);
+    expect(pair.sim.clock.now() - t0).toBe(250);
+    // An empty poller times out the same way.
+    const empty = pair.server.poll();
+    const t1 = pair.sim.clock.now();
+    expect(await pair.run(empty.poll(1000))).toEqual([]);
+    expect(pair.sim.clock.now() - t1).toBe(1000);
+    await done(pair, c, s, ls);
+  });
+
+  test('poll(t) and poll(-1) resolve at the virtual time of the event', async () => {
+    const pair = sockPair();
+    const { ls, c, s } = await connected(pair);
+    const poller = pair.server.poll();
+    poller.register(s, POLLIN);
+    const t0 = pair.sim.clock.now();
+    const w = track(pair, poller.poll(5000));
+    await pair.advance(300);
+    expect(w.at).toBeNull();
+    await pair.run(P(c.send(enc('wake'))));
+    await pair.run(w.p);
+    expect(w.at).toBe(t0 + 305);
+    expect(w.value).toEqual([[s, POLLIN]]);
+    expect(dec(await pair.run(P(s.recv(10))))).toBe('wake');
+    // Forever: EOF wakes it.
+    const f = track(pair, poller.poll(-1));
+    await pair.advance(10_000);
+    expect(f.at).toBeNull();
+    const t1 = pair.sim.clock.now();
+    c.close();
+    await pair.run(f.p);
+    expect(f.at).toBe(t1 + 5);
+    expect(f.value).toEqual([[s, POLLIN]]);
+    await done(pair, s, ls);
+  });
+
+  test('poll reports only the ready objects among several; a listener wakes with IN when a connection arrives', async () => {
+    const pair = sockPair();
+    const { ls, c, s } = await connected(pair);
+    const c2 = pair.client.socket();
+    const poller = pair.server.poll();
+    poller.register(ls, POLLIN);
+    poller.register(s, POLLIN);
+    const t0 = pair.sim.clock.now();
+    const w = track(pair, poller.poll(-1));
+    c2.setblocking(false);
+    expect(syncErrno(() => c2.connect(SERVER))).toBe(errno.EINPROGRESS);
+    await pair.run(w.p);
+    expect(w.at).toBe(t0 + 15); // SYN, SYN-ACK, ACK
+    expect(w.value).toEqual([[ls, POLLIN]]);
+    const [s2] = await pair.run(P(ls.accept()));
+    await pair.run(P(c.send(enc('a'))));
+    await pair.advance(10);
+    const r = await pair.run(poller.poll(0));
+    expect(r).toEqual([[s, POLLIN]]);
+    await done(pair, c, c2, s, s2, ls);
+  });
+
+  test('ipoll with POLL_ONESHOT clears the mask of what it reported; modify re-arms it', async () => {
+    const pair = sockPair();
+    const { ls, c, s } = await connected(pair);
+    await pair.run(P(c.send(enc('x'))));
+    await pair.advance(10);
+    const poller = pair.server.poll();
+    poller.register(s, POLLIN);
+    const it = await pair.run(poller.ipoll(0, POLL_ONESHOT));
+    expect([...it]).toEqual([[s, POLLIN]]);
+    expect(poller.size).toBe(1);
+    // The data is still there, but the object is not reported again.
+    expect(await pair.run(poller.poll(0))).toEqual([]);
+    const t0 = pair.sim.clock.now();
+    expect([...(await pair.run(poller.ipoll(100, POLL_ONESHOT)))]).toEqual([]);
+    expect(pair.sim.clock.now() - t0).toBe(100);
+    poller.modify(s, POLLIN);
+    expect([...(await pair.run(poller.ipoll(0)))]).toEqual([[s, POLLIN]]);
+    // Without POLL_ONESHOT the mask stays.
+    expect([...(await pair.run(poller.ipoll(0)))]).toEqual([[s, POLLIN]]);
+    await done(pair, c, s, ls);
+  });
+
+  test('seed 003: a stream reported with HUP/ERR is unregistered; a careless loop does not see it again', async () => {
+    const pair = sockPair();
+    const { ls, c, s } = await connected(pair);
+    const other = pair.client.socket();
+    const poller = pair.client.poll();
+    poller.register(c, POLLIN);
+    const t0 = pair.sim.clock.now();
+    const w = track(pair, poller.poll(-1));
+    pair.server.tcp.abort(s.tcpPcb!);
+    await pair.run(w.p);
+    expect(w.at).toBe(t0 + 5);
+    expect(w.value).toEqual([[c, POLLIN | POLLHUP | POLLERR]]);
+    expect(poller.size).toBe(0);
+    expect(poller.autoUnregistered).toBe(1);
+    // The application ignores the error and never closes `c`: polling again and again
+    // does not report it (no busy loop), and a blocking poll really waits.
+    for (let i = 0; i < 5; i++) expect(await pair.run(poller.poll(0))).toEqual([]);
+    const t1 = pair.sim.clock.now();
+    expect(await pair.run(poller.poll(200))).toEqual([]);
+    expect(pair.sim.clock.now() - t1).toBe(200);
+    // Registering it again reports it again (HUP stays), once.
+    poller.register(c, POLLIN);
+    expect(await pair.run(poller.poll(0))).toEqual([[c, POLLIN | POLLHUP | POLLERR]]);
+    expect(await pair.run(poller.poll(0))).toEqual([]);
+    expect(poller.autoUnregistered).toBe(2);
+    await done(pair, c, s, ls, other);
+  });
+
+  test('seed 003: other objects stay registered and keep being reported', async () => {
+    const pair = sockPair();
+    const { ls, c, s } = await connected(pair);
+    const fresh = pair.client.socket();
+    const poller = pair.client.poll();
+    poller.register(fresh); // HUP|OUT: reported once, then unregistered
+    poller.register(c, POLLOUT);
+    const r1 = await pair.run(poller.poll(0));
+    expect(flagsOf(r1, fresh)).toBe(POLLHUP | POLLOUT);
+    expect(flagsOf(r1, c)).toBe(POLLOUT);
+    const r2 = await pair.run(poller.poll(0));
+    expect(r2).toEqual([[c, POLLOUT]]);
+    expect(poller.size).toBe(1);
+    await done(pair, c, s, ls, fresh);
+  });
+
+  test('a closed socket is reported with NVAL once and unregistered; closing wakes a waiting poll', async () => {
+    const pair = sockPair();
+    const { ls, c, s } = await connected(pair);
+    const poller = pair.server.poll();
+    poller.register(s, POLLIN);
+    const t0 = pair.sim.clock.now();
+    const w = track(pair, poller.poll(-1));
+    await pair.advance(100);
+    expect(w.at).toBeNull();
+    s.close();
+    await pair.run(w.p);
+    expect(w.at).toBe(t0 + 100);
+    expect(w.value).toEqual([[s, POLLNVAL]]);
+    expect(poller.size).toBe(0);
+    // Registering a closed socket: NVAL at once, whatever the mask.
+    poller.register(s, 0);
+    expect(await pair.run(poller.poll(-1))).toEqual([[s, POLLNVAL]]);
+    expect(poller.size).toBe(0);
+    await done(pair, c, ls);
+  });
+
+  test('a second poll on the same poller while one waits → EALREADY; afterwards polling works again', async () => {
+    const pair = sockPair();
+    const { ls, c, s } = await connected(pair);
+    const poller = pair.server.poll();
+    poller.register(s, POLLIN);
+    const first = track(pair, poller.poll(1000));
+    expect(await rejected(pair, poller.poll(0))).toBe(errno.EALREADY);
+    expect(await rejected(pair, poller.ipoll(0))).toBe(errno.EALREADY);
+    await pair.run(first.p);
+    expect(first.value).toEqual([]);
+    // A poll that returns at once does not count as waiting.
+    expect(await pair.run(poller.poll(0))).toEqual([]);
+    await pair.run(P(c.send(enc('z'))));
+    await pair.advance(10);
+    expect(await pair.run(poller.poll(-1))).toEqual([[s, POLLIN]]);
+    // Another poller on the same socket is independent.
+    const other = pair.server.poll();
+    other.register(s, POLLIN);
+    expect(await pair.run(other.poll(0))).toEqual([[s, POLLIN]]);
+    await done(pair, c, s, ls);
+  });
+
+  test('unregister while a poll waits: that object no longer wakes it', async () => {
+    const pair = sockPair();
+    const { ls, c, s } = await connected(pair);
+    const poller = pair.server.poll();
+    poller.register(s, POLLIN);
+    const t0 = pair.sim.clock.now();
+    const w = track(pair, poller.poll(500));
+    poller.unregister(s);
+    await pair.run(P(c.send(enc('ignored'))));
+    await pair.run(w.p);
+    expect(w.at).toBe(t0 + 500);
+    expect(w.value).toEqual([]);
+    await done(pair, c, s, ls);
+  });
+
+  test('modify while a poll waits takes effect at once', async () => {
+    const pair = sockPair();
+    const { ls, c, s } = await connected(pair);
+    const poller = pair.server.poll();
+    poller.register(s, 0);
+    const t0 = pair.sim.clock.now();
+    const w = track(pair, poller.poll(500));
+    await pair.advance(100);
+    poller.modify(s, POLLOUT);
+    await pair.run(w.p);
+    expect(w.at).toBe(t0 + 100);
+    expect(w.value).toEqual([[s, POLLOUT]]);
+    await done(pair, c, s, ls);
+  });
+
+  test('poll wakes when send-buffer space comes back (OUT), at the time of the ACK', async () => {
+    const pair = sockPair({ client: { tcp: { sndBuf: 4096 } }, server: { tcp: { rcvWnd: 4096 } } });
+    const { ls, c, s } = await connected(pair);
+    c.setblocking(false);
+    // Fill the peer's window (it does not read) and then our send buffer.
+    for (;;) {
+      await pair.advance(200);
+      if (c.ioctl(MP_STREAM_POLL, POLLOUT) === 0) break;
+      c.send(new Uint8Array(4096));
+    }
+    const poller = pair.client.poll();
+    poller.register(c, POLLOUT);
+    const w = track(pair, poller.poll(-1));
+    await pair.advance(2000);
+    expect(w.at).toBeNull();
+    const tRead = pair.sim.clock.now();
+    s.setblocking(false);
+    expect((s.read(100_000) as Uint8Array).length).toBeGreaterThan(0);
+    await pair.run(w.p);
+    expect(w.at!).toBeGreaterThan(tRead);
+    expect(w.value).toEqual([[c, POLLOUT]]);
+    await done(pair, c, s, ls);
+  });
+});
