@@ -50,6 +50,13 @@ export class Netif {
   input: (p: Pbuf) => void = (p) => {
     p.free();
   };
+  /**
+   * Set by the Stack: runs one driver call as stack work, so that a device
+   * delivering synchronously (a packet coming back while we send) finds the
+   * stack busy and is queued, and an exception from the driver becomes a
+   * lost packet instead of unwinding the caller half-way.
+   */
+  runDriver: (netif: Netif, p: Pbuf, out: LinkOutput) => number = (n, p, out) => out(p, n);
   private readonly linkOutput: LinkOutput;
 
   constructor(cfg: NetifConfig) {
@@ -93,7 +100,7 @@ export class Netif {
       this.counters.txErrors++;
       return Err.IF;
     }
-    const err = this.linkOutput(p, this);
+    const err = this.runDriver(this, p, this.linkOutput);
     if (err === Err.OK) {
       this.counters.txPackets++;
       this.counters.txBytes += p.totLen;

@@ -326,8 +326,10 @@ function activeInput(tcp: Tcp, pcb: TcpPcb, s: InSeg): void {
       tcp.inputPcb = null;
       return dropSeg(tcp, s);
     }
-    if (pcb.refusedData !== null && tcplen(s) > 0) {
-      // Still refused and this segment brings more: drop it (the peer resends).
+    if (pcb.refusedData !== null && (s.dataLen > 0 || s.flags & TcpFlag.SYN)) {
+      // Still refused and this segment brings more data: drop it (the peer
+      // resends). A bare FIN goes on: it is latched behind the refused data
+      // (lwIP drops it too and waits for the retransmission).
       if (pcb.rcvAnnWnd === 0) sendAck(tcp, pcb);
       tcp.stats.drop++;
       dropSeg(tcp, s);

@@ -5,7 +5,9 @@
 // Seed 003: POLLHUP/POLLERR may come at any time, and an application that
 // does not close such a stream would get it reported again and again (a
 // busy loop). Once a stream has been reported with HUP, ERR or NVAL it is
-// unregistered; closing it would have unregistered it anyway.
+// unregistered; closing it would have unregistered it anyway. (A socket
+// that was never connected reports HUP too, meaning "not connected yet":
+// it stays registered, so connect() followed by poll() works.)
 import type { Clock } from '../time/clock.ts';
 import type { Timer } from '../time/timer-heap.ts';
 import { POLL_ONESHOT, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT } from './constants.ts';
@@ -14,6 +16,12 @@ import { errno, OSError } from './errors.ts';
 /** Anything a Poller can watch (sockets, and streams built on them). */
 export interface Pollable {
   pollFlags(mask: number): number;
+  /**
+   * Does a HUP mean the stream is finished? A socket that was never
+   * connected reports HUP|OUT ("not connected", as modlwip does) and must
+   * stay registered so that `connect()` then `poll()` works; absent: yes.
+   */
+  hangupIsFinal?(): boolean;
   /** Call `fn` whenever the object's state may have changed; returns an unsubscribe function. */
   watch(fn: () => void): () => void;
 }
@@ -70,7 +78,7 @@ export class Poller {
       const flags = obj.pollFlags(e.mask);
       if (flags === 0) continue;
       out.push([obj, flags]);
-      if (flags & (POLLHUP | POLLERR | POLLNVAL)) {
+      if (flags & (POLLERR | POLLNVAL) || (flags & POLLHUP && (obj.hangupIsFinal?.() ?? true))) {
         this.unregister(obj);
         this.autoUnregistered++;
       } else if (oneShot) {

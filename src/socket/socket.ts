@@ -464,6 +464,11 @@ export class Socket {
     return f & (mask | POLLERR | POLLHUP | POLLNVAL);
   }
 
+  /** A HUP from a socket that was never connected means "not connected yet", not "finished". */
+  hangupIsFinal(): boolean {
+    return this._state !== SockState.NEW;
+  }
+
   /** @internal Pollers watch the socket through this. */
   watch(fn: () => void): () => void {
     this.watchers.add(fn);

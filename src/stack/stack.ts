@@ -12,7 +12,7 @@ import { Err } from '../err.ts';
 import { Icmp, type IcmpOptions } from '../ip/icmp.ts';
 import type { IpHost } from '../ip/host.ts';
 import { Ipv4, type Ipv4Options } from '../ip/ipv4.ts';
-import { Netif, type NetifConfig } from '../netif/netif.ts';
+import { type LinkOutput, Netif, type NetifConfig } from '../netif/netif.ts';
 import type { Pbuf } from '../pbuf/pbuf.ts';
 import { PbufPool, type PbufPoolOptions } from '../pbuf/pool.ts';
 import { Tcp, type TcpConfig } from '../pcb/tcp.ts';
@@ -79,6 +79,8 @@ export class Stack implements IpHost {
 
   /** Nesting depth of packet/timer processing. */
   private depth = 0;
+  /** Nesting depth of calls into device drivers (see driverCall). */
+  private inDriver = 0;
   private draining = false;
   private readonly inputQueueLimit: number;
   private readonly queueP: Pbuf[] = [];
@@ -119,7 +121,7 @@ export class Stack implements IpHost {
 
   /** True while a packet, timer or deferred work item is being processed. */
   get busy(): boolean {
-    return this.depth > 0 || this.draining;
+    return this.depth > 0 || this.draining || this.inDriver > 0;
   }
 
   /** True while a packet or stack timer is being processed (not deferred work). */
@@ -160,7 +162,9 @@ export class Stack implements IpHost {
       this.enqueue(p, netif);
       return;
     }
-    if (this.draining) {
+    if (this.draining || this.inDriver > 0) {
+      // Deferred work or one of our own driver calls is running (a device
+      // that delivers synchronously): queued, processed right after.
       this.enqueue(p, netif);
       return;
     }
@@ -244,8 +248,32 @@ export class Stack implements IpHost {
   private attach(netif: Netif): Netif {
     netif.index = this.netifs.length + 1;
     netif.input = (p) => this.input(p, netif);
+    netif.runDriver = (n, p, out) => this.driverCall(n, p, out);
     this.netifs.push(netif);
     return netif;
+  }
+
+  /**
+   * One call into a device driver, as stack work: packets a synchronous
+   * device delivers back meanwhile wait in the input queue (processing them
+   * inside the caller, e.g. in the middle of TCP output, would see its state
+   * half-updated); an exception from the driver counts as a lost packet and
+   * is reported once the stack is consistent again (never unwinding the
+   * caller). Queued work then runs at the next turn of the clock.
+   */
+  private driverCall(netif: Netif, p: Pbuf, out: LinkOutput): number {
+    this.inDriver++;
+    let err: number;
+    try {
+      err = out(p, netif);
+    } catch (e) {
+      this.caught(e);
+      err = Err.IF;
+    } finally {
+      this.inDriver--;
+    }
+    if (!this.busy && (this.queueHead < this.queueP.length || this.pendingError !== null)) this.kick();
+    return err;
   }
 
   /** Loopback output: a copy re-enters as stack work, after the sender returns. */

@@ -177,19 +177,33 @@ describe('refused data', () => {
     finish(c);
   });
 
-  test('a FIN in a later segment while data is refused is dropped; reported once the peer resends it after the data was taken', () => {
+  test('a bare FIN in a later segment while data is refused is latched behind the data (lwIP drops it) and reported right after the data is taken', () => {
     const c = openConn();
     let refuse = true;
     refuser(c, () => refuse, []);
     send(c, 0, payload(10, 9));
     send(c, 10, new Uint8Array(0), ACK | FIN);
-    expect(c.pcb.stateName).toBe('ESTABLISHED');
+    expect(c.pcb.refusedFin).toBe(true);
+    expect(c.pcb.stateName).toBe('CLOSE_WAIT');
+    expect(c.app.log).toEqual([]);
+    refuse = false;
+    c.peer.advance(250);
+    expect(c.app.log).toEqual(['recv:10', 'fin']);
+    finish(c);
+  });
+
+  test('a data segment while data is refused is still dropped (the peer resends it)', () => {
+    const c = openConn();
+    let refuse = true;
+    refuser(c, () => refuse, []);
+    send(c, 0, payload(10, 9));
+    send(c, 10, payload(5, 8));
+    expect(c.pcb.rcvNxt - c.irs - 1).toBe(10);
     refuse = false;
     c.peer.advance(250);
     expect(c.app.log).toEqual(['recv:10']);
-    send(c, 10, new Uint8Array(0), ACK | FIN);
-    expect(c.app.log).toEqual(['recv:10', 'fin']);
-    expect(c.pcb.stateName).toBe('CLOSE_WAIT');
+    send(c, 10, payload(5, 8), ACK | FIN);
+    expect(c.app.log).toEqual(['recv:10', 'recv:5', 'fin']);
     finish(c);
   });
 

@@ -17,7 +17,7 @@ export interface SockPair {
   run<T>(p: Promise<T>, timeoutMs?: number): Promise<T>;
   /** Let virtual time pass (async driver: promise continuations keep up). */
   advance(ms: number): Promise<void>;
-  /** Close both stacks' remaining sockets/PCBs, run until idle, assert nothing leaked. */
+  /** Run until idle, assert nothing is left (sockets, PCBs, pbufs), then close the stacks. */
   finish(): Promise<void>;
 }
 
@@ -35,12 +35,15 @@ export function sockPair(o: { seed?: number; link?: LinkSpec; ab?: LinkSpec; ba?
       await sim.runUntilAsync(() => false, sim.clock.now() + ms);
     },
     finish: async () => {
+      // Everything the test opened must be closed and gone on its own: check
+      // before closing the stacks (Stack.close() would free leftovers).
       await sim.runUntilAsync(() => sim.clock.pendingTimers() === 0, sim.clock.now() + 600_000);
+      for (const st of [client, server]) {
+        expect(st.sockets.open, `${st.name}: sockets left open`).toBe(0);
+        expect(st.tcp.pcbCount, `${st.name}: PCBs left`).toBe(0);
+        st.pool.assertEmpty();
+      }
       sim.close();
-      client.pool.assertEmpty();
-      server.pool.assertEmpty();
-      expect(client.tcp.pcbCount).toBe(0);
-      expect(server.tcp.pcbCount).toBe(0);
     },
   };
 }
