@@ -185,6 +185,7 @@ export class Ipv4 {
       v.totalLength = total;
       v.ident = this.nextIdent;
       this.nextIdent = (this.nextIdent + 1) & 0xffff;
+      v.reservedFlag = false; // recycled memory: the flag setters keep the other bits
       v.dontFragment = dontFragment;
       v.moreFragments = false;
       v.fragOffset = 0;

@@ -26,6 +26,8 @@ export interface NetifCounters {
   txPackets: number;
   txBytes: number;
   txErrors: number;
+  /** TCP super-segments (larger than the MTU) handed to a GSO-capable device. */
+  txGso: number;
 }
 
 export class Netif {
@@ -45,7 +47,7 @@ export class Netif {
    * into MTU-sized segments itself (GSO/TSO), 0 when it cannot.
    */
   gsoMaxSize = 0;
-  readonly counters: NetifCounters = { rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0, txErrors: 0 };
+  readonly counters: NetifCounters = { rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0, txErrors: 0, txGso: 0 };
   /** Set by the Stack when the netif is added. Takes ownership of `p`. */
   input: (p: Pbuf) => void = (p) => {
     p.free();
@@ -104,6 +106,7 @@ export class Netif {
     if (err === Err.OK) {
       this.counters.txPackets++;
       this.counters.txBytes += p.totLen;
+      if (p.gsoSize > 0 && p.totLen > this.mtu) this.counters.txGso++;
     } else {
       this.counters.txErrors++;
     }

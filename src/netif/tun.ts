@@ -83,6 +83,14 @@ export interface TunOptions {
   offload?: boolean;
   /** Most packets read per wake-up (default 256). */
   batch?: number;
+  /**
+   * Most bytes read per wake-up, roughly (default 128 KiB; a batch stops
+   * once this much is in, so it may end up to one packet larger). The
+   * application runs only between batches, so a batch larger than a TCP
+   * receive window (256 KiB by default) fills it before anyone can read:
+   * tsip then advertises a zero window although its reader is idle.
+   */
+  batchBytes?: number;
   /** Called with every packet in and out (pcap), the bytes being the IP packet. */
   tap?: (dir: 'in' | 'out', bytes: Uint8Array) => void;
   /** The device failed while running (removed, I/O error). */
@@ -134,8 +142,11 @@ export class TunDevice {
     this.name = dev.name;
     this.offload = dev.vnetHdr;
     const batch = opts.batch ?? 256;
-    // Room for a full batch of the largest packets (64 KiB + vnet header, 8-aligned).
-    this.slab = new ArrayBuffer(Math.min(batch, 64) * (65536 + 16) + (65536 + 16));
+    // The addon reads while a largest packet (64 KiB + vnet header) still
+    // fits in the slab: sizing it to the byte budget plus one such packet
+    // caps a batch at about batchBytes (8-aligned offsets: 16 bytes slack each).
+    const budget = Math.min(opts.batchBytes ?? 128 * 1024, batch * (65536 + 16));
+    this.slab = new ArrayBuffer(budget + (65536 + 16));
     this.slabU8 = new Uint8Array(this.slab);
     this.meta = new Uint32Array(2 * batch);
   }

@@ -71,10 +71,9 @@ export class Pbuf {
   /** True if `buf` is a pool block that must be returned on free. */
   readonly ownsBlock: boolean;
   /**
-   * For a slice (PbufPool.slice): the piece of the original chain whose
-   * bytes it shows. The slice holds one reference on it, which by lwIP's
-   * chain rule keeps that piece and every piece after it alive; releasing
-   * the slice drops the reference.
+   * For a slice piece (PbufPool.slice): the pbuf whose bytes it shows.
+   * The piece holds one reference on it (which by lwIP's chain rule also
+   * keeps the pieces after it alive); releasing the piece drops it.
    */
   parent: Pbuf | null = null;
 

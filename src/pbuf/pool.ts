@@ -187,9 +187,11 @@ export class PbufPool {
 
   /**
    * A chain showing bytes [offset, offset + len) of `p` without copying
-   * them (REF pieces pointing into p's blocks). It holds a reference on the
-   * piece where it starts, which keeps that piece and the rest of p's chain
-   * alive until the slice is freed: `p` itself may be freed meanwhile.
+   * them (REF pieces pointing into p's blocks). Every piece holds a
+   * reference on the piece of p whose bytes it shows (its `parent`), so
+   * `p` may be freed meanwhile. Per piece, not once per slice: a piece of
+   * p may itself be a slice piece whose memory only its own parent keeps
+   * alive (a slice of a slice starting past the first slice's head).
    * Null (counted) at a pool limit; RangeError if the range is outside p.
    */
   slice(p: Pbuf, offset: number, len: number): Pbuf | null {
@@ -202,7 +204,6 @@ export class PbufPool {
       off -= q.len;
       q = q.next;
     }
-    const start = q ?? p;
     let head: Pbuf | null = null;
     let tail: Pbuf | null = null;
     let left = len;
@@ -212,8 +213,11 @@ export class PbufPool {
         if (head !== null) head.free();
         return null;
       }
-      const v = new Pbuf(this, PbufType.REF, q === null ? p.buf : q.buf, q === null ? p.off : q.off + off, n, false);
+      const shown = q ?? p;
+      const v = new Pbuf(this, PbufType.REF, shown.buf, q === null ? p.off : q.off + off, n, false);
       this.track(v);
+      shown.addRef();
+      v.parent = shown;
       if (tail === null) head = v;
       else tail.next = v;
       tail = v;
@@ -227,8 +231,6 @@ export class PbufPool {
       v.totLen = rest;
       rest -= v.len;
     }
-    start.addRef();
-    head!.parent = start;
     return head;
   }
 
@@ -243,7 +245,7 @@ export class PbufPool {
       this.memory.put(p.buf);
     }
     if (this.live !== null) this.live.delete(p);
-    // A slice's head lets go of the chain it showed.
+    // A slice piece lets go of the piece whose bytes it showed.
     const parent = p.parent;
     if (parent !== null) {
       p.parent = null;

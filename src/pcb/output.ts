@@ -491,6 +491,7 @@ function sendSegment(tcp: Tcp, pcb: TcpPcb, data: Pbuf | null, dataLen: number, 
   const withAck = pcb.state !== TcpState.SYN_SENT;
   v.ack = withAck ? pcb.rcvNxt : 0;
   v.dataOffset = hl >>> 2;
+  v.reserved = 0; // header room is recycled memory: the view's setters keep the other bits
   v.flags = segFlags | (withAck ? TcpFlag.ACK : 0);
   v.window = announceWindow(pcb, syn);
   v.checksum = 0;
@@ -560,6 +561,7 @@ export function sendRst(tcp: Tcp, localIp: number, remoteIp: number, localPort: 
   v.seq = seq;
   v.ack = withAck ? ack : 0;
   v.dataOffset = 5;
+  v.reserved = 0;
   v.flags = TcpFlag.RST | (withAck ? TcpFlag.ACK : 0);
   v.window = 0;
   v.checksum = 0;

@@ -11,6 +11,7 @@ import { Stack, type StackOptions } from '../stack/stack.ts';
 import { Rng } from '../time/rng.ts';
 import { yieldToEventLoop } from '../time/real-yield.ts';
 import { VirtualClock } from '../time/virtual-clock.ts';
+import { segmentTcpGso } from './gso.ts';
 import { buildStages, LinkPipeline, type LinkSpec } from './link.ts';
 import type { PcapWriter } from './pcap.ts';
 import { TapStage } from './stages/tap.ts';
@@ -32,6 +33,12 @@ export interface ConnectOptions {
   ba?: LinkSpec;
   /** Record every frame each side sends (before the link's faults). */
   pcap?: PcapWriter;
+  /**
+   * Both netifs take TCP super-segments of up to 64 KiB (GSO), which the
+   * link cuts into MTU-sized packets before its faults apply, as a NIC
+   * with TSO or the TUN driver would.
+   */
+  gso?: boolean;
   /** Netif names (default sim0, sim1, ... per stack). */
   aName?: string;
   bName?: string;
@@ -77,8 +84,9 @@ export class Simulator {
     const ends: { a?: Netif; b?: Netif } = {};
     const ab = this.pipeline(`${a.name}->${b.name}`, abSpec, o.pcap, (frame) => deliver(b, ends.b!, frame));
     const ba = this.pipeline(`${b.name}->${a.name}`, baSpec, o.pcap, (frame) => deliver(a, ends.a!, frame));
-    ends.a = a.addNetif({ name: o.aName ?? `sim${a.netifs.length - 1}`, addr: o.aAddr, prefixLength, mtu, output: (p) => send(ab, p) });
-    ends.b = b.addNetif({ name: o.bName ?? `sim${b.netifs.length - 1}`, addr: o.bAddr, prefixLength, mtu, output: (p) => send(ba, p) });
+    ends.a = a.addNetif({ name: o.aName ?? `sim${a.netifs.length - 1}`, addr: o.aAddr, prefixLength, mtu, output: (p) => send(ab, p, mtu) });
+    ends.b = b.addNetif({ name: o.bName ?? `sim${b.netifs.length - 1}`, addr: o.bAddr, prefixLength, mtu, output: (p) => send(ba, p, mtu) });
+    if (o.gso) ends.a.gsoMaxSize = ends.b.gsoMaxSize = 65535;
     const link: SimLink = { aNetif: ends.a, bNetif: ends.b, ab, ba };
     this.links.push(link);
     return link;
@@ -173,10 +181,14 @@ export class Simulator {
 }
 
 /** Driver output: the wire gets a copy (the stack keeps `p`). */
-function send(pipe: LinkPipeline, p: Pbuf): number {
+function send(pipe: LinkPipeline, p: Pbuf, mtu: number): number {
   const frame = new Uint8Array(p.totLen);
   p.copyPartial(frame, p.totLen, 0);
-  pipe.send(frame);
+  if (p.gsoSize > 0 && frame.length > mtu) {
+    for (const piece of segmentTcpGso(frame, p.gsoSize)) pipe.send(piece);
+  } else {
+    pipe.send(frame);
+  }
   return Err.OK;
 }
 

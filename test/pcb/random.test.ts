@@ -31,6 +31,7 @@ export interface Scenario {
   serverTcp: TcpConfig;
   /** Link MTU (1500 unless drawn otherwise). */
   mtu: number;
+  gso: boolean;
 }
 
 const round = (x: number, digits = 4): number => Number(x.toFixed(digits));
@@ -83,7 +84,9 @@ export function scenario(seed: number): Scenario {
   for (const d of [ab, ba]) {
     if (r.chance(0.15)) d.burstLoss = { pGoodToBad: round(0.002 + r.float() * 0.01), pBadToGood: round(0.3 + r.float() * 0.3), lossInBad: round(0.3 + r.float() * 0.2) };
   }
-  return { seed, ab, ba, clientTcp, serverTcp, mtu };
+  // Drawn last again: a third of the links take GSO super-segments (cut by the link, as a NIC does).
+  const gso = r.chance(1 / 3);
+  return { seed, ab, ba, clientTcp, serverTcp, mtu, gso };
 }
 
 const describeScenario = (s: Scenario): string => JSON.stringify(s);
@@ -96,7 +99,7 @@ interface Outcome {
 
 /** Run one scenario; returns every problem found (empty when all is well). */
 export function runScenario(s: Scenario): Outcome {
-  const pair = simPair({ seed: s.seed, ab: s.ab, ba: s.ba, clientTcp: s.clientTcp, serverTcp: s.serverTcp, mtu: s.mtu });
+  const pair = simPair({ seed: s.seed, ab: s.ab, ba: s.ba, clientTcp: s.clientTcp, serverTcp: s.serverTcp, mtu: s.mtu, gso: s.gso });
   const { sim, client, server, rs } = pair;
   const a = payload(BYTES, s.seed * 2 + 1);
   const b = payload(BYTES, s.seed * 2 + 2);
@@ -187,7 +190,7 @@ describe('randomized TCP transfers: 1 MB each way over a random faulty link', ()
     const s = scenario(seed);
     const l = (x: LinkSpec): string => `${x.latencyMs}ms loss ${x.loss}${x.burstLoss ? '+bursts' : ''} reo ${x.reorder} dup ${x.duplicate}${x.bitsPerSecond ? ` ${x.bitsPerSecond / 1e6}Mbit/s` : ''}`;
     const c = (t: TcpConfig): string => `${t.congestion}${t.sack ? ' sack' : ''}${t.timestamps ? ' ts' : ''}${t.windowScaling ? ' ws' : ''}`;
-    return { seed, s, label: `seed ${seed}: ab [${l(s.ab)}] ba [${l(s.ba)}] client [${c(s.clientTcp)}] server [${c(s.serverTcp)}]${s.mtu !== 1500 ? ` mtu ${s.mtu}` : ''}` };
+    return { seed, s, label: `seed ${seed}: ab [${l(s.ab)}] ba [${l(s.ba)}] client [${c(s.clientTcp)}] server [${c(s.serverTcp)}]${s.mtu !== 1500 ? ` mtu ${s.mtu}` : ''}${s.gso ? ' gso' : ''}` };
   });
 
   // One test per seed (not test.each: its $label is truncated), named by the seed and its link.

@@ -236,7 +236,7 @@ export interface Pair {
   rs: RawTcp;
 }
 
-export function simPair(o: { seed?: number | string; link?: LinkSpec; ab?: LinkSpec; ba?: LinkSpec; tcp?: TcpConfig; clientTcp?: TcpConfig; serverTcp?: TcpConfig; mtu?: number } = {}): Pair {
+export function simPair(o: { seed?: number | string; link?: LinkSpec; ab?: LinkSpec; ba?: LinkSpec; tcp?: TcpConfig; clientTcp?: TcpConfig; serverTcp?: TcpConfig; mtu?: number; gso?: boolean } = {}): Pair {
   const sim = new Simulator({ seed: o.seed ?? 1 });
   const client = sim.addStack('client', { pool: { trackLive: true }, tcp: { ...o.tcp, ...o.clientTcp } });
   const server = sim.addStack('server', { pool: { trackLive: true }, tcp: { ...o.tcp, ...o.serverTcp } });
@@ -247,6 +247,7 @@ export function simPair(o: { seed?: number | string; link?: LinkSpec; ab?: LinkS
     ...(o.ab ? { ab: o.ab } : {}),
     ...(o.ba ? { ba: o.ba } : {}),
     ...(o.mtu ? { mtu: o.mtu } : {}),
+    ...(o.gso ? { gso: true } : {}),
   });
   return { sim, client, server, rc: new RawTcp(client), rs: new RawTcp(server) };
 }

@@ -1,0 +1,54 @@
+// Software TCP segmentation for simulated links: what a NIC (or the
+// kernel's TUN driver) does with a GSO super-segment. The simulator offers
+// GSO so the engine's large-segment send path runs under its loss and
+// reordering, deterministically, not only on a real TUN device.
+import { finishChecksum, ipv4PseudoHeaderSum, onesSum } from '../wire/checksum.ts';
+
+const TCP_FIN = 0x01;
+const TCP_PSH = 0x08;
+const TCP_CWR = 0x80;
+
+/**
+ * Cut an IPv4/TCP super-segment into packets of at most `mss` payload
+ * bytes: the headers are repeated, the sequence number advances, the IP
+ * ident increases, FIN and PSH stay on the last piece and CWR on the first
+ * (as Linux's tcp_gso_segment does), and both checksums are recomputed.
+ * A frame that is not IPv4/TCP or fits in one piece comes back as is.
+ */
+export function segmentTcpGso(frame: Uint8Array, mss: number): Uint8Array[] {
+  if (frame.length < 20 || frame[0]! >> 4 !== 4 || frame[9] !== 6 || mss <= 0) return [frame];
+  const ihl = (frame[0]! & 0x0f) * 4;
+  if (frame.length < ihl + 20) return [frame];
+  const thl = (frame[ihl + 12]! >> 4) * 4;
+  const hdr = ihl + thl;
+  const payload = frame.length - hdr;
+  if (payload <= mss) return [frame];
+  const dv = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
+  const seq0 = dv.getUint32(ihl + 4);
+  const ident0 = dv.getUint16(4);
+  const flags = frame[ihl + 13]!;
+  const src = dv.getUint32(12);
+  const dst = dv.getUint32(16);
+  const out: Uint8Array[] = [];
+  for (let off = 0, i = 0; off < payload; off += mss, i++) {
+    const n = Math.min(mss, payload - off);
+    const pkt = new Uint8Array(hdr + n);
+    pkt.set(frame.subarray(0, hdr), 0);
+    pkt.set(frame.subarray(hdr + off, hdr + off + n), hdr);
+    const v = new DataView(pkt.buffer);
+    v.setUint16(2, hdr + n);
+    v.setUint16(4, (ident0 + i) & 0xffff);
+    v.setUint16(10, 0);
+    v.setUint16(10, finishChecksum(onesSum(pkt, 0, ihl)));
+    v.setUint32(ihl + 4, (seq0 + off) >>> 0);
+    const last = off + n >= payload;
+    let f = flags;
+    if (!last) f &= ~(TCP_FIN | TCP_PSH);
+    if (i > 0) f &= ~TCP_CWR;
+    pkt[ihl + 13] = f;
+    v.setUint16(ihl + 16, 0);
+    v.setUint16(ihl + 16, finishChecksum(onesSum(pkt, ihl, thl + n, ipv4PseudoHeaderSum(src, dst, 6, thl + n))));
+    out.push(pkt);
+  }
+  return out;
+}
