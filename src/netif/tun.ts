@@ -93,6 +93,13 @@ export interface TunOptions {
   batchBytes?: number;
   /** Called with every packet in and out (pcap), the bytes being the IP packet. */
   tap?: (dir: 'in' | 'out', bytes: Uint8Array) => void;
+  /**
+   * Fault injection on a real device: return false to drop the packet
+   * (counted in rxFiltered / txFiltered), as a lossy link would. Runs
+   * after the tap, so a capture still shows what was dropped. For tests
+   * of loss recovery against a real peer (the kernel's TCP).
+   */
+  filter?: (dir: 'in' | 'out', bytes: Uint8Array) => boolean;
   /** The device failed while running (removed, I/O error). */
   onError?: (err: TunError) => void;
 }
@@ -112,18 +119,22 @@ export interface TunCounters {
   rxCsumPartial: number;
   /** Received packets dropped (no pbuf memory, bad vnet header). */
   rxDrops: number;
+  /** Received packets the filter option dropped. */
+  rxFiltered: number;
   txPackets: number;
   txBytes: number;
   /** Super-segments sent with a GSO header for the kernel to cut. */
   txGso: number;
   /** Packets the kernel refused (queue full). */
   txDrops: number;
+  /** Packets (or super-segments) the filter option dropped. */
+  txFiltered: number;
 }
 
 export class TunDevice {
   readonly name: string;
   readonly offload: boolean;
-  readonly counters: TunCounters = { rxPackets: 0, rxBytes: 0, rxBatches: 0, rxGso: 0, rxCsumPartial: 0, rxDrops: 0, txPackets: 0, txBytes: 0, txGso: 0, txDrops: 0 };
+  readonly counters: TunCounters = { rxPackets: 0, rxBytes: 0, rxBatches: 0, rxGso: 0, rxCsumPartial: 0, rxDrops: 0, rxFiltered: 0, txPackets: 0, txBytes: 0, txGso: 0, txDrops: 0, txFiltered: 0 };
   private readonly dev: AddonDevice;
   private readonly slab: ArrayBuffer;
   private readonly slabU8: Uint8Array;
@@ -227,6 +238,10 @@ export class TunDevice {
       c.rxBytes += len;
       const bytes = slab.subarray(off, off + len);
       this.opts.tap?.('in', bytes);
+      if (this.opts.filter !== undefined && !this.opts.filter('in', bytes)) {
+        c.rxFiltered++;
+        continue;
+      }
       const p = pool.alloc(PbufLayer.RAW, len, PbufType.RAM);
       if (p === null) {
         c.rxDrops++;
@@ -246,6 +261,13 @@ export class TunDevice {
     const tx = this.tx;
     if (hdr + len > tx.length) return Err.BUF;
     p.copyPartial(tx, len, 0, hdr);
+    if (this.opts.filter !== undefined) {
+      this.opts.tap?.('out', tx.subarray(hdr, hdr + len));
+      if (!this.opts.filter('out', tx.subarray(hdr, hdr + len))) {
+        this.counters.txFiltered++;
+        return Err.OK; // lost on the wire
+      }
+    }
     if (this.offload) this.fillVnetHeader(p, len);
     const packet = tx.subarray(0, hdr + len);
     const n = this.dev.write(packet);
@@ -256,7 +278,7 @@ export class TunDevice {
     }
     c.txPackets++;
     c.txBytes += len;
-    this.opts.tap?.('out', tx.subarray(hdr, hdr + len));
+    if (this.opts.filter === undefined) this.opts.tap?.('out', tx.subarray(hdr, hdr + len));
     return Err.OK;
   }
 

@@ -9,7 +9,7 @@
 // REQUIRE_TUN=1 (set by .ci/run), which turns that into a failure.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { TunDevice } from '../../src/netif/tun.ts';
+import { TunDevice, type TunOptions } from '../../src/netif/tun.ts';
 import { configureTunLink, createNetns, deleteNetns, netnsExists, tunAvailable } from '../../src/netif/tun-ip.ts';
 import { BODY_BLOCK_SIZE, bodyBlock, startServices, type Services } from '../../src/services/index.ts';
 import { Stack, type StackOptions } from '../../src/stack/stack.ts';
@@ -80,7 +80,7 @@ export function execAsync(argv: string[], o: { input?: Uint8Array | string; time
  * side configured. Subnet 10.88.N.0/30 with N unique per test in this
  * process; the namespace name carries the pid so parallel workers never clash.
  */
-export function startTunEnv(o: { offload?: boolean; mtu?: number; stack?: StackOptions } = {}): TunEnv {
+export function startTunEnv(o: { offload?: boolean; mtu?: number; stack?: StackOptions; filter?: TunOptions['filter'] } = {}): TunEnv {
   const n = ++counter % 250;
   const ns = `tsipt-${process.pid}-${n}`;
   const tsip = `10.88.${n}.2`;
@@ -92,7 +92,7 @@ export function startTunEnv(o: { offload?: boolean; mtu?: number; stack?: StackO
   let dev: TunDevice | null = null;
   try {
     stack = new Stack({ name: 'tsip', clock, rng: n, ...o.stack });
-    dev = TunDevice.open({ name: 'tsip0', netns: ns, offload: o.offload ?? false });
+    dev = TunDevice.open({ name: 'tsip0', netns: ns, offload: o.offload ?? false, ...(o.filter ? { filter: o.filter } : {}) });
     dev.attach(stack, { addr: tsip, prefixLength: 30, mtu: o.mtu ?? 1500 });
     configureTunLink({ dev: dev.name, address: `${kernel}/30`, mtu: o.mtu ?? 1500, netns: ns });
   } catch (e) {
