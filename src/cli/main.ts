@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// The tsip command line: `tsip up`, `tsip sim ...`, `tsip help`.
+// The tsip command line: `tsip up`, `tsip sim ...`, `tsip bench compare`, `tsip help`.
 import { parseArgs } from 'node:util';
+import { BENCH_USAGE, benchCommand } from './bench-compare.ts';
 import { runSimPing } from './sim-ping.ts';
 import { SIM_TRANSFER_USAGE, simTransferCommand } from './sim-transfer.ts';
 import { up } from './up.ts';
@@ -33,6 +34,7 @@ usage:
       --pcap FILE     write every packet sent to a pcap file (LINKTYPE_RAW)
       --quiet         only the summary
 ${SIM_TRANSFER_USAGE}
+${BENCH_USAGE}
   tsip help
 `;
 
@@ -131,6 +133,8 @@ async function main(argv: string[]): Promise<number> {
         if (sub === 'ping') return simPing(rest);
         if (sub === 'transfer') return simTransferCommand(rest);
         throw new UsageError(`unknown sim scenario: ${sub ?? '(none)'}`);
+      case 'bench':
+        return benchCommand(argv.slice(1));
       case undefined:
       case 'help':
       case '--help':
