@@ -31,6 +31,8 @@ export interface SimTransferOptions {
   /** TCP configuration of both stacks. */
   tcp?: TcpConfig;
   mtu?: number;
+  /** Netifs take 64 KiB TCP super-segments, cut by the link (software TSO). */
+  gso?: boolean;
   /** Write every frame sent to this pcap file. */
   pcapFile?: string;
   /** Virtual-time budget for the transfer (default 24 h). */
@@ -173,6 +175,7 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
     bAddr: '10.0.0.2',
     link: o.link,
     ...(o.mtu !== undefined ? { mtu: o.mtu } : {}),
+    ...(o.gso ? { gso: true } : {}),
     ...(pcap !== undefined ? { pcap } : {}),
   });
   const seedRng = new Rng(o.seed);
@@ -317,6 +320,7 @@ export const SIM_TRANSFER_USAGE = `  tsip sim transfer [options]     bulk TCP bo
       --corrupt P     bit-corruption probability (default 0)
       --cc NAME       congestion control: cubic or reno (default cubic)
       --mtu N         link MTU (default 1500)
+      --gso           stacks send 64 KiB super-segments, the link cuts them (as a NIC's TSO)
       --pcap FILE     write every frame sent to a pcap file
       --json          print one JSON object instead of the report
     exit status 1 if the data did not arrive intact or pbufs were left in use`;
@@ -340,6 +344,7 @@ export function simTransferCommand(argv: string[], print: (s: string) => void = 
       corrupt: { type: 'string' },
       cc: { type: 'string' },
       mtu: { type: 'string' },
+      gso: { type: 'boolean' },
       pcap: { type: 'string' },
       json: { type: 'boolean' },
     },
@@ -371,6 +376,7 @@ export function simTransferCommand(argv: string[], print: (s: string) => void = 
     link,
     tcp: { congestion: cc },
     ...(values.mtu !== undefined ? { mtu: num(values.mtu, 'mtu', 1500) } : {}),
+    ...(values.gso ? { gso: true } : {}),
     ...(values.pcap !== undefined ? { pcapFile: values.pcap } : {}),
   });
   print(values.json ? JSON.stringify(transferJson(r)) : formatTransferReport(r, values.pcap));
