@@ -85,6 +85,8 @@ export interface SimTransferResult {
   pcbsLeft: number;
   /** Frames sent into the link and delivered by it, each direction. */
   frames: { clientToServer: { sent: number; delivered: number }; serverToClient: { sent: number; delivered: number } };
+  /** TCP super-segments each side handed to its netif (with --gso; the link cut them into frames). */
+  superSegments: { client: number; server: number };
   client: EndReport;
   server: EndReport;
   link: LinkSpec;
@@ -261,6 +263,7 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
       clientToServer: { sent: link.ab.sent, delivered: link.ab.delivered },
       serverToClient: { sent: link.ba.sent, delivered: link.ba.delivered },
     },
+    superSegments: { client: link.aNetif.counters.txGso, server: link.bNetif.counters.txGso },
     client: cRep,
     server: sRep,
     link: o.link,
@@ -296,6 +299,7 @@ export function formatTransferReport(r: SimTransferResult, pcapFile?: string): s
     'loss recovery (both ends):',
     `  ${r.retransmits} retransmitted segments, ${r.fastRetransmits} fast retransmits, ${r.fastRecoveries} fast recoveries, ${r.rtoCount} RTOs`,
     `  frames: client->server ${r.frames.clientToServer.sent} sent / ${r.frames.clientToServer.delivered} delivered, server->client ${r.frames.serverToClient.sent} sent / ${r.frames.serverToClient.delivered} delivered`,
+    ...(r.superSegments.client + r.superSegments.server > 0 ? [`  GSO super-segments: client ${r.superSegments.client}, server ${r.superSegments.server} (cut into frames by the link)`] : []),
     'resources after close and run-until-idle:',
     `  pool: ${r.poolInUse} bytes in ${r.pbufsInUse} pbufs in use; ${r.pcbsLeft} PCBs; ${r.timersPending} timers pending`,
   ];
