@@ -15,3 +15,4 @@ export { Stack, ReentrancyError, type AddNetifOptions, type StackOptions } from 
 export { Simulator, type ConnectOptions, type SimLink, type SimulatorOptions } from './sim/simulator.ts';
 export { buildStages, LinkPipeline, type LinkSpec, type LinkStage } from './sim/link.ts';
 export { PcapWriter, readPcap } from './sim/pcap.ts';
+export { Net, Server as NetServer, Socket as NetSocket, netError, type AcceptLoop, type AcceptLoopOptions, type AddressInfo, type ListenOptions, type NetError, type ServerOptions, type SocketOptions, type TcpConnectOptions } from './net/index.ts';

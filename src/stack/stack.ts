@@ -17,6 +17,8 @@ import type { Pbuf } from '../pbuf/pbuf.ts';
 import { PbufPool, type PbufPoolOptions } from '../pbuf/pool.ts';
 import { Tcp, type TcpConfig } from '../pcb/tcp.ts';
 import { SocketLayer, type SocketLayerOptions } from '../socket/layer.ts';
+import { Net, type AcceptLoop, type AcceptLoopOptions } from '../net/index.ts';
+import type { Socket as NetSocket, TcpConnectOptions } from '../net/socket.ts';
 import type { Poller } from '../socket/poller.ts';
 import type { Socket } from '../socket/socket.ts';
 import { newStats, type Stats } from '../stats.ts';
@@ -93,6 +95,7 @@ export class Stack implements IpHost {
   private readonly onInternalError: ((err: unknown) => void) | undefined;
   private pendingError: { err: unknown } | null = null;
   private closed = false;
+  private netApi: Net | undefined;
 
   constructor(opts: StackOptions = {}) {
     this.name = opts.name ?? 'tsip';
@@ -218,6 +221,21 @@ export class Stack implements IpHost {
   /** select.poll() for this stack's sockets. */
   poll(): Poller {
     return this.sockets.poll();
+  }
+
+  /** node:net over this stack: stack.net.createServer(), stack.net.connect() (src/net, docs/net.md). */
+  get net(): Net {
+    return (this.netApi ??= new Net(this));
+  }
+
+  /** `for await (const sock of stack.listen({ port }))`: accepted node:net-style sockets. */
+  listen(options: AcceptLoopOptions = {}): AcceptLoop {
+    return this.net.listen(options);
+  }
+
+  /** Connect a node:net-style socket; resolves on 'connect' (honours `signal`). */
+  connectTcp(options: TcpConnectOptions): Promise<NetSocket> {
+    return this.net.connectTcp(options);
   }
 
   /** Send an ICMP echo request (see Pinger for a ping loop). */
