@@ -79,11 +79,11 @@ const spec: BenchSpec = {
       const k = `${n / 1000}k`;
       rows.push({
         measure: `${k} connection pairs`,
-        'heap B per pair (both ends)': Math.round(r.bytesPerPair),
-        'heap B per server end': Math.round(r.bytesPerServerEnd),
-        'heap B per client end': Math.round(r.bytesPerClientEnd),
-        'heapUsed before MiB': mb(r.before.heapUsed),
-        'heapUsed after MiB': mb(r.after.heapUsed),
+        pairs: n,
+        'heapUsed MiB': mb(r.after.heapUsed),
+        'heap B per pair': Math.round(r.bytesPerPair),
+        'B per server end': Math.round(r.bytesPerServerEnd),
+        'B per client end': Math.round(r.bytesPerClientEnd),
         'handshakes/s': Math.round(n / (r.ms / 1000)),
         'timers pending': r.pendingTimers,
       });
@@ -111,12 +111,16 @@ const spec: BenchSpec = {
       maxHeap = last?.heapUsed ?? 0;
       notes.push(`max: the child ended without a result (status ${m.status}, signal ${m.signal ?? 'none'}); the figure is the last step within 1 GiB. stderr: ${m.stderr.split('\n').find((l) => /FATAL|Error/.test(l)) ?? ''}`);
     }
+    const base = res?.baseHeapUsed ?? 0;
     rows.push({
       measure: 'most pairs within 1 GiB heap',
       pairs: maxPairs,
-      'connection ends': 2 * maxPairs,
       'heapUsed MiB': mb(maxHeap),
-      steps: steps.length,
+      'heap B per pair': maxPairs > 0 && base > 0 ? Math.round((maxHeap - base) / maxPairs) : '',
+      'B per server end': '',
+      'B per client end': '',
+      'handshakes/s': res !== undefined && res.ms > 0 ? Math.round(res.pairsOpened / (res.ms / 1000)) : '',
+      'timers pending': res?.pendingTimers ?? '',
     });
     figures['max connection pairs within 1 GiB heap'] = maxPairs;
     figures['max heapUsed bytes at that count'] = maxHeap;
