@@ -296,7 +296,7 @@ const EXPECTED: Record<string, Result> = {
   },
   'server resetAndDestroy() after data: ECONNRESET (read), close(true)': {
     client: ['connect', 'ready', 'error(ECONNRESET)', 'syscall:read', 'close(true)'],
-    server: ['close(false)'],
+    server: ['data', 'close(false)'],
   },
   'connection refused: ECONNREFUSED (connect), close(true)': {
     client: ['error(ECONNREFUSED)', 'close(true)', 'connect ECONNREFUSED true true true'],
