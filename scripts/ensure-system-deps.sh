@@ -6,6 +6,7 @@
 #   iproute2             namespaces, TUN addresses (ip)
 #   iputils-ping         ping from the kernel side of a namespace
 #   curl, socat, nc      kernel-side peers for the interop tests
+#   openssl              self-signed certificates for the node:tls over tsip tests
 set -uo pipefail
 
 need=()
@@ -16,6 +17,7 @@ command -v ping >/dev/null 2>&1 || need+=(iputils-ping)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v socat >/dev/null 2>&1 || need+=(socat)
 command -v nc >/dev/null 2>&1 || need+=(netcat-openbsd)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 
 [ ${#need[@]} -eq 0 ] && exit 0
 
