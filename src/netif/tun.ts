@@ -108,6 +108,9 @@ export interface TunOptions {
 export interface TunHost {
   readonly pool: PbufPool;
   addNetif(o: { name: string; addr: number | string; prefixLength?: number; mtu?: number; output: LinkOutput; isDefault?: boolean }): Netif;
+  /** Bracket one batch of received packets (Stack: one ACK per connection per batch). */
+  beginInputBatch?(): void;
+  endInputBatch?(): void;
 }
 
 export interface TunCounters {
@@ -143,6 +146,7 @@ export class TunDevice {
   private readonly txView = new DataView(this.tx.buffer);
   private netif: Netif | null = null;
   private pool: PbufPool | null = null;
+  private host: TunHost | null = null;
   private closed = false;
 
   private constructor(
@@ -182,6 +186,7 @@ export class TunDevice {
   attach(host: TunHost, o: { addr: string | number; prefixLength: number; mtu: number; isDefault?: boolean }): Netif {
     if (this.netif !== null) throw new TunError('TUN device already attached');
     this.pool = host.pool;
+    this.host = host;
     const netif = host.addNetif({ name: this.name, addr: o.addr, prefixLength: o.prefixLength, mtu: o.mtu, isDefault: o.isDefault ?? true, output: (p) => this.output(p) });
     // With offload the kernel takes (and sends) up to 64 KiB TCP segments.
     if (this.offload) netif.gsoMaxSize = 65535;
@@ -214,6 +219,16 @@ export class TunDevice {
     const pool = this.pool!;
     const slab = this.slabU8;
     const meta = this.meta;
+    const host = this.host!;
+    host.beginInputBatch?.();
+    try {
+      this.inputBatch(count, netif, pool, slab, meta, c);
+    } finally {
+      host.endInputBatch?.();
+    }
+  }
+
+  private inputBatch(count: number, netif: Netif, pool: PbufPool, slab: Uint8Array, meta: Uint32Array, c: TunCounters): void {
     for (let i = 0; i < count; i++) {
       let off = meta[2 * i]!;
       let len = meta[2 * i + 1]!;

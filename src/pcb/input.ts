@@ -837,7 +837,14 @@ function receive(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): void {
   }
   // Delayed ACK: at least every second full-sized segment, else within the timer.
   if (pcb.rcvUnacked >= 2 * maxPayload(pcb) || pcb.flags & PcbFlag.ACK_DELAY) {
-    pcb.flags |= PcbFlag.ACK_NOW;
+    if (tcp.batching) {
+      // Inside a driver's batch: one ACK at its end covers the whole run.
+      pcb.flags |= PcbFlag.ACK_DELAY;
+      if (pcb.delackAt < 0) pcb.delackAt = now + tcp.config.delayedAckMs;
+      tcp.queueBatchAck(pcb);
+    } else {
+      pcb.flags |= PcbFlag.ACK_NOW;
+    }
   } else {
     pcb.flags |= PcbFlag.ACK_DELAY;
     if (pcb.delackAt < 0) pcb.delackAt = now + tcp.config.delayedAckMs;

@@ -67,6 +67,8 @@ export const PcbFlag = {
   OUTPUT_PENDING: 0x0800,
   /** A window update is owed to the peer. */
   WND_UPDATE: 0x1000,
+  /** Queued in Tcp's batch-ACK list (an ACK owed at the end of the input batch). */
+  BATCH_ACK: 0x2000,
 } as const;
 
 /** Socket-level options (lwIP's SOF_*). */

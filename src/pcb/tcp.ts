@@ -196,6 +196,13 @@ export class Tcp {
   /** The PCB whose segment is being processed: its output waits until processing ends. */
   inputPcb: TcpPcb | null = null;
   /**
+   * Set while the driver feeds a batch of packets (Stack.beginInputBatch):
+   * the every-second-segment ACK then waits for the batch's end, one ACK
+   * per connection per batch (what GRO gives the kernel's receivers).
+   */
+  batching = false;
+  private readonly batchAcks: TcpPcb[] = [];
+  /**
    * Replaces the RFC 6528 generator when set (tests use it to start near
    * the 2^32 wrap). Arguments: local ip, local port, remote ip, remote port.
    */
@@ -618,6 +625,29 @@ export class Tcp {
     this.twQueue.push(pcb);
     this.twDeadline.push(pcb.timeWaitAt);
     if (!this.twTimer.active) this.twTimer.startAt(pcb.timeWaitAt);
+  }
+
+  /** @internal An ACK is owed to `pcb` at the end of the current input batch. */
+  queueBatchAck(pcb: TcpPcb): void {
+    if (pcb.flags & PcbFlag.BATCH_ACK) return;
+    pcb.flags |= PcbFlag.BATCH_ACK;
+    this.batchAcks.push(pcb);
+  }
+
+  /**
+   * The input batch ended: send the ACKs it deferred (those not already
+   * carried by a data segment meanwhile; output clears ACK_DELAY).
+   */
+  flushBatchAcks(): void {
+    const list = this.batchAcks;
+    for (let i = 0; i < list.length; i++) {
+      const pcb = list[i]!;
+      pcb.flags &= ~PcbFlag.BATCH_ACK;
+      if (pcb.freed || pcb.table !== TableKind.ACTIVE || (pcb.flags & PcbFlag.ACK_DELAY) === 0) continue;
+      pcb.flags |= PcbFlag.ACK_NOW;
+      output(this, pcb);
+    }
+    list.length = 0;
   }
 
   /** Recompute the PCB's single timer from its deadlines. */

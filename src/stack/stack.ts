@@ -83,6 +83,7 @@ export class Stack implements IpHost {
   private depth = 0;
   /** Nesting depth of calls into device drivers (see driverCall). */
   private inDriver = 0;
+  private batchDepth = 0;
   private draining = false;
   private readonly inputQueueLimit: number;
   private readonly queueP: Pbuf[] = [];
@@ -172,6 +173,38 @@ export class Stack implements IpHost {
       return;
     }
     this.process(p, netif);
+    this.drain();
+  }
+
+  /**
+   * A driver that reads packets in batches (the TUN device) brackets each
+   * batch with beginInputBatch()/endInputBatch(): TCP then owes in-order
+   * data one ACK per connection at the batch's end instead of one every
+   * second segment (fewer packets and device writes, as GRO gives the
+   * kernel's receivers). ACKs that must go at once (out of order, hole
+   * filled, FIN, window probes) are not delayed. Calls nest.
+   */
+  beginInputBatch(): void {
+    this.batchDepth++;
+    this.tcp.batching = true;
+  }
+
+  endInputBatch(): void {
+    if (this.batchDepth === 0 || --this.batchDepth > 0) return;
+    this.tcp.batching = false;
+    if (this.closed) return;
+    if (this.busy) {
+      this.defer(() => this.tcp.flushBatchAcks());
+      return;
+    }
+    this.depth++;
+    try {
+      this.tcp.flushBatchAcks();
+    } catch (err) {
+      this.caught(err);
+    } finally {
+      this.depth--;
+    }
     this.drain();
   }
 
