@@ -540,6 +540,11 @@ export class Socket extends Duplex {
     let queued = false;
     while (this.txChunks.length > 0) {
       const c = this.txChunks[0]!;
+      if (this.txOff >= c.length) {
+        this.txChunks.shift(); // empty chunk
+        this.txOff = 0;
+        continue;
+      }
       const room = raw.tcpSndbuf(pcb);
       const n = Math.min(room, c.length - this.txOff, 65536);
       if (n <= 0) break;
