@@ -327,6 +327,27 @@ export class Socket {
   }
 
   /**
+   * recv_into(buf, n?) as CPython's socket.recv_into (MicroPython has none):
+   * recv's "once" semantics into the caller's buffer, so a reader that
+   * reuses one buffer allocates nothing per call. Returns the count, 0 at
+   * EOF. Non-blocking: EAGAIN when nothing is there.
+   */
+  recvInto(buf: Uint8Array, nbytes?: number): number | Promise<number> {
+    const want = Math.min(buf.length, nbytes ?? buf.length);
+    return this.op(
+      () => this.tryRecvInto(buf, want),
+      () => {
+        throw new OSError(errno.EAGAIN);
+      },
+    );
+  }
+
+  /** CPython's name for recvInto. */
+  recv_into(buf: Uint8Array, nbytes?: number): number | Promise<number> {
+    return this.recvInto(buf, nbytes);
+  }
+
+  /**
    * read(n): blocking, exactly n bytes unless EOF, an error or the timeout
    * comes first (then what was read; an error alone raises); read() reads
    * to EOF. Non-blocking: what is there (up to n), null if nothing is.
@@ -633,6 +654,18 @@ export class Socket {
     return this.eofOrError();
   }
 
+  private tryRecvInto(buf: Uint8Array, n: number): number | Again {
+    this.checkReadable();
+    if (n <= 0) return 0;
+    if (this.rxBytes > 0) {
+      const m = Math.min(n, this.rxBytes);
+      this.takeInto(buf, m);
+      return m;
+    }
+    const r = this.eofOrError();
+    return r === AGAIN ? AGAIN : 0;
+  }
+
   /** Nothing buffered: EOF, the error (once), or "would block". */
   private eofOrError(): Uint8Array | Again {
     switch (this._state) {
@@ -783,12 +816,17 @@ export class Socket {
   /** Copy `n` buffered bytes out and reopen the window by as much. */
   private take(n: number): Uint8Array {
     const out = new Uint8Array(n);
+    this.takeInto(out, n);
+    return out;
+  }
+
+  /** Move the first n buffered bytes into `dst` and open the window by n. */
+  private takeInto(dst: Uint8Array, n: number): void {
     const rx = this.rx!;
-    rx.copyPartial(out, n, 0);
+    rx.copyPartial(dst, n, 0);
     this.rx = rx.freeHeader(n);
     this.rxBytes -= n;
     if (this.pcb !== null) this.raw.tcpRecved(this.pcb, n);
-    return out;
   }
 
   private freeRx(): void {

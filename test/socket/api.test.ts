@@ -635,6 +635,32 @@ describe('blocking reads: once and exact', () => {
     await done(pair, c, s, ls);
   });
 
+  test('recv_into (CPython) is recv into a caller buffer: once, short counts, 0 at EOF; EAGAIN non-blocking; the window reopens', async () => {
+    const pair = sockPair();
+    const { ls, c, s } = await connected(pair);
+    const buf = new Uint8Array(8).fill(0xee);
+    const r = track(pair, P(s.recvInto(buf)));
+    await pair.advance(20);
+    expect(r.at).toBeNull(); // waits while nothing has arrived
+    await pair.run(P(c.send(enc('abc'))));
+    expect(await pair.run(r.p)).toBe(3);
+    expect(dec(buf.subarray(0, 3))).toBe('abc');
+    expect(buf[3]).toBe(0xee); // nothing written past the count
+    await pair.run(P(c.send(enc('defghijklm'))));
+    await pair.advance(20);
+    expect(await pair.run(P(s.recv_into(buf, 4)))).toBe(4);
+    expect(dec(buf.subarray(0, 4))).toBe('defg');
+    expect(await pair.run(P(s.recvInto(buf)))).toBe(6);
+    expect(dec(buf.subarray(0, 6))).toBe('hijklm');
+    s.setblocking(false);
+    expect(() => s.recvInto(buf)).toThrow(expect.objectContaining({ errno: errno.EAGAIN }));
+    c.close();
+    await pair.advance(20);
+    expect(s.recvInto(buf)).toBe(0); // EOF
+    expect(s.recv_into(buf)).toBe(0);
+    await done(pair, s, ls);
+  });
+
   test('read(n) is "exact": it waits until n bytes arrived or EOF', async () => {
     const pair = sockPair();
     const { ls, c, s } = await connected(pair);
