@@ -1,0 +1,218 @@
+// A dupterm-like terminal service (seed 000, MicroPython's WebREPL idea)
+// over tsip's node:net façade: each connection asks for a password, then
+// gets a Node REPL (node:repl with the socket as input and output) or a
+// small line-oriented command shell. Several sessions run at once; a
+// session ends, and its socket, readline and REPL are released, when the
+// peer sends EOF or a read or write on the socket fails (the seed's "dupterm
+// closes the stream on EOF or error"), or on `exit` / `.exit`.
+//
+// A REPL over the network runs arbitrary code: the service is off unless
+// started explicitly (`tsip up --terminal PORT` with a password), and every
+// session must present the password first (one attempt, as WebREPL).
+import { createHash, timingSafeEqual } from 'node:crypto';
+import * as readline from 'node:readline';
+import * as repl from 'node:repl';
+import type { Server, Socket } from '../net/index.ts';
+import type { Stack } from '../stack/stack.ts';
+
+export type TerminalMode = 'repl' | 'shell';
+
+/** A shell command: returns the text to print (a trailing newline is added if missing). */
+export type ShellCommand = (args: string[], session: TerminalSession) => string | Promise<string>;
+
+export interface TerminalOptions {
+  port: number;
+  host?: string;
+  /** Required, non-empty. */
+  password: string;
+  /** 'repl' (default) or 'shell'. */
+  mode?: TerminalMode;
+  /** Extra shell commands (shell mode). */
+  commands?: Record<string, ShellCommand>;
+  /** Values visible in the REPL's context (repl mode); `stack` is always there. */
+  context?: Record<string, unknown>;
+  /** Longest password line accepted (bytes) before the session is dropped. */
+  maxLineBytes?: number;
+  /** Called with one line per session event (connected, denied, closed). */
+  log?: (line: string) => void;
+}
+
+export interface TerminalSession {
+  readonly id: number;
+  readonly socket: Socket;
+  readonly remote: string;
+  authenticated: boolean;
+  /** Why the session ended: 'eof', 'exit', 'denied', 'stopped' or an error code. */
+  closeReason: string | null;
+}
+
+export interface TerminalCounters {
+  accepted: number;
+  authenticated: number;
+  denied: number;
+  closed: number;
+}
+
+export interface TerminalService {
+  readonly server: Server;
+  readonly sessions: ReadonlySet<TerminalSession>;
+  readonly counters: TerminalCounters;
+  /** Resolves once listening. */
+  readonly ready: Promise<void>;
+  /** Stop listening and end every session. */
+  stop(): void;
+}
+
+const digest = (s: string | Buffer): Buffer => createHash('sha256').update(s).digest();
+
+export function startTerminal(stack: Stack, o: TerminalOptions): TerminalService {
+  if (typeof o.password !== 'string' || o.password.length === 0) throw new Error('terminal service: a non-empty password is required');
+  const want = digest(o.password);
+  const mode = o.mode ?? 'repl';
+  const maxLine = o.maxLineBytes ?? 1024;
+  const log = o.log ?? (() => {});
+  const sessions = new Set<TerminalSession>();
+  const counters: TerminalCounters = { accepted: 0, authenticated: 0, denied: 0, closed: 0 };
+  let nextId = 1;
+  const server = stack.net.createServer({ noDelay: true }, (sock) => {
+    counters.accepted++;
+    const session: TerminalSession = { id: nextId++, socket: sock, remote: `${sock.remoteAddress}:${sock.remotePort}`, authenticated: false, closeReason: null };
+    sessions.add(session);
+    const cleanups: (() => void)[] = [];
+    const finish = (reason: string): void => {
+      if (session.closeReason !== null) return;
+      session.closeReason = reason;
+      for (const c of cleanups.splice(0)) c();
+      // Drop whatever input is left, so the peer's EOF can arrive and the socket close.
+      sock.removeAllListeners('data');
+      sock.resume();
+      if (!sock.destroyed) {
+        if (reason === 'eof' || reason === 'exit' || reason === 'denied' || reason === 'stopped') sock.end();
+        else sock.destroy();
+      }
+    };
+    sock.on('error', (e: NodeJS.ErrnoException) => finish(e.code ?? 'error'));
+    sock.on('end', () => finish('eof'));
+    sock.on('close', () => {
+      finish('closed');
+      if (sessions.delete(session)) counters.closed++;
+      log(`terminal: session ${session.id} from ${session.remote} closed (${session.closeReason})`);
+    });
+    sock.write('Password: ');
+    // Read the password line by hand, so whatever follows it stays in the stream for the REPL.
+    let buf = Buffer.alloc(0);
+    const onData = (d: Buffer): void => {
+      buf = Buffer.concat([buf, d]);
+      const nl = buf.indexOf(0x0a);
+      if (nl < 0) {
+        if (buf.length > maxLine) finish('denied');
+        return;
+      }
+      sock.removeListener('data', onData);
+      sock.pause();
+      const line = buf.subarray(0, nl).toString('utf8').replace(/\r$/, '');
+      const rest = buf.subarray(nl + 1);
+      if (!timingSafeEqual(digest(line), want)) {
+        counters.denied++;
+        log(`terminal: session ${session.id} from ${session.remote}: wrong password`);
+        sock.write('\r\nAccess denied\r\n');
+        finish('denied');
+        return;
+      }
+      counters.authenticated++;
+      session.authenticated = true;
+      log(`terminal: session ${session.id} from ${session.remote} connected (${mode})`);
+      if (rest.length > 0) sock.unshift(rest);
+      sock.write(`\r\ntsip ${mode} on ${stack.name}\r\n`);
+      if (mode === 'repl') startRepl(stack, o, session, cleanups, finish);
+      else startShell(stack, o, session, cleanups, finish);
+      sock.resume();
+    };
+    sock.on('data', onData);
+  });
+  const ready = new Promise<void>((resolve, reject) => {
+    server.once('listening', resolve);
+    server.once('error', reject);
+  });
+  server.listen({ port: o.port, ...(o.host !== undefined ? { host: o.host } : {}) });
+  return {
+    server,
+    sessions,
+    counters,
+    ready,
+    stop() {
+      server.close();
+      for (const s of sessions) {
+        s.closeReason ??= 'stopped';
+        s.socket.end();
+      }
+    },
+  };
+}
+
+function startRepl(stack: Stack, o: TerminalOptions, session: TerminalSession, cleanups: (() => void)[], finish: (r: string) => void): void {
+  const r = repl.start({ input: session.socket, output: session.socket, prompt: '>>> ', terminal: false, useGlobal: false, ignoreUndefined: true });
+  Object.assign(r.context, { stack, session }, o.context);
+  r.on('error', () => {}); // the socket's errors (forwarded by readline) end the session, handled above
+  r.on('exit', () => finish(session.socket.readableEnded ? 'eof' : 'exit'));
+  cleanups.push(() => {
+    r.removeAllListeners('exit');
+    r.close();
+  });
+}
+
+function startShell(stack: Stack, o: TerminalOptions, session: TerminalSession, cleanups: (() => void)[], finish: (r: string) => void): void {
+  const sock = session.socket;
+  const builtins: Record<string, ShellCommand> = {
+    help: () => `commands: ${Object.keys(commands).sort().join(' ')}`,
+    echo: (args) => args.join(' '),
+    stats: () => JSON.stringify({ tcp: { ...stack.stats.tcp, pcbs: stack.tcp.pcbCount }, ip: stack.stats.ip }),
+    conns: () =>
+      [...stack.tcp.connections()].map((p) => `${p.stateName} ${p.localPort} -> ${(p.remoteIp >>> 24) & 255}.${(p.remoteIp >>> 16) & 255}.${(p.remoteIp >>> 8) & 255}.${p.remoteIp & 255}:${p.remotePort}`).join('\n') || '(none)',
+    whoami: (_a, s) => `session ${s.id} from ${s.remote}`,
+  };
+  const commands: Record<string, ShellCommand> = { ...builtins, ...o.commands };
+  const rl = readline.createInterface({ input: sock, terminal: false, crlfDelay: Infinity });
+  const prompt = (): void => {
+    if (session.closeReason === null && sock.writable) sock.write('$ ');
+  };
+  // One line at a time: the next is read only once this one's output is written.
+  rl.on('line', (line) => {
+    const [name, ...args] = line.trim().split(/\s+/);
+    if (name === undefined || name === '') {
+      prompt();
+      return;
+    }
+    if (name === 'exit' || name === 'quit') {
+      finish('exit');
+      return;
+    }
+    const cmd = commands[name];
+    if (cmd === undefined) {
+      sock.write(`${name}: command not found\r\n`);
+      prompt();
+      return;
+    }
+    rl.pause();
+    Promise.resolve()
+      .then(() => cmd(args, session))
+      .then(
+        (out) => out,
+        (e: unknown) => `error: ${e instanceof Error ? e.message : String(e)}`,
+      )
+      .then((out) => {
+        if (session.closeReason !== null) return;
+        const text = out.endsWith('\n') ? out : `${out}\n`;
+        sock.write(text.replace(/\r?\n/g, '\r\n'));
+        prompt();
+        rl.resume();
+      });
+  });
+  rl.on('error', () => {}); // forwarded socket errors: handled by the session
+  rl.on('close', () => finish(sock.readableEnded ? 'eof' : 'exit'));
+  cleanups.push(() => {
+    rl.removeAllListeners('close');
+    rl.close();
+  });
+  prompt();
+}
