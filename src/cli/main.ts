@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { BENCH_USAGE, benchCommand } from './bench-compare.ts';
 import { runSimPing } from './sim-ping.ts';
 import { SIM_TRANSFER_USAGE, simTransferCommand } from './sim-transfer.ts';
-import { up } from './up.ts';
+import { up, type UpOptions } from './up.ts';
 
 const USAGE = `tsip — a userspace TCP/IP stack
 
@@ -18,6 +18,9 @@ usage:
       --dev NAME      TUN device name (default tsip0)
       --pcap FILE     capture every packet in and out
       --duration S    serve for S seconds, then clean up (default: until Ctrl-C)
+      --terminal PORT serve a password-protected Node REPL on PORT (off by default: it runs code)
+      --terminal-password PW   its password (or env TSIP_TERMINAL_PASSWORD; required with --terminal)
+      --terminal-mode M        repl (default) or shell (line commands: help, echo, stats, conns)
       without root or /dev/net/tun it runs the same services in the simulator and says so
   tsip sim ping [options]         ping between two simulated stacks over a faulty link
       --seed N        seed for every random choice (default 1)
@@ -107,9 +110,20 @@ async function upCommand(argv: string[]): Promise<number> {
       dev: { type: 'string' },
       pcap: { type: 'string' },
       duration: { type: 'string' },
+      terminal: { type: 'string' },
+      'terminal-password': { type: 'string' },
+      'terminal-mode': { type: 'string' },
     },
     strict: true,
   });
+  let terminal: UpOptions['terminal'];
+  if (values.terminal !== undefined) {
+    const password = values['terminal-password'] ?? process.env.TSIP_TERMINAL_PASSWORD ?? '';
+    if (password === '') throw new RangeError('--terminal needs a password: --terminal-password PW or env TSIP_TERMINAL_PASSWORD');
+    const mode = values['terminal-mode'] ?? 'repl';
+    if (mode !== 'repl' && mode !== 'shell') throw new RangeError(`--terminal-mode must be repl or shell, got ${mode}`);
+    terminal = { port: num(values.terminal, 'terminal', 0), password, mode };
+  }
   const duration = values.duration === undefined ? undefined : num(values.duration, 'duration', 0);
   return up({
     netns: values['no-netns'] ? null : (values.netns ?? 'tsip'),
@@ -119,6 +133,7 @@ async function upCommand(argv: string[]): Promise<number> {
     dev: values.dev ?? 'tsip0',
     ...(values.pcap === undefined ? {} : { pcap: values.pcap }),
     ...(duration === undefined ? {} : { duration }),
+    ...(terminal === undefined ? {} : { terminal }),
     log: (l) => console.log(l),
   });
 }

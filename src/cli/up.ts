@@ -10,6 +10,7 @@ import { configureTunLink, createNetns, deleteNetns, netnsExists, tunAvailable }
 import { PcapWriter } from '../sim/pcap.ts';
 import { Simulator } from '../sim/simulator.ts';
 import { generatedBody, startServices } from '../services/index.ts';
+import { startTerminal, type TerminalService } from '../services/terminal.ts';
 import { Stack } from '../stack/stack.ts';
 import { RealClock } from '../time/real-clock.ts';
 import { formatIpv4Address, parseIpv4Address, prefixToMask } from '../wire/address.ts';
@@ -24,6 +25,8 @@ export interface UpOptions {
   /** Seconds to serve; undefined = until Ctrl-C. */
   duration?: number;
   dev: string;
+  /** Opt-in terminal service (src/services/terminal.ts): a password-protected REPL or shell. */
+  terminal?: { port: number; password: string; mode: 'repl' | 'shell' };
   log: (line: string) => void;
 }
 
@@ -82,6 +85,7 @@ export async function up(o: UpOptions): Promise<number> {
   const stack = new Stack({ name: 'tsip', clock, rng: randomInt(2 ** 31), onInternalError: (e) => o.log(`tsip: internal error: ${String(e)}`) });
   let dev: TunDevice | null = null;
   let services: ReturnType<typeof startServices> | null = null;
+  let terminal: TerminalService | null = null;
   const pcap = o.pcap ? new PcapWriter() : null;
   let stop: (() => void) | null = null;
   const stopped = new Promise<void>((resolve) => (stop = resolve));
@@ -111,6 +115,11 @@ export async function up(o: UpOptions): Promise<number> {
     const inNs = ns !== null ? ['ip', 'netns', 'exec', ns] : [];
     o.log(`tsip up: ${a.tsip}/${a.prefix} on ${dev.name}${ns !== null ? ` in network namespace ${ns}` : ''} (kernel side ${a.kernel}), MTU ${o.mtu}, offload ${o.offload ? 'on' : 'off'}`);
     o.log('services: echo :7, discard :9, chargen :19, http :80 (/, /status.json, /bytes/N)');
+    if (o.terminal) {
+      terminal = startTerminal(stack, { ...o.terminal, log: o.log });
+      await terminal.ready;
+      o.log(`terminal: password-protected ${o.terminal.mode} on ${a.tsip}:${o.terminal.port} (try: ${ns !== null ? `ip netns exec ${ns} ` : ''}nc ${a.tsip} ${o.terminal.port})`);
+    }
 
     // Self-check from the kernel side.
     const ping = await runAsync([...inNs, 'ping', '-c', '3', '-i', '0.2', '-W', '2', a.tsip]);
@@ -149,6 +158,7 @@ export async function up(o: UpOptions): Promise<number> {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     services?.stop();
+    terminal?.stop();
     dev?.close();
     stack.close();
     clock.dispose();

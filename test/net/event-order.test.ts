@@ -50,7 +50,7 @@ async function realApi<T>(fn: (api: Api) => Promise<T>): Promise<T> {
     name: 'node:net',
     host: '127.0.0.1',
     createServer: (o, cb) => nodeNet.createServer(o, cb as (s: nodeNet.Socket) => void) as unknown as ServerLike,
-    connect: (o) => nodeNet.connect(o as nodeNet.NetConnectOpts) as unknown as SockLike,
+    connect: (o) => nodeNet.connect(o as unknown as nodeNet.NetConnectOpts) as unknown as SockLike,
     until: async (cond, ms = 5000) => {
       const end = performance.now() + ms;
       while (!cond()) {
