@@ -117,3 +117,29 @@ test('bytesRead/bytesWritten, addresses, and a paused reader closing the window 
   srv.close();
   await t.finish();
 });
+
+test('Duplex.toWeb(socket): web streams over a tsip socket, as docs/net.md shows', async () => {
+  const { Duplex } = await import('node:stream');
+  const t = netPair();
+  const srv = t.server.net.createServer((s) => s.pipe(s));
+  srv.listen(7);
+  const sock = await t.run(t.client.connectTcp({ host: '10.0.0.2', port: 7 }));
+  const { readable, writable } = Duplex.toWeb(sock);
+  const w = writable.getWriter();
+  await t.run(w.write(new TextEncoder().encode('hello web')));
+  await t.run(w.close());
+  const chunks: Uint8Array[] = [];
+  const reader = readable.getReader();
+  const readAll = (async () => {
+    for (;;) {
+      const r = await reader.read();
+      if (r.done) break;
+      chunks.push(r.value as Uint8Array);
+    }
+  })();
+  await t.run(readAll);
+  expect(Buffer.concat(chunks).toString()).toBe('hello web');
+  await t.until(() => sock.destroyed);
+  srv.close();
+  await t.finish();
+});
