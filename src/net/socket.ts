@@ -131,6 +131,12 @@ export class Socket extends Duplex {
     if (opts.highWaterMark !== undefined) d.highWaterMark = opts.highWaterMark;
     if (opts.readableHighWaterMark !== undefined) d.readableHighWaterMark = opts.readableHighWaterMark;
     if (opts.writableHighWaterMark !== undefined) d.writableHighWaterMark = opts.writableHighWaterMark;
+    // Unacknowledged bytes count against the writable mark (write() says
+    // false past it), so node's 16 KiB default would allow only 16 KiB in
+    // flight per round trip. node:net's kernel socket absorbs a whole send
+    // buffer before write() says false; the default here is the stack's TCP
+    // send buffer, for the same reason. An explicit option wins.
+    else if (opts.highWaterMark === undefined) d.writableHighWaterMark = host.stack.tcp.config.sndBuf;
     super(d);
     this.host = host;
     this.opts = opts;

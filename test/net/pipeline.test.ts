@@ -15,13 +15,32 @@ const CHUNK = 64 * 1024;
 
 test('stream.pipeline of 50 MB into a slow consumer: window closes and reopens, buffering stays bounded', async () => {
   // Watch the server's advertised window on the wire (raw 16-bit field).
+  // Windows in bytes (scaled by the shift the server's SYN-ACK announced).
   const windows: number[] = [];
+  let shift = 0;
   const tap = {
     write(_t: number, f: Uint8Array) {
       const ihl = (f[0]! & 0x0f) * 4;
       const src = `${f[12]}.${f[13]}.${f[14]}.${f[15]}`;
       if (f[9] !== 6 || src !== '10.0.0.2') return;
-      windows.push((f[ihl + 14]! << 8) | f[ihl + 15]!);
+      const raw = (f[ihl + 14]! << 8) | f[ihl + 15]!;
+      if (f[ihl + 13]! & 0x02) {
+        // SYN-ACK: find the window-scale option (kind 3); its window is unscaled.
+        const end = ihl + (f[ihl + 12]! >> 4) * 4;
+        for (let o = ihl + 20; o < end; ) {
+          const kind = f[o]!;
+          if (kind === 0) break;
+          if (kind === 1) {
+            o++;
+            continue;
+          }
+          if (kind === 3) shift = f[o + 2]!;
+          o += Math.max(2, f[o + 1]!);
+        }
+        windows.push(raw);
+        return;
+      }
+      windows.push(raw << shift);
     },
   } as unknown as PcapWriter;
   const t = netPair({ pcap: tap, link: { latencyMs: 2 } });
@@ -71,18 +90,22 @@ test('stream.pipeline of 50 MB into a slow consumer: window closes and reopens, 
   expect(received).toBe(TOTAL);
   expect(gotHash.digest('hex')).toBe(sentHash.digest('hex'));
 
-  // The window closed (zero on the wire) while the consumer lagged, and reopened.
-  const zeroAt = windows.indexOf(0);
-  expect(zeroAt).toBeGreaterThanOrEqual(0);
-  expect(windows.slice(zeroAt).some((w) => w > 0)).toBe(true);
-  const zeros = windows.filter((w, i) => w === 0 && (i === 0 || windows[i - 1] !== 0)).length;
-  expect(zeros).toBeGreaterThan(5); // closed and reopened many times over 50 MB
+  // The window closed (below one MSS on the wire: nothing more may be sent)
+  // while the consumer lagged, and reopened.
+  const MSS = 1460;
+  const closed = (w: number): boolean => w < MSS;
+  const closedAt = windows.findIndex(closed);
+  expect(closedAt).toBeGreaterThanOrEqual(0);
+  expect(windows.slice(closedAt).some((w) => w >= 64 * 1024)).toBe(true);
+  const closings = windows.filter((w, i) => closed(w) && (i === 0 || !closed(windows[i - 1]!))).length;
+  expect(closings).toBeGreaterThan(5); // closed and reopened many times over 50 MB
 
   // Bounded buffering: receive side <= TCP window + readable HWM (+ one segment);
-  // send side <= send buffer + writable HWM + one chunk.
+  // send side <= send buffer + writable HWM (the send buffer by default) + one chunk.
   const rcvWnd = t.server.tcp.config.rcvWnd;
   expect(maxServerBuffered).toBeLessThanOrEqual(rcvWnd + 16 * 1024 + 65536);
-  expect(maxClientBuffered).toBeLessThanOrEqual(t.client.tcp.config.sndBuf + 16 * 1024 + CHUNK);
+  expect(c.writableHighWaterMark).toBe(t.client.tcp.config.sndBuf);
+  expect(maxClientBuffered).toBeLessThanOrEqual(t.client.tcp.config.sndBuf + c.writableHighWaterMark + CHUNK);
   expect(maxHeap - heap0).toBeLessThan(64 * 1024 * 1024); // far below 50 MB plus copies
 
   srv.close();
