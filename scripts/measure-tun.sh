@@ -26,7 +26,7 @@ for _ in 1 2 3; do
 done
 for _ in 1 2 3; do
   s=$(date +%s.%N)
-  ip netns exec "$NS" socat -u "FILE:$tmp/up.bin" TCP:10.77.0.2:9
+  ip netns exec "$NS" socat -b 262144 -u "FILE:$tmp/up.bin" TCP:10.77.0.2:9
   e=$(date +%s.%N)
   python3 -c "print('kernel->tsip (socat upload): $BYTES B at', round($BYTES / ($e - $s)), 'B/s')"
 done
