@@ -30,3 +30,8 @@ for _ in 1 2 3; do
   e=$(date +%s.%N)
   python3 -c "print('kernel->tsip (socat upload): $BYTES B at', round($BYTES / ($e - $s)), 'B/s')"
 done
+ip netns exec "$NS" curl -s http://10.77.0.2/status.json | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+t, n = d.get("tcp", {}), d.get("tun", {})
+print("after all runs: tcp retransSegs", t.get("retransSegs"), "| TUN rxDrops", n.get("rxDrops"), "txDrops", n.get("txDrops"))'
