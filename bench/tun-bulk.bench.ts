@@ -22,7 +22,7 @@
 // tsip and kernel runs interleaved, after one unmeasured warm-up transfer.
 //
 // Run as a script to profile the tsip receive path on its own:
-//   node --cpu-prof --cpu-prof-dir /tmp/tsip-prof --import tsx bench/tun-bulk.bench.ts rx [--offload] [BYTES]
+//   node --cpu-prof --cpu-prof-dir /tmp/tsip-prof --import tsx bench/tun-bulk.bench.ts rx|tx [--offload] [BYTES]
 //   npx tsx bench/tools/cpuprofile-top.ts /tmp/tsip-prof/*.cpuprofile
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
@@ -278,6 +278,30 @@ async function profileRx(args: string[]): Promise<void> {
   }
 }
 
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href && process.argv[2] === 'rx') {
-  await profileRx(process.argv.slice(3));
+/** `tsx bench/tun-bulk.bench.ts tx [--offload] [BYTES]`: tsip→kernel transfers only (for --cpu-prof). */
+async function profileTx(args: string[]): Promise<void> {
+  const offload = args.includes('--offload');
+  const n = Number(args.find((a) => /^\d+$/.test(a)) ?? 500_000_000);
+  const why = benchSkipReason();
+  if (why !== null) {
+    console.log(`skipped: ${why}`);
+    return;
+  }
+  const net = new BenchNet('prof');
+  try {
+    const env = tunSetup(net, 't', 1, { offload });
+    const sink = net.python(env.ns, PY_SINK, [env.kernel, 5001, 2]);
+    if ((await sink.line(10_000)) !== 'READY') throw new Error('python sink did not start');
+    await tsipToKernel(env, sink, 5001, WARMUP_BYTES);
+    const r = await tsipToKernel(env, sink, 5001, n);
+    const c = env.dev.counters;
+    console.log(`tsip→kernel ${offload ? 'offload' : 'plain'}: ${n} bytes at ${round(r.gbps, 3)} Gbit/s, tsip CPU ${round(r.senderCpu, 3)} s; TUN tx ${c.txPackets} packets (${c.txGso} GSO), rx ${c.rxPackets} in ${c.rxBatches} batches`);
+  } finally {
+    net.cleanup();
+  }
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  if (process.argv[2] === 'rx') await profileRx(process.argv.slice(3));
+  else if (process.argv[2] === 'tx') await profileTx(process.argv.slice(3));
 }
