@@ -260,12 +260,8 @@ export class Socket extends Duplex {
     return this;
   }
 
-  /**
-   * node:net's name for setIdleTimeout. (Written as a computed key only so
-   * the determinism lint, which looks for calls of the global setTimeout,
-   * does not mistake this stack-clock method for one.)
-   */
-  ['setTimeout'](ms: number, cb?: () => void): this {
+  /** node:net's name for setIdleTimeout (the stack's clock, not Node's timers). */
+  setTimeout(ms: number, cb?: () => void): this {
     return this.setIdleTimeout(ms, cb);
   }
 

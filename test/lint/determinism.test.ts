@@ -7,7 +7,17 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
 
 const SRC = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src');
-const FORBIDDEN = /\b(Date\.now|performance\.now|setTimeout|setInterval|setImmediate|Math\.random)\s*\(/;
+// The global timer functions called bare or through globalThis (a member
+// call such as sock.setTimeout(...) is some object's method, not the
+// global), the clock and random APIs, and imports of node:timers.
+const FORBIDDEN = [
+  /(?:^|[^.\w$])(setTimeout|setInterval|setImmediate)\s*\(/,
+  /\bglobalThis\.(setTimeout|setInterval|setImmediate)\s*\(/,
+  /\b(Date\.now|performance\.now|Math\.random)\s*\(/,
+  /\bfrom\s+['"](node:)?timers(\/promises)?['"]/,
+];
+/** A class method that merely has one of those names (node:net's Socket.setTimeout), not a call. */
+const METHOD_DEF = /^\s*(?:(?:public|private|protected|override|static|async)\s+)*(setTimeout|setInterval|setImmediate)\s*\(.*\)\s*(?::\s*[^={]+)?\{\s*$/;
 const ALLOWED = [/^time\/real[^/]*$/, /^netif\/tun/, /^cli\//];
 
 function walk(dir: string): string[] {
@@ -26,7 +36,7 @@ function forbiddenCalls(source: string): string[] {
   const noBlockComments = source.replace(/\/\*[\s\S]*?\*\//g, (m) => m.replace(/[^\n]/g, ' '));
   noBlockComments.split('\n').forEach((line, i) => {
     const code = line.replace(/\/\/.*$/, '');
-    if (FORBIDDEN.test(code)) hits.push(`${i + 1}: ${line.trim()}`);
+    if (!METHOD_DEF.test(code) && FORBIDDEN.some((re) => re.test(code))) hits.push(`${i + 1}: ${line.trim()}`);
   });
   return hits;
 }
@@ -37,6 +47,13 @@ describe('determinism lint', () => {
       expect(forbiddenCalls(`const x = ${call};`)).toHaveLength(1);
     }
     expect(forbiddenCalls('// Date.now() in a comment\n/* Math.random() */ const y = 1;')).toEqual([]);
+    for (const code of ['globalThis.setTimeout(f, 1);', "import { setTimeout as sleep } from 'node:timers/promises';", 'if (x) setImmediate(f);', 'const t = setInterval(f, 1);']) {
+      expect(forbiddenCalls(code), code).toHaveLength(1);
+    }
+    // A method of that name (node:net's Socket.setTimeout) and calls of it on an object are not the global.
+    expect(forbiddenCalls('  setTimeout(ms: number, cb?: () => void): this {\n    return this;\n  }')).toEqual([]);
+    expect(forbiddenCalls('  override setTimeout(ms: number): this {')).toEqual([]);
+    expect(forbiddenCalls('sock.setTimeout(1000); this.setTimeout(0);')).toEqual([]);
   });
 
   test('nothing in src/ outside time/real*, netif/tun* and cli/ reads the real clock or Math.random', () => {
