@@ -21,7 +21,8 @@ usage:
       --terminal PORT serve a password-protected Node REPL on PORT (off by default: it runs code)
       --terminal-password PW   its password (or env TSIP_TERMINAL_PASSWORD; required with --terminal)
       --terminal-mode M        repl (default) or shell (line commands: help, echo, stats, conns)
-      without root or /dev/net/tun it runs the same services in the simulator and says so
+      --simulate      run the same services in the simulator (a simulated client checks them)
+      without root or /dev/net/tun it runs the simulator anyway and says so
   tsip sim ping [options]         ping between two simulated stacks over a faulty link
       --seed N        seed for every random choice (default 1)
       --count N       echo requests to send (default 10)
@@ -110,6 +111,7 @@ async function upCommand(argv: string[]): Promise<number> {
       dev: { type: 'string' },
       pcap: { type: 'string' },
       duration: { type: 'string' },
+      simulate: { type: 'boolean' },
       terminal: { type: 'string' },
       'terminal-password': { type: 'string' },
       'terminal-mode': { type: 'string' },
@@ -134,6 +136,7 @@ async function upCommand(argv: string[]): Promise<number> {
     ...(values.pcap === undefined ? {} : { pcap: values.pcap }),
     ...(duration === undefined ? {} : { duration }),
     ...(terminal === undefined ? {} : { terminal }),
+    ...(values.simulate ? { simulate: true } : {}),
     log: (l) => console.log(l),
   });
 }

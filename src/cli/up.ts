@@ -27,6 +27,8 @@ export interface UpOptions {
   dev: string;
   /** Opt-in terminal service (src/services/terminal.ts): a password-protected REPL or shell. */
   terminal?: { port: number; password: string; mode: 'repl' | 'shell' };
+  /** Run the services in the simulator even where a TUN device could be used. */
+  simulate?: boolean;
   log: (line: string) => void;
 }
 
@@ -73,6 +75,10 @@ export function runAsync(argv: string[], timeoutMs = 20_000): Promise<{ code: nu
 }
 
 export async function up(o: UpOptions): Promise<number> {
+  if (o.simulate) {
+    o.log('tsip up: --simulate: running the services in the simulator.');
+    return upSimulated(o);
+  }
   const avail = tunAvailable();
   if (!avail.ok) {
     o.log(`tsip up: cannot use a TUN device here (${avail.why}); running the simulator instead.`);
