@@ -11,6 +11,7 @@ import { Stack, type StackOptions } from '../stack/stack.ts';
 import { Rng } from '../time/rng.ts';
 import { yieldToEventLoop } from '../time/real-yield.ts';
 import { VirtualClock } from '../time/virtual-clock.ts';
+import { FramePool } from './frame-pool.ts';
 import { segmentTcpGso } from './gso.ts';
 import { buildStages, LinkPipeline, type LinkSpec } from './link.ts';
 import type { PcapWriter } from './pcap.ts';
@@ -18,6 +19,8 @@ import { TapStage } from './stages/tap.ts';
 
 export interface SimulatorOptions {
   seed?: number | string;
+  /** Reuse frame buffers after delivery (default true; false allocates one per frame, for comparison). */
+  reuseFrames?: boolean;
 }
 
 export interface ConnectOptions {
@@ -59,9 +62,12 @@ export class Simulator {
   readonly rng: Rng;
   readonly stacks: Stack[] = [];
   readonly links: SimLink[] = [];
+  /** Frame buffers shared by this simulator's links (reused after delivery). */
+  readonly frames: FramePool;
 
   constructor(opts: SimulatorOptions = {}) {
     this.rng = new Rng(opts.seed ?? 1);
+    this.frames = new FramePool(opts.reuseFrames === false ? 0 : 256);
   }
 
   /** A stack on the simulator's clock, with its own Rng derived from the seed and its name. */
@@ -82,10 +88,11 @@ export class Simulator {
     // Pipelines deliver into the far side's netif, which exists only once
     // added; a late-bound holder keeps the construction order simple.
     const ends: { a?: Netif; b?: Netif } = {};
-    const ab = this.pipeline(`${a.name}->${b.name}`, abSpec, o.pcap, (frame) => deliver(b, ends.b!, frame));
-    const ba = this.pipeline(`${b.name}->${a.name}`, baSpec, o.pcap, (frame) => deliver(a, ends.a!, frame));
-    ends.a = a.addNetif({ name: o.aName ?? `sim${a.netifs.length - 1}`, addr: o.aAddr, prefixLength, mtu, output: (p) => send(ab, p, mtu) });
-    ends.b = b.addNetif({ name: o.bName ?? `sim${b.netifs.length - 1}`, addr: o.bAddr, prefixLength, mtu, output: (p) => send(ba, p, mtu) });
+    const frames = this.frames;
+    const ab = this.pipeline(`${a.name}->${b.name}`, abSpec, o.pcap, (frame) => deliver(b, ends.b!, frame, frames));
+    const ba = this.pipeline(`${b.name}->${a.name}`, baSpec, o.pcap, (frame) => deliver(a, ends.a!, frame, frames));
+    ends.a = a.addNetif({ name: o.aName ?? `sim${a.netifs.length - 1}`, addr: o.aAddr, prefixLength, mtu, output: (p) => send(ab, p, mtu, frames) });
+    ends.b = b.addNetif({ name: o.bName ?? `sim${b.netifs.length - 1}`, addr: o.bAddr, prefixLength, mtu, output: (p) => send(ba, p, mtu, frames) });
     if (o.gso) ends.a.gsoMaxSize = ends.b.gsoMaxSize = 65535;
     const link: SimLink = { aNetif: ends.a, bNetif: ends.b, ab, ba };
     this.links.push(link);
@@ -181,11 +188,13 @@ export class Simulator {
 }
 
 /** Driver output: the wire gets a copy (the stack keeps `p`). */
-function send(pipe: LinkPipeline, p: Pbuf, mtu: number): number {
-  const frame = new Uint8Array(p.totLen);
+function send(pipe: LinkPipeline, p: Pbuf, mtu: number, frames: FramePool): number {
+  const frame = frames.take(p.totLen);
   p.copyPartial(frame, p.totLen, 0);
   if (p.gsoSize > 0 && frame.length > mtu) {
-    for (const piece of segmentTcpGso(frame, p.gsoSize)) pipe.send(piece);
+    const pieces = segmentTcpGso(frame, p.gsoSize);
+    for (const piece of pieces) pipe.send(piece);
+    if (pieces[0] !== frame) frames.give(frame); // the pieces are copies
   } else {
     pipe.send(frame);
   }
@@ -193,13 +202,15 @@ function send(pipe: LinkPipeline, p: Pbuf, mtu: number): number {
 }
 
 /** Driver input: copy the frame into the receiver's pool, as a NIC would. */
-function deliver(stack: Stack, netif: Netif, frame: Uint8Array): void {
+function deliver(stack: Stack, netif: Netif, frame: Uint8Array, frames: FramePool): void {
   const p = stack.pool.alloc(PbufLayer.RAW, frame.length, PbufType.POOL);
   if (p === null) {
     stack.stats.link.memerr++;
     stack.stats.link.drop++;
+    frames.give(frame);
     return;
   }
   p.take(frame);
+  frames.give(frame); // copied: the buffer can carry another frame
   stack.input(p, netif);
 }

@@ -236,8 +236,8 @@ export interface Pair {
   rs: RawTcp;
 }
 
-export function simPair(o: { seed?: number | string; link?: LinkSpec; ab?: LinkSpec; ba?: LinkSpec; tcp?: TcpConfig; clientTcp?: TcpConfig; serverTcp?: TcpConfig; mtu?: number; gso?: boolean } = {}): Pair {
-  const sim = new Simulator({ seed: o.seed ?? 1 });
+export function simPair(o: { seed?: number | string; link?: LinkSpec; ab?: LinkSpec; ba?: LinkSpec; tcp?: TcpConfig; clientTcp?: TcpConfig; serverTcp?: TcpConfig; mtu?: number; gso?: boolean; reuseFrames?: boolean } = {}): Pair {
+  const sim = new Simulator({ seed: o.seed ?? 1, ...(o.reuseFrames === false ? { reuseFrames: false } : {}) });
   const client = sim.addStack('client', { pool: { trackLive: true }, tcp: { ...o.tcp, ...o.clientTcp } });
   const server = sim.addStack('server', { pool: { trackLive: true }, tcp: { ...o.tcp, ...o.serverTcp } });
   sim.connect(client, server, {
