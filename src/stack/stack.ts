@@ -17,6 +17,7 @@ import type { Pbuf } from '../pbuf/pbuf.ts';
 import { PbufPool, type PbufPoolOptions } from '../pbuf/pool.ts';
 import { Tcp, type TcpConfig } from '../pcb/tcp.ts';
 import { SocketLayer, type SocketLayerOptions } from '../socket/layer.ts';
+import { Udp, type UdpConfig } from '../udp/udp.ts';
 import { Net, type AcceptLoop, type AcceptLoopOptions } from '../net/index.ts';
 import type { Socket as NetSocket, TcpConnectOptions } from '../net/socket.ts';
 import type { Poller } from '../socket/poller.ts';
@@ -39,6 +40,7 @@ export interface StackOptions {
   ip?: Ipv4Options;
   icmp?: IcmpOptions;
   tcp?: TcpConfig;
+  udp?: UdpConfig;
   socket?: SocketLayerOptions;
   /** Packets that may wait while the stack is busy (default 1024). */
   inputQueueLimit?: number;
@@ -76,6 +78,8 @@ export class Stack implements IpHost {
   readonly ip: Ipv4;
   readonly icmp: Icmp;
   readonly tcp: Tcp;
+  /** The UDP layer (src/udp). */
+  readonly udp: Udp;
   /** MicroPython-style sockets over the TCP layer (stack.socket()). */
   readonly sockets: SocketLayer;
 
@@ -110,6 +114,7 @@ export class Stack implements IpHost {
     this.ip = new Ipv4(this, opts.ip);
     this.icmp = new Icmp(this, this.ip, opts.icmp);
     this.tcp = new Tcp(this, opts.tcp);
+    this.udp = new Udp(this, opts.udp);
     this.sockets = new SocketLayer(this, opts.socket);
     this.loopback = this.attach(
       new Netif({
@@ -288,6 +293,7 @@ export class Stack implements IpHost {
     this.deferred.length = 0;
     this.deferredHead = 0;
     this.tcp.closeAll();
+    this.udp.closeAll();
     this.ip.close();
   }
 

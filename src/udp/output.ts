@@ -1,0 +1,88 @@
+// UDP output (lwIP udp_sendto_if): prepend the header (in the payload's
+// header room when there is some, else in a piece of its own), checksum
+// over the pseudo-header, hand it to IP (which fragments above the MTU).
+import { Err } from '../err.ts';
+import type { Pbuf } from '../pbuf/pbuf.ts';
+import { PbufType } from '../pbuf/pbuf.ts';
+import { PbufLayer } from '../pbuf/pool.ts';
+import { chainOnesSum, ipv4PseudoHeaderSum } from '../wire/checksum.ts';
+import { IPV4_HEADER_LEN, IpProtocol } from '../wire/ipv4.ts';
+import { UDP_HEADER_LEN } from '../wire/udp.ts';
+import type { UdpPcb } from './pcb.ts';
+import type { Udp } from './udp.ts';
+
+/** Largest payload one datagram can carry over IPv4 (65535 - 20 - 8). */
+export const UDP_MAX_PAYLOAD = 0xffff - IPV4_HEADER_LEN - UDP_HEADER_LEN;
+
+/**
+ * Send `p` (the payload; the caller keeps its reference, as lwIP) from
+ * `pcb` to dst:dstPort. Binds the PCB to an ephemeral port first if needed.
+ */
+export function udpOutput(udp: Udp, pcb: UdpPcb, p: Pbuf, dst: number, dstPort: number): number {
+  const st = udp.stats;
+  if (pcb.freed) return Err.VAL;
+  dst >>>= 0;
+  if (!Number.isInteger(dstPort) || dstPort <= 0 || dstPort > 0xffff || dst === 0) return Err.VAL;
+  if (p.totLen > UDP_MAX_PAYLOAD) {
+    st.lenerr++;
+    st.err++;
+    return Err.VAL;
+  }
+  if (pcb.localPort === 0) {
+    const err = udp.bind(pcb, pcb.localIp, 0);
+    if (err !== Err.OK) return err;
+  }
+  const ip = udp.ip;
+  const netif = ip.route(dst);
+  if (netif === null) {
+    st.rterr++;
+    st.err++;
+    return Err.RTE;
+  }
+  let src = pcb.localIp;
+  if (src === 0) src = netif === ip.loopback && ip.isLocal(dst) ? dst : netif.addr;
+  else if (!ip.isLocal(src)) {
+    // Bound to an address the stack no longer has (lwIP: ERR_RTE).
+    st.rterr++;
+    st.err++;
+    return Err.RTE;
+  }
+  let head: Pbuf = p;
+  let ownHead = false;
+  if (!p.addHeader(UDP_HEADER_LEN)) {
+    const h = udp.pool.alloc(PbufLayer.IP, UDP_HEADER_LEN, PbufType.RAM);
+    if (h === null) {
+      st.memerr++;
+      st.err++;
+      return Err.MEM;
+    }
+    h.chain(p);
+    head = h;
+    ownHead = true;
+  }
+  const len = head.totLen;
+  const b = head.buf;
+  const o = head.off;
+  b[o] = pcb.localPort >>> 8;
+  b[o + 1] = pcb.localPort;
+  b[o + 2] = dstPort >>> 8;
+  b[o + 3] = dstPort;
+  b[o + 4] = len >>> 8;
+  b[o + 5] = len;
+  b[o + 6] = 0;
+  b[o + 7] = 0;
+  let c = ~chainOnesSum(head, 0, len, ipv4PseudoHeaderSum(src, dst, IpProtocol.UDP, len)) & 0xffff;
+  if (c === 0) c = 0xffff; // RFC 768: a computed 0 is sent as all ones
+  b[o + 6] = c >>> 8;
+  b[o + 7] = c;
+  const err = ip.outputIf(head, src, dst, IpProtocol.UDP, pcb.ttl, pcb.tos, false, netif);
+  if (ownHead) head.free();
+  else p.removeHeader(UDP_HEADER_LEN);
+  if (err === Err.OK) {
+    st.xmit++;
+    udp.counters.outDatagrams++;
+  } else {
+    st.err++;
+  }
+  return err;
+}
