@@ -3,6 +3,7 @@ export * from './constants.ts';
 export { errno, errnoFromErr, errnoName, EWOULDBLOCK, isOSError, OSError } from './errors.ts';
 export { SocketLayer, type SocketCounters, type SocketHost, type SocketLayerOptions } from './layer.ts';
 export { Poller, type Pollable, type PollResult } from './poller.ts';
+export { DatagramSocket, EMSGSIZE, type DatagramCallback, type DatagramQueueOptions } from './dgram.ts';
 export { getaddrinfo, parseAddr, Socket, SockState, type SockAddr, type SocketCallback } from './socket.ts';
 export { DuptermSession, serveDupterm, type DuptermOptions, type SessionEnd, type TerminalHandler } from './dupterm.ts';
 export { connectTcp, getsockerr, listenTcp, serverAccept, socketReader, waitPoll, writeIterable } from './async-helpers.ts';

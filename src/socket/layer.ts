@@ -1,10 +1,13 @@
 // The socket layer of one Stack: creates sockets and pollers, holds the
 // counters and the handler for exceptions thrown by option-20 callbacks.
 import { RawTcp } from '../callbacks/raw.ts';
+import { RawUdp } from '../callbacks/raw-udp.ts';
 import type { Ipv4 } from '../ip/ipv4.ts';
 import type { Tcp } from '../pcb/tcp.ts';
+import type { Udp } from '../udp/udp.ts';
 import type { Clock } from '../time/clock.ts';
-import { AF_INET, SOCK_STREAM } from './constants.ts';
+import { AF_INET, SOCK_DGRAM, SOCK_STREAM } from './constants.ts';
+import { DatagramSocket, type DatagramQueueOptions } from './dgram.ts';
 import { errno, OSError } from './errors.ts';
 import { Poller } from './poller.ts';
 import { Socket } from './socket.ts';
@@ -12,6 +15,7 @@ import { Socket } from './socket.ts';
 /** What sockets need from their Stack (a Stack satisfies it). */
 export interface SocketHost {
   readonly tcp: Tcp;
+  readonly udp: Udp;
   readonly ip: Ipv4;
   readonly clock: Clock;
   /** Run `fn` as soon as the current packet is processed (never inside it). */
@@ -30,21 +34,28 @@ export interface SocketCounters {
   writeBufferOverflows: number;
   /** Closed connections aborted for making no progress. */
   closeTimeouts: number;
+  /** Datagrams dropped because a datagram socket's receive queue was full. */
+  dgramDrops: number;
 }
 
 export interface SocketLayerOptions {
   /** A closed connection that makes no progress for this long is aborted (default 10 s, as modlwip). */
   closeTimeoutMs?: number;
+  /** Receive queue bounds of each datagram socket. */
+  dgramQueue?: DatagramQueueOptions;
 }
 
 export class SocketLayer {
   readonly raw: RawTcp;
-  readonly counters: SocketCounters = { created: 0, closed: 0, accepted: 0, acceptOverflows: 0, callbackErrors: 0, writeBufferOverflows: 0, closeTimeouts: 0 };
+  readonly rawUdp: RawUdp;
+  readonly counters: SocketCounters = { created: 0, closed: 0, accepted: 0, acceptOverflows: 0, callbackErrors: 0, writeBufferOverflows: 0, closeTimeouts: 0, dgramDrops: 0 };
   /** Sockets created and not closed. */
   open = 0;
   readonly closeTimeoutMs: number;
   /** Told about exceptions thrown by option-20 callbacks (they are caught either way). */
   onCallbackError: ((err: unknown, sock: Socket) => void) | null = null;
+  /** The same for option-20 callbacks of datagram sockets. */
+  onDatagramCallbackError: ((err: unknown, sock: DatagramSocket) => void) | null = null;
   /** The most recent such exception. */
   lastCallbackError: unknown = null;
 
@@ -53,13 +64,28 @@ export class SocketLayer {
     opts: SocketLayerOptions = {},
   ) {
     this.raw = new RawTcp(host);
+    this.rawUdp = new RawUdp(host);
     this.closeTimeoutMs = opts.closeTimeoutMs ?? 10_000;
+    this.dgramQueue = opts.dgramQueue ?? {};
   }
 
-  /** socket(AF_INET, SOCK_STREAM): a new TCP socket (OSError ENOMEM at the PCB limit). */
-  socket(af = AF_INET, type = SOCK_STREAM): Socket {
+  private readonly dgramQueue: DatagramQueueOptions;
+
+  /**
+   * socket(AF_INET, SOCK_STREAM): a new TCP socket; socket(AF_INET,
+   * SOCK_DGRAM): a UDP socket (src/socket/dgram.ts). OSError ENOMEM at the PCB limit.
+   */
+  socket(af?: number, type?: typeof SOCK_STREAM): Socket;
+  socket(af: number, type: typeof SOCK_DGRAM): DatagramSocket;
+  socket(af?: number, type?: number): Socket | DatagramSocket;
+  socket(af = AF_INET, type: number = SOCK_STREAM): Socket | DatagramSocket {
     if (af !== AF_INET) throw new OSError(errno.EAFNOSUPPORT, 'only AF_INET');
-    if (type !== SOCK_STREAM) throw new OSError(errno.EOPNOTSUPP, 'only SOCK_STREAM (UDP is not implemented yet)');
+    if (type === SOCK_DGRAM) {
+      const upcb = this.rawUdp.udpNew();
+      if (upcb === null) throw new OSError(errno.ENOMEM);
+      return new DatagramSocket(this, upcb, this.dgramQueue);
+    }
+    if (type !== SOCK_STREAM) throw new OSError(errno.EOPNOTSUPP, 'only SOCK_STREAM and SOCK_DGRAM');
     const pcb = this.raw.tcpNew();
     if (pcb === null) throw new OSError(errno.ENOMEM);
     return new Socket(this, pcb);
@@ -71,15 +97,14 @@ export class SocketLayer {
   }
 
   /** @internal An option-20 callback threw. */
-  callbackFailed(err: unknown, sock: Socket): void {
+  callbackFailed(err: unknown, sock: Socket | DatagramSocket): void {
     this.counters.callbackErrors++;
     this.lastCallbackError = err;
-    if (this.onCallbackError !== null) {
-      try {
-        this.onCallbackError(err, sock);
-      } catch {
-        // A failing error handler must not take the stack down either.
-      }
+    try {
+      if (sock instanceof DatagramSocket) this.onDatagramCallbackError?.(err, sock);
+      else this.onCallbackError?.(err, sock);
+    } catch {
+      // A failing error handler must not take the stack down either.
     }
   }
 }

@@ -21,6 +21,7 @@ import { Udp, type UdpConfig } from '../udp/udp.ts';
 import { Net, type AcceptLoop, type AcceptLoopOptions } from '../net/index.ts';
 import type { Socket as NetSocket, TcpConnectOptions } from '../net/socket.ts';
 import type { Poller } from '../socket/poller.ts';
+import type { DatagramSocket } from '../socket/dgram.ts';
 import type { Socket } from '../socket/socket.ts';
 import { newStats, type Stats } from '../stats.ts';
 import type { Clock } from '../time/clock.ts';
@@ -251,8 +252,11 @@ export class Stack implements IpHost {
     });
   }
 
-  /** socket(AF_INET, SOCK_STREAM), with MicroPython modlwip semantics (src/socket). */
-  socket(af?: number, type?: number): Socket {
+  /** socket(AF_INET, SOCK_STREAM) or socket(AF_INET, SOCK_DGRAM), with MicroPython modlwip semantics (src/socket). */
+  socket(af?: number, type?: 1): Socket;
+  socket(af: number, type: 2): DatagramSocket;
+  socket(af?: number, type?: number): Socket | DatagramSocket;
+  socket(af?: number, type?: number): Socket | DatagramSocket {
     return this.sockets.socket(af, type);
   }
 

@@ -1,0 +1,402 @@
+// A UDP socket (socket(AF_INET, SOCK_DGRAM)) with MicroPython modlwip /
+// CPython semantics, on the raw UDP API (src/callbacks/raw-udp.ts).
+//
+// - recv/recvfrom return one datagram each (truncated to `n`, the rest of
+//   it discarded, as POSIX); recvfrom gives [bytes, [host, port]].
+// - Blocking mode (default, or settimeout(t > 0)): recv/recvfrom return a
+//   Promise (ETIMEDOUT after the timeout); non-blocking: at once or
+//   OSError(EAGAIN). send/sendto never wait (UDP has no send buffer to
+//   fill): they return the byte count at once in every mode.
+// - A bounded receive queue (datagrams and bytes): a datagram that does
+//   not fit is dropped and counted (like a full SO_RCVBUF).
+// - On a connected socket an ICMP error about a datagram it sent (port
+//   unreachable -> ECONNREFUSED) is raised once by the next call, as Linux.
+// - Raw callbacks only record and schedule: waiters, pollers and the
+//   option-20 callback run right after the current packet (stack.defer).
+import { Err } from '../err.ts';
+import type { RawUdp } from '../callbacks/raw-udp.ts';
+import type { Pbuf } from '../pbuf/pbuf.ts';
+import { PbufType } from '../pbuf/pbuf.ts';
+import { PbufLayer } from '../pbuf/pool.ts';
+import type { Timer } from '../time/timer-heap.ts';
+import type { UdpPcb } from '../udp/pcb.ts';
+import { UDP_MAX_PAYLOAD } from '../udp/output.ts';
+import { formatIpv4Address } from '../wire/address.ts';
+import { MP_STREAM_POLL, POLLERR, POLLIN, POLLNVAL, POLLOUT, SO_CALLBACK, SO_ERROR, SO_REUSEADDR, SOL_SOCKET } from './constants.ts';
+import { errno, errnoFromErr, OSError } from './errors.ts';
+import type { SocketLayer } from './layer.ts';
+import { parseAddr, type SockAddr } from './socket.ts';
+
+/** Linux's EMSGSIZE (not in the errno table MicroPython's modlwip uses). */
+export const EMSGSIZE = 90;
+
+const EMPTY = new Uint8Array(0);
+const AGAIN = Symbol('EAGAIN');
+type Again = typeof AGAIN;
+
+export type DatagramCallback = (sock: DatagramSocket) => void;
+
+export interface DatagramQueueOptions {
+  /** Most datagrams waiting to be read (default 128). */
+  maxDatagrams?: number;
+  /** Most payload bytes waiting to be read (default 256 KiB). */
+  maxBytes?: number;
+}
+
+export class DatagramSocket {
+  /** Datagrams dropped because the receive queue was full. */
+  drops = 0;
+  private pcb: UdpPcb | null;
+  private closed = false;
+  private timeoutMs: number | null = null;
+  private error = 0;
+  private readonly qP: Pbuf[] = [];
+  private readonly qAddr: number[] = [];
+  private readonly qPort: number[] = [];
+  private qBytes = 0;
+  private readonly maxDatagrams: number;
+  private readonly maxBytes: number;
+  private callback: DatagramCallback | null = null;
+  private callbackDue = false;
+  private readonly waiters = new Set<() => void>();
+  private readonly watchers = new Set<() => void>();
+  private notifyScheduled = false;
+  private readonly raw: RawUdp;
+
+  /** @internal Use stack.socket(AF_INET, SOCK_DGRAM). */
+  constructor(
+    readonly layer: SocketLayer,
+    pcb: UdpPcb,
+    q: DatagramQueueOptions = {},
+  ) {
+    this.raw = layer.rawUdp;
+    this.pcb = pcb;
+    this.maxDatagrams = q.maxDatagrams ?? 128;
+    this.maxBytes = q.maxBytes ?? 256 * 1024;
+    this.raw.udpRecv(pcb, (_a, _pcb, p, addr, port) => this.onRecv(p, addr, port), this);
+    this.raw.udpErr(pcb, (_a, _pcb, err) => this.onError(err));
+    layer.counters.created++;
+    layer.open++;
+  }
+
+  /** The underlying PCB while open (tests). */
+  get udpPcb(): UdpPcb | null {
+    return this.pcb;
+  }
+
+  /** Datagrams waiting to be read. */
+  get pending(): number {
+    return this.qP.length;
+  }
+
+  // ---------------------------------------------------------------------
+  // Options
+  // ---------------------------------------------------------------------
+
+  setblocking(flag: boolean): void {
+    this.timeoutMs = flag ? null : 0;
+  }
+
+  settimeout(seconds: number | null): void {
+    if (seconds === null) this.timeoutMs = null;
+    else if (!(seconds >= 0) || !Number.isFinite(seconds)) throw new OSError(errno.EINVAL, 'timeout must be a non-negative number or null');
+    else this.timeoutMs = seconds * 1000;
+  }
+
+  gettimeout(): number | null {
+    return this.timeoutMs === null ? null : this.timeoutMs / 1000;
+  }
+
+  setsockopt(level: number, opt: number, value: unknown): void {
+    const pcb = this.open();
+    if (level === SOL_SOCKET && opt === SO_CALLBACK) {
+      if (value !== null && value !== undefined && typeof value !== 'function') throw new OSError(errno.EINVAL, 'option 20 takes a function or null');
+      this.callback = (value ?? null) as DatagramCallback | null;
+      return;
+    }
+    if (level === SOL_SOCKET && opt === SO_REUSEADDR) {
+      this.raw.setReuseAddr(pcb, typeof value === 'boolean' ? value : Number(value) !== 0);
+      return;
+    }
+    throw new OSError(errno.EOPNOTSUPP, `setsockopt level ${level} option ${opt}`);
+  }
+
+  getsockopt(level: number, opt: number): number {
+    const pcb = this.open();
+    if (level === SOL_SOCKET && opt === SO_ERROR) {
+      const e = this.error;
+      this.error = 0;
+      return e;
+    }
+    if (level === SOL_SOCKET && opt === SO_REUSEADDR) return pcb.reuseAddr ? 1 : 0;
+    throw new OSError(errno.EOPNOTSUPP, `getsockopt level ${level} option ${opt}`);
+  }
+
+  getsockname(): SockAddr {
+    const pcb = this.open();
+    return [formatIpv4Address(pcb.localIp), pcb.localPort];
+  }
+
+  getpeername(): SockAddr {
+    const pcb = this.open();
+    if (!pcb.connected) throw new OSError(errno.ENOTCONN);
+    return [formatIpv4Address(pcb.remoteIp), pcb.remotePort];
+  }
+
+  // ---------------------------------------------------------------------
+  // Setup
+  // ---------------------------------------------------------------------
+
+  bind(addr: SockAddr): void {
+    const pcb = this.open();
+    if (pcb.localPort !== 0) throw new OSError(errno.EINVAL, 'already bound');
+    const [ip, port] = parseAddr(addr);
+    const err = this.raw.udpBind(pcb, ip, port);
+    if (err === Err.VAL && ip !== 0 && !this.layer.host.ip.isLocal(ip)) throw new OSError(errno.EADDRNOTAVAIL);
+    if (err !== Err.OK) throw new OSError(errnoFromErr(err));
+  }
+
+  /** connect((host, port)): fix the peer (binding an ephemeral port if needed). Never waits. */
+  connect(addr: SockAddr): void {
+    const pcb = this.open();
+    const [ip, port] = parseAddr(addr);
+    if (ip === 0 || port === 0) throw new OSError(errno.EINVAL, 'cannot connect to the wildcard address or port 0');
+    const err = this.raw.udpConnect(pcb, ip, port);
+    if (err !== Err.OK) throw new OSError(errnoFromErr(err));
+    this.error = 0;
+  }
+
+  // ---------------------------------------------------------------------
+  // Sending (never waits)
+  // ---------------------------------------------------------------------
+
+  /** send(data) on a connected socket: the byte count. */
+  send(data: Uint8Array): number {
+    const pcb = this.open();
+    if (!pcb.connected) throw new OSError(errno.ENOTCONN);
+    return this.output(pcb, data, null);
+  }
+
+  /** sendto(data, (host, port)): the byte count. */
+  sendto(data: Uint8Array, addr: SockAddr): number {
+    const pcb = this.open();
+    const dst = parseAddr(addr);
+    if (dst[0] === 0 || dst[1] === 0) throw new OSError(errno.EINVAL, 'cannot send to the wildcard address or port 0');
+    return this.output(pcb, data, dst);
+  }
+
+  /** MicroPython's write() on a connected datagram socket is send(). */
+  write(data: Uint8Array): number {
+    return this.send(data);
+  }
+
+  // ---------------------------------------------------------------------
+  // Receiving
+  // ---------------------------------------------------------------------
+
+  /** recv(n): the next datagram (at most n bytes of it). */
+  recv(n: number): Uint8Array | Promise<Uint8Array> {
+    return this.op(() => {
+      const r = this.tryRecv(n);
+      return r === AGAIN ? AGAIN : r[0];
+    });
+  }
+
+  /** recvfrom(n): [bytes, [host, port]]. */
+  recvfrom(n: number): [Uint8Array, SockAddr] | Promise<[Uint8Array, SockAddr]> {
+    return this.op(() => this.tryRecv(n));
+  }
+
+  // ---------------------------------------------------------------------
+  // Poll, callback, close
+  // ---------------------------------------------------------------------
+
+  ioctl(request: number, arg: number): number {
+    if (request !== MP_STREAM_POLL) throw new OSError(errno.EINVAL, `ioctl request ${request}`);
+    return this.pollFlags(arg);
+  }
+
+  /** POLLIN when a datagram (or an error) is waiting; POLLOUT always while open. */
+  pollFlags(mask: number): number {
+    if (this.closed) return POLLNVAL;
+    let f = POLLOUT;
+    if (this.qP.length > 0) f |= POLLIN;
+    if (this.error !== 0) f |= POLLIN | POLLERR;
+    return f & (mask | POLLERR | POLLNVAL);
+  }
+
+  /** A datagram socket never hangs up. */
+  hangupIsFinal(): boolean {
+    return false;
+  }
+
+  /** @internal Pollers watch the socket through this. */
+  watch(fn: () => void): () => void {
+    this.watchers.add(fn);
+    return () => this.watchers.delete(fn);
+  }
+
+  /** close(): unread datagrams are freed; afterwards every call raises EBADF. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.callback = null;
+    for (const p of this.qP) p.free();
+    this.qP.length = 0;
+    this.qAddr.length = 0;
+    this.qPort.length = 0;
+    this.qBytes = 0;
+    const pcb = this.pcb;
+    this.pcb = null;
+    if (pcb !== null) this.raw.udpRemove(pcb);
+    this.layer.open--;
+    this.layer.counters.closed++;
+    this.scheduleNotify(false);
+  }
+
+  toString(): string {
+    const p = this.pcb;
+    return `<socket DGRAM ${this.closed || p === null ? 'CLOSED' : `${formatIpv4Address(p.localIp)}:${p.localPort}`}>`;
+  }
+
+  // ---------------------------------------------------------------------
+  // Internals
+  // ---------------------------------------------------------------------
+
+  private open(): UdpPcb {
+    if (this.closed || this.pcb === null) throw new OSError(errno.EBADF);
+    return this.pcb;
+  }
+
+  /** A pending ICMP error, raised once. */
+  private raisePending(): void {
+    if (this.error === 0) return;
+    const e = this.error;
+    this.error = 0;
+    throw new OSError(e);
+  }
+
+  private output(pcb: UdpPcb, data: Uint8Array, dst: [number, number] | null): number {
+    this.raisePending();
+    if (data.length > UDP_MAX_PAYLOAD) throw new OSError(EMSGSIZE, 'datagram too large');
+    const p = this.raw.udp.pool.alloc(PbufLayer.TRANSPORT, data.length, PbufType.RAM);
+    if (p === null) throw new OSError(errno.ENOMEM);
+    p.buf.set(data, p.off);
+    const err = dst === null ? this.raw.udpSend(pcb, p) : this.raw.udpSendTo(pcb, p, dst[0], dst[1]);
+    p.free();
+    if (err === Err.OK) return data.length;
+    // A device that dropped the packet (a full queue) is a lost datagram, not an error.
+    if (err === Err.IF || err === Err.BUF) return data.length;
+    throw new OSError(errnoFromErr(err));
+  }
+
+  private tryRecv(n: number): [Uint8Array, SockAddr] | Again {
+    this.open();
+    this.raisePending();
+    const p = this.qP.shift();
+    if (p === undefined) return AGAIN;
+    const a = this.qAddr.shift()!;
+    const port = this.qPort.shift()!;
+    this.qBytes -= p.totLen;
+    const len = Math.max(0, Math.min(Math.floor(n), p.totLen));
+    let data = EMPTY;
+    if (len > 0) {
+      data = new Uint8Array(len);
+      p.copyPartial(data, len, 0);
+    }
+    p.free();
+    return [data, [formatIpv4Address(a), port]];
+  }
+
+  private onRecv(p: Pbuf, addr: number, port: number): void {
+    if (this.closed) {
+      p.free();
+      return;
+    }
+    if (this.qP.length >= this.maxDatagrams || this.qBytes + p.totLen > this.maxBytes) {
+      // A full receive buffer: the datagram is lost (Linux RcvbufErrors).
+      this.drops++;
+      this.layer.counters.dgramDrops++;
+      const udp = this.raw.udp;
+      udp.counters.rcvbufErrors++;
+      udp.counters.inErrors++;
+      udp.stats.drop++;
+      p.free();
+      return;
+    }
+    this.qP.push(p);
+    this.qAddr.push(addr);
+    this.qPort.push(port);
+    this.qBytes += p.totLen;
+    this.scheduleNotify(true);
+  }
+
+  private onError(err: number): void {
+    if (this.closed) return;
+    this.error = err === Err.RST ? errno.ECONNREFUSED : err === Err.RTE ? errno.EHOSTUNREACH : errno.EIO;
+    this.scheduleNotify(true);
+  }
+
+  private op<T>(attempt: () => T | Again): T | Promise<T> {
+    if (this.timeoutMs === 0) {
+      const r = attempt();
+      if (r === AGAIN) throw new OSError(errno.EAGAIN);
+      return r;
+    }
+    return this.blocking(attempt);
+  }
+
+  private async blocking<T>(attempt: () => T | Again): Promise<T> {
+    const deadline = this.timeoutMs === null ? Infinity : this.layer.host.clock.now() + this.timeoutMs;
+    for (;;) {
+      const r = attempt();
+      if (r !== AGAIN) return r;
+      if (!(await this.waitChange(deadline))) throw new OSError(errno.ETIMEDOUT);
+    }
+  }
+
+  private waitChange(deadline: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      let timer: Timer | null = null;
+      const wake = (): void => {
+        timer?.stop();
+        resolve(true);
+      };
+      this.waiters.add(wake);
+      if (Number.isFinite(deadline)) {
+        timer = this.layer.host.clock.timer(() => {
+          this.waiters.delete(wake);
+          resolve(false);
+        });
+        timer.startAt(deadline);
+      }
+    });
+  }
+
+  private scheduleNotify(forCallback: boolean): void {
+    if (forCallback) this.callbackDue = true;
+    if (this.notifyScheduled) return;
+    this.notifyScheduled = true;
+    this.layer.host.defer(() => this.runNotify());
+  }
+
+  private runNotify(): void {
+    this.notifyScheduled = false;
+    if (this.waiters.size > 0) {
+      const ws = [...this.waiters];
+      this.waiters.clear();
+      for (const w of ws) w();
+    }
+    for (const fn of [...this.watchers]) fn();
+    const cb = this.callback;
+    if (this.callbackDue && cb !== null) {
+      this.callbackDue = false;
+      try {
+        cb(this);
+      } catch (e) {
+        this.layer.callbackFailed(e, this);
+      }
+    }
+    this.callbackDue = false;
+  }
+}
