@@ -3,17 +3,19 @@ import type { Stack } from '../stack/stack.ts';
 import { connectionRows, httpService, type StatusSource } from './http.ts';
 import type { Service } from './serve.ts';
 import { chargenService, discardService, echoService } from './simple.ts';
+import { udpEchoService } from './udp-echo.ts';
 
 export { bodyBlock, generatedBody, httpService, requestedSize, BODY_BLOCK_SIZE } from './http.ts';
 export { chargenBlock, chargenService, discardService, echoService } from './simple.ts';
 export { serve, type Service, type ServiceCounters } from './serve.ts';
+export { udpEchoService } from './udp-echo.ts';
 
 export interface Services {
   list: Service[];
   stop(): void;
 }
 
-/** echo :7, discard :9, chargen :19 and HTTP :80 on `stack`; `extra` adds to the status page. */
+/** echo :7 (TCP and UDP), discard :9, chargen :19 and HTTP :80 on `stack`; `extra` adds to the status page. */
 export function startServices(stack: Stack, extra: () => Record<string, unknown> = () => ({})): Services {
   const list: Service[] = [];
   const source: StatusSource = {
@@ -23,12 +25,13 @@ export function startServices(stack: Stack, extra: () => Record<string, unknown>
       ip: stack.stats.ip,
       icmp: stack.stats.icmp,
       tcp: { ...stack.stats.tcp, ...stack.tcp.counters, pcbs: stack.tcp.pcbCount },
+      udp: { ...stack.stats.udp, ...stack.udp.counters, pcbs: stack.udp.pcbCount },
       sockets: { open: stack.sockets.open, ...stack.sockets.counters },
       pool: { ...stack.pool.stats },
       connections: connectionRows(stack.tcp.connections()),
     }),
   };
-  list.push(echoService(stack.sockets), discardService(stack.sockets), chargenService(stack.sockets), httpService(stack.sockets, source));
+  list.push(echoService(stack.sockets), discardService(stack.sockets), chargenService(stack.sockets), httpService(stack.sockets, source), udpEchoService(stack.sockets));
   return {
     list,
     stop() {

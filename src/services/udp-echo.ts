@@ -1,0 +1,41 @@
+// UDP echo (RFC 862) on the raw UDP API: each datagram goes back to its
+// sender as received, zero copy (the received pbuf is sent again, the
+// header put back in its header room). Datagrams from the ports of other
+// small services (echo, discard, daytime, chargen, time) are not answered,
+// as inetd does, so two echo servers cannot ping-pong forever.
+import type { SocketLayer } from '../socket/layer.ts';
+import { Err } from '../err.ts';
+import type { Service, ServiceCounters } from './serve.ts';
+
+const LOOP_PORTS = new Set([7, 9, 13, 19, 37]);
+
+export function udpEchoService(layer: SocketLayer, port = 7): Service {
+  const raw = layer.rawUdp;
+  const counters: ServiceCounters = { accepted: 0, active: 0, bytesIn: 0, bytesOut: 0, errors: 0 };
+  const pcb = raw.udpNew();
+  if (pcb === null) throw new Error('udp-echo: no UDP PCB available');
+  raw.setReuseAddr(pcb, true);
+  const err = raw.udpBind(pcb, 0, port);
+  if (err !== Err.OK) {
+    raw.udpRemove(pcb);
+    throw new Error(`udp-echo: cannot bind port ${port} (err ${err})`);
+  }
+  raw.udpRecv(pcb, (_arg, upcb, p, addr, srcPort) => {
+    counters.accepted++;
+    counters.bytesIn += p.totLen;
+    if (!LOOP_PORTS.has(srcPort)) {
+      const n = p.totLen;
+      if (raw.udpSendTo(upcb, p, addr, srcPort) === Err.OK) counters.bytesOut += n;
+      else counters.errors++;
+    }
+    p.free();
+  });
+  return {
+    name: 'udp-echo',
+    port,
+    counters,
+    stop() {
+      raw.udpRemove(pcb);
+    },
+  };
+}
