@@ -16,3 +16,5 @@ export { Simulator, type ConnectOptions, type SimLink, type SimulatorOptions } f
 export { buildStages, LinkPipeline, type LinkSpec, type LinkStage } from './sim/link.ts';
 export { PcapWriter, readPcap } from './sim/pcap.ts';
 export { Net, Server as NetServer, Socket as NetSocket, netError, type AcceptLoop, type AcceptLoopOptions, type AddressInfo, type ListenOptions, type NetError, type ServerOptions, type SocketOptions, type TcpConnectOptions } from './net/index.ts';
+export * from './udp/index.ts';
+export { RawUdp, type RawUdpHost } from './callbacks/raw-udp.ts';
