@@ -132,9 +132,16 @@ export class DatagramSocket {
     throw new OSError(errno.EOPNOTSUPP, `getsockopt level ${level} option ${opt}`);
   }
 
+  /** (host, port); a connected socket bound to any address reports the source its route uses, as Linux. */
   getsockname(): SockAddr {
     const pcb = this.open();
-    return [formatIpv4Address(pcb.localIp), pcb.localPort];
+    let ip = pcb.localIp;
+    if (ip === 0 && pcb.connected) {
+      const ipl = this.layer.host.ip;
+      const netif = ipl.route(pcb.remoteIp);
+      if (netif !== null) ip = netif === ipl.loopback && ipl.isLocal(pcb.remoteIp) ? pcb.remoteIp : netif.addr;
+    }
+    return [formatIpv4Address(ip), pcb.localPort];
   }
 
   getpeername(): SockAddr {

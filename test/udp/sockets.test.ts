@@ -69,6 +69,7 @@ describe('datagram sockets over the simulator', () => {
     const cli = pair.client.socket(AF_INET, SOCK_DGRAM);
     cli.connect(['10.0.0.2', 9001]);
     expect(cli.getpeername()).toEqual(['10.0.0.2', 9001]);
+    expect(cli.getsockname()[0]).toBe('10.0.0.1');
     expect(cli.send(enc('one'))).toBe(3);
     const [d, from] = await pair.run(Promise.resolve(srv.recvfrom(10)));
     expect(dec(d)).toBe('one');

@@ -337,4 +337,27 @@ describe('UDP input and the raw API', () => {
     raw.udpRemove(b);
     done();
   });
+
+  test('random bytes as UDP never throw: every datagram is delivered or counted', () => {
+    const { stack, bound, got, feed, done } = setup();
+    bound('0.0.0.0', 7);
+    let x = 12345;
+    const rnd = (n: number): number => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0), (x >>> 16) % n);
+    for (let i = 0; i < 2000; i++) {
+      const len = rnd(40);
+      const b = new Uint8Array(len);
+      for (let j = 0; j < len; j++) b[j] = rnd(256);
+      if (len >= 4 && rnd(2) === 0) ((b[2] = 0), (b[3] = 7)); // often aimed at the bound port
+      if (len >= 6 && rnd(2) === 0) ((b[4] = 0), (b[5] = Math.max(0, len - rnd(3)))); // plausible lengths
+      if (len >= 8 && rnd(2) === 0) ((b[6] = 0), (b[7] = 0)); // no checksum
+      feed(ipPacket(b, { protocol: 17 }));
+    }
+    const st = stack.stats.udp;
+    const c = stack.udp.counters;
+    expect(st.recv).toBe(2000);
+    expect(c.inDatagrams + c.noPorts + st.lenerr + st.chkerr).toBe(2000);
+    expect(got.length).toBe(c.inDatagrams);
+    expect(got.length).toBeGreaterThan(100);
+    done();
+  });
 });
