@@ -28,7 +28,8 @@ import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { type BenchReport, type BenchSpec, type Row, round } from './lib.ts';
 import { BenchNet, type TunSetup, benchSkipReason, leftoverNamespaces, selfCpuSeconds, setOffloads, stats3, tunSetup, vethSetup } from './netns.ts';
-import { bodyBlock, BODY_BLOCK_SIZE, serve } from '../src/services/index.ts';
+import { bodyBlock, BODY_BLOCK_SIZE } from '../src/services/http.ts';
+import { serve } from '../src/services/serve.ts';
 
 const BYTES = Number(process.env.TSIP_BENCH_TUN_BYTES ?? 400_000_000);
 const WARMUP_BYTES = Math.min(BYTES, 50_000_000);

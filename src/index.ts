@@ -1,20 +1,42 @@
-// tsip's public surface. Layers are importable on their own too
-// (tsip/src/<layer>/...); this file gathers what applications use.
-export { Err, errName } from './err.ts';
-export { newStats, type ProtoStats, type Stats } from './stats.ts';
-export * from './pbuf/index.ts';
+// tsip: a userspace TCP/IP stack for Node.js, modelled on lwIP.
+//
+// The root entry point (`import { Stack, Simulator, ... } from 'tsip'`)
+// gathers everything applications use. Focused entry points, one per layer
+// a user reaches for (package.json "exports"; every name in docs/api.md):
+//   tsip/raw       lwIP's raw TCP and UDP API        src/callbacks
+//   tsip/socket    MicroPython-style sockets, poll   src/socket
+//   tsip/net       node:net façade                   src/net
+//   tsip/sim       simulator, link faults, pcap      src/sim
+//   tsip/tun       Linux TUN device, netns helpers   src/netif
+//   tsip/services  built-in services, terminal       src/services
+//   tsip/wire      header views, checksums           src/wire
+//   tsip/pbuf      packet buffers and their pool     src/pbuf
+export { Stack, ReentrancyError, type AddNetifOptions, type StackOptions } from './stack/stack.ts';
+export type { ProtoStats, Stats } from './stats.ts';
 export * from './time/index.ts';
 export { RealClock, type RealClockOptions } from './time/real-clock.ts';
-export * as wire from './wire/index.ts';
-export { Netif, type LinkOutput, type NetifConfig } from './netif/netif.ts';
-export { Ipv4, type Ipv4Options } from './ip/ipv4.ts';
-export { Icmp, type EchoReply, type IcmpErrorReport, type IcmpOptions } from './ip/icmp.ts';
+export type { Ipv4, Ipv4Options } from './ip/ipv4.ts';
+export type { EchoReply, Icmp, IcmpErrorReport, IcmpOptions } from './ip/icmp.ts';
 export { Pinger, type PingOptions, type PingResult } from './ip/ping.ts';
 export type { IpInfo, ProtocolInput } from './ip/host.ts';
-export { Stack, ReentrancyError, type AddNetifOptions, type StackOptions } from './stack/stack.ts';
-export { Simulator, type ConnectOptions, type SimLink, type SimulatorOptions } from './sim/simulator.ts';
-export { buildStages, LinkPipeline, type LinkSpec, type LinkStage } from './sim/link.ts';
-export { PcapWriter, readPcap } from './sim/pcap.ts';
-export { Net, Server as NetServer, Socket as NetSocket, netError, type AcceptLoop, type AcceptLoopOptions, type AddressInfo, type ListenOptions, type NetError, type ServerOptions, type SocketOptions, type TcpConnectOptions } from './net/index.ts';
-export * from './udp/index.ts';
-export { RawUdp, type RawUdpHost } from './callbacks/raw-udp.ts';
+export * from './pbuf/index.ts';
+export * as wire from './wire/index.ts';
+export * from './callbacks/index.ts';
+export * from './socket/index.ts';
+export {
+  Net,
+  Server as NetServer,
+  Socket as NetSocket,
+  netError,
+  type AcceptLoop,
+  type AcceptLoopOptions,
+  type AddressInfo,
+  type ListenOptions,
+  type NetError,
+  type ServerOptions,
+  type SocketOptions,
+  type TcpConnectOptions,
+} from './net/index.ts';
+export * from './sim/index.ts';
+export * from './netif/index.ts';
+export * from './services/index.ts';

@@ -3,11 +3,13 @@
 // clock time (virtual time in the simulator).
 import { Err } from '../err.ts';
 import type { Timer } from '../time/timer-heap.ts';
+import { parseIpv4Address } from '../wire/address.ts';
 import type { IpHost } from './host.ts';
 import type { EchoReply, Icmp } from './icmp.ts';
 
 export interface PingOptions {
-  dst: number;
+  /** Where to send: a dotted quad or an address as a u32. */
+  dst: number | string;
   count: number;
   /** Echo data bytes per request (default 56, like ping(8)). */
   size?: number;
@@ -36,6 +38,7 @@ export class Pinger {
   private readonly seen = new Set<number>();
   private readonly data: Uint8Array;
   private readonly ident: number;
+  private readonly dst: number;
   private finished = false;
   private unsubscribe: (() => void) | null = null;
   private readonly tick: Timer;
@@ -48,6 +51,9 @@ export class Pinger {
     private readonly icmp: Icmp,
     private readonly opts: PingOptions,
   ) {
+    const dst = typeof opts.dst === 'number' ? opts.dst >>> 0 : parseIpv4Address(opts.dst);
+    if (dst === null) throw new RangeError(`ping destination is not an IPv4 address: ${String(opts.dst)}`);
+    this.dst = dst;
     const size = opts.size ?? 56;
     if (!Number.isInteger(size) || size < 0 || size > 65507) throw new RangeError('ping size must be in 0..65507');
     if (!Number.isInteger(opts.count) || opts.count < 1) throw new RangeError('ping count must be a positive integer');
@@ -78,11 +84,11 @@ export class Pinger {
   private sendOne(seq: number): void {
     this.sentAt.set(seq, this.host.clock.now());
     this.result.sent++;
-    if (this.icmp.sendEchoRequest(this.opts.dst, this.ident, seq, this.data) !== Err.OK) this.result.sendErrors++;
+    if (this.icmp.sendEchoRequest(this.dst, this.ident, seq, this.data) !== Err.OK) this.result.sendErrors++;
   }
 
   private onReply(r: EchoReply): void {
-    if (this.finished || r.ident !== this.ident || r.src !== this.opts.dst) return;
+    if (this.finished || r.ident !== this.ident || r.src !== this.dst) return;
     const t0 = this.sentAt.get(r.seqNo);
     if (t0 === undefined) return;
     if (this.seen.has(r.seqNo)) {

@@ -3,6 +3,7 @@
 // carries the command and what `ip` said.
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { tunAddonStatus } from './tun-addon.ts';
 
 export class IpCommandError extends Error {
   override name = 'IpCommandError';
@@ -81,9 +82,9 @@ export function configureTunLink(c: TunLinkConfig): void {
   }
 }
 
-/** Can this process create TUN devices and namespaces here? (root and /dev/net/tun) */
+/** Can this process create TUN devices and namespaces here? (Linux, root, /dev/net/tun, ip, and tsip's addon) */
 export function tunAvailable(): { ok: boolean; why: string } {
-  if (process.platform !== 'linux') return { ok: false, why: 'not Linux' };
+  if (process.platform !== 'linux') return { ok: false, why: `not Linux (${process.platform})` };
   if (typeof process.getuid === 'function' && process.getuid() !== 0) return { ok: false, why: 'not root (TUN devices and namespaces need CAP_NET_ADMIN)' };
   if (!existsSync('/dev/net/tun')) return { ok: false, why: '/dev/net/tun is missing' };
   try {
@@ -91,5 +92,7 @@ export function tunAvailable(): { ok: boolean; why: string } {
   } catch {
     return { ok: false, why: 'iproute2 (ip) is not installed' };
   }
+  const addon = tunAddonStatus();
+  if (!addon.ok) return { ok: false, why: addon.why ?? 'the TUN addon is not available' };
   return { ok: true, why: '' };
 }

@@ -5,12 +5,12 @@
 // 10-byte virtio_net_hdr: checksums the kernel left partial are not
 // verified, and segments larger than the MTU may come in (and go out, with
 // a GSO header, when the TCP layer builds them).
-import { createRequire } from 'node:module';
 import type { LinkOutput, Netif } from './netif.ts';
 import { Err } from '../err.ts';
 import { type Pbuf, PbufFlag, PbufType } from '../pbuf/pbuf.ts';
 import { PbufLayer, type PbufPool } from '../pbuf/pool.ts';
 import { foldSum, ipv4PseudoHeaderSum } from '../wire/checksum.ts';
+import { loadTunAddonModule } from './tun-addon.ts';
 
 /** The addon's TunDevice, as the JavaScript side sees it. */
 interface AddonDevice {
@@ -42,18 +42,11 @@ export class TunError extends Error {
   }
 }
 
-let addon: Addon | null = null;
-
-/** Load the addon built by `npm ci` (node-gyp rebuild). */
+/** Load the addon (see tun-addon.ts for where it is looked for); a TunError says why it is missing and how to fix it. */
 export function loadTunAddon(): Addon {
-  if (addon !== null) return addon;
-  const require = createRequire(import.meta.url);
-  try {
-    addon = require('../../build/Release/tsip_tun.node') as Addon;
-  } catch (e) {
-    throw new TunError(`the TUN addon is not built (${(e as Error).message}); run \`npm ci\` or \`npx node-gyp rebuild\``);
-  }
-  return addon;
+  const { addon, status } = loadTunAddonModule();
+  if (addon === null) throw new TunError(status.why ?? 'the TUN addon is not available');
+  return addon as Addon;
 }
 
 /** virtio_net_hdr (linux/virtio_net.h), little-endian on the hosts tsip runs on. */

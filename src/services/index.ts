@@ -1,14 +1,17 @@
-// tsip's built-in services, as `tsip up` runs them.
+// `tsip/services`: tsip's built-in services, as `tsip up` runs them (echo,
+// discard, chargen, HTTP with a live status page, UDP echo), and the opt-in
+// password-protected terminal.
 import type { Stack } from '../stack/stack.ts';
 import { connectionRows, httpService, type StatusSource } from './http.ts';
 import type { Service } from './serve.ts';
 import { chargenService, discardService, echoService } from './simple.ts';
 import { udpEchoService } from './udp-echo.ts';
 
-export { bodyBlock, generatedBody, httpService, requestedSize, BODY_BLOCK_SIZE } from './http.ts';
-export { chargenBlock, chargenService, discardService, echoService } from './simple.ts';
-export { serve, type Service, type ServiceCounters } from './serve.ts';
+export { generatedBody, httpService, type StatusSource } from './http.ts';
+export { chargenService, discardService, echoService } from './simple.ts';
+export { serve, type Handler, type Service, type ServiceCounters } from './serve.ts';
 export { udpEchoService } from './udp-echo.ts';
+export { startTerminal, type ShellCommand, type TerminalCounters, type TerminalMode, type TerminalOptions, type TerminalService, type TerminalSession } from './terminal.ts';
 
 export interface Services {
   list: Service[];

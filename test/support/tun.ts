@@ -11,7 +11,8 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { TunDevice, type TunOptions } from '../../src/netif/tun.ts';
 import { configureTunLink, createNetns, deleteNetns, netnsExists, tunAvailable } from '../../src/netif/tun-ip.ts';
-import { BODY_BLOCK_SIZE, bodyBlock, startServices, type Services } from '../../src/services/index.ts';
+import { BODY_BLOCK_SIZE, bodyBlock } from '../../src/services/http.ts';
+import { startServices, type Services } from '../../src/services/index.ts';
 import { Stack, type StackOptions } from '../../src/stack/stack.ts';
 import { RealClock } from '../../src/time/real-clock.ts';
 
