@@ -5,6 +5,7 @@
 // whether higher is better depends on the figure (ops/s, MB/s and Gbit/s
 // up; ns, ms and bytes down).
 import { readFileSync } from 'node:fs';
+import { defineCommand, formatGroupHelp, formatHelp, parseCommand, showValue, UsageError } from './args.ts';
 
 /** The parts of a bench/results/NAME.json file compare reads. */
 export interface BenchResultDoc {
@@ -119,20 +120,38 @@ export function formatBenchComparison(aFile: string, a: BenchResultDoc, bFile: s
   return lines.join('\n');
 }
 
-export const BENCH_USAGE = `  tsip bench compare A.json B.json
-                                  two benchmark result files (bench/results/NAME.json) side by side:
-                                  B/A for every figure in both, the others listed`;
+export const BENCH_COMPARE = defineCommand({
+  name: 'tsip bench compare',
+  usage: 'tsip bench compare A.json B.json',
+  brief: 'two benchmark result files side by side (B/A per figure)',
+  summary: 'Two benchmark result files (bench/results/NAME.json, as npm run bench writes them) side by side: B/A for every figure present in both, then the figures found in only one of them.',
+  details: ['The ratio is neutral: whether higher is better depends on the figure (ops/s, MB/s and Gbit/s up; ns, ms and bytes down).'],
+  options: {},
+  positionals: { names: 'two result files A.json B.json', min: 2, max: 2 },
+  exits: ['0  the comparison was printed', '1  a file cannot be read or is not a result file'],
+});
+
+export const BENCH_GROUP_SUMMARY = 'Benchmark tools. The benchmarks themselves run with npm run bench (npm run bench -- --help lists them).';
 
 /**
- * `tsip bench compare A B` from argv (after "bench"): prints through
- * `print`, returns the exit status (0; 1 if a file cannot be read or is not
- * a result file). A wrong argument count throws RangeError (usage).
+ * `tsip bench ...` from argv (after "bench"): prints through `print`,
+ * returns the exit status (0; 1 if a file cannot be read or is not a
+ * result file). Bad arguments throw UsageError.
  */
 export function benchCommand(argv: string[], print: (s: string) => void = (s) => console.log(s), printErr: (s: string) => void = (s) => console.error(s)): number {
   const [sub, ...rest] = argv;
-  if (sub !== 'compare') throw new RangeError(`unknown bench subcommand: ${sub ?? '(none)'} (try: tsip bench compare A.json B.json)`);
-  if (rest.length !== 2) throw new RangeError('tsip bench compare takes two result files: A.json B.json');
-  const [aFile, bFile] = rest as [string, string];
+  if (sub === '-h' || sub === '--help') {
+    print(formatGroupHelp('tsip bench', BENCH_GROUP_SUMMARY, [BENCH_COMPARE]));
+    return 0;
+  }
+  if (sub === undefined) throw new UsageError('tsip bench', 'missing subcommand (there is one: compare)');
+  if (sub !== 'compare') throw new UsageError('tsip bench', `unknown subcommand ${showValue(sub)} (there is one: compare)`);
+  const p = parseCommand(BENCH_COMPARE, rest);
+  if (p.help) {
+    print(formatHelp(BENCH_COMPARE));
+    return 0;
+  }
+  const [aFile, bFile] = p.positionals as [string, string];
   try {
     const a = readBenchResult(aFile);
     const b = readBenchResult(bFile);

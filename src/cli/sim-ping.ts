@@ -6,6 +6,8 @@ import { PcapWriter } from '../sim/pcap.ts';
 import { Simulator } from '../sim/simulator.ts';
 import type { LinkSpec } from '../sim/link.ts';
 import { formatIpv4Address, parseIpv4Address } from '../wire/address.ts';
+import { defineCommand, flag, formatHelp, integer, number, parseCommand } from './args.ts';
+import { formatRate, jsonOption, LINK_OPTIONS, linkSpecOf, mtuOption, pcapOption, seedOption } from './common-options.ts';
 
 export interface SimPingOptions {
   seed: number | string;
@@ -54,12 +56,8 @@ export function runSimPing(o: SimPingOptions): SimPingOutcome {
   const lossPct = r.sent === 0 ? 0 : ((r.sent - r.received) / r.sent) * 100;
   o.log(`--- ${bAddr} ping statistics ---`);
   o.log(`${r.sent} packets transmitted, ${r.received} received, ${lossPct.toFixed(0)}% packet loss` + (r.duplicates ? `, +${r.duplicates} duplicates` : '') + (r.corrupted ? `, ${r.corrupted} corrupted` : ''));
-  if (r.rttsMs.length > 0) {
-    const min = Math.min(...r.rttsMs);
-    const max = Math.max(...r.rttsMs);
-    const avg = r.rttsMs.reduce((a, b) => a + b, 0) / r.rttsMs.length;
-    o.log(`rtt min/avg/max = ${min.toFixed(3)}/${avg.toFixed(3)}/${max.toFixed(3)} ms (virtual)`);
-  }
+  const rtt = rttSummary(r.rttsMs);
+  if (rtt !== null) o.log(`rtt min/avg/max = ${rtt.min.toFixed(3)}/${rtt.avg.toFixed(3)}/${rtt.max.toFixed(3)} ms (virtual)`);
   sim.close();
   const poolClean = sim.stacks.every((s) => s.pool.isEmpty());
   const bytes = pcap.bytes();
@@ -70,12 +68,91 @@ export function runSimPing(o: SimPingOptions): SimPingOutcome {
   return { result: r, pcap: bytes, virtualMs: sim.clock.now(), poolClean };
 }
 
+/** min/avg/max without spreading (a million RTTs would overflow the call stack). */
+function rttSummary(rtts: readonly number[]): { min: number; avg: number; max: number } | null {
+  if (rtts.length === 0) return null;
+  let min = Infinity;
+  let max = -Infinity;
+  let sum = 0;
+  for (const x of rtts) {
+    if (x < min) min = x;
+    if (x > max) max = x;
+    sum += x;
+  }
+  return { min, avg: sum / rtts.length, max };
+}
+
 function describeLink(l: LinkSpec): string {
-  const parts = [`latency ${l.latencyMs ?? 1} ms`];
+  const parts = [`delay ${l.latencyMs ?? 1} ms`];
   if (l.loss) parts.push(`loss ${(l.loss * 100).toFixed(1)}%`);
   if (l.duplicate) parts.push(`dup ${(l.duplicate * 100).toFixed(1)}%`);
   if (l.reorder) parts.push(`reorder ${(l.reorder * 100).toFixed(1)}%`);
   if (l.corrupt) parts.push(`corrupt ${(l.corrupt * 100).toFixed(1)}%`);
-  if (l.bitsPerSecond) parts.push(`rate ${l.bitsPerSecond} bit/s`);
+  if (l.bitsPerSecond) parts.push(`rate ${formatRate(l.bitsPerSecond)}`);
   return parts.join(', ');
+}
+
+export const SIM_PING = defineCommand({
+  name: 'tsip sim ping',
+  usage: 'tsip sim ping [options]',
+  brief: 'ping between two simulated stacks over a faulty link',
+  summary: 'Ping between two simulated stacks (10.0.0.1 -> 10.0.0.2) over a faulty link, on virtual time: one line per reply, then the statistics.',
+  details: ['The link options are the same as those of tsip sim transfer, with the same units; the same seed gives the same run.'],
+  options: {
+    seed: seedOption('every random choice'),
+    count: integer({ description: 'echo requests to send', min: 1, max: 1_000_000, default: 10 }),
+    size: integer({ description: 'echo data bytes per request', min: 0, max: 65507, unit: 'bytes', default: 56 }),
+    interval: number({ description: 'virtual time between requests', metavar: 'MS', min: 0, max: 3_600_000, unit: 'ms', default: 1000 }),
+    ...LINK_OPTIONS,
+    mtu: mtuOption('link MTU (smaller MTUs exercise fragmentation and reassembly)'),
+    pcap: pcapOption('write every packet sent to a pcap file (LINKTYPE_RAW)'),
+    quiet: flag({ description: 'only the summary, no line per reply' }),
+    json: jsonOption,
+  },
+  exits: ['0  the run completed (lost echoes are part of the result, not a failure)', '1  a simulated stack leaked pbufs'],
+});
+
+/** `tsip sim ping` from argv (after "sim ping"): prints through `print`, returns the exit status. Bad options throw UsageError. */
+export function simPingCommand(argv: string[], print: (s: string) => void = (s) => console.log(s)): number {
+  const p = parseCommand(SIM_PING, argv);
+  if (p.help) {
+    print(formatHelp(SIM_PING));
+    return 0;
+  }
+  const v = p.values;
+  const link = linkSpecOf(v);
+  const outcome = runSimPing({
+    seed: v.seed,
+    count: v.count,
+    size: v.size,
+    intervalMs: v.interval,
+    mtu: v.mtu,
+    link,
+    ...(v.pcap === undefined ? {} : { pcapFile: v.pcap }),
+    verbose: !v.quiet && !v.json,
+    log: v.json ? () => {} : print,
+  });
+  if (v.json) print(JSON.stringify(pingJson(v.seed, outcome, link)));
+  if (!outcome.poolClean) {
+    console.error('tsip sim ping: a simulated stack leaked pbufs');
+    return 1;
+  }
+  return 0;
+}
+
+/** The --json report: counts, RTT summary (virtual ms) and the link. */
+export function pingJson(seed: number | string, o: SimPingOutcome, link: LinkSpec): Record<string, unknown> {
+  const r = o.result;
+  return {
+    seed,
+    sent: r.sent,
+    received: r.received,
+    duplicates: r.duplicates,
+    corrupted: r.corrupted,
+    sendErrors: r.sendErrors,
+    rttMs: rttSummary(r.rttsMs),
+    virtualMs: o.virtualMs,
+    poolClean: o.poolClean,
+    link,
+  };
 }

@@ -10,7 +10,6 @@
 import { createHash, type Hash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
 import { RawTcp, WriteFlag } from '../callbacks/raw.ts';
 import { Err, errName } from '../err.ts';
 import type { Pbuf } from '../pbuf/pbuf.ts';
@@ -21,6 +20,9 @@ import { PcapWriter } from '../sim/pcap.ts';
 import { Simulator } from '../sim/simulator.ts';
 import type { Stack } from '../stack/stack.ts';
 import { Rng } from '../time/rng.ts';
+import { choice, defineCommand, flag, formatHelp, integer, parseCommand, UsageError } from './args.ts';
+import { formatRate, jsonOption, LINK_OPTIONS, linkSpecOf, mtuOption, pcapOption, seedOption } from './common-options.ts';
+import { formatBytes, Progress } from './progress.ts';
 
 export interface SimTransferOptions {
   seed: number | string;
@@ -35,14 +37,17 @@ export interface SimTransferOptions {
   gso?: boolean;
   /** Write every frame sent to this pcap file. */
   pcapFile?: string;
-  /** Virtual-time budget for the transfer (default 24 h). */
+  /** Virtual-time budget for the transfer (default 24 h, plus four times the transfer time at the link rate). */
   deadlineMs?: number;
+  /** Called now and then while the transfer runs (for a progress display). */
+  onProgress?: (p: { delivered: number; total: number; virtualMs: number }) => void;
 }
 
 /** What one end saw. */
 export interface EndReport {
   sent: number;
   received: number;
+  /** sha256 of the payload this end wrote into the connection (all of it when the transfer completed). */
   sentSha256: string;
   receivedSha256: string;
   /** State when the transfer finished (both FINs received). */
@@ -94,10 +99,41 @@ export interface SimTransferResult {
   ok: boolean;
 }
 
+/** Payload bytes generated at a time: the payload is streamed, so memory stays flat whatever --bytes is. */
+const CHUNK = 256 * 1024; // a multiple of 4: Rng.fill gives the same bytes in pieces as in one go
+
+/** The seeded payload of one side, generated piece by piece as the send buffer takes it. */
+class Payload {
+  private readonly buf = new Uint8Array(CHUNK);
+  private start = 0;
+  private end = 0;
+  private generated = 0;
+
+  constructor(
+    private readonly rng: Rng,
+    readonly total: number,
+  ) {}
+
+  /** Up to `max` bytes of the payload from `offset` (which only moves forward). */
+  peek(offset: number, max: number): Uint8Array {
+    if (offset >= this.end) {
+      const n = Math.min(CHUNK, this.total - this.generated);
+      this.rng.fill(this.buf.subarray(0, n));
+      this.start = this.generated;
+      this.generated += n;
+      this.end = this.generated;
+    }
+    const from = offset - this.start;
+    return this.buf.subarray(from, Math.min(this.end - this.start, from + max));
+  }
+}
+
 /** One side of the exchange: writes its data as the send buffer allows, hashes what arrives, closes at the end. */
 class Peer {
   received = 0;
   readonly hash: Hash = createHash('sha256');
+  /** sha256 of the payload written into the connection so far. */
+  readonly sentHash: Hash = createHash('sha256');
   offset = 0;
   finSent = false;
   gotFin = false;
@@ -107,7 +143,7 @@ class Peer {
 
   constructor(
     readonly raw: RawTcp,
-    readonly out: Uint8Array,
+    readonly out: Payload,
   ) {}
 
   attach(pcb: TcpPcb): void {
@@ -140,13 +176,17 @@ class Peer {
   pump(pcb: TcpPcb): void {
     if (this.closed && this.finSent) return;
     const raw = this.raw;
-    while (this.offset < this.out.length) {
-      const n = Math.min(raw.tcpSndbuf(pcb), this.out.length - this.offset, 64 * 1024);
+    const total = this.out.total;
+    while (this.offset < total) {
+      const n = Math.min(raw.tcpSndbuf(pcb), total - this.offset, 64 * 1024);
       if (n <= 0) break;
-      if (raw.tcpWrite(pcb, this.out.subarray(this.offset, this.offset + n), WriteFlag.COPY) !== Err.OK) break;
-      this.offset += n;
+      const piece = this.out.peek(this.offset, n);
+      // COPY: the stack keeps its own copy, so the payload buffer is reused.
+      if (raw.tcpWrite(pcb, piece, WriteFlag.COPY) !== Err.OK) break;
+      this.sentHash.update(piece);
+      this.offset += piece.length;
     }
-    if (this.offset >= this.out.length && !this.finSent) {
+    if (this.offset >= total && !this.finSent) {
       this.finSent = true;
       raw.tcpShutdown(pcb, false, true);
       this.maybeClose(pcb);
@@ -162,11 +202,17 @@ class Peer {
   }
 }
 
-const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+/** Largest --bytes: the payload is streamed, so the bound is time (about 1 GB each way per 10 s of wall time), not memory. */
+export const BYTES_MAX = 100_000_000_000;
+/** Largest --bytes with --pcap: the capture is held in memory until the end (a little more than twice the payload). */
+export const PCAP_BYTES_MAX = 100_000_000;
+
+/** Simulator events per slice of the run; between slices progress is reported. */
+const SLICE_STEPS = 65_536;
 
 /** Run one transfer. Never throws for network trouble: the result says what happened. */
 export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
-  if (!Number.isInteger(o.bytes) || o.bytes < 0) throw new RangeError(`--bytes must be a non-negative integer, got ${o.bytes}`);
+  if (!Number.isInteger(o.bytes) || o.bytes < 0 || o.bytes > BYTES_MAX) throw new RangeError(`bytes must be an integer from 0 to ${BYTES_MAX}, got ${o.bytes}`);
   const sim = new Simulator({ seed: o.seed });
   const tcp = o.tcp ?? {};
   const client = sim.addStack('client', { tcp });
@@ -181,8 +227,8 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
     ...(pcap !== undefined ? { pcap } : {}),
   });
   const seedRng = new Rng(o.seed);
-  const cOut = seedRng.derive('payload:client').fill(new Uint8Array(o.bytes));
-  const sOut = seedRng.derive('payload:server').fill(new Uint8Array(o.bytes));
+  const cOut = new Payload(seedRng.derive('payload:client'), o.bytes);
+  const sOut = new Payload(seedRng.derive('payload:server'), o.bytes);
   const rc = new RawTcp(client);
   const rs = new RawTcp(server);
   const cli = new Peer(rc, cOut);
@@ -206,8 +252,19 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
     return Err.OK;
   });
   if (connectErr !== Err.OK) cli.errors.push(`connect: ${errName(connectErr)}`);
-  const deadline = sim.clock.now() + (o.deadlineMs ?? 86_400_000);
-  sim.runUntil(() => (cli.gotFin && srv.gotFin) || cli.errors.length > 0 || srv.errors.length > 0, deadline);
+  // A day of virtual time, plus four times the transfer's duration at the link rate.
+  const rateMs = o.link.bitsPerSecond ? ((o.bytes * 8) / o.link.bitsPerSecond) * 1000 * 4 : 0;
+  const deadline = sim.clock.now() + (o.deadlineMs ?? 86_400_000 + rateMs);
+  const finished = (): boolean => (cli.gotFin && srv.gotFin) || cli.errors.length > 0 || srv.errors.length > 0;
+  // Run in slices of events, reporting progress in between. The run is
+  // bounded by the virtual deadline and by a step budget that grows with
+  // the payload (a long transfer needs more events than one runUntil allows).
+  const maxSlices = Math.ceil((50_000_000 + o.bytes) / SLICE_STEPS);
+  for (let slice = 0; slice < maxSlices && !finished() && sim.clock.now() < deadline; slice++) {
+    let steps = 0;
+    sim.runUntil(() => finished() || ++steps > SLICE_STEPS, deadline);
+    o.onProgress?.({ delivered: cli.received + srv.received, total: 2 * o.bytes, virtualMs: sim.clock.now() });
+  }
   const virtualMs = sim.clock.now();
   const wallMs = performance.now() - wall0;
   const stateOf = (p: TcpPcb | null): string => (p === null ? 'never connected' : p.freed ? 'CLOSED (freed)' : p.stateName);
@@ -218,17 +275,17 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
   sim.runUntilIdle(deadline);
   const wallTotalMs = performance.now() - wall0;
 
-  const end = (p: Peer, out: Uint8Array, state: string): EndReport => ({
+  const end = (p: Peer, state: string): EndReport => ({
     sent: p.offset,
     received: p.received,
-    sentSha256: sha(out),
+    sentSha256: p.sentHash.digest('hex'),
     receivedSha256: p.hash.digest('hex'),
     stateAtEnd: state,
     errors: p.errors,
     counters: p.pcb === null ? null : { ...p.pcb.counters },
   });
-  const cRep = end(cli, cOut, cState);
-  const sRep = end(srv, sOut, sState);
+  const cRep = end(cli, cState);
+  const sRep = end(srv, sState);
   const sha256Match = cRep.received === o.bytes && sRep.received === o.bytes && cRep.receivedSha256 === sRep.sentSha256 && sRep.receivedSha256 === cRep.sentSha256;
   const sum = (k: keyof PcbCounters): number => (cRep.counters?.[k] ?? 0) + (sRep.counters?.[k] ?? 0);
   const stacks: Stack[] = [client, server];
@@ -275,7 +332,7 @@ const fmt = (n: number, d = 1): string => n.toFixed(d);
 /** The human-readable report. */
 export function formatTransferReport(r: SimTransferResult, pcapFile?: string): string {
   const l = r.link;
-  const linkParts = [`delay ${l.latencyMs ?? 1} ms`, l.bitsPerSecond ? `rate ${l.bitsPerSecond / 1e6} Mbit/s` : 'rate unlimited'];
+  const linkParts = [`delay ${l.latencyMs ?? 1} ms`, l.bitsPerSecond ? `rate ${formatRate(l.bitsPerSecond)}` : 'rate unlimited'];
   if (l.loss) linkParts.push(`loss ${fmt(l.loss * 100)}%`);
   if (l.reorder) linkParts.push(`reorder ${fmt(l.reorder * 100)}%`);
   if (l.duplicate) linkParts.push(`dup ${fmt(l.duplicate * 100)}%`);
@@ -313,76 +370,64 @@ export function transferJson(r: SimTransferResult): SimTransferResult {
   return r;
 }
 
-export const SIM_TRANSFER_USAGE = `  tsip sim transfer [options]     bulk TCP both ways between two simulated stacks
-      --seed N        seed for every random choice and the payload (default 1)
-      --bytes N       payload bytes each way (default 1000000)
-      --delay MS      one-way link latency in ms (default 1)
-      --rate MBIT     link rate in Mbit/s (default unlimited)
-      --loss P        drop probability per frame, 0..1 (default 0)
-      --reorder P     reordering probability (default 0)
-      --dup P         duplication probability (default 0)
-      --corrupt P     bit-corruption probability (default 0)
-      --cc NAME       congestion control: cubic or reno (default cubic)
-      --mtu N         link MTU (default 1500)
-      --gso           stacks send 64 KiB super-segments, the link cuts them (as a NIC's TSO)
-      --pcap FILE     write every frame sent to a pcap file
-      --json          print one JSON object instead of the report
-    exit status 1 if the data did not arrive intact or pbufs were left in use`;
+export const SIM_TRANSFER = defineCommand({
+  name: 'tsip sim transfer',
+  usage: 'tsip sim transfer [options]',
+  brief: 'bulk TCP both ways between two simulated stacks, checked by sha256',
+  summary: 'Bulk TCP both ways between two simulated stacks (10.0.0.1 <-> 10.0.0.2:80): both send --bytes of seeded data at once, half-close, read to EOF and close.',
+  details: [
+    'The report says whether every byte arrived intact (sha256 at both ends), the virtual and wall time, the loss recovery it needed, and whether everything was given back once the simulator went idle. The payload is generated as it is sent, so memory stays flat; on a terminal a progress line shows the bytes delivered.',
+    'The link options are the same as those of tsip sim ping, with the same units; the same seed gives the same run.',
+  ],
+  options: {
+    seed: seedOption('every random choice and the payload'),
+    bytes: integer({ description: `payload bytes each way; with --pcap at most ${PCAP_BYTES_MAX}, as the capture is held in memory`, min: 0, max: BYTES_MAX, maxNote: '100 GB', default: 1_000_000 }),
+    ...LINK_OPTIONS,
+    cc: choice({ description: 'congestion control', metavar: 'NAME', values: ['cubic', 'reno'], default: 'cubic' }),
+    mtu: mtuOption('link MTU'),
+    gso: flag({ description: "stacks send 64 KiB super-segments, the link cuts them (as a NIC's TSO)" }),
+    pcap: pcapOption('write every frame sent to a pcap file'),
+    json: jsonOption,
+  },
+  exits: ['0  the data arrived intact and nothing was left in use', '1  the data did not arrive intact, or pbufs were left in use'],
+});
 
 /**
- * `tsip sim transfer` from argv: prints the report (or the JSON) through
- * `print` and returns the exit status. Bad options throw TypeError
- * (parseArgs) or RangeError.
+ * `tsip sim transfer` from argv (after "sim transfer"): prints the report
+ * (or the JSON, or the help) through `print` and returns the exit status.
+ * Bad options throw UsageError. Progress goes to stderr on a terminal.
  */
-export function simTransferCommand(argv: string[], print: (s: string) => void = (s) => console.log(s)): number {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      seed: { type: 'string' },
-      bytes: { type: 'string' },
-      delay: { type: 'string' },
-      rate: { type: 'string' },
-      loss: { type: 'string' },
-      reorder: { type: 'string' },
-      dup: { type: 'string' },
-      corrupt: { type: 'string' },
-      cc: { type: 'string' },
-      mtu: { type: 'string' },
-      gso: { type: 'boolean' },
-      pcap: { type: 'string' },
-      json: { type: 'boolean' },
-    },
-    strict: true,
-  });
-  const num = (v: string | undefined, name: string, dflt: number): number => {
-    if (v === undefined) return dflt;
-    const n = Number(v);
-    if (v.trim() === '' || !Number.isFinite(n)) throw new RangeError(`--${name} must be a number, got ${v}`);
-    return n;
-  };
-  const seedRaw = values.seed ?? '1';
-  const seed = /^\d+$/.test(seedRaw) ? Number(seedRaw) : seedRaw;
-  const rate = values.rate === undefined ? undefined : num(values.rate, 'rate', 0);
-  if (rate !== undefined && !(rate > 0)) throw new RangeError(`--rate must be positive (Mbit/s), got ${values.rate}`);
-  const link: LinkSpec = {
-    latencyMs: num(values.delay, 'delay', 1),
-    ...(values.loss !== undefined ? { loss: num(values.loss, 'loss', 0) } : {}),
-    ...(values.reorder !== undefined ? { reorder: num(values.reorder, 'reorder', 0) } : {}),
-    ...(values.dup !== undefined ? { duplicate: num(values.dup, 'dup', 0) } : {}),
-    ...(values.corrupt !== undefined ? { corrupt: num(values.corrupt, 'corrupt', 0) } : {}),
-    ...(rate !== undefined ? { bitsPerSecond: rate * 1e6 } : {}),
-  };
-  const cc = values.cc ?? 'cubic';
-  if (cc !== 'cubic' && cc !== 'reno') throw new RangeError(`--cc must be cubic or reno, got ${cc}`);
-  const r = runSimTransfer({
-    seed,
-    bytes: num(values.bytes, 'bytes', 1_000_000),
-    link,
-    tcp: { congestion: cc },
-    ...(values.mtu !== undefined ? { mtu: num(values.mtu, 'mtu', 1500) } : {}),
-    ...(values.gso ? { gso: true } : {}),
-    ...(values.pcap !== undefined ? { pcapFile: values.pcap } : {}),
-  });
-  print(values.json ? JSON.stringify(transferJson(r)) : formatTransferReport(r, values.pcap));
+export function simTransferCommand(argv: string[], print: (s: string) => void = (s) => console.log(s), progress?: Progress): number {
+  const p = parseCommand(SIM_TRANSFER, argv);
+  if (p.help) {
+    print(formatHelp(SIM_TRANSFER));
+    return 0;
+  }
+  const v = p.values;
+  if (v.pcap !== undefined && v.bytes > PCAP_BYTES_MAX) {
+    throw new UsageError(SIM_TRANSFER.name, `--bytes must be at most ${PCAP_BYTES_MAX} (100 MB) with --pcap (the capture is held in memory), got ${v.bytes}`);
+  }
+  const prog = progress ?? Progress.forStderr({ json: v.json });
+  let r: SimTransferResult;
+  try {
+    r = runSimTransfer({
+      seed: v.seed,
+      bytes: v.bytes,
+      link: linkSpecOf(v),
+      tcp: { congestion: v.cc as 'cubic' | 'reno' },
+      ...(p.given.has('mtu') ? { mtu: v.mtu } : {}),
+      ...(v.gso ? { gso: true } : {}),
+      ...(v.pcap !== undefined ? { pcapFile: v.pcap } : {}),
+      ...(prog.active
+        ? {
+            onProgress: (q: { delivered: number; total: number; virtualMs: number }) =>
+              prog.update(`tsip sim transfer: ${formatBytes(q.delivered)} of ${formatBytes(q.total)} delivered (${q.total === 0 ? 100 : Math.floor((q.delivered / q.total) * 100)}%), ${(q.virtualMs / 1000).toFixed(1)} s virtual`),
+          }
+        : {}),
+    });
+  } finally {
+    prog.clear();
+  }
+  print(v.json ? JSON.stringify(transferJson(r)) : formatTransferReport(r, v.pcap));
   return r.ok ? 0 : 1;
 }

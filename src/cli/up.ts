@@ -2,7 +2,6 @@
 // of its own, with its built-in services, a self-check from the kernel side,
 // and clean-up on exit. Without root or /dev/net/tun it runs the same
 // services in the simulator against a simulated client instead, and says so.
-import { spawn } from 'node:child_process';
 import { createHash, randomInt } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { TunDevice, TunError } from '../netif/tun.ts';
@@ -14,6 +13,9 @@ import { startTerminal, type TerminalService } from '../services/terminal.ts';
 import { Stack } from '../stack/stack.ts';
 import { RealClock } from '../time/real-clock.ts';
 import { formatIpv4Address, parseIpv4Address, prefixToMask } from '../wire/address.ts';
+import { type LongTimeout, setLongTimeout } from './long-timeout.ts';
+import { Progress } from './progress.ts';
+import { selfCheck } from './self-check.ts';
 
 export interface UpOptions {
   netns: string | null;
@@ -22,7 +24,7 @@ export interface UpOptions {
   mtu: number;
   offload: boolean;
   pcap?: string;
-  /** Seconds to serve; undefined = until Ctrl-C. */
+  /** Seconds to serve (any length: timers are chained); undefined = until Ctrl-C. */
   duration?: number;
   dev: string;
   /** Opt-in terminal service (src/services/terminal.ts): a password-protected REPL or shell. */
@@ -30,6 +32,8 @@ export interface UpOptions {
   /** Run the services in the simulator even where a TUN device could be used. */
   simulate?: boolean;
   log: (line: string) => void;
+  /** Where the self-check shows which step runs (a terminal); none by default. */
+  progress?: Progress;
 }
 
 interface Addressing {
@@ -38,40 +42,30 @@ interface Addressing {
   prefix: number;
 }
 
-/** tsip's address and the kernel's (the lowest other host of the subnet). */
-export function addressing(spec: string): Addressing {
+/** Why `spec` is not a usable --addr ("must be ..."), or null when it is. */
+export function addrProblem(spec: string): string | null {
   const m = /^(\d+\.\d+\.\d+\.\d+)\/(\d+)$/.exec(spec);
-  if (m === null) throw new RangeError(`--addr must look like 10.77.0.2/30, got ${spec}`);
-  const tsip = parseIpv4Address(m[1]!);
-  const prefix = Number(m[2]);
-  if (tsip === null || prefix < 1 || prefix > 30) throw new RangeError(`--addr: bad address or prefix (1..30): ${spec}`);
+  const tsip = m === null ? null : parseIpv4Address(m[1]!);
+  const prefix = m === null ? NaN : Number(m[2]);
+  if (tsip === null || !(prefix >= 1 && prefix <= 30)) return 'must be an IPv4 address with a prefix length from 1 to 30, such as 10.77.0.2/30';
   const mask = prefixToMask(prefix);
   const net = (tsip & mask) >>> 0;
   const bcast = (net | ~mask) >>> 0;
-  if (tsip === net || tsip === bcast) throw new RangeError(`--addr: ${m[1]} is the network or broadcast address of /${prefix}`);
+  if (tsip === net || tsip === bcast) return `must be a host address, not the network or broadcast address of its /${prefix}`;
+  return null;
+}
+
+/** tsip's address and the kernel's (the lowest other host of the subnet). */
+export function addressing(spec: string): Addressing {
+  const why = addrProblem(spec);
+  if (why !== null) throw new RangeError(`addr ${why}, got ${spec}`);
+  const [addr, p] = spec.split('/') as [string, string];
+  const tsip = parseIpv4Address(addr)!;
+  const prefix = Number(p);
+  const net = (tsip & prefixToMask(prefix)) >>> 0;
   let kernel = (net + 1) >>> 0;
   if (kernel === tsip) kernel = (net + 2) >>> 0;
   return { tsip: formatIpv4Address(tsip), kernel: formatIpv4Address(kernel), prefix };
-}
-
-/** Run a command without blocking the event loop (the stack must keep answering). */
-export function runAsync(argv: string[], timeoutMs = 20_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.on('close', (code) => {
-      clearTimeout(t);
-      resolve({ code, stdout, stderr });
-    });
-    p.on('error', (e) => {
-      clearTimeout(t);
-      resolve({ code: -1, stdout, stderr: String(e) });
-    });
-  });
 }
 
 export async function up(o: UpOptions): Promise<number> {
@@ -96,6 +90,7 @@ export async function up(o: UpOptions): Promise<number> {
   let stop: (() => void) | null = null;
   const stopped = new Promise<void>((resolve) => (stop = resolve));
   const onSignal = (): void => stop?.();
+  let serveTimer: LongTimeout | null = null;
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
@@ -118,7 +113,6 @@ export async function up(o: UpOptions): Promise<number> {
     configureTunLink({ dev: dev.name, address: `${a.kernel}/${a.prefix}`, mtu: o.mtu, ...(ns !== null ? { netns: ns } : {}) });
     const d = dev;
     services = startServices(stack, () => ({ tun: { name: d.name, offload: d.offload, ...d.counters } }));
-    const inNs = ns !== null ? ['ip', 'netns', 'exec', ns] : [];
     o.log(`tsip up: ${a.tsip}/${a.prefix} on ${dev.name}${ns !== null ? ` in network namespace ${ns}` : ''} (kernel side ${a.kernel}), MTU ${o.mtu}, offload ${o.offload ? 'on' : 'off'}`);
     o.log('services: echo :7, discard :9, chargen :19, http :80 (/, /status.json, /bytes/N)');
     if (o.terminal) {
@@ -127,31 +121,14 @@ export async function up(o: UpOptions): Promise<number> {
       o.log(`terminal: password-protected ${o.terminal.mode} on ${a.tsip}:${o.terminal.port} (try: ${ns !== null ? `ip netns exec ${ns} ` : ''}nc ${a.tsip} ${o.terminal.port})`);
     }
 
-    // Self-check from the kernel side.
-    const ping = await runAsync([...inNs, 'ping', '-c', '3', '-i', '0.2', '-W', '2', a.tsip]);
-    const pingLine = ping.stdout.split('\n').find((l) => /packets transmitted/.test(l)) ?? ping.stderr.trim();
-    const pingOk = ping.code === 0;
-    o.log(`self-check: ping ${a.tsip}: ${pingOk ? 'ok' : 'FAILED'} (${pingLine})`);
-    const curl = await runAsync([...inNs, 'curl', '-s', '-m', '10', `http://${a.tsip}/status.json`]);
-    let curlOk = false;
-    try {
-      const st = JSON.parse(curl.stdout) as { tcp?: { pcbs?: number } };
-      curlOk = curl.code === 0 && typeof st.tcp?.pcbs === 'number';
-    } catch {
-      curlOk = false;
-    }
-    o.log(`self-check: curl http://${a.tsip}/status.json: ${curlOk ? `ok (${curl.stdout.length} bytes of JSON)` : `FAILED (exit ${curl.code}) ${curl.stderr.trim()}`}`);
-    const size = 1_000_000;
-    const dl = await runAsync([...inNs, 'sh', '-c', `curl -s -m 20 http://${a.tsip}/bytes/${size} | sha256sum`]);
-    const want = createHash('sha256').update(generatedBody(size)).digest('hex');
-    const dlOk = dl.code === 0 && dl.stdout.startsWith(want);
-    o.log(`self-check: 1 MB download, sha256 ${dlOk ? 'matches' : `MISMATCH (${dl.stdout.slice(0, 16)} vs ${want.slice(0, 16)})`}`);
-    const allOk = pingOk && curlOk && dlOk;
-    o.log(allOk ? 'self-check passed' : 'self-check FAILED');
+    // Self-check from the kernel side (needs no tool beyond ip: see self-check.ts).
+    const check = await selfCheck({ stack, tsip: a.tsip, kernel: a.kernel, netns: ns, log: o.log, progress: o.progress ?? Progress.none() });
+    const allOk = check.ok;
     o.log(`reach it with: ${ns !== null ? `ip netns exec ${ns} ` : ''}curl http://${a.tsip}/`);
     if (o.duration !== undefined) {
       o.log(`serving for ${o.duration} s`);
-      setTimeout(() => stop?.(), o.duration * 1000).unref();
+      // Chained timers: one Node timer holds at most ~24.8 days.
+      serveTimer = setLongTimeout(() => stop?.(), o.duration * 1000, { unref: true });
     } else {
       o.log('serving until Ctrl-C');
     }
@@ -161,6 +138,7 @@ export async function up(o: UpOptions): Promise<number> {
     o.log(`tsip up: ${e instanceof TunError || e instanceof Error ? e.message : String(e)}`);
     return 1;
   } finally {
+    serveTimer?.clear();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     services?.stop();

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { UsageError } from '../../src/cli/args.ts';
 import { benchCommand, compareBenchResults, readBenchResult } from '../../src/cli/bench-compare.ts';
 
 const machine = { platform: 'linux', arch: 'x64', cpu: 'Test CPU', cores: 2, memoryBytes: 1 << 30 };
@@ -82,8 +83,10 @@ describe('tsip bench compare', () => {
     expect(errs[1]).toMatch(/has no "figures" object/);
   });
 
-  test('wrong arguments are usage errors', () => {
-    expect(() => benchCommand(['compare', aFile])).toThrow(RangeError);
-    expect(() => benchCommand(['frobnicate'])).toThrow(RangeError);
+  test('wrong arguments are usage errors: one line naming the problem', () => {
+    expect(() => benchCommand(['compare', aFile])).toThrow(UsageError);
+    expect(() => benchCommand(['compare', aFile])).toThrow(`tsip bench compare: missing two result files A.json B.json (got ${aFile}) (see tsip bench compare --help)`);
+    expect(() => benchCommand(['compare', aFile, bFile, aFile])).toThrow(/^tsip bench compare: too many arguments/);
+    expect(() => benchCommand(['frobnicate'])).toThrow('tsip bench: unknown subcommand frobnicate (there is one: compare) (see tsip bench --help)');
   });
 });

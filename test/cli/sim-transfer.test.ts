@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
+import { UsageError } from '../../src/cli/args.ts';
 import { runSimTransfer, simTransferCommand } from '../../src/cli/sim-transfer.ts';
 import { readPcap } from '../../src/sim/pcap.ts';
 
@@ -87,9 +88,10 @@ describe('tsip sim transfer', () => {
     expect(out.join('\n')).toContain('ERR_TIMEOUT');
   });
 
-  test('bad options are refused', () => {
-    expect(() => simTransferCommand(['--loss', 'lots'], () => {})).toThrow(RangeError);
-    expect(() => simTransferCommand(['--cc', 'bbr'], () => {})).toThrow(RangeError);
-    expect(() => simTransferCommand(['--nope'], () => {})).toThrow(TypeError);
+  test('bad options are refused with a usage error naming the option and what it takes', () => {
+    expect(() => simTransferCommand(['--loss', 'lots'], () => {})).toThrow(UsageError);
+    expect(() => simTransferCommand(['--loss', 'lots'], () => {})).toThrow('tsip sim transfer: --loss must be a number from 0 to 1, got lots (see tsip sim transfer --help)');
+    expect(() => simTransferCommand(['--cc', 'bbr'], () => {})).toThrow('tsip sim transfer: --cc must be one of cubic, reno, got bbr (see tsip sim transfer --help)');
+    expect(() => simTransferCommand(['--nope'], () => {})).toThrow('tsip sim transfer: unknown option --nope (see tsip sim transfer --help)');
   });
 });

@@ -26,7 +26,9 @@ describe('tsip up', () => {
     const ns = `tsipt-${process.pid}-up`;
     const r = tsip(['up', '--netns', ns, '--addr', '10.88.251.2/30', '--duration', '1']);
     expect(r.out).toMatch(new RegExp(`on tsip0 in network namespace ${ns}`));
-    expect(r.out).toMatch(/self-check: ping 10\.88\.251\.2: ok/);
+    expect(r.out).toMatch(/self-check: ping 10\.88\.251\.1 \(the kernel\) from tsip: ok/);
+    expect(r.out).toMatch(/self-check: ping 10\.88\.251\.2 from the kernel: ok/);
+    expect(r.out).toMatch(/self-check: GET http:\/\/10\.88\.251\.2\/status\.json: ok/);
     expect(r.out).toMatch(/self-check: 1 MB download, sha256 matches/);
     expect(r.out).toMatch(/self-check passed/);
     expect(r.out).toMatch(new RegExp(`removed network namespace ${ns}`));
