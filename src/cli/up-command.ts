@@ -1,0 +1,105 @@
+// `tsip up` from the command line: its options (declared once: parser,
+// checks and --help come from here) and the checks between options.
+import { BadValue, choice, custom, defineCommand, flag, formatHelp, number, parseCommand, text, UsageError } from './args.ts';
+import { mtuOption, pcapOption } from './common-options.ts';
+import { Progress } from './progress.ts';
+import { addrProblem, up, type UpOptions } from './up.ts';
+
+/** The longest --duration: a year (timers are chained, so this is a sanity bound, not a timer limit). */
+export const DURATION_MAX_S = 365 * 24 * 3600;
+
+/** TCP ports the services listen on; the terminal cannot take them. */
+export const SERVICE_PORTS = [7, 9, 19, 80] as const;
+
+/** Namespace names as `ip netns add` and tsip's createNetns take them ("." and ".." are directories). */
+const NETNS_RE = /^(?!\.{1,2}$)[A-Za-z0-9_.-]{1,64}$/;
+/** Linux interface names: 1 to 15 bytes (IFNAMSIZ 16 with the NUL), no '/', ':' or white space, not "." or "..". */
+const DEV_RE = /^(?!\.{1,2}$)[^\s/:]{1,15}$/;
+
+export const UP = defineCommand({
+  name: 'tsip up',
+  usage: 'tsip up [options]',
+  brief: 'tsip on a TUN device in its own network namespace, with services and a self-check',
+  summary:
+    'tsip on a Linux TUN device in a network namespace of its own, with its services (echo :7, discard :9, chargen :19, http :80 with /, /status.json and /bytes/N), a self-check from the kernel side, and clean-up on exit.',
+  details: [
+    'It needs root, /dev/net/tun and iproute2 (ip); without them it runs the same services in the simulator against a simulated client instead, and says why. npm start runs it after installing iproute2 where it can (bash scripts/ensure-system-deps.sh start).',
+    "The self-check needs no other tool: tsip pings the kernel side with its own ICMP, and a Node child inside the namespace fetches /status.json and 1 MB of /bytes (sha256 checked). ping(8) from the kernel side runs too when it is installed; a check that cannot run is reported as 'skipped: why', not as a failure. The last self-check line is 'self-check passed' or 'self-check FAILED'.",
+  ],
+  options: {
+    netns: text({ description: 'network namespace to create, use and delete', metavar: 'NAME', pattern: NETNS_RE, expects: "a namespace name: 1 to 64 letters, digits, '_', '.' or '-'", default: 'tsip' }),
+    'no-netns': flag({ description: 'use the current namespace (real use: the device is visible to the host)' }),
+    addr: custom({
+      description: "tsip's address and prefix length; the kernel side gets the lowest other host address",
+      metavar: 'A/P',
+      expects: 'an IPv4 address with a prefix length from 1 to 30, such as 10.77.0.2/30',
+      default: '10.77.0.2/30',
+      parse: (raw: string): string => {
+        const why = addrProblem(raw);
+        if (why !== null) throw new BadValue(why);
+        return raw;
+      },
+    }),
+    mtu: mtuOption('device MTU'),
+    offload: flag({ description: 'vnet header with checksum and TSO offload (64 KB segments both ways)' }),
+    dev: text({ description: 'TUN device name', metavar: 'NAME', pattern: DEV_RE, expects: "a device name of 1 to 15 characters (IFNAMSIZ) without '/', ':' or spaces", default: 'tsip0' }),
+    pcap: pcapOption('capture every packet in and out to a pcap file (written on exit)'),
+    duration: number({ description: 'serve for S seconds, then clean up and exit', metavar: 'S', min: 0, minExclusive: true, max: DURATION_MAX_S, maxNote: '365 days', unit: 'seconds', defaultText: 'until Ctrl-C' }),
+    terminal: custom({
+      description: 'serve a password-protected terminal on this TCP port (opt in: the REPL runs code)',
+      metavar: 'PORT',
+      expects: `a TCP port from 1 to 65535 other than ${SERVICE_PORTS.join(', ')} (the services use them)`,
+      defaultText: 'off',
+      parse: (raw: string): number | undefined => {
+        const n = /^\d+$/.test(raw) ? Number(raw) : NaN;
+        return n >= 1 && n <= 65535 && !(SERVICE_PORTS as readonly number[]).includes(n) ? n : undefined;
+      },
+    }),
+    'terminal-password': text({ description: 'the terminal password (or env TSIP_TERMINAL_PASSWORD; required with --terminal)', metavar: 'PW', expects: 'a non-empty password' }),
+    'terminal-mode': choice({ description: 'what the terminal serves: repl, a Node REPL; shell, line commands (help, echo, stats, conns)', metavar: 'MODE', values: ['repl', 'shell'], default: 'repl' }),
+    simulate: flag({ description: 'run the services in the simulator, checked by a simulated client (ignores the TUN options and --duration)' }),
+  },
+  exits: ['0  the self-check passed (checks that could not run are reported as skipped)', '1  the self-check failed, or tsip could not start'],
+});
+
+/** The UpOptions for parsed options; option combinations that make no sense are usage errors. */
+export function upOptionsOf(argv: string[], env: NodeJS.ProcessEnv = process.env): UpOptions | 'help' {
+  const p = parseCommand(UP, argv);
+  if (p.help) return 'help';
+  const v = p.values;
+  const usage = (detail: string): never => {
+    throw new UsageError(UP.name, detail);
+  };
+  if (v['no-netns'] && p.given.has('netns')) usage('--netns and --no-netns exclude each other');
+  let terminal: UpOptions['terminal'];
+  if (v.terminal !== undefined) {
+    const password = v['terminal-password'] ?? env.TSIP_TERMINAL_PASSWORD ?? '';
+    if (password === '') usage('--terminal needs a password: --terminal-password PW or env TSIP_TERMINAL_PASSWORD');
+    terminal = { port: v.terminal, password, mode: v['terminal-mode'] as 'repl' | 'shell' };
+  } else {
+    for (const o of ['terminal-password', 'terminal-mode'] as const) if (p.given.has(o)) usage(`--${o} needs --terminal PORT`);
+  }
+  return {
+    netns: v['no-netns'] ? null : v.netns,
+    addr: v.addr,
+    mtu: v.mtu,
+    offload: v.offload,
+    dev: v.dev,
+    ...(v.pcap === undefined ? {} : { pcap: v.pcap }),
+    ...(v.duration === undefined ? {} : { duration: v.duration }),
+    ...(terminal === undefined ? {} : { terminal }),
+    ...(v.simulate ? { simulate: true } : {}),
+    log: (l) => console.log(l),
+  };
+}
+
+/** `tsip up` from argv (after "up"); returns the exit status. */
+export async function upCommand(argv: string[], print: (s: string) => void = (s) => console.log(s)): Promise<number> {
+  const o = upOptionsOf(argv);
+  if (o === 'help') {
+    print(formatHelp(UP));
+    return 0;
+  }
+  const progress = Progress.forStderr();
+  return up({ ...o, progress, log: (l) => (progress.clear(), print(l)) });
+}
