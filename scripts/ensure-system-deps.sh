@@ -1,34 +1,61 @@
 #!/usr/bin/env bash
-# Installs the Debian tools tsip's tests and tools use, if they are missing.
-# Runs before `npm test` (npm's pretest hook) and from .ci/run, so a fresh
-# machine needs nothing beyond `npm ci && npm test`.
+# Installs the Debian tools tsip needs, if they are missing.
+#   bash scripts/ensure-system-deps.sh         everything the tests use: npm's
+#                                              pretest hook and .ci/run, so a
+#                                              fresh machine needs nothing
+#                                              beyond `npm ci && npm test`
+#   bash scripts/ensure-system-deps.sh start   only what `tsip up` needs
+#                                              (npm's prestart hook): iproute2
+#
 #   tcpdump, tshark      read and check captures
 #   iproute2             namespaces, TUN addresses (ip)
 #   iputils-ping         ping from the kernel side of a namespace
 #   curl, socat, nc      kernel-side peers for the interop tests
 #   openssl              self-signed certificates for the node:tls over tsip tests
+#
+# Never fails the command it runs before for want of a tool: without root or
+# apt-get it says what is missing (tsip up then runs the simulator, and
+# interop tests skip); it exits 1 only when apt-get itself fails for the
+# tests (for start, tsip up still runs: in the simulator).
 set -uo pipefail
 
+profile="${1:-test}"
 need=()
-command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
-command -v tshark >/dev/null 2>&1 || need+=(tshark)
-command -v ip >/dev/null 2>&1 || need+=(iproute2)
-command -v ping >/dev/null 2>&1 || need+=(iputils-ping)
-command -v curl >/dev/null 2>&1 || need+=(curl)
-command -v socat >/dev/null 2>&1 || need+=(socat)
-command -v nc >/dev/null 2>&1 || need+=(netcat-openbsd)
-command -v openssl >/dev/null 2>&1 || need+=(openssl)
+case "$profile" in
+  test)
+    command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
+    command -v tshark >/dev/null 2>&1 || need+=(tshark)
+    command -v ip >/dev/null 2>&1 || need+=(iproute2)
+    command -v ping >/dev/null 2>&1 || need+=(iputils-ping)
+    command -v curl >/dev/null 2>&1 || need+=(curl)
+    command -v socat >/dev/null 2>&1 || need+=(socat)
+    command -v nc >/dev/null 2>&1 || need+=(netcat-openbsd)
+    command -v openssl >/dev/null 2>&1 || need+=(openssl)
+    purpose="for the interop tests"
+    ;;
+  start)
+    # tsip up's self-check uses tsip's own ICMP and a Node child for HTTP;
+    # only the namespace and the TUN addresses need a tool: ip.
+    command -v ip >/dev/null 2>&1 || need+=(iproute2)
+    purpose="for tsip up (without it, it runs the simulator instead)"
+    ;;
+  *)
+    echo "usage: bash scripts/ensure-system-deps.sh [test|start]" >&2
+    exit 2
+    ;;
+esac
 
 [ ${#need[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-  echo "tsip: missing ${need[*]}; install them (apt-get install ${need[*]}) for the interop tests" >&2
+  echo "tsip: missing ${need[*]}; install them (apt-get install ${need[*]}) $purpose" >&2
   exit 0
 fi
-echo "tsip: installing ${need[*]} (Debian packages)"
+echo "tsip: installing ${need[*]} (Debian packages) $purpose"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq >/dev/null 2>&1 || true
 apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null || {
   echo "tsip: apt-get install ${need[*]} failed" >&2
+  [ "$profile" = start ] && exit 0
   exit 1
 }
