@@ -2,7 +2,7 @@
 // counters, and a stop() that closes the listener and every connection.
 import type { SocketLayer } from '../socket/layer.ts';
 import { SO_REUSEADDR, SOL_SOCKET } from '../socket/constants.ts';
-import type { SockAddr, Socket } from '../socket/socket.ts';
+import type { BlockingSocket, SockAddr, Socket } from '../socket/socket.ts';
 
 export interface ServiceCounters {
   accepted: number;
@@ -20,7 +20,8 @@ export interface Service {
   stop(): void;
 }
 
-export type Handler = (sock: Socket, addr: SockAddr, counters: ServiceCounters) => Promise<void>;
+/** Runs once per connection; `sock` is blocking (accepted from a blocking listener): await its calls. */
+export type Handler = (sock: BlockingSocket, addr: SockAddr, counters: ServiceCounters) => Promise<void>;
 
 export function serve(layer: SocketLayer, name: string, port: number, handler: Handler, backlog = 64): Service {
   const ls = layer.socket();
@@ -32,7 +33,7 @@ export function serve(layer: SocketLayer, name: string, port: number, handler: H
   let stopped = false;
   const loop = async (): Promise<void> => {
     while (!stopped) {
-      let conn: [Socket, SockAddr];
+      let conn: [BlockingSocket, SockAddr];
       try {
         conn = await ls.accept();
       } catch {

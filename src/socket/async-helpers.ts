@@ -7,17 +7,19 @@
 // - socket_reader/data_reader -> socketReader (or: `await sock.recv(n)` in blocking mode)
 // - socket_writer/write_iterable -> writeIterable (or: `await sock.sendall(buf)` per item)
 // - getsockerr            -> getsockerr (or: getsockopt(SOL_SOCKET, SO_ERROR))
+//
+// The sockets these helpers make non-blocking are typed NonBlockingSocket
+// (src/socket/mode.ts); the ones they only use take a Socket of any mode.
 import { POLLIN, POLLOUT, SO_ERROR, SO_REUSEADDR, SOL_SOCKET } from './constants.ts';
 import { errno, errnoName, isOSError, OSError } from './errors.ts';
 import type { SocketLayer } from './layer.ts';
 import { Poller } from './poller.ts';
-import type { SockAddr, Socket } from './socket.ts';
+import type { NonBlockingSocket, SockAddr, Socket } from './socket.ts';
 
 /** Create a non-blocking listening socket with SO_REUSEADDR (seed 004 listen_tcp). */
-export function listenTcp(layer: SocketLayer, ip: string, port: number, backlog: number): Socket {
-  const s = layer.socket();
+export function listenTcp(layer: SocketLayer, ip: string, port: number, backlog: number): NonBlockingSocket {
+  const s = layer.socket().setblocking(false);
   try {
-    s.setblocking(false);
     s.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1);
     s.bind([ip, port]);
     s.listen(backlog);
@@ -29,21 +31,21 @@ export function listenTcp(layer: SocketLayer, ip: string, port: number, backlog:
 }
 
 /**
- * Accept one connection if one is waiting (seed 004 server_accept): the new
- * socket is made non-blocking and handed to `factory`. Returns the factory's
- * result, or null when nothing was waiting.
+ * Accept one connection if one is waiting (seed 004 server_accept): the
+ * listener and the new socket are made non-blocking and the new socket is
+ * handed to `factory`. Returns the factory's result, or null when nothing
+ * was waiting.
  */
-export function serverAccept<T>(listener: Socket, factory: (sock: Socket, addr: SockAddr) => T): T | null {
-  listener.setblocking(false);
-  let r: [Socket, SockAddr];
+export function serverAccept<T>(listener: Socket, factory: (sock: NonBlockingSocket, addr: SockAddr) => T): T | null {
+  const l = listener.setblocking(false);
+  let r: [NonBlockingSocket, SockAddr];
   try {
-    r = listener.accept() as [Socket, SockAddr];
+    r = l.accept();
   } catch (e) {
     if (isOSError(e, errno.EAGAIN)) return null;
     throw e;
   }
-  r[0].setblocking(false);
-  return factory(r[0], r[1]);
+  return factory(r[0].setblocking(false), r[1]);
 }
 
 /**
@@ -51,9 +53,8 @@ export function serverAccept<T>(listener: Socket, factory: (sock: Socket, addr: 
  * connection is already up, EINPROGRESS while the handshake runs; other
  * errors are thrown.
  */
-export function connectTcp(layer: SocketLayer, addr: SockAddr): { sock: Socket; status: number } {
-  const sock = layer.socket();
-  sock.setblocking(false);
+export function connectTcp(layer: SocketLayer, addr: SockAddr): { sock: NonBlockingSocket; status: number } {
+  const sock = layer.socket().setblocking(false);
   try {
     sock.connect(addr);
     return { sock, status: 0 };
@@ -82,14 +83,14 @@ export async function waitPoll(layer: SocketLayer, sock: Socket, mask: number, t
  * other than EAGAIN (which it waits out).
  */
 export async function* socketReader(layer: SocketLayer, sock: Socket, bufferSize = 8192): AsyncGenerator<Uint8Array, void, undefined> {
-  sock.setblocking(false);
+  const nb = sock.setblocking(false);
   for (;;) {
     let chunk: Uint8Array;
     try {
-      chunk = sock.recv(bufferSize) as Uint8Array;
+      chunk = nb.recv(bufferSize);
     } catch (e) {
       if (isOSError(e, errno.EAGAIN)) {
-        await waitPoll(layer, sock, POLLIN);
+        await waitPoll(layer, nb, POLLIN);
         continue;
       }
       throw e;
@@ -106,17 +107,17 @@ export async function* socketReader(layer: SocketLayer, sock: Socket, bufferSize
  * socket.
  */
 export async function writeIterable(layer: SocketLayer, sock: Socket, items: Iterable<Uint8Array> | AsyncIterable<Uint8Array>, forEach?: (item: Uint8Array) => void): Promise<number> {
-  sock.setblocking(false);
+  const nb = sock.setblocking(false);
   let total = 0;
   for await (const item of items) {
     let off = 0;
     while (off < item.length) {
-      const n = sock.write(item.subarray(off)) as number | null;
+      const n = nb.write(item.subarray(off));
       if (n === null || n === 0) {
-        const f = await waitPoll(layer, sock, POLLOUT);
+        const f = await waitPoll(layer, nb, POLLOUT);
         if (f & ~POLLOUT) {
           // ERR/HUP/NVAL: the next write raises the reason.
-          sock.write(item.subarray(off));
+          nb.write(item.subarray(off));
           throw new OSError(errno.EPIPE);
         }
         continue;

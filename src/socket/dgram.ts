@@ -13,6 +13,9 @@
 //   unreachable -> ECONNREFUSED) is raised once by the next call, as Linux.
 // - Raw callbacks only record and schedule: waiters, pollers and the
 //   option-20 callback run right after the current packet (stack.defer).
+// - Typed modes as Socket (src/socket/mode.ts): DatagramSocket<'blocking'>
+//   types recv as Promise<Uint8Array>, DatagramSocket<'nonblocking'> as
+//   Uint8Array; setblocking()/settimeout() return the socket retyped.
 import { Err } from '../err.ts';
 import type { RawUdp } from '../callbacks/raw-udp.ts';
 import type { Pbuf } from '../pbuf/pbuf.ts';
@@ -25,6 +28,7 @@ import { formatIpv4Address } from '../wire/address.ts';
 import { MP_STREAM_POLL, POLLERR, POLLIN, POLLNVAL, POLLOUT, SO_CALLBACK, SO_ERROR, SO_REUSEADDR, SOL_SOCKET } from './constants.ts';
 import { errno, errnoFromErr, OSError } from './errors.ts';
 import type { SocketLayer } from './layer.ts';
+import type { ByMode, SocketMode, TimeoutMode } from './mode.ts';
 import { parseAddr, type SockAddr } from './socket.ts';
 
 /** Linux's EMSGSIZE (not in the errno table MicroPython's modlwip uses). */
@@ -34,7 +38,13 @@ const EMPTY = new Uint8Array(0);
 const AGAIN = Symbol('EAGAIN');
 type Again = typeof AGAIN;
 
-export type DatagramCallback = (sock: DatagramSocket) => void;
+/** The option-20 callback of a datagram socket in mode `M`: it is called with that socket. */
+export type DatagramCallback<M extends SocketMode = SocketMode> = (sock: DatagramSocket<M>) => void;
+
+/** A datagram socket typed as blocking: recv/recvfrom return Promises. */
+export type BlockingDatagramSocket = DatagramSocket<'blocking'>;
+/** A datagram socket typed as non-blocking: recv/recvfrom return at once or raise EAGAIN. */
+export type NonBlockingDatagramSocket = DatagramSocket<'nonblocking'>;
 
 export interface DatagramQueueOptions {
   /** Most datagrams waiting to be read (default 128). */
@@ -43,7 +53,12 @@ export interface DatagramQueueOptions {
   maxBytes?: number;
 }
 
-export class DatagramSocket {
+/**
+ * A UDP socket. `M` is the mode as the type checker knows it (see
+ * src/socket/mode.ts); only recv/recvfrom depend on it (sending never
+ * waits). Sockets of both modes are assignable to `DatagramSocket`.
+ */
+export class DatagramSocket<M extends SocketMode = SocketMode> {
   /** Datagrams dropped because the receive queue was full. */
   drops = 0;
   private pcb: UdpPcb | null;
@@ -56,7 +71,7 @@ export class DatagramSocket {
   private qBytes = 0;
   private readonly maxDatagrams: number;
   private readonly maxBytes: number;
-  private callback: DatagramCallback | null = null;
+  private callback: DatagramCallback<M> | null = null;
   private callbackDue = false;
   private readonly waiters = new Set<() => void>();
   private readonly watchers = new Set<() => void>();
@@ -93,25 +108,39 @@ export class DatagramSocket {
   // Options
   // ---------------------------------------------------------------------
 
-  setblocking(flag: boolean): void {
+  /** As Socket.setblocking: returns the socket itself, typed for the new mode. */
+  setblocking(flag: false): DatagramSocket<'nonblocking'>;
+  setblocking(flag: true): DatagramSocket<'blocking'>;
+  setblocking(flag: boolean): DatagramSocket;
+  setblocking(flag: boolean): DatagramSocket {
     this.timeoutMs = flag ? null : 0;
+    return this as DatagramSocket;
   }
 
-  settimeout(seconds: number | null): void {
+  /**
+   * As Socket.settimeout: null blocks, 0 is non-blocking, t > 0 blocks for
+   * at most t s. Returns the socket typed by TimeoutMode (a `number`
+   * variable gives the union mode).
+   */
+  settimeout<T extends number | null>(seconds: T): DatagramSocket<TimeoutMode<T>> {
     if (seconds === null) this.timeoutMs = null;
     else if (!(seconds >= 0) || !Number.isFinite(seconds)) throw new OSError(errno.EINVAL, 'timeout must be a non-negative number or null');
     else this.timeoutMs = seconds * 1000;
+    return this as DatagramSocket as DatagramSocket<TimeoutMode<T>>;
   }
 
   gettimeout(): number | null {
     return this.timeoutMs === null ? null : this.timeoutMs / 1000;
   }
 
+  /** setsockopt(SOL_SOCKET, 20, cb): the option-20 callback (null clears it); SO_REUSEADDR takes a number or a boolean. */
+  setsockopt(level: typeof SOL_SOCKET, opt: typeof SO_CALLBACK, value: DatagramCallback<M> | null): void;
+  setsockopt(level: number, opt: number, value: number | boolean): void;
   setsockopt(level: number, opt: number, value: unknown): void {
     const pcb = this.open();
     if (level === SOL_SOCKET && opt === SO_CALLBACK) {
       if (value !== null && value !== undefined && typeof value !== 'function') throw new OSError(errno.EINVAL, 'option 20 takes a function or null');
-      this.callback = (value ?? null) as DatagramCallback | null;
+      this.callback = (value ?? null) as DatagramCallback<M> | null;
       return;
     }
     if (level === SOL_SOCKET && opt === SO_REUSEADDR) {
@@ -201,16 +230,16 @@ export class DatagramSocket {
   // Receiving
   // ---------------------------------------------------------------------
 
-  /** recv(n): the next datagram (at most n bytes of it). */
-  recv(n: number): Uint8Array | Promise<Uint8Array> {
+  /** recv(n): the next datagram (at most n bytes of it). Non-blocking: OSError(EAGAIN) if none is waiting. */
+  recv(n: number): ByMode<M, Uint8Array, Promise<Uint8Array>> {
     return this.op(() => {
       const r = this.tryRecv(n);
       return r === AGAIN ? AGAIN : r[0];
     });
   }
 
-  /** recvfrom(n): [bytes, [host, port]]. */
-  recvfrom(n: number): [Uint8Array, SockAddr] | Promise<[Uint8Array, SockAddr]> {
+  /** recvfrom(n): [bytes, [host, port]]. Non-blocking: OSError(EAGAIN) if none is waiting. */
+  recvfrom(n: number): ByMode<M, [Uint8Array, SockAddr], Promise<[Uint8Array, SockAddr]>> {
     return this.op(() => this.tryRecv(n));
   }
 
@@ -344,13 +373,19 @@ export class DatagramSocket {
     this.scheduleNotify(true);
   }
 
-  private op<T>(attempt: () => T | Again): T | Promise<T> {
+  /**
+   * Run `attempt` now (non-blocking: EAGAIN) or until it has a result
+   * (blocking: a Promise). The one place a result is retyped for the mode:
+   * the branch taken is the one M stands for (setblocking/settimeout type
+   * the socket from the timeout they set).
+   */
+  private op<T>(attempt: () => T | Again): ByMode<M, T, Promise<T>> {
     if (this.timeoutMs === 0) {
       const r = attempt();
       if (r === AGAIN) throw new OSError(errno.EAGAIN);
-      return r;
+      return r as ByMode<M, T, never>;
     }
-    return this.blocking(attempt);
+    return this.blocking(attempt) as ByMode<M, never, Promise<T>>;
   }
 
   private async blocking<T>(attempt: () => T | Again): Promise<T> {

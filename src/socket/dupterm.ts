@@ -6,7 +6,7 @@
 // come and go.
 import { SO_CALLBACK, SOL_SOCKET } from './constants.ts';
 import { isOSError, OSError } from './errors.ts';
-import type { Socket } from './socket.ts';
+import type { NonBlockingSocket, Socket } from './socket.ts';
 
 export type SessionEnd = 'eof' | 'error' | 'closed';
 
@@ -25,18 +25,20 @@ export interface DuptermOptions {
 }
 
 export class DuptermSession {
+  /** The session's socket (of any mode before; non-blocking from now on). */
+  readonly sock: NonBlockingSocket;
   private ended: SessionEnd | null = null;
   private readonly chunk: number;
 
   constructor(
-    readonly sock: Socket,
+    sock: Socket,
     private readonly handler: TerminalHandler,
     opts: DuptermOptions = {},
   ) {
     this.chunk = opts.readChunk ?? 4096;
-    sock.setblocking(false);
-    sock.setwritebuffer(opts.writeBufferCap ?? 64 * 1024);
-    sock.setsockopt(SOL_SOCKET, SO_CALLBACK, () => this.pump());
+    this.sock = sock.setblocking(false);
+    this.sock.setwritebuffer(opts.writeBufferCap ?? 64 * 1024);
+    this.sock.setsockopt(SOL_SOCKET, SO_CALLBACK, () => this.pump());
     // Data may already be waiting (it arrived before the session existed).
     this.pump();
   }
@@ -71,7 +73,7 @@ export class DuptermSession {
     while (this.ended === null) {
       let d: Uint8Array | null;
       try {
-        d = this.sock.read(this.chunk) as Uint8Array | null;
+        d = this.sock.read(this.chunk);
       } catch (e) {
         this.end('error', e);
         return;
@@ -112,16 +114,16 @@ export class DuptermSession {
  */
 export function serveDupterm(listener: Socket, makeHandler: (addr: readonly [string, number]) => TerminalHandler, opts?: DuptermOptions): Set<DuptermSession> {
   const sessions = new Set<DuptermSession>();
-  listener.setblocking(false);
+  const nbListener = listener.setblocking(false);
   const acceptAll = (): void => {
     for (;;) {
-      let r: ReturnType<Socket['accept']>;
+      let r: [NonBlockingSocket, readonly [string, number]];
       try {
-        r = listener.accept();
+        r = nbListener.accept();
       } catch {
         return; // EAGAIN: nothing waiting (or the listener closed)
       }
-      const [sock, addr] = r as [Socket, readonly [string, number]];
+      const [sock, addr] = r;
       let inner: TerminalHandler;
       try {
         inner = makeHandler(addr);
@@ -151,7 +153,7 @@ export function serveDupterm(listener: Socket, makeHandler: (addr: readonly [str
       if (s.isOpen) sessions.add(s);
     }
   };
-  listener.setsockopt(SOL_SOCKET, SO_CALLBACK, acceptAll);
+  nbListener.setsockopt(SOL_SOCKET, SO_CALLBACK, acceptAll);
   acceptAll();
   return sessions;
 }

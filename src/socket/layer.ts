@@ -74,21 +74,22 @@ export class SocketLayer {
   /**
    * socket(AF_INET, SOCK_STREAM): a new TCP socket; socket(AF_INET,
    * SOCK_DGRAM): a UDP socket (src/socket/dgram.ts). OSError ENOMEM at the PCB limit.
+   * New sockets are blocking, and typed so (src/socket/mode.ts).
    */
-  socket(af?: number, type?: typeof SOCK_STREAM): Socket;
-  socket(af: number, type: typeof SOCK_DGRAM): DatagramSocket;
-  socket(af?: number, type?: number): Socket | DatagramSocket;
-  socket(af = AF_INET, type: number = SOCK_STREAM): Socket | DatagramSocket {
+  socket(af?: number, type?: typeof SOCK_STREAM): Socket<'blocking'>;
+  socket(af: number, type: typeof SOCK_DGRAM): DatagramSocket<'blocking'>;
+  socket(af?: number, type?: number): Socket<'blocking'> | DatagramSocket<'blocking'>;
+  socket(af = AF_INET, type: number = SOCK_STREAM): Socket<'blocking'> | DatagramSocket<'blocking'> {
     if (af !== AF_INET) throw new OSError(errno.EAFNOSUPPORT, 'only AF_INET');
     if (type === SOCK_DGRAM) {
       const upcb = this.rawUdp.udpNew();
       if (upcb === null) throw new OSError(errno.ENOMEM);
-      return new DatagramSocket(this, upcb, this.dgramQueue);
+      return new DatagramSocket<'blocking'>(this, upcb, this.dgramQueue);
     }
     if (type !== SOCK_STREAM) throw new OSError(errno.EOPNOTSUPP, 'only SOCK_STREAM and SOCK_DGRAM');
     const pcb = this.raw.tcpNew();
     if (pcb === null) throw new OSError(errno.ENOMEM);
-    return new Socket(this, pcb);
+    return new Socket<'blocking'>(this, pcb);
   }
 
   /** select.poll(). */

@@ -6,6 +6,15 @@
 // return at once, raising OSError(EAGAIN) where MicroPython does.
 // `await sock.recv(n)` works in both modes.
 //
+// Typed modes (src/socket/mode.ts): Socket<M> carries the mode as a type
+// parameter that exists only for the type checker. Socket<'blocking'>
+// (BlockingSocket) types recv(n) as Promise<Uint8Array>,
+// Socket<'nonblocking'> (NonBlockingSocket) as Uint8Array, and plain Socket
+// (mode not known statically) as either. stack.socket() gives a
+// BlockingSocket; setblocking()/settimeout() return the same socket typed
+// for its new mode: `const s = stack.socket().setblocking(false)`. The
+// run-time behaviour does not depend on the type: it is the timeout.
+//
 // "Once" and "exact" (seed 000): recv/send make one attempt and may return
 // short counts; read/readinto/write repeat until the count is reached or
 // EOF/error. Non-blocking: recv/send raise EAGAIN when nothing can be done;
@@ -45,6 +54,9 @@ import {
 } from './constants.ts';
 import { errno, errnoFromErr, OSError } from './errors.ts';
 import type { SocketLayer } from './layer.ts';
+import type { ByMode, SocketMode, TimeoutMode } from './mode.ts';
+
+export type { ByMode, SocketMode, TimeoutMode } from './mode.ts';
 
 /** An IPv4 socket address as MicroPython's getaddrinfo gives it: (host, port). */
 export type SockAddr = readonly [host: string, port: number];
@@ -69,13 +81,25 @@ const EMPTY = new Uint8Array(0);
 const AGAIN = Symbol('EAGAIN');
 type Again = typeof AGAIN;
 
-export type SocketCallback = (sock: Socket) => void;
+/** The option-20 callback of a socket in mode `M`: it is called with that socket. */
+export type SocketCallback<M extends SocketMode = SocketMode> = (sock: Socket<M>) => void;
 
 interface Waiter {
   wake(): void;
 }
 
-export class Socket {
+/** A socket typed as blocking: calls that may wait return Promises. */
+export type BlockingSocket = Socket<'blocking'>;
+/** A socket typed as non-blocking: calls return at once (or raise EAGAIN / return null). */
+export type NonBlockingSocket = Socket<'nonblocking'>;
+
+/**
+ * A TCP socket. `M` is the mode as the type checker knows it (see
+ * src/socket/mode.ts): 'blocking', 'nonblocking', or the default
+ * `SocketMode` (either, so results are `X | Promise<X>`: await them).
+ * Sockets of both modes are assignable to `Socket`.
+ */
+export class Socket<M extends SocketMode = SocketMode> {
   private _state: SockState = SockState.NEW;
   private pcb: TcpPcb | null;
   /** null: block forever; 0: non-blocking; > 0: ms per operation. */
@@ -90,7 +114,7 @@ export class Socket {
   private readonly acceptQ: TcpPcb[] = [];
   private backlog = 0;
   /** The option-20 callback slot and whether an event is due for it. */
-  private callback: SocketCallback | null = null;
+  private callback: SocketCallback<M> | null = null;
   private callbackDue = false;
   private readonly waiters = new Set<Waiter>();
   private readonly watchers = new Set<() => void>();
@@ -152,15 +176,33 @@ export class Socket {
     return this.wbufBytes;
   }
 
-  setblocking(flag: boolean): void {
+  /**
+   * setblocking(false): non-blocking (timeout 0); setblocking(true): block
+   * without a timeout. Returns the socket itself, typed for the new mode
+   * (MicroPython returns None): `const s = stack.socket().setblocking(false)`.
+   * The old reference keeps its old type; use the returned one.
+   */
+  setblocking(flag: false): Socket<'nonblocking'>;
+  setblocking(flag: true): Socket<'blocking'>;
+  setblocking(flag: boolean): Socket;
+  setblocking(flag: boolean): Socket {
     this.timeoutMs = flag ? null : 0;
+    return this as Socket;
   }
 
-  /** Seconds, as MicroPython: null blocks forever, 0 is non-blocking. */
-  settimeout(seconds: number | null): void {
+  /**
+   * Seconds, as MicroPython: null blocks forever, 0 is non-blocking, t > 0
+   * is blocking with a timeout of t s per call. Returns the socket itself,
+   * typed for the new mode as far as the argument's type tells
+   * (TimeoutMode): settimeout(0) → Socket<'nonblocking'>; settimeout(null)
+   * or a positive literal → Socket<'blocking'>; a `number` variable could
+   * be 0 at run time, so it gives `Socket` (either mode) rather than a guess.
+   */
+  settimeout<T extends number | null>(seconds: T): Socket<TimeoutMode<T>> {
     if (seconds === null) this.timeoutMs = null;
     else if (!(seconds >= 0) || !Number.isFinite(seconds)) throw new OSError(errno.EINVAL, 'timeout must be a non-negative number or null');
     else this.timeoutMs = seconds * 1000;
+    return this as Socket as Socket<TimeoutMode<T>>;
   }
 
   gettimeout(): number | null {
@@ -180,11 +222,19 @@ export class Socket {
     this.wbufCap = capBytes;
   }
 
+  /**
+   * setsockopt(SOL_SOCKET, 20, cb): the option-20 callback, called with
+   * this socket (typed in this socket's mode); null clears it. Other
+   * options take a number or a boolean (SO_REUSEADDR, SO_KEEPALIVE,
+   * TCP_NODELAY).
+   */
+  setsockopt(level: typeof SOL_SOCKET, opt: typeof SO_CALLBACK, value: SocketCallback<M> | null): void;
+  setsockopt(level: number, opt: number, value: number | boolean): void;
   setsockopt(level: number, opt: number, value: unknown): void {
     this.checkOpen();
     if (level === SOL_SOCKET && opt === SO_CALLBACK) {
       if (value !== null && value !== undefined && typeof value !== 'function') throw new OSError(errno.EINVAL, 'option 20 takes a function or null');
-      this.callback = (value ?? null) as SocketCallback | null;
+      this.callback = (value ?? null) as SocketCallback<M> | null;
       return;
     }
     const on = typeof value === 'boolean' ? value : Number(value) !== 0;
@@ -263,9 +313,10 @@ export class Socket {
 
   /**
    * accept() → [socket, (host, port)]. Blocking: a Promise (ETIMEDOUT after
-   * the timeout); non-blocking: at once or OSError(EAGAIN).
+   * the timeout); non-blocking: at once or OSError(EAGAIN). The new socket
+   * inherits the listener's timeout, hence its mode `M`.
    */
-  accept(): [Socket, SockAddr] | Promise<[Socket, SockAddr]> {
+  accept(): ByMode<M, [Socket<M>, SockAddr], Promise<[Socket<M>, SockAddr]>> {
     return this.op(
       () => this.tryAccept(),
       () => {
@@ -279,9 +330,11 @@ export class Socket {
    * EINPROGRESS; the socket polls writable on success, readable and
    * writable on failure, with the error in getsockopt(SOL_SOCKET, SO_ERROR).
    * Blocking: a Promise that settles when connected (ETIMEDOUT after the
-   * timeout, which also abandons the attempt).
+   * timeout, which also abandons the attempt). (Non-blocking, tsip never
+   * returns normally: it always raises, EINPROGRESS at best; typed `void`
+   * as CPython may connect at once.)
    */
-  connect(addr: SockAddr): void | Promise<void> {
+  connect(addr: SockAddr): ByMode<M, void, Promise<void>> {
     this.checkOpen();
     switch (this._state) {
       case SockState.CONNECTING:
@@ -306,9 +359,11 @@ export class Socket {
     this.peer = [formatIpv4Address(ip), port];
     this._state = SockState.CONNECTING;
     if (this.timeoutMs === 0) throw new OSError(errno.EINPROGRESS);
-    return this.blocking(
-      () => this.connectDone(),
-      () => this.abandonConnect(),
+    return this.asBlocking(
+      this.blocking(
+        () => this.connectDone(),
+        () => this.abandonConnect(),
+      ),
     );
   }
 
@@ -317,7 +372,7 @@ export class Socket {
   // -------------------------------------------------------------------------
 
   /** recv(n): one attempt; b'' at EOF. Non-blocking: EAGAIN when nothing is there. */
-  recv(n: number): Uint8Array | Promise<Uint8Array> {
+  recv(n: number): ByMode<M, Uint8Array, Promise<Uint8Array>> {
     return this.op(
       () => this.tryRecv(n),
       () => {
@@ -332,7 +387,7 @@ export class Socket {
    * reuses one buffer allocates nothing per call. Returns the count, 0 at
    * EOF. Non-blocking: EAGAIN when nothing is there.
    */
-  recvInto(buf: Uint8Array, nbytes?: number): number | Promise<number> {
+  recvInto(buf: Uint8Array, nbytes?: number): ByMode<M, number, Promise<number>> {
     const want = Math.min(buf.length, nbytes ?? buf.length);
     return this.op(
       () => this.tryRecvInto(buf, want),
@@ -343,7 +398,7 @@ export class Socket {
   }
 
   /** CPython's name for recvInto. */
-  recv_into(buf: Uint8Array, nbytes?: number): number | Promise<number> {
+  recv_into(buf: Uint8Array, nbytes?: number): ByMode<M, number, Promise<number>> {
     return this.recvInto(buf, nbytes);
   }
 
@@ -352,28 +407,30 @@ export class Socket {
    * comes first (then what was read; an error alone raises); read() reads
    * to EOF. Non-blocking: what is there (up to n), null if nothing is.
    */
-  read(n?: number): Uint8Array | null | Promise<Uint8Array> {
+  read(n?: number): ByMode<M, Uint8Array | null, Promise<Uint8Array>> {
     const want = n === undefined || n < 0 ? Infinity : n;
     if (this.timeoutMs === 0) {
       const r = this.tryRecv(want);
-      return r === AGAIN ? null : r;
+      return this.asNonBlocking(r === AGAIN ? null : r);
     }
-    return this.readExact(want);
+    return this.asBlocking(this.readExact(want));
   }
 
   /** readinto(buf, n?): like read into `buf`; returns the count (0 at EOF), or null (non-blocking, nothing there). */
-  readinto(buf: Uint8Array, nbytes?: number): number | null | Promise<number> {
+  readinto(buf: Uint8Array, nbytes?: number): ByMode<M, number | null, Promise<number>> {
     const want = Math.min(buf.length, nbytes ?? buf.length);
-    const got = this.read(want);
-    if (got === null) return null;
+    const got = (this as Socket).read(want);
+    if (got === null) return this.asNonBlocking(null);
     if (got instanceof Promise) {
-      return got.then((b) => {
-        buf.set(b, 0);
-        return b.length;
-      });
+      return this.asBlocking(
+        got.then((b) => {
+          buf.set(b, 0);
+          return b.length;
+        }),
+      );
     }
     buf.set(got, 0);
-    return got.length;
+    return this.asNonBlocking(got.length);
   }
 
   /**
@@ -381,12 +438,12 @@ export class Socket {
    * blocking: a whole line if one is there, else what is there (MicroPython
    * returns a partial line), null if nothing.
    */
-  readline(): Uint8Array | null | Promise<Uint8Array> {
+  readline(): ByMode<M, Uint8Array | null, Promise<Uint8Array>> {
     if (this.timeoutMs === 0) {
       const r = this.tryReadline(false);
-      return r === AGAIN ? null : r;
+      return this.asNonBlocking(r === AGAIN ? null : r);
     }
-    return this.blocking(() => this.tryReadline(true));
+    return this.asBlocking(this.blocking(() => this.tryReadline(true)));
   }
 
   // -------------------------------------------------------------------------
@@ -394,7 +451,7 @@ export class Socket {
   // -------------------------------------------------------------------------
 
   /** send(data): one attempt, may be short. Non-blocking: EAGAIN when no buffer space. */
-  send(data: Uint8Array): number | Promise<number> {
+  send(data: Uint8Array): ByMode<M, number, Promise<number>> {
     return this.op(
       () => this.trySend(data),
       () => {
@@ -407,26 +464,26 @@ export class Socket {
    * write(data): blocking, all of it (fewer only when the timeout passes
    * after some progress); non-blocking: what fits, null if nothing does.
    */
-  write(data: Uint8Array): number | null | Promise<number> {
+  write(data: Uint8Array): ByMode<M, number | null, Promise<number>> {
     if (this.timeoutMs === 0) {
       const r = this.trySend(data);
-      return r === AGAIN ? null : r;
+      return this.asNonBlocking(r === AGAIN ? null : r);
     }
-    return this.writeAll(data, true);
+    return this.asBlocking(this.writeAll(data, true));
   }
 
   /**
    * sendall(data): blocking, all of it. Non-blocking: all of it if it fits,
    * else OSError(EAGAIN) with nothing sent (modlwip's rule).
    */
-  sendall(data: Uint8Array): void | Promise<void> {
+  sendall(data: Uint8Array): ByMode<M, void, Promise<void>> {
     if (this.timeoutMs === 0) {
       this.checkWritable();
       if (this.wbufCap > 0) {
         this.trySend(data); // all of it, or ENOBUFS and nothing
-        return;
+        return this.asNonBlocking(undefined);
       }
-      if (data.length === 0) return;
+      if (data.length === 0) return this.asNonBlocking(undefined);
       if (this._state === SockState.CONNECTING || data.length > this.raw.tcpSndbuf(this.pcb!)) throw new OSError(errno.EAGAIN);
       // One tcpWrite, all or nothing: it can still fail when the send queue
       // (sndQueueLen) runs out first, and then nothing may have been sent.
@@ -434,9 +491,9 @@ export class Socket {
       const err = this.raw.tcpWrite(pcb, data, WriteFlag.COPY);
       this.raw.tcpOutput(pcb);
       if (err !== Err.OK) throw new OSError(errno.EAGAIN);
-      return;
+      return this.asNonBlocking(undefined);
     }
-    return this.writeAll(data, false).then(() => undefined);
+    return this.asBlocking(this.writeAll(data, false).then(() => undefined));
   }
 
   // -------------------------------------------------------------------------
@@ -605,13 +662,14 @@ export class Socket {
   // Internals: attempts (no waiting; AGAIN when it would block)
   // -------------------------------------------------------------------------
 
-  private tryAccept(): [Socket, SockAddr] | Again {
+  private tryAccept(): [Socket<M>, SockAddr] | Again {
     this.checkOpen();
     if (this._state !== SockState.LISTENING) throw new OSError(errno.EINVAL, 'socket is not listening');
     const npcb = this.acceptQ.shift();
     if (npcb === undefined) return AGAIN;
     this.raw.tcpBacklogAccepted(npcb);
-    const s = new Socket(this.layer, npcb, true);
+    // Same timeout as the listener, so the same mode M.
+    const s = new Socket<M>(this.layer, npcb, true);
     s.timeoutMs = this.timeoutMs;
     this.layer.counters.accepted++;
     // What the connection held while waiting (data, FIN) comes in now.
@@ -937,12 +995,27 @@ export class Socket {
   // -------------------------------------------------------------------------
 
   /** Run `attempt` now (non-blocking) or until it stops saying AGAIN (blocking). */
-  private op<T>(attempt: () => T | Again, onAgain: () => T): T | Promise<T> {
+  private op<T>(attempt: () => T | Again, onAgain: () => T): ByMode<M, T, Promise<T>> {
     if (this.timeoutMs === 0) {
       const r = attempt();
-      return r === AGAIN ? onAgain() : r;
+      return this.asNonBlocking(r === AGAIN ? onAgain() : r);
     }
-    return this.blocking(attempt);
+    return this.asBlocking(this.blocking(attempt));
+  }
+
+  // The two places where a result is retyped for the mode. Callers use
+  // asNonBlocking only on the `timeoutMs === 0` path and asBlocking only
+  // on the other, which is exactly what M stands for (setblocking and
+  // settimeout type the socket from the timeout they set). The declared
+  // return types still check each branch: ByMode<M, NB, never> and
+  // ByMode<M, never, B> are assignable to ByMode<M, NB, B> only if the
+  // value fits its branch.
+  private asNonBlocking<NB>(value: NB): ByMode<M, NB, never> {
+    return value as ByMode<M, NB, never>;
+  }
+
+  private asBlocking<B>(promise: B): ByMode<M, never, B> {
+    return promise as ByMode<M, never, B>;
   }
 
   /**

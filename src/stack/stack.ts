@@ -252,11 +252,16 @@ export class Stack implements IpHost {
     });
   }
 
-  /** socket(AF_INET, SOCK_STREAM) or socket(AF_INET, SOCK_DGRAM), with MicroPython modlwip semantics (src/socket). */
-  socket(af?: number, type?: 1): Socket;
-  socket(af: number, type: 2): DatagramSocket;
-  socket(af?: number, type?: number): Socket | DatagramSocket;
-  socket(af?: number, type?: number): Socket | DatagramSocket {
+  /**
+   * socket(AF_INET, SOCK_STREAM) or socket(AF_INET, SOCK_DGRAM), with
+   * MicroPython modlwip semantics (src/socket). Sockets start blocking, so
+   * they are typed `Socket<'blocking'>` / `DatagramSocket<'blocking'>`;
+   * `.setblocking(false)` returns the same socket typed non-blocking.
+   */
+  socket(af?: number, type?: 1): Socket<'blocking'>;
+  socket(af: number, type: 2): DatagramSocket<'blocking'>;
+  socket(af?: number, type?: number): Socket<'blocking'> | DatagramSocket<'blocking'>;
+  socket(af?: number, type?: number): Socket<'blocking'> | DatagramSocket<'blocking'> {
     return this.sockets.socket(af, type);
   }
 

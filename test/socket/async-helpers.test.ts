@@ -5,7 +5,7 @@ import { describe, expect, test } from 'vitest';
 import { connectTcp, getsockerr, listenTcp, serverAccept, socketReader, waitPoll, writeIterable } from '../../src/socket/async-helpers.ts';
 import { POLLERR, POLLIN, POLLOUT, SO_REUSEADDR, SOL_SOCKET } from '../../src/socket/constants.ts';
 import { errno, isOSError } from '../../src/socket/errors.ts';
-import type { SockAddr, Socket } from '../../src/socket/socket.ts';
+import type { NonBlockingSocket, SockAddr } from '../../src/socket/socket.ts';
 import { dec, enc, sockPair, type SockPair } from '../support/sockets.ts';
 import { payload, sha256 } from '../support/tcp.ts';
 
@@ -34,7 +34,7 @@ function cat(parts: Uint8Array[]): Uint8Array {
 }
 
 /** listenTcp + connectTcp + serverAccept: a connected pair of non-blocking sockets. */
-async function connectedPair(pair: SockPair): Promise<{ ls: Socket; c: Socket; s: Socket }> {
+async function connectedPair(pair: SockPair): Promise<{ ls: NonBlockingSocket; c: NonBlockingSocket; s: NonBlockingSocket }> {
   const ls = listenTcp(pair.server.sockets, '0.0.0.0', PORT, 4);
   const { sock: c, status } = connectTcp(pair.client.sockets, [SERVER, PORT]);
   expect(status).toBe(errno.EINPROGRESS);
@@ -64,15 +64,15 @@ describe('seed 004 async socket helpers', () => {
   test('serverAccept: null while nothing waits; otherwise the factory gets a non-blocking socket and its address', async () => {
     const pair = sockPair();
     const ls = listenTcp(pair.server.sockets, '0.0.0.0', PORT, 4);
-    const made: [Socket, SockAddr][] = [];
-    const factory = (sock: Socket, addr: SockAddr): string => {
+    const made: [NonBlockingSocket, SockAddr][] = [];
+    const factory = (sock: NonBlockingSocket, addr: SockAddr): string => {
       made.push([sock, addr]);
       return `conn ${made.length}`;
     };
     expect(serverAccept(ls, factory)).toBe(null);
     expect(made).toEqual([]);
     const c = pair.client.socket();
-    await pair.run(c.connect([SERVER, PORT]) as Promise<void>);
+    await pair.run(c.connect([SERVER, PORT]));
     await pair.advance(10);
     expect(serverAccept(ls, factory)).toBe('conn 1');
     expect(serverAccept(ls, factory)).toBe(null);
@@ -123,8 +123,7 @@ describe('seed 004 async socket helpers', () => {
       }
       return cat(parts);
     })();
-    c.setblocking(true);
-    await pair.run(Promise.resolve(c.sendall(data)));
+    await pair.run(c.setblocking(true).sendall(data));
     c.close();
     const got = await pair.run(reading);
     expect(sha256(got)).toBe(sha256(data));
@@ -169,7 +168,7 @@ describe('seed 004 async socket helpers', () => {
         await new Promise<void>((r) => pair.sim.clock.after(20, r));
         let b: Uint8Array;
         try {
-          b = s.recv(2000) as Uint8Array;
+          b = s.recv(2000);
         } catch (e) {
           if (isOSError(e, errno.EAGAIN)) continue;
           throw e;

@@ -7,7 +7,7 @@ import { describe, expect, test } from 'vitest';
 import { SO_CALLBACK, SOL_SOCKET } from '../../src/socket/constants.ts';
 import { DuptermSession, serveDupterm, type SessionEnd, type TerminalHandler } from '../../src/socket/dupterm.ts';
 import { errno, isOSError, type OSError } from '../../src/socket/errors.ts';
-import type { Socket } from '../../src/socket/socket.ts';
+import type { BlockingSocket, Socket } from '../../src/socket/socket.ts';
 import type { Stack } from '../../src/stack/stack.ts';
 import { dec, enc, sockPair, type SockPair } from '../support/sockets.ts';
 import { payload, sha256 } from '../support/tcp.ts';
@@ -15,7 +15,7 @@ import { payload, sha256 } from '../support/tcp.ts';
 const PORT = 2323;
 const SERVER = '10.0.0.2';
 
-function listen(stack: Stack, backlog = 8): Socket {
+function listen(stack: Stack, backlog = 8): BlockingSocket {
   const s = stack.socket();
   s.bind(['0.0.0.0', PORT]);
   s.listen(backlog);
@@ -192,8 +192,8 @@ describe('dupterm sessions (seed 000)', () => {
       { writeBufferCap: 1 << 20 },
     );
     const c = client.socket();
-    await pair.run(c.connect([SERVER, PORT]) as Promise<void>);
-    await pair.run(Promise.resolve(c.sendall(enc('dump\n'))));
+    await pair.run(c.connect([SERVER, PORT]));
+    await pair.run(c.sendall(enc('dump\n')));
     const r = await pair.run(readToEnd(c));
     expect(r.end).toBe('eof');
     expect(r.data.length).toBe(big.length + 5);
@@ -225,8 +225,8 @@ describe('dupterm sessions (seed 000)', () => {
       { writeBufferCap: 2048 },
     );
     const c = client.socket();
-    await pair.run(c.connect([SERVER, PORT]) as Promise<void>);
-    await pair.run(Promise.resolve(c.sendall(enc('x'))));
+    await pair.run(c.connect([SERVER, PORT]));
+    await pair.run(c.sendall(enc('x')));
     const r = await pair.run(readToEnd(c));
     expect(ends).toEqual([['error', errno.ENOBUFS]]);
     expect(server.sockets.counters.writeBufferOverflows).toBe(1);
@@ -243,12 +243,12 @@ describe('dupterm sessions (seed 000)', () => {
     const { client, server } = pair;
     const ls = listen(server);
     const c = client.socket();
-    await pair.run(c.connect([SERVER, PORT]) as Promise<void>);
+    await pair.run(c.connect([SERVER, PORT]));
     // Data and FIN in one segment, held by the engine until accept().
     expect(client.sockets.raw.tcpWrite(c.tcpPcb!, enc('early input\n'))).toBe(0);
     c.close();
     await pair.advance(1000);
-    const [s] = (await pair.run(Promise.resolve(ls.accept()))) as [Socket, unknown];
+    const [s] = await pair.run(ls.accept());
     const log: string[] = [];
     const session = new DuptermSession(s, {
       input: (d) => log.push(dec(d)!),
@@ -282,17 +282,17 @@ describe('dupterm sessions (seed 000)', () => {
       { readChunk: 4 },
     );
     const c = client.socket();
-    await pair.run(c.connect([SERVER, PORT]) as Promise<void>);
-    await pair.run(Promise.resolve(c.sendall(enc('abcdefghij'))));
+    await pair.run(c.connect([SERVER, PORT]));
+    await pair.run(c.sendall(enc('abcdefghij')));
     await pair.advance(50);
     expect(got).toEqual(['abcd', 'efgh', 'ij']);
-    await pair.run(Promise.resolve(c.sendall(enc('k'))));
+    await pair.run(c.sendall(enc('k')));
     await pair.advance(50);
     expect(got).toEqual(['abcd', 'efgh', 'ij', 'k']);
     expect(session!.isOpen).toBe(true);
     session!.close();
     expect(session!.endedBy).toBe('closed');
-    expect(await pair.run(Promise.resolve(c.recv(10)))).toEqual(new Uint8Array(0));
+    expect(await pair.run(c.recv(10))).toEqual(new Uint8Array(0));
     c.close();
     ls.close();
     await idleAndFinish(pair);
@@ -318,8 +318,8 @@ describe('closing with output still buffered', () => {
       { writeBufferCap: 1 << 20 },
     );
     const c = client.socket();
-    await pair.run(c.connect([SERVER, PORT]) as Promise<void>);
-    await pair.run(Promise.resolve(c.sendall(enc('dump\n'))));
+    await pair.run(c.connect([SERVER, PORT]));
+    await pair.run(c.sendall(enc('dump\n')));
     const reading = readToEnd(c);
     await pair.advance(30);
     expect(server.sockets.open).toBe(1); // the session's socket is closed, its output still going out
@@ -349,11 +349,11 @@ describe('serveDupterm when a handler cannot be made', () => {
     for (let i = 0; i < 3; i++) {
       const c = client.socket();
       cs.push(c);
-      await pair.run(c.connect([SERVER, PORT]) as Promise<void>);
-      await pair.run(Promise.resolve(c.sendall(enc(`hi ${i}\n`))));
+      await pair.run(c.connect([SERVER, PORT]));
+      await pair.run(c.sendall(enc(`hi ${i}\n`)));
       c.settimeout(2);
       try {
-        const r = (await pair.run(Promise.resolve(c.readline()))) as Uint8Array;
+        const r = await pair.run(c.readline());
         outcomes.push(r.length === 0 ? 'eof' : dec(r)!);
       } catch (e) {
         outcomes.push(isOSError(e) ? e.code : String(e));
@@ -379,7 +379,7 @@ test('serveDupterm on a listener with connections already waiting (data and EOF 
   for (let i = 0; i < 3; i++) {
     const c = client.socket();
     cs.push(c);
-    await pair.run(c.connect([SERVER, PORT]) as Promise<void>);
+    await pair.run(c.connect([SERVER, PORT]));
     expect(client.sockets.raw.tcpWrite(c.tcpPcb!, enc(`from ${i}`))).toBe(0);
     c.close(); // data and FIN in one segment, held until accept()
   }

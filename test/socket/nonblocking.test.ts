@@ -10,33 +10,26 @@ import { createHash } from 'node:crypto';
 import { describe, expect, test } from 'vitest';
 import { MP_STREAM_POLL, POLLERR, POLLHUP, POLLIN, POLLOUT, SO_ERROR, SOL_SOCKET } from '../../src/socket/constants.ts';
 import { errno, OSError } from '../../src/socket/errors.ts';
-import { type SockAddr, type Socket, SockState } from '../../src/socket/socket.ts';
+import { type NonBlockingSocket, type SockAddr, type Socket, SockState } from '../../src/socket/socket.ts';
 import { dec, enc, sockPair, type SockPair } from '../support/sockets.ts';
 
 const PORT = 8000;
 const SERVER: SockAddr = ['10.0.0.2', PORT];
 const ALL = POLLIN | POLLOUT;
 
-const P = <T>(x: T | Promise<T>): Promise<T> => Promise.resolve(x);
-/** A blocking read's result (never null in blocking mode). */
-const RD = (x: Uint8Array | null | Promise<Uint8Array>): Promise<Uint8Array> => (x === null ? Promise.reject(new Error('null from a blocking read')) : Promise.resolve(x));
-
 /** A listener, a connected client and the accepted socket, all non-blocking. */
-async function connected(pair: SockPair): Promise<{ ls: Socket; c: Socket; s: Socket }> {
+async function connected(pair: SockPair): Promise<{ ls: NonBlockingSocket; c: NonBlockingSocket; s: NonBlockingSocket }> {
   const ls = pair.server.socket();
   ls.bind(['0.0.0.0', PORT]);
   ls.listen(2);
-  ls.setblocking(false);
-  const c = pair.client.socket();
-  c.setblocking(false);
+  const nls = ls.setblocking(false);
+  const c = pair.client.socket().setblocking(false);
   expect(syncErrno(() => c.connect(SERVER))).toBe(errno.EINPROGRESS);
   await pair.advance(20);
   expect(c.state).toBe(SockState.CONNECTED);
-  const r = ls.accept();
-  expect(r).not.toBeInstanceOf(Promise);
-  const [s] = r as [Socket, SockAddr];
+  const [s] = now(nls.accept()); // inherits the listener's timeout: non-blocking
   expect(s.gettimeout()).toBe(0);
-  return { ls, c, s };
+  return { ls: nls, c, s };
 }
 
 /** The errno `fn` throws synchronously; it must not return a Promise. */
@@ -52,10 +45,10 @@ function syncErrno(fn: () => unknown): number {
   return 0;
 }
 
-/** Call a non-blocking method: the value, never a Promise. */
-function now<T>(r: T | Promise<T>): T {
+/** A non-blocking call's result, checked at run time to be a value, never a Promise (the types say so already). */
+function now<T>(r: T): T {
   expect(r).not.toBeInstanceOf(Promise);
-  return r as T;
+  return r;
 }
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
@@ -87,11 +80,11 @@ describe('accept', () => {
     const pair = sockPair();
     const ls = pair.server.socket();
     ls.bind(['0.0.0.0', PORT]);
-    ls.setblocking(false);
-    ls.listen(1);
+    const nls = ls.setblocking(false);
+    nls.listen(1);
     let err: unknown = null;
     try {
-      ls.accept();
+      nls.accept();
     } catch (e) {
       err = e;
     }
@@ -99,8 +92,8 @@ describe('accept', () => {
     expect((err as OSError).errno).toBe(errno.EAGAIN);
     expect((err as OSError).args[0]).toBe(11);
     // settimeout(0) is the same.
-    ls.settimeout(0);
-    expect(syncErrno(() => ls.accept())).toBe(errno.EAGAIN);
+    const zero = ls.setblocking(true).settimeout(0);
+    expect(syncErrno(() => zero.accept())).toBe(errno.EAGAIN);
     await done(pair, ls);
   });
 
@@ -118,20 +111,20 @@ describe('accept', () => {
     const ls = pair.server.socket();
     ls.bind(['0.0.0.0', PORT]);
     ls.listen(1);
-    ls.setblocking(false);
+    const nls = ls.setblocking(false);
     const c = pair.client.socket();
-    await pair.run(P(c.connect(SERVER)));
-    await pair.run(P(c.sendall(enc('early data'))));
+    await pair.run(c.connect(SERVER));
+    await pair.run(c.sendall(enc('early data')));
     c.close();
     await pair.advance(500);
-    expect(ls.acceptPending).toBe(1);
-    const [s] = now(ls.accept());
+    expect(nls.acceptPending).toBe(1);
+    const [s] = now(nls.accept());
     // The data waited in the engine (refused until accept) and is there at once.
     expect(dec(now(s.recv(100)))).toBe('early data');
     // The FIN came behind refused data and was dropped (lwIP): the peer's
     // retransmission brings it, and then recv says EOF.
-    s.setblocking(true);
-    expect(dec(await pair.run(P(s.recv(100)), 5000))).toBe('');
+    const bs = s.setblocking(true);
+    expect(dec(await pair.run(bs.recv(100), 5000))).toBe('');
     expect(s.state).toBe(SockState.PEER_CLOSED);
     await done(pair, s, ls);
   });
@@ -143,8 +136,7 @@ describe('connect', () => {
     const ls = pair.server.socket();
     ls.bind(['0.0.0.0', PORT]);
     ls.listen();
-    const c = pair.client.socket();
-    c.setblocking(false);
+    const c = pair.client.socket().setblocking(false);
     let err: unknown = null;
     try {
       c.connect(SERVER);
@@ -164,14 +156,13 @@ describe('connect', () => {
     expect(c.getsockopt(SOL_SOCKET, SO_ERROR)).toBe(0);
     expect(syncErrno(() => c.connect(SERVER))).toBe(errno.EISCONN);
     expect(c.getpeername()).toEqual(['10.0.0.2', PORT]);
-    const [s] = await pair.run(P(ls.accept()));
+    const [s] = await pair.run(ls.accept());
     await done(pair, c, s, ls);
   });
 
   test('settimeout(0) connect → EINPROGRESS (connect_timeout.py, first case)', async () => {
     const pair = sockPair({ ab: { loss: 1 } });
-    const c = pair.client.socket();
-    c.settimeout(0);
+    const c = pair.client.socket().settimeout(0);
     expect(syncErrno(() => c.connect(SERVER))).toBe(errno.EINPROGRESS);
     c.close(); // closing while connecting: the SYN retries stop
     await pair.advance(1);
@@ -181,8 +172,7 @@ describe('connect', () => {
 
   test('non-blocking connect refused (no listener): readable and writable with ERR; SO_ERROR = ECONNREFUSED once', async () => {
     const pair = sockPair();
-    const c = pair.client.socket();
-    c.setblocking(false);
+    const c = pair.client.socket().setblocking(false);
     expect(syncErrno(() => c.connect(['10.0.0.2', 9999]))).toBe(errno.EINPROGRESS);
     await pair.advance(10);
     expect(c.state).toBe(SockState.ERROR);
@@ -199,8 +189,7 @@ describe('connect', () => {
 
   test('a refused non-blocking connect reports the error through recv if SO_ERROR was not read', async () => {
     const pair = sockPair();
-    const c = pair.client.socket();
-    c.setblocking(false);
+    const c = pair.client.socket().setblocking(false);
     expect(syncErrno(() => c.connect(['10.0.0.2', 9999]))).toBe(errno.EINPROGRESS);
     await pair.advance(10);
     expect(syncErrno(() => c.recv(10))).toBe(errno.ECONNREFUSED);
@@ -211,8 +200,7 @@ describe('connect', () => {
 
   test('non-blocking connect to a silent peer: nothing for ~127 s, then SO_ERROR = ETIMEDOUT (connect polls readable and writable)', async () => {
     const pair = sockPair({ ab: { loss: 1 } });
-    const c = pair.client.socket();
-    c.setblocking(false);
+    const c = pair.client.socket().setblocking(false);
     const t0 = pair.sim.clock.now();
     expect(syncErrno(() => c.connect(SERVER))).toBe(errno.EINPROGRESS);
     await pair.advance(100_000);
@@ -236,8 +224,7 @@ describe('connect', () => {
     const ls = pair.server.socket();
     ls.bind(['0.0.0.0', PORT]);
     ls.listen();
-    const c = pair.client.socket();
-    c.setblocking(false);
+    const c = pair.client.socket().setblocking(false);
     expect(syncErrno(() => c.connect(SERVER))).toBe(errno.EINPROGRESS);
     expect(syncErrno(() => c.recv(1))).toBe(errno.EAGAIN);
     expect(now(c.read(1))).toBeNull();
@@ -248,8 +235,8 @@ describe('connect', () => {
     expect(syncErrno(() => c.sendall(enc('x')))).toBe(errno.EAGAIN);
     await pair.advance(10);
     expect(now(c.send(enc('x')))).toBe(1);
-    const [s] = await pair.run(P(ls.accept()));
-    expect(dec(await pair.run(P(s.recv(10))))).toBe('x');
+    const [s] = await pair.run(ls.accept());
+    expect(dec(await pair.run(s.recv(10)))).toBe('x');
     await done(pair, c, s, ls);
   });
 
@@ -258,15 +245,14 @@ describe('connect', () => {
     const ls = pair.server.socket();
     ls.bind(['0.0.0.0', PORT]);
     ls.listen();
-    const c = pair.client.socket();
-    c.setblocking(false);
+    const c = pair.client.socket().setblocking(false);
     expect(syncErrno(() => c.connect(SERVER))).toBe(errno.EINPROGRESS);
-    c.setblocking(true);
+    const bc = c.setblocking(true);
     const t0 = pair.sim.clock.now();
-    expect(await pair.run(P(c.send(enc('hi'))))).toBe(2);
+    expect(await pair.run(bc.send(enc('hi')))).toBe(2);
     expect(pair.sim.clock.now() - t0).toBe(10);
-    const [s] = await pair.run(P(ls.accept()));
-    expect(dec(await pair.run(P(s.recv(10))))).toBe('hi');
+    const [s] = await pair.run(ls.accept());
+    expect(dec(await pair.run(s.recv(10)))).toBe('hi');
     await done(pair, c, s, ls);
   });
 });
@@ -415,8 +401,7 @@ describe('writing', () => {
     expect(syncErrno(() => c.sendall(enc('x')))).toBe(errno.EAGAIN);
     // The peer gets exactly the two accepted pieces.
     c.close();
-    s.setblocking(true);
-    const got = await pair.run(RD(s.read()));
+    const got = await pair.run(s.setblocking(true).read());
     expect(sha(got)).toBe(sha(Buffer.concat([pattern(5000), pattern(3192, 11)])));
     await done(pair, s, ls);
   });
@@ -431,8 +416,7 @@ describe('writing', () => {
     expect(raw.tcpSndqueuelen(c.tcpPcb!)).toBe(0);
     expect(now(c.sendall(pattern(4000)))).toBeUndefined();
     c.close();
-    s.setblocking(true);
-    const got = await pair.run(RD(s.read()));
+    const got = await pair.run(s.setblocking(true).read());
     expect(sha(got)).toBe(sha(pattern(4000)));
     await done(pair, s, ls);
   });
@@ -446,7 +430,7 @@ describe('writing', () => {
     // everything is sent and the expected amount has arrived.
     const upLen = up.length;
     const downLen = down.length;
-    const reader = async (sock: Socket, out: Uint8Array, stackName: 'client' | 'server', want: number): Promise<Uint8Array> => {
+    const reader = async (sock: NonBlockingSocket, out: Uint8Array, stackName: 'client' | 'server', want: number): Promise<Uint8Array> => {
       const poller = pair[stackName].poll();
       poller.register(sock, POLLIN | POLLOUT);
       const got: Uint8Array[] = [];
@@ -483,11 +467,10 @@ describe('writing', () => {
     const pair = sockPair();
     const { ls, c, s } = await connected(pair);
     expect(syncErrno(() => s.recv(10))).toBe(errno.EAGAIN);
-    s.setblocking(true);
-    const p = s.recv(10);
+    const p = s.setblocking(true).recv(10);
     expect(p).toBeInstanceOf(Promise);
     now(c.send(enc('ok')));
-    expect(dec(await pair.run(P(p)))).toBe('ok');
+    expect(dec(await pair.run(p))).toBe('ok');
     await done(pair, c, s, ls);
   });
 });

@@ -8,22 +8,21 @@ import { describe, expect, test } from 'vitest';
 import { MP_STREAM_POLL, POLL_ONESHOT, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, SO_ERROR, SOL_SOCKET } from '../../src/socket/constants.ts';
 import { errno, OSError } from '../../src/socket/errors.ts';
 import type { Pollable, PollResult } from '../../src/socket/poller.ts';
-import { type SockAddr, type Socket, SockState } from '../../src/socket/socket.ts';
+import { type BlockingSocket, type SockAddr, type Socket, SockState } from '../../src/socket/socket.ts';
 import { dec, enc, sockPair, type SockPair } from '../support/sockets.ts';
 
 const PORT = 8000;
 const SERVER: SockAddr = ['10.0.0.2', PORT];
 const ALL = POLLIN | POLLOUT;
 
-const P = <T>(x: T | Promise<T>): Promise<T> => Promise.resolve(x);
 
-async function connected(pair: SockPair): Promise<{ ls: Socket; c: Socket; s: Socket }> {
+async function connected(pair: SockPair): Promise<{ ls: BlockingSocket; c: BlockingSocket; s: BlockingSocket }> {
   const ls = pair.server.socket();
   ls.bind(['0.0.0.0', PORT]);
   ls.listen(2);
   const c = pair.client.socket();
-  await pair.run(P(c.connect(SERVER)));
-  const [s] = await pair.run(P(ls.accept()));
+  await pair.run(c.connect(SERVER));
+  const [s] = await pair.run(ls.accept());
   await pair.advance(50); // the handshake's last ACK and any window update have landed
   return { ls, c, s };
 }
@@ -97,19 +96,18 @@ describe('poll flags per state', () => {
     ls.listen();
     expect(ls.ioctl(MP_STREAM_POLL, ALL)).toBe(0);
     const c = pair.client.socket();
-    await pair.run(P(c.connect(SERVER)));
+    await pair.run(c.connect(SERVER));
     await pair.advance(10);
     expect(ls.ioctl(MP_STREAM_POLL, ALL)).toBe(POLLIN);
     expect(ls.ioctl(MP_STREAM_POLL, POLLOUT)).toBe(0);
-    const [s] = await pair.run(P(ls.accept()));
+    const [s] = await pair.run(ls.accept());
     expect(ls.ioctl(MP_STREAM_POLL, ALL)).toBe(0);
     await done(pair, c, s, ls);
   });
 
   test('CONNECTING: 0 (neither readable nor writable, no HUP)', async () => {
     const pair = sockPair({ ab: { loss: 1 } });
-    const c = pair.client.socket();
-    c.setblocking(false);
+    const c = pair.client.socket().setblocking(false);
     expect(syncErrno(() => c.connect(SERVER))).toBe(errno.EINPROGRESS);
     expect(c.state).toBe(SockState.CONNECTING);
     expect(c.ioctl(MP_STREAM_POLL, ALL)).toBe(0);
@@ -124,17 +122,17 @@ describe('poll flags per state', () => {
     expect(s.ioctl(MP_STREAM_POLL, ALL)).toBe(POLLOUT);
     expect(s.ioctl(MP_STREAM_POLL, POLLIN)).toBe(0);
     expect(s.ioctl(MP_STREAM_POLL, 0)).toBe(0);
-    await pair.run(P(c.send(enc('data'))));
+    await pair.run(c.send(enc('data')));
     await pair.advance(10);
     expect(s.ioctl(MP_STREAM_POLL, ALL)).toBe(POLLIN | POLLOUT);
     expect(s.ioctl(MP_STREAM_POLL, POLLIN)).toBe(POLLIN);
     expect(s.ioctl(MP_STREAM_POLL, POLLOUT)).toBe(POLLOUT);
-    expect(dec(await pair.run(P(s.recv(10))))).toBe('data');
+    expect(dec(await pair.run(s.recv(10)))).toBe('data');
     expect(s.ioctl(MP_STREAM_POLL, ALL)).toBe(POLLOUT);
     // A full send buffer: not writable.
     await pair.advance(100);
-    c.setblocking(false);
-    while (c.ioctl(MP_STREAM_POLL, POLLOUT) !== 0) c.send(new Uint8Array(4096));
+    const nc = c.setblocking(false);
+    while (nc.ioctl(MP_STREAM_POLL, POLLOUT) !== 0) nc.send(new Uint8Array(4096));
     expect(c.ioctl(MP_STREAM_POLL, ALL)).toBe(0);
     await done(pair, c, s, ls);
   });
@@ -148,7 +146,7 @@ describe('poll flags per state', () => {
     expect(s.ioctl(MP_STREAM_POLL, ALL)).toBe(POLLIN | POLLOUT);
     expect(s.ioctl(MP_STREAM_POLL, POLLIN)).toBe(POLLIN);
     expect(s.ioctl(MP_STREAM_POLL, 0)).toBe(0);
-    expect(dec(await pair.run(P(s.recv(10))))).toBe('');
+    expect(dec(await pair.run(s.recv(10)))).toBe('');
     expect(s.ioctl(MP_STREAM_POLL, ALL)).toBe(POLLIN | POLLOUT); // still: every read returns at once
     await done(pair, s, ls);
   });
@@ -200,14 +198,14 @@ describe('Poller', () => {
     // registered (seed 003's auto-unregister is for finished streams), so
     // MicroPython's connect_poll.py works line for line.
     expect(poller.size).toBe(1);
-    s.setblocking(false);
-    expect(syncErrno(() => s.connect(SERVER))).toBe(errno.EINPROGRESS);
+    const ns = s.setblocking(false);
+    expect(syncErrno(() => ns.connect(SERVER))).toBe(errno.EINPROGRESS);
     expect(await pair.run(poller.poll(0))).toEqual([]);
     const t0 = pair.sim.clock.now();
     const p1 = await pair.run(poller.poll(1000));
     expect(pair.sim.clock.now() - t0).toBe(10);
     expect(p1).toEqual([[s, POLLOUT]]);
-    const [a] = await pair.run(P(ls.accept()));
+    const [a] = await pair.run(ls.accept());
     await done(pair, s, a, ls);
   });
 
@@ -222,19 +220,19 @@ describe('Poller', () => {
     expect(await pair.run(poller.poll(0))).toEqual([[s, POLLHUP | POLLOUT]]);
     let err: unknown = null;
     try {
-      await pair.run(P(s.send(enc('123'))));
+      await pair.run(s.send(enc('123')));
     } catch (e) {
       err = e;
     }
     expect(String(err)).toBe('OSError: [Errno 107] ENOTCONN');
-    await pair.run(P(s.connect(SERVER)));
+    await pair.run(s.connect(SERVER));
     poller.register(s);
     expect(await pair.run(poller.poll(0))).toEqual([[s, POLLOUT]]);
-    const [a] = await pair.run(P(ls.accept()));
-    await pair.run(P(a.send(enc('1234'))));
+    const [a] = await pair.run(ls.accept());
+    await pair.run(a.send(enc('1234')));
     await pair.advance(10);
     expect(await pair.run(poller.poll(0))).toEqual([[s, POLLIN | POLLOUT]]);
-    expect(dec(await pair.run(P(s.recv(10))))).toBe('1234');
+    expect(dec(await pair.run(s.recv(10)))).toBe('1234');
     expect(await pair.run(poller.poll(0))).toEqual([[s, POLLOUT]]);
     await done(pair, s, a, ls);
   });
@@ -242,7 +240,7 @@ describe('Poller', () => {
   test('register uses IN|OUT by default; registering again changes the mask; modify; unregister', async () => {
     const pair = sockPair();
     const { ls, c, s } = await connected(pair);
-    await pair.run(P(c.send(enc('x'))));
+    await pair.run(c.send(enc('x')));
     await pair.advance(10);
     const poller = pair.server.poll();
     poller.register(s);
@@ -291,11 +289,11 @@ describe('Poller', () => {
     const w = track(pair, poller.poll(5000));
     await pair.advance(300);
     expect(w.at).toBeNull();
-    await pair.run(P(c.send(enc('wake'))));
+    await pair.run(c.send(enc('wake')));
     await pair.run(w.p);
     expect(w.at).toBe(t0 + 305);
     expect(w.value).toEqual([[s, POLLIN]]);
-    expect(dec(await pair.run(P(s.recv(10))))).toBe('wake');
+    expect(dec(await pair.run(s.recv(10)))).toBe('wake');
     // Forever: EOF wakes it.
     const f = track(pair, poller.poll(-1));
     await pair.advance(10_000);
@@ -317,13 +315,13 @@ describe('Poller', () => {
     poller.register(s, POLLIN);
     const t0 = pair.sim.clock.now();
     const w = track(pair, poller.poll(-1));
-    c2.setblocking(false);
-    expect(syncErrno(() => c2.connect(SERVER))).toBe(errno.EINPROGRESS);
+    const nc2 = c2.setblocking(false);
+    expect(syncErrno(() => nc2.connect(SERVER))).toBe(errno.EINPROGRESS);
     await pair.run(w.p);
     expect(w.at).toBe(t0 + 15); // SYN, SYN-ACK, ACK
     expect(w.value).toEqual([[ls, POLLIN]]);
-    const [s2] = await pair.run(P(ls.accept()));
-    await pair.run(P(c.send(enc('a'))));
+    const [s2] = await pair.run(ls.accept());
+    await pair.run(c.send(enc('a')));
     await pair.advance(10);
     const r = await pair.run(poller.poll(0));
     expect(r).toEqual([[s, POLLIN]]);
@@ -333,7 +331,7 @@ describe('Poller', () => {
   test('ipoll with POLL_ONESHOT clears the mask of what it reported; modify re-arms it', async () => {
     const pair = sockPair();
     const { ls, c, s } = await connected(pair);
-    await pair.run(P(c.send(enc('x'))));
+    await pair.run(c.send(enc('x')));
     await pair.advance(10);
     const poller = pair.server.poll();
     poller.register(s, POLLIN);
@@ -430,7 +428,7 @@ describe('Poller', () => {
     expect(first.value).toEqual([]);
     // A poll that returns at once does not count as waiting.
     expect(await pair.run(poller.poll(0))).toEqual([]);
-    await pair.run(P(c.send(enc('z'))));
+    await pair.run(c.send(enc('z')));
     await pair.advance(10);
     expect(await pair.run(poller.poll(-1))).toEqual([[s, POLLIN]]);
     // Another poller on the same socket is independent.
@@ -448,7 +446,7 @@ describe('Poller', () => {
     const t0 = pair.sim.clock.now();
     const w = track(pair, poller.poll(500));
     poller.unregister(s);
-    await pair.run(P(c.send(enc('ignored'))));
+    await pair.run(c.send(enc('ignored')));
     await pair.run(w.p);
     expect(w.at).toBe(t0 + 500);
     expect(w.value).toEqual([]);
@@ -472,8 +470,8 @@ describe('Poller', () => {
 
   test('poll wakes when send-buffer space comes back (OUT), at the time of the ACK', async () => {
     const pair = sockPair({ client: { tcp: { sndBuf: 4096 } }, server: { tcp: { rcvWnd: 4096 } } });
-    const { ls, c, s } = await connected(pair);
-    c.setblocking(false);
+    const { ls, c: bc, s } = await connected(pair);
+    const c = bc.setblocking(false);
     // Fill the peer's window (it does not read) and then our send buffer.
     for (;;) {
       await pair.advance(200);
@@ -486,8 +484,7 @@ describe('Poller', () => {
     await pair.advance(2000);
     expect(w.at).toBeNull();
     const tRead = pair.sim.clock.now();
-    s.setblocking(false);
-    expect((s.read(100_000) as Uint8Array).length).toBeGreaterThan(0);
+    expect(s.setblocking(false).read(100_000)?.length).toBeGreaterThan(0);
     await pair.run(w.p);
     expect(w.at!).toBeGreaterThan(tRead);
     expect(w.value).toEqual([[c, POLLOUT]]);

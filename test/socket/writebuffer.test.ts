@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { describe, expect, test } from 'vitest';
 import { MP_STREAM_POLL, POLLIN, POLLOUT } from '../../src/socket/constants.ts';
 import { errno, OSError } from '../../src/socket/errors.ts';
-import { type SockAddr, type Socket, SockState } from '../../src/socket/socket.ts';
+import { type BlockingSocket, type SockAddr, type Socket, SockState } from '../../src/socket/socket.ts';
 import type { LinkSpec } from '../../src/sim/link.ts';
 import type { StackOptions } from '../../src/stack/stack.ts';
 import { dec, enc, sockPair, type SockPair } from '../support/sockets.ts';
@@ -17,10 +17,6 @@ import { dec, enc, sockPair, type SockPair } from '../support/sockets.ts';
 const PORT = 8000;
 const SERVER: SockAddr = ['10.0.0.2', PORT];
 const SNDBUF = 8192;
-
-const P = <T>(x: T | Promise<T>): Promise<T> => Promise.resolve(x);
-/** A blocking read's result (never null in blocking mode). */
-const RD = (x: Uint8Array | null | Promise<Uint8Array>): Promise<Uint8Array> => (x === null ? Promise.reject(new Error('null from a blocking read')) : Promise.resolve(x));
 
 function pairFor(o: { server?: StackOptions; client?: StackOptions; link?: LinkSpec; seed?: number } = {}): SockPair {
   return sockPair({
@@ -32,13 +28,13 @@ function pairFor(o: { server?: StackOptions; client?: StackOptions; link?: LinkS
 }
 
 /** The server listens; the client (the "terminal" side) connects; returns both ends. */
-async function connected(pair: SockPair): Promise<{ ls: Socket; c: Socket; s: Socket }> {
+async function connected(pair: SockPair): Promise<{ ls: BlockingSocket; c: BlockingSocket; s: BlockingSocket }> {
   const ls = pair.server.socket();
   ls.bind(['0.0.0.0', PORT]);
   ls.listen(2);
   const c = pair.client.socket();
-  await pair.run(P(c.connect(SERVER)));
-  const [s] = await pair.run(P(ls.accept()));
+  await pair.run(c.connect(SERVER));
+  const [s] = await pair.run(ls.accept());
   await pair.advance(50);
   return { ls, c, s };
 }
@@ -55,9 +51,10 @@ function syncErrno(fn: () => unknown): number {
   return 0;
 }
 
-function now<T>(r: T | Promise<T>): T {
+/** A non-blocking call's result, checked at run time to be a value, never a Promise (the types say so already). */
+function now<T>(r: T): T {
   expect(r).not.toBeInstanceOf(Promise);
-  return r as T;
+  return r;
 }
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
@@ -74,8 +71,7 @@ function pattern(n: number, seed = 7): Uint8Array {
 
 /** Blocking read of everything until EOF on `s` (run inside the simulator). */
 async function readAll(pair: SockPair, s: Socket): Promise<Uint8Array> {
-  s.setblocking(true);
-  return pair.run(RD(s.read()));
+  return pair.run(s.setblocking(true).read());
 }
 
 async function done(pair: SockPair, ...socks: Socket[]): Promise<void> {
@@ -93,8 +89,8 @@ async function done(pair: SockPair, ...socks: Socket[]): Promise<void> {
 describe('setwritebuffer', () => {
   test('write/send/sendall accept everything at once (full length) beyond the send buffer; the peer gets every byte in order', async () => {
     const pair = pairFor();
-    const { ls, c, s } = await connected(pair);
-    c.setblocking(false);
+    const { ls, c: bc, s } = await connected(pair);
+    const c = bc.setblocking(false);
     c.setwritebuffer(1 << 20);
     const a = pattern(50_000, 1);
     const b = pattern(30_000, 2);
@@ -114,8 +110,8 @@ describe('setwritebuffer', () => {
 
   test('a large terminal write is flushed as the peer reads; the peer sees all bytes (sha256) and the held amount drops to 0', async () => {
     const pair = pairFor({ link: { latencyMs: 5, bitsPerSecond: 4_000_000 } });
-    const { ls, c, s } = await connected(pair);
-    c.setblocking(false);
+    const { ls, c: bc, s } = await connected(pair);
+    const c = bc.setblocking(false);
     c.setwritebuffer(256 * 1024);
     const data = pattern(200_000, 9);
     expect(now(c.write(data))).toBe(data.length);
@@ -141,28 +137,28 @@ describe('setwritebuffer', () => {
 
   test('reads stay non-blocking (only what is available) while writes take everything', async () => {
     const pair = pairFor();
-    const { ls, c, s } = await connected(pair);
-    c.setblocking(false);
+    const { ls, c: bc, s } = await connected(pair);
+    const c = bc.setblocking(false);
     c.setwritebuffer(64 * 1024);
     expect(syncErrno(() => c.recv(10))).toBe(errno.EAGAIN);
     expect(now(c.read(10))).toBeNull();
     expect(now(c.readline())).toBeNull();
     const out = pattern(40_000, 4);
     expect(now(c.write(out))).toBe(out.length);
-    await pair.run(P(s.send(enc('input line\npartial'))));
+    await pair.run(s.send(enc('input line\npartial')));
     await pair.advance(10);
     expect(dec(now(c.readline()))).toBe('input line\n');
     expect(dec(now(c.read(100)))).toBe('partial');
     expect(now(c.read(100))).toBeNull();
-    const got = await pair.run(RD(s.read(out.length)));
+    const got = await pair.run(s.read(out.length));
     expect(sha(got)).toBe(sha(out));
     await done(pair, c, s, ls);
   });
 
   test('ENOBUFS beyond the cap: nothing is taken, the counter counts it, smaller writes still fit; the peer gets exactly the accepted bytes', async () => {
     const pair = pairFor();
-    const { ls, c, s } = await connected(pair);
-    c.setblocking(false);
+    const { ls, c: bc, s } = await connected(pair);
+    const c = bc.setblocking(false);
     const CAP = 10_000;
     c.setwritebuffer(CAP);
     const raw = pair.client.sockets.raw;
@@ -211,8 +207,8 @@ describe('setwritebuffer', () => {
 
   test('memory stays bounded: a writer faster than the link never holds more than the cap; the peer gets exactly what was accepted', async () => {
     const pair = pairFor({ link: { latencyMs: 10, bitsPerSecond: 1_000_000 }, seed: 3 });
-    const { ls, c, s } = await connected(pair);
-    c.setblocking(false);
+    const { ls, c: bc, s } = await connected(pair);
+    const c = bc.setblocking(false);
     const CAP = 32 * 1024;
     c.setwritebuffer(CAP);
     const accepted: Uint8Array[] = [];
@@ -244,8 +240,8 @@ describe('setwritebuffer', () => {
 
   test('close() with data held still delivers all of it before the FIN', async () => {
     const pair = pairFor({ link: { latencyMs: 5, loss: 0.03 }, seed: 5 });
-    const { ls, c, s } = await connected(pair);
-    c.setblocking(false);
+    const { ls, c: bc, s } = await connected(pair);
+    const c = bc.setblocking(false);
     c.setwritebuffer(1 << 20);
     const data = pattern(300_000, 8);
     expect(now(c.write(data))).toBe(data.length);
@@ -263,8 +259,8 @@ describe('setwritebuffer', () => {
 
   test('close() with data held still delivers all of it when the peer half-closes first (its FIN must not end our sending)', async () => {
     const pair = pairFor({ server: { tcp: { rcvWnd: 8192 } } });
-    const { ls, c, s } = await connected(pair);
-    c.setblocking(false);
+    const { ls, c: bc, s } = await connected(pair);
+    const c = bc.setblocking(false);
     c.setwritebuffer(1 << 20);
     const data = pattern(120_000, 12);
     expect(now(c.write(data))).toBe(data.length);
@@ -279,24 +275,24 @@ describe('setwritebuffer', () => {
 
   test('close() with data held: a FIN from the peer arriving while the data drains does not cut it short', async () => {
     const pair = pairFor({ server: { tcp: { rcvWnd: 8192 } } });
-    const { ls, c, s } = await connected(pair);
-    c.setblocking(false);
+    const { ls, c: bc, s } = await connected(pair);
+    const c = bc.setblocking(false);
     c.setwritebuffer(1 << 20);
     const data = pattern(120_000, 13);
     expect(now(c.write(data))).toBe(data.length);
     c.close();
     s.setblocking(true);
-    const first = await pair.run(RD(s.read(20_000)));
+    const first = await pair.run(s.read(20_000));
     pair.server.sockets.raw.tcpShutdown(s.tcpPcb!, false, true);
-    const rest = await pair.run(RD(s.read()));
+    const rest = await pair.run(s.read());
     expect(sha(Buffer.concat([first, rest]))).toBe(sha(data));
     await done(pair, s, ls);
   });
 
   test('close() with data held and a peer that never reads: aborted after closeTimeoutMs without progress, nothing leaks', async () => {
     const pair = pairFor({ client: { tcp: { sndBuf: SNDBUF }, socket: { closeTimeoutMs: 3000 } }, server: { tcp: { rcvWnd: 4096 } } });
-    const { ls, c, s } = await connected(pair);
-    c.setblocking(false);
+    const { ls, c: bc, s } = await connected(pair);
+    const c = bc.setblocking(false);
     c.setwritebuffer(1 << 20);
     expect(now(c.write(pattern(100_000)))).toBe(100_000);
     c.close();
@@ -309,8 +305,8 @@ describe('setwritebuffer', () => {
 
   test('a peer reset drops the held data; the next write reports ECONNRESET', async () => {
     const pair = pairFor({ server: { tcp: { rcvWnd: 4096 } } });
-    const { ls, c, s } = await connected(pair);
-    c.setblocking(false);
+    const { ls, c: bc, s } = await connected(pair);
+    const c = bc.setblocking(false);
     c.setwritebuffer(1 << 20);
     expect(now(c.write(pattern(50_000)))).toBe(50_000);
     await pair.advance(100);
@@ -329,14 +325,13 @@ describe('setwritebuffer', () => {
     const ls = pair.server.socket();
     ls.bind(['0.0.0.0', PORT]);
     ls.listen();
-    const c = pair.client.socket();
-    c.setblocking(false);
+    const c = pair.client.socket().setblocking(false);
     c.setwritebuffer(64 * 1024);
     expect(syncErrno(() => c.connect(SERVER))).toBe(errno.EINPROGRESS);
     const data = pattern(20_000, 6);
     expect(now(c.write(data))).toBe(data.length);
     expect(c.writeBuffered).toBe(data.length);
-    const [s] = await pair.run(P(ls.accept()));
+    const [s] = await pair.run(ls.accept());
     c.close();
     const got = await readAll(pair, s);
     expect(sha(got)).toBe(sha(data));
@@ -348,26 +343,26 @@ describe('setwritebuffer', () => {
     const { ls, c, s } = await connected(pair);
     c.setwritebuffer(1 << 20);
     const t0 = pair.sim.clock.now();
-    expect(await pair.run(P(c.write(pattern(100_000))))).toBe(100_000);
-    await pair.run(P(c.sendall(pattern(10_000, 2))));
+    expect(await pair.run(c.write(pattern(100_000)))).toBe(100_000);
+    await pair.run(c.sendall(pattern(10_000, 2)));
     expect(pair.sim.clock.now()).toBe(t0);
-    const got = await pair.run(RD(s.read(110_000)));
+    const got = await pair.run(s.read(110_000));
     expect(sha(got)).toBe(sha(Buffer.concat([pattern(100_000), pattern(10_000, 2)])));
     await done(pair, c, s, ls);
   });
 
   test('poll: OUT while below the cap, not at it; IN still follows the data', async () => {
     const pair = pairFor();
-    const { ls, c, s } = await connected(pair);
-    c.setblocking(false);
+    const { ls, c: bc, s } = await connected(pair);
+    const c = bc.setblocking(false);
     c.setwritebuffer(4000);
     expect(c.ioctl(MP_STREAM_POLL, POLLIN | POLLOUT)).toBe(POLLOUT);
     expect(now(c.write(pattern(SNDBUF + 4000)))).toBe(SNDBUF + 4000);
     expect(c.ioctl(MP_STREAM_POLL, POLLIN | POLLOUT)).toBe(0);
-    await pair.run(P(s.send(enc('hi'))));
+    await pair.run(s.send(enc('hi')));
     await pair.advance(10);
     expect(c.ioctl(MP_STREAM_POLL, POLLIN) & POLLIN).toBe(POLLIN);
-    const got = await pair.run(RD(s.read(SNDBUF + 4000)));
+    const got = await pair.run(s.read(SNDBUF + 4000));
     expect(got.length).toBe(SNDBUF + 4000);
     await pair.advance(100);
     expect(c.ioctl(MP_STREAM_POLL, POLLIN | POLLOUT)).toBe(POLLIN | POLLOUT);
@@ -376,22 +371,22 @@ describe('setwritebuffer', () => {
 
   test('setwritebuffer(0) turns it off (back to EAGAIN / short writes); a bad cap → EINVAL', async () => {
     const pair = pairFor({ server: { tcp: { rcvWnd: 4096 } } });
-    const { ls, c, s } = await connected(pair);
-    c.setblocking(false);
+    const { ls, c: bc, s } = await connected(pair);
+    const c = bc.setblocking(false);
     expect(syncErrno(() => c.setwritebuffer(-1))).toBe(errno.EINVAL);
     expect(syncErrno(() => c.setwritebuffer(1.5))).toBe(errno.EINVAL);
     c.setwritebuffer(0);
     expect(now(c.write(pattern(20_000)))).toBe(SNDBUF);
     expect(syncErrno(() => c.send(enc('x')))).toBe(errno.EAGAIN);
-    const got = await pair.run(RD(s.read(SNDBUF)));
+    const got = await pair.run(s.read(SNDBUF));
     expect(sha(got)).toBe(sha(pattern(20_000).subarray(0, SNDBUF)));
     await done(pair, c, s, ls);
   });
 
   test('order is kept when the send buffer has room again while data is still held', async () => {
     const pair = pairFor();
-    const { ls, c, s } = await connected(pair);
-    c.setblocking(false);
+    const { ls, c: bc, s } = await connected(pair);
+    const c = bc.setblocking(false);
     c.setwritebuffer(1 << 20);
     const parts: Uint8Array[] = [];
     for (let i = 0; i < 40; i++) {

@@ -45,18 +45,18 @@ describe('datagram sockets over the simulator', () => {
     expect(cli.sendto(enc('hello'), ['10.0.0.2', 9000])).toBe(5);
     const cport = cli.getsockname()[1];
     expect(cport).toBeGreaterThanOrEqual(49152); // bound on first send
-    const [data, from] = await pair.run(Promise.resolve(srv.recvfrom(100)));
+    const [data, from] = await pair.run(srv.recvfrom(100));
     expect(dec(data)).toBe('hello');
     expect(from).toEqual(['10.0.0.1', cport]);
     expect(srv.sendto(enc('world!'), from)).toBe(6);
-    const [back, from2] = await pair.run(Promise.resolve(cli.recvfrom(100)));
+    const [back, from2] = await pair.run(cli.recvfrom(100));
     expect(dec(back)).toBe('world!');
     expect(from2).toEqual(['10.0.0.2', 9000]);
     // A short recv gets the start of the datagram; the rest is discarded.
     cli.sendto(enc('abcdefgh'), ['10.0.0.2', 9000]);
     cli.sendto(enc('next'), ['10.0.0.2', 9000]);
-    expect(dec(await pair.run(Promise.resolve(srv.recv(3))))).toBe('abc');
-    expect(dec(await pair.run(Promise.resolve(srv.recv(100))))).toBe('next');
+    expect(dec(await pair.run(srv.recv(3)))).toBe('abc');
+    expect(dec(await pair.run(srv.recv(100)))).toBe('next');
     expect(pair.server.udp.counters.inDatagrams).toBe(3);
     expect(pair.client.udp.counters.outDatagrams).toBe(3);
     await finish(pair, srv, cli);
@@ -71,16 +71,16 @@ describe('datagram sockets over the simulator', () => {
     expect(cli.getpeername()).toEqual(['10.0.0.2', 9001]);
     expect(cli.getsockname()[0]).toBe('10.0.0.1');
     expect(cli.send(enc('one'))).toBe(3);
-    const [d, from] = await pair.run(Promise.resolve(srv.recvfrom(10)));
+    const [d, from] = await pair.run(srv.recvfrom(10));
     expect(dec(d)).toBe('one');
     // Another server socket answers: the connected client does not take it.
     const other = pair.server.socket(AF_INET, SOCK_DGRAM);
     other.sendto(enc('intruder'), from);
     srv.sendto(enc('reply'), from);
-    expect(dec(await pair.run(Promise.resolve(cli.recv(10))))).toBe('reply');
+    expect(dec(await pair.run(cli.recv(10)))).toBe('reply');
     await pair.advance(50);
-    cli.setblocking(false);
-    expect(errnoOf(() => cli.recv(10))).toBe(errno.EAGAIN);
+    const ncli = cli.setblocking(false);
+    expect(errnoOf(() => ncli.recv(10))).toBe(errno.EAGAIN);
     await finish(pair, srv, cli, other);
   });
 
@@ -92,7 +92,7 @@ describe('datagram sockets over the simulator', () => {
     const big = pattern(60_000, 5);
     const frames0 = pair.client.stats.link.xmit + pair.client.netifs[1]!.counters.txPackets;
     expect(cli.sendto(big, ['10.0.0.2', 9002])).toBe(60_000);
-    const got = await pair.run(Promise.resolve(srv.recv(65535)));
+    const got = await pair.run(srv.recv(65535));
     expect(got).toEqual(big);
     const frames = pair.client.stats.link.xmit + pair.client.netifs[1]!.counters.txPackets - frames0;
     expect(frames).toBeGreaterThanOrEqual(41); // 60008 / 1480 bytes per fragment
@@ -120,7 +120,7 @@ describe('datagram sockets over the simulator', () => {
     for (;;) {
       let d: Uint8Array;
       try {
-        d = await pair.run(Promise.resolve(srv.recv(65535)));
+        d = await pair.run(srv.recv(65535));
       } catch (e) {
         if (isOSError(e, errno.ETIMEDOUT)) break;
         throw e;
@@ -141,12 +141,12 @@ describe('datagram sockets over the simulator', () => {
     const pair = sockPair();
     const s = pair.server.socket(AF_INET, SOCK_DGRAM);
     s.bind(['', 9004]);
-    s.setblocking(false);
-    expect(errnoOf(() => s.recv(10))).toBe(errno.EAGAIN);
-    expect(errnoOf(() => s.recvfrom(10))).toBe(errno.EAGAIN);
-    s.settimeout(0.5);
+    const ns = s.setblocking(false);
+    expect(errnoOf(() => ns.recv(10))).toBe(errno.EAGAIN);
+    expect(errnoOf(() => ns.recvfrom(10))).toBe(errno.EAGAIN);
+    const ts = ns.settimeout(0.5);
     const t0 = pair.sim.clock.now();
-    expect(await pair.run(rejects(s.recv(10)))).toBe(errno.ETIMEDOUT);
+    expect(await pair.run(rejects(ts.recv(10)))).toBe(errno.ETIMEDOUT);
     expect(pair.sim.clock.now() - t0).toBe(500);
     expect(s.gettimeout()).toBe(0.5);
     await finish(pair, s);
@@ -165,8 +165,7 @@ describe('datagram sockets over the simulator', () => {
     const r = await pair.run(ready);
     expect(r).toEqual([[s, POLLIN]]);
     expect(s.pollFlags(POLLIN | POLLOUT)).toBe(POLLIN | POLLOUT);
-    s.setblocking(false);
-    expect(dec(s.recv(10) as Uint8Array)).toBe('ping');
+    expect(dec(s.setblocking(false).recv(10))).toBe('ping');
     expect(s.pollFlags(POLLIN)).toBe(0);
     expect(await pair.run(poller.poll(100))).toEqual([]);
     poller.unregister(s);
@@ -187,8 +186,8 @@ describe('datagram sockets over the simulator', () => {
     expect(cli.pollFlags(POLLIN) & (POLLIN | POLLERR)).toBe(POLLIN | POLLERR);
     expect(await pair.run(rejects(cli.recv(10)))).toBe(errno.ECONNREFUSED);
     // Reported once.
-    cli.setblocking(false);
-    expect(errnoOf(() => cli.recv(10))).toBe(errno.EAGAIN);
+    const ncli = cli.setblocking(false);
+    expect(errnoOf(() => ncli.recv(10))).toBe(errno.EAGAIN);
     // Again, this time read with SO_ERROR.
     cli.send(enc('anyone?'));
     await pair.advance(50);
@@ -208,8 +207,8 @@ describe('datagram sockets over the simulator', () => {
     expect(s.drops).toBe(6);
     expect(pair.server.sockets.counters.dgramDrops).toBe(6);
     expect(pair.server.udp.counters.rcvbufErrors).toBe(6);
-    s.setblocking(false);
-    const got = [0, 1, 2, 3].map(() => (s.recv(10) as Uint8Array)[0]);
+    const ns = s.setblocking(false);
+    const got = [0, 1, 2, 3].map(() => ns.recv(10)[0]);
     expect(got).toEqual([0, 1, 2, 3]);
     // Unread datagrams are freed by close.
     cli.sendto(enc('left'), ['10.0.0.2', 9006]);
@@ -239,16 +238,15 @@ describe('datagram sockets over the simulator', () => {
 
   test('option 20 callback runs after each arrival, outside packet processing; it may read and answer', async () => {
     const pair = sockPair();
-    const s = pair.server.socket(AF_INET, SOCK_DGRAM);
+    const s = pair.server.socket(AF_INET, SOCK_DGRAM).setblocking(false);
     s.bind(['', 9009]);
-    s.setblocking(false);
     const calls: boolean[] = [];
-    s.setsockopt(SOL_SOCKET, SO_CALLBACK, (sock: DatagramSocket) => {
+    s.setsockopt(SOL_SOCKET, SO_CALLBACK, (sock) => {
       calls.push(pair.server.inInput);
       for (;;) {
         let r: [Uint8Array, readonly [string, number]];
         try {
-          r = sock.recvfrom(100) as [Uint8Array, readonly [string, number]];
+          r = sock.recvfrom(100);
         } catch (e) {
           if (isOSError(e, errno.EAGAIN)) break;
           throw e;
@@ -259,7 +257,7 @@ describe('datagram sockets over the simulator', () => {
     const cli = pair.client.socket(AF_INET, SOCK_DGRAM);
     cli.settimeout(1);
     cli.sendto(enc('echo me'), ['10.0.0.2', 9009]);
-    expect(dec(await pair.run(Promise.resolve(cli.recv(100))))).toBe('echo me');
+    expect(dec(await pair.run(cli.recv(100)))).toBe('echo me');
     expect(calls.length).toBeGreaterThan(0);
     expect(calls.every((x) => x === false)).toBe(true);
     await finish(pair, s, cli);
@@ -270,7 +268,7 @@ describe('datagram sockets over the simulator', () => {
     const s = pair.client.socket(AF_INET, SOCK_DGRAM);
     s.bind(['127.0.0.1', 9010]);
     s.sendto(enc('self'), ['127.0.0.1', 9010]);
-    const [d, from] = await pair.run(Promise.resolve(s.recvfrom(10)));
+    const [d, from] = await pair.run(s.recvfrom(10));
     expect(dec(d)).toBe('self');
     expect(from).toEqual(['127.0.0.1', 9010]);
     await finish(pair, s);
