@@ -21,9 +21,14 @@ export class Progress {
     private readonly minIntervalMs = 150,
   ) {}
 
+  /** Progress on `stream` when it is a terminal and the output is not --json; otherwise none. */
+  static forStream(stream: ProgressStream, opts: { json?: boolean } = {}): Progress {
+    return new Progress(stream.isTTY === true && !opts.json ? stream : null);
+  }
+
   /** Progress on stderr when it is a terminal and the output is not --json. */
   static forStderr(opts: { json?: boolean } = {}): Progress {
-    return new Progress(process.stderr.isTTY && !opts.json ? process.stderr : null);
+    return Progress.forStream(process.stderr, opts);
   }
 
   /** A progress that never shows anything. */

@@ -22,7 +22,7 @@ import type { Stack } from '../stack/stack.ts';
 import { Rng } from '../time/rng.ts';
 import { choice, defineCommand, flag, formatHelp, integer, parseCommand, UsageError } from './args.ts';
 import { formatRate, jsonOption, LINK_OPTIONS, linkSpecOf, mtuOption, pcapOption, seedOption } from './common-options.ts';
-import { formatBytes, Progress } from './progress.ts';
+import { formatBytes, Progress, type ProgressStream } from './progress.ts';
 
 export interface SimTransferOptions {
   seed: number | string;
@@ -395,9 +395,10 @@ export const SIM_TRANSFER = defineCommand({
 /**
  * `tsip sim transfer` from argv (after "sim transfer"): prints the report
  * (or the JSON, or the help) through `print` and returns the exit status.
- * Bad options throw UsageError. Progress goes to stderr on a terminal.
+ * Bad options throw UsageError. Progress goes to `progressTo` (stderr)
+ * when it is a terminal and the output is not --json.
  */
-export function simTransferCommand(argv: string[], print: (s: string) => void = (s) => console.log(s), progress?: Progress): number {
+export function simTransferCommand(argv: string[], print: (s: string) => void = (s) => console.log(s), progressTo: ProgressStream = process.stderr): number {
   const p = parseCommand(SIM_TRANSFER, argv);
   if (p.help) {
     print(formatHelp(SIM_TRANSFER));
@@ -407,7 +408,7 @@ export function simTransferCommand(argv: string[], print: (s: string) => void = 
   if (v.pcap !== undefined && v.bytes > PCAP_BYTES_MAX) {
     throw new UsageError(SIM_TRANSFER.name, `--bytes must be at most ${PCAP_BYTES_MAX} (100 MB) with --pcap (the capture is held in memory), got ${v.bytes}`);
   }
-  const prog = progress ?? Progress.forStderr({ json: v.json });
+  const prog = Progress.forStream(progressTo, { json: v.json });
   let r: SimTransferResult;
   try {
     r = runSimTransfer({

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -5,6 +6,7 @@ import { describe, expect, test } from 'vitest';
 import { UsageError } from '../../src/cli/args.ts';
 import { runSimTransfer, simTransferCommand } from '../../src/cli/sim-transfer.ts';
 import { readPcap } from '../../src/sim/pcap.ts';
+import { Rng } from '../../src/time/rng.ts';
 
 describe('tsip sim transfer', () => {
   test('seed 7, 5% loss, 200 KB each way: intact, pool empty, recovery counted', () => {
@@ -93,5 +95,47 @@ describe('tsip sim transfer', () => {
     expect(() => simTransferCommand(['--loss', 'lots'], () => {})).toThrow('tsip sim transfer: --loss must be a number from 0 to 1, got lots (see tsip sim transfer --help)');
     expect(() => simTransferCommand(['--cc', 'bbr'], () => {})).toThrow('tsip sim transfer: --cc must be one of cubic, reno, got bbr (see tsip sim transfer --help)');
     expect(() => simTransferCommand(['--nope'], () => {})).toThrow('tsip sim transfer: unknown option --nope (see tsip sim transfer --help)');
+  });
+
+  test('the payload is streamed: the same bytes as generating it in one piece (chunk edges, odd tail)', () => {
+    const bytes = 600_003; // more than two 256 KiB pieces and a tail that is not a multiple of 4
+    const progress: number[] = [];
+    const r = runSimTransfer({ seed: 9, bytes, link: { latencyMs: 1 }, onProgress: (p) => progress.push(p.delivered) });
+    const whole = (label: string): string => createHash('sha256').update(new Rng(9).derive(label).fill(new Uint8Array(bytes))).digest('hex');
+    expect(r.client.sentSha256).toBe(whole('payload:client'));
+    expect(r.server.sentSha256).toBe(whole('payload:server'));
+    expect(r.ok).toBe(true);
+    expect(progress.at(-1)).toBe(2 * bytes);
+    expect(progress).toEqual([...progress].sort((a, b) => a - b));
+  });
+
+  test('progress on a terminal (\\r lines, cleared before the report); none under --json or on a pipe', () => {
+    const fake = (isTTY: boolean) => {
+      const writes: string[] = [];
+      return { writes, stream: { isTTY, columns: 120, write: (x: string) => writes.push(x) } };
+    };
+    const tty = fake(true);
+    const out: string[] = [];
+    expect(simTransferCommand(['--bytes', '300000'], (s) => out.push(s), tty.stream)).toBe(0);
+    expect(tty.writes[0]).toMatch(/^\rtsip sim transfer: .* of 600\.0 kB delivered \(\d+%\), [\d.]+ s virtual\x1b\[K$/);
+    expect(tty.writes.at(-1)).toBe('\r\x1b[K');
+    expect(out.join('\n')).not.toContain('\r');
+    for (const [f, args] of [[fake(true), ['--json']], [fake(false), []]] as const) {
+      simTransferCommand(['--bytes', '300000', ...args], () => {}, f.stream);
+      expect(f.writes).toEqual([]);
+    }
+  });
+
+  test('--help prints its own usage through print, exit 0; the old spelling --latency is --delay', () => {
+    const out: string[] = [];
+    expect(simTransferCommand(['--help'], (s) => out.push(s))).toBe(0);
+    expect(out.join('\n')).toMatch(/^usage: tsip sim transfer \[options\]/);
+    const a: string[] = [];
+    const b: string[] = [];
+    simTransferCommand(['--seed', '4', '--bytes', '20000', '--loss', '0.05', '--latency', '9', '--json'], (s) => a.push(s));
+    simTransferCommand(['--seed', '4', '--bytes', '20000', '--loss', '0.05', '--delay', '9', '--json'], (s) => b.push(s));
+    const strip = (j: string): Record<string, unknown> => ({ ...(JSON.parse(j) as Record<string, unknown>), wallMs: 0, wallTotalMs: 0, mbPerWallSecond: 0 });
+    expect(strip(a[0]!)).toEqual(strip(b[0]!));
+    expect(strip(a[0]!)['link']).toEqual({ latencyMs: 9, loss: 0.05 });
   });
 });

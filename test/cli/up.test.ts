@@ -1,16 +1,19 @@
 // `tsip up` (npm start) end to end: on a TUN device in a namespace of the
 // test's own naming (self-check passes, the namespace is gone afterwards),
 // in the simulator on request, and the fallback without privileges.
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { netnsExists } from '../../src/netif/tun-ip.ts';
 import { skipTun } from '../support/tun.ts';
 
 const MAIN = 'src/cli/main.ts';
 
-function tsip(args: string[], wrap: string[] = []): { code: number | null; out: string } {
+function tsip(args: string[], wrap: string[] = [], env: NodeJS.ProcessEnv = process.env): { code: number | null; out: string } {
   const argv = [...wrap, process.execPath, '--import', 'tsx', MAIN, ...args];
-  const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: 90_000 });
+  const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: 90_000, env });
   return { code: r.status, out: `${r.stdout}${r.stderr}` };
 }
 
@@ -42,5 +45,29 @@ describe('tsip up', () => {
     expect(r.out).toMatch(/cannot use a TUN device here \(not root/);
     expect(r.out).toMatch(/self-check \(simulated client\): 1 MB over HTTP, sha256 matches/);
     expect(r.code, r.out).toBe(0);
+  }, 100_000);
+
+  test.skipIf(skipTun)('with only ip on PATH (no ping, no curl): the self-check passes, the kernel-side ping is "skipped: why"', () => {
+    // A PATH holding ip (and sysctl, which tsip uses if present) and nothing else.
+    const bin = mkdtempSync(join(tmpdir(), 'tsip-path-'));
+    try {
+      for (const tool of ['ip', 'sysctl']) {
+        const where = execFileSync('sh', ['-c', `command -v ${tool} || true`], { encoding: 'utf8' }).trim();
+        if (where !== '') symlinkSync(where, join(bin, tool));
+      }
+      const ns = `tsipt-${process.pid}-nt`;
+      const r = tsip(['up', '--netns', ns, '--addr', '10.88.252.2/30', '--duration', '1'], [], { ...process.env, PATH: bin });
+      expect(r.out).toMatch(/self-check: ping 10\.88\.252\.1 \(the kernel\) from tsip: ok/);
+      expect(r.out).toMatch(/self-check: ping 10\.88\.252\.2 from the kernel: skipped: ping is not installed/);
+      expect(r.out).toMatch(/self-check: GET http:\/\/10\.88\.252\.2\/status\.json: ok/);
+      expect(r.out).toMatch(/self-check: 1 MB download, sha256 matches/);
+      expect(r.out).toMatch(/\nself-check passed \(1 check skipped\)\n/);
+      expect(r.out).not.toMatch(/FAILED/);
+      expect(r.out).toMatch(/serving for 1 s/);
+      expect(r.code, r.out).toBe(0);
+      expect(netnsExists(ns)).toBe(false);
+    } finally {
+      rmSync(bin, { recursive: true, force: true });
+    }
   }, 100_000);
 });
