@@ -58,7 +58,7 @@ export interface DatagramQueueOptions {
  * src/socket/mode.ts); only recv/recvfrom depend on it (sending never
  * waits). Sockets of both modes are assignable to `DatagramSocket`.
  */
-export class DatagramSocket<M extends SocketMode = SocketMode> {
+export class DatagramSocket<out M extends SocketMode = SocketMode> {
   /** Datagrams dropped because the receive queue was full. */
   drops = 0;
   private pcb: UdpPcb | null;
@@ -71,7 +71,8 @@ export class DatagramSocket<M extends SocketMode = SocketMode> {
   private qBytes = 0;
   private readonly maxDatagrams: number;
   private readonly maxBytes: number;
-  private callback: DatagramCallback<M> | null = null;
+  /** Called with this socket (typed loosely here: a field typed with M would make M invariant). */
+  private callback: ((sock: this) => void) | null = null;
   private callbackDue = false;
   private readonly waiters = new Set<() => void>();
   private readonly watchers = new Set<() => void>();
@@ -140,7 +141,7 @@ export class DatagramSocket<M extends SocketMode = SocketMode> {
     const pcb = this.open();
     if (level === SOL_SOCKET && opt === SO_CALLBACK) {
       if (value !== null && value !== undefined && typeof value !== 'function') throw new OSError(errno.EINVAL, 'option 20 takes a function or null');
-      this.callback = (value ?? null) as DatagramCallback<M> | null;
+      this.callback = (value ?? null) as ((sock: this) => void) | null;
       return;
     }
     if (level === SOL_SOCKET && opt === SO_REUSEADDR) {

@@ -99,7 +99,7 @@ export type NonBlockingSocket = Socket<'nonblocking'>;
  * `SocketMode` (either, so results are `X | Promise<X>`: await them).
  * Sockets of both modes are assignable to `Socket`.
  */
-export class Socket<M extends SocketMode = SocketMode> {
+export class Socket<out M extends SocketMode = SocketMode> {
   private _state: SockState = SockState.NEW;
   private pcb: TcpPcb | null;
   /** null: block forever; 0: non-blocking; > 0: ms per operation. */
@@ -114,7 +114,8 @@ export class Socket<M extends SocketMode = SocketMode> {
   private readonly acceptQ: TcpPcb[] = [];
   private backlog = 0;
   /** The option-20 callback slot and whether an event is due for it. */
-  private callback: SocketCallback<M> | null = null;
+  /** Called with this socket (typed loosely here: a field typed with M would make M invariant). */
+  private callback: ((sock: this) => void) | null = null;
   private callbackDue = false;
   private readonly waiters = new Set<Waiter>();
   private readonly watchers = new Set<() => void>();
@@ -234,7 +235,7 @@ export class Socket<M extends SocketMode = SocketMode> {
     this.checkOpen();
     if (level === SOL_SOCKET && opt === SO_CALLBACK) {
       if (value !== null && value !== undefined && typeof value !== 'function') throw new OSError(errno.EINVAL, 'option 20 takes a function or null');
-      this.callback = (value ?? null) as SocketCallback<M> | null;
+      this.callback = (value ?? null) as ((sock: this) => void) | null;
       return;
     }
     const on = typeof value === 'boolean' ? value : Number(value) !== 0;
