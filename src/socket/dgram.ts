@@ -71,7 +71,7 @@ export class DatagramSocket<out M extends SocketMode = SocketMode> {
   private qBytes = 0;
   private readonly maxDatagrams: number;
   private readonly maxBytes: number;
-  /** Called with this socket (typed loosely here: a field typed with M would make M invariant). */
+  /** The option-20 callback (typed with `this`: a field typed with M would make M invariant). */
   private callback: ((sock: this) => void) | null = null;
   private callbackDue = false;
   private readonly waiters = new Set<() => void>();
@@ -115,7 +115,7 @@ export class DatagramSocket<out M extends SocketMode = SocketMode> {
   setblocking(flag: boolean): DatagramSocket;
   setblocking(flag: boolean): DatagramSocket {
     this.timeoutMs = flag ? null : 0;
-    return this as DatagramSocket;
+    return this;
   }
 
   /**
@@ -127,7 +127,8 @@ export class DatagramSocket<out M extends SocketMode = SocketMode> {
     if (seconds === null) this.timeoutMs = null;
     else if (!(seconds >= 0) || !Number.isFinite(seconds)) throw new OSError(errno.EINVAL, 'timeout must be a non-negative number or null');
     else this.timeoutMs = seconds * 1000;
-    return this as DatagramSocket as DatagramSocket<TimeoutMode<T>>;
+    const self: DatagramSocket = this;
+    return self as DatagramSocket<TimeoutMode<T>>;
   }
 
   gettimeout(): number | null {

@@ -113,8 +113,11 @@ export class Socket<out M extends SocketMode = SocketMode> {
   /** Connections waiting for accept() (listeners). */
   private readonly acceptQ: TcpPcb[] = [];
   private backlog = 0;
-  /** The option-20 callback slot and whether an event is due for it. */
-  /** Called with this socket (typed loosely here: a field typed with M would make M invariant). */
+  /**
+   * The option-20 callback slot and whether an event is due for it. (Typed
+   * with `this`, not SocketCallback<M>: a field typed with M would make M
+   * invariant, and Socket<'blocking'> no longer a Socket.)
+   */
   private callback: ((sock: this) => void) | null = null;
   private callbackDue = false;
   private readonly waiters = new Set<Waiter>();
@@ -188,7 +191,7 @@ export class Socket<out M extends SocketMode = SocketMode> {
   setblocking(flag: boolean): Socket;
   setblocking(flag: boolean): Socket {
     this.timeoutMs = flag ? null : 0;
-    return this as Socket;
+    return this;
   }
 
   /**
@@ -203,7 +206,8 @@ export class Socket<out M extends SocketMode = SocketMode> {
     if (seconds === null) this.timeoutMs = null;
     else if (!(seconds >= 0) || !Number.isFinite(seconds)) throw new OSError(errno.EINVAL, 'timeout must be a non-negative number or null');
     else this.timeoutMs = seconds * 1000;
-    return this as Socket as Socket<TimeoutMode<T>>;
+    const self: Socket = this;
+    return self as Socket<TimeoutMode<T>>;
   }
 
   gettimeout(): number | null {
@@ -420,7 +424,8 @@ export class Socket<out M extends SocketMode = SocketMode> {
   /** readinto(buf, n?): like read into `buf`; returns the count (0 at EOF), or null (non-blocking, nothing there). */
   readinto(buf: Uint8Array, nbytes?: number): ByMode<M, number | null, Promise<number>> {
     const want = Math.min(buf.length, nbytes ?? buf.length);
-    const got = (this as Socket).read(want);
+    const self: Socket = this; // the mode is tested at run time below
+    const got = self.read(want);
     if (got === null) return this.asNonBlocking(null);
     if (got instanceof Promise) {
       return this.asBlocking(
