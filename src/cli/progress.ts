@@ -46,7 +46,7 @@ export class Progress {
     const now = performance.now();
     if (!force && now - this.last < this.minIntervalMs) return;
     this.last = now;
-    const cols = this.out.columns ?? 80;
+    const cols = this.out.columns || 80; // 0 when the terminal size is unknown
     this.text = text.length >= cols ? `${text.slice(0, cols - 2)}…` : text;
     this.out.write(`\r${this.text}\x1b[K`);
     this.shown = true;

@@ -6,7 +6,7 @@ import { PcapWriter } from '../sim/pcap.ts';
 import { Simulator } from '../sim/simulator.ts';
 import type { LinkSpec } from '../sim/link.ts';
 import { formatIpv4Address, parseIpv4Address } from '../wire/address.ts';
-import { defineCommand, flag, formatHelp, integer, number, parseCommand } from './args.ts';
+import { defineCommand, flag, formatHelp, integer, number, parseCommand, UsageError } from './args.ts';
 import { formatRate, jsonOption, LINK_OPTIONS, linkSpecOf, mtuOption, pcapOption, seedOption } from './common-options.ts';
 
 export interface SimPingOptions {
@@ -92,6 +92,9 @@ function describeLink(l: LinkSpec): string {
   return parts.join(', ');
 }
 
+/** The most capture --pcap may hold (it is kept in memory until the end). */
+const PCAP_MAX_BYTES = 100_000_000;
+
 export const SIM_PING = defineCommand({
   name: 'tsip sim ping',
   usage: 'tsip sim ping [options]',
@@ -105,7 +108,7 @@ export const SIM_PING = defineCommand({
     interval: number({ description: 'virtual time between requests', metavar: 'MS', min: 0, max: 3_600_000, unit: 'ms', default: 1000 }),
     ...LINK_OPTIONS,
     mtu: mtuOption('link MTU (smaller MTUs exercise fragmentation and reassembly)'),
-    pcap: pcapOption('write every packet sent to a pcap file (LINKTYPE_RAW)'),
+    pcap: pcapOption('write every packet sent to a pcap file (LINKTYPE_RAW; held in memory, so --count x --size is limited to about 100 MB of packets)'),
     quiet: flag({ description: 'only the summary, no line per reply' }),
     json: jsonOption,
   },
@@ -120,6 +123,11 @@ export function simPingCommand(argv: string[], print: (s: string) => void = (s) 
     return 0;
   }
   const v = p.values;
+  // Each echo puts at least a request and a reply of size + 28 bytes into the capture, which is held in memory.
+  const captured = v.count * (v.size + 28) * 2;
+  if (v.pcap !== undefined && captured > PCAP_MAX_BYTES) {
+    throw new UsageError(SIM_PING.name, `--count x --size must stay within ${PCAP_MAX_BYTES} bytes (100 MB) of capture with --pcap (held in memory), got ${v.count} x ${v.size}`);
+  }
   const link = linkSpecOf(v);
   const outcome = runSimPing({
     seed: v.seed,

@@ -117,7 +117,7 @@ describe('tsip sim transfer', () => {
     const tty = fake(true);
     const out: string[] = [];
     expect(simTransferCommand(['--bytes', '300000'], (s) => out.push(s), tty.stream)).toBe(0);
-    expect(tty.writes[0]).toMatch(/^\rtsip sim transfer: .* of 600\.0 kB delivered \(\d+%\), [\d.]+ s virtual\x1b\[K$/);
+    expect(tty.writes[0]).toMatch(/^\rsim transfer: .* of 600\.0 kB delivered \(\d+%\), [\d.]+ s virtual\x1b\[K$/);
     expect(tty.writes.at(-1)).toBe('\r\x1b[K');
     expect(out.join('\n')).not.toContain('\r');
     for (const [f, args] of [[fake(true), ['--json']], [fake(false), []]] as const) {
