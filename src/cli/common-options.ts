@@ -52,7 +52,7 @@ export const mtuOption = (what: string) => integer({ description: what, metavar:
 
 export const pcapOption = (what: string) => text({ description: what, metavar: 'FILE', expects: 'a file name' });
 
-export const jsonOption = flag({ description: 'print one JSON object instead of the report (and no progress)' });
+export const jsonOption = (extra = '') => flag({ description: `print one JSON object instead of the report${extra}` });
 
 const probability = (description: string) => number({ description, metavar: 'P', min: 0, max: 1, default: 0 });
 

@@ -110,7 +110,7 @@ export const SIM_PING = defineCommand({
     mtu: mtuOption('link MTU (smaller MTUs exercise fragmentation and reassembly)'),
     pcap: pcapOption('write every packet sent to a pcap file (LINKTYPE_RAW; held in memory, so --count x --size is limited to about 100 MB of packets)'),
     quiet: flag({ description: 'only the summary, no line per reply' }),
-    json: jsonOption,
+    json: jsonOption(),
   },
   exits: ['0  the run completed (lost echoes are part of the result, not a failure)', '1  a simulated stack leaked pbufs'],
 });

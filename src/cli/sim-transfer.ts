@@ -395,7 +395,7 @@ export const SIM_TRANSFER = defineCommand({
     mtu: mtuOption('link MTU'),
     gso: flag({ description: "stacks send 64 KiB super-segments, the link cuts them (as a NIC's TSO)" }),
     pcap: pcapOption('write every frame sent to a pcap file'),
-    json: jsonOption,
+    json: jsonOption(' (and no progress line)'),
   },
   exits: ['0  the data arrived intact and nothing was left in use', '1  the data did not arrive intact, or pbufs were left in use'],
 });
