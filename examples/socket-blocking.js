@@ -22,8 +22,7 @@ async function serve() {
 }
 
 async function ask() {
-  const s = client.socket();
-  s.settimeout(10);
+  const s = client.socket().settimeout(10);
   await s.connect(['10.0.0.2', 8000]);
   await s.write(new TextEncoder().encode('ping over a lossy link\n'));
   const reply = await s.read(4096); // everything until the server closes

@@ -1,4 +1,4 @@
-// node:net over tsip: `stack.net.createServer()`, `stack.net.connect()`,
+// `tsip/net`: node:net over tsip: `stack.net.createServer()`, `stack.net.connect()`,
 // and async sugar (`stack.listen()` as an async iterator of sockets,
 // `stack.connectTcp()` as a promise). See docs/net.md.
 import { RawTcp } from '../callbacks/raw.ts';
@@ -7,8 +7,8 @@ import { Server, type ListenOptions, type ServerOptions } from './server.ts';
 import { type NetHost, Socket, type SocketOptions, type TcpConnectOptions } from './socket.ts';
 
 export { Server, type ListenOptions, type ServerOptions } from './server.ts';
-export { Socket, resolveHost, type AddressInfo, type NetHost, type SocketOptions, type TcpConnectOptions } from './socket.ts';
-export { netError, codeForErr, type NetError } from './errors.ts';
+export { Socket, type AddressInfo, type SocketOptions, type TcpConnectOptions } from './socket.ts';
+export { netError, type NetError } from './errors.ts';
 
 /** Options of stack.listen(): where to listen and how to set up each accepted socket. */
 export interface AcceptLoopOptions extends ListenOptions, ServerOptions {

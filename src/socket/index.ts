@@ -1,10 +1,11 @@
-// The socket module, shaped like MicroPython's `socket` + `select`.
+// `tsip/socket`: the socket module, shaped like MicroPython's `socket` +
+// `select` (modlwip semantics), with sockets typed by their blocking mode.
 export * from './constants.ts';
 export { errno, errnoFromErr, errnoName, EWOULDBLOCK, isOSError, OSError } from './errors.ts';
-export { SocketLayer, type SocketCounters, type SocketHost, type SocketLayerOptions } from './layer.ts';
+export type { SocketCounters, SocketLayer, SocketLayerOptions } from './layer.ts';
 export { Poller, type Pollable, type PollResult } from './poller.ts';
 export { DatagramSocket, EMSGSIZE, type BlockingDatagramSocket, type DatagramCallback, type DatagramQueueOptions, type NonBlockingDatagramSocket } from './dgram.ts';
-export { getaddrinfo, parseAddr, Socket, SockState, type BlockingSocket, type NonBlockingSocket, type SockAddr, type SocketCallback } from './socket.ts';
+export { getaddrinfo, Socket, SockState, type BlockingSocket, type NonBlockingSocket, type SockAddr, type SocketCallback } from './socket.ts';
 export type { ByMode, SocketMode, TimeoutMode } from './mode.ts';
 export { DuptermSession, serveDupterm, type DuptermOptions, type SessionEnd, type TerminalHandler } from './dupterm.ts';
 export { connectTcp, getsockerr, listenTcp, serverAccept, socketReader, waitPoll, writeIterable } from './async-helpers.ts';
