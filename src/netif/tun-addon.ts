@@ -1,6 +1,7 @@
 // Finds and loads tsip's TUN addon (native/tun/tun.cc), the only native
 // code in the package. Looked for, in order:
-//   1. TSIP_TUN_ADDON=/path/to/tsip_tun.node (an explicit override);
+//   1. TSIP_TUN_ADDON=/path/to/tsip_tun.node: an explicit choice, the only
+//      file tried when set;
 //   2. build/Release/tsip_tun.node: a local build (`npm rebuild tsip`, or
 //      `npm ci` in a checkout), so a developer's changes win over the
 //      shipped binary;
@@ -39,9 +40,9 @@ function platformTag(): string {
 
 /** The candidate files, in the order they are tried. */
 export function tunAddonCandidates(): string[] {
-  const out: string[] = [];
   const override = process.env.TSIP_TUN_ADDON;
-  if (override) out.push(override);
+  if (override) return [override]; // explicit: nothing else is tried
+  const out: string[] = [];
   out.push(`${PACKAGE_ROOT}build/Release/tsip_tun.node`);
   if (process.platform === 'linux') out.push(`${PACKAGE_ROOT}prebuilds/${process.platform}-${process.arch}/tsip_tun.${libc()}.node`);
   return out;
@@ -65,13 +66,20 @@ export function loadTunAddonModule(): { addon: unknown; status: TunAddonStatus }
   for (const file of tunAddonCandidates()) {
     if (!existsSync(file)) continue;
     try {
-      cached = { addon: require(file), status: { ok: true, path: file, platform } };
+      const addon = require(file) as { TunDevice?: unknown } | null;
+      if (typeof addon?.TunDevice !== 'function') throw new Error('not tsip\'s TUN addon (it exports no TunDevice)');
+      cached = { addon, status: { ok: true, path: file, platform } };
       return cached;
     } catch (e) {
       failures.push(`${file}: ${(e as Error).message.split('\n')[0]}`);
     }
   }
-  const tried = failures.length > 0 ? `it failed to load (${failures.join('; ')})` : `no prebuilt binary ships for ${platform} and there is no local build`;
+  const tried =
+    failures.length > 0
+      ? `it failed to load (${failures.join('; ')})`
+      : process.env.TSIP_TUN_ADDON
+        ? `TSIP_TUN_ADDON names ${process.env.TSIP_TUN_ADDON}, which does not exist`
+        : `no prebuilt binary ships for ${platform} and there is no local build`;
   cached = {
     addon: null,
     status: {

@@ -10,7 +10,7 @@ import { EXAMPLE_OUTPUT } from '../support/examples.ts';
 const root = new URL('../../', import.meta.url).pathname;
 
 function run(file: string, args: string[] = []): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', `examples/${file}`, ...args], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', `examples/${file}`, ...args], { cwd: root, encoding: 'utf8', timeout: 60_000, env: { ...process.env, TSIP_DEMO_NETNS: `tsipex-${process.pid}` } });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 

@@ -10,7 +10,7 @@
 // The repository is copied first (tracked and untracked, not ignored files)
 // so packing never rewrites this checkout's dist/ or build/ under other tests.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ts from 'typescript';
@@ -31,12 +31,21 @@ const skipTun = !TUN.ok && !REQUIRE_TUN;
 
 let tarball = '';
 let installLog = '';
+/** The environment of a machine with no compiler: PATH = bareBin(). */
+let bareEnv: NodeJS.ProcessEnv = {};
 
-/** A PATH with node and npm only: no gcc, make, python3 (nor anything else in /usr/bin). */
+/** Tools a machine without a compiler still has; gcc, g++, cc, make and python3 are not among them. */
+const BASE_TOOLS = ['sh', 'bash', 'env', 'cat', 'ls', 'mkdir', 'rm', 'cp', 'mv', 'ln', 'chmod', 'touch', 'tar', 'gzip', 'uname', 'id', 'grep', 'sed', 'dirname', 'basename', 'readlink', 'true', 'false', 'ip', 'sysctl'];
+
+/** A PATH with node, npm and BASE_TOOLS only. */
 function bareBin(): string {
   const dir = join(work, 'bin');
   mkdirSync(dir, { recursive: true });
   symlinkSync(process.execPath, join(dir, 'node'));
+  for (const tool of BASE_TOOLS) {
+    const where = spawnSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).stdout.trim();
+    if (where.startsWith('/')) symlinkSync(where, join(dir, tool));
+  }
   const npmCli = execFileSync('npm', ['root', '-g'], { encoding: 'utf8' }).trim() + '/npm/bin/npm-cli.js';
   writeFileSync(join(dir, 'npm'), `#!/bin/sh\nexec "${process.execPath}" "${npmCli}" "$@"\n`, { mode: 0o755 });
   return dir;
@@ -61,8 +70,8 @@ beforeAll(() => {
   // 2. A new project installs it: production dependencies only, no compiler on PATH.
   mkdirSync(consumer);
   writeFileSync(join(consumer, 'package.json'), JSON.stringify({ name: 'tsip-consumer', private: true, type: 'module' }));
-  const env = { HOME: process.env.HOME, PATH: bareBin(), npm_config_cache: process.env.npm_config_cache ?? join(process.env.HOME ?? '/root', '.npm') } as NodeJS.ProcessEnv;
-  const inst = run(['npm', 'install', '--omit=dev', '--no-audit', '--no-fund', '--prefer-offline', tarball], consumer, env);
+  bareEnv = { HOME: process.env.HOME, PATH: bareBin(), npm_config_cache: process.env.npm_config_cache ?? join(process.env.HOME ?? '/root', '.npm') };
+  const inst = run(['npm', 'install', '--omit=dev', '--no-audit', '--no-fund', '--prefer-offline', tarball], consumer, bareEnv);
   installLog = inst.stdout + inst.stderr;
   if (inst.code !== 0) throw new Error(`npm install of the tarball failed:\n${installLog}`);
 
@@ -78,7 +87,7 @@ afterAll(() => {
 
 describe('the packed package', () => {
   test('installs without a compiler: the prebuilt addon is used, nothing is built, no warning', () => {
-    expect(run(['sh', '-c', 'command -v gcc g++ make python3 || true'], consumer, { PATH: join(work, 'bin') }).stdout).toBe('');
+    expect(run([join(work, 'bin/sh'), '-c', 'command -v gcc g++ cc make python3 || true'], consumer, { PATH: join(work, 'bin') }).stdout).toBe('');
     expect(existsSync(join(installed, 'build'))).toBe(false);
     expect(readdirSync(join(installed, 'prebuilds/linux-x64'))).toEqual(['tsip_tun.glibc.node']);
     expect(installLog).not.toMatch(/tsip:.*fail/i);
@@ -124,7 +133,7 @@ describe('examples/ from the installed package, as plain JavaScript', () => {
   for (const [file, spec] of Object.entries(EXAMPLE_OUTPUT)) {
     test.skipIf(spec.needsTun === true && skipTun)(file, () => {
       cpSync(join(installed, 'examples', file), join(consumer, file));
-      const r = run([process.execPath, file, ...(spec.args ?? [])], consumer);
+      const r = run([process.execPath, file, ...(spec.args ?? [])], consumer, { ...process.env, TSIP_DEMO_NETNS: `tsippk-${process.pid}` });
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
       expect(r.stdout).toMatch(spec.stdout);
@@ -208,3 +217,21 @@ function typeExports(entries: string[]): Map<string, Set<string>> {
   });
   return out;
 }
+
+describe('a platform without a prebuilt addon, on a machine without a compiler', () => {
+  test('the install step finishes with one warning (a failure only under REQUIRE_TUN=1), and opening a TUN device says why and how to fix it', () => {
+    const prebuilds = join(installed, 'prebuilds');
+    renameSync(prebuilds, `${prebuilds}.off`);
+    try {
+      const inst = run([process.execPath, 'scripts/install-native.js'], installed, bareEnv);
+      expect(inst.code).toBe(0);
+      expect(inst.stderr).toMatch(/^tsip: no prebuilt TUN addon for linux-x64-glibc and building it failed \(.*\)\.\ntsip: everything but TUN devices works without it\. To use TUN devices, install python3, make and g\+\+, then run `npm rebuild tsip`\.\n$/);
+      expect(existsSync(join(installed, 'build/Release/tsip_tun.node'))).toBe(false);
+      expect(run([process.execPath, 'scripts/install-native.js'], installed, { ...bareEnv, REQUIRE_TUN: '1' }).code).toBe(1);
+      const open = run([process.execPath, '--input-type=module', '-e', "import { TunDevice } from 'tsip'; try { TunDevice.open(); } catch (e) { console.log(`${e.name}: ${e.message}`); }"], consumer, bareEnv);
+      expect(open.stdout).toMatch(/^TunError: tsip's TUN addon is not available on linux-x64-glibc: no prebuilt binary ships for linux-x64-glibc and there is no local build\. Fix: .*npm rebuild tsip/);
+    } finally {
+      renameSync(`${prebuilds}.off`, prebuilds);
+    }
+  });
+});
