@@ -1,10 +1,12 @@
 #!/usr/bin/env node
-// Runs the compiled CLI when it has been built (npm run build), otherwise the
-// TypeScript sources through tsx.
+// The tsip command. In a checkout (tsconfig.json beside bin/, not shipped
+// in the package) it runs the TypeScript sources through tsx, so it never
+// runs a stale dist/; an installed package runs the compiled dist/.
 import { existsSync } from 'node:fs';
 
+const checkout = existsSync(new URL('../tsconfig.json', import.meta.url));
 const dist = new URL('../dist/cli/main.js', import.meta.url);
-if (existsSync(dist)) {
+if (!checkout && existsSync(dist)) {
   await import(dist.href);
 } else {
   const { register } = await import('tsx/esm/api');
