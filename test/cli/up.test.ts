@@ -2,7 +2,7 @@
 // test's own naming (self-check passes, the namespace is gone afterwards),
 // in the simulator on request, and the fallback without privileges.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
@@ -40,11 +40,30 @@ describe('tsip up', () => {
   }, 100_000);
 
   test.skipIf(skipTun)('without privileges (uid 65534): falls back to the simulator and says why', () => {
-    // setpriv drops to an unprivileged user; the tree must be readable by it (it is: a checkout is world-readable).
-    const r = tsip(['up', '--duration', '1'], ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--']);
-    expect(r.out).toMatch(/cannot use a TUN device here \(not root/);
-    expect(r.out).toMatch(/self-check \(simulated client\): 1 MB over HTTP, sha256 matches/);
-    expect(r.code, r.out).toBe(0);
+    // setpriv drops to an unprivileged user, who must be able to read the
+    // program. A checkout in a private directory (mktemp -d is 0700) is not
+    // readable to it: then the sources are compiled into a world-readable
+    // temporary directory and run from there with plain node.
+    const drop = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--'];
+    const readable = spawnSync(drop[0]!, [...drop.slice(1), 'test', '-r', join(process.cwd(), MAIN)]).status === 0;
+    let built: string | null = null;
+    try {
+      let r: { code: number | null; out: string };
+      if (readable) r = tsip(['up', '--duration', '1'], drop);
+      else {
+        built = mkdtempSync(join(tmpdir(), 'tsip-unpriv-'));
+        chmodSync(built, 0o755);
+        execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json', '--outDir', join(built, 'dist'), '--declaration', 'false', '--declarationMap', 'false', '--sourceMap', 'false']);
+        writeFileSync(join(built, 'package.json'), JSON.stringify({ type: 'module' }));
+        const c = spawnSync(drop[0]!, [...drop.slice(1), process.execPath, join(built, 'dist/cli/main.js'), 'up', '--duration', '1'], { encoding: 'utf8', timeout: 90_000, cwd: built });
+        r = { code: c.status, out: `${c.stdout}${c.stderr}` };
+      }
+      expect(r.out).toMatch(/cannot use a TUN device here \(not root/);
+      expect(r.out).toMatch(/self-check \(simulated client\): 1 MB over HTTP, sha256 matches/);
+      expect(r.code, r.out).toBe(0);
+    } finally {
+      if (built !== null) rmSync(built, { recursive: true, force: true });
+    }
   }, 100_000);
 
   test.skipIf(skipTun)('with only ip on PATH (no ping, no curl): the self-check passes, the kernel-side ping is "skipped: why"', () => {
