@@ -32,6 +32,8 @@ export type FrameSink = (frame: Uint8Array) => void;
 export interface StageContext {
   clock: Clock;
   rng: Rng;
+  /** Names the stage's timers in errors, e.g. 'client->server/rate-limit' (default: the stage's name). */
+  name?: string;
 }
 
 /** One piece of device middleware (smoltcp's phy habit). */
@@ -201,7 +203,7 @@ export function buildStages(ctx: StageContext, spec: LinkSpec): LinkStage[] {
   if (spec.reorderDelayMs !== undefined) checkNonNegative('LinkSpec', 'reorderDelayMs', spec.reorderDelayMs);
   if (spec.corrupt !== undefined) checkProbability('LinkSpec', 'corrupt', spec.corrupt);
 
-  const sub = (name: string): StageContext => ({ clock: ctx.clock, rng: ctx.rng.derive(name) });
+  const sub = (name: string): StageContext => ({ clock: ctx.clock, rng: ctx.rng.derive(name), name: ctx.name === undefined ? name : `${ctx.name}/${name}` });
   const stages: LinkStage[] = [];
   if (spec.loss !== undefined || spec.burstLoss !== undefined) {
     stages.push(

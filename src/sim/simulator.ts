@@ -15,12 +15,17 @@ import { FramePool } from './frame-pool.ts';
 import { segmentTcpGso } from './gso.ts';
 import { buildStages, LinkPipeline, type LinkSpec } from './link.ts';
 import type { PcapWriter } from './pcap.ts';
+import { MtuStage } from './stages/mtu.ts';
 import { TapStage } from './stages/tap.ts';
 
 export interface SimulatorOptions {
   seed?: number | string;
   /** Reuse frame buffers after delivery (default true; false allocates one per frame, for comparison). */
   reuseFrames?: boolean;
+  /** Timer events one runUntil may process before it throws as a runaway (default 50 million). */
+  maxSteps?: number;
+  /** Re-arms of one timer at or before now, at one instant, before the clock throws naming it (default 100 000). */
+  maxRearmsPerInstant?: number;
 }
 
 export interface ConnectOptions {
@@ -38,8 +43,9 @@ export interface ConnectOptions {
   pcap?: PcapWriter;
   /**
    * Both netifs take TCP super-segments of up to 64 KiB (GSO), which the
-   * link cuts into MTU-sized packets before its faults apply, as a NIC
-   * with TSO or the TUN driver would.
+   * link cuts at the segment's MSS before its faults apply, as a NIC with
+   * TSO or the TUN driver would. Pieces that still exceed the MTU are
+   * dropped (DF) or fragmented, as every frame is: see MtuStage.
    */
   gso?: boolean;
   /** Netif names (default sim0, sim1, ... per stack). */
@@ -54,20 +60,25 @@ export interface SimLink {
   ba: LinkPipeline;
 }
 
-/** Events one run may process before it is declared a runaway (a timer loop at one instant). */
+/** Timer events one run may process before it is declared a runaway. */
 const MAX_STEPS = 50_000_000;
 
 export class Simulator {
-  readonly clock = new VirtualClock();
+  readonly clock: VirtualClock;
   readonly rng: Rng;
   readonly stacks: Stack[] = [];
   readonly links: SimLink[] = [];
   /** Frame buffers shared by this simulator's links (reused after delivery). */
   readonly frames: FramePool;
+  /** Timer events processed so far, over every run. */
+  steps = 0;
+  private readonly maxSteps: number;
 
   constructor(opts: SimulatorOptions = {}) {
     this.rng = new Rng(opts.seed ?? 1);
     this.frames = new FramePool(opts.reuseFrames === false ? 0 : 256);
+    this.maxSteps = opts.maxSteps ?? MAX_STEPS;
+    this.clock = new VirtualClock(0, opts.maxRearmsPerInstant !== undefined ? { maxRearmsPerInstant: opts.maxRearmsPerInstant } : {});
   }
 
   /** A stack on the simulator's clock, with its own Rng derived from the seed and its name. */
@@ -89,8 +100,8 @@ export class Simulator {
     // added; a late-bound holder keeps the construction order simple.
     const ends: { a?: Netif; b?: Netif } = {};
     const frames = this.frames;
-    const ab = this.pipeline(`${a.name}->${b.name}`, abSpec, o.pcap, (frame) => deliver(b, ends.b!, frame, frames));
-    const ba = this.pipeline(`${b.name}->${a.name}`, baSpec, o.pcap, (frame) => deliver(a, ends.a!, frame, frames));
+    const ab = this.pipeline(`${a.name}->${b.name}`, abSpec, mtu, o.pcap, (frame) => deliver(b, ends.b!, frame, frames));
+    const ba = this.pipeline(`${b.name}->${a.name}`, baSpec, mtu, o.pcap, (frame) => deliver(a, ends.a!, frame, frames));
     ends.a = a.addNetif({ name: o.aName ?? `sim${a.netifs.length - 1}`, addr: o.aAddr, prefixLength, mtu, output: (p) => send(ab, p, mtu, frames) });
     ends.b = b.addNetif({ name: o.bName ?? `sim${b.netifs.length - 1}`, addr: o.bAddr, prefixLength, mtu, output: (p) => send(ba, p, mtu, frames) });
     if (o.gso) ends.a.gsoMaxSize = ends.b.gsoMaxSize = 65535;
@@ -102,19 +113,21 @@ export class Simulator {
   /**
    * Run events until `done()` holds or virtual time would pass `deadlineMs`
    * (absolute). Returns whether `done()` held. Time ends at the deadline
-   * when the condition was not met.
+   * when the condition was not met. Throws when more than `maxSteps` timer
+   * events (default: the simulator's budget) run without either: every
+   * timer fired counts, those inside one instant too.
    */
-  runUntil(done: () => boolean, deadlineMs = Infinity): boolean {
-    for (let steps = 0; steps < MAX_STEPS; steps++) {
+  runUntil(done: () => boolean, deadlineMs = Infinity, maxSteps = this.maxSteps): boolean {
+    let steps = 0;
+    for (;;) {
       if (done()) return true;
       const next = this.clock.nextDeadline();
       if (next === null || next > deadlineMs) {
         if (Number.isFinite(deadlineMs) && deadlineMs > this.clock.now()) this.clock.advanceTo(deadlineMs);
         return done();
       }
-      this.clock.advanceTo(next);
+      steps += this.step(next, maxSteps, steps);
     }
-    throw new Error(`simulator: more than ${MAX_STEPS} events without reaching the condition (runaway timer?)`);
   }
 
   /**
@@ -123,8 +136,9 @@ export class Simulator {
    * turn, so promise continuations run at the virtual instant that caused
    * them. Still deterministic: only the order of events matters.
    */
-  async runUntilAsync(done: () => boolean, deadlineMs = Infinity): Promise<boolean> {
-    for (let steps = 0; steps < MAX_STEPS; steps++) {
+  async runUntilAsync(done: () => boolean, deadlineMs = Infinity, maxSteps = this.maxSteps): Promise<boolean> {
+    let steps = 0;
+    for (;;) {
       await yieldToEventLoop();
       if (done()) return true;
       const next = this.clock.nextDeadline();
@@ -133,9 +147,16 @@ export class Simulator {
         await yieldToEventLoop();
         return done();
       }
-      this.clock.advanceTo(next);
+      steps += this.step(next, maxSteps, steps);
     }
-    throw new Error(`simulator: more than ${MAX_STEPS} events without reaching the condition (runaway timer?)`);
+  }
+
+  /** Fire what is due at `at` within what is left of `maxSteps` after `used`; throws when none is left. */
+  private step(at: number, maxSteps: number, used: number): number {
+    if (used >= maxSteps) throw new Error(`simulator: more than ${maxSteps} timer events without reaching the condition (runaway? at ${this.clock.now()} ms virtual, ${this.clock.pendingTimers()} timers pending)`);
+    const fired = this.clock.advanceTo(at, maxSteps - used);
+    this.steps += fired;
+    return fired;
   }
 
   /**
@@ -179,9 +200,11 @@ export class Simulator {
     for (const s of this.stacks) s.close();
   }
 
-  private pipeline(label: string, spec: LinkSpec, pcap: PcapWriter | undefined, deliverFn: (frame: Uint8Array) => void): LinkPipeline {
-    const ctx = { clock: this.clock, rng: this.rng.derive(`link:${label}`) };
+  private pipeline(label: string, spec: LinkSpec, mtu: number, pcap: PcapWriter | undefined, deliverFn: (frame: Uint8Array) => void): LinkPipeline {
+    const ctx = { clock: this.clock, rng: this.rng.derive(`link:${label}`), name: label };
     const stages = buildStages(ctx, spec);
+    // The MTU first (what the sender's device could put on the wire), the tap before it (what the sender handed over).
+    stages.unshift(new MtuStage(mtu));
     if (pcap !== undefined) stages.unshift(new TapStage(ctx, (t, f) => pcap.write(t, f)));
     return new LinkPipeline(stages, deliverFn);
   }

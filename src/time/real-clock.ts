@@ -31,12 +31,12 @@ export class RealClock implements Clock {
     return performance.now() - this.origin;
   }
 
-  timer(cb: TimerCallback): Timer {
-    return this.heap.create(cb);
+  timer(cb: TimerCallback, name?: string): Timer {
+    return this.heap.create(cb, name);
   }
 
-  after(delayMs: number, cb: TimerCallback): Timer {
-    return this.timer(cb).start(delayMs);
+  after(delayMs: number, cb: TimerCallback, name?: string): Timer {
+    return this.timer(cb, name).start(delayMs);
   }
 
   nextDeadline(): number | null {

@@ -2,8 +2,16 @@
 // Timers are reusable objects that remember their heap slot, so restarting
 // or stopping one is O(log n) without allocation, and equal deadlines fire
 // in the order they were set (determinism).
+//
+// The heap also guards against a same-instant loop: a timer re-armed at or
+// before now again and again (a deadline that rounds back to the present)
+// never lets time advance, so a driver would spin forever. Past a limit the
+// heap throws an Error that names the timer instead.
 
 export type TimerCallback = () => void;
+
+/** Re-arms of one timer at or before now, at one instant, before the heap calls it a runaway. */
+export const DEFAULT_MAX_REARMS_PER_INSTANT = 100_000;
 
 export class Timer {
   /** Absolute deadline in clock ms; meaningful while active. */
@@ -12,10 +20,15 @@ export class Timer {
   index = -1;
   /** @internal tie-break: order of scheduling. */
   seq = 0;
+  /** @internal the instant of the latest re-arm at or before now, and how many there were at it. */
+  rearmInstant = Number.NaN;
+  rearmCount = 0;
 
   constructor(
     private readonly heap: TimerHeap,
     public callback: TimerCallback,
+    /** Shown in errors about this timer (e.g. 'client->server/rate-limit'). */
+    readonly name = 'unnamed timer',
   ) {}
 
   get active(): boolean {
@@ -31,8 +44,13 @@ export class Timer {
   startAt(at: number): this {
     // NaN (e.g. start(undefined as number)) compares false both ways: it
     // would break the heap order and fire at once. Refuse it loudly.
-    if (Number.isNaN(at)) throw new RangeError('timer deadline is NaN');
-    this.heap.schedule(this, Math.max(at, this.heap.now()));
+    if (Number.isNaN(at)) throw new RangeError(`timer deadline is NaN (${this.name})`);
+    const now = this.heap.now();
+    if (at <= now) {
+      this.heap.noteRearmAtNow(this, now);
+      at = now;
+    }
+    this.heap.schedule(this, at);
     return this;
   }
 
@@ -53,14 +71,32 @@ export class TimerHeap {
   constructor(
     readonly now: () => number,
     private readonly onChange: (() => void) | null = null,
+    /** Re-arms of one timer at or before now at one instant before it is called a runaway. */
+    readonly maxRearmsPerInstant = DEFAULT_MAX_REARMS_PER_INSTANT,
   ) {}
 
   get size(): number {
     return this.items.length;
   }
 
-  create(cb: TimerCallback): Timer {
-    return new Timer(this, cb);
+  create(cb: TimerCallback, name?: string): Timer {
+    return new Timer(this, cb, name);
+  }
+
+  /**
+   * @internal Count a re-arm of `t` at or before `now`; throw once one
+   * instant has seen more than maxRearmsPerInstant of them (time cannot
+   * move on while a timer keeps landing on the present).
+   */
+  noteRearmAtNow(t: Timer, now: number): void {
+    if (t.rearmInstant !== now) {
+      t.rearmInstant = now;
+      t.rearmCount = 0;
+    }
+    if (++t.rearmCount > this.maxRearmsPerInstant) {
+      t.rearmCount = 0; // a caller that catches this and carries on gets a fresh count
+      throw new Error(`runaway timer '${t.name}': re-armed at or before now more than ${this.maxRearmsPerInstant} times at ${now} ms (time cannot advance)`);
+    }
   }
 
   peek(): Timer | undefined {

@@ -367,6 +367,30 @@ describe('RateLimitStage', () => {
     // The bucket's 3000-byte head start and the last frame's own size bound the error.
     expect(Math.abs(last.t - expectedMs)).toBeLessThan((3000 * 8 * 1000) / R);
   });
+
+  it('never re-arms for the same instant when the token shortfall is below the float resolution of now', () => {
+    // Late in a run (now ~ 10^6 ms) at a high rate, waking at now + deficit / rate
+    // rounds: the tokens found can fall short by ~ulp(now) * rate bytes, and the
+    // wait for that shortfall rounds back to now itself. Seed 1499 of the
+    // fault-mix hung this way (issue 12). Every wake-up must move time on.
+    const clock = new VirtualClock(1_048_576.3, { maxRearmsPerInstant: 50 });
+    const ctx = { clock, rng: new Rng(1), name: 'a->b/rate-limit' };
+    const stage = new RateLimitStage(ctx, { bitsPerSecond: 888.6914e6, queueBytes: 10_000_000 });
+    const sizes = new Rng('shortfall');
+    const { link, got } = recorded(ctx, [stage]);
+    let at = clock.now();
+    for (let i = 0; i < 5000; i++) {
+      link.send(frame(i, 40 + sizes.int(1461)));
+      if (i % 50 === 49) {
+        at += sizes.float() * 2;
+        clock.advanceTo(at);
+      }
+    }
+    runAll(clock);
+    expect(got).toHaveLength(5000);
+    expect(got.map((d) => d.id)).toEqual([...Array(5000).keys()]);
+    expect(clock.pendingTimers()).toBe(0);
+  });
 });
 
 // --- LossStage -------------------------------------------------------------

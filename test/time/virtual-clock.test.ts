@@ -158,4 +158,60 @@ describe('VirtualClock', () => {
     expect(after).toBe(1);
     expect(c.now()).toBe(10);
   });
+
+  it('a timer re-armed at now in a loop is a named runaway, not a hang', () => {
+    const c = new VirtualClock(1_000, { maxRearmsPerInstant: 1000 });
+    let fired = 0;
+    const t = c.timer(() => {
+      fired++;
+      t.startAt(c.now() - 1); // a deadline that rounds back to the present
+    }, 'link/rate-limit');
+    t.start(5);
+    expect(() => c.advanceTo(10_000)).toThrow(/runaway timer 'link\/rate-limit'.*more than 1000 times at 1005 ms/);
+    expect(fired).toBe(1001); // 1000 re-arms at 1005 ms are allowed; the 1001st call re-arms once too often
+    expect(c.now()).toBe(1005);
+  });
+
+  it('the default limit is 100 000 re-arms at one instant; re-arms at different instants never count together', () => {
+    const c = new VirtualClock();
+    let n = 0;
+    const t = c.timer(() => {
+      if (++n < 100_000) t.start(0);
+    });
+    t.start(1);
+    expect(c.advanceTo(2)).toBe(100_000); // exactly the limit: allowed
+    expect(() => {
+      const u = c.timer(() => u.start(0));
+      u.start(0);
+      c.advanceTo(3);
+    }).toThrow(/runaway timer 'unnamed timer'/);
+    // A periodic timer at +1 ms for 200k periods is progress, not a runaway.
+    const d = new VirtualClock(0, { maxRearmsPerInstant: 10 });
+    let k = 0;
+    const p = d.timer(() => {
+      if (++k < 200_000) p.start(1);
+    }, 'periodic');
+    p.start(1);
+    expect(d.advanceTo(1e6)).toBe(200_000);
+  });
+
+  it('advanceTo(at, maxFires) fires at most maxFires timers and leaves the rest due', () => {
+    const c = new VirtualClock();
+    const seen: number[] = [];
+    for (let i = 0; i < 5; i++) c.after(10 + i, () => seen.push(c.now()));
+    expect(c.advanceTo(100, 3)).toBe(3);
+    expect(seen).toEqual([10, 11, 12]);
+    expect(c.now()).toBe(12); // timers due before 100 remain: time stops at the last one fired
+    expect(c.pendingTimers()).toBe(2);
+    expect(c.advanceTo(100, 2)).toBe(2);
+    expect(c.now()).toBe(100); // nothing left due: time reaches `at`
+    expect(c.advanceTo(100, 0)).toBe(0);
+  });
+
+  it('timers carry their name; after() takes one too', () => {
+    const c = new VirtualClock();
+    expect(c.timer(() => {}, 'tcp').name).toBe('tcp');
+    expect(c.after(1, () => {}, 'once').name).toBe('once');
+    expect(c.timer(() => {}).name).toBe('unnamed timer');
+  });
 });

@@ -30,7 +30,7 @@ export class LatencyStage implements LinkStage {
     this.ctx = ctx;
     this.delayMs = checkNonNegative('LatencyStage', 'delayMs', options.delayMs);
     this.jitterMs = checkNonNegative('LatencyStage', 'jitterMs', options.jitterMs ?? 0);
-    this.timer = ctx.clock.timer(() => this.release());
+    this.timer = ctx.clock.timer(() => this.release(), ctx.name ?? 'latency');
   }
 
   push(frame: Uint8Array, next: FrameSink): void {

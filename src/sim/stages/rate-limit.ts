@@ -24,6 +24,11 @@ export interface RateLimitOptions {
 /** Slack for floating-point error when comparing tokens (bytes). */
 const EPSILON = 1e-6;
 
+/** A representable number strictly greater than `x` (one or two units in the last place above it). */
+function after(x: number): number {
+  return x === 0 ? Number.MIN_VALUE : x + Math.abs(x) * Number.EPSILON;
+}
+
 export class RateLimitStage implements LinkStage {
   readonly name = 'rate-limit';
   /** passed: frames sent on; dropped: tail drops; maxQueuedBytes: deepest queue seen. */
@@ -46,7 +51,7 @@ export class RateLimitStage implements LinkStage {
     this.bytesPerMs = this.bitsPerSecond / 8000;
     this.tokens = this.burstBytes;
     this.refilledAt = ctx.clock.now();
-    this.timer = ctx.clock.timer(() => this.release());
+    this.timer = ctx.clock.timer(() => this.release(), ctx.name ?? 'rate-limit');
   }
 
   push(frame: Uint8Array, next: FrameSink): void {
@@ -93,11 +98,21 @@ export class RateLimitStage implements LinkStage {
     }
   }
 
-  /** Arm the timer for when the head frame will have its tokens (call after refill). */
+  /**
+   * Arm the timer for when the head frame will have its tokens (call after
+   * refill). The wake-up is rounded up to a representable instant strictly
+   * after now and no earlier than the exact one: a shortfall below the
+   * float resolution of `now` used to round back to now itself, where the
+   * release found too few tokens and re-armed for the same instant forever.
+   */
   private schedule(): void {
     const need = Math.min(this.queue.headFrame().length, this.burstBytes);
-    const deficit = Math.max(0, need - this.tokens);
-    this.timer.startAt(this.refilledAt + deficit / this.bytesPerMs);
+    const wait = Math.max(0, need - this.tokens) / this.bytesPerMs;
+    const from = this.refilledAt;
+    let at = from + wait;
+    if (at - from < wait) at = after(at);
+    if (at <= from) at = after(from);
+    this.timer.startAt(at);
   }
 
   private release(): void {

@@ -28,7 +28,7 @@ export class ReorderStage implements LinkStage {
     this.ctx = ctx;
     this.probability = checkProbability('ReorderStage', 'probability', options.probability);
     this.delayMs = checkNonNegative('ReorderStage', 'delayMs', options.delayMs);
-    this.timer = ctx.clock.timer(() => this.release());
+    this.timer = ctx.clock.timer(() => this.release(), ctx.name ?? 'reorder');
   }
 
   push(frame: Uint8Array, next: FrameSink): void {
