@@ -7,11 +7,12 @@ import type { Pbuf } from '../pbuf/pbuf.ts';
 import { PbufLayer } from '../pbuf/pool.ts';
 import { PbufType } from '../pbuf/pbuf.ts';
 import type { ProtoStats } from '../stats.ts';
-import { ipv4IsLoopback, ipv4IsMulticast } from '../wire/address.ts';
+import { ipv4IsLoopback } from '../wire/address.ts';
 import { internetChecksum } from '../wire/checksum.ts';
 import { IPV4_HEADER_LEN, Ipv4Packet } from '../wire/ipv4.ts';
 import { fragmentAndSend } from './fragment.ts';
 import type { IcmpErrorSink, IpHost, IpInfo, ProtocolInput } from './host.ts';
+import { martianReason } from './martian.ts';
 import { Reassembler, type ReassemblyOptions } from './reassembly.ts';
 
 export interface Ipv4Options {
@@ -56,10 +57,15 @@ export class Ipv4 {
 
   /** True if `a` is one of our addresses (any netif, weak host model). */
   isLocal(a: number): boolean {
-    if (ipv4IsLoopback(a)) return true;
-    for (const n of this.host.netifs) if (n.addr === a && n.addr !== 0) return true;
-    return false;
+    return ipv4IsLoopback(a) || this.isOwn(a);
   }
+
+  /** True if `a` is the address of one of our netifs (127/8 aside). */
+  readonly isOwn = (a: number): boolean => {
+    if (a === 0) return false;
+    for (const n of this.host.netifs) if (n.addr === a) return true;
+    return false;
+  };
 
   /**
    * Process one received datagram; takes ownership of `p` (payload at the
@@ -83,16 +89,16 @@ export class Ipv4 {
 
     const src = v.src;
     const dst = v.dst;
-    // RFC 1122 3.2.1.3: a source must be a unicast address.
-    if (src === 0xffffffff || ipv4IsMulticast(src) || (src !== 0 && netif.isBroadcast(src))) return this.drop(p, 'drop');
+    // Ingress filtering, before any protocol sees the datagram.
+    const martian = martianReason(src, dst, netif, netif !== this.loopback, this.isOwn);
+    if (martian !== null) {
+      this.host.stats.martian[martian]++;
+      return this.drop(p, 'drop');
+    }
     if (v.ttl === 0) return this.drop(p, 'drop');
     const broadcast = netif.isBroadcast(dst);
     if (!broadcast && !this.isLocal(dst)) {
       // Not for us and we do not forward: lwIP counts these as plain drops.
-      return this.drop(p, 'drop');
-    }
-    // Packets claiming a loopback address must arrive on the loopback netif.
-    if (netif !== this.loopback && (ipv4IsLoopback(src) || ipv4IsLoopback(dst))) {
       return this.drop(p, 'drop');
     }
 

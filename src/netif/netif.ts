@@ -88,12 +88,25 @@ export class Netif {
     return ((a ^ this.addr) & this.netmask) === 0;
   }
 
+  /**
+   * True if the subnet has a network and a broadcast address of its own:
+   * not on a /32 (point-to-point) nor a /31 (RFC 3021: both are hosts).
+   */
+  get hasSubnetAddresses(): boolean {
+    return this.addr !== 0 && (~this.netmask >>> 0) > 1;
+  }
+
   /** True if `a` is the limited broadcast or this subnet's directed broadcast. */
   isBroadcast(a: number): boolean {
     a >>>= 0;
     if (a === 0xffffffff || a === 0) return true;
-    if (this.netmask === 0xffffffff) return false; // point-to-point: no subnet broadcast
+    if (!this.hasSubnetAddresses) return false;
     return this.onLink(a) && (a & ~this.netmask) >>> 0 === (~this.netmask) >>> 0;
+  }
+
+  /** True if `a` is this subnet's network address (host bits all zero). */
+  isNetworkAddress(a: number): boolean {
+    return this.hasSubnetAddresses && a >>> 0 === (this.addr & this.netmask) >>> 0;
   }
 
   /** Send one IP packet through the driver (counted). */
