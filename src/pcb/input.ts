@@ -277,14 +277,15 @@ function timeWaitInput(tcp: Tcp, pcb: TcpPcb, s: InSeg): void {
       acceptSyn(tcp, listener, s, minIss);
       return;
     }
-    sendAckFor(tcp, pcb);
+    if (tcp.invalidAckAllowed(pcb, 0, true)) sendAckFor(tcp, pcb);
     return dropSeg(tcp, s);
   }
   if (f & TcpFlag.FIN) {
     // The peer did not get our last ACK: ACK again and restart 2*MSL.
     if (seqLeq(seqAdd(s.seq, s.dataLen), pcb.rcvNxt)) tcp.restartTimeWait(pcb);
     sendAckFor(tcp, pcb);
-  } else if (s.dataLen > 0) {
+  } else if (s.dataLen > 0 && tcp.invalidAckAllowed(pcb, 0, false)) {
+    // (Rate-limited like Linux's TIME_WAIT: nothing here is new data.)
     sendAckFor(tcp, pcb);
   }
   dropSeg(tcp, s);
@@ -469,25 +470,29 @@ function synchronized(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): void {
   const o = s.opts;
   if (pcb.flags & PcbFlag.TIMESTAMP && o.hasTimestamp && (f & TcpFlag.RST) === 0 && seqLt(o.tsVal, pcb.tsRecent)) {
     tcp.counters.pawsDrops++;
-    pcb.flags |= PcbFlag.ACK_NOW;
+    if (tcp.invalidAckAllowed(pcb, s.dataLen + (f & TcpFlag.FIN ? 1 : 0), false)) pcb.flags |= PcbFlag.ACK_NOW;
     return;
   }
 
-  // RFC 7323 §4.3 / Appendix D: remember the timestamp of a segment at or
-  // below Last.ACK.sent, before the acceptability test, so that even a
-  // duplicate retransmission refreshes what our next ACK echoes.
-  if (pcb.flags & PcbFlag.TIMESTAMP && o.hasTimestamp && (f & TcpFlag.RST) === 0 && seqLeq(s.seq, pcb.tsLastAckSent)) {
-    pcb.tsRecent = o.tsVal;
-  }
+  // RFC 7323 §4.3 / Appendix D (R3): a segment at or below Last.ACK.sent
+  // gives TS.Recent its TSval, but only once the segment has proved
+  // acceptable (in the window, with an acceptable ACK): a spoofed
+  // below-window segment with a huge TSval would otherwise make every real
+  // segment fail PAWS (Linux, too, updates only after tcp_ack accepted it).
+  const updateTs = (pcb.flags & PcbFlag.TIMESTAMP) !== 0 && o.hasTimestamp && (f & TcpFlag.RST) === 0 && seqLeq(s.seq, pcb.tsLastAckSent);
+  const tsVal = o.tsVal;
 
   // Sequence number check.
   const len = tcplen(s);
   if (!acceptable(pcb, s.seq, len)) {
     if (f & TcpFlag.RST) return;
-    pcb.flags |= PcbFlag.ACK_NOW;
     // With a zero window an in-sequence segment still carries a usable ACK:
     // process that and drop the data (RFC 9293: "special allowance").
-    if (!(pcb.rcvWnd === 0 && s.seq === pcb.rcvNxt && f & TcpFlag.ACK)) return;
+    if (!(pcb.rcvWnd === 0 && s.seq === pcb.rcvNxt && f & TcpFlag.ACK)) {
+      if (tcp.invalidAckAllowed(pcb, s.dataLen + (f & TcpFlag.FIN ? 1 : 0), (f & TcpFlag.SYN) !== 0)) pcb.flags |= PcbFlag.ACK_NOW;
+      return;
+    }
+    pcb.flags |= PcbFlag.ACK_NOW;
     if (s.p !== null) s.p.free();
     s.p = null;
     s.dataLen = 0;
@@ -525,6 +530,7 @@ function synchronized(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): void {
   }
 
   if (!processAck(tcp, pcb, s, now)) return;
+  if (updateTs) pcb.tsRecent = tsVal;
 
   // Our FIN acknowledged?
   const finAcked = (pcb.flags & PcbFlag.FIN_QUEUED) !== 0 && pcb.unsent.empty && pcb.unacked.empty && pcb.sndUna === pcb.sndLbb;
@@ -609,8 +615,8 @@ function resetConnection(tcp: Tcp, pcb: TcpPcb): void {
 function processAck(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): boolean {
   const ack = s.ack;
   if (seqGt(ack, pcb.sndMax)) {
-    // Acknowledges something never sent: ACK and drop.
-    pcb.flags |= PcbFlag.ACK_NOW;
+    // Acknowledges something never sent: ACK (rate-limited) and drop.
+    if (tcp.invalidAckAllowed(pcb, s.dataLen + (s.flags & TcpFlag.FIN ? 1 : 0), false)) pcb.flags |= PcbFlag.ACK_NOW;
     return false;
   }
   if (seqLt(ack, seqAdd(pcb.sndUna, -Math.max(pcb.sndWndMax, 1)))) {
@@ -650,10 +656,15 @@ function newAck(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): void {
   // segment was SACKed earlier. Otherwise the echoed timestamp is used.
   let sentAt = -1;
   let retransAcked = false;
+  /** When the newest retransmission among the acknowledged segments left. */
+  let lastRexmitAt = -1;
   let dataAcked = 0;
   for (let seg = pcb.unacked.head; seg !== null; seg = pcb.unacked.head) {
-    if (seg.everRetransmitted) retransAcked = true;
-    else if (sentAt < 0 && !seg.sacked && seqLt(seg.seq, ack)) sentAt = seg.sentAt;
+    if (!seqLt(seg.seq, ack)) break;
+    if (seg.everRetransmitted) {
+      retransAcked = true;
+      if (seg.sentAt > lastRexmitAt) lastRexmitAt = seg.sentAt;
+    } else if (sentAt < 0 && !seg.sacked) sentAt = seg.sentAt;
     if (seqLeq(seg.end, ack)) {
       scoreOut(pcb, seg);
       pcb.unacked.remove(seg);
@@ -669,7 +680,12 @@ function newAck(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): void {
     const rtt = now - sentAt;
     pcb.rtt.sample(rtt);
     if (pcb.minRtt === 0 || rtt < pcb.minRtt) pcb.minRtt = Math.max(rtt, 0.001);
-  } else if (pcb.flags & PcbFlag.TIMESTAMP && s.opts.hasTimestamp && s.opts.tsEcr !== 0) {
+  } else if (pcb.flags & PcbFlag.TIMESTAMP && s.opts.hasTimestamp && s.opts.tsEcr !== 0 && (lastRexmitAt < 0 || seqGeq(s.opts.tsEcr, tsNow(pcb, lastRexmitAt)))) {
+    // For retransmitted data the echo settles Karn's ambiguity only when it
+    // is the newest copy's TSval: an older echo means the peer's TS.Recent
+    // came from an earlier copy (its ACK lost, RFC 7323 R3 keeps duplicates
+    // from refreshing it), and its age would count our retransmission
+    // timeouts into the RTT.
     sampleTs(pcb, s, now);
   }
   pcb.sndUna = ack;

@@ -216,6 +216,8 @@ export class TcpPcb implements CcState {
   /** Challenge ACK rate limit (RFC 5961 §7): window start and count. */
   challengeWindowStart = 0;
   challengeCount = 0;
+  /** When we last answered an out-of-window segment with an ACK (Linux tcp_oow_rate_limited). */
+  lastOowAckAt = -Infinity;
 
   // --- keepalive settings (ms) ---
   keepIdle = 7_200_000;

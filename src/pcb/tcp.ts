@@ -70,6 +70,12 @@ export interface TcpConfig {
   ephemeralHigh?: number;
   /** Challenge ACKs (RFC 5961 §7) one connection may send per second. */
   challengeAcksPerSecond?: number;
+  /**
+   * Least time between two ACKs one connection sends in answer to
+   * out-of-window or PAWS-failed segments that carry no data (RFC 5961 §5,
+   * Linux tcp_invalid_ratelimit): what breaks ACK loops such as LAND's.
+   */
+  invalidAckIntervalMs?: number;
   /** Length of lwIP's coarse poll tick (tcp_poll intervals count these). */
   pollTickMs?: number;
   /** How often refused data is offered again (lwIP's fast timer). */
@@ -113,6 +119,7 @@ const DEFAULTS: ResolvedTcpConfig = {
   ephemeralLow: 49152,
   ephemeralHigh: 65535,
   challengeAcksPerSecond: 10,
+  invalidAckIntervalMs: 500,
   pollTickMs: 500,
   refusedRetryMs: 250,
   maxPersistMs: 60_000,
@@ -136,6 +143,8 @@ export interface TcpCounters {
   challengeAcks: number;
   /** Segments dropped by PAWS (RFC 7323). */
   pawsDrops: number;
+  /** ACKs not sent to out-of-window / PAWS-failed / bad-ACK segments because of the rate limit. */
+  invalidAcksSkipped: number;
   /** SYNs that reopened a TIME_WAIT connection (RFC 6191). */
   timeWaitReuse: number;
   /** TIME_WAIT PCBs dropped early because of maxTimeWait. */
@@ -172,6 +181,7 @@ export class Tcp {
     listenOverflows: 0,
     challengeAcks: 0,
     pawsDrops: 0,
+    invalidAcksSkipped: 0,
     timeWaitReuse: 0,
     timeWaitOverflows: 0,
     fastRetransmits: 0,
@@ -705,6 +715,24 @@ export class Tcp {
     return true;
   }
 
+  /**
+   * May we ACK an unacceptable segment now? Segments that occupy sequence
+   * space (data or FIN, `seqLen` > 0) always get their duplicate ACK (a
+   * peer's spurious retransmission must learn RCV.NXT); bare segments and
+   * SYNs get one per invalidAckIntervalMs, as in Linux: two stacks (or one
+   * stack and itself) cannot ping-pong ACKs.
+   */
+  invalidAckAllowed(pcb: TcpPcb, seqLen: number, syn: boolean): boolean {
+    if (seqLen > 0 && !syn) return true;
+    const now = this.clock.now();
+    if (now - pcb.lastOowAckAt < this.config.invalidAckIntervalMs) {
+      this.counters.invalidAcksSkipped++;
+      return false;
+    }
+    pcb.lastOowAckAt = now;
+    return true;
+  }
+
   private closeShutdown(pcb: TcpPcb, rstOnUnread: boolean): number {
     if (rstOnUnread && (pcb.state === TcpState.ESTABLISHED || pcb.state === TcpState.CLOSE_WAIT) && (pcb.refusedData !== null || pcb.rcvWnd !== pcb.rcvBufSize)) {
       // Not all data reached the application: tell the peer with a RST (lwIP).
@@ -879,6 +907,11 @@ function validate(c: ResolvedTcpConfig): void {
   for (const k of positive) {
     const v = c[k];
     if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) throw new RangeError(`tcp config ${k} must be a positive number, got ${String(v)}`);
+  }
+  const nonNegative: (keyof ResolvedTcpConfig)[] = ['invalidAckIntervalMs', 'challengeAcksPerSecond'];
+  for (const k of nonNegative) {
+    const v = c[k];
+    if (typeof v !== 'number' || !(v >= 0) || !Number.isFinite(v)) throw new RangeError(`tcp config ${k} must be a non-negative number, got ${String(v)}`);
   }
   if (c.rcvWnd > 0x3fffffff) throw new RangeError('tcp config rcvWnd must be below 2^30 (RFC 7323 window scale 14)');
   if (c.ephemeralLow < 1024 || c.ephemeralHigh > 0xffff || c.ephemeralLow > c.ephemeralHigh) throw new RangeError('tcp config ephemeral port range must lie within 1024..65535');

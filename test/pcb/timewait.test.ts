@@ -196,7 +196,12 @@ describe('TIME_WAIT reuse by a new incarnation (RFC 6191)', () => {
     peer.inject({ seq: 900, flags: SYN, mss: 1460 });
     expect(wire(peer.take())).toEqual([['A', u32(iss + 2), 1002]]);
     expect(old.stateName).toBe('TIME_WAIT');
-    // With the ACK bit a SYN is never a new connection.
+    // With the ACK bit a SYN is never a new connection. Its ACK waits for
+    // the invalid-segment rate limit (one per 500 ms, as Linux's TIME_WAIT).
+    peer.inject({ seq: 5000, ack: 1, flags: SYN | ACK, mss: 1460 });
+    expect(wire(peer.take())).toEqual([]);
+    expect(peer.stack.tcp.counters.invalidAcksSkipped).toBe(1);
+    peer.advance(peer.stack.tcp.config.invalidAckIntervalMs);
     peer.inject({ seq: 5000, ack: 1, flags: SYN | ACK, mss: 1460 });
     expect(wire(peer.take())).toEqual([['A', u32(iss + 2), 1002]]);
     expect(old.stateName).toBe('TIME_WAIT');
