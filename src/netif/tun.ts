@@ -8,7 +8,7 @@
 import type { LinkOutput, Netif } from './netif.ts';
 import { Err } from '../err.ts';
 import { type Pbuf, PbufFlag, PbufType } from '../pbuf/pbuf.ts';
-import { PbufLayer, type PbufPool } from '../pbuf/pool.ts';
+import type { PbufPool } from '../pbuf/pool.ts';
 import { foldSum, ipv4PseudoHeaderSum } from '../wire/checksum.ts';
 import { loadTunAddonModule } from './tun-addon.ts';
 
@@ -115,6 +115,11 @@ export interface TunCounters {
   rxCsumPartial: number;
   /** Received packets dropped (no pbuf memory, bad vnet header). */
   rxDrops: number;
+  /**
+   * Of rxDrops, those for want of pbuf memory: the whole pool was full,
+   * its input reserve included (see PbufUse.RX).
+   */
+  rxNoMem: number;
   /** Received packets the filter option dropped. */
   rxFiltered: number;
   txPackets: number;
@@ -130,7 +135,7 @@ export interface TunCounters {
 export class TunDevice {
   readonly name: string;
   readonly offload: boolean;
-  readonly counters: TunCounters = { rxPackets: 0, rxBytes: 0, rxBatches: 0, rxGso: 0, rxCsumPartial: 0, rxDrops: 0, rxFiltered: 0, txPackets: 0, txBytes: 0, txGso: 0, txDrops: 0, txFiltered: 0 };
+  readonly counters: TunCounters = { rxPackets: 0, rxBytes: 0, rxBatches: 0, rxGso: 0, rxCsumPartial: 0, rxDrops: 0, rxNoMem: 0, rxFiltered: 0, txPackets: 0, txBytes: 0, txGso: 0, txDrops: 0, txFiltered: 0 };
   private readonly dev: AddonDevice;
   private readonly slab: ArrayBuffer;
   private readonly slabU8: Uint8Array;
@@ -250,9 +255,12 @@ export class TunDevice {
         c.rxFiltered++;
         continue;
       }
-      const p = pool.alloc(PbufLayer.RAW, len, PbufType.RAM);
+      // RX use: the pool's input reserve is open to it, so a pool full of
+      // unsent data still takes in the RSTs and ACKs that would free it.
+      const p = pool.allocRx(len, PbufType.RAM);
       if (p === null) {
         c.rxDrops++;
+        c.rxNoMem++;
         continue;
       }
       p.buf.set(bytes, p.off);

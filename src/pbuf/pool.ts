@@ -17,6 +17,31 @@ export const PbufLayer = {
 } as const;
 export type PbufLayer = (typeof PbufLayer)[keyof typeof PbufLayer];
 
+/**
+ * What an allocation is for, which decides how much of the pool it may use.
+ * A slice of the pool (the input reserve) is kept from DATA so that a pool
+ * full of queued, unsent data can still take in the RSTs, ACKs and pings
+ * that would free it, and answer them.
+ */
+export const PbufUse = {
+  /**
+   * Memory the stack may hold for long: application data queued for
+   * sending, copies, slices of queued data. Stops short of the input
+   * reserve. The default.
+   */
+  DATA: 0,
+  /**
+   * Transient packets the stack builds and hands straight to a driver, which
+   * copies them (ACK, RST, SYN headers, ICMP replies, IP headers,
+   * fragments). May use the reserve: each is freed as soon as it is sent,
+   * so it cannot pin it.
+   */
+  CONTROL: 1,
+  /** Packets received by a driver (or looped back). May use the reserve. */
+  RX: 2,
+} as const;
+export type PbufUse = (typeof PbufUse)[keyof typeof PbufUse];
+
 export interface PbufPoolOptions {
   /** Link header room: covers a 10-byte virtio_net_hdr or a 14-byte Ethernet header. */
   linkHeaderRoom?: number;
@@ -30,8 +55,18 @@ export interface PbufPoolOptions {
   maxPbufs?: number;
   /** Most live POOL pieces (lwIP PBUF_POOL_SIZE). */
   maxPoolPbufs?: number;
-  /** Most bytes of block memory held by live pbufs. */
+  /** Most bytes of block memory held by live pbufs: the hard total. */
   maxBytes?: number;
+  /**
+   * Of maxBytes, how much only RX and CONTROL allocations may use (the
+   * input reserve): DATA allocations fail this far below maxBytes.
+   * Default maxBytes / 16 (32 MiB of the default 512 MiB).
+   */
+  rxReserveBytes?: number;
+  /** The same for the pbuf count (of maxPbufs; default maxPbufs / 16). */
+  rxReservePbufs?: number;
+  /** The same for POOL pieces (of maxPoolPbufs; default maxPoolPbufs / 16). */
+  rxReservePoolPbufs?: number;
   /** Keep a set of live pbufs so leak reports can describe them (tests). */
   trackLive?: boolean;
 }
@@ -50,8 +85,14 @@ export interface PbufPoolStats {
   allocs: number;
   /** Pieces released back. */
   frees: number;
-  /** Allocations refused at a limit (lwIP's memerr). */
+  /** Allocations refused at a limit (lwIP's memerr), of every use. */
   allocFailures: number;
+  /** Allocations (RX or CONTROL) that succeeded only thanks to the input reserve. */
+  reserveAllocs: number;
+  /** RX allocations refused: received packets a driver had to drop, reserve and all full. */
+  rxAllocFailures: number;
+  /** CONTROL allocations refused (an ACK, RST or reply not sent), reserve and all full. */
+  controlAllocFailures: number;
 }
 
 const DEFAULTS = {
@@ -63,6 +104,16 @@ const DEFAULTS = {
   maxPoolPbufs: 1 << 20,
   maxBytes: 512 * 1024 * 1024,
 };
+
+/** Default input reserve: this fraction of each limit. */
+const RESERVE_DIVISOR = 16;
+
+/** The three limits one use of the pool is held to. */
+interface Limits {
+  bytes: number;
+  pbufs: number;
+  poolPbufs: number;
+}
 
 export class PbufPool {
   readonly opts: Readonly<Required<Omit<PbufPoolOptions, 'trackLive'>>>;
@@ -76,19 +127,34 @@ export class PbufPool {
     allocs: 0,
     frees: 0,
     allocFailures: 0,
+    reserveAllocs: 0,
+    rxAllocFailures: 0,
+    controlAllocFailures: 0,
   };
   readonly memory = new BlockAllocator();
+  /** Limits for DATA (below the reserve) and for RX/CONTROL (the whole pool). */
+  private readonly dataLimits: Limits;
+  private readonly fullLimits: Limits;
   private readonly layerOffset: readonly number[];
   private readonly live: Set<Pbuf> | null;
 
   constructor(options: PbufPoolOptions = {}) {
-    const o = { ...DEFAULTS, ...stripUndefined(options) };
+    const base = { ...DEFAULTS, ...stripUndefined(options) };
+    const o = {
+      rxReserveBytes: Math.floor(base.maxBytes / RESERVE_DIVISOR),
+      rxReservePbufs: Math.floor(base.maxPbufs / RESERVE_DIVISOR),
+      rxReservePoolPbufs: Math.floor(base.maxPoolPbufs / RESERVE_DIVISOR),
+      ...base,
+    };
     for (const [k, v] of Object.entries(o)) {
       if (k !== 'trackLive' && (typeof v !== 'number' || !Number.isInteger(v) || v < 0)) {
         throw new RangeError(`PbufPool option ${k} must be a non-negative integer, got ${String(v)}`);
       }
     }
     if (o.poolBufSize < 64) throw new RangeError('PbufPool poolBufSize must be at least 64');
+    if (o.rxReserveBytes > o.maxBytes || o.rxReservePbufs > o.maxPbufs || o.rxReservePoolPbufs > o.maxPoolPbufs) {
+      throw new RangeError('PbufPool input reserve must not exceed the limit it is taken from');
+    }
     this.opts = {
       linkHeaderRoom: o.linkHeaderRoom,
       ipHeaderRoom: o.ipHeaderRoom,
@@ -97,7 +163,12 @@ export class PbufPool {
       maxPbufs: o.maxPbufs,
       maxPoolPbufs: o.maxPoolPbufs,
       maxBytes: o.maxBytes,
+      rxReserveBytes: o.rxReserveBytes,
+      rxReservePbufs: o.rxReservePbufs,
+      rxReservePoolPbufs: o.rxReservePoolPbufs,
     };
+    this.fullLimits = { bytes: o.maxBytes, pbufs: o.maxPbufs, poolPbufs: o.maxPoolPbufs };
+    this.dataLimits = { bytes: o.maxBytes - o.rxReserveBytes, pbufs: o.maxPbufs - o.rxReservePbufs, poolPbufs: o.maxPoolPbufs - o.rxReservePoolPbufs };
     const link = o.linkHeaderRoom;
     const ip = link + o.ipHeaderRoom;
     this.layerOffset = [ip + o.transportHeaderRoom, ip, link, 0];
@@ -118,15 +189,30 @@ export class PbufPool {
    * Allocate `length` payload bytes with header room for `layer`
    * (lwIP pbuf_alloc). RAM gives one piece; POOL gives a chain of
    * poolBufSize pieces. Returns null (counted) at a limit. Contents are
-   * not zeroed.
+   * not zeroed. `use` says how much of the pool it may take (PbufUse).
    */
-  alloc(layer: PbufLayer, length: number, type: PbufType = PbufType.RAM): Pbuf | null {
+  alloc(layer: PbufLayer, length: number, type: PbufType = PbufType.RAM, use: PbufUse = PbufUse.DATA): Pbuf | null {
     if (!Number.isInteger(length) || length < 0) throw new PbufError(`invalid pbuf length ${length}`);
     const offset = this.layerOffset[layer];
     if (offset === undefined) throw new PbufError(`invalid pbuf layer ${String(layer)}`);
-    if (type === PbufType.RAM) return this.allocPiece(PbufType.RAM, offset, length);
-    if (type === PbufType.POOL) return this.allocPoolChain(offset, length);
+    if (use !== PbufUse.DATA && use !== PbufUse.CONTROL && use !== PbufUse.RX) throw new PbufError(`invalid pbuf use ${String(use)}`);
+    if (type === PbufType.RAM) return this.allocPiece(PbufType.RAM, offset, length, use);
+    if (type === PbufType.POOL) return this.allocPoolChain(offset, length, use);
     throw new PbufError('ROM and REF pbufs wrap caller memory: use wrap()');
+  }
+
+  /**
+   * A received packet of `length` bytes for a driver to copy into (RAW
+   * layer, RX use: the input reserve is open to it). Null (counted in
+   * rxAllocFailures) only when the whole pool is full.
+   */
+  allocRx(length: number, type: PbufType = PbufType.RAM): Pbuf | null {
+    return this.alloc(PbufLayer.RAW, length, type, PbufUse.RX);
+  }
+
+  /** Block bytes a DATA allocation could still take (0 once it reaches the input reserve). */
+  dataBytesLeft(): number {
+    return Math.max(0, this.dataLimits.bytes - this.stats.bytesInUse);
   }
 
   /**
@@ -134,16 +220,16 @@ export class PbufPool {
    * pbuf_alloc(PBUF_ROM/REF) plus setting the payload). It has no header
    * room and never owns the memory.
    */
-  wrap(data: Uint8Array, type: typeof PbufType.ROM | typeof PbufType.REF = PbufType.ROM): Pbuf | null {
-    if (!this.reserve(0, false)) return null;
+  wrap(data: Uint8Array, type: typeof PbufType.ROM | typeof PbufType.REF = PbufType.ROM, use: PbufUse = PbufUse.DATA): Pbuf | null {
+    if (!this.reserve(0, false, use)) return null;
     const p = new Pbuf(this, type, data, 0, data.length, false);
     this.track(p);
     return p;
   }
 
   /** A single RAM pbuf holding a copy of `data` at `layer` (convenience for tests and tools). */
-  fromBytes(data: Uint8Array, layer: PbufLayer = PbufLayer.RAW): Pbuf | null {
-    const p = this.alloc(layer, data.length, PbufType.RAM);
+  fromBytes(data: Uint8Array, layer: PbufLayer = PbufLayer.RAW, use: PbufUse = PbufUse.DATA): Pbuf | null {
+    const p = this.alloc(layer, data.length, PbufType.RAM, use);
     if (p !== null) p.buf.set(data, p.off);
     return p;
   }
@@ -153,17 +239,17 @@ export class PbufPool {
    * success `p` is freed and the new pbuf returned; a single-piece `p` is
    * returned as is. On ERR_MEM returns null and `p` is untouched.
    */
-  coalesce(p: Pbuf, layer: PbufLayer = PbufLayer.RAW): Pbuf | null {
+  coalesce(p: Pbuf, layer: PbufLayer = PbufLayer.RAW, use: PbufUse = PbufUse.DATA): Pbuf | null {
     if (p.next === null) return p;
-    const q = this.clone(p, layer);
+    const q = this.clone(p, layer, use);
     if (q === null) return null;
     p.free();
     return q;
   }
 
   /** A contiguous RAM copy of the chain (lwIP pbuf_clone with PBUF_RAM). Null on ERR_MEM. */
-  clone(p: Pbuf, layer: PbufLayer = PbufLayer.RAW): Pbuf | null {
-    const q = this.alloc(layer, p.totLen, PbufType.RAM);
+  clone(p: Pbuf, layer: PbufLayer = PbufLayer.RAW, use: PbufUse = PbufUse.DATA): Pbuf | null {
+    const q = this.alloc(layer, p.totLen, PbufType.RAM, use);
     if (q === null) return null;
     p.copyPartial(q.buf, p.totLen, 0, q.off);
     q.flags = p.flags;
@@ -194,7 +280,7 @@ export class PbufPool {
    * alive (a slice of a slice starting past the first slice's head).
    * Null (counted) at a pool limit; RangeError if the range is outside p.
    */
-  slice(p: Pbuf, offset: number, len: number): Pbuf | null {
+  slice(p: Pbuf, offset: number, len: number, use: PbufUse = PbufUse.DATA): Pbuf | null {
     if (!Number.isInteger(offset) || !Number.isInteger(len) || offset < 0 || len < 0 || offset + len > p.totLen) {
       throw new RangeError(`slice [${offset}, ${offset}+${len}) outside a chain of ${p.totLen} bytes`);
     }
@@ -209,7 +295,7 @@ export class PbufPool {
     let left = len;
     do {
       const n = q === null ? 0 : Math.min(q.len - off, left);
-      if (!this.reserve(0, false)) {
+      if (!this.reserve(0, false, use)) {
         if (head !== null) head.free();
         return null;
       }
@@ -270,16 +356,16 @@ export class PbufPool {
     throw new PbufError(`pbuf pool not empty: ${s.pbufsInUse} pbufs, ${s.bytesInUse} bytes in use${detail}`);
   }
 
-  private allocPiece(type: PbufType, offset: number, length: number): Pbuf | null {
+  private allocPiece(type: PbufType, offset: number, length: number, use: PbufUse): Pbuf | null {
     const size = offset + length;
-    if (!this.reserve(blockBytesFor(size), type === PbufType.POOL)) return null;
+    if (!this.reserve(blockBytesFor(size), type === PbufType.POOL, use)) return null;
     const block = this.memory.get(size);
     const p = new Pbuf(this, type, block, offset, length, true);
     this.track(p);
     return p;
   }
 
-  private allocPoolChain(offset: number, length: number): Pbuf | null {
+  private allocPoolChain(offset: number, length: number, use: PbufUse): Pbuf | null {
     const unit = this.opts.poolBufSize;
     let head: Pbuf | null = null;
     let tail: Pbuf | null = null;
@@ -288,7 +374,7 @@ export class PbufPool {
     do {
       const room = first ? Math.max(unit - offset, 0) : unit;
       const n = Math.min(remaining, room);
-      const piece = this.allocPiece(PbufType.POOL, first ? offset : 0, n);
+      const piece = this.allocPiece(PbufType.POOL, first ? offset : 0, n, use);
       if (piece === null) {
         if (head !== null) head.free();
         return null;
@@ -303,13 +389,20 @@ export class PbufPool {
     return head;
   }
 
-  /** Check limits and count the reservation; false (counted) if a limit is hit. */
-  private reserve(bytes: number, isPool: boolean): boolean {
+  /** Check the limits of `use` and count the reservation; false (counted) if a limit is hit. */
+  private reserve(bytes: number, isPool: boolean, use: PbufUse): boolean {
     const s = this.stats;
-    const o = this.opts;
-    if (s.pbufsInUse >= o.maxPbufs || s.bytesInUse + bytes > o.maxBytes || (isPool && s.poolPbufsInUse >= o.maxPoolPbufs)) {
-      s.allocFailures++;
-      return false;
+    const d = this.dataLimits;
+    if (s.pbufsInUse >= d.pbufs || s.bytesInUse + bytes > d.bytes || (isPool && s.poolPbufsInUse >= d.poolPbufs)) {
+      // Beyond the DATA limits: only RX and CONTROL may go on, into the reserve.
+      const f = this.fullLimits;
+      if (use === PbufUse.DATA || s.pbufsInUse >= f.pbufs || s.bytesInUse + bytes > f.bytes || (isPool && s.poolPbufsInUse >= f.poolPbufs)) {
+        s.allocFailures++;
+        if (use === PbufUse.RX) s.rxAllocFailures++;
+        else if (use === PbufUse.CONTROL) s.controlAllocFailures++;
+        return false;
+      }
+      s.reserveAllocs++;
     }
     s.pbufsInUse++;
     s.allocs++;

@@ -22,6 +22,9 @@ describe('pool stats', () => {
       allocs: 0,
       frees: 0,
       allocFailures: 0,
+      reserveAllocs: 0,
+      rxAllocFailures: 0,
+      controlAllocFailures: 0,
     });
     const ram = must(pool.alloc(PbufLayer.TRANSPORT, 1500)); // 1636 -> 2048
     expect(pick(pool.stats)).toMatchObject({ pbufsInUse: 1, poolPbufsInUse: 0, bytesInUse: 2048, allocs: 1 });
@@ -46,6 +49,9 @@ describe('pool stats', () => {
       allocs: 4,
       frees: 3,
       allocFailures: 0,
+      reserveAllocs: 0,
+      rxAllocFailures: 0,
+      controlAllocFailures: 0,
     });
     expect(ram.free()).toBe(1);
     expect(pool.isEmpty()).toBe(true);

@@ -120,7 +120,8 @@ describe('copy', () => {
 
 describe('limits (ERR_MEM)', () => {
   it('maxBytes: alloc returns null and counts a failure', () => {
-    const pool = new PbufPool({ trackLive: true, maxBytes: 4096 });
+    // No input reserve: DATA allocations may use all of maxBytes (reserve.test.ts covers it).
+    const pool = new PbufPool({ trackLive: true, maxBytes: 4096, rxReserveBytes: 0 });
     const a = must(pool.alloc(PbufLayer.TRANSPORT, 1500)); // 1636 -> 2048 block
     const b = must(pool.alloc(PbufLayer.TRANSPORT, 1500));
     expect(pool.stats.bytesInUse).toBe(4096);
@@ -178,7 +179,7 @@ describe('limits (ERR_MEM)', () => {
   });
 
   it('a POOL chain failing midway on maxBytes also cleans up', () => {
-    const pool = new PbufPool({ trackLive: true, maxBytes: 3 * 2048 });
+    const pool = new PbufPool({ trackLive: true, maxBytes: 3 * 2048, rxReserveBytes: 0 });
     expect(pool.alloc(PbufLayer.RAW, 100_000, PbufType.POOL)).toBeNull();
     expect(pool.stats.allocs).toBe(3);
     expect(pool.stats.frees).toBe(3);
