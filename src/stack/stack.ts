@@ -8,6 +8,11 @@
 // `strictReentrancy`, is refused with a ReentrancyError. Work that must not
 // run in the middle of a packet is queued with defer() and runs as soon as
 // the current packet is fully processed.
+//
+// Bounded work (ARCHITECTURE.md): one drain pass runs at most `drainBudget`
+// queued packets and deferred items, then continues on a later turn of the
+// clock (Clock.soon) so the event loop gets its turn. A stack that talks to
+// itself through loopback without end (LAND was one) cannot starve Node.
 import { Err } from '../err.ts';
 import { Icmp, type IcmpOptions } from '../ip/icmp.ts';
 import type { IpHost } from '../ip/host.ts';
@@ -43,8 +48,13 @@ export interface StackOptions {
   tcp?: TcpConfig;
   udp?: UdpConfig;
   socket?: SocketLayerOptions;
-  /** Packets that may wait while the stack is busy (default 1024). */
+  /** Packets that may wait while the stack is busy (default 1024); more are dropped and counted (stats.stack.inputQueueDrops). */
   inputQueueLimit?: number;
+  /**
+   * Queued packets and deferred work items one pass processes before the
+   * stack yields to the event loop and continues on a later turn (default 256).
+   */
+  drainBudget?: number;
   /** Refuse reentrant input with a ReentrancyError instead of queueing it (debug). */
   strictReentrancy?: boolean;
   /**
@@ -91,6 +101,9 @@ export class Stack implements IpHost {
   private batchDepth = 0;
   private draining = false;
   private readonly inputQueueLimit: number;
+  private readonly drainBudget: number;
+  /** A pass is scheduled on a later turn (the last one ran out of budget): new input queues behind it. */
+  private continuation = false;
   private readonly queueP: Pbuf[] = [];
   private readonly queueIf: Netif[] = [];
   private queueHead = 0;
@@ -108,10 +121,11 @@ export class Stack implements IpHost {
     this.clock = opts.clock ?? new VirtualClock();
     this.rng = opts.rng instanceof Rng ? opts.rng : new Rng(opts.rng ?? 1);
     this.pool = new PbufPool(opts.pool);
-    this.inputQueueLimit = opts.inputQueueLimit ?? 1024;
+    this.inputQueueLimit = positiveInt(opts.inputQueueLimit ?? 1024, 'inputQueueLimit');
+    this.drainBudget = positiveInt(opts.drainBudget ?? 256, 'drainBudget');
     this.strict = opts.strictReentrancy ?? false;
     this.onInternalError = opts.onInternalError;
-    this.drainTimer = this.clock.timer(() => this.drain());
+    this.drainTimer = this.clock.timer(() => this.drain(true));
     this.ip = new Ipv4(this, opts.ip);
     this.icmp = new Icmp(this, this.ip, opts.icmp);
     this.tcp = new Tcp(this, opts.tcp);
@@ -172,9 +186,10 @@ export class Stack implements IpHost {
       this.enqueue(p, netif);
       return;
     }
-    if (this.draining || this.inDriver > 0) {
+    if (this.draining || this.inDriver > 0 || this.continuation) {
       // Deferred work or one of our own driver calls is running (a device
-      // that delivers synchronously): queued, processed right after.
+      // that delivers synchronously): queued, processed right after. Or the
+      // stack yielded with work left: queued behind it, order kept.
       this.enqueue(p, netif);
       return;
     }
@@ -295,12 +310,7 @@ export class Stack implements IpHost {
     if (this.closed) return;
     this.closed = true;
     this.drainTimer.stop();
-    for (let i = this.queueHead; i < this.queueP.length; i++) this.queueP[i]!.free();
-    this.queueP.length = 0;
-    this.queueIf.length = 0;
-    this.queueHead = 0;
-    this.deferred.length = 0;
-    this.deferredHead = 0;
+    this.discardQueues();
     this.tcp.closeAll();
     this.udp.closeAll();
     this.ip.close();
@@ -369,9 +379,23 @@ export class Stack implements IpHost {
 
   /** Make sure queued work runs: inline if we are about to drain anyway, else on a 0 ms timer. */
   private kick(): void {
-    if (this.busy || this.drainTimer.active || this.closed) return;
+    if (this.busy || this.drainTimer.active || this.continuation || this.closed) return;
     this.drainTimer.start(0);
   }
+
+  /** Out of budget with work left: continue on a later turn of the clock. */
+  private yieldDrain(): void {
+    this.stats.stack.budgetYields++;
+    if (this.continuation) return; // a later pass is already scheduled
+    this.continuation = true;
+    if (this.clock.soon !== undefined) this.clock.soon(this.continueDrain);
+    // A clock without soon(): 1 ms later, so even a virtual one moves on.
+    else this.drainTimer.start(1);
+  }
+
+  private readonly continueDrain = (): void => {
+    this.drain(true);
+  };
 
   private process(p: Pbuf, netif: Netif): void {
     this.depth++;
@@ -385,12 +409,30 @@ export class Stack implements IpHost {
     }
   }
 
-  /** Run deferred work, then queued packets, until both are empty. */
-  private drain(): void {
+  /**
+   * Run deferred work, then queued packets, until both are empty or the
+   * budget is spent (then the rest continues on a later turn). `scheduled`
+   * is true for the pass the clock runs (drain timer, continuation); an
+   * inline call after a packet or timer does nothing while a continuation
+   * is pending, so the event loop keeps its turn.
+   */
+  private drain(scheduled = false): void {
     if (this.draining || this.depth > 0 || this.closed) return;
+    if (this.continuation) {
+      if (!scheduled) return;
+      this.continuation = false;
+    }
     this.draining = true;
+    let budget = this.drainBudget;
+    let consistent = false;
     try {
       for (;;) {
+        const more = this.deferredHead < this.deferred.length || this.queueHead < this.queueP.length;
+        if (!more) break;
+        if (budget-- === 0) {
+          this.yieldDrain();
+          break;
+        }
         if (this.deferredHead < this.deferred.length) {
           const fn = this.deferred[this.deferredHead]!;
           this.deferred[this.deferredHead++] = noop;
@@ -402,26 +444,42 @@ export class Stack implements IpHost {
           }
           continue;
         }
-        if (this.queueHead < this.queueP.length) {
-          const p = this.queueP[this.queueHead]!;
-          const netif = this.queueIf[this.queueHead]!;
-          this.queueHead++;
-          this.process(p, netif);
-          continue;
-        }
-        break;
+        const p = this.queueP[this.queueHead]!;
+        const netif = this.queueIf[this.queueHead]!;
+        this.queueHead++;
+        this.process(p, netif);
       }
+      consistent = true;
     } finally {
-      // Only an onInternalError handler that throws gets here with work left: do not leak it.
-      for (let i = this.queueHead; i < this.queueP.length; i++) this.queueP[i]!.free();
-      this.deferred.length = 0;
-      this.deferredHead = 0;
-      this.queueP.length = 0;
-      this.queueIf.length = 0;
-      this.queueHead = 0;
+      if (consistent) this.compactQueues();
+      else this.discardQueues(); // only an onInternalError handler that throws gets here: do not leak
       this.draining = false;
     }
     this.flushError();
+  }
+
+  /** Forget the processed heads of both queues (what is left waits for the next pass). */
+  private compactQueues(): void {
+    if (this.deferredHead === this.deferred.length) this.deferred.length = 0;
+    else this.deferred.splice(0, this.deferredHead);
+    this.deferredHead = 0;
+    if (this.queueHead === this.queueP.length) {
+      this.queueP.length = 0;
+      this.queueIf.length = 0;
+    } else {
+      this.queueP.splice(0, this.queueHead);
+      this.queueIf.splice(0, this.queueHead);
+    }
+    this.queueHead = 0;
+  }
+
+  private discardQueues(): void {
+    for (let i = this.queueHead; i < this.queueP.length; i++) this.queueP[i]!.free();
+    this.queueP.length = 0;
+    this.queueIf.length = 0;
+    this.queueHead = 0;
+    this.deferred.length = 0;
+    this.deferredHead = 0;
   }
 
   /**
@@ -450,6 +508,11 @@ export class Stack implements IpHost {
 }
 
 function noop(): void {}
+
+function positiveInt(n: number, what: string): number {
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`${what} must be a positive integer`);
+  return n;
+}
 
 function toAddr(a: number | string, what: string): number {
   if (typeof a === 'number') return a >>> 0;

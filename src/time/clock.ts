@@ -13,4 +13,11 @@ export interface Clock {
   nextDeadline(): number | null;
   /** Number of scheduled timers (an idle stack schedules none). */
   pendingTimers(): number;
+  /**
+   * Run `cb` once, soon but only after the event loop had a turn (a Stack
+   * that used up its work budget continues here instead of starving the
+   * process). Real time: setImmediate. Virtual time: see VirtualClock.soon.
+   * Pending tasks count in pendingTimers().
+   */
+  soon?(cb: () => void): void;
 }

@@ -24,6 +24,8 @@ export class RealClock implements Clock {
   private armedFor = Infinity;
   private firing = false;
   private disposed = false;
+  /** soon() tasks not yet run. */
+  private soonPending = 0;
 
   constructor(private readonly opts: RealClockOptions = {}) {}
 
@@ -44,7 +46,24 @@ export class RealClock implements Clock {
   }
 
   pendingTimers(): number {
-    return this.heap.size;
+    return this.heap.size + this.soonPending;
+  }
+
+  /** Run `cb` after the event loop had a turn (setImmediate: after pending I/O callbacks). */
+  soon(cb: () => void): void {
+    if (this.disposed) return;
+    this.soonPending++;
+    const h = setImmediate(() => {
+      this.soonPending--;
+      if (this.disposed) return;
+      try {
+        cb();
+      } catch (err) {
+        if (this.opts.onError) this.opts.onError(err);
+        else throw err;
+      }
+    });
+    if (this.opts.unref) h.unref();
   }
 
   /**

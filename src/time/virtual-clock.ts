@@ -12,6 +12,8 @@ export class VirtualClock implements Clock {
   private t: number;
   private readonly heap: TimerHeap;
   private firing = false;
+  /** Tasks for the next turn (soon()). */
+  private soonTasks: (() => void)[] = [];
 
   constructor(start = 0, opts: VirtualClockOptions = {}) {
     this.t = start;
@@ -31,17 +33,31 @@ export class VirtualClock implements Clock {
   }
 
   nextDeadline(): number | null {
+    if (this.soonTasks.length > 0) return this.t;
     return this.heap.peek()?.deadline ?? null;
   }
 
   pendingTimers(): number {
-    return this.heap.size;
+    return this.heap.size + this.soonTasks.length;
+  }
+
+  /**
+   * Run `cb` on the next turn. In virtual time a turn is one advanceTo
+   * call: it first runs the tasks pending when it starts, at the current
+   * instant, then its timers; tasks added meanwhile wait for the next call.
+   * nextDeadline() reports now while any is pending, so a driver steps
+   * through a stack that keeps yielding one turn at a time (its step
+   * budget counts them) instead of looping inside one call.
+   */
+  soon(cb: () => void): void {
+    this.soonTasks.push(cb);
   }
 
   /**
    * Run every timer due at or before `at`, in deadline order, moving `now`
    * to each deadline as it fires, then leave `now` at `at`. Timers that
-   * callbacks schedule inside the window run too. Returns timers fired.
+   * callbacks schedule inside the window run too. Returns timers fired
+   * (soon() tasks of this turn included).
    *
    * At most `maxFires` timers run: a driver's step budget then counts the
    * work inside one call too (a loop at one instant used to hide in here).
@@ -56,6 +72,7 @@ export class VirtualClock implements Clock {
     this.firing = true;
     let fired = 0;
     try {
+      fired += this.runSoonTurn();
       while (fired < maxFires) {
         const timer = this.heap.popDue(at);
         if (timer === undefined) break;
@@ -70,6 +87,20 @@ export class VirtualClock implements Clock {
       this.firing = false;
     }
     return fired;
+  }
+
+  /** Run the tasks pending now; a task that throws loses none of the others. */
+  private runSoonTurn(): number {
+    const batch = this.soonTasks;
+    if (batch.length === 0) return 0;
+    this.soonTasks = [];
+    let i = 0;
+    try {
+      for (; i < batch.length; i++) batch[i]!();
+    } finally {
+      if (i + 1 < batch.length) this.soonTasks = batch.slice(i + 1).concat(this.soonTasks);
+    }
+    return batch.length;
   }
 
   advanceBy(ms: number): number {
