@@ -2,11 +2,15 @@
 // throughput tests: GET /bytes/N or /?size=N) and a status page with live
 // counters and per-connection details (GET /, /status.json). One request
 // per connection (Connection: close), bodies streamed with backpressure.
+// Bounded in time: the request head has one deadline, every block of a
+// response another, so neither a slow talker nor a client that never reads
+// holds a connection.
 import { Rng } from '../time/rng.ts';
 import type { SocketLayer } from '../socket/layer.ts';
 import type { Socket } from '../socket/socket.ts';
 import { formatIpv4Address } from '../wire/address.ts';
-import { serve, type Service, type ServiceCounters } from './serve.ts';
+import { type ResolvedLimits, ServiceTimeout, timedReadline, timedWrite } from './limits.ts';
+import { type Connection, DEFAULT_LIMITS, type Handler, serve, type ServeOptions, type Service, type ServiceCounters } from './serve.ts';
 
 /** The body of /bytes/N is this 64 KiB block repeated (seeded, so clients can check it). */
 export const BODY_BLOCK_SIZE = 65536;
@@ -26,13 +30,36 @@ export function generatedBody(n: number): Uint8Array {
 /** The largest body /bytes/N serves (10 GB). */
 export const MAX_BODY = 10_000_000_000;
 
+/** Who asks for the status page (it may show them less than it shows a local client). */
+export interface StatusViewer {
+  /** The client's address (dotted quad). */
+  remote: string;
+}
+
 export interface StatusSource {
-  /** A snapshot for the status page: anything JSON-serialisable. */
-  status(): Record<string, unknown>;
+  /** A snapshot for the status page as `viewer` may see it: anything JSON-serialisable. */
+  status(viewer?: StatusViewer): Record<string, unknown>;
 }
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
+
+export interface HttpOptions extends ServeOptions {
+  /**
+   * The whole request head (request line and every header line) must
+   * arrive within this time of the connection's start, however it is
+   * spread (ms; default 10 s): one line every few seconds cannot hold a
+   * connection (slowloris).
+   */
+  headerTimeoutMs?: number;
+}
+
+/** HTTP's defaults: more connections than the small services; writeTimeoutMs per 64 KiB block (about 2 KiB/s at least). */
+export const HTTP_DEFAULT_LIMITS: ResolvedLimits = { ...DEFAULT_LIMITS, maxConnections: 1024 };
+export const DEFAULT_HEADER_TIMEOUT_MS = 10_000;
+/** Longest request head accepted (bytes and lines). */
+const MAX_HEAD_BYTES = 16 * 1024;
+const MAX_HEAD_LINES = 100;
 
 interface Request {
   method: string;
@@ -40,15 +67,21 @@ interface Request {
   version: string;
 }
 
-/** Read the request head (up to the blank line); null if the client went away first. */
-async function readHead(sock: Socket, c: ServiceCounters): Promise<Request | null | 'bad'> {
+/**
+ * Read the request head (up to the blank line) by `deadline` (stack clock);
+ * null if the client went away first. Each line waits only for what is left
+ * of the deadline, so the total is bounded, not the gap between lines.
+ */
+async function readHead(sock: Socket<'blocking'>, c: ServiceCounters, conn: Connection, deadline: number): Promise<Request | null | 'bad'> {
   let head = '';
-  for (;;) {
-    const line = await sock.readline();
-    if (line === null || line.length === 0) return null;
+  for (let lines = 0; ; lines++) {
+    const left = deadline - conn.clock.now();
+    if (left <= 0) throw new ServiceTimeout('header');
+    const line = await timedReadline(sock, left, 'header');
+    if (line.length === 0) return null;
     c.bytesIn += line.length;
     head += dec.decode(line);
-    if (head.length > 16 * 1024) return 'bad';
+    if (head.length > MAX_HEAD_BYTES || lines >= MAX_HEAD_LINES) return 'bad';
     if (head.endsWith('\r\n\r\n') || head.endsWith('\n\n') || head === '\r\n' || head === '\n') break;
   }
   const first = head.split(/\r?\n/, 1)[0] ?? '';
@@ -61,14 +94,21 @@ function response(status: string, type: string, length: number): Uint8Array {
   return enc.encode(`HTTP/1.1 ${status}\r\nServer: tsip\r\nContent-Type: ${type}\r\nContent-Length: ${length}\r\nConnection: close\r\n\r\n`);
 }
 
-async function sendText(sock: Socket, c: ServiceCounters, status: string, type: string, body: string, head: boolean): Promise<void> {
+async function sendText(sock: Socket<'blocking'>, c: ServiceCounters, conn: Connection, status: string, type: string, body: string, head: boolean): Promise<void> {
   const b = enc.encode(body);
   const h = response(status, type, b.length);
-  await sock.write(h);
+  await timedWrite(sock, h, conn.limits.writeTimeoutMs);
   c.bytesOut += h.length;
-  if (!head) {
-    await sock.write(b);
-    c.bytesOut += b.length;
+  if (!head) await writeBody(sock, c, conn, b);
+}
+
+/** A body in blocks of at most 64 KiB, each within writeTimeoutMs (the minimum progress rate). */
+async function writeBody(sock: Socket<'blocking'>, c: ServiceCounters, conn: Connection, b: Uint8Array): Promise<void> {
+  for (let off = 0; off < b.length; off += BODY_BLOCK_SIZE) {
+    const piece = b.subarray(off, Math.min(b.length, off + BODY_BLOCK_SIZE));
+    await timedWrite(sock, piece, conn.limits.writeTimeoutMs);
+    c.bytesOut += piece.length;
+    conn.progress();
   }
 }
 
@@ -80,32 +120,49 @@ export function requestedSize(path: string): number {
   return Number.isSafeInteger(n) && n <= MAX_BODY ? n : -2;
 }
 
-export function httpService(layer: SocketLayer, source: StatusSource, port = 80): Service {
+/**
+ * HTTP on `port`. Limits (HttpOptions): the request head within
+ * headerTimeoutMs, each 64 KiB of a response taken within writeTimeoutMs,
+ * at most maxConnections at once (the longest-stalled shed first).
+ */
+export function httpService(layer: SocketLayer, source: StatusSource, port = 80, options: HttpOptions = {}): Service {
   const block = bodyBlock();
-  return serve(layer, 'http', port, async (sock, _addr, c) => {
-    sock.settimeout(30);
-    const req = await readHead(sock, c);
+  const headerTimeoutMs = options.headerTimeoutMs ?? DEFAULT_HEADER_TIMEOUT_MS;
+  if (!(headerTimeoutMs > 0) || !Number.isFinite(headerTimeoutMs)) throw new RangeError(`headerTimeoutMs must be a positive number, got ${String(headerTimeoutMs)}`);
+  const handler: Handler = async (sock, addr, c, conn) => {
+    let req: Request | null | 'bad';
+    try {
+      req = await readHead(sock, c, conn, conn.since + headerTimeoutMs);
+    } catch (e) {
+      // Say why before the reset (it fits the send buffer: never waits on the client).
+      if (e instanceof ServiceTimeout) await sendText(sock, c, conn, '408 Request Timeout', 'text/plain', 'request head not complete in time\n', false).catch(() => {});
+      throw e;
+    }
     if (req === null) return;
-    if (req === 'bad') return sendText(sock, c, '400 Bad Request', 'text/plain', 'bad request\n', false);
-    if (req.method !== 'GET' && req.method !== 'HEAD') return sendText(sock, c, '405 Method Not Allowed', 'text/plain', 'only GET and HEAD\n', false);
+    conn.progress();
+    if (req === 'bad') return sendText(sock, c, conn, '400 Bad Request', 'text/plain', 'bad request\n', false);
+    if (req.method !== 'GET' && req.method !== 'HEAD') return sendText(sock, c, conn, '405 Method Not Allowed', 'text/plain', 'only GET and HEAD\n', false);
     const head = req.method === 'HEAD';
     const path = req.path;
-    if (path === '/' || path === '/index.html') return sendText(sock, c, '200 OK', 'text/html; charset=utf-8', statusHtml(source.status()), head);
-    if (path === '/status.json') return sendText(sock, c, '200 OK', 'application/json', JSON.stringify(source.status(), null, 2) + '\n', head);
+    const viewer: StatusViewer = { remote: addr[0] };
+    if (path === '/' || path === '/index.html') return sendText(sock, c, conn, '200 OK', 'text/html; charset=utf-8', statusHtml(source.status(viewer)), head);
+    if (path === '/status.json') return sendText(sock, c, conn, '200 OK', 'application/json', JSON.stringify(source.status(viewer), null, 2) + '\n', head);
     const size = requestedSize(path);
-    if (size === -2) return sendText(sock, c, '413 Payload Too Large', 'text/plain', `at most ${MAX_BODY} bytes\n`, head);
-    if (size < 0) return sendText(sock, c, '404 Not Found', 'text/plain', 'try / , /status.json or /bytes/N\n', head);
+    if (size === -2) return sendText(sock, c, conn, '413 Payload Too Large', 'text/plain', `at most ${MAX_BODY} bytes\n`, head);
+    if (size < 0) return sendText(sock, c, conn, '404 Not Found', 'text/plain', 'try / , /status.json or /bytes/N\n', head);
     const h = response('200 OK', 'application/octet-stream', size);
-    await sock.write(h);
+    await timedWrite(sock, h, conn.limits.writeTimeoutMs);
     c.bytesOut += h.length;
     if (head) return;
-    sock.settimeout(null);
+    // Each block within writeTimeoutMs: a client that stops reading is reset, not waited for.
     for (let off = 0; off < size; off += BODY_BLOCK_SIZE) {
       const n = Math.min(BODY_BLOCK_SIZE, size - off);
-      await sock.write(n === BODY_BLOCK_SIZE ? block : block.subarray(0, n));
+      await timedWrite(sock, n === BODY_BLOCK_SIZE ? block : block.subarray(0, n), conn.limits.writeTimeoutMs);
       c.bytesOut += n;
+      conn.progress();
     }
-  });
+  };
+  return serve(layer, 'http', port, handler, options, HTTP_DEFAULT_LIMITS);
 }
 
 function esc(s: string): string {

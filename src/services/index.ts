@@ -2,9 +2,10 @@
 // discard, chargen, HTTP with a live status page, UDP echo), and the opt-in
 // password-protected terminal.
 import type { Stack } from '../stack/stack.ts';
-import { connectionRows, httpService, type StatusSource } from './http.ts';
-import type { Service } from './serve.ts';
+import { httpService, type HttpOptions } from './http.ts';
+import type { ServeOptions, Service } from './serve.ts';
 import { chargenService, discardService, echoService } from './simple.ts';
+import { statusSource, type StatusOptions } from './status.ts';
 import { udpEchoService } from './udp-echo.ts';
 
 export { generatedBody, httpService, type StatusSource } from './http.ts';
@@ -18,23 +19,25 @@ export interface Services {
   stop(): void;
 }
 
-/** echo :7 (TCP and UDP), discard :9, chargen :19 and HTTP :80 on `stack`; `extra` adds to the status page. */
-export function startServices(stack: Stack, extra: () => Record<string, unknown> = () => ({})): Services {
+/** startServices' options: the status page's (StatusOptions) and each service's limits. */
+export interface ServicesOptions extends StatusOptions {
+  echo?: ServeOptions;
+  discard?: ServeOptions;
+  chargen?: ServeOptions;
+  http?: HttpOptions;
+}
+
+/**
+ * echo :7 (TCP and UDP), discard :9, chargen :19 and HTTP :80 on `stack`.
+ * The second argument is the options, or (as before) a function adding
+ * sections to the status page.
+ */
+export function startServices(stack: Stack, options: ServicesOptions | (() => Record<string, unknown>) = {}): Services {
+  const o: ServicesOptions = typeof options === 'function' ? { extra: options } : options;
   const list: Service[] = [];
-  const source: StatusSource = {
-    status: () => ({
-      services: Object.fromEntries(list.map((s) => [`${s.name}:${s.port}`, { ...s.counters }])),
-      ...extra(),
-      ip: stack.stats.ip,
-      icmp: stack.stats.icmp,
-      tcp: { ...stack.stats.tcp, ...stack.tcp.counters, pcbs: stack.tcp.pcbCount },
-      udp: { ...stack.stats.udp, ...stack.udp.counters, pcbs: stack.udp.pcbCount },
-      sockets: { open: stack.sockets.open, ...stack.sockets.counters },
-      pool: { ...stack.pool.stats },
-      connections: connectionRows(stack.tcp.connections()),
-    }),
-  };
-  list.push(echoService(stack.sockets), discardService(stack.sockets), chargenService(stack.sockets), httpService(stack.sockets, source), udpEchoService(stack.sockets));
+  const source = statusSource(stack, () => list, o);
+  const l = stack.sockets;
+  list.push(echoService(l, 7, o.echo), discardService(l, 9, o.discard), chargenService(l, 19, o.chargen), httpService(l, source, 80, o.http), udpEchoService(l));
   return {
     list,
     stop() {

@@ -1,29 +1,48 @@
-// The classic small services: echo (RFC 862), discard (RFC 863), chargen (RFC 864).
+// The classic small services: echo (RFC 862), discard (RFC 863), chargen
+// (RFC 864). Each is bounded (ServeOptions, defaults in serve.ts): a client
+// that sends nothing for idleTimeoutMs, or does not take a write within
+// writeTimeoutMs (chargen and echo to a client that never reads), is reset.
 import type { SocketLayer } from '../socket/layer.ts';
-import { serve, type Service } from './serve.ts';
+import { timedRecv, timedRecvInto, timedWrite } from './limits.ts';
+import { serve, type ServeOptions, type Service } from './serve.ts';
 
-export function echoService(layer: SocketLayer, port = 7): Service {
-  return serve(layer, 'echo', port, async (sock, _addr, c) => {
-    for (;;) {
-      const d = await sock.recv(65536);
-      if (d.length === 0) return;
-      c.bytesIn += d.length;
-      await sock.write(d);
-      c.bytesOut += d.length;
-    }
-  });
+export function echoService(layer: SocketLayer, port = 7, options: ServeOptions = {}): Service {
+  return serve(
+    layer,
+    'echo',
+    port,
+    async (sock, _addr, c, conn) => {
+      for (;;) {
+        const d = await timedRecv(sock, 65536, conn.limits.idleTimeoutMs);
+        if (d.length === 0) return;
+        c.bytesIn += d.length;
+        conn.progress();
+        await timedWrite(sock, d, conn.limits.writeTimeoutMs);
+        c.bytesOut += d.length;
+        conn.progress();
+      }
+    },
+    options,
+  );
 }
 
-export function discardService(layer: SocketLayer, port = 9): Service {
-  return serve(layer, 'discard', port, async (sock, _addr, c) => {
-    // One buffer per session, reused: discarding allocates nothing per read.
-    const buf = new Uint8Array(65536);
-    for (;;) {
-      const n = await sock.recvInto(buf);
-      if (n === 0) return;
-      c.bytesIn += n;
-    }
-  });
+export function discardService(layer: SocketLayer, port = 9, options: ServeOptions = {}): Service {
+  return serve(
+    layer,
+    'discard',
+    port,
+    async (sock, _addr, c, conn) => {
+      // One buffer per session, reused: discarding allocates nothing per read.
+      const buf = new Uint8Array(65536);
+      for (;;) {
+        const n = await timedRecvInto(sock, buf, conn.limits.idleTimeoutMs);
+        if (n === 0) return;
+        c.bytesIn += n;
+        conn.progress();
+      }
+    },
+    options,
+  );
 }
 
 /** RFC 864: lines of 72 printable characters, each starting one character later. */
@@ -38,13 +57,20 @@ export function chargenBlock(lines = 95): Uint8Array {
   return out;
 }
 
-export function chargenService(layer: SocketLayer, port = 19): Service {
+export function chargenService(layer: SocketLayer, port = 19, options: ServeOptions = {}): Service {
   const block = chargenBlock();
-  return serve(layer, 'chargen', port, async (sock, _addr, c) => {
-    // Until the client goes away: a failing write ends the handler.
-    for (;;) {
-      await sock.write(block);
-      c.bytesOut += block.length;
-    }
-  });
+  return serve(
+    layer,
+    'chargen',
+    port,
+    async (sock, _addr, c, conn) => {
+      // Until the client goes away or stops reading: a failing or timed-out write ends the handler.
+      for (;;) {
+        await timedWrite(sock, block, conn.limits.writeTimeoutMs);
+        c.bytesOut += block.length;
+        conn.progress();
+      }
+    },
+    options,
+  );
 }

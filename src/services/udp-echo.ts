@@ -5,13 +5,13 @@
 // as inetd does, so two echo servers cannot ping-pong forever.
 import type { SocketLayer } from '../socket/layer.ts';
 import { Err } from '../err.ts';
-import type { Service, ServiceCounters } from './serve.ts';
+import { newServiceCounters, type Service } from './serve.ts';
 
 const LOOP_PORTS = new Set([7, 9, 13, 19, 37]);
 
 export function udpEchoService(layer: SocketLayer, port = 7): Service {
   const raw = layer.rawUdp;
-  const counters: ServiceCounters = { accepted: 0, active: 0, bytesIn: 0, bytesOut: 0, errors: 0 };
+  const counters = newServiceCounters();
   const pcb = raw.udpNew();
   if (pcb === null) throw new Error('udp-echo: no UDP PCB available');
   raw.setReuseAddr(pcb, true);
