@@ -154,7 +154,7 @@ export class RawTcp {
 
   /** tcp_sndbuf: bytes tcpWrite can take now. */
   tcpSndbuf(pcb: TcpPcb): number {
-    return pcb.freed ? 0 : pcb.sndBuf;
+    return this.tcp.sendSpace(pcb);
   }
 
   /** tcp_sndqueuelen: pbuf pieces queued for sending. */

@@ -224,7 +224,8 @@ function applySynOptions(tcp: Tcp, pcb: TcpPcb, s: InSeg, passive: boolean): voi
   const o = s.opts;
   const cfg = tcp.config;
   pcb.peerMss = o.mss > 0 ? o.mss : 536;
-  pcb.mss = Math.max(64, Math.min(pcb.peerMss, pcb.ourMss));
+  // The peer's MSS, floored (Linux tcp_min_snd_mss), never above what our own link carries.
+  pcb.mss = Math.min(Math.max(pcb.peerMss, cfg.minSndMss), pcb.ourMss);
   if (cfg.windowScaling && o.wscale >= 0) {
     pcb.flags |= PcbFlag.WND_SCALE;
     pcb.sndScale = o.wscale;

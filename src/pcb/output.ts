@@ -461,7 +461,9 @@ function sendSegment(tcp: Tcp, pcb: TcpPcb, data: Pbuf | null, dataLen: number, 
   // would exceed the MTU); a bare ACK then carries them (see below).
   let sackLeftOut = false;
   if (!syn && (pcb.flags & PcbFlag.SACK) !== 0 && !pcb.ooseq.empty) {
-    const room = dataLen > 0 ? pcb.mss - dataLen - (tsOn ? TS_OPT_LEN : 0) : 40;
+    // A bare ACK's options may use up to 40 bytes, but no more than the
+    // MSS either: on a link with MTU 68 three blocks would not fit.
+    const room = (dataLen > 0 ? pcb.mss - dataLen : Math.min(40, pcb.mss)) - (tsOn ? TS_OPT_LEN : 0);
     const fit = Math.min(tsOn ? 3 : 4, Math.max(0, Math.floor((room - 4) / 8)));
     if (fit > 0) o.sackCount = buildSackBlocks(pcb, o.sackBlocks, fit);
     else sackLeftOut = true;
@@ -504,7 +506,7 @@ function sendSegment(tcp: Tcp, pcb: TcpPcb, data: Pbuf | null, dataLen: number, 
   // A super-segment goes out whole; the device cuts it into MSS-sized segments.
   const mss = maxPayload(pcb);
   head.gsoSize = dataLen > mss ? mss : 0;
-  const err = tcp.ip.output(head, pcb.localIp, pcb.remoteIp, IpProtocol.TCP, tcp.config.ttl, 0, tcp.config.dontFragment);
+  const err = tcp.ip.output(head, pcb.localIp, pcb.remoteIp, IpProtocol.TCP, tcp.config.ttl, 0, tcp.config.dontFragment && !pcb.pmtuFloored);
   head.gsoSize = 0;
   if (inPlace) head.removeHeader(hl);
   else head.free();

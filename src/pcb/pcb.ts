@@ -216,6 +216,11 @@ export class TcpPcb implements CcState {
   /** Challenge ACK rate limit (RFC 5961 §7): window start and count. */
   challengeWindowStart = 0;
   challengeCount = 0;
+  /**
+   * An ICMP "fragmentation needed" reported an MTU below minPmtu: the MSS
+   * stays at minPmtu's and DF is cleared so routers may fragment (Linux).
+   */
+  pmtuFloored = false;
   /** When we last answered an out-of-window segment with an ACK (Linux tcp_oow_rate_limited). */
   lastOowAckAt = -Infinity;
 

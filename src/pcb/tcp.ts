@@ -12,12 +12,12 @@ import type { ProtoStats } from '../stats.ts';
 import type { Clock } from '../time/clock.ts';
 import type { Timer } from '../time/timer-heap.ts';
 import { IpProtocol } from '../wire/ipv4.ts';
-import { newTcpOptions, TcpView, type TcpOptions } from '../wire/tcp.ts';
+import { newTcpOptions, TcpFlag, TcpView, type TcpOptions } from '../wire/tcp.ts';
 import { createCongestionControl } from './congestion.ts';
 import { callErr, callPoll } from './events.ts';
 import { hasRefused, type InEvents, type InSeg, newInEvents, newInSeg, offerRefused, tcpInput } from './input.ts';
 import { IsnGenerator } from './isn.ts';
-import { enqueueFin, enqueueSyn, output, sendRstFromPcb, updateRcvAnnWnd, windowScaleFor, write as queueWrite, maxPayload } from './output.ts';
+import { enqueueFin, enqueueSyn, output, sendRstFromPcb, segLimit, updateRcvAnnWnd, windowScaleFor, write as queueWrite, maxPayload } from './output.ts';
 import { type ConnectedFn, TcpPcb } from './pcb.ts';
 import { RttEstimator } from './rtt.ts';
 import { seqAdd, seqDiff, seqGt } from './seq.ts';
@@ -85,6 +85,18 @@ export interface TcpConfig {
   ttl?: number;
   /** Set DF on segments (path MTU discovery, RFC 1191). */
   dontFragment?: boolean;
+  /**
+   * Smallest MSS a peer may make us use (Linux tcp_min_snd_mss, 48): a
+   * peer announcing MSS 1 would make us cut data into 1-byte segments.
+   * Our own link's MTU still wins: on an MTU-68 link the MSS is 28.
+   */
+  minSndMss?: number;
+  /**
+   * Smallest path MTU an ICMP "fragmentation needed" may set (Linux
+   * min_pmtu, 552): a spoofed or broken report of 68 would cut the MSS of a
+   * live connection to 28. Below it DF is cleared instead.
+   */
+  minPmtu?: number;
 }
 
 export type ResolvedTcpConfig = Required<Omit<TcpConfig, 'mss'>> & { mss: number };
@@ -125,6 +137,8 @@ const DEFAULTS: ResolvedTcpConfig = {
   maxPersistMs: 60_000,
   ttl: 64,
   dontFragment: true,
+  minSndMss: 48,
+  minPmtu: 552,
 };
 
 /** MIB-style counters for the whole TCP layer (RFC 4022 names where they exist). */
@@ -145,6 +159,8 @@ export interface TcpCounters {
   pawsDrops: number;
   /** ACKs not sent to out-of-window / PAWS-failed / bad-ACK segments because of the rate limit. */
   invalidAcksSkipped: number;
+  /** Connections whose path MTU report fell below minPmtu (MSS kept at its floor, DF cleared). */
+  pmtuFloored: number;
   /** SYNs that reopened a TIME_WAIT connection (RFC 6191). */
   timeWaitReuse: number;
   /** TIME_WAIT PCBs dropped early because of maxTimeWait. */
@@ -182,6 +198,7 @@ export class Tcp {
     challengeAcks: 0,
     pawsDrops: 0,
     invalidAcksSkipped: 0,
+    pmtuFloored: 0,
     timeWaitReuse: 0,
     timeWaitOverflows: 0,
     fastRetransmits: 0,
@@ -286,6 +303,28 @@ export class Tcp {
     pcb.keepCnt = c.keepCnt;
     this.pcbCount++;
     return pcb;
+  }
+
+  /**
+   * Bytes a write can queue now (lwIP tcp_sndbuf, refined): the free send
+   * buffer, but no more than the pieces left under sndQueueLen can carry.
+   * With a tiny MSS (16 bytes of data on an MTU-68 link) the piece limit
+   * binds first; an application that writes what this says never gets
+   * ERR_MEM from the queue limit.
+   */
+  sendSpace(pcb: TcpPcb): number {
+    if (pcb.freed) return 0;
+    const max = segLimit(pcb);
+    let pieces = this.config.sndQueueLen - pcb.sndQueueLen;
+    let bytes = 0;
+    // The last unsent segment may take more (costing at most one piece).
+    const last = pcb.unsent.tail;
+    if (last !== null && (last.flags & (TcpFlag.SYN | TcpFlag.FIN)) === 0 && last.len < max && pieces > 0) {
+      bytes += max - last.len;
+      pieces--;
+    }
+    bytes += Math.max(0, pieces) * max;
+    return Math.max(0, Math.min(pcb.sndBuf, bytes));
   }
 
   /** Bind to a local address (0 = any) and port (0 = an ephemeral one). lwIP tcp_bind. */
@@ -550,8 +589,9 @@ export class Tcp {
 
   /** The MSS for a netif MTU (IPv4 + TCP headers off), capped by config. */
   mssFor(mtu: number): number {
+    // No floor of our own: an MTU-68 link (RFC 791's minimum) carries 28.
     const m = mtu - 40;
-    return Math.max(88, this.config.mss > 0 ? Math.min(m, this.config.mss) : m);
+    return this.config.mss > 0 ? Math.min(m, this.config.mss) : m;
   }
 
   /** Release everything a PCB holds and forget it. Does not call any callback. */
@@ -878,8 +918,18 @@ export class Tcp {
       if (!(pcb.state === TcpState.SYN_SENT && seq === pcb.iss)) return;
     }
     if (e.type === 3 && e.code === 4) {
-      // Fragmentation needed: lower the MSS for the path (never below 68 - 40).
-      const mtu = e.nextHopMtu >= 68 ? e.nextHopMtu : 576;
+      // Fragmentation needed (RFC 1191, RFC 8201): lower the MSS for the
+      // path, but not below minPmtu's (a report of 0 from an old router
+      // means "unknown": take 576). Below the floor DF goes off instead,
+      // so a real tiny hop fragments rather than drops (Linux min_pmtu).
+      let mtu = e.nextHopMtu >= 68 ? e.nextHopMtu : 576;
+      if (mtu < this.config.minPmtu) {
+        mtu = this.config.minPmtu;
+        if (!pcb.pmtuFloored) {
+          pcb.pmtuFloored = true;
+          this.counters.pmtuFloored++;
+        }
+      }
       const m = this.mssFor(mtu);
       if (m < pcb.mss) {
         pcb.mss = m;
@@ -915,5 +965,7 @@ function validate(c: ResolvedTcpConfig): void {
   }
   if (c.rcvWnd > 0x3fffffff) throw new RangeError('tcp config rcvWnd must be below 2^30 (RFC 7323 window scale 14)');
   if (c.ephemeralLow < 1024 || c.ephemeralHigh > 0xffff || c.ephemeralLow > c.ephemeralHigh) throw new RangeError('tcp config ephemeral port range must lie within 1024..65535');
-  if (c.mss !== 0 && (c.mss < 88 || c.mss > 65495)) throw new RangeError('tcp config mss must be within 88..65495');
+  if (c.mss !== 0 && (c.mss < 28 || c.mss > 65495)) throw new RangeError('tcp config mss must be within 28..65495');
+  if (!(c.minSndMss >= 1 && c.minSndMss <= 65495)) throw new RangeError('tcp config minSndMss must be within 1..65495');
+  if (!(c.minPmtu >= 68 && c.minPmtu <= 65535)) throw new RangeError('tcp config minPmtu must be within 68..65535');
 }

@@ -12,7 +12,9 @@ import { PbufType } from '../../src/pbuf/pbuf.ts';
 import { Stack } from '../../src/stack/stack.ts';
 import { RawTcp } from '../../src/callbacks/raw.ts';
 import type { VirtualClock } from '../../src/time/virtual-clock.ts';
-import { ACK, activeOpen, closeAndCheck, flagStr, parseSent, payload, PSH, scriptedPeer, SYN, tcpPacket, u32 } from '../support/tcp.ts';
+import { IcmpDestUnreachableCode } from '../../src/wire/icmp.ts';
+import { icmpMessage, ipPacket } from '../support/packets.ts';
+import { ACK, acceptConnection, activeOpen, closeAndCheck, flagStr, parseSent, payload, PSH, scriptedPeer, SYN, tcpPacket, u32 } from '../support/tcp.ts';
 
 const BIG = 0x40000000; // a TSval a quarter of the space ahead
 
@@ -119,5 +121,79 @@ describe('ACKs to unacceptable segments are rate limited (RFC 5961 §5)', () => 
     raw.tcpClose(lp);
     stack.close();
     stack.pool.assertEmpty();
+  });
+});
+
+describe('MSS on small links and against small MSS claims', () => {
+  test('on an MTU-68 link the SYN announces MSS 28 and every segment fits the MTU (16 bytes of data beside timestamps)', () => {
+    const peer = scriptedPeer({ mtu: 68 });
+    const { pcb, iss, irs, syn } = activeOpen(peer, { tsVal: 1, mss: 28 });
+    expect(syn.opts.mss).toBe(28);
+    expect(pcb.info().mss).toBe(28);
+    peer.take();
+    expect(peer.raw.tcpWrite(pcb, payload(100))).toBe(Err.OK);
+    peer.raw.tcpOutput(pcb);
+    const segs = peer.take();
+    expect(segs.length).toBeGreaterThan(0);
+    for (const s of segs) expect(40 + 12 + s.data.length).toBeLessThanOrEqual(68);
+    expect(segs[0]!.data.length).toBe(16);
+    void iss;
+    void irs;
+    closeAndCheck(peer);
+  });
+
+  test('a peer announcing MSS 1 gets segments of minSndMss (48) on a normal link; our own small link still wins', () => {
+    const peer = scriptedPeer();
+    const { pcb } = activeOpen(peer, { mss: 1 });
+    expect(pcb.info().mss).toBe(48);
+    closeAndCheck(peer);
+    const small = scriptedPeer({ mtu: 80 });
+    const r = activeOpen(small, { mss: 1 });
+    expect(r.pcb.info().mss).toBe(40);
+    closeAndCheck(small);
+  });
+
+  test('tcp_sndbuf counts the send queue: with a tiny MSS a write of what it reports never fails with ERR_MEM', () => {
+    const peer = scriptedPeer({ mtu: 68, tcp: { sndBuf: 65536 } });
+    const { pcb } = activeOpen(peer, { tsVal: 1, mss: 28, wnd: 0 });
+    const space = peer.raw.tcpSndbuf(pcb);
+    expect(space).toBeLessThan(65536);
+    expect(space).toBe((peer.stack.tcp.config.sndQueueLen) * 16);
+    expect(peer.raw.tcpWrite(pcb, payload(space))).toBe(Err.OK);
+    expect(peer.raw.tcpSndbuf(pcb)).toBe(0);
+    closeAndCheck(peer);
+  });
+
+  test('ICMP "fragmentation needed" reporting MTU 68 keeps the MSS at min_pmtu (552 - 40) and clears DF, as Linux', () => {
+    const peer = scriptedPeer();
+    const { pcb, iss, irs } = acceptConnection(peer, { mss: 1460 });
+    expect(peer.raw.tcpWrite(pcb, payload(3000))).toBe(Err.OK);
+    peer.raw.tcpOutput(pcb);
+    const sent = peer.take().filter((s) => s.data.length > 0);
+    expect(sent.length).toBeGreaterThan(0);
+    // The router quotes the IP header and 8 bytes of our first data segment.
+    const quoted = ipPacket(tcpPacket({ src: '10.0.0.1', dst: '10.0.0.2', srcPort: peer.localPort, dstPort: peer.peerPort, seq: u32(iss + 1), ack: u32(irs + 1), flags: ACK, data: payload(1448) }).subarray(20, 48), { src: '10.0.0.1', dst: '10.0.0.2', protocol: 6 });
+    const msg = icmpMessage({ kind: 'dest-unreachable', code: IcmpDestUnreachableCode.FRAG_NEEDED, nextHopMtu: 68 }, quoted);
+    const bytes = ipPacket(msg, { src: '10.0.0.254', dst: '10.0.0.1', protocol: 1 });
+    const p = peer.stack.pool.fromBytes(bytes)!;
+    peer.stack.input(p, peer.stack.netifs[1]!);
+    expect(pcb.info().mss).toBe(512);
+    expect(peer.stack.tcp.counters.pmtuFloored).toBe(1);
+    // The retransmission is cut to the new MSS and goes out without DF.
+    const dfBits: number[] = [];
+    const n = peer.stack.netifs[1]!;
+    const drive = n.runDriver;
+    n.runDriver = (ni, q, out) => {
+      dfBits.push(q.toBytes()[6]! & 0x40);
+      return drive(ni, q, out);
+    };
+    peer.take();
+    peer.advance(1500);
+    const re = peer.take().filter((x) => x.data.length > 0);
+    expect(re.length).toBeGreaterThan(0);
+    for (const x of re) expect(x.data.length).toBeLessThanOrEqual(512);
+    expect(dfBits.length).toBeGreaterThan(0);
+    expect(dfBits.every((b) => b === 0)).toBe(true);
+    closeAndCheck(peer);
   });
 });
