@@ -6,7 +6,6 @@ import { Err } from '../err.ts';
 import type { Netif } from '../netif/netif.ts';
 import type { Pbuf } from '../pbuf/pbuf.ts';
 import { PbufType } from '../pbuf/pbuf.ts';
-import { PbufLayer } from '../pbuf/pool.ts';
 import { Stack, type StackOptions } from '../stack/stack.ts';
 import { Rng } from '../time/rng.ts';
 import { yieldToEventLoop } from '../time/real-yield.ts';
@@ -224,9 +223,14 @@ function send(pipe: LinkPipeline, p: Pbuf, mtu: number, frames: FramePool): numb
   return Err.OK;
 }
 
-/** Driver input: copy the frame into the receiver's pool, as a NIC would. */
+/**
+ * Driver input: copy the frame into the receiver's pool, as a NIC would. An
+ * RX allocation, which may use the pool's input reserve: as a DATA one it
+ * failed once send queues had filled the pool, so no ACK ever got in and
+ * both ends timed out.
+ */
 function deliver(stack: Stack, netif: Netif, frame: Uint8Array, frames: FramePool): void {
-  const p = stack.pool.alloc(PbufLayer.RAW, frame.length, PbufType.POOL);
+  const p = stack.pool.allocRx(frame.length, PbufType.POOL);
   if (p === null) {
     stack.stats.link.memerr++;
     stack.stats.link.drop++;

@@ -86,7 +86,7 @@ describe('tsip sim transfer', () => {
   test('exit status 1 when the data does not arrive (a link that drops everything)', () => {
     const out: string[] = [];
     expect(simTransferCommand(['--loss', '1', '--bytes', '1000'], (x) => out.push(x))).toBe(1);
-    expect(out.join('\n')).toMatch(/FAILED: data did not arrive intact/);
+    expect(out.join('\n')).toMatch(/FAILED: the transfer did not finish .*client -> server: 0 of 1000 bytes; server -> client: 0 of 1000 bytes/);
     expect(out.join('\n')).toContain('ERR_TIMEOUT');
   });
 
@@ -137,5 +137,59 @@ describe('tsip sim transfer', () => {
     const strip = (j: string): Record<string, unknown> => ({ ...(JSON.parse(j) as Record<string, unknown>), wallMs: 0, wallTotalMs: 0, mbPerWallSecond: 0 });
     expect(strip(a[0]!)).toEqual(strip(b[0]!));
     expect(strip(a[0]!)['link']).toEqual({ latencyMs: 9, loss: 0.05 });
+  });
+});
+
+describe('tsip sim transfer: ok means finished, intact and nothing left over (issue 12)', () => {
+  test('a deadline that passes mid-transfer is never ok, even with both ends still ESTABLISHED', () => {
+    const r = runSimTransfer({ seed: 2, bytes: 2_000_000, link: { latencyMs: 5, bitsPerSecond: 10e6 }, deadlineMs: 300 });
+    expect(r.client.stateAtEnd).toBe('ESTABLISHED');
+    expect(r.server.stateAtEnd).toBe('ESTABLISHED');
+    expect(r.finished).toBe(false);
+    expect(r.ok).toBe(false);
+    expect(r.problems[0]).toMatch(/^the transfer did not finish \(the virtual deadline passed at 300\.0 ms\): client ESTABLISHED, server ESTABLISHED$/);
+    // The close still gives everything back: the report counts what is left.
+    expect([r.pcbsLeft, r.timersPending, r.poolInUse, r.pbufsInUse]).toEqual([0, 0, 0, 0]);
+  });
+
+  test('writes refused with ERR_MEM (a small pool) are retried from the sent and poll callbacks: intact', () => {
+    const r = runSimTransfer({ seed: 1, bytes: 300_000, link: { latencyMs: 5, bitsPerSecond: 10e6 }, pool: { maxBytes: 320 * 1024 } });
+    expect(r.client.writeMemErrors).toBeGreaterThan(0);
+    expect(r.server.writeMemErrors).toBeGreaterThan(0);
+    expect(r.pool.client.allocFailures).toBeGreaterThan(0);
+    expect(r.problems).toEqual([]);
+    expect(r.ok).toBe(true);
+  });
+
+  test('a step budget that runs out is a failure that says so, not a hang', () => {
+    const r = runSimTransfer({ seed: 1, bytes: 200_000, link: { latencyMs: 1, loss: 0.05 }, maxSteps: 5 });
+    expect(r.ok).toBe(false);
+    expect(r.problems.join('\n')).toMatch(/transfer: step budget of 5 timer events spent at [\d.]+ ms virtual \(a hang\?\)/);
+  });
+
+  test('asymmetric sizes, a server that answers only after EOF, and a delayed half-close: intact both ways', () => {
+    for (const o of [
+      { bytes: 30_000, serverBytes: 0 },
+      { bytes: 0, serverBytes: 30_000, serverWaitsForEof: true },
+      { bytes: 5_000, serverBytes: 70_000, serverWaitsForEof: true, closeDelayMs: 250 },
+      { bytes: 40_000, serverBytes: 1, closeDelayMs: 1_000 },
+    ]) {
+      const r = runSimTransfer({ seed: 5, link: { latencyMs: 3, loss: 0.03 }, ...o });
+      expect(r.problems, JSON.stringify(o)).toEqual([]);
+      expect(r.delivered).toEqual({ clientToServer: o.bytes, serverToClient: o.serverBytes });
+    }
+  });
+
+  test('the command line takes the suite\'s options and refuses options without the one they need', () => {
+    const out: string[] = [];
+    const argv = ['--seed', '8', '--bytes', '20000', '--server-bytes', '7000', '--rate', '2', '--queue', '20000', '--jitter', '3', '--reorder', '0.05', '--reorder-delay', '4', '--burst-enter', '0.01', '--burst-leave', '0.5', '--close-delay', '40', '--server-waits', '--mtu', '576', '--max-steps', '1000000', '--deadline', '600000', '--json'];
+    expect(simTransferCommand(argv, (s) => out.push(s))).toBe(0);
+    const j = JSON.parse(out[0]!) as { ok: boolean; link: unknown; delivered: unknown; serverBytes: number };
+    expect(j.ok).toBe(true);
+    expect(j.delivered).toEqual({ clientToServer: 20_000, serverToClient: 7_000 });
+    expect(j.link).toEqual({ latencyMs: 1, bitsPerSecond: 2e6, queueBytes: 20_000, jitterMs: 3, reorder: 0.05, reorderDelayMs: 4, burstLoss: { pGoodToBad: 0.01, pBadToGood: 0.5 } });
+    expect(() => simTransferCommand(['--queue', '1000'], () => {})).toThrow('tsip sim transfer: --queue needs --rate');
+    expect(() => simTransferCommand(['--reorder-delay', '3'], () => {})).toThrow('--reorder-delay needs --reorder');
+    expect(() => simTransferCommand(['--burst-enter', '0.1'], () => {})).toThrow('--burst-enter and --burst-leave go together');
   });
 });

@@ -1,0 +1,505 @@
+// The transfer driver behind `tsip sim transfer`: a client stack and a
+// server stack joined by a simulated (faulty) link; the client connects,
+// both send seeded data, half-close, read to EOF and close. The result says
+// whether every byte arrived intact (sha256 at both ends), how long it took
+// in virtual and wall time, what loss recovery it needed, and whether
+// everything was given back once the simulator went idle. `ok` holds only
+// when the transfer finished intact AND nothing was left over: a run that
+// stops at its deadline or its step budget is never ok.
+//
+// Wall time comes from performance.now(): cli/ may read the real clock;
+// everything inside the simulation runs on its virtual clock.
+import { createHash, type Hash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { RawTcp, WriteFlag } from '../callbacks/raw.ts';
+import { Err, errName } from '../err.ts';
+import type { Pbuf } from '../pbuf/pbuf.ts';
+import type { PbufPoolOptions } from '../pbuf/pool.ts';
+import type { PcbCounters, TcpPcb } from '../pcb/pcb.ts';
+import type { TcpConfig } from '../pcb/tcp.ts';
+import type { LinkPipeline, LinkSpec } from '../sim/link.ts';
+import { PcapWriter } from '../sim/pcap.ts';
+import { Simulator } from '../sim/simulator.ts';
+import type { Stack } from '../stack/stack.ts';
+import type { Clock } from '../time/clock.ts';
+import { Rng } from '../time/rng.ts';
+
+export interface SimTransferOptions {
+  seed: number | string;
+  /** Payload bytes each way (the client's; the server's too unless serverBytes is given). */
+  bytes: number;
+  /** Payload bytes the server sends (default: bytes). */
+  serverBytes?: number;
+  /** Both directions of the link. */
+  link: LinkSpec;
+  /** TCP configuration of both stacks. */
+  tcp?: TcpConfig;
+  /** Pbuf pool limits of both stacks (a small pool makes writes fail with ERR_MEM). */
+  pool?: PbufPoolOptions;
+  mtu?: number;
+  /** Netifs take 64 KiB TCP super-segments, cut by the link (software TSO). */
+  gso?: boolean;
+  /** Each side waits this long (virtual ms) after writing its last byte before it half-closes (default 0). */
+  closeDelayMs?: number;
+  /** The server sends only once it has read the client's FIN (request, then response), so it writes while half-closed. */
+  serverWaitsForEof?: boolean;
+  /** Write every frame sent to this pcap file. */
+  pcapFile?: string;
+  /** Virtual-time budget for the transfer (default 24 h, plus four times the transfer time at the link rate). */
+  deadlineMs?: number;
+  /** Timer events the transfer may take, and again the close (default 50 million plus 25 per payload byte, both ways). */
+  maxSteps?: number;
+  /** Called now and then while the transfer runs (for a progress display). */
+  onProgress?: (p: { delivered: number; total: number; virtualMs: number }) => void;
+}
+
+/** What one end saw. */
+export interface EndReport {
+  sent: number;
+  received: number;
+  /** sha256 of the payload this end wrote into the connection (all of it when the transfer completed). */
+  sentSha256: string;
+  receivedSha256: string;
+  /** State when the transfer finished (both FINs received). */
+  stateAtEnd: string;
+  errors: string[];
+  /** tcpWrite calls refused with ERR_MEM (each retried smaller, or on the next sent/poll callback). */
+  writeMemErrors: number;
+  counters: PcbCounters | null;
+}
+
+/** What a stack's pbuf pool went through (lwIP's memerr counters). */
+export interface PoolReport {
+  bytesHighWater: number;
+  /** Allocations refused at a limit, of every use. */
+  allocFailures: number;
+  /** Received frames dropped for want of memory. */
+  rxAllocFailures: number;
+  /** ACKs, RSTs and replies not sent for want of memory. */
+  controlAllocFailures: number;
+}
+
+/** One direction of the link. */
+export interface FrameReport {
+  sent: number;
+  delivered: number;
+  /** Frames larger than the MTU with DF set, dropped by the link. */
+  oversize: number;
+}
+
+export interface SimTransferResult {
+  seed: number | string;
+  /** Payload bytes requested each way (the client's; see serverBytes). */
+  bytes: number;
+  serverBytes: number;
+  /** Payload bytes delivered, client→server and server→client. */
+  delivered: { clientToServer: number; serverToClient: number };
+  /** Both directions arrived complete and byte-exact. */
+  sha256Match: boolean;
+  /** Both ends read the other's FIN before the deadline and the step budget ran out. */
+  finished: boolean;
+  /** Virtual time from connect until both ends had read the peer's FIN. */
+  virtualMs: number;
+  /** Wall time of the same span, less the time spent making the payload and hashing what was sent (the stacks' and the simulator's time). */
+  wallMs: number;
+  /** Virtual time once the simulator went idle (TIME_WAIT over, all timers done). */
+  virtualIdleMs: number;
+  /** Wall time including the close and running to idle. */
+  wallTotalMs: number;
+  /** Payload delivered (both directions), in 10^6 bytes per wall-clock second. */
+  mbPerWallSecond: number;
+  /** Payload delivered (both directions), in Mbit per virtual second. */
+  mbitPerVirtualSecond: number;
+  /** Segments retransmitted, both ends. */
+  retransmits: number;
+  fastRetransmits: number;
+  /** Times loss recovery was entered on duplicate ACKs / SACK, both ends. */
+  fastRecoveries: number;
+  /** Retransmission timeouts, both ends. */
+  rtoCount: number;
+  /** Pool bytes still in use at the end (both stacks), after closing and running until idle. */
+  poolInUse: number;
+  pbufsInUse: number;
+  timersPending: number;
+  pcbsLeft: number;
+  /** Timer events the simulator ran (transfer and close). */
+  steps: number;
+  /** Each stack's pool: its high water mark and the allocations it refused. */
+  pool: { client: PoolReport; server: PoolReport };
+  /** Why the run is not ok (empty when it is). */
+  problems: string[];
+  /** Frames sent into the link and delivered by it, each direction. */
+  frames: { clientToServer: FrameReport; serverToClient: FrameReport };
+  /** TCP super-segments each side handed to its netif (with --gso; the link cut them into frames). */
+  superSegments: { client: number; server: number };
+  client: EndReport;
+  server: EndReport;
+  link: LinkSpec;
+  /** Data intact both ways, both FINs read, and after the close nothing left: no PCB, timer, pool byte or error. */
+  ok: boolean;
+}
+
+/** Payload bytes generated at a time: the payload is streamed, so memory stays flat whatever --bytes is. */
+const CHUNK = 256 * 1024; // a multiple of 4: Rng.fill gives the same bytes in pieces as in one go
+
+/** The largest single tcpWrite (lwIP apps write at most what tcp_sndbuf says, in pieces). */
+const MAX_WRITE = 64 * 1024;
+
+/** tcp_poll interval, in coarse ticks (500 ms each): how soon a refused write or close is tried again without a sent callback. */
+const POLL_TICKS = 1;
+
+/** The seeded payload of one side, generated piece by piece as the send buffer takes it. */
+class Payload {
+  private readonly buf = new Uint8Array(CHUNK);
+  private start = 0;
+  private end = 0;
+  private generated = 0;
+  /** Wall ms spent making the payload and hashing what was sent: not the stack's time, so left out of wallMs. */
+  costMs = 0;
+
+  constructor(
+    private readonly rng: Rng,
+    readonly total: number,
+  ) {}
+
+  /** Up to `max` bytes of the payload from `offset` (which only moves forward). */
+  peek(offset: number, max: number): Uint8Array {
+    if (offset >= this.end) {
+      const t0 = performance.now();
+      const n = Math.min(CHUNK, this.total - this.generated);
+      this.rng.fill(this.buf.subarray(0, n));
+      this.costMs += performance.now() - t0;
+      this.start = this.generated;
+      this.generated += n;
+      this.end = this.generated;
+    }
+    const from = offset - this.start;
+    return this.buf.subarray(from, Math.min(this.end - this.start, from + max));
+  }
+}
+
+/**
+ * One side of the exchange: writes its data as the send buffer allows,
+ * hashes what arrives, half-closes when all is written, closes at EOF.
+ * Anything the stack refuses (ERR_MEM from a write, a shutdown or a close)
+ * is tried again from the sent callback or the poll callback, never given up.
+ */
+class Peer {
+  received = 0;
+  readonly hash: Hash = createHash('sha256');
+  /** sha256 of the payload written into the connection so far. */
+  readonly sentHash: Hash = createHash('sha256');
+  offset = 0;
+  /** The connection is up (connected or accepted): a poll before that must not write or close. */
+  connected = false;
+  /** Allowed to send (the server may wait for the client's FIN). */
+  sending: boolean;
+  /** Our FIN is queued (the half-close went through). */
+  finSent = false;
+  gotFin = false;
+  /** tcpClose went through. */
+  closed = false;
+  writeMemErrors = 0;
+  readonly errors: string[] = [];
+  pcb: TcpPcb | null = null;
+  /** Largest write to try next: halved on ERR_MEM, doubled back on success. */
+  private writeCap = MAX_WRITE;
+  /** When the delayed half-close may happen (null: not yet due to be scheduled). */
+  private closeTimerArmed = false;
+  private closeDue = false;
+
+  constructor(
+    readonly raw: RawTcp,
+    readonly out: Payload,
+    private readonly clock: Clock,
+    private readonly closeDelayMs: number,
+    waitForEof: boolean,
+    private readonly name: string,
+  ) {
+    this.sending = !waitForEof;
+  }
+
+  attach(pcb: TcpPcb): void {
+    this.pcb = pcb;
+    const raw = this.raw;
+    raw.tcpRecv(pcb, (_a, q, p) => this.onRecv(q, p));
+    raw.tcpSent(pcb, (_a, q) => {
+      this.pump(q);
+      return Err.OK;
+    });
+    raw.tcpPoll(
+      pcb,
+      (_a, q) => {
+        this.pump(q);
+        return Err.OK;
+      },
+      POLL_TICKS,
+    );
+    raw.tcpErr(pcb, (_a, e) => {
+      this.errors.push(errName(e));
+    });
+  }
+
+  private onRecv(pcb: TcpPcb, p: Pbuf | null): number {
+    if (p === null) {
+      this.gotFin = true;
+      if (!this.sending) this.sending = true; // the request is in: answer it
+      this.pump(pcb);
+      return Err.OK;
+    }
+    for (let q: Pbuf | null = p; q !== null; q = q.next) this.hash.update(q.buf.subarray(q.off, q.off + q.len));
+    const n = p.totLen;
+    this.received += n;
+    p.free();
+    this.raw.tcpRecved(pcb, n);
+    return Err.OK;
+  }
+
+  /** Write what the stack takes, half-close once all is written, close once both FINs are through. */
+  pump(pcb: TcpPcb): void {
+    if (!this.connected || this.closed || pcb.freed) return;
+    if (this.sending && !this.finSent) this.write(pcb);
+    if (this.sending && this.offset >= this.out.total && !this.finSent) this.halfClose(pcb);
+    if (this.gotFin && this.finSent && !this.closed) {
+      const err = this.raw.tcpClose(pcb);
+      if (err === Err.OK) this.closed = true;
+      else if (err !== Err.MEM) this.errors.push(`close: ${errName(err)}`);
+      // ERR_MEM: the poll callback tries again.
+    }
+    if (!this.closed && !pcb.freed) this.raw.tcpOutput(pcb);
+  }
+
+  private write(pcb: TcpPcb): void {
+    const raw = this.raw;
+    const total = this.out.total;
+    // Bounded: each pass either writes (offset grows) or halves writeCap (at most 17 times from 64 KiB).
+    while (this.offset < total) {
+      const n = Math.min(raw.tcpSndbuf(pcb), total - this.offset, this.writeCap);
+      if (n <= 0) break;
+      const piece = this.out.peek(this.offset, n);
+      // COPY: the stack keeps its own copy, so the payload buffer is reused.
+      const err = raw.tcpWrite(pcb, piece, WriteFlag.COPY);
+      if (err === Err.MEM) {
+        this.writeMemErrors++;
+        if (n === 1) break; // nothing fits now: the next sent or poll callback tries again
+        this.writeCap = Math.max(1, Math.floor(n / 2));
+        continue;
+      }
+      if (err !== Err.OK) {
+        this.errors.push(`write: ${errName(err)}`);
+        break;
+      }
+      const t0 = performance.now();
+      this.sentHash.update(piece);
+      this.out.costMs += performance.now() - t0;
+      this.offset += piece.length;
+      this.writeCap = Math.min(MAX_WRITE, this.writeCap * 2);
+    }
+  }
+
+  private halfClose(pcb: TcpPcb): void {
+    if (this.closeDelayMs > 0 && !this.closeDue) {
+      if (!this.closeTimerArmed) {
+        this.closeTimerArmed = true;
+        this.clock.after(
+          this.closeDelayMs,
+          () => {
+            this.closeDue = true;
+            if (this.pcb !== null) this.pump(this.pcb);
+          },
+          `${this.name}/close-delay`,
+        );
+      }
+      return;
+    }
+    const err = this.raw.tcpShutdown(pcb, false, true);
+    if (err === Err.OK) this.finSent = true;
+    else if (err !== Err.MEM) {
+      this.errors.push(`shutdown: ${errName(err)}`);
+      this.finSent = true; // nothing more to try: the error decides the run
+    }
+  }
+
+  /** Close what is still open (a run stopped early): FIN after queued data, as an application would. */
+  closeNow(): void {
+    const pcb = this.pcb;
+    if (pcb === null || pcb.freed || this.closed) return;
+    this.closed = true;
+    this.raw.tcpClose(pcb);
+  }
+}
+
+/** Largest --bytes: the payload is streamed, so the bound is time (some 20 s of wall time per GB each way), not memory. */
+export const BYTES_MAX = 100_000_000_000;
+
+/** A slice of the run ends after this many simulator events or this much virtual time; progress is reported between slices. */
+const SLICE_STEPS = 16_384;
+const SLICE_VIRTUAL_MS = 10;
+/** Virtual time the close may take to go idle (TIME_WAIT, FIN retransmissions): far more than it needs. */
+const IDLE_MS = 86_400_000;
+
+/** The default step budget: 50 million timer events plus 25 per payload byte (both ways). */
+export function defaultMaxSteps(bytes: number, serverBytes = bytes): number {
+  return 50_000_000 + 25 * (bytes + serverBytes);
+}
+
+/** Run one transfer. Never throws for network trouble or a runaway simulation: the result says what happened. */
+export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
+  const serverBytes = o.serverBytes ?? o.bytes;
+  for (const [name, v] of [['bytes', o.bytes], ['serverBytes', serverBytes]] as const) {
+    if (!Number.isInteger(v) || v < 0 || v > BYTES_MAX) throw new RangeError(`${name} must be an integer from 0 to ${BYTES_MAX}, got ${v}`);
+  }
+  const sim = new Simulator({ seed: o.seed });
+  const tcp = o.tcp ?? {};
+  const stackOpts = { tcp, ...(o.pool !== undefined ? { pool: o.pool } : {}) };
+  const client = sim.addStack('client', stackOpts);
+  const server = sim.addStack('server', stackOpts);
+  const pcap = o.pcapFile !== undefined ? new PcapWriter() : undefined;
+  const link = sim.connect(client, server, {
+    aAddr: '10.0.0.1',
+    bAddr: '10.0.0.2',
+    link: o.link,
+    ...(o.mtu !== undefined ? { mtu: o.mtu } : {}),
+    ...(o.gso ? { gso: true } : {}),
+    ...(pcap !== undefined ? { pcap } : {}),
+  });
+  const seedRng = new Rng(o.seed);
+  const cOut = new Payload(seedRng.derive('payload:client'), o.bytes);
+  const sOut = new Payload(seedRng.derive('payload:server'), serverBytes);
+  const rc = new RawTcp(client);
+  const rs = new RawTcp(server);
+  const closeDelayMs = o.closeDelayMs ?? 0;
+  const cli = new Peer(rc, cOut, sim.clock, closeDelayMs, false, 'client');
+  const srv = new Peer(rs, sOut, sim.clock, closeDelayMs, o.serverWaitsForEof === true, 'server');
+  const maxSteps = o.maxSteps ?? defaultMaxSteps(o.bytes, serverBytes);
+  const problems: string[] = [];
+  /** Run the simulator; a runaway (the clock's guard or the step budget) becomes a problem, not an exception. */
+  const guarded = (what: string, run: () => void): void => {
+    try {
+      run();
+    } catch (e) {
+      const budget = what === 'transfer' && sim.steps >= maxSteps ? `step budget of ${maxSteps} timer events spent at ${sim.clock.now().toFixed(1)} ms virtual (a hang?); ` : '';
+      problems.push(`${what}: ${budget}${e instanceof Error ? e.message : String(e)}`);
+    }
+  };
+
+  const wall0 = performance.now();
+  const listener = rs.tcpNew()!;
+  rs.tcpBind(listener, 0, 80);
+  rs.tcpListen(listener);
+  rs.tcpAccept(listener, (_a, npcb) => {
+    srv.attach(npcb);
+    srv.connected = true;
+    srv.pump(npcb);
+    // One connection is all this scenario takes.
+    rs.tcpClose(listener);
+    return Err.OK;
+  });
+  const cpcb = rc.tcpNew()!;
+  cli.attach(cpcb);
+  const connectErr = rc.tcpConnect(cpcb, '10.0.0.2', 80, (_a, pcb) => {
+    cli.connected = true;
+    cli.pump(pcb);
+    return Err.OK;
+  });
+  if (connectErr !== Err.OK) cli.errors.push(`connect: ${errName(connectErr)}`);
+  // A day of virtual time, plus four times the transfer's duration at the link rate.
+  const rateMs = o.link.bitsPerSecond ? ((Math.max(o.bytes, serverBytes) * 8) / o.link.bitsPerSecond) * 1000 * 4 : 0;
+  const deadline = sim.clock.now() + (o.deadlineMs ?? 86_400_000 + rateMs);
+  const finished = (): boolean => (cli.gotFin && srv.gotFin) || cli.errors.length > 0 || srv.errors.length > 0;
+  // Run in slices, reporting progress in between, within the virtual
+  // deadline and the step budget (every timer fired counts).
+  const total = o.bytes + serverBytes;
+  guarded('transfer', () => {
+    while (!finished() && sim.clock.now() < deadline) {
+      const left = maxSteps - sim.steps;
+      if (left <= 0) throw new Error('out of steps');
+      const slice0 = sim.steps;
+      const sliceEnd = sim.clock.now() + SLICE_VIRTUAL_MS;
+      sim.runUntil(() => finished() || sim.steps - slice0 >= SLICE_STEPS || sim.clock.now() > sliceEnd, deadline, left);
+      o.onProgress?.({ delivered: cli.received + srv.received, total, virtualMs: sim.clock.now() });
+    }
+  });
+  const virtualMs = sim.clock.now();
+  const wallMs = performance.now() - wall0 - cOut.costMs - sOut.costMs;
+  const stateOf = (p: TcpPcb | null): string => (p === null ? 'never connected' : p.freed ? 'CLOSED (freed)' : p.stateName);
+  const cState = stateOf(cli.pcb);
+  const sState = stateOf(srv.pcb);
+  const bothFins = cli.gotFin && srv.gotFin;
+  if (!bothFins) {
+    const why = cli.errors.length + srv.errors.length > 0 ? 'an error ended it' : virtualMs >= deadline ? 'the virtual deadline passed' : 'the simulation stopped';
+    problems.push(`the transfer did not finish (${why} at ${virtualMs.toFixed(1)} ms): client ${cState}, server ${sState}`);
+  }
+  // Close down: what is still open closes, TIME_WAIT runs out, every timer stops.
+  cli.closeNow();
+  srv.closeNow();
+  if (!listener.freed) rs.tcpClose(listener);
+  guarded('close', () => sim.runUntil(() => sim.clock.pendingTimers() === 0, sim.clock.now() + IDLE_MS, maxSteps));
+  const wallTotalMs = performance.now() - wall0 - cOut.costMs - sOut.costMs;
+
+  const end = (p: Peer, state: string): EndReport => ({
+    sent: p.offset,
+    received: p.received,
+    sentSha256: p.sentHash.digest('hex'),
+    receivedSha256: p.hash.digest('hex'),
+    stateAtEnd: state,
+    errors: p.errors,
+    writeMemErrors: p.writeMemErrors,
+    counters: p.pcb === null ? null : { ...p.pcb.counters },
+  });
+  const cRep = end(cli, cState);
+  const sRep = end(srv, sState);
+  const c2s = sRep.received === o.bytes && sRep.receivedSha256 === cRep.sentSha256;
+  const s2c = cRep.received === serverBytes && cRep.receivedSha256 === sRep.sentSha256;
+  const sha256Match = c2s && s2c;
+  if (!c2s) problems.push(`client -> server: ${sRep.received} of ${o.bytes} bytes${sRep.received === o.bytes ? ', sha256 MISMATCH' : ''}`);
+  if (!s2c) problems.push(`server -> client: ${cRep.received} of ${serverBytes} bytes${cRep.received === serverBytes ? ', sha256 MISMATCH' : ''}`);
+  if (cRep.errors.length + sRep.errors.length > 0) problems.push(`errors: client [${cRep.errors.join(', ')}] server [${sRep.errors.join(', ')}]`);
+  const sum = (k: keyof PcbCounters): number => (cRep.counters?.[k] ?? 0) + (sRep.counters?.[k] ?? 0);
+  const stacks: Stack[] = [client, server];
+  const poolInUse = stacks.reduce((n, s) => n + s.pool.stats.bytesInUse, 0);
+  const pbufsInUse = stacks.reduce((n, s) => n + s.pool.stats.pbufsInUse, 0);
+  const pcbsLeft = stacks.reduce((n, s) => n + s.tcp.pcbCount, 0);
+  const timersPending = sim.clock.pendingTimers();
+  if (pcbsLeft + timersPending + poolInUse + pbufsInUse > 0) problems.push(`left over after the close: ${pcbsLeft} PCBs, ${timersPending} timers, ${poolInUse} pool bytes in ${pbufsInUse} pbufs`);
+  const deliveredTotal = cRep.received + sRep.received;
+  if (pcap !== undefined && o.pcapFile !== undefined) writeFileSync(o.pcapFile, pcap.bytes());
+  const poolOf = (st: Stack): PoolReport => {
+    const ps = st.pool.stats;
+    return { bytesHighWater: ps.bytesHighWater, allocFailures: ps.allocFailures, rxAllocFailures: ps.rxAllocFailures, controlAllocFailures: ps.controlAllocFailures };
+  };
+  const frames = (l: LinkPipeline): FrameReport => ({ sent: l.sent, delivered: l.delivered, oversize: l.stat('oversize') });
+  // Summary keys first: the --json output reads well from the top.
+  return {
+    bytes: o.bytes,
+    sha256Match,
+    virtualMs,
+    wallMs,
+    retransmits: sum('retransmits'),
+    poolInUse,
+    fastRetransmits: sum('fastRetransmits'),
+    fastRecoveries: sum('recoveries'),
+    rtoCount: sum('rtoCount'),
+    mbPerWallSecond: wallMs > 0 ? deliveredTotal / 1e6 / (wallMs / 1000) : 0,
+    mbitPerVirtualSecond: virtualMs > 0 ? (deliveredTotal * 8) / 1e6 / (virtualMs / 1000) : 0,
+    ok: problems.length === 0,
+    problems,
+    finished: bothFins,
+    seed: o.seed,
+    serverBytes,
+    delivered: { clientToServer: sRep.received, serverToClient: cRep.received },
+    virtualIdleMs: sim.clock.now(),
+    wallTotalMs,
+    pbufsInUse,
+    timersPending,
+    pcbsLeft,
+    steps: sim.steps,
+    pool: { client: poolOf(client), server: poolOf(server) },
+    frames: { clientToServer: frames(link.ab), serverToClient: frames(link.ba) },
+    superSegments: { client: link.aNetif.counters.txGso, server: link.bNetif.counters.txGso },
+    client: cRep,
+    server: sRep,
+    link: o.link,
+  };
+}
