@@ -7,10 +7,12 @@ import type { Pbuf } from '../pbuf/pbuf.ts';
 import { PbufLayer } from '../pbuf/pool.ts';
 import { PbufType } from '../pbuf/pbuf.ts';
 import type { ProtoStats } from '../stats.ts';
+import { Rng } from '../time/rng.ts';
 import { ipv4IsLoopback } from '../wire/address.ts';
 import { internetChecksum } from '../wire/checksum.ts';
 import { IPV4_HEADER_LEN, Ipv4Packet } from '../wire/ipv4.ts';
 import { fragmentAndSend } from './fragment.ts';
+import { IdentGenerator } from './ident.ts';
 import type { IcmpErrorSink, IpHost, IpInfo, ProtocolInput } from './host.ts';
 import { martianReason } from './martian.ts';
 import { Reassembler, type ReassemblyOptions } from './reassembly.ts';
@@ -34,7 +36,7 @@ export class Ipv4 {
   private readonly view = new Ipv4Packet();
   private readonly info: IpInfo;
   private readonly st: ProtoStats;
-  private nextIdent: number;
+  private readonly idents: IdentGenerator;
 
   constructor(
     private readonly host: IpHost,
@@ -45,7 +47,9 @@ export class Ipv4 {
       throw new RangeError('defaultTtl must be an integer in 1..255');
     }
     this.st = host.stats.ip;
-    this.nextIdent = host.rng.int(0x10000);
+    // One draw from the stack's Rng (as the old counter's seed took), so the
+    // streams of the layers built after this one stay as they were.
+    this.idents = new IdentGenerator(new Rng(host.rng.u32()), host.clock);
     this.reassembler = new Reassembler(host, opts.reassembly, (p, code) => this.icmpErrors?.timeExceeded(p, code));
     this.info = { src: 0, dst: 0, protocol: 0, ttl: 0, tos: 0, headerLen: 0, netif: null as unknown as Netif, broadcast: false };
   }
@@ -189,8 +193,7 @@ export class Ipv4 {
       v.dscp = tos >>> 2;
       v.ecn = tos & 3;
       v.totalLength = total;
-      v.ident = this.nextIdent;
-      this.nextIdent = (this.nextIdent + 1) & 0xffff;
+      v.ident = this.idents.next(src, dst, protocol);
       v.reservedFlag = false; // recycled memory: the flag setters keep the other bits
       v.dontFragment = dontFragment;
       v.moreFragments = false;
