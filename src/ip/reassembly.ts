@@ -10,8 +10,10 @@
 //   limit is reached the oldest datagram is evicted (lwIP does the same);
 // - a datagram not completed within `timeoutMs` is discarded, and if its
 //   first fragment had arrived an ICMP time-exceeded (code 1) is sent.
+// Each outcome is counted by reason in stats.reassembly (teardrop, ping of
+// death and floods show apart); ipFrag keeps lwIP's per-fragment counters.
 import type { Pbuf } from '../pbuf/pbuf.ts';
-import type { ProtoStats } from '../stats.ts';
+import type { ProtoStats, ReassemblyCounters } from '../stats.ts';
 import type { Timer } from '../time/timer-heap.ts';
 import { Ipv4Packet } from '../wire/ipv4.ts';
 import type { IpHost } from './host.ts';
@@ -52,6 +54,8 @@ export class Reassembler {
   private readonly datagrams = new Map<string, Datagram>();
   private readonly view = new Ipv4Packet();
   private readonly st: ProtoStats;
+  /** Outcomes by reason (stats.reassembly), beside lwIP's per-fragment ipFrag counters. */
+  private readonly why: ReassemblyCounters;
   private readonly timer: Timer;
   private heldBytes = 0;
   readonly maxBytes: number;
@@ -72,6 +76,7 @@ export class Reassembler {
       if (!Number.isInteger(v) || v < 1) throw new RangeError(`reassembly ${k} must be a positive integer`);
     }
     this.st = host.stats.ipFrag;
+    this.why = host.stats.reassembly;
     this.timer = host.timer(() => this.expire());
   }
 
@@ -100,13 +105,19 @@ export class Reassembler {
     const end = start + len;
     const more = v.moreFragments;
     // RFC 791: all but the last fragment carry a multiple of 8 bytes.
-    if ((more && (len & 7) !== 0) || (more && len === 0)) return this.dropFragment(p, 'lenerr');
-    if (end + hl > MAX_DATAGRAM) return this.dropFragment(p, 'lenerr');
+    if ((more && (len & 7) !== 0) || (more && len === 0)) {
+      this.why.badLengthFragments++;
+      return this.dropFragment(p, 'lenerr');
+    }
+    if (end + hl > MAX_DATAGRAM) {
+      this.why.oversizeFragments++; // ping of death
+      return this.dropFragment(p, 'lenerr');
+    }
 
     const key = `${v.src}>${v.dst}#${v.ident}/${v.protocol}`;
     let d = this.datagrams.get(key);
     if (d === undefined) {
-      if (this.datagrams.size >= this.maxDatagrams) this.evictOldest(null);
+      if (this.datagrams.size >= this.maxDatagrams) this.evictOldest(null, 'tooManyDatagrams');
       d = { key, frags: [], bytes: 0, totalLen: -1, firstHeaderLen: 0, expiresAt: this.host.clock.now() + this.timeoutMs };
       this.datagrams.set(key, d);
       if (!this.timer.active) this.timer.startAt(d.expiresAt);
@@ -118,9 +129,13 @@ export class Reassembler {
     while (i < frags.length && frags[i]!.start < start) i++;
     const next = frags[i];
     const prev = frags[i - 1];
-    if (next !== undefined && next.start === start && next.end === end) return this.dropFragment(p, 'drop'); // exact duplicate
+    if (next !== undefined && next.start === start && next.end === end) {
+      this.why.duplicateFragments++;
+      return this.dropFragment(p, 'drop');
+    }
     if ((prev !== undefined && prev.end > start) || (next !== undefined && next.start < end) || (next !== undefined && len === 0 && next.start === start)) {
       st.proterr++;
+      this.why.overlaps++; // teardrop
       this.discard(d);
       return this.dropFragment(p, 'drop');
     }
@@ -128,26 +143,30 @@ export class Reassembler {
       const last = frags[frags.length - 1];
       if ((d.totalLen >= 0 && d.totalLen !== end) || (last !== undefined && last.end > end)) {
         st.proterr++;
+        this.why.inconsistentEnds++;
         this.discard(d);
         return this.dropFragment(p, 'drop');
       }
       d.totalLen = end;
     } else if (d.totalLen >= 0 && end > d.totalLen) {
       st.proterr++;
+      this.why.inconsistentEnds++;
       this.discard(d);
       return this.dropFragment(p, 'drop');
     }
     if (frags.length >= this.maxFragments) {
       st.memerr++;
+      this.why.tooManyFragments++;
       this.discard(d);
       return this.dropFragment(p, 'drop');
     }
     // Make room: evict other datagrams, oldest first; give up if this one alone is too big.
-    while (this.heldBytes + len > this.maxBytes && this.evictOldest(d)) {
+    while (this.heldBytes + len > this.maxBytes && this.evictOldest(d, 'memoryLimit')) {
       /* evicted one */
     }
     if (this.heldBytes + len > this.maxBytes) {
       st.memerr++;
+      this.why.memoryLimit++;
       this.discard(d);
       return this.dropFragment(p, 'drop');
     }
@@ -180,6 +199,7 @@ export class Reassembler {
     v.fragOffset = 0;
     v.fillChecksum();
     this.st.fw++; // lwIP counts reassembled datagrams passed up here
+    this.why.reassembled++;
     return head;
   }
 
@@ -188,6 +208,7 @@ export class Reassembler {
     for (const d of this.datagrams.values()) {
       if (d.expiresAt > now) break; // insertion order is expiry order
       this.st.err++;
+      this.why.timeouts++;
       const first = d.frags[0];
       if (first !== undefined && first.start === 0) this.onTimeout(first.p, 1 /* fragment reassembly time exceeded */);
       this.discard(d);
@@ -202,10 +223,11 @@ export class Reassembler {
   }
 
   /** Evict the oldest datagram other than `keep`; false if there is none. */
-  private evictOldest(keep: Datagram | null): boolean {
+  private evictOldest(keep: Datagram | null, reason: 'tooManyDatagrams' | 'memoryLimit'): boolean {
     for (const d of this.datagrams.values()) {
       if (d === keep) continue;
       this.st.memerr++;
+      this.why[reason]++;
       this.discard(d);
       return true;
     }
