@@ -16,7 +16,8 @@ import { IpProtocol } from '../wire/ipv4.ts';
 import { parseTcpOptions, TCP_HEADER_LEN, TcpFlag, type TcpOptions } from '../wire/tcp.ts';
 import { WireErrorCode } from '../wire/error.ts';
 import { callAccept, callConnected, callErr, callRecv, callSent } from './events.ts';
-import { enqueueSyn, maxPayload, output, retransmitSeg, sendAck, sendRst, tsNow, windowScaleFor } from './output.ts';
+import { enqueueSyn, maxPayload, output, retransmitSeg, sendAck, sendRst, sendStatelessSynAck, tsNow, windowScaleFor } from './output.ts';
+import { COOKIE_MAX_AGE, COOKIE_MSS, cookieMssIndex, cookieOptionsFromTsEcr, type CookieOptions, cookieTsVal } from './syncookie.ts';
 import { RecoveryMode, type TcpPcb } from './pcb.ts';
 import { applySackBlocks, clearLossMarks, markLost, markSegLost, scoreIn, scoreOut } from './sack.ts';
 import { TcpSeg } from './segment.ts';
@@ -154,6 +155,7 @@ function listenInput(tcp: Tcp, lpcb: TcpPcb, s: InSeg): void {
   const f = s.flags;
   if (f & TcpFlag.RST) return dropSeg(tcp, s);
   if (f & TcpFlag.ACK) {
+    if ((f & TcpFlag.SYN) === 0 && cookieAck(tcp, lpcb, s)) return;
     sendRst(tcp, s.dst, s.src, s.dstPort, s.srcPort, s.ack, 0, false);
     return dropSeg(tcp, s);
   }
@@ -162,23 +164,54 @@ function listenInput(tcp: Tcp, lpcb: TcpPcb, s: InSeg): void {
 }
 
 /**
- * Create the SYN_RCVD connection for a SYN on `lpcb` and answer with a
- * SYN-ACK. `minIss` (or -1) is a sequence number the new ISS must exceed
- * (a reopened TIME_WAIT connection, RFC 6191).
+ * A SYN for `lpcb`: create the SYN_RCVD connection and answer with a
+ * SYN-ACK, or, when the listener cannot keep another half-open connection
+ * (backlog or SYN queue full, PCB limit), answer with a SYN cookie and keep
+ * nothing. Only when even the established connections waiting for accept()
+ * fill the backlog is the SYN dropped (Linux does the same). `minIss` (or
+ * -1) is a sequence number the new ISS must exceed (a reopened TIME_WAIT
+ * connection, RFC 6191; no cookie there: its ISS could not be chosen).
  */
 function acceptSyn(tcp: Tcp, lpcb: TcpPcb, s: InSeg, minIss: number): void {
-  if (lpcb.acceptsPending >= lpcb.backlog) {
+  const cfg = tcp.config;
+  if (lpcb.acceptsPending - lpcb.synQueued >= lpcb.backlog) {
     tcp.counters.listenOverflows++;
     tcp.stats.drop++;
     return dropSeg(tcp, s);
   }
   const netif = tcp.ip.route(s.src);
-  const npcb = netif === null ? null : tcp.newPcb();
-  if (npcb === null || netif === null) {
+  if (netif === null) {
+    tcp.stats.drop++;
+    return dropSeg(tcp, s);
+  }
+  const full = lpcb.acceptsPending >= lpcb.backlog || lpcb.synQueued >= cfg.synBacklog;
+  const npcb = full ? null : tcp.newPcb();
+  if (npcb === null) {
+    // A cookie only if its ACK could get a PCB: room in the backlog or SYN
+    // queue freed by then, or one to reclaim at the PCB limit.
+    if (cfg.synCookies && minIss < 0 && (full || tcp.canReclaim())) return sendCookie(tcp, lpcb, s, netif.mtu);
+    tcp.counters.listenOverflows++;
     tcp.stats.drop++;
     return dropSeg(tcp, s);
   }
   const now = tcp.clock.now();
+  let iss = tcp.chooseIss(s.dst, s.dstPort, s.src, s.srcPort, now);
+  if (minIss >= 0 && !seqGt(iss, minIss)) iss = seqAdd(minIss, 128_000);
+  initPassivePcb(tcp, lpcb, npcb, s, iss, netif.mtu, netif.gsoMaxSize);
+  tcp.enterSynQueue(npcb, lpcb);
+  applySynOptions(tcp, npcb, s, true);
+  npcb.sndWnd = s.wnd; // never scaled in a SYN
+  npcb.sndWndMax = s.wnd;
+  npcb.sndWl1 = s.seq;
+  npcb.sndWl2 = npcb.iss;
+  // Data on a SYN is not taken (no TCP Fast Open): the peer sends it again.
+  dropSeg(tcp, s);
+  enqueueSyn(npcb);
+  output(tcp, npcb);
+}
+
+/** Fill a new passive-open PCB for the peer of segment `s` (SYN_RCVD, ISS `iss`) and put it in the tables. */
+function initPassivePcb(tcp: Tcp, lpcb: TcpPcb, npcb: TcpPcb, s: InSeg, iss: number, mtu: number, gsoMax: number): void {
   npcb.localIp = s.dst;
   npcb.localPort = s.dstPort;
   npcb.remoteIp = s.src;
@@ -194,29 +227,108 @@ function acceptSyn(tcp: Tcp, lpcb: TcpPcb, s: InSeg, minIss: number): void {
   npcb.irs = s.seq;
   npcb.rcvNxt = seqAdd(s.seq, 1);
   npcb.tsLastAckSent = npcb.rcvNxt;
-  npcb.iss = tcp.chooseIss(s.dst, s.dstPort, s.src, s.srcPort, now);
+  npcb.iss = iss;
   npcb.tsOffset = tcp.isn.tsOffset(s.dst, s.dstPort, s.src, s.srcPort);
-  if (minIss >= 0 && !seqGt(npcb.iss, minIss)) npcb.iss = seqAdd(minIss, 128_000);
-  npcb.sndUna = npcb.iss;
-  npcb.sndNxt = npcb.iss;
-  npcb.sndMax = npcb.iss;
-  npcb.highSacked = npcb.iss;
-  npcb.recoverySeq = npcb.iss;
-  npcb.ourMss = tcp.mssFor(netif.mtu);
-  npcb.gsoMax = netif.gsoMaxSize;
-  applySynOptions(tcp, npcb, s, true);
-  npcb.sndWnd = s.wnd; // never scaled in a SYN
-  npcb.sndWndMax = s.wnd;
-  npcb.sndWl1 = s.seq;
-  npcb.sndWl2 = npcb.iss;
+  npcb.sndUna = iss;
+  npcb.sndNxt = iss;
+  npcb.sndMax = iss;
+  npcb.highSacked = iss;
+  npcb.recoverySeq = iss;
+  npcb.ourMss = tcp.mssFor(mtu);
+  npcb.gsoMax = gsoMax;
+  npcb.lastRecvTime = tcp.clock.now();
   lpcb.acceptsPending++;
   tcp.active.add(npcb);
   tcp.ports.add(npcb);
   tcp.counters.passiveOpens++;
-  // Data on a SYN is not taken (no TCP Fast Open): the peer sends it again.
+}
+
+/** Answer a SYN with a cookie SYN-ACK (syncookie.ts); nothing is kept. */
+function sendCookie(tcp: Tcp, lpcb: TcpPcb, s: InSeg, mtu: number): void {
+  const cfg = tcp.config;
+  const now = tcp.clock.now();
+  const o = s.opts;
+  const ourMss = tcp.mssFor(mtu);
+  const mss = Math.min(Math.max(o.mss > 0 ? o.mss : 536, cfg.minSndMss), ourMss);
+  const iss = tcp.cookies.make(s.dst, s.dstPort, s.src, s.srcPort, s.seq, cookieMssIndex(mss), now);
+  const out = tcp.outOpts;
+  out.mss = ourMss;
+  out.wscale = -1;
+  out.sackPermitted = false;
+  out.hasTimestamp = false;
+  if (cfg.timestamps && o.hasTimestamp) {
+    // Window scaling and SACK only travel in the timestamp: offered only with it.
+    const peer: CookieOptions = { wscale: cfg.windowScaling && o.wscale >= 0 ? o.wscale : -1, sackPermitted: cfg.sack && o.sackPermitted };
+    if (peer.wscale >= 0) out.wscale = windowScaleFor(cfg.rcvWnd);
+    out.sackPermitted = peer.sackPermitted;
+    out.hasTimestamp = true;
+    out.tsVal = cookieTsVal((Math.floor(now) + tcp.isn.tsOffset(s.dst, s.dstPort, s.src, s.srcPort)) >>> 0, peer);
+    out.tsEcr = o.tsVal;
+  }
+  sendStatelessSynAck(tcp, s.dst, s.src, s.dstPort, s.srcPort, iss, seqAdd(s.seq, 1), Math.min(cfg.rcvWnd, 0xffff));
+  lpcb.lastCookieAt = now;
+  tcp.counters.synCookiesSent++;
   dropSeg(tcp, s);
-  enqueueSyn(npcb);
-  output(tcp, npcb);
+}
+
+/**
+ * An ACK to a listener that recently sent cookies: if it carries a valid
+ * cookie, the connection is made now (SYN_RCVD, then the ACK completes it
+ * through the normal path, data and all). False: not a cookie ACK (the
+ * caller answers with a RST).
+ */
+function cookieAck(tcp: Tcp, lpcb: TcpPcb, s: InSeg): boolean {
+  const cfg = tcp.config;
+  const now = tcp.clock.now();
+  if (!cfg.synCookies || now - lpcb.lastCookieAt > (COOKIE_MAX_AGE + 1) * 64_000) return false;
+  const irs = seqAdd(s.seq, -1);
+  const iss = seqAdd(s.ack, -1);
+  const idx = tcp.cookies.check(s.dst, s.dstPort, s.src, s.srcPort, irs, iss, now);
+  if (idx < 0) {
+    tcp.counters.synCookiesFailed++;
+    return false;
+  }
+  const netif = tcp.ip.route(s.src);
+  const npcb = netif === null || lpcb.acceptsPending - lpcb.synQueued >= lpcb.backlog ? null : tcp.newPcb(true);
+  if (npcb === null || netif === null) {
+    // No room now: the peer believes it is connected and sends again (Linux drops it too).
+    tcp.counters.listenOverflows++;
+    tcp.stats.drop++;
+    dropSeg(tcp, s);
+    return true;
+  }
+  tcp.counters.synCookiesValidated++;
+  // The SYN-ACK went out as the cookie: ISS + 1 is what we have "sent".
+  s.seq = irs; // initPassivePcb takes the SYN's sequence number
+  initPassivePcb(tcp, lpcb, npcb, s, iss, netif.mtu, netif.gsoMaxSize);
+  s.seq = seqAdd(irs, 1);
+  npcb.sndNxt = s.ack;
+  npcb.sndMax = s.ack;
+  npcb.sndLbb = s.ack;
+  npcb.peerMss = COOKIE_MSS[idx]!;
+  npcb.mss = Math.min(npcb.peerMss, npcb.ourMss);
+  npcb.flags &= ~(PcbFlag.WND_SCALE | PcbFlag.SACK | PcbFlag.TIMESTAMP);
+  npcb.sndScale = 0;
+  npcb.rcvScale = 0;
+  if (cfg.timestamps && s.opts.hasTimestamp) {
+    const peer = cookieOptionsFromTsEcr(s.opts.tsEcr);
+    npcb.flags |= PcbFlag.TIMESTAMP;
+    npcb.tsRecent = s.opts.tsVal;
+    if (cfg.windowScaling && peer.wscale >= 0) {
+      npcb.flags |= PcbFlag.WND_SCALE;
+      npcb.sndScale = peer.wscale;
+      npcb.rcvScale = windowScaleFor(npcb.rcvBufSize);
+    }
+    if (cfg.sack && peer.sackPermitted) npcb.flags |= PcbFlag.SACK;
+  }
+  if (npcb.rcvScale === 0 && npcb.rcvBufSize > 0xffff) {
+    npcb.rcvBufSize = 0xffff;
+    npcb.rcvWnd = Math.min(npcb.rcvWnd, 0xffff);
+  }
+  npcb.sndWl1 = s.seq;
+  npcb.sndWl2 = s.ack;
+  activeInput(tcp, npcb, s);
+  return true;
 }
 
 /** Negotiate options from a SYN or SYN-ACK (RFC 9293 MSS, RFC 7323, RFC 2018). */
@@ -520,6 +632,7 @@ function synchronized(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): void {
       return;
     }
     pcb.state = TcpState.ESTABLISHED;
+    tcp.leaveSynQueue(pcb);
     ackSyn(tcp, pcb, s, now);
     tcp.scheduleKeepalive(pcb, now);
     pcb.sndWnd = s.wnd << pcb.sndScale;

@@ -114,6 +114,15 @@ export class IsnGenerator {
   }
 
   /**
+   * A 64-bit key for another keyed function of the stack (SYN cookies),
+   * derived from the ISN key by the PRF: no extra draws from the Rng, so
+   * adding a consumer does not change any other random choice.
+   */
+  deriveKey(label: number): [number, number] {
+    return [halfSipHash24(this.k0, this.k1, [label, 0]), halfSipHash24(this.k0, this.k1, [label, 1])];
+  }
+
+  /**
    * The ISN for a connection from localIp:localPort to remoteIp:remotePort
    * (IPv4 addresses as u32, ports as u16) at time `nowMs`: unsigned 32-bit.
    * The hashed message is [localIp, remoteIp, localPort << 16 | remotePort].

@@ -577,3 +577,38 @@ export function sendRst(tcp: Tcp, localIp: number, remoteIp: number, localPort: 
     tcp.counters.outRsts++;
   }
 }
+
+/**
+ * A SYN-ACK not tied to a PCB: the answer to a SYN when SYN cookies stand
+ * in for the half-open connection (syncookie.ts). `o` is tcp.outOpts,
+ * filled by the caller with what the SYN-ACK offers.
+ */
+export function sendStatelessSynAck(tcp: Tcp, localIp: number, remoteIp: number, localPort: number, remotePort: number, iss: number, ack: number, window: number): void {
+  const o = tcp.outOpts;
+  o.sackCount = 0;
+  const hl = TCP_HEADER_LEN + tcpOptionsLength(o);
+  const p = tcp.pool.alloc(PbufLayer.IP, hl, PbufType.RAM);
+  if (p === null) {
+    tcp.stats.memerr++;
+    return;
+  }
+  const v = tcp.outView.wrap(p.buf, p.off, hl);
+  v.srcPort = localPort;
+  v.dstPort = remotePort;
+  v.seq = iss;
+  v.ack = ack;
+  v.dataOffset = hl >>> 2;
+  v.reserved = 0;
+  v.flags = TcpFlag.SYN | TcpFlag.ACK;
+  v.window = window;
+  v.checksum = 0;
+  v.urgent = 0;
+  emitTcpOptions(o, p.buf, p.off + TCP_HEADER_LEN);
+  v.fillChecksum(localIp, remoteIp);
+  const err = tcp.ip.output(p, localIp, remoteIp, IpProtocol.TCP, tcp.config.ttl, 0, tcp.config.dontFragment);
+  p.free();
+  if (err === Err.OK) {
+    tcp.stats.xmit++;
+    tcp.counters.outSegs++;
+  }
+}

@@ -221,6 +221,10 @@ export class TcpPcb implements CcState {
    * stays at minPmtu's and DF is cleared so routers may fragment (Linux).
    */
   pmtuFloored = false;
+  /** Listener: children still in SYN_RCVD (its SYN queue). */
+  synQueued = 0;
+  /** Listener: when it last answered a SYN with a cookie (cookie ACKs are only looked for after that). */
+  lastCookieAt = -Infinity;
   /** When we last answered an out-of-window segment with an ACK (Linux tcp_oow_rate_limited). */
   lastOowAckAt = -Infinity;
 

@@ -69,6 +69,8 @@ export const PcbFlag = {
   WND_UPDATE: 0x1000,
   /** Queued in Tcp's batch-ACK list (an ACK owed at the end of the input batch). */
   BATCH_ACK: 0x2000,
+  /** A passive open still in SYN_RCVD, counted in its listener's synQueued. */
+  SYN_QUEUED: 0x4000,
 } as const;
 
 /** Socket-level options (lwIP's SOF_*). */

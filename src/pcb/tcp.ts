@@ -24,6 +24,7 @@ import { seqAdd, seqDiff, seqGt } from './seq.ts';
 import { PcbFlag, SockOpt, TcpState } from './state.ts';
 import { ListenTable, PortRegistry, TableKind, TupleTable } from './table.ts';
 import { onPcbTimer } from './timers.ts';
+import { SynCookies } from './syncookie.ts';
 
 export interface TcpConfig {
   /** Cap on the MSS we announce and use (default: the netif MTU - 40). */
@@ -86,6 +87,13 @@ export interface TcpConfig {
   /** Set DF on segments (path MTU discovery, RFC 1191). */
   dontFragment?: boolean;
   /**
+   * Answer SYNs with SYN cookies (RFC 4987) when a listener's SYN queue or
+   * backlog is full or no PCB can be had, instead of dropping them.
+   */
+  synCookies?: boolean;
+  /** Most half-open (SYN_RCVD) connections per listener (Linux tcp_max_syn_backlog); beyond, cookies. */
+  synBacklog?: number;
+  /**
    * Smallest MSS a peer may make us use (Linux tcp_min_snd_mss, 48): a
    * peer announcing MSS 1 would make us cut data into 1-byte segments.
    * Our own link's MTU still wins: on an MTU-68 link the MSS is 28.
@@ -137,6 +145,8 @@ const DEFAULTS: ResolvedTcpConfig = {
   maxPersistMs: 60_000,
   ttl: 64,
   dontFragment: true,
+  synCookies: true,
+  synBacklog: 256,
   minSndMss: 48,
   minPmtu: 552,
 };
@@ -161,6 +171,14 @@ export interface TcpCounters {
   invalidAcksSkipped: number;
   /** Connections whose path MTU report fell below minPmtu (MSS kept at its floor, DF cleared). */
   pmtuFloored: number;
+  /** SYN-ACKs sent with a SYN cookie instead of a half-open connection. */
+  synCookiesSent: number;
+  /** Handshakes completed by a valid cookie. */
+  synCookiesValidated: number;
+  /** ACKs to a listener that had sent cookies but carried no valid one (answered with RST). */
+  synCookiesFailed: number;
+  /** TIME_WAIT (or closing) connections freed early to make room for a new PCB at maxPcbs (lwIP tcp_kill_*). */
+  pcbsReclaimed: number;
   /** SYNs that reopened a TIME_WAIT connection (RFC 6191). */
   timeWaitReuse: number;
   /** TIME_WAIT PCBs dropped early because of maxTimeWait. */
@@ -199,6 +217,10 @@ export class Tcp {
     pawsDrops: 0,
     invalidAcksSkipped: 0,
     pmtuFloored: 0,
+    synCookiesSent: 0,
+    synCookiesValidated: 0,
+    synCookiesFailed: 0,
+    pcbsReclaimed: 0,
     timeWaitReuse: 0,
     timeWaitOverflows: 0,
     fastRetransmits: 0,
@@ -213,6 +235,7 @@ export class Tcp {
   /** PCBs bound to a port but neither listening nor connected. */
   readonly bound = new Set<TcpPcb>();
   readonly isn: IsnGenerator;
+  readonly cookies: SynCookies;
   /** @internal Scratch for output. */
   readonly outView = new TcpView();
   readonly outOpts: TcpOptions = newTcpOptions();
@@ -236,6 +259,8 @@ export class Tcp {
   issOverride: ((localIp: number, localPort: number, remoteIp: number, remotePort: number) => number) | null = null;
   /** Live PCBs of every kind. */
   pcbCount = 0;
+  /** Passive opens in SYN_RCVD, all listeners together. */
+  halfOpen = 0;
   readonly pool: PbufPool;
   readonly clock: Clock;
   readonly ip: Ipv4;
@@ -265,6 +290,7 @@ export class Tcp {
     this.clock = host.clock;
     this.ip = host.ip;
     this.isn = new IsnGenerator(host.rng);
+    this.cookies = new SynCookies(this.isn);
     this.nextEphemeral = c.ephemeralLow + host.rng.int(c.ephemeralHigh - c.ephemeralLow + 1);
     this.twTimer = host.timer(() => this.expireTimeWait());
     host.ip.register(IpProtocol.TCP, (p, info) => tcpInput(this, p, info));
@@ -282,10 +308,16 @@ export class Tcp {
   // Lifecycle (the raw API's operations)
   // ------------------------------------------------------------------
 
-  /** A fresh CLOSED PCB (lwIP tcp_new), or null at the PCB limit (ERR_MEM). */
-  newPcb(): TcpPcb | null {
+  /**
+   * A fresh CLOSED PCB (lwIP tcp_new), or null at the PCB limit (ERR_MEM).
+   * At the limit a PCB is reclaimed first, as lwIP's tcp_alloc does: the
+   * oldest TIME_WAIT, else the oldest connection in LAST_ACK or CLOSING
+   * (both only wait for a last ACK); with `evictHalfOpen` (a handshake
+   * proved by a SYN cookie) also the oldest half-open passive open.
+   */
+  newPcb(evictHalfOpen = false): TcpPcb | null {
     const c = this.config;
-    if (this.pcbCount >= c.maxPcbs) {
+    if (this.pcbCount >= c.maxPcbs && !this.reclaimPcb(evictHalfOpen)) {
       this.stats.memerr++;
       return null;
     }
@@ -594,9 +626,61 @@ export class Tcp {
     return this.config.mss > 0 ? Math.min(m, this.config.mss) : m;
   }
 
+  /** A passive open enters SYN_RCVD: counted in its listener's SYN queue. */
+  enterSynQueue(pcb: TcpPcb, listener: TcpPcb): void {
+    pcb.flags |= PcbFlag.SYN_QUEUED;
+    listener.synQueued++;
+    this.halfOpen++;
+  }
+
+  /** A passive open leaves SYN_RCVD (established, closed or gone): out of its listener's SYN queue. */
+  leaveSynQueue(pcb: TcpPcb): void {
+    if (pcb.flags & PcbFlag.SYN_QUEUED) {
+      pcb.flags &= ~PcbFlag.SYN_QUEUED;
+      if (pcb.listener !== null) pcb.listener.synQueued--;
+      this.halfOpen--;
+    }
+  }
+
+  /** Could a PCB be reclaimed for a connection a cookie proved? (Worth answering with a cookie at the limit.) */
+  canReclaim(): boolean {
+    return this.timeWait.size > 0 || this.halfOpen > 0 || this.closingCount() > 0;
+  }
+
+  /** Free one PCB to make room at maxPcbs (see newPcb). True if one went. */
+  private reclaimPcb(evictHalfOpen: boolean): boolean {
+    let victim = this.oldestTimeWait();
+    if (victim === null) {
+      let best: TcpPcb | null = null;
+      let half: TcpPcb | null = null;
+      for (const p of this.active.values()) {
+        if ((p.state === TcpState.LAST_ACK || p.state === TcpState.CLOSING) && (best === null || p.lastRecvTime < best.lastRecvTime)) best = p;
+        else if (evictHalfOpen && p.state === TcpState.SYN_RCVD && p.flags & PcbFlag.SYN_QUEUED && (half === null || p.lastRecvTime < half.lastRecvTime)) half = p;
+      }
+      victim = best ?? half;
+      if (victim !== null && victim.state !== TcpState.SYN_RCVD) {
+        // lwIP tcp_kill_state: the application is told the connection was aborted.
+        this.counters.pcbsReclaimed++;
+        this.abandon(victim, true, Err.ABRT);
+        return true;
+      }
+    }
+    if (victim === null) return false;
+    this.counters.pcbsReclaimed++;
+    this.freePcb(victim);
+    return true;
+  }
+
+  private closingCount(): number {
+    let n = 0;
+    for (const p of this.active.values()) if (p.state === TcpState.LAST_ACK || p.state === TcpState.CLOSING) n++;
+    return n;
+  }
+
   /** Release everything a PCB holds and forget it. Does not call any callback. */
   freePcb(pcb: TcpPcb): void {
     if (pcb.freed) return;
+    this.leaveSynQueue(pcb);
     switch (pcb.table) {
       case TableKind.ACTIVE:
         this.active.remove(pcb);
@@ -817,6 +901,7 @@ export class Tcp {
         return Err.OK;
       case TcpState.SYN_RCVD:
       case TcpState.ESTABLISHED:
+        this.leaveSynQueue(pcb);
         enqueueFin(pcb);
         pcb.state = TcpState.FIN_WAIT_1;
         break;
@@ -953,7 +1038,7 @@ export class Tcp {
 }
 
 function validate(c: ResolvedTcpConfig): void {
-  const positive: (keyof ResolvedTcpConfig)[] = ['sndBuf', 'sndQueueLen', 'rcvWnd', 'initialWindowSegments', 'initialRtoMs', 'minRtoMs', 'maxRtoMs', 'dupThresh', 'timeWaitMs', 'keepIdleMs', 'keepIntvlMs', 'keepCnt', 'oooMaxBytes', 'oooMaxSegments', 'maxPcbs', 'maxTimeWait', 'pollTickMs', 'refusedRetryMs', 'maxPersistMs', 'ttl'];
+  const positive: (keyof ResolvedTcpConfig)[] = ['sndBuf', 'sndQueueLen', 'rcvWnd', 'initialWindowSegments', 'initialRtoMs', 'minRtoMs', 'maxRtoMs', 'dupThresh', 'timeWaitMs', 'keepIdleMs', 'keepIntvlMs', 'keepCnt', 'oooMaxBytes', 'oooMaxSegments', 'maxPcbs', 'maxTimeWait', 'pollTickMs', 'refusedRetryMs', 'maxPersistMs', 'ttl', 'synBacklog'];
   for (const k of positive) {
     const v = c[k];
     if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) throw new RangeError(`tcp config ${k} must be a positive number, got ${String(v)}`);

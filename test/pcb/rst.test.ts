@@ -420,8 +420,8 @@ describe('segments that match no connection', () => {
     assertAllFreed(peer);
   });
 
-  test('listen backlog full: the SYN is dropped (listenOverflows); accepting frees the slot', () => {
-    const peer = scriptedPeer({ tcp: { timestamps: false } });
+  test('listen backlog full, SYN cookies off (lwIP): the SYN is dropped (listenOverflows); accepting frees the slot', () => {
+    const peer = scriptedPeer({ tcp: { timestamps: false, synCookies: false } });
     const raw = peer.raw;
     const l = raw.tcpNew()!;
     raw.tcpBind(l, 0, 80);

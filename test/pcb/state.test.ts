@@ -789,7 +789,7 @@ describe('bind, listen and connect errors', () => {
     closeAndCheck(peer);
   });
 
-  test('PCB limit (TcpConfig.maxPcbs): tcpNew returns null, a listener at the limit drops SYNs (lwIP 3.1)', () => {
+  test('PCB limit (TcpConfig.maxPcbs): tcpNew returns null, a listener at the limit drops SYNs (lwIP 3.1; nothing to reclaim, so no cookie either)', () => {
     const peer = scriptedPeer({ tcp: { maxPcbs: 3, timestamps: false } });
     const raw = peer.raw;
     const memerr = peer.stack.stats.tcp.memerr;
@@ -818,7 +818,7 @@ describe('bind, listen and connect errors', () => {
     closeAndCheck(peer);
   });
 
-  test('a TIME_WAIT PCB counts against maxPcbs and is not reclaimed by tcpNew (documented; lwIP 3.1/3.2 would recycle it)', () => {
+  test('at maxPcbs tcpNew reclaims the oldest TIME_WAIT PCB (lwIP tcp_alloc, counters.pcbsReclaimed); without one it fails', () => {
     const peer = scriptedPeer({ tcp: { maxPcbs: 2, timestamps: false } });
     const raw = peer.raw;
     const { pcb, iss, irs } = established(peer);
@@ -827,12 +827,13 @@ describe('bind, listen and connect errors', () => {
     expect(pcb.stateName).toBe('TIME_WAIT');
     const b = raw.tcpNew();
     expect(b).not.toBeNull();
-    expect(raw.tcpNew()).toBeNull();
-    expect(pcb.stateName).toBe('TIME_WAIT');
-    peer.advance(peer.stack.tcp.config.timeWaitMs);
-    expect(pcb.freed).toBe(true);
+    expect(peer.stack.tcp.counters.pcbsReclaimed).toBe(0);
     const c = raw.tcpNew();
     expect(c).not.toBeNull();
+    expect(pcb.freed).toBe(true);
+    expect(peer.stack.tcp.counters.pcbsReclaimed).toBe(1);
+    expect(peer.stack.tcp.timeWait.size).toBe(0);
+    expect(raw.tcpNew()).toBeNull(); // nothing left to reclaim
     raw.tcpClose(b!);
     raw.tcpClose(c!);
     assertAllFreed(peer);
