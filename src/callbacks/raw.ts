@@ -152,6 +152,18 @@ export class RawTcp {
     return this.tcp.processRefused(pcb);
   }
 
+  /**
+   * TCP_USER_TIMEOUT (RFC 5482; no lwIP equivalent): abort the connection
+   * (ETIMEDOUT, RST) when queued data waits this many ms without the peer
+   * acknowledging any; 0 turns it off for this PCB, undefined restores the
+   * stack default (TcpConfig.userTimeoutMs).
+   */
+  tcpUserTimeout(pcb: TcpPcb, ms?: number): void {
+    if (ms !== undefined && !(ms >= 0 && Number.isFinite(ms))) throw new RangeError(`user timeout must be a non-negative number of ms, got ${ms}`);
+    pcb.userTimeout = ms ?? -1;
+    this.tcp.armTimer(pcb);
+  }
+
   /** tcp_sndbuf: bytes tcpWrite can take now. */
   tcpSndbuf(pcb: TcpPcb): number {
     return this.tcp.sendSpace(pcb);

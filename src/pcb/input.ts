@@ -803,6 +803,7 @@ function newAck(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): void {
     sampleTs(pcb, s, now);
   }
   pcb.sndUna = ack;
+  pcb.progressAt = now;
   if (seqLt(pcb.sndNxt, ack)) pcb.sndNxt = ack;
   if (seqLt(pcb.highSacked, ack)) pcb.highSacked = ack;
   pcb.sndBuf += dataAcked;

@@ -113,7 +113,8 @@ export function write(tcp: Tcp, pcb: TcpPcb, data: Uint8Array, flags: number): n
     off += n;
   }
 
-  // Commit.
+  // Commit. Data queued on empty queues starts the user timeout afresh.
+  if (pcb.unsent.empty && pcb.unacked.empty) pcb.progressAt = tcp.clock.now();
   if (intoLast > 0 && last !== null) {
     if (appendInPlace) {
       const lp = last.p!;
@@ -159,6 +160,7 @@ export function enqueueSyn(pcb: TcpPcb): void {
 
 /** Queue our FIN (lwIP tcp_send_fin): on the last unsent segment if possible. */
 export function enqueueFin(pcb: TcpPcb): void {
+  if (pcb.unsent.empty && pcb.unacked.empty) pcb.progressAt = pcb.now;
   const last = pcb.unsent.tail;
   if (last !== null && (last.flags & (TcpFlag.SYN | TcpFlag.FIN)) === 0) {
     last.flags |= TcpFlag.FIN;

@@ -229,6 +229,15 @@ export class TcpPcb implements CcState {
   lastOowAckAt = -Infinity;
 
   // --- keepalive settings (ms) ---
+  /**
+   * RFC 5482 user timeout in ms (Linux TCP_USER_TIMEOUT): how long queued
+   * data may wait without the peer acknowledging anything (retransmitting
+   * or probing a zero window) before the connection is aborted. -1: the
+   * stack's TcpConfig.userTimeoutMs; 0: no bound but the retry limits.
+   */
+  userTimeout = -1;
+  /** When the peer last acknowledged data, or data was queued on empty queues (the user timeout counts from here). */
+  progressAt = 0;
   keepIdle = 7_200_000;
   keepIntvl = 75_000;
   keepCnt = 9;

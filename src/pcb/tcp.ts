@@ -87,6 +87,14 @@ export interface TcpConfig {
   /** Set DF on segments (path MTU discovery, RFC 1191). */
   dontFragment?: boolean;
   /**
+   * Default RFC 5482 user timeout (ms): queued data that the peer has not
+   * acknowledged any of for this long (lost peer, or one that keeps its
+   * window shut and never reads) aborts the connection with ETIMEDOUT and
+   * a RST. 0 leaves only the retry limits (a zero window then holds data
+   * for as long as the peer answers probes). Per connection: tcpUserTimeout.
+   */
+  userTimeoutMs?: number;
+  /**
    * Answer SYNs with SYN cookies (RFC 4987) when a listener's SYN queue or
    * backlog is full or no PCB can be had, instead of dropping them.
    */
@@ -145,6 +153,7 @@ const DEFAULTS: ResolvedTcpConfig = {
   maxPersistMs: 60_000,
   ttl: 64,
   dontFragment: true,
+  userTimeoutMs: 300_000,
   synCookies: true,
   synBacklog: 256,
   minSndMss: 48,
@@ -179,6 +188,8 @@ export interface TcpCounters {
   synCookiesFailed: number;
   /** TIME_WAIT (or closing) connections freed early to make room for a new PCB at maxPcbs (lwIP tcp_kill_*). */
   pcbsReclaimed: number;
+  /** Connections aborted by the user timeout (RFC 5482). */
+  userTimeouts: number;
   /** SYNs that reopened a TIME_WAIT connection (RFC 6191). */
   timeWaitReuse: number;
   /** TIME_WAIT PCBs dropped early because of maxTimeWait. */
@@ -221,6 +232,7 @@ export class Tcp {
     synCookiesValidated: 0,
     synCookiesFailed: 0,
     pcbsReclaimed: 0,
+    userTimeouts: 0,
     timeWaitReuse: 0,
     timeWaitOverflows: 0,
     fastRetransmits: 0,
@@ -797,12 +809,22 @@ export class Tcp {
     if (pcb.pollAt >= 0 && pcb.pollAt < t) t = pcb.pollAt;
     if (pcb.refusedAt >= 0 && pcb.refusedAt < t) t = pcb.refusedAt;
     if (pcb.synRcvdAt >= 0 && pcb.synRcvdAt < t) t = pcb.synRcvdAt;
+    const ut = this.userTimeoutAt(pcb);
+    if (ut >= 0 && ut < t) t = ut;
     if (t === Infinity) {
       if (pcb.timer !== null) pcb.timer.stop();
       return;
     }
     if (pcb.timer === null) pcb.timer = this.host.timer(() => onPcbTimer(this, pcb));
     if (!pcb.timer.active || pcb.timer.deadline !== t) pcb.timer.startAt(t);
+  }
+
+  /** When the user timeout aborts `pcb` if nothing is acknowledged meanwhile, or -1 (nothing waits, or no timeout). */
+  userTimeoutAt(pcb: TcpPcb): number {
+    const ut = pcb.userTimeout >= 0 ? pcb.userTimeout : this.config.userTimeoutMs;
+    if (ut <= 0 || (pcb.unacked.empty && pcb.unsent.empty)) return -1;
+    if (pcb.state === TcpState.SYN_SENT || pcb.state === TcpState.SYN_RCVD) return -1; // the SYN retry limits rule the handshake
+    return pcb.progressAt + ut;
   }
 
   schedulePoll(pcb: TcpPcb): void {
@@ -1043,7 +1065,7 @@ function validate(c: ResolvedTcpConfig): void {
     const v = c[k];
     if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) throw new RangeError(`tcp config ${k} must be a positive number, got ${String(v)}`);
   }
-  const nonNegative: (keyof ResolvedTcpConfig)[] = ['invalidAckIntervalMs', 'challengeAcksPerSecond'];
+  const nonNegative: (keyof ResolvedTcpConfig)[] = ['invalidAckIntervalMs', 'challengeAcksPerSecond', 'userTimeoutMs'];
   for (const k of nonNegative) {
     const v = c[k];
     if (typeof v !== 'number' || !(v >= 0) || !Number.isFinite(v)) throw new RangeError(`tcp config ${k} must be a non-negative number, got ${String(v)}`);

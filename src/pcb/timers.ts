@@ -36,6 +36,14 @@ export function onPcbTimer(tcp: Tcp, pcb: TcpPcb): void {
     }
     return;
   }
+  const ut = tcp.userTimeoutAt(pcb);
+  if (ut >= 0 && ut <= now) {
+    // RFC 5482: nothing acknowledged for the user timeout (retransmitting
+    // to a lost peer, or probing a window that never opens).
+    tcp.counters.userTimeouts++;
+    tcp.abandon(pcb, true, Err.TIMEOUT);
+    return;
+  }
   if (pcb.rtoAt >= 0 && pcb.rtoAt <= now) {
     pcb.rtoAt = -1;
     onRto(tcp, pcb, now);

@@ -15,6 +15,8 @@ export const SO_KEEPALIVE = 0x08;
 /** The pending-error query (POSIX). */
 export const SO_ERROR = 0x1007;
 export const TCP_NODELAY = 1;
+/** Linux's TCP_USER_TIMEOUT (RFC 5482): ms queued data may go unacknowledged before the connection is aborted (0: stack default off). */
+export const TCP_USER_TIMEOUT = 18;
 /** The single callback slot of modlwip: setsockopt(SOL_SOCKET, 20, cb). */
 export const SO_CALLBACK = 20;
 

@@ -51,6 +51,7 @@ import {
   SOCK_STREAM,
   SOL_SOCKET,
   TCP_NODELAY,
+  TCP_USER_TIMEOUT,
 } from './constants.ts';
 import { errno, errnoFromErr, OSError } from './errors.ts';
 import type { SocketLayer } from './layer.ts';
@@ -231,7 +232,7 @@ export class Socket<out M extends SocketMode = SocketMode> {
    * setsockopt(SOL_SOCKET, 20, cb): the option-20 callback, called with
    * this socket (typed in this socket's mode); null clears it. Other
    * options take a number or a boolean (SO_REUSEADDR, SO_KEEPALIVE,
-   * TCP_NODELAY).
+   * TCP_NODELAY, TCP_USER_TIMEOUT in ms).
    */
   setsockopt(level: typeof SOL_SOCKET, opt: typeof SO_CALLBACK, value: SocketCallback<M> | null): void;
   setsockopt(level: number, opt: number, value: number | boolean): void;
@@ -258,6 +259,12 @@ export class Socket<out M extends SocketMode = SocketMode> {
       }
       return;
     }
+    if (level === IPPROTO_TCP && opt === TCP_USER_TIMEOUT) {
+      const ms = Number(value);
+      if (!Number.isInteger(ms) || ms < 0) throw new OSError(errno.EINVAL, 'TCP_USER_TIMEOUT takes a non-negative integer of ms');
+      if (this.pcb !== null) this.raw.tcpUserTimeout(this.pcb, ms);
+      return;
+    }
     throw new OSError(errno.EOPNOTSUPP, `setsockopt level ${level} option ${opt}`);
   }
 
@@ -271,6 +278,7 @@ export class Socket<out M extends SocketMode = SocketMode> {
     }
     if (level === SOL_SOCKET && opt === SO_REUSEADDR) return this.pcb !== null && (this.pcb.soOptions & SO_REUSEADDR) !== 0 ? 1 : 0;
     if (level === IPPROTO_TCP && opt === TCP_NODELAY) return this.pcb !== null && this.raw.tcpNagleDisabled(this.pcb) ? 1 : 0;
+    if (level === IPPROTO_TCP && opt === TCP_USER_TIMEOUT) return this.pcb === null || this.pcb.userTimeout < 0 ? 0 : this.pcb.userTimeout;
     throw new OSError(errno.EOPNOTSUPP, `getsockopt level ${level} option ${opt}`);
   }
 

@@ -308,3 +308,65 @@ describe('SYN cookies (RFC 4987)', () => {
     closeAndCheck(peer);
   });
 });
+
+describe('user timeout (RFC 5482): queued data cannot be pinned forever', () => {
+  function established(tcp: import('../../src/pcb/tcp.ts').TcpConfig = {}) {
+    const peer = scriptedPeer({ tcp: { timestamps: false, ...tcp } });
+    const c = acceptConnection(peer, { mss: 1460 });
+    const errs: number[] = [];
+    peer.raw.tcpErr(c.pcb, (_a, e) => errs.push(e));
+    peer.take();
+    return { peer, ...c, errs };
+  }
+
+  test('a peer that keeps its window shut and answers every probe: aborted after userTimeoutMs (300 s) with ETIMEDOUT and a RST', () => {
+    const { peer, pcb, iss, irs, errs } = established();
+    expect(peer.raw.tcpWrite(pcb, payload(3000))).toBe(Err.OK);
+    peer.raw.tcpOutput(pcb);
+    const first = peer.take().filter((s) => s.data.length > 0);
+    // The peer takes the first segment and shuts its window.
+    peer.inject({ seq: u32(irs + 1), ack: u32(iss + 1 + first[0]!.data.length), flags: ACK, wnd: 0 });
+    const t0 = peer.clock.now();
+    let probes = 0;
+    while (!pcb.freed && peer.clock.now() < t0 + 3_600_000) {
+      const next = peer.clock.nextDeadline();
+      if (next === null) break;
+      peer.clock.advanceTo(next);
+      for (const s of peer.take()) {
+        if (s.flags & 0x04) continue; // the RST
+        probes++;
+        peer.inject({ seq: u32(irs + 1), ack: u32(iss + 1 + first[0]!.data.length), flags: ACK, wnd: 0 });
+      }
+    }
+    expect(pcb.freed).toBe(true);
+    expect(peer.clock.now() - t0).toBe(300_000);
+    expect(probes).toBeGreaterThan(5);
+    expect(errs).toEqual([Err.TIMEOUT]);
+    expect(peer.stack.tcp.counters.userTimeouts).toBe(1);
+    closeAndCheck(peer);
+  });
+
+  test('tcpUserTimeout(pcb, 10 s) with a silent peer: aborted 10 s after the data was queued, long before the retry limit', () => {
+    const { peer, pcb, errs } = established();
+    peer.raw.tcpUserTimeout(pcb, 10_000);
+    peer.advance(5000); // idle: nothing waits, nothing times out
+    expect(pcb.freed).toBe(false);
+    const t0 = peer.clock.now();
+    expect(peer.raw.tcpWrite(pcb, payload(100))).toBe(Err.OK);
+    peer.raw.tcpOutput(pcb);
+    for (let i = 0; i < 100 && !pcb.freed; i++) peer.clock.advanceTo(peer.clock.nextDeadline()!);
+    expect(peer.clock.now() - t0).toBe(10_000);
+    expect(errs).toEqual([Err.TIMEOUT]);
+    expect(peer.take().some((s) => s.flags & 0x04)).toBe(true);
+    closeAndCheck(peer);
+  });
+
+  test('an idle connection with nothing queued is never touched by it', () => {
+    const { peer, pcb, errs } = established({ userTimeoutMs: 1000 });
+    peer.advance(3_600_000);
+    expect(pcb.stateName).toBe('ESTABLISHED');
+    expect(errs).toEqual([]);
+    expect(peer.clock.pendingTimers()).toBe(0);
+    closeAndCheck(peer);
+  });
+});

@@ -159,8 +159,8 @@ describe('retransmission timeout (RFC 6298)', () => {
     done(peer);
   });
 
-  test('data: exponential backoff from the measured RTO, doubling up to maxRtoMs; ERR_TIMEOUT once after maxRetransmits (12), PCB freed, no RST', () => {
-    const c = conn();
+  test('data: exponential backoff from the measured RTO, doubling up to maxRtoMs; ERR_TIMEOUT once after maxRetransmits (12), PCB freed, no RST (user timeout off)', () => {
+    const c = conn({ tcp: { userTimeoutMs: 0 } });
     expect(c.pcb.info().rtoMs).toBe(200); // handshake sample 0 ms -> minRtoMs
     write(c, 3 * MSS);
     expect(c.peer.take()).toHaveLength(3);
@@ -439,8 +439,8 @@ describe('persist timer and zero-window probes', () => {
     done(c.peer);
   });
 
-  test('a FIN behind a zero window waits and is probed; a peer answering the probes keeps the connection (RFC 1122 §4.2.2.17)', () => {
-    const c = conn();
+  test('a FIN behind a zero window waits and is probed; a peer answering the probes keeps the connection (RFC 1122 §4.2.2.17; user timeout off)', () => {
+    const c = conn({ tcp: { userTimeoutMs: 0 } });
     write(c, MSS);
     c.peer.take();
     c.ack(MSS, 0);

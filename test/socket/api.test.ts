@@ -16,6 +16,7 @@ import {
   SO_CALLBACK,
   SO_ERROR,
   SO_KEEPALIVE,
+  TCP_USER_TIMEOUT,
   SO_REUSEADDR,
   SOCK_DGRAM,
   SOCK_STREAM,
@@ -1141,6 +1142,25 @@ describe('socket options', () => {
     expect(c.state).toBe(SockState.ERROR);
     await pair.advance(20_000);
     expect(s.state).toBe(SockState.ERROR); // the server's own probes could not be sent either
+    await done(pair, c, s, ls);
+  });
+
+  test('TCP_USER_TIMEOUT (RFC 5482): a send to a vanished peer fails with ETIMEDOUT after the timeout, long before the retry limit', async () => {
+    const pair = sockPair();
+    const { ls, c, s } = await connected(pair);
+    c.setsockopt(IPPROTO_TCP, TCP_USER_TIMEOUT, 5000);
+    expect(c.getsockopt(IPPROTO_TCP, TCP_USER_TIMEOUT)).toBe(5000);
+    expect(syncErrno(() => c.setsockopt(IPPROTO_TCP, TCP_USER_TIMEOUT, -1))).toBe(errno.EINVAL);
+    pair.sim.links[0]!.bNetif.linkUp = false; // the server vanishes
+    const t0 = pair.sim.clock.now();
+    await pair.run(c.send(enc('hello?')));
+    const r = track(pair, c.recv(10));
+    await pair.run(r.p.catch(() => null));
+    expect((r.error as OSError).errno).toBe(errno.ETIMEDOUT);
+    expect(r.at! - t0).toBe(5000);
+    pair.sim.links[0]!.bNetif.linkUp = true;
+    s.close();
+    await pair.advance(400_000);
     await done(pair, c, s, ls);
   });
 
