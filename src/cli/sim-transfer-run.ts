@@ -263,7 +263,7 @@ class Peer {
     if (this.sending && this.offset >= this.out.total && !this.finSent) this.halfClose(pcb);
     if (this.gotFin && this.finSent && !this.closed) {
       const err = this.raw.tcpClose(pcb);
-      if (err === Err.OK) this.closed = true;
+      if (err === Err.OK) this.markClosed(pcb);
       else if (err !== Err.MEM) this.errors.push(`close: ${errName(err)}`);
       // ERR_MEM: the poll callback tries again.
     }
@@ -325,8 +325,14 @@ class Peer {
   closeNow(): void {
     const pcb = this.pcb;
     if (pcb === null || pcb.freed || this.closed) return;
-    this.closed = true;
+    this.markClosed(pcb);
     this.raw.tcpClose(pcb);
+  }
+
+  /** Closed: nothing left to retry, so no more poll ticks (they would keep a PCB's timer going to the end). */
+  private markClosed(pcb: TcpPcb): void {
+    this.closed = true;
+    if (!pcb.freed) this.raw.tcpPoll(pcb, null, 0);
   }
 }
 

@@ -1,0 +1,8 @@
+// Fault-mix seeds 600..1199 of 1 200 (the other half is in fault-mix-1.test.ts,
+// so the two run in parallel). What a mix is: test/sim/fault-mix.ts.
+import { describe } from 'vitest';
+import { faultMixCases } from './fault-mix-suite.ts';
+
+describe('fault mixes (issue 12)', () => {
+  faultMixCases(600, 600);
+});
