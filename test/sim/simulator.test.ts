@@ -88,6 +88,27 @@ describe('simulator', () => {
     sim.close();
   });
 
+  test('the step budget counts every timer fired, also inside one instant (a chain of fresh timers at now)', () => {
+    const sim = new Simulator({ maxSteps: 10_000 });
+    let fired = 0;
+    const chain = (): void => {
+      fired++;
+      sim.clock.after(0, chain); // a new timer each time: the re-arm guard never sees one timer twice
+    };
+    sim.clock.after(5, chain);
+    expect(() => sim.runUntil(() => false, 1_000)).toThrow(/simulator: more than 10000 timer events without reaching the condition \(runaway\? at 5 ms virtual, 1 timers pending\)/);
+    expect(fired).toBe(10_000);
+    expect(sim.steps).toBe(10_000);
+    expect(() => sim.runUntil(() => false, 1_000, 100)).toThrow(/more than 100 timer events/);
+  });
+
+  test('a timer re-armed at now without end is a runaway named by its timer, from inside runUntil', () => {
+    const sim = new Simulator({ maxRearmsPerInstant: 500 });
+    const t = sim.clock.timer(() => t.start(0), 'test/loop');
+    t.start(3);
+    expect(() => sim.runUntil(() => false, 1_000)).toThrow(/runaway timer 'test\/loop': re-armed at or before now more than 500 times at 3 ms/);
+  });
+
   test('stack names are unique and each stack gets its own random stream', () => {
     const sim = new Simulator({ seed: 1 });
     const a = sim.addStack('a');
