@@ -77,7 +77,7 @@ async function readHead(sock: Socket<'blocking'>, c: ServiceCounters, conn: Conn
   for (let lines = 0; ; lines++) {
     const left = deadline - conn.clock.now();
     if (left <= 0) throw new ServiceTimeout('header');
-    const line = await timedReadline(sock, left, 'header');
+    const line = await timedReadline(sock, left, 'header', conn);
     if (line.length === 0) return null;
     c.bytesIn += line.length;
     head += dec.decode(line);
@@ -97,7 +97,7 @@ function response(status: string, type: string, length: number): Uint8Array {
 async function sendText(sock: Socket<'blocking'>, c: ServiceCounters, conn: Connection, status: string, type: string, body: string, head: boolean): Promise<void> {
   const b = enc.encode(body);
   const h = response(status, type, b.length);
-  await timedWrite(sock, h, conn.limits.writeTimeoutMs);
+  await timedWrite(sock, h, conn.limits.writeTimeoutMs, conn);
   c.bytesOut += h.length;
   if (!head) await writeBody(sock, c, conn, b);
 }
@@ -106,9 +106,8 @@ async function sendText(sock: Socket<'blocking'>, c: ServiceCounters, conn: Conn
 async function writeBody(sock: Socket<'blocking'>, c: ServiceCounters, conn: Connection, b: Uint8Array): Promise<void> {
   for (let off = 0; off < b.length; off += BODY_BLOCK_SIZE) {
     const piece = b.subarray(off, Math.min(b.length, off + BODY_BLOCK_SIZE));
-    await timedWrite(sock, piece, conn.limits.writeTimeoutMs);
+    await timedWrite(sock, piece, conn.limits.writeTimeoutMs, conn);
     c.bytesOut += piece.length;
-    conn.progress();
   }
 }
 
@@ -139,7 +138,6 @@ export function httpService(layer: SocketLayer, source: StatusSource, port = 80,
       throw e;
     }
     if (req === null) return;
-    conn.progress();
     if (req === 'bad') return sendText(sock, c, conn, '400 Bad Request', 'text/plain', 'bad request\n', false);
     if (req.method !== 'GET' && req.method !== 'HEAD') return sendText(sock, c, conn, '405 Method Not Allowed', 'text/plain', 'only GET and HEAD\n', false);
     const head = req.method === 'HEAD';
@@ -151,15 +149,14 @@ export function httpService(layer: SocketLayer, source: StatusSource, port = 80,
     if (size === -2) return sendText(sock, c, conn, '413 Payload Too Large', 'text/plain', `at most ${MAX_BODY} bytes\n`, head);
     if (size < 0) return sendText(sock, c, conn, '404 Not Found', 'text/plain', 'try / , /status.json or /bytes/N\n', head);
     const h = response('200 OK', 'application/octet-stream', size);
-    await timedWrite(sock, h, conn.limits.writeTimeoutMs);
+    await timedWrite(sock, h, conn.limits.writeTimeoutMs, conn);
     c.bytesOut += h.length;
     if (head) return;
     // Each block within writeTimeoutMs: a client that stops reading is reset, not waited for.
     for (let off = 0; off < size; off += BODY_BLOCK_SIZE) {
       const n = Math.min(BODY_BLOCK_SIZE, size - off);
-      await timedWrite(sock, n === BODY_BLOCK_SIZE ? block : block.subarray(0, n), conn.limits.writeTimeoutMs);
+      await timedWrite(sock, n === BODY_BLOCK_SIZE ? block : block.subarray(0, n), conn.limits.writeTimeoutMs, conn);
       c.bytesOut += n;
-      conn.progress();
     }
   };
   return serve(layer, 'http', port, handler, options, HTTP_DEFAULT_LIMITS);

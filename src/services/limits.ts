@@ -9,8 +9,9 @@ import type { BlockingSocket } from '../socket/socket.ts';
 export interface ServiceLimits {
   /**
    * Most connections served at once; 0 = no cap. A connection beyond it
-   * takes the place of the one that has made no progress for longest (if
-   * that is at least shedAfterMs), else it is refused with a reset.
+   * takes the place of one that has waited at least shedAfterMs on its
+   * client (a client that does not read first); it waits up to
+   * shedAfterMs for one, then is refused with a reset.
    */
   maxConnections?: number;
   /** A read that waits longer than this for the client ends the connection (ms; 0 = never). */
@@ -21,7 +22,7 @@ export interface ServiceLimits {
    * for clients that do not read.
    */
   writeTimeoutMs?: number;
-  /** A connection can be shed for a newcomer only after this long without progress (ms). */
+  /** A connection can be shed for a newcomer only once it has waited this long on its client (ms). */
   shedAfterMs?: number;
 }
 
@@ -29,6 +30,14 @@ export type ResolvedLimits = Readonly<Required<ServiceLimits>>;
 
 /** Why a service gave up on a connection before it was done. */
 export type TimeoutKind = 'read' | 'write' | 'header';
+
+/** What a connection is waiting for: the client's data, or the client to take ours. */
+export type WaitKind = 'read' | 'write';
+
+/** Told when a connection starts and stops waiting on its client (the shed picks among waiters). */
+export interface WaitTracker {
+  waiting(kind: WaitKind | null): void;
+}
 
 /** Thrown by the timed operations below; the accept loop counts it and resets the connection. */
 export class ServiceTimeout extends Error {
@@ -57,45 +66,37 @@ function arm(sock: BlockingSocket, ms: number, kind: TimeoutKind): void {
   sock.settimeout(ms === 0 ? null : ms / 1000);
 }
 
-/** recv(n) within `ms`; an empty result is EOF. */
-export async function timedRecv(sock: BlockingSocket, n: number, ms: number, kind: TimeoutKind = 'read'): Promise<Uint8Array> {
+/** Run one blocking socket call within `ms`, telling `t` what it waits for; a socket timeout becomes ServiceTimeout(kind). */
+async function timed<T>(sock: BlockingSocket, ms: number, kind: TimeoutKind, t: WaitTracker | undefined, call: () => Promise<T>): Promise<T> {
   arm(sock, ms, kind);
+  t?.waiting(kind === 'write' ? 'write' : 'read');
   try {
-    return await sock.recv(n);
+    return await call();
   } catch (e) {
     throw isTimeout(e) ? new ServiceTimeout(kind) : e;
+  } finally {
+    t?.waiting(null);
   }
+}
+
+/** recv(n) within `ms`; an empty result is EOF. */
+export function timedRecv(sock: BlockingSocket, n: number, ms: number, t?: WaitTracker): Promise<Uint8Array> {
+  return timed(sock, ms, 'read', t, () => sock.recv(n));
 }
 
 /** recvInto(buf) within `ms`; 0 is EOF. */
-export async function timedRecvInto(sock: BlockingSocket, buf: Uint8Array, ms: number, kind: TimeoutKind = 'read'): Promise<number> {
-  arm(sock, ms, kind);
-  try {
-    return await sock.recvInto(buf);
-  } catch (e) {
-    throw isTimeout(e) ? new ServiceTimeout(kind) : e;
-  }
+export function timedRecvInto(sock: BlockingSocket, buf: Uint8Array, ms: number, t?: WaitTracker): Promise<number> {
+  return timed(sock, ms, 'read', t, () => sock.recvInto(buf));
 }
 
 /** readline() within `ms` (a line, or what is left at EOF; empty at EOF). */
-export async function timedReadline(sock: BlockingSocket, ms: number, kind: TimeoutKind = 'read'): Promise<Uint8Array> {
-  arm(sock, ms, kind);
-  try {
-    return await sock.readline();
-  } catch (e) {
-    throw isTimeout(e) ? new ServiceTimeout(kind) : e;
-  }
+export function timedReadline(sock: BlockingSocket, ms: number, kind: TimeoutKind = 'read', t?: WaitTracker): Promise<Uint8Array> {
+  return timed(sock, ms, kind, t, () => sock.readline());
 }
 
 /** All of `data` taken by the socket within `ms` (the deadline covers the whole call), else ServiceTimeout. */
-export async function timedWrite(sock: BlockingSocket, data: Uint8Array, ms: number): Promise<void> {
-  arm(sock, ms, 'write');
-  let n: number;
-  try {
-    n = await sock.write(data);
-  } catch (e) {
-    throw isTimeout(e) ? new ServiceTimeout('write') : e;
-  }
+export async function timedWrite(sock: BlockingSocket, data: Uint8Array, ms: number, t?: WaitTracker): Promise<void> {
+  const n = await timed(sock, ms, 'write', t, () => sock.write(data));
   if (n < data.length) throw new ServiceTimeout('write');
 }
 

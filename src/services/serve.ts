@@ -1,12 +1,12 @@
 // A tiny accept loop on the socket API: one async handler per connection,
-// counters, a cap on connections (the longest-stalled one shed first), the
-// timeouts of limits.ts turned into resets, and a stop() that closes the
-// listener and every connection.
+// counters, a cap on connections (the one waiting longest on a client that
+// does not read shed first), the timeouts of limits.ts turned into resets,
+// and a stop() that closes the listener and every connection.
 import type { SocketLayer } from '../socket/layer.ts';
 import { SO_REUSEADDR, SOL_SOCKET } from '../socket/constants.ts';
 import type { BlockingSocket, SockAddr } from '../socket/socket.ts';
 import type { Clock } from '../time/clock.ts';
-import { resetSocket, resolveLimits, type ResolvedLimits, type ServiceLimits, ServiceTimeout } from './limits.ts';
+import { resetSocket, resolveLimits, type ResolvedLimits, type ServiceLimits, ServiceTimeout, type WaitKind, type WaitTracker } from './limits.ts';
 
 export interface ServiceCounters {
   accepted: number;
@@ -15,9 +15,9 @@ export interface ServiceCounters {
   bytesOut: number;
   /** Connections that ended with an error (reset by the peer, ...). */
   errors: number;
-  /** Connections reset on arrival: at maxConnections with nobody stalled long enough to shed. */
+  /** Connections reset on arrival: at maxConnections, nobody to shed within shedAfterMs (or too many waiting). */
   refused: number;
-  /** Connections reset to make room for a newcomer: the one longest without progress. */
+  /** Connections reset to make room for a newcomer: the one waiting longest on its client. */
   shed: number;
   /** Connections reset because the client sent nothing within idleTimeoutMs. */
   readTimeouts: number;
@@ -38,16 +38,18 @@ export interface Service {
   stop(): void;
 }
 
-/** What a handler knows about its connection besides the socket. */
-export interface Connection {
+/**
+ * What a handler knows about its connection besides the socket. Pass it
+ * to the timed operations of limits.ts: they tell it when the connection
+ * waits on its client, which is what makes it a candidate for shedding.
+ */
+export interface Connection extends WaitTracker {
   /** When it was accepted (stack clock, ms). */
   readonly since: number;
   /** The service's limits, defaults filled in. */
   readonly limits: ResolvedLimits;
   /** The stack's clock (never the real one: services run in the simulator too). */
   readonly clock: Clock;
-  /** Record progress (a request read, a block written): a shed picks the connection whose last progress is oldest. */
-  progress(): void;
 }
 
 /**
@@ -58,16 +60,23 @@ export interface Connection {
 export type Handler = (sock: BlockingSocket, addr: SockAddr, counters: ServiceCounters, conn: Connection) => Promise<void>;
 
 export interface ServeOptions extends ServiceLimits {
-  /** Listen backlog (default 64). */
+  /**
+   * Listen backlog (default 128), and how many newcomers may wait at the
+   * cap (each at most shedAfterMs) for a place before being refused.
+   */
   backlog?: number;
 }
+
+export const DEFAULT_BACKLOG = 128;
 
 /** Limits when a service names none: generous for people, finite for everyone. */
 export const DEFAULT_LIMITS: ResolvedLimits = { maxConnections: 256, idleTimeoutMs: 120_000, writeTimeoutMs: 30_000, shedAfterMs: 1_000 };
 
 interface Conn extends Connection {
   readonly sock: BlockingSocket;
-  lastProgress: number;
+  /** What it waits for now, and since when (stack clock). */
+  waitKind: WaitKind | null;
+  waitSince: number;
   /** Set when the service ended it (shed, stop): what the handler then throws is no error. */
   ended: boolean;
 }
@@ -75,20 +84,45 @@ interface Conn extends Connection {
 export function serve(layer: SocketLayer, name: string, port: number, handler: Handler, options: number | ServeOptions = {}, defaults: ResolvedLimits = DEFAULT_LIMITS): Service {
   const o: ServeOptions = typeof options === 'number' ? { backlog: options } : options;
   const limits = resolveLimits(defaults, o);
+  const backlog = o.backlog ?? DEFAULT_BACKLOG;
   const clock = layer.host.clock;
   const ls = layer.socket();
   ls.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1);
   ls.bind(['0.0.0.0', port]);
-  ls.listen(o.backlog ?? 64);
+  ls.listen(backlog);
   const counters = newServiceCounters();
   const open = new Set<Conn>();
+  /** Newcomers at the cap, waiting (at most shedAfterMs) for a place: oldest first. */
+  const waiting: { sock: BlockingSocket; addr: SockAddr; until: number }[] = [];
+  const pumpTimer = clock.timer(() => pump());
   let stopped = false;
 
-  /** The open connection longest without progress, if that is at least shedAfterMs. */
+  /**
+   * Whom to shed: of the connections waiting on their client for at least
+   * shedAfterMs, the longest waiting for a client to take data (it does not
+   * read and holds a full send buffer), else the longest waiting for a
+   * client to send. Never one the service is busy with: a connection that
+   * only looks idle because the stack is behind is not waiting on anyone.
+   */
   const shedCandidate = (now: number): Conn | null => {
-    let worst: Conn | null = null;
-    for (const c of open) if (worst === null || c.lastProgress < worst.lastProgress) worst = c;
-    return worst !== null && now - worst.lastProgress >= limits.shedAfterMs ? worst : null;
+    let writer: Conn | null = null;
+    let reader: Conn | null = null;
+    for (const c of open) {
+      if (c.waitKind === null || now - c.waitSince < limits.shedAfterMs) continue;
+      if (c.waitKind === 'write') {
+        if (writer === null || c.waitSince < writer.waitSince) writer = c;
+      } else if (reader === null || c.waitSince < reader.waitSince) {
+        reader = c;
+      }
+    }
+    return writer ?? reader;
+  };
+
+  /** When some open connection will have waited shedAfterMs (Infinity if none waits). */
+  const nextCandidateAt = (): number => {
+    let at = Infinity;
+    for (const c of open) if (c.waitKind !== null) at = Math.min(at, c.waitSince + limits.shedAfterMs);
+    return at;
   };
 
   const end = (c: Conn): void => {
@@ -97,27 +131,46 @@ export function serve(layer: SocketLayer, name: string, port: number, handler: H
     resetSocket(c.sock);
   };
 
-  const admit = (sock: BlockingSocket, addr: SockAddr): void => {
+  const full = (): boolean => limits.maxConnections > 0 && open.size >= limits.maxConnections;
+
+  /**
+   * Let waiting newcomers in while there is room or someone to shed;
+   * refuse those that waited shedAfterMs in vain; wake again when the
+   * next one may get in or must go.
+   */
+  const pump = (): void => {
+    if (stopped) return;
     const now = clock.now();
-    if (limits.maxConnections > 0 && open.size >= limits.maxConnections) {
-      const victim = shedCandidate(now);
-      if (victim === null) {
-        counters.refused++;
-        resetSocket(sock);
-        return;
+    while (waiting.length > 0) {
+      if (full()) {
+        const victim = shedCandidate(now);
+        if (victim === null) break;
+        counters.shed++;
+        end(victim);
       }
-      counters.shed++;
-      end(victim);
+      const w = waiting.shift()!;
+      start(w.sock, w.addr, now);
     }
+    while (waiting.length > 0 && waiting[0]!.until <= now) {
+      counters.refused++;
+      resetSocket(waiting.shift()!.sock);
+    }
+    if (waiting.length > 0) pumpTimer.startAt(Math.min(waiting[0]!.until, nextCandidateAt()));
+    else pumpTimer.stop();
+  };
+
+  const start = (sock: BlockingSocket, addr: SockAddr, now: number): void => {
     const c: Conn = {
       sock,
       since: now,
       limits,
       clock,
-      lastProgress: now,
+      waitKind: null,
+      waitSince: now,
       ended: false,
-      progress() {
-        c.lastProgress = clock.now();
+      waiting(kind) {
+        c.waitKind = kind;
+        c.waitSince = clock.now();
       },
     };
     counters.accepted++;
@@ -143,7 +196,21 @@ export function serve(layer: SocketLayer, name: string, port: number, handler: H
       )
       .finally(() => {
         counters.active--;
+        if (waiting.length > 0) pump();
       });
+  };
+
+  const admit = (sock: BlockingSocket, addr: SockAddr): void => {
+    const now = clock.now();
+    if (waiting.length === 0 && !full()) return start(sock, addr, now);
+    // At the cap: wait for a place, in a queue no longer than the backlog.
+    if (waiting.length >= backlog) {
+      counters.refused++;
+      resetSocket(sock);
+      return;
+    }
+    waiting.push({ sock, addr, until: now + limits.shedAfterMs });
+    pump();
   };
 
   const loop = async (): Promise<void> => {
@@ -164,7 +231,9 @@ export function serve(layer: SocketLayer, name: string, port: number, handler: H
     counters,
     stop() {
       stopped = true;
+      pumpTimer.stop();
       ls.close();
+      for (const w of waiting.splice(0)) w.sock.close();
       for (const c of [...open]) {
         c.ended = true;
         open.delete(c);

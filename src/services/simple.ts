@@ -13,13 +13,11 @@ export function echoService(layer: SocketLayer, port = 7, options: ServeOptions 
     port,
     async (sock, _addr, c, conn) => {
       for (;;) {
-        const d = await timedRecv(sock, 65536, conn.limits.idleTimeoutMs);
+        const d = await timedRecv(sock, 65536, conn.limits.idleTimeoutMs, conn);
         if (d.length === 0) return;
         c.bytesIn += d.length;
-        conn.progress();
-        await timedWrite(sock, d, conn.limits.writeTimeoutMs);
+        await timedWrite(sock, d, conn.limits.writeTimeoutMs, conn);
         c.bytesOut += d.length;
-        conn.progress();
       }
     },
     options,
@@ -35,10 +33,9 @@ export function discardService(layer: SocketLayer, port = 9, options: ServeOptio
       // One buffer per session, reused: discarding allocates nothing per read.
       const buf = new Uint8Array(65536);
       for (;;) {
-        const n = await timedRecvInto(sock, buf, conn.limits.idleTimeoutMs);
+        const n = await timedRecvInto(sock, buf, conn.limits.idleTimeoutMs, conn);
         if (n === 0) return;
         c.bytesIn += n;
-        conn.progress();
       }
     },
     options,
@@ -66,9 +63,8 @@ export function chargenService(layer: SocketLayer, port = 19, options: ServeOpti
     async (sock, _addr, c, conn) => {
       // Until the client goes away or stops reading: a failing or timed-out write ends the handler.
       for (;;) {
-        await timedWrite(sock, block, conn.limits.writeTimeoutMs);
+        await timedWrite(sock, block, conn.limits.writeTimeoutMs, conn);
         c.bytesOut += block.length;
-        conn.progress();
       }
     },
     options,

@@ -53,30 +53,114 @@ describe('connection cap', () => {
     await env.finish();
   });
 
-  test('at the cap with nobody stalled for shedAfterMs, the newcomer is refused with a reset (counted)', async () => {
+  test('a client that does not read is shed before an older one that is slow to send', async () => {
+    const env = serviceEnv({ client: { tcp: { rcvWnd: 8 * 1024 } }, services: { http: { maxConnections: 2, shedAfterMs: 1_000 } } });
+    const out = await env.run(
+      (async () => {
+        const talker = await connect(env, 80); // sends nothing yet: waits in the head for 10 s
+        const talkerEnd = readToEnd(talker, env.now);
+        await sleep(env, 500);
+        const sink = await connect(env, 80); // asks for 100 MB and never reads
+        await sink.write(enc('GET /bytes/100000000 HTTP/1.1\r\n\r\n'));
+        await sleep(env, 2_000);
+        const fresh = await connect(env, 80);
+        await fresh.write(enc('GET /bytes/10 HTTP/1.1\r\n\r\n'));
+        const r = await readToEnd(fresh, env.now);
+        fresh.close();
+        const sinkPcb = sink.tcpPcb;
+        const talkerOpen = talker.tcpPcb !== null;
+        sink.close();
+        const t = await talkerEnd;
+        talker.close();
+        return { fresh: text(r.data), sinkReset: sinkPcb === null, talkerOpen, talkerEnd: text(t.data) };
+      })(),
+    );
+    expect(out.fresh).toMatch(/^HTTP\/1\.1 200 OK/);
+    expect(out.sinkReset).toBe(true);
+    expect(out.talkerOpen).toBe(true);
+    expect(out.talkerEnd).toMatch(/^HTTP\/1\.1 408/);
+    expect(env.counters('http').shed).toBe(1);
+    await env.finish();
+  });
+
+  /** An echo client that sends a byte every 100 ms for `ms` and reads each back: its connection never waits long. */
+  async function chatty(env: ReturnType<typeof serviceEnv>, ms: number): Promise<string> {
+    const s = await connect(env, 7);
+    let got = '';
+    for (let t = 0; t < ms; t += 100) {
+      await s.write(enc('x'));
+      got += text(await s.recv(10));
+      await sleep(env, 100);
+    }
+    s.close();
+    return got;
+  }
+
+  test('at the cap, a newcomer waits up to shedAfterMs; nobody sheddable meanwhile: refused with a reset (counted)', async () => {
     const env = serviceEnv({ services: { echo: { maxConnections: 3 } } });
     const out = await env.run(
       (async () => {
-        const held = [await connect(env, 7), await connect(env, 7), await connect(env, 7)];
-        const extra = await connect(env, 7); // the handshake completes in the stack; the service resets it
+        const busy = [chatty(env, 3_000), chatty(env, 3_000), chatty(env, 3_000)];
+        await sleep(env, 500);
+        const extra = await connect(env, 7); // the handshake completes in the stack; the service makes it wait
+        const t0 = env.now();
         const r = await readToEnd(extra, env.now);
         extra.close();
-        // The three are still served.
-        const echoes = [];
-        for (const s of held) {
-          await s.write(enc('ping'));
-          echoes.push(text(await s.recv(10)));
-          s.close();
-        }
-        return { end: r.end, echoes };
+        return { end: r.end, waited: r.at - t0, echoes: await Promise.all(busy) };
       })(),
     );
     expect(out.end).toBe('ECONNRESET');
-    expect(out.echoes).toEqual(['ping', 'ping', 'ping']);
+    expect(out.waited).toBeGreaterThanOrEqual(1_000);
+    expect(out.waited).toBeLessThan(1_100);
+    expect(out.echoes).toEqual(['x'.repeat(30), 'x'.repeat(30), 'x'.repeat(30)]);
     const echo = env.counters('echo');
     expect(echo.refused).toBe(1);
     expect(echo.shed).toBe(0);
     expect(echo.accepted).toBe(3);
+    await env.finish();
+  });
+
+  test('a waiting newcomer gets the place of a connection that ends', async () => {
+    const env = serviceEnv({ services: { echo: { maxConnections: 2 } } });
+    const out = await env.run(
+      (async () => {
+        const a = await connect(env, 7);
+        const b = await connect(env, 7);
+        const c = await connect(env, 7);
+        await c.write(enc('late'));
+        await sleep(env, 300);
+        a.close();
+        const back = text(await c.recv(10));
+        b.close();
+        c.close();
+        return back;
+      })(),
+    );
+    expect(out).toBe('late');
+    const echo = env.counters('echo');
+    expect(echo.accepted).toBe(3);
+    expect(echo.shed + echo.refused).toBe(0);
+    await env.finish();
+  });
+
+  test('no more newcomers wait than the backlog: the rest are refused at once', async () => {
+    const env = serviceEnv({ services: { echo: { maxConnections: 1, backlog: 2 } } });
+    const out = await env.run(
+      (async () => {
+        const busy = chatty(env, 2_000);
+        await sleep(env, 200);
+        const late = [await connect(env, 7), await connect(env, 7), await connect(env, 7)];
+        const t0 = env.now();
+        const ends = await Promise.all(late.map((s) => readToEnd(s, env.now)));
+        for (const s of late) s.close();
+        await busy;
+        return ends.map((e) => ({ end: e.end, after: e.at - t0 }));
+      })(),
+    );
+    expect(out.map((e) => e.end)).toEqual(['ECONNRESET', 'ECONNRESET', 'ECONNRESET']);
+    expect(out[2]!.after).toBeLessThan(100); // the third could not even wait
+    expect(out[0]!.after).toBeGreaterThanOrEqual(900);
+    expect(env.counters('echo').refused).toBe(3);
     await env.finish();
   });
 
