@@ -12,12 +12,18 @@ const alias = Object.entries(pkg.exports)
     replacement: new URL(t.default.replace('./dist/', './src/').replace(/\.js$/, '.ts'), import.meta.url).pathname,
   }));
 
+const common = { testTimeout: 30_000, hookTimeout: 30_000 };
+
 export default defineConfig({
   resolve: { alias },
   test: {
-    include: ['test/**/*.test.ts'],
     reporters: ['default', './test/support/summary-reporter.ts'],
-    testTimeout: 30_000,
-    hookTimeout: 30_000,
+    projects: [
+      // Everything but the load tests, files in parallel.
+      { extends: true, test: { ...common, name: 'main', include: ['test/**/*.test.ts'], exclude: ['test/load/**'], sequence: { groupOrder: 0 } } },
+      // Floods and slow clients against a real device measure latency under
+      // load: they run afterwards, one file at a time, with the machine to themselves.
+      { extends: true, test: { ...common, name: 'load', include: ['test/load/**/*.test.ts'], fileParallelism: false, sequence: { groupOrder: 1 } } },
+    ],
   },
 });

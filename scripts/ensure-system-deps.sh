@@ -12,6 +12,7 @@
 #   iputils-ping         ping from the kernel side of a namespace
 #   curl, socat, nc      kernel-side peers for the interop tests
 #   openssl              self-signed certificates for the node:tls over tsip tests
+#   hping3               the SYN flood of test/load/syn-flood.test.ts
 #
 # Never fails the command it runs before for want of a tool: without root or
 # apt-get it says what is missing (tsip up then runs the simulator, and
@@ -31,6 +32,7 @@ case "$profile" in
     command -v socat >/dev/null 2>&1 || need+=(socat)
     command -v nc >/dev/null 2>&1 || need+=(netcat-openbsd)
     command -v openssl >/dev/null 2>&1 || need+=(openssl)
+    command -v hping3 >/dev/null 2>&1 || need+=(hping3)
     purpose="for the interop tests"
     ;;
   start)
