@@ -931,6 +931,14 @@ export class Tcp {
         enqueueFin(pcb);
         pcb.state = TcpState.LAST_ACK;
         break;
+      case TcpState.FIN_WAIT_2:
+        // Half-closed earlier (shutdown tx), closed now: the peer's FIN may
+        // never come, and no one reads any more (Linux tcp_fin_timeout).
+        if (pcb.flags & PcbFlag.RXCLOSED && pcb.finWait2At < 0) {
+          pcb.finWait2At = this.clock.now() + this.config.finWait2TimeoutMs;
+          this.armTimer(pcb);
+        }
+        return Err.OK;
       default:
         return Err.OK;
     }

@@ -370,3 +370,21 @@ describe('user timeout (RFC 5482): queued data cannot be pinned forever', () => 
     closeAndCheck(peer);
   });
 });
+
+describe('FIN_WAIT_2 cannot be held forever', () => {
+  test('half-closed (shutdown tx), then closed while in FIN_WAIT_2: the FIN_WAIT_2 timeout still frees it (sim seed 8693 left it for ever)', () => {
+    const peer = scriptedPeer({ tcp: { timestamps: false } });
+    const { pcb, iss, irs } = acceptConnection(peer, { mss: 1460 });
+    peer.take();
+    expect(peer.raw.tcpShutdown(pcb, false, true)).toBe(Err.OK);
+    peer.inject({ seq: u32(irs + 1), ack: u32(iss + 2), flags: ACK });
+    expect(pcb.stateName).toBe('FIN_WAIT_2');
+    peer.advance(3_600_000); // still reading: no timeout
+    expect(pcb.stateName).toBe('FIN_WAIT_2');
+    expect(peer.raw.tcpClose(pcb)).toBe(Err.OK);
+    peer.advance(peer.stack.tcp.config.finWait2TimeoutMs);
+    expect(pcb.freed).toBe(true);
+    expect(peer.clock.pendingTimers()).toBe(0);
+    closeAndCheck(peer);
+  });
+});
