@@ -1,9 +1,10 @@
 // Slow and silent clients against tsip's services over a real TUN device
 // (issue 12), from the kernel side of a namespace each test creates and
 // deletes (test/support/tun.ts): python3 clients that talk too slowly
-// (slowloris) or never read. Load is bounded in count (200, 2000
-// connections) and time (every wait has a limit); only processes started
-// here are killed, by PID.
+// (slowloris) or never read. A load test (vitest project 'load'): it runs
+// after the rest, with the machine to itself. Load is bounded in count
+// (200, 2000 connections) and time (every wait has a limit); only
+// processes started here are killed, by PID.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
