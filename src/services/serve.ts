@@ -118,10 +118,10 @@ export function serve(layer: SocketLayer, name: string, port: number, handler: H
     return writer ?? reader;
   };
 
-  /** When some open connection will have waited shedAfterMs (Infinity if none waits). */
-  const nextCandidateAt = (): number => {
+  /** When the next open connection will have waited shedAfterMs (Infinity if none waits); never now, so no same-instant loop. */
+  const nextCandidateAt = (now: number): number => {
     let at = Infinity;
-    for (const c of open) if (c.waitKind !== null) at = Math.min(at, c.waitSince + limits.shedAfterMs);
+    for (const c of open) if (c.waitKind !== null) at = Math.min(at, now + Math.max(1, limits.shedAfterMs - (now - c.waitSince)));
     return at;
   };
 
@@ -155,7 +155,7 @@ export function serve(layer: SocketLayer, name: string, port: number, handler: H
       counters.refused++;
       resetSocket(waiting.shift()!.sock);
     }
-    if (waiting.length > 0) pumpTimer.startAt(Math.min(waiting[0]!.until, nextCandidateAt()));
+    if (waiting.length > 0) pumpTimer.startAt(Math.min(waiting[0]!.until, nextCandidateAt(now)));
     else pumpTimer.stop();
   };
 
