@@ -59,9 +59,13 @@ export function counterGroups(o: object, skip: ReadonlySet<object> = new Set()):
   return out;
 }
 
-/** Every counter group of a layer object, merged into one (key clashes: the later group wins). */
+/** Property names that hold counters (`counters`, `stats`, `fooCounters`, `barStats`): only those of a layer are shown, never other state (keys, secrets). */
+const COUNTER_NAME = /^(counters|stats)$|[a-z0-9](Counters|Stats)$/;
+
+/** Every counter group of a layer object (by name, see COUNTER_NAME), merged into one (key clashes: the later group wins). */
 function mergedCounters(o: object, skip: ReadonlySet<object>): Record<string, number> {
-  return Object.assign({}, ...Object.values(counterGroups(o, skip))) as Record<string, number>;
+  const groups = Object.entries(counterGroups(o, skip)).filter(([k]) => COUNTER_NAME.test(k));
+  return Object.assign({}, ...groups.map(([, v]) => v)) as Record<string, number>;
 }
 
 export function statusSource(stack: Stack, services: () => readonly Service[], o: StatusOptions = {}): StatusSource {

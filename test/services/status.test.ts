@@ -108,12 +108,15 @@ describe('counters on the status page', () => {
   test('a counter group added to stack.stats or to a layer shows up without edits', () => {
     const stack = new Stack();
     Object.assign(stack.stats, { martianTest: { spoofed: 3, ownSource: 1 } });
-    Object.assign(stack.ip, { ingressTest: { tooShort: 2 } });
-    Object.assign(stack.ip.reassembler, { fragTest: { overlaps: 5 } });
+    Object.assign(stack.ip, { ingressCounters: { tooShort: 2 } });
+    Object.assign(stack.ip.reassembler, { counters: { overlaps: 5 } });
+    // Other plain records of numbers on a layer are state, not counters (a key, say): never shown.
+    Object.assign(stack.ip, { identKey: { k0: 12345, k1: 67890 } });
     const st = statusSource(stack, () => []).status();
     expect(st.martianTest).toEqual({ spoofed: 3, ownSource: 1 });
     expect(st.ip).toEqual(expect.objectContaining({ tooShort: 2, recv: 0 }));
     expect(st.reassembly).toEqual(expect.objectContaining({ overlaps: 5 }));
+    expect(JSON.stringify(st)).not.toMatch(/12345|67890/);
     stack.close();
   });
 
