@@ -6,7 +6,7 @@ import { Err } from '../err.ts';
 import type { Netif } from '../netif/netif.ts';
 import type { Pbuf } from '../pbuf/pbuf.ts';
 import { PbufType } from '../pbuf/pbuf.ts';
-import { PbufLayer } from '../pbuf/pool.ts';
+import { PbufLayer, PbufUse } from '../pbuf/pool.ts';
 import { Ipv4Packet } from '../wire/ipv4.ts';
 import type { IpHost } from './host.ts';
 
@@ -31,7 +31,7 @@ export function fragmentAndSend(host: IpHost, p: Pbuf, netif: Netif): number {
   for (let off = 0; off < payloadLen; off += chunk) {
     const n = Math.min(chunk, payloadLen - off);
     const last = off + n >= payloadLen;
-    const f = host.pool.alloc(PbufLayer.LINK, hl + n, PbufType.RAM);
+    const f = host.pool.alloc(PbufLayer.LINK, hl + n, PbufType.RAM, PbufUse.CONTROL);
     if (f === null) {
       st.memerr++;
       st.drop++;

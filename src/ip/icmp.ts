@@ -6,7 +6,7 @@
 import { Err } from '../err.ts';
 import type { Pbuf } from '../pbuf/pbuf.ts';
 import { PbufType } from '../pbuf/pbuf.ts';
-import { PbufLayer } from '../pbuf/pool.ts';
+import { PbufLayer, PbufUse } from '../pbuf/pool.ts';
 import type { ProtoStats } from '../stats.ts';
 import { ipv4IsMulticast } from '../wire/address.ts';
 import { chainOnesSum, finishChecksum, internetChecksum } from '../wire/checksum.ts';
@@ -96,7 +96,7 @@ export class Icmp implements IcmpErrorSink {
 
   /** Send an echo request carrying `data`. */
   sendEchoRequest(dst: number, ident: number, seqNo: number, data: Uint8Array, ttl = this.ip.defaultTtl): number {
-    const p = this.host.pool.alloc(PbufLayer.IP, ICMP_HEADER_LEN + data.length, PbufType.RAM);
+    const p = this.host.pool.alloc(PbufLayer.IP, ICMP_HEADER_LEN + data.length, PbufType.RAM, PbufUse.CONTROL);
     if (p === null) {
       this.st.memerr++;
       return Err.MEM;
@@ -153,7 +153,7 @@ export class Icmp implements IcmpErrorSink {
   private reply(req: Pbuf, info: IpInfo): void {
     const st = this.st;
     // A fresh pbuf: received buffers carry no header room for the way back.
-    const out = this.host.pool.alloc(PbufLayer.IP, req.totLen, PbufType.RAM);
+    const out = this.host.pool.alloc(PbufLayer.IP, req.totLen, PbufType.RAM, PbufUse.CONTROL);
     if (out === null) return this.drop(req, 'memerr');
     req.copyPartial(out.buf, req.totLen, 0, out.off);
     req.free();
@@ -230,7 +230,7 @@ export class Icmp implements IcmpErrorSink {
       return;
     }
     const quote = Math.min(orig.totLen, MAX_QUOTE);
-    const p = this.host.pool.alloc(PbufLayer.IP, ICMP_HEADER_LEN + quote, PbufType.RAM);
+    const p = this.host.pool.alloc(PbufLayer.IP, ICMP_HEADER_LEN + quote, PbufType.RAM, PbufUse.CONTROL);
     if (p === null) {
       st.memerr++;
       return;

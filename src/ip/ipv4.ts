@@ -4,7 +4,7 @@
 import { Err } from '../err.ts';
 import type { Netif } from '../netif/netif.ts';
 import type { Pbuf } from '../pbuf/pbuf.ts';
-import { PbufLayer } from '../pbuf/pool.ts';
+import { PbufLayer, PbufUse } from '../pbuf/pool.ts';
 import { PbufType } from '../pbuf/pbuf.ts';
 import type { ProtoStats } from '../stats.ts';
 import { Rng } from '../time/rng.ts';
@@ -170,7 +170,7 @@ export class Ipv4 {
     let head: Pbuf = p;
     let ownHead = false;
     if (!p.addHeader(IPV4_HEADER_LEN)) {
-      const h = this.host.pool.alloc(PbufLayer.IP, IPV4_HEADER_LEN, PbufType.RAM);
+      const h = this.host.pool.alloc(PbufLayer.IP, IPV4_HEADER_LEN, PbufType.RAM, PbufUse.CONTROL);
       if (h === null) {
         st.memerr++;
         st.drop++;

@@ -10,6 +10,7 @@
 import { Err } from '../err.ts';
 import type { IpInfo } from '../ip/host.ts';
 import { type Pbuf, PbufFlag } from '../pbuf/pbuf.ts';
+import { PbufLayer, PbufUse } from '../pbuf/pool.ts';
 import { ipv4IsMulticast } from '../wire/address.ts';
 import { chainOnesSum, foldSum, ipv4PseudoHeaderSum } from '../wire/checksum.ts';
 import { IpProtocol } from '../wire/ipv4.ts';
@@ -82,7 +83,7 @@ export function tcpInput(tcp: Tcp, p: Pbuf, info: IpInfo): void {
   if (p.totLen < TCP_HEADER_LEN) return badSeg(tcp, p, 'lenerr');
   if (info.broadcast || ipv4IsMulticast(info.dst)) return badSeg(tcp, p, 'drop');
   if (p.len < TCP_HEADER_LEN) {
-    const q = tcp.pool.coalesce(p);
+    const q = tcp.pool.coalesce(p, PbufLayer.RAW, PbufUse.RX);
     if (q === null) return badSeg(tcp, p, 'memerr');
     p = q;
   }
@@ -90,7 +91,7 @@ export function tcpInput(tcp: Tcp, p: Pbuf, info: IpInfo): void {
   const hl = v.headerLen;
   if (hl < TCP_HEADER_LEN || hl > p.totLen) return badSeg(tcp, p, 'lenerr');
   if (hl > p.len) {
-    const q = tcp.pool.coalesce(p);
+    const q = tcp.pool.coalesce(p, PbufLayer.RAW, PbufUse.RX);
     if (q === null) return badSeg(tcp, p, 'memerr');
     p = q;
     v = tcp.inView.wrap(p.buf, p.off, p.len);

@@ -5,7 +5,7 @@
 import { Err } from '../err.ts';
 import { PbufType } from '../pbuf/pbuf.ts';
 import type { Pbuf } from '../pbuf/pbuf.ts';
-import { PbufLayer } from '../pbuf/pool.ts';
+import { PbufLayer, PbufUse } from '../pbuf/pool.ts';
 import { chainOnesSum, foldSum, ipv4PseudoHeaderSum, onesSum } from '../wire/checksum.ts';
 import { IpProtocol } from '../wire/ipv4.ts';
 import { emitTcpOptions, TCP_HEADER_LEN, TcpFlag, tcpOptionsLength } from '../wire/tcp.ts';
@@ -479,7 +479,7 @@ function sendSegment(tcp: Tcp, pcb: TcpPcb, data: Pbuf | null, dataLen: number, 
     head = data;
     inPlace = true;
   } else {
-    const h = tcp.pool.alloc(PbufLayer.IP, hl, PbufType.RAM);
+    const h = tcp.pool.alloc(PbufLayer.IP, hl, PbufType.RAM, PbufUse.CONTROL);
     if (h === null) {
       tcp.stats.memerr++;
       return Err.MEM;
@@ -554,7 +554,7 @@ export function tsNow(pcb: TcpPcb, now: number): number {
  * unacceptable ACKs. `withAck` sets the ACK bit with `ack`.
  */
 export function sendRst(tcp: Tcp, localIp: number, remoteIp: number, localPort: number, remotePort: number, seq: number, ack: number, withAck: boolean): void {
-  const p = tcp.pool.alloc(PbufLayer.IP, TCP_HEADER_LEN, PbufType.RAM);
+  const p = tcp.pool.alloc(PbufLayer.IP, TCP_HEADER_LEN, PbufType.RAM, PbufUse.CONTROL);
   if (p === null) {
     tcp.stats.memerr++;
     return;
@@ -589,7 +589,7 @@ export function sendStatelessSynAck(tcp: Tcp, localIp: number, remoteIp: number,
   const o = tcp.outOpts;
   o.sackCount = 0;
   const hl = TCP_HEADER_LEN + tcpOptionsLength(o);
-  const p = tcp.pool.alloc(PbufLayer.IP, hl, PbufType.RAM);
+  const p = tcp.pool.alloc(PbufLayer.IP, hl, PbufType.RAM, PbufUse.CONTROL);
   if (p === null) {
     tcp.stats.memerr++;
     return;

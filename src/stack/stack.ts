@@ -19,7 +19,7 @@ import type { IpHost } from '../ip/host.ts';
 import { Ipv4, type Ipv4Options } from '../ip/ipv4.ts';
 import { type LinkOutput, Netif, type NetifConfig } from '../netif/netif.ts';
 import type { Pbuf } from '../pbuf/pbuf.ts';
-import { PbufPool, type PbufPoolOptions } from '../pbuf/pool.ts';
+import { PbufLayer, PbufPool, PbufUse, type PbufPoolOptions } from '../pbuf/pool.ts';
 import { Tcp, type TcpConfig } from '../pcb/tcp.ts';
 import { SocketLayer, type SocketLayerOptions } from '../socket/layer.ts';
 import { Udp, type UdpConfig } from '../udp/udp.ts';
@@ -352,9 +352,9 @@ export class Stack implements IpHost {
     return err;
   }
 
-  /** Loopback output: a copy re-enters as stack work, after the sender returns. */
+  /** Loopback output: a copy re-enters as stack work, after the sender returns (a received packet: RX). */
   private loop(p: Pbuf, netif: Netif): number {
-    const q = this.pool.clone(p);
+    const q = this.pool.clone(p, PbufLayer.RAW, PbufUse.RX);
     if (q === null) {
       this.stats.link.memerr++;
       this.stats.link.drop++;

@@ -4,7 +4,7 @@
 import { Err } from '../err.ts';
 import type { Pbuf } from '../pbuf/pbuf.ts';
 import { PbufType } from '../pbuf/pbuf.ts';
-import { PbufLayer } from '../pbuf/pool.ts';
+import { PbufLayer, PbufUse } from '../pbuf/pool.ts';
 import { chainOnesSum, ipv4PseudoHeaderSum } from '../wire/checksum.ts';
 import { IPV4_HEADER_LEN, IpProtocol } from '../wire/ipv4.ts';
 import { UDP_HEADER_LEN } from '../wire/udp.ts';
@@ -50,7 +50,7 @@ export function udpOutput(udp: Udp, pcb: UdpPcb, p: Pbuf, dst: number, dstPort: 
   let head: Pbuf = p;
   let ownHead = false;
   if (!p.addHeader(UDP_HEADER_LEN)) {
-    const h = udp.pool.alloc(PbufLayer.IP, UDP_HEADER_LEN, PbufType.RAM);
+    const h = udp.pool.alloc(PbufLayer.IP, UDP_HEADER_LEN, PbufType.RAM, PbufUse.CONTROL);
     if (h === null) {
       st.memerr++;
       st.err++;
