@@ -15,7 +15,8 @@ export interface IpHost {
   readonly stats: Stats;
   readonly netifs: readonly Netif[];
   /** A timer whose callback runs as stack work (marked busy, deferred work drained after). */
-  timer(cb: TimerCallback): Timer;
+  /** A timer whose callback runs as stack work; `name` labels it in errors (a runaway timer). */
+  timer(cb: TimerCallback, name?: string): Timer;
 }
 
 /**

@@ -60,8 +60,8 @@ export class Pinger {
     this.ident = (opts.ident ?? host.rng.int(0x10000)) & 0xffff;
     this.data = new Uint8Array(size);
     for (let i = 0; i < size; i++) this.data[i] = (i + 0x10) & 0xff;
-    this.tick = host.timer(() => this.onTick());
-    this.deadline = host.timer(() => this.finish());
+    this.tick = host.timer(() => this.onTick(), 'ping');
+    this.deadline = host.timer(() => this.finish(), 'ping deadline');
   }
 
   get done(): boolean {

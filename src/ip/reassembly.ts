@@ -77,7 +77,7 @@ export class Reassembler {
     }
     this.st = host.stats.ipFrag;
     this.why = host.stats.reassembly;
-    this.timer = host.timer(() => this.expire());
+    this.timer = host.timer(() => this.expire(), 'ip reassembly');
   }
 
   /** Datagrams currently under reassembly. */

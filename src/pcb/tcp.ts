@@ -12,6 +12,7 @@ import type { ProtoStats } from '../stats.ts';
 import type { Clock } from '../time/clock.ts';
 import type { Timer } from '../time/timer-heap.ts';
 import { IpProtocol } from '../wire/ipv4.ts';
+import { formatIpv4Address } from '../wire/address.ts';
 import { newTcpOptions, TcpFlag, TcpView, type TcpOptions } from '../wire/tcp.ts';
 import { createCongestionControl } from './congestion.ts';
 import { callErr, callPoll } from './events.ts';
@@ -190,6 +191,8 @@ export interface TcpCounters {
   pcbsReclaimed: number;
   /** Connections aborted by the user timeout (RFC 5482). */
   userTimeouts: number;
+  /** Out-of-order bytes dropped because received packets found the pool full (freeOutOfOrder). */
+  ooseqFreed: number;
   /** SYNs that reopened a TIME_WAIT connection (RFC 6191). */
   timeWaitReuse: number;
   /** TIME_WAIT PCBs dropped early because of maxTimeWait. */
@@ -233,6 +236,7 @@ export class Tcp {
     synCookiesFailed: 0,
     pcbsReclaimed: 0,
     userTimeouts: 0,
+    ooseqFreed: 0,
     timeWaitReuse: 0,
     timeWaitOverflows: 0,
     fastRetransmits: 0,
@@ -304,7 +308,7 @@ export class Tcp {
     this.isn = new IsnGenerator(host.rng);
     this.cookies = new SynCookies(this.isn);
     this.nextEphemeral = c.ephemeralLow + host.rng.int(c.ephemeralHigh - c.ephemeralLow + 1);
-    this.twTimer = host.timer(() => this.expireTimeWait());
+    this.twTimer = host.timer(() => this.expireTimeWait(), 'tcp time-wait');
     host.ip.register(IpProtocol.TCP, (p, info) => tcpInput(this, p, info));
     host.icmp.onError(IpProtocol.TCP, (e) => this.icmpError(e));
   }
@@ -723,6 +727,25 @@ export class Tcp {
     this.pcbCount--;
   }
 
+  /**
+   * Drop every connection's out-of-order queue (lwIP PBUF_POOL_FREE_OOSEQ):
+   * called when received packets find the pool full, so data held beyond a
+   * hole cannot pin the memory the in-order retransmission needs. The peer
+   * still has it (SACKed data may be reneged, RFC 2018 §8). Returns the
+   * bytes freed.
+   */
+  freeOutOfOrder(): number {
+    let freed = 0;
+    for (const pcb of this.active.values()) {
+      if (pcb.ooseq.empty) continue;
+      freed += pcb.ooseq.bytes;
+      pcb.ooseq.freeAll();
+      pcb.ooseqPieces = 0;
+    }
+    if (freed > 0) this.counters.ooseqFreed += freed;
+    return freed;
+  }
+
   /** Free queued data (lwIP tcp_pcb_purge). */
   purge(pcb: TcpPcb): void {
     pcb.unsent.freeAll();
@@ -815,7 +838,7 @@ export class Tcp {
       if (pcb.timer !== null) pcb.timer.stop();
       return;
     }
-    if (pcb.timer === null) pcb.timer = this.host.timer(() => onPcbTimer(this, pcb));
+    if (pcb.timer === null) pcb.timer = this.host.timer(() => onPcbTimer(this, pcb), `tcp ${formatIpv4Address(pcb.localIp)}:${pcb.localPort}->${formatIpv4Address(pcb.remoteIp)}:${pcb.remotePort}`);
     if (!pcb.timer.active || pcb.timer.deadline !== t) pcb.timer.startAt(t);
   }
 

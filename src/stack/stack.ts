@@ -125,7 +125,7 @@ export class Stack implements IpHost {
     this.drainBudget = positiveInt(opts.drainBudget ?? 256, 'drainBudget');
     this.strict = opts.strictReentrancy ?? false;
     this.onInternalError = opts.onInternalError;
-    this.drainTimer = this.clock.timer(() => this.drain(true));
+    this.drainTimer = this.clock.timer(() => this.drain(true), `${this.name}/drain`);
     this.ip = new Ipv4(this, opts.ip);
     this.icmp = new Icmp(this, this.ip, opts.icmp);
     this.tcp = new Tcp(this, opts.tcp);
@@ -252,7 +252,7 @@ export class Stack implements IpHost {
   }
 
   /** A timer whose callback runs as stack work: busy while it runs, deferred work drained after. */
-  timer(cb: TimerCallback): Timer {
+  timer(cb: TimerCallback, name?: string): Timer {
     return this.clock.timer(() => {
       if (this.closed) return;
       this.depth++;
@@ -264,7 +264,7 @@ export class Stack implements IpHost {
         this.depth--;
       }
       this.drain();
-    });
+    }, name === undefined ? undefined : `${this.name}/${name}`);
   }
 
   /**
