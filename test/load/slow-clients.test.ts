@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { netnsExists } from '../../src/netif/tun-ip.ts';
-import { startServices, type Services, type ServicesOptions } from '../../src/services/index.ts';
+import { startServices, type Services, type ServicesOptions } from '../../src/services/start.ts';
 import { skipReason, skipTun, startTunEnv, waitFor, type TunEnv } from '../support/tun.ts';
 
 // n connections to (host, port), each sending a request line and then one

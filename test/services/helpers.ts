@@ -2,7 +2,7 @@
 // (10.0.0.2) and a client stack (10.0.0.1) on virtual time, so deadlines of
 // seconds or minutes are exact and cost nothing.
 import { expect } from 'vitest';
-import { startServices, type Services, type ServicesOptions } from '../../src/services/index.ts';
+import { startServices, type Services, type ServicesOptions } from '../../src/services/start.ts';
 import type { ServiceCounters } from '../../src/services/serve.ts';
 import { Simulator } from '../../src/sim/simulator.ts';
 import type { BlockingSocket } from '../../src/socket/socket.ts';

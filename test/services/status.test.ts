@@ -4,7 +4,7 @@
 // every counter group the stack keeps, new ones included without edits.
 import { describe, expect, test } from 'vitest';
 import { isLocalViewer, statusSource } from '../../src/services/status.ts';
-import type { ServicesOptions } from '../../src/services/index.ts';
+import type { ServicesOptions } from '../../src/services/start.ts';
 import { Stack } from '../../src/stack/stack.ts';
 import { connect, enc, readToEnd, serviceEnv } from './helpers.ts';
 
