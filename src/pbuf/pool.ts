@@ -196,10 +196,20 @@ export class PbufPool {
     const offset = this.layerOffset[layer];
     if (offset === undefined) throw new PbufError(`invalid pbuf layer ${String(layer)}`);
     if (use !== PbufUse.DATA && use !== PbufUse.CONTROL && use !== PbufUse.RX) throw new PbufError(`invalid pbuf use ${String(use)}`);
-    if (type === PbufType.RAM) return this.allocPiece(PbufType.RAM, offset, length, use);
-    if (type === PbufType.POOL) return this.allocPoolChain(offset, length, use);
-    throw new PbufError('ROM and REF pbufs wrap caller memory: use wrap()');
+    if (type !== PbufType.RAM && type !== PbufType.POOL) throw new PbufError('ROM and REF pbufs wrap caller memory: use wrap()');
+    const p = type === PbufType.RAM ? this.allocPiece(PbufType.RAM, offset, length, use) : this.allocPoolChain(offset, length, use);
+    if (p !== null || use === PbufUse.DATA || this.onShortage === null || !this.onShortage()) return p;
+    // Memory was freed for input and control traffic (lwIP PBUF_POOL_FREE_OOSEQ): once more.
+    return type === PbufType.RAM ? this.allocPiece(PbufType.RAM, offset, length, use) : this.allocPoolChain(offset, length, use);
   }
+
+  /**
+   * Called when an RX or CONTROL allocation finds the whole pool full; true
+   * if it freed something worth retrying for. The Stack sets it to drop TCP's
+   * out-of-order queues, which otherwise pin the memory that the in-order
+   * retransmission filling the hole needs.
+   */
+  onShortage: (() => boolean) | null = null;
 
   /**
    * A received packet of `length` bytes for a driver to copy into (RAW

@@ -129,6 +129,7 @@ export class Stack implements IpHost {
     this.ip = new Ipv4(this, opts.ip);
     this.icmp = new Icmp(this, this.ip, opts.icmp);
     this.tcp = new Tcp(this, opts.tcp);
+    this.pool.onShortage = () => this.tcp.freeOutOfOrder() > 0;
     this.udp = new Udp(this, opts.udp);
     this.sockets = new SocketLayer(this, opts.socket);
     this.loopback = this.attach(
