@@ -78,7 +78,7 @@ export function write(tcp: Tcp, pcb: TcpPcb, data: Uint8Array, flags: number): n
       appendInPlace = true;
     } else {
       lastPiece = copy ? pool.alloc(PbufLayer.RAW, intoLast, PbufType.RAM) : pool.wrap(data.subarray(0, intoLast), PbufType.REF);
-      if (lastPiece === null) return memFail(tcp, pcb);
+      if (lastPiece === null) return memFail(tcp, pcb, true);
       if (copy) lastPiece.buf.set(data.subarray(0, intoLast), lastPiece.off);
     }
   }
@@ -102,10 +102,11 @@ export function write(tcp: Tcp, pcb: TcpPcb, data: Uint8Array, flags: number): n
       p = pool.wrap(data.subarray(off, off + n), PbufType.REF);
     }
     if (p === null || pcb.sndQueueLen + pieces + 1 > tcp.config.sndQueueLen) {
+      const poolFull = p === null;
       if (p !== null) p.free();
       if (lastPiece !== null) lastPiece.free();
       for (const s of fresh) s.free();
-      return memFail(tcp, pcb);
+      return memFail(tcp, pcb, poolFull);
     }
     pieces++;
     fresh.push(new TcpSeg(p, seq, n, 0));
@@ -140,9 +141,11 @@ export function write(tcp: Tcp, pcb: TcpPcb, data: Uint8Array, flags: number): n
   return Err.OK;
 }
 
-function memFail(tcp: Tcp, pcb: TcpPcb): number {
+/** A write failed; when the pool (not this connection's queue limit) was full, shed an idle hoarder for next time. */
+function memFail(tcp: Tcp, pcb: TcpPcb, poolFull = false): number {
   tcp.stats.memerr++;
   pcb.flags |= PcbFlag.NAGLEMEMERR;
+  if (poolFull) tcp.shedForMemory(pcb);
   return Err.MEM;
 }
 

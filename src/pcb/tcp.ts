@@ -96,6 +96,15 @@ export interface TcpConfig {
    */
   userTimeoutMs?: number;
   /**
+   * When a write finds the pool's data share full, the connection holding
+   * the most queued data that the peer has not acknowledged any of for at
+   * least this long is reset to make room (at most one per shedIntervalMs;
+   * counters.memoryShed). 0: never shed.
+   */
+  shedIdleMs?: number;
+  /** Least time between two sheds. */
+  shedIntervalMs?: number;
+  /**
    * Answer SYNs with SYN cookies (RFC 4987) when a listener's SYN queue or
    * backlog is full or no PCB can be had, instead of dropping them.
    */
@@ -155,6 +164,8 @@ const DEFAULTS: ResolvedTcpConfig = {
   ttl: 64,
   dontFragment: true,
   userTimeoutMs: 300_000,
+  shedIdleMs: 10_000,
+  shedIntervalMs: 100,
   synCookies: true,
   synBacklog: 256,
   minSndMss: 48,
@@ -193,6 +204,8 @@ export interface TcpCounters {
   userTimeouts: number;
   /** Out-of-order bytes dropped because received packets found the pool full (freeOutOfOrder). */
   ooseqFreed: number;
+  /** Connections reset because they held queued data the peer did not take while the pool was full (shedForMemory). */
+  memoryShed: number;
   /** SYNs that reopened a TIME_WAIT connection (RFC 6191). */
   timeWaitReuse: number;
   /** TIME_WAIT PCBs dropped early because of maxTimeWait. */
@@ -211,6 +224,8 @@ export interface TcpHost extends IpHost {
   readonly icmp: Icmp;
   /** Report an exception thrown by application code (counted, rethrown or handed to the stack's handler). */
   reportError(err: unknown): void;
+  /** Run `fn` once the current packet or API call is done (Stack.defer). */
+  defer(fn: () => void): void;
 }
 
 export class Tcp {
@@ -237,6 +252,7 @@ export class Tcp {
     pcbsReclaimed: 0,
     userTimeouts: 0,
     ooseqFreed: 0,
+    memoryShed: 0,
     timeWaitReuse: 0,
     timeWaitOverflows: 0,
     fastRetransmits: 0,
@@ -277,6 +293,7 @@ export class Tcp {
   pcbCount = 0;
   /** Passive opens in SYN_RCVD, all listeners together. */
   halfOpen = 0;
+  private lastShedAt = -Infinity;
   readonly pool: PbufPool;
   readonly clock: Clock;
   readonly ip: Ipv4;
@@ -746,6 +763,37 @@ export class Tcp {
     return freed;
   }
 
+  /**
+   * The pool's data share is full: reset the connection that holds the
+   * most queued send data while its peer acknowledged nothing for
+   * shedIdleMs (a client that never reads, or vanished), oldest first
+   * among equals; never `except` (the writer). So one set of hoarders
+   * cannot starve every other connection of memory. True if one went.
+   */
+  shedForMemory(except: TcpPcb | null): boolean {
+    const c = this.config;
+    const now = this.clock.now();
+    if (c.shedIdleMs <= 0 || now - this.lastShedAt < c.shedIntervalMs) return false;
+    this.lastShedAt = now;
+    let victim: TcpPcb | null = null;
+    let most = 0;
+    for (const pcb of this.active.values()) {
+      if (pcb === except || now - pcb.progressAt < c.shedIdleMs) continue;
+      const held = pcb.unsent.bytes + pcb.unacked.bytes;
+      if (held === 0) continue;
+      if (held > most || (held === most && victim !== null && pcb.progressAt < victim.progressAt)) {
+        victim = pcb;
+        most = held;
+      }
+    }
+    if (victim === null) return false;
+    this.counters.memoryShed++;
+    // Not inside the writer's tcpWrite: its err callback would run nested in another connection's call.
+    const v = victim;
+    this.host.defer(() => this.abandon(v, true, Err.ABRT));
+    return true;
+  }
+
   /** Free queued data (lwIP tcp_pcb_purge). */
   purge(pcb: TcpPcb): void {
     pcb.unsent.freeAll();
@@ -1096,7 +1144,7 @@ function validate(c: ResolvedTcpConfig): void {
     const v = c[k];
     if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) throw new RangeError(`tcp config ${k} must be a positive number, got ${String(v)}`);
   }
-  const nonNegative: (keyof ResolvedTcpConfig)[] = ['invalidAckIntervalMs', 'challengeAcksPerSecond', 'userTimeoutMs'];
+  const nonNegative: (keyof ResolvedTcpConfig)[] = ['invalidAckIntervalMs', 'challengeAcksPerSecond', 'userTimeoutMs', 'shedIdleMs', 'shedIntervalMs'];
   for (const k of nonNegative) {
     const v = c[k];
     if (typeof v !== 'number' || !(v >= 0) || !Number.isFinite(v)) throw new RangeError(`tcp config ${k} must be a non-negative number, got ${String(v)}`);

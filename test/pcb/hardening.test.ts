@@ -388,3 +388,39 @@ describe('FIN_WAIT_2 cannot be held forever', () => {
     closeAndCheck(peer);
   });
 });
+
+describe('memory that cannot be pinned: idle hoarders are shed when the pool is full', () => {
+  test('a connection whose peer takes nothing fills the pool; when another connection\'s write then fails, the idle hoarder is reset (RST, ERR_ABRT) and the next write succeeds', () => {
+    const peer = scriptedPeer({ stack: { pool: { maxBytes: 1 << 20, trackLive: true } }, tcp: { timestamps: false, sndBuf: 4 << 20, sndQueueLen: 100_000, userTimeoutMs: 0 } });
+    const { pcb: hoarder, iss, irs } = acceptConnection(peer, { mss: 1460 });
+    peer.inject({ srcPort: 40001, seq: 100, flags: SYN, mss: 1460 });
+    const sa = peer.take().find((s) => s.flags & 0x02)!;
+    peer.inject({ srcPort: 40001, seq: 101, ack: u32(sa.seq + 1), flags: ACK });
+    const other = [...peer.stack.tcp.active.values()].find((p) => p !== hoarder)!;
+    const errs: number[] = [];
+    peer.raw.tcpErr(hoarder, (_a, e) => errs.push(e));
+    // The hoarder queues until the pool's data share is gone; its peer acknowledges nothing.
+    const chunk = payload(8192);
+    while (peer.raw.tcpWrite(hoarder, chunk) === Err.OK);
+    peer.raw.tcpOutput(hoarder);
+    expect(peer.stack.pool.dataBytesLeft()).toBeLessThan(8192);
+    expect(peer.stack.tcp.counters.memoryShed).toBe(0); // a writer never sheds itself
+    // Not yet idle long enough: another connection's failed write sheds nobody.
+    peer.advance(5000);
+    expect(peer.raw.tcpWrite(other, chunk)).toBe(Err.MEM);
+    peer.advance(1);
+    expect(hoarder.freed).toBe(false);
+    peer.advance(6000);
+    peer.take();
+    expect(peer.raw.tcpWrite(other, chunk)).toBe(Err.MEM);
+    peer.advance(1); // the shed runs as deferred work
+    expect(peer.stack.tcp.counters.memoryShed).toBe(1);
+    expect(hoarder.freed).toBe(true);
+    expect(errs).toEqual([Err.ABRT]);
+    expect(peer.take().some((s) => s.flags & 0x04 && s.tcp.dstPort === 40000)).toBe(true);
+    expect(peer.raw.tcpWrite(other, chunk)).toBe(Err.OK);
+    void iss;
+    void irs;
+    closeAndCheck(peer);
+  });
+});
