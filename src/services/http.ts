@@ -57,6 +57,12 @@ export interface HttpOptions extends ServeOptions {
 /** HTTP's defaults: more connections than the small services; writeTimeoutMs per 64 KiB block (about 2 KiB/s at least). */
 export const HTTP_DEFAULT_LIMITS: ResolvedLimits = { ...DEFAULT_LIMITS, maxConnections: 1024 };
 export const DEFAULT_HEADER_TIMEOUT_MS = 10_000;
+/**
+ * HTTP's backlog, and so how many newcomers may wait at the cap: as many
+ * as it serves, so a burst of clients that do not read cannot crowd a
+ * fresh request out of the queue before any of them can be shed.
+ */
+export const HTTP_DEFAULT_BACKLOG = 1024;
 /** Longest request head accepted (bytes and lines). */
 const MAX_HEAD_BYTES = 16 * 1024;
 const MAX_HEAD_LINES = 100;
@@ -159,7 +165,7 @@ export function httpService(layer: SocketLayer, source: StatusSource, port = 80,
       c.bytesOut += n;
     }
   };
-  return serve(layer, 'http', port, handler, options, HTTP_DEFAULT_LIMITS);
+  return serve(layer, 'http', port, handler, { backlog: HTTP_DEFAULT_BACKLOG, ...options }, HTTP_DEFAULT_LIMITS);
 }
 
 function esc(s: string): string {

@@ -10,7 +10,7 @@ export interface ServiceLimits {
   /**
    * Most connections served at once; 0 = no cap. A connection beyond it
    * takes the place of one that has waited at least shedAfterMs on its
-   * client (a client that does not read first); it waits up to
+   * client (a client that does not read first); it waits up to twice
    * shedAfterMs for one, then is refused with a reset.
    */
   maxConnections?: number;

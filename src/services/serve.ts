@@ -92,7 +92,7 @@ export function serve(layer: SocketLayer, name: string, port: number, handler: H
   ls.listen(backlog);
   const counters = newServiceCounters();
   const open = new Set<Conn>();
-  /** Newcomers at the cap, waiting (at most shedAfterMs) for a place: oldest first. */
+  /** Newcomers at the cap, waiting (at most twice shedAfterMs) for a place: oldest first. */
   const waiting: { sock: BlockingSocket; addr: SockAddr; until: number }[] = [];
   const pumpTimer = clock.timer(() => pump());
   let stopped = false;
@@ -135,8 +135,8 @@ export function serve(layer: SocketLayer, name: string, port: number, handler: H
 
   /**
    * Let waiting newcomers in while there is room or someone to shed;
-   * refuse those that waited shedAfterMs in vain; wake again when the
-   * next one may get in or must go.
+   * refuse those that waited in vain; wake again when the next one may
+   * get in or must go.
    */
   const pump = (): void => {
     if (stopped) return;
@@ -209,7 +209,9 @@ export function serve(layer: SocketLayer, name: string, port: number, handler: H
       resetSocket(sock);
       return;
     }
-    waiting.push({ sock, addr, until: now + limits.shedAfterMs });
+    // Twice shedAfterMs: a connection that starts waiting on its client up to
+    // shedAfterMs after this one arrived (a busy stack is late) can still be shed for it.
+    waiting.push({ sock, addr, until: now + 2 * limits.shedAfterMs });
     pump();
   };
 
