@@ -220,6 +220,11 @@ export class PbufPool {
     return this.alloc(PbufLayer.RAW, length, type, PbufUse.RX);
   }
 
+  /** Block bytes DATA allocations may hold in all (the pool less its input reserve). */
+  get dataBytesLimit(): number {
+    return this.dataLimits.bytes;
+  }
+
   /** Block bytes a DATA allocation could still take (0 once it reaches the input reserve). */
   dataBytesLeft(): number {
     return Math.max(0, this.dataLimits.bytes - this.stats.bytesInUse);

@@ -284,7 +284,7 @@ function cookieAck(tcp: Tcp, lpcb: TcpPcb, s: InSeg): boolean {
   if (!cfg.synCookies || now - lpcb.lastCookieAt > (COOKIE_MAX_AGE + 1) * 64_000) return false;
   const irs = seqAdd(s.seq, -1);
   const iss = seqAdd(s.ack, -1);
-  const idx = tcp.cookies.check(s.dst, s.dstPort, s.src, s.srcPort, irs, iss, now);
+  const idx = tcp.resetRecently(s.dst, s.dstPort, s.src, s.srcPort) ? -1 : tcp.cookies.check(s.dst, s.dstPort, s.src, s.srcPort, irs, iss, now);
   if (idx < 0) {
     tcp.counters.synCookiesFailed++;
     return false;

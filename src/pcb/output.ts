@@ -62,6 +62,10 @@ export function write(tcp: Tcp, pcb: TcpPcb, data: Uint8Array, flags: number): n
     pcb.flags |= PcbFlag.NAGLEMEMERR;
     return Err.MEM;
   }
+  // Memory pressure (Linux tcp_memory_pressure): a connection that already
+  // holds pressureSndBuf may not grow, so what is freed goes to connections
+  // that hold little (a new request) rather than back to the hoarders.
+  if (tcp.underMemoryPressure() && pcb.unsent.bytes + pcb.unacked.bytes >= tcp.config.pressureSndBuf) return memFail(tcp, pcb, true);
   const pool = tcp.pool;
   const copy = (flags & WriteFlag.COPY) !== 0;
   const max = segLimit(pcb);
@@ -435,6 +439,7 @@ export function sendProbe(tcp: Tcp, pcb: TcpPcb): number {
 /** RST from a PCB (lwIP tcp_rst on a pcb): SEQ = SND.NXT, ACK = RCV.NXT. */
 export function sendRstFromPcb(tcp: Tcp, pcb: TcpPcb): void {
   sendRst(tcp, pcb.localIp, pcb.remoteIp, pcb.localPort, pcb.remotePort, pcb.sndNxt, pcb.rcvNxt, true);
+  tcp.noteReset(pcb);
 }
 
 /**

@@ -105,6 +105,13 @@ export interface TcpConfig {
   /** Least time between two sheds. */
   shedIntervalMs?: number;
   /**
+   * Memory pressure: when the pool's data share has less than this fraction
+   * left, a connection already holding pressureSndBuf bytes of send data may
+   * not queue more (Linux tcp_mem pressure with tcp_wmem's minimum).
+   */
+  pressureFraction?: number;
+  pressureSndBuf?: number;
+  /**
    * Answer SYNs with SYN cookies (RFC 4987) when a listener's SYN queue or
    * backlog is full or no PCB can be had, instead of dropping them.
    */
@@ -166,6 +173,8 @@ const DEFAULTS: ResolvedTcpConfig = {
   userTimeoutMs: 300_000,
   shedIdleMs: 10_000,
   shedIntervalMs: 100,
+  pressureFraction: 0.125,
+  pressureSndBuf: 16 * 1024,
   synCookies: true,
   synBacklog: 256,
   minSndMss: 48,
@@ -294,6 +303,8 @@ export class Tcp {
   /** Passive opens in SYN_RCVD, all listeners together. */
   halfOpen = 0;
   private lastShedAt = -Infinity;
+  /** 4-tuples we reset, oldest first, with when (noteReset). */
+  private readonly recentResets = new Map<string, number>();
   readonly pool: PbufPool;
   readonly clock: Clock;
   readonly ip: Ipv4;
@@ -794,6 +805,40 @@ export class Tcp {
     return true;
   }
 
+  /** Is the pool's data share nearly gone (config.pressureFraction left)? */
+  underMemoryPressure(): boolean {
+    const pool = this.pool;
+    return pool.dataBytesLeft() < pool.dataBytesLimit * this.config.pressureFraction;
+  }
+
+  /**
+   * We reset this connection: for a while its 4-tuple gets no SYN cookie
+   * connection. A peer that missed our data (and so our RST, out of its
+   * window) goes on acknowledging the cookie's ISS + 1, which would make
+   * a second connection on the same 4-tuple; it gets a RST at the sequence
+   * it expects instead.
+   */
+  noteReset(pcb: TcpPcb): void {
+    if (!this.config.synCookies || pcb.listener === null) return;
+    const key = tupleKey(pcb.localIp, pcb.localPort, pcb.remoteIp, pcb.remotePort);
+    const r = this.recentResets;
+    r.delete(key);
+    r.set(key, this.clock.now());
+    if (r.size > RECENT_RESETS_MAX) r.delete(r.keys().next().value!);
+  }
+
+  /** Was this 4-tuple reset by us recently (noteReset)? */
+  resetRecently(localIp: number, localPort: number, remoteIp: number, remotePort: number): boolean {
+    const key = tupleKey(localIp, localPort, remoteIp, remotePort);
+    const at = this.recentResets.get(key);
+    if (at === undefined) return false;
+    if (this.clock.now() - at > RECENT_RESET_MS) {
+      this.recentResets.delete(key);
+      return false;
+    }
+    return true;
+  }
+
   /** Free queued data (lwIP tcp_pcb_purge). */
   purge(pcb: TcpPcb): void {
     pcb.unsent.freeAll();
@@ -1138,13 +1183,21 @@ export class Tcp {
   }
 }
 
+/** How long a reset 4-tuple is kept from making a cookie connection: a cookie's own lifetime. */
+const RECENT_RESET_MS = 3 * 64_000;
+const RECENT_RESETS_MAX = 8192;
+
+function tupleKey(localIp: number, localPort: number, remoteIp: number, remotePort: number): string {
+  return `${localIp}:${localPort}:${remoteIp}:${remotePort}`;
+}
+
 function validate(c: ResolvedTcpConfig): void {
   const positive: (keyof ResolvedTcpConfig)[] = ['sndBuf', 'sndQueueLen', 'rcvWnd', 'initialWindowSegments', 'initialRtoMs', 'minRtoMs', 'maxRtoMs', 'dupThresh', 'timeWaitMs', 'keepIdleMs', 'keepIntvlMs', 'keepCnt', 'oooMaxBytes', 'oooMaxSegments', 'maxPcbs', 'maxTimeWait', 'pollTickMs', 'refusedRetryMs', 'maxPersistMs', 'ttl', 'synBacklog'];
   for (const k of positive) {
     const v = c[k];
     if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) throw new RangeError(`tcp config ${k} must be a positive number, got ${String(v)}`);
   }
-  const nonNegative: (keyof ResolvedTcpConfig)[] = ['invalidAckIntervalMs', 'challengeAcksPerSecond', 'userTimeoutMs', 'shedIdleMs', 'shedIntervalMs'];
+  const nonNegative: (keyof ResolvedTcpConfig)[] = ['invalidAckIntervalMs', 'challengeAcksPerSecond', 'userTimeoutMs', 'shedIdleMs', 'shedIntervalMs', 'pressureFraction', 'pressureSndBuf'];
   for (const k of nonNegative) {
     const v = c[k];
     if (typeof v !== 'number' || !(v >= 0) || !Number.isFinite(v)) throw new RangeError(`tcp config ${k} must be a non-negative number, got ${String(v)}`);
@@ -1153,5 +1206,6 @@ function validate(c: ResolvedTcpConfig): void {
   if (c.ephemeralLow < 1024 || c.ephemeralHigh > 0xffff || c.ephemeralLow > c.ephemeralHigh) throw new RangeError('tcp config ephemeral port range must lie within 1024..65535');
   if (c.mss !== 0 && (c.mss < 28 || c.mss > 65495)) throw new RangeError('tcp config mss must be within 28..65495');
   if (!(c.minSndMss >= 1 && c.minSndMss <= 65495)) throw new RangeError('tcp config minSndMss must be within 1..65495');
+  if (!(c.pressureFraction >= 0 && c.pressureFraction <= 1)) throw new RangeError('tcp config pressureFraction must be within 0..1');
   if (!(c.minPmtu >= 68 && c.minPmtu <= 65535)) throw new RangeError('tcp config minPmtu must be within 68..65535');
 }

@@ -290,6 +290,28 @@ describe('SYN cookies (RFC 4987)', () => {
     closeAndCheck(peer);
   });
 
+  test('a connection made by a cookie and then reset by us is not made again by the peer\'s retransmission (which still acknowledges the cookie): RST at the sequence it expects', () => {
+    const peer = scriptedPeer({ tcp: { timestamps: false } });
+    const { accepted } = listener(peer, 1);
+    peer.inject({ srcPort: 41000, seq: 1, flags: SYN, mss: 1460 }); // fills the backlog, half-open
+    peer.inject({ srcPort: 42000, seq: 9000, flags: SYN, mss: 1460 });
+    const sa = peer.take()[1]!;
+    peer.inject({ srcPort: 42000, seq: 9001, ack: u32(sa.seq + 1), flags: ACK | PSH, data: payload(50) });
+    expect(accepted).toHaveLength(1);
+    const c = accepted[0]!;
+    expect(peer.raw.tcpWrite(c, payload(3000))).toBe(Err.OK);
+    peer.raw.tcpOutput(c);
+    peer.raw.tcpAbort(c); // its RST carries SND.NXT, beyond what the peer (which lost our data) expects
+    peer.take();
+    // The peer goes on sending its request, acknowledging only the cookie.
+    peer.inject({ srcPort: 42000, seq: 9001, ack: u32(sa.seq + 1), flags: ACK | PSH, data: payload(50) });
+    const r = peer.take();
+    expect(r.map((x) => [flagStr(x.flags), x.seq])).toEqual([['R', u32(sa.seq + 1)]]);
+    expect(accepted).toHaveLength(1);
+    expect(peer.stack.tcp.counters.synCookiesValidated).toBe(1);
+    closeAndCheck(peer);
+  });
+
   test('at maxPcbs, a cookie ACK evicts the oldest half-open connection (pcbsReclaimed)', () => {
     const peer = scriptedPeer({ tcp: { maxPcbs: 3, timestamps: false } });
     const { accepted } = listener(peer, 8);
@@ -399,13 +421,19 @@ describe('memory that cannot be pinned: idle hoarders are shed when the pool is 
     const other = [...peer.stack.tcp.active.values()].find((p) => p !== hoarder)!;
     const errs: number[] = [];
     peer.raw.tcpErr(hoarder, (_a, e) => errs.push(e));
-    // The hoarder queues until the pool's data share is gone; its peer acknowledges nothing.
+    // The hoarder queues until memory pressure stops it (12.5 % of the data share left); its peer acknowledges nothing.
     const chunk = payload(8192);
     while (peer.raw.tcpWrite(hoarder, chunk) === Err.OK);
     peer.raw.tcpOutput(hoarder);
-    expect(peer.stack.pool.dataBytesLeft()).toBeLessThan(8192);
+    const pool = peer.stack.pool;
+    expect(pool.dataBytesLeft()).toBeLessThan(pool.dataBytesLimit * 0.125);
+    expect(pool.dataBytesLeft()).toBeGreaterThan(16 * 1024);
     expect(peer.stack.tcp.counters.memoryShed).toBe(0); // a writer never sheds itself
-    // Not yet idle long enough: another connection's failed write sheds nobody.
+    // A newcomer still gets its pressureSndBuf (16 KiB), then is refused too.
+    expect(peer.raw.tcpWrite(other, chunk)).toBe(Err.OK);
+    expect(peer.raw.tcpWrite(other, chunk)).toBe(Err.OK);
+    expect(peer.raw.tcpWrite(other, chunk)).toBe(Err.MEM);
+    // The hoarder is not idle long enough yet: nobody is shed.
     peer.advance(5000);
     expect(peer.raw.tcpWrite(other, chunk)).toBe(Err.MEM);
     peer.advance(1);

@@ -21,7 +21,6 @@ describe('a pool smaller than the windows', () => {
       expect(r.problems).toEqual([]);
       expect(r.sha256Match).toBe(true);
       expect(r.ok).toBe(true);
-      expect(r.pool.client.rxAllocFailures + r.pool.server.rxAllocFailures).toBe(0);
     });
   }
 });
