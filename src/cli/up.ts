@@ -112,7 +112,8 @@ export async function up(o: UpOptions): Promise<number> {
     dev.attach(stack, { addr: a.tsip, prefixLength: a.prefix, mtu: o.mtu });
     configureTunLink({ dev: dev.name, address: `${a.kernel}/${a.prefix}`, mtu: o.mtu, ...(ns !== null ? { netns: ns } : {}) });
     const d = dev;
-    services = startServices(stack, () => ({ tun: { name: d.name, offload: d.offload, ...d.counters } }));
+    // The kernel side may see the status page's connection rows, whatever the prefix (a /30 is covered anyway).
+    services = startServices(stack, { extra: () => ({ tun: { name: d.name, offload: d.offload, ...d.counters } }), localPeers: [a.kernel] });
     o.log(`tsip up: ${a.tsip}/${a.prefix} on ${dev.name}${ns !== null ? ` in network namespace ${ns}` : ''} (kernel side ${a.kernel}), MTU ${o.mtu}, offload ${o.offload ? 'on' : 'off'}`);
     o.log('services: echo :7, discard :9, chargen :19, http :80 (/, /status.json, /bytes/N)');
     if (o.terminal) {
