@@ -33,6 +33,8 @@ export interface TerminalOptions {
   context?: Record<string, unknown>;
   /** Longest password line accepted (bytes) before the session is dropped. */
   maxLineBytes?: number;
+  /** How long a connection may take to send its password line (default 30 s), so unauthenticated sessions cannot pile up. */
+  authTimeoutMs?: number;
   /** Called with one line per session event (connected, denied, closed). */
   log?: (line: string) => void;
 }
@@ -99,6 +101,14 @@ export function startTerminal(stack: Stack, o: TerminalOptions): TerminalService
       log(`terminal: session ${session.id} from ${session.remote} closed (${session.closeReason})`);
     });
     sock.write('Password: ');
+    // The password line must come in time (a slowloris must not hold sessions open unauthenticated).
+    sock.setTimeout(o.authTimeoutMs ?? 30_000);
+    sock.once('timeout', () => {
+      if (session.authenticated) return;
+      counters.denied++;
+      log(`terminal: session ${session.id} from ${session.remote}: no password in time`);
+      finish('denied');
+    });
     // Read the password line by hand, so whatever follows it stays in the stream for the REPL.
     let buf = Buffer.alloc(0);
     const onData = (d: Buffer): void => {
@@ -121,6 +131,7 @@ export function startTerminal(stack: Stack, o: TerminalOptions): TerminalService
       }
       counters.authenticated++;
       session.authenticated = true;
+      sock.setTimeout(0);
       log(`terminal: session ${session.id} from ${session.remote} connected (${mode})`);
       if (rest.length > 0) sock.unshift(rest);
       sock.write(`\r\ntsip ${mode} on ${stack.name}\r\n`);

@@ -98,3 +98,21 @@ test('the wrong password is refused and the connection closed (nothing runs)', a
   svc.stop();
   await t.finish();
 });
+
+test('a connection that never sends its password is dropped after authTimeoutMs (no unauthenticated session outlives it)', async () => {
+  const t = netPair();
+  const svc = startTerminal(t.server, { port: 2323, password: 'pw', mode: 'shell', authTimeoutMs: 5000 });
+  await t.run(svc.ready);
+  const a = await t.run(t.client.connectTcp({ host: '10.0.0.2', port: 2323 }));
+  const ta = term(a);
+  await t.until(() => ta.out().includes('Password: '));
+  a.write('p'); // one byte, then nothing
+  const t0 = t.sim.clock.now();
+  await t.until(() => ta.closed());
+  expect(t.sim.clock.now() - t0).toBeGreaterThanOrEqual(5000);
+  expect(t.sim.clock.now() - t0).toBeLessThan(6000);
+  expect(svc.counters.denied).toBe(1);
+  await t.until(() => svc.sessions.size === 0);
+  svc.stop();
+  await t.finish();
+});
