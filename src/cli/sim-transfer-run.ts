@@ -76,6 +76,8 @@ export interface PoolReport {
   rxAllocFailures: number;
   /** ACKs, RSTs and replies not sent for want of memory. */
   controlAllocFailures: number;
+  /** Writes TCP refused under memory pressure before the pool itself ran out (tcp.counters.memoryPressureRefusals). */
+  pressureRefusals: number;
 }
 
 /** One direction of the link. */
@@ -275,7 +277,7 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
   if (pcap !== undefined && o.pcapFile !== undefined) writeFileSync(o.pcapFile, pcap.bytes());
   const poolOf = (st: Stack): PoolReport => {
     const ps = st.pool.stats;
-    return { bytesHighWater: ps.bytesHighWater, allocFailures: ps.allocFailures, rxAllocFailures: ps.rxAllocFailures, controlAllocFailures: ps.controlAllocFailures };
+    return { bytesHighWater: ps.bytesHighWater, allocFailures: ps.allocFailures, rxAllocFailures: ps.rxAllocFailures, controlAllocFailures: ps.controlAllocFailures, pressureRefusals: st.tcp.counters.memoryPressureRefusals };
   };
   const frames = (l: LinkPipeline): FrameReport => ({ sent: l.sent, delivered: l.delivered, oversize: l.stat('oversize') });
   // Summary keys first: the --json output reads well from the top.

@@ -65,7 +65,10 @@ export function write(tcp: Tcp, pcb: TcpPcb, data: Uint8Array, flags: number): n
   // Memory pressure (Linux tcp_memory_pressure): a connection that already
   // holds pressureSndBuf may not grow, so what is freed goes to connections
   // that hold little (a new request) rather than back to the hoarders.
-  if (tcp.underMemoryPressure() && pcb.unsent.bytes + pcb.unacked.bytes >= tcp.config.pressureSndBuf) return memFail(tcp, pcb, true);
+  if (tcp.underMemoryPressure() && pcb.unsent.bytes + pcb.unacked.bytes >= tcp.config.pressureSndBuf) {
+    tcp.counters.memoryPressureRefusals++;
+    return memFail(tcp, pcb, true);
+  }
   const pool = tcp.pool;
   const copy = (flags & WriteFlag.COPY) !== 0;
   const max = segLimit(pcb);

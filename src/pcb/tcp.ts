@@ -215,6 +215,8 @@ export interface TcpCounters {
   ooseqFreed: number;
   /** Connections reset because they held queued data the peer did not take while the pool was full (shedForMemory). */
   memoryShed: number;
+  /** Writes refused (ERR_MEM) under memory pressure: the connection already held pressureSndBuf while the pool's data share was nearly gone. */
+  memoryPressureRefusals: number;
   /** SYNs that reopened a TIME_WAIT connection (RFC 6191). */
   timeWaitReuse: number;
   /** TIME_WAIT PCBs dropped early because of maxTimeWait. */
@@ -262,6 +264,7 @@ export class Tcp {
     userTimeouts: 0,
     ooseqFreed: 0,
     memoryShed: 0,
+    memoryPressureRefusals: 0,
     timeWaitReuse: 0,
     timeWaitOverflows: 0,
     fastRetransmits: 0,

@@ -152,11 +152,22 @@ describe('tsip sim transfer: ok means finished, intact and nothing left over (is
     expect([r.pcbsLeft, r.timersPending, r.poolInUse, r.pbufsInUse]).toEqual([0, 0, 0, 0]);
   });
 
-  test('writes refused with ERR_MEM (a small pool) are retried from the sent and poll callbacks: intact', () => {
+  test('writes refused with ERR_MEM under memory pressure (a small pool) are retried from the sent and poll callbacks: intact', () => {
     const r = runSimTransfer({ seed: 1, bytes: 300_000, link: { latencyMs: 5, bitsPerSecond: 10e6 }, pool: { maxBytes: 320 * 1024 } });
     expect(r.client.writeMemErrors).toBeGreaterThan(0);
     expect(r.server.writeMemErrors).toBeGreaterThan(0);
+    // The pressure rule refuses first, so the pool itself never has to.
+    expect(r.pool.client.pressureRefusals).toBeGreaterThan(0);
+    expect(r.pool.server.pressureRefusals).toBeGreaterThan(0);
+    expect(r.problems).toEqual([]);
+    expect(r.ok).toBe(true);
+  });
+
+  test('writes refused with ERR_MEM by the pool itself (pressure rule off) are retried too: intact', () => {
+    const r = runSimTransfer({ seed: 1, bytes: 300_000, link: { latencyMs: 5, bitsPerSecond: 10e6 }, pool: { maxBytes: 320 * 1024 }, tcp: { pressureFraction: 0 } });
+    expect(r.client.writeMemErrors).toBeGreaterThan(0);
     expect(r.pool.client.allocFailures).toBeGreaterThan(0);
+    expect(r.pool.client.pressureRefusals).toBe(0);
     expect(r.problems).toEqual([]);
     expect(r.ok).toBe(true);
   });

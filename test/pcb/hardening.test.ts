@@ -429,10 +429,12 @@ describe('memory that cannot be pinned: idle hoarders are shed when the pool is 
     expect(pool.dataBytesLeft()).toBeLessThan(pool.dataBytesLimit * 0.125);
     expect(pool.dataBytesLeft()).toBeGreaterThan(16 * 1024);
     expect(peer.stack.tcp.counters.memoryShed).toBe(0); // a writer never sheds itself
+    expect(peer.stack.tcp.counters.memoryPressureRefusals).toBe(1); // the hoarder's last write
     // A newcomer still gets its pressureSndBuf (16 KiB), then is refused too.
     expect(peer.raw.tcpWrite(other, chunk)).toBe(Err.OK);
     expect(peer.raw.tcpWrite(other, chunk)).toBe(Err.OK);
     expect(peer.raw.tcpWrite(other, chunk)).toBe(Err.MEM);
+    expect(peer.stack.tcp.counters.memoryPressureRefusals).toBe(2);
     // The hoarder is not idle long enough yet: nobody is shed.
     peer.advance(5000);
     expect(peer.raw.tcpWrite(other, chunk)).toBe(Err.MEM);
