@@ -189,7 +189,7 @@ function lookupTable(n: number, rng: Rng): { stack: Stack; remoteIps: Uint32Arra
     pcb.localPort = LOCAL_PORT;
     pcb.remoteIp = rip;
     pcb.remotePort = rport;
-    pcb.state = TcpState.ESTABLISHED;
+    stack.tcp.setState(pcb, TcpState.ESTABLISHED);
     stack.tcp.active.add(pcb);
     remoteIps[i] = rip;
     remotePorts[i] = rport;

@@ -17,8 +17,9 @@ import { IpProtocol } from '../wire/ipv4.ts';
 import { parseTcpOptions, TCP_HEADER_LEN, TcpFlag, type TcpOptions } from '../wire/tcp.ts';
 import { WireErrorCode } from '../wire/error.ts';
 import { callAccept, callConnected, callErr, callRecv, callSent } from './events.ts';
-import { enqueueSyn, maxPayload, output, retransmitSeg, sendAck, sendRst, sendStatelessSynAck, tsNow, windowScaleFor } from './output.ts';
+import { enqueueSyn, maxPayload, output, restartRto, retransmitSeg, sendAck, sendRst, sendStatelessSynAck, tsNow, windowScaleFor } from './output.ts';
 import { COOKIE_MAX_AGE, COOKIE_MSS, cookieMssIndex, cookieOptionsFromTsEcr, type CookieOptions, cookieTsVal } from './syncookie.ts';
+import { Deadline } from './deadlines.ts';
 import { RecoveryMode, type TcpPcb } from './pcb.ts';
 import { applySackBlocks, clearLossMarks, markLost, markSegLost, scoreIn, scoreOut } from './sack.ts';
 import { TcpSeg } from './segment.ts';
@@ -217,7 +218,7 @@ function initPassivePcb(tcp: Tcp, lpcb: TcpPcb, npcb: TcpPcb, s: InSeg, iss: num
   npcb.localPort = s.dstPort;
   npcb.remoteIp = s.src;
   npcb.remotePort = s.srcPort;
-  npcb.state = TcpState.SYN_RCVD;
+  tcp.setState(npcb, TcpState.SYN_RCVD);
   npcb.listener = lpcb;
   npcb.arg = lpcb.arg;
   npcb.soOptions = lpcb.soOptions & (SockOpt.KEEPALIVE | SockOpt.REUSEADDR);
@@ -407,10 +408,7 @@ function timeWaitInput(tcp: Tcp, pcb: TcpPcb, s: InSeg): void {
 
 /** A bare ACK from a PCB that output() would skip (TIME_WAIT). */
 function sendAckFor(tcp: Tcp, pcb: TcpPcb): void {
-  const saved = pcb.state;
-  pcb.state = TcpState.ESTABLISHED;
   sendAck(tcp, pcb);
-  pcb.state = saved;
 }
 
 // ---------------------------------------------------------------------------
@@ -486,7 +484,7 @@ function synSent(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): void {
   pcb.sndWl2 = s.ack;
   if (f & TcpFlag.ACK) {
     ackSyn(tcp, pcb, s, now);
-    pcb.state = TcpState.ESTABLISHED;
+    tcp.setState(pcb, TcpState.ESTABLISHED);
     tcp.scheduleKeepalive(pcb, now);
     tcp.ev.connected = true;
     pcb.flags |= PcbFlag.ACK_NOW;
@@ -496,7 +494,7 @@ function synSent(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): void {
     if (s.dataLen > 0 || s.flags & TcpFlag.FIN) receive(tcp, pcb, s, now);
   } else {
     // Simultaneous open (RFC 9293 §3.5 figure 7): answer with SYN-ACK.
-    pcb.state = TcpState.SYN_RCVD;
+    tcp.setState(pcb, TcpState.SYN_RCVD);
     const syn = pcb.unacked.head;
     if (syn !== null) retransmitSeg(tcp, pcb, syn, now);
   }
@@ -524,9 +522,8 @@ function ackSyn(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): void {
   pcb.recoverySeq = s.ack;
   pcb.nrtx = 0;
   pcb.rtt.resetBackoff();
-  pcb.rtoAt = pcb.unacked.empty ? -1 : now + pcb.rtt.currentRto();
-  pcb.synRcvdAt = -1;
-  pcb.recovery = RecoveryMode.NONE;
+  restartRto(pcb, now);
+    pcb.recovery = RecoveryMode.NONE;
   pcb.sackedBytes = 0;
   pcb.lostBytes = 0;
   pcb.retransInFlight = 0;
@@ -632,7 +629,7 @@ function synchronized(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): void {
       sendRst(tcp, s.dst, s.src, s.dstPort, s.srcPort, s.ack, 0, false);
       return;
     }
-    pcb.state = TcpState.ESTABLISHED;
+    tcp.setState(pcb, TcpState.ESTABLISHED);
     tcp.leaveSynQueue(pcb);
     ackSyn(tcp, pcb, s, now);
     tcp.scheduleKeepalive(pcb, now);
@@ -652,8 +649,8 @@ function synchronized(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): void {
   switch (pcb.state) {
     case TcpState.FIN_WAIT_1:
       if (finAcked) {
-        pcb.state = TcpState.FIN_WAIT_2;
-        if (pcb.flags & PcbFlag.RXCLOSED) pcb.finWait2At = now + tcp.config.finWait2TimeoutMs;
+        tcp.setState(pcb, TcpState.FIN_WAIT_2);
+        if (pcb.flags & PcbFlag.RXCLOSED) pcb.deadlines.arm(Deadline.FIN_WAIT_2, now + tcp.config.finWait2TimeoutMs);
       }
       break;
     case TcpState.CLOSING:
@@ -860,7 +857,7 @@ function newAck(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): void {
   }
   pcb.dupAcks = 0;
   pcb.limitedTxBytes = 0;
-  pcb.rtoAt = pcb.unacked.empty ? -1 : now + pcb.rtt.currentRto();
+  restartRto(pcb, now);
 }
 
 /** Drop the acknowledged front of a partly acknowledged segment; returns the data bytes dropped. */
@@ -972,14 +969,14 @@ function receive(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): void {
     if (tcp.batching) {
       // Inside a driver's batch: one ACK at its end covers the whole run.
       pcb.flags |= PcbFlag.ACK_DELAY;
-      if (pcb.delackAt < 0) pcb.delackAt = now + tcp.config.delayedAckMs;
+      if (!pcb.deadlines.armed(Deadline.DELACK)) pcb.deadlines.arm(Deadline.DELACK, now + tcp.config.delayedAckMs);
       tcp.queueBatchAck(pcb);
     } else {
       pcb.flags |= PcbFlag.ACK_NOW;
     }
   } else {
     pcb.flags |= PcbFlag.ACK_DELAY;
-    if (pcb.delackAt < 0) pcb.delackAt = now + tcp.config.delayedAckMs;
+    if (!pcb.deadlines.armed(Deadline.DELACK)) pcb.deadlines.arm(Deadline.DELACK, now + tcp.config.delayedAckMs);
   }
 }
 
@@ -1122,20 +1119,20 @@ function gotFin(tcp: Tcp, pcb: TcpPcb): void {
   switch (pcb.state) {
     case TcpState.SYN_RCVD:
     case TcpState.ESTABLISHED:
-      pcb.state = TcpState.CLOSE_WAIT;
+      tcp.setState(pcb, TcpState.CLOSE_WAIT);
       break;
     case TcpState.FIN_WAIT_1: {
       const finAcked = (pcb.flags & PcbFlag.FIN_QUEUED) !== 0 && pcb.unsent.empty && pcb.unacked.empty;
       if (finAcked) {
-        pcb.state = TcpState.TIME_WAIT;
+        tcp.setState(pcb, TcpState.TIME_WAIT);
         tcp.ev.toTimeWait = true;
       } else {
-        pcb.state = TcpState.CLOSING; // simultaneous close
+        tcp.setState(pcb, TcpState.CLOSING); // simultaneous close
       }
       break;
     }
     case TcpState.FIN_WAIT_2:
-      pcb.state = TcpState.TIME_WAIT;
+      tcp.setState(pcb, TcpState.TIME_WAIT);
       tcp.ev.toTimeWait = true;
       break;
   }
@@ -1157,14 +1154,14 @@ export function offerRefused(tcp: Tcp, pcb: TcpPcb): number {
   const fin = pcb.refusedFin;
   pcb.refusedData = null;
   pcb.refusedFin = false;
-  pcb.refusedAt = -1;
+  pcb.deadlines.cancel(Deadline.REFUSED);
   if (data !== null) {
     const r = callRecv(tcp, pcb, data);
     if (r === Err.ABRT || pcb.freed) return Err.ABRT;
     if (r !== Err.OK) {
       pcb.refusedData = data;
       pcb.refusedFin = fin;
-      pcb.refusedAt = tcp.clock.now() + tcp.config.refusedRetryMs;
+      pcb.deadlines.arm(Deadline.REFUSED, tcp.clock.now() + tcp.config.refusedRetryMs);
       return Err.INPROGRESS;
     }
   }
@@ -1178,7 +1175,7 @@ function offerFin(tcp: Tcp, pcb: TcpPcb): number {
   if (r === Err.ABRT || pcb.freed) return Err.ABRT;
   if (r !== Err.OK) {
     pcb.refusedFin = true;
-    pcb.refusedAt = tcp.clock.now() + tcp.config.refusedRetryMs;
+    pcb.deadlines.arm(Deadline.REFUSED, tcp.clock.now() + tcp.config.refusedRetryMs);
     return Err.INPROGRESS;
   }
   return Err.OK;
@@ -1235,7 +1232,7 @@ function dispatch(tcp: Tcp, pcb: TcpPcb): void {
     if (r === Err.ABRT) return abandonDispatch(tcp, ev);
     if (r !== Err.OK) {
       pcb.refusedData = data;
-      pcb.refusedAt = tcp.clock.now() + tcp.config.refusedRetryMs;
+      pcb.deadlines.arm(Deadline.REFUSED, tcp.clock.now() + tcp.config.refusedRetryMs);
     }
   }
   if (ev.gotFin) {
@@ -1270,7 +1267,7 @@ function finishInput(tcp: Tcp, pcb: TcpPcb): void {
         // Refused data is never discarded: TIME_WAIT (which frees the
         // queues) waits in the active table until the application has
         // taken it (timers.ts retries it, as in any state).
-        pcb.state = TcpState.TIME_WAIT;
+        tcp.setState(pcb, TcpState.TIME_WAIT);
         tcp.armTimer(pcb);
       } else {
         tcp.enterTimeWait(pcb);
@@ -1278,7 +1275,7 @@ function finishInput(tcp: Tcp, pcb: TcpPcb): void {
     }
     return;
   }
-  if (pcb.keepAt >= 0) tcp.scheduleKeepalive(pcb, now);
+  if (pcb.deadlines.armed(Deadline.KEEPALIVE)) tcp.scheduleKeepalive(pcb, now);
   output(tcp, pcb);
 }
 

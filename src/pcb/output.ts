@@ -9,6 +9,7 @@ import { PbufLayer, PbufUse } from '../pbuf/pool.ts';
 import { chainOnesSum, foldSum, ipv4PseudoHeaderSum, onesSum } from '../wire/checksum.ts';
 import { IpProtocol } from '../wire/ipv4.ts';
 import { emitTcpOptions, TCP_HEADER_LEN, TcpFlag, tcpOptionsLength } from '../wire/tcp.ts';
+import { Deadline } from './deadlines.ts';
 import { RecoveryMode, type TcpPcb } from './pcb.ts';
 import { buildSackBlocks } from './sack.ts';
 import { type SegQueue, TcpSeg } from './segment.ts';
@@ -340,11 +341,11 @@ function managePersist(tcp: Tcp, pcb: TcpPcb, now: number): void {
     pcb.state !== TcpState.SYN_RCVD &&
     seqDiff(seqAdd(pcb.sndUna, pcb.sndWnd), head.seq) < (head.len > 0 ? Math.min(head.len, maxPayload(pcb)) : head.tcplen);
   if (stalled) {
-    if (pcb.persistAt < 0) {
-      pcb.persistAt = now + persistInterval(tcp, pcb);
+    if (!pcb.deadlines.armed(Deadline.PERSIST)) {
+      pcb.deadlines.arm(Deadline.PERSIST, now + persistInterval(tcp, pcb));
     }
-  } else if (pcb.persistAt >= 0) {
-    pcb.persistAt = -1;
+  } else if (pcb.deadlines.armed(Deadline.PERSIST)) {
+    pcb.deadlines.cancel(Deadline.PERSIST);
     pcb.persistBackoff = 0;
     pcb.persistProbes = 0;
   }
@@ -419,9 +420,14 @@ function transmit(tcp: Tcp, pcb: TcpPcb, seg: TcpSeg, now: number, rexmit: boole
     c.dataSegsOut++;
     if (!rexmit) c.bytesSent += seg.len;
   }
-  if (pcb.rtoAt < 0) pcb.rtoAt = now + pcb.rtt.currentRto();
+  if (!pcb.deadlines.armed(Deadline.RTO)) pcb.deadlines.arm(Deadline.RTO, now + pcb.rtt.currentRto());
   pcb.lastSendTime = now;
   return Err.OK;
+}
+
+/** Restart the retransmission timer after an ACK (RFC 6298 §5.3), or stop it when nothing is outstanding (§5.2). */
+export function restartRto(pcb: TcpPcb, now: number): void {
+  pcb.deadlines.arm(Deadline.RTO, pcb.unacked.empty ? -1 : now + pcb.rtt.currentRto());
 }
 
 /** An ACK with no data (lwIP tcp_send_empty_ack). */
@@ -534,7 +540,7 @@ function sendSegment(tcp: Tcp, pcb: TcpPcb, data: Pbuf | null, dataLen: number, 
     // Every segment carries our ACK: nothing is owed any more.
     // An immediate ACK whose SACK blocks did not fit stays owed: output() sends it bare.
     pcb.flags &= ~(PcbFlag.ACK_DELAY | (sackLeftOut ? 0 : PcbFlag.ACK_NOW) | PcbFlag.WND_UPDATE);
-    pcb.delackAt = -1;
+    pcb.deadlines.cancel(Deadline.DELACK);
     pcb.rcvUnacked = 0;
     pcb.tsLastAckSent = pcb.rcvNxt;
   }

@@ -4,6 +4,7 @@
 import type { Pbuf } from '../pbuf/pbuf.ts';
 import type { Timer } from '../time/timer-heap.ts';
 import type { CcState, CongestionControl } from './congestion.ts';
+import { Deadlines } from './deadlines.ts';
 import { RttEstimator } from './rtt.ts';
 import { SegQueue } from './segment.ts';
 import { seqDiff } from './seq.ts';
@@ -87,7 +88,15 @@ export const RecoveryMode = {
 export type RecoveryMode = (typeof RecoveryMode)[keyof typeof RecoveryMode];
 
 export class TcpPcb implements CcState {
-  state: TcpState = TcpState.CLOSED;
+  private _state: TcpState = TcpState.CLOSED;
+  /** RFC 9293 state. Changed only through Tcp.setState (the one door, with its trace hook). */
+  get state(): TcpState {
+    return this._state;
+  }
+  /** @internal Used by Tcp.setState only. */
+  _enterState(s: TcpState): void {
+    this._state = s;
+  }
   /** PcbFlag bits. */
   flags = 0;
   /** SockOpt bits (SO_REUSEADDR, SO_KEEPALIVE). */
@@ -199,17 +208,13 @@ export class TcpPcb implements CcState {
   /** The most recent out-of-order segment (first SACK block, RFC 2018). */
   lastOooSeq = -1;
 
-  // --- timers: absolute deadlines in clock ms, -1 when off ---
+  // --- timers ---
+  /** The one clock timer, set to the earliest armed deadline (Tcp.armTimer). */
   timer: Timer | null = null;
-  rtoAt = -1;
-  persistAt = -1;
-  delackAt = -1;
-  keepAt = -1;
-  finWait2At = -1;
+  /** Named deadlines in clock ms (deadlines.ts). */
+  readonly deadlines = new Deadlines();
+  /** End of TIME_WAIT (the layer's TIME_WAIT timer, not the PCB's). */
   timeWaitAt = -1;
-  pollAt = -1;
-  refusedAt = -1;
-  synRcvdAt = -1;
   persistBackoff = 0;
   persistProbes = 0;
   keepProbes = 0;

@@ -19,6 +19,7 @@ import { callErr, callPoll } from './events.ts';
 import { hasRefused, type InEvents, type InSeg, newInEvents, newInSeg, offerRefused, tcpInput } from './input.ts';
 import { IsnGenerator } from './isn.ts';
 import { enqueueFin, enqueueSyn, output, sendRstFromPcb, segLimit, updateRcvAnnWnd, windowScaleFor, write as queueWrite, maxPayload } from './output.ts';
+import { Deadline } from './deadlines.ts';
 import { type ConnectedFn, TcpPcb } from './pcb.ts';
 import { RttEstimator } from './rtt.ts';
 import { seqAdd, seqDiff, seqGt } from './seq.ts';
@@ -272,6 +273,8 @@ export class Tcp {
     callbackErrors: 0,
     contractViolations: 0,
   };
+  /** Called after every state change (tests, tracing): the PCB, the old state and the new one. */
+  stateTrace: ((pcb: TcpPcb, from: TcpState, to: TcpState) => void) | null = null;
   readonly active = new TupleTable(TableKind.ACTIVE);
   readonly timeWait = new TupleTable(TableKind.TIME_WAIT);
   readonly listeners = new ListenTable();
@@ -437,7 +440,7 @@ export class Tcp {
       if (other.localPort === pcb.localPort && (other.localIp === 0 || pcb.localIp === 0 || other.localIp === pcb.localIp)) return Err.USE;
     }
     this.bound.delete(pcb);
-    pcb.state = TcpState.LISTEN;
+    this.setState(pcb, TcpState.LISTEN);
     pcb.backlog = Math.max(1, Math.min(Math.floor(backlog), 0xffff));
     this.listeners.add(pcb);
     return Err.OK;
@@ -507,7 +510,7 @@ export class Tcp {
       this.bound.delete(pcb);
       if (!wasBound || this.ports.usersOf(localPort).indexOf(pcb) < 0) this.ports.add(pcb);
     }
-    pcb.state = TcpState.SYN_SENT;
+    this.setState(pcb, TcpState.SYN_SENT);
     this.active.add(pcb);
     enqueueSyn(pcb);
     this.counters.activeOpens++;
@@ -754,7 +757,7 @@ export class Tcp {
     if (pcb.timer !== null) pcb.timer.stop();
     pcb.timer = null;
     pcb.freed = true;
-    pcb.state = TcpState.CLOSED;
+    this.setState(pcb, TcpState.CLOSED);
     this.pcbCount--;
   }
 
@@ -856,22 +859,21 @@ export class Tcp {
     pcb.sackedBytes = 0;
     pcb.lostBytes = 0;
     pcb.retransInFlight = 0;
-    pcb.rtoAt = -1;
-    pcb.persistAt = -1;
-    pcb.delackAt = -1;
+    pcb.deadlines.cancel(Deadline.RTO);
+    pcb.deadlines.cancel(Deadline.PERSIST);
+    pcb.deadlines.cancel(Deadline.DELACK);
   }
 
   /** Enter TIME_WAIT: queues freed, kept in the TIME_WAIT table for 2*MSL. */
   enterTimeWait(pcb: TcpPcb): void {
     if (pcb.table === TableKind.ACTIVE) this.active.remove(pcb);
     this.purge(pcb);
-    pcb.state = TcpState.TIME_WAIT;
-    pcb.keepAt = -1;
-    pcb.finWait2At = -1;
-    pcb.pollAt = -1;
-    pcb.refusedAt = -1;
-    pcb.synRcvdAt = -1;
-    if (pcb.timer !== null) pcb.timer.stop();
+    this.setState(pcb, TcpState.TIME_WAIT);
+    pcb.deadlines.cancel(Deadline.KEEPALIVE);
+    pcb.deadlines.cancel(Deadline.FIN_WAIT_2);
+    pcb.deadlines.cancel(Deadline.POLL);
+    pcb.deadlines.cancel(Deadline.REFUSED);
+        if (pcb.timer !== null) pcb.timer.stop();
     pcb.timer = null;
     this.timeWait.add(pcb);
     this.restartTimeWait(pcb);
@@ -915,19 +917,22 @@ export class Tcp {
     list.length = 0;
   }
 
+  /**
+   * The one door for state changes (as smoltcp's set_state): every
+   * transition goes through here, so a trace hook sees them all.
+   */
+  setState(pcb: TcpPcb, to: TcpState): void {
+    const from = pcb.state;
+    if (from === to) return;
+    pcb._enterState(to);
+    if (this.stateTrace !== null) this.stateTrace(pcb, from, to);
+  }
+
   /** Recompute the PCB's single timer from its deadlines. */
   armTimer(pcb: TcpPcb): void {
     // (A TIME_WAIT PCB still in the active table holds refused data: its retry timer runs.)
     if (pcb.freed || pcb.table === TableKind.TIME_WAIT) return;
-    let t = Infinity;
-    if (pcb.rtoAt >= 0 && pcb.rtoAt < t) t = pcb.rtoAt;
-    if (pcb.persistAt >= 0 && pcb.persistAt < t) t = pcb.persistAt;
-    if (pcb.delackAt >= 0 && pcb.delackAt < t) t = pcb.delackAt;
-    if (pcb.keepAt >= 0 && pcb.keepAt < t) t = pcb.keepAt;
-    if (pcb.finWait2At >= 0 && pcb.finWait2At < t) t = pcb.finWait2At;
-    if (pcb.pollAt >= 0 && pcb.pollAt < t) t = pcb.pollAt;
-    if (pcb.refusedAt >= 0 && pcb.refusedAt < t) t = pcb.refusedAt;
-    if (pcb.synRcvdAt >= 0 && pcb.synRcvdAt < t) t = pcb.synRcvdAt;
+    let t = pcb.deadlines.earliest();
     const ut = this.userTimeoutAt(pcb);
     if (ut >= 0 && ut < t) t = ut;
     if (t === Infinity) {
@@ -948,13 +953,13 @@ export class Tcp {
 
   schedulePoll(pcb: TcpPcb): void {
     const active = pcb.pollFn !== null && pcb.pollInterval > 0 && pcb.state !== TcpState.LISTEN && pcb.state !== TcpState.CLOSED && pcb.state !== TcpState.TIME_WAIT;
-    pcb.pollAt = active ? this.clock.now() + pcb.pollInterval * this.config.pollTickMs : -1;
+    pcb.deadlines.arm(Deadline.POLL, active ? this.clock.now() + pcb.pollInterval * this.config.pollTickMs : -1);
   }
 
   scheduleKeepalive(pcb: TcpPcb, now: number): void {
     const on = (pcb.soOptions & SockOpt.KEEPALIVE) !== 0 && (pcb.state === TcpState.ESTABLISHED || pcb.state === TcpState.CLOSE_WAIT);
     pcb.keepProbes = 0;
-    pcb.keepAt = on ? now + pcb.keepIdle : -1;
+    pcb.deadlines.arm(Deadline.KEEPALIVE, on ? now + pcb.keepIdle : -1);
   }
 
   /** Run the poll callback (and anything lwIP's slow timer does with it). */
@@ -1044,24 +1049,24 @@ export class Tcp {
       case TcpState.ESTABLISHED:
         this.leaveSynQueue(pcb);
         enqueueFin(pcb);
-        pcb.state = TcpState.FIN_WAIT_1;
+        this.setState(pcb, TcpState.FIN_WAIT_1);
         break;
       case TcpState.CLOSE_WAIT:
         enqueueFin(pcb);
-        pcb.state = TcpState.LAST_ACK;
+        this.setState(pcb, TcpState.LAST_ACK);
         break;
       case TcpState.FIN_WAIT_2:
         // Half-closed earlier (shutdown tx), closed now: the peer's FIN may
         // never come, and no one reads any more (Linux tcp_fin_timeout).
-        if (pcb.flags & PcbFlag.RXCLOSED && pcb.finWait2At < 0) {
-          pcb.finWait2At = this.clock.now() + this.config.finWait2TimeoutMs;
+        if (pcb.flags & PcbFlag.RXCLOSED && !pcb.deadlines.armed(Deadline.FIN_WAIT_2)) {
+          pcb.deadlines.arm(Deadline.FIN_WAIT_2, this.clock.now() + this.config.finWait2TimeoutMs);
           this.armTimer(pcb);
         }
         return Err.OK;
       default:
         return Err.OK;
     }
-    pcb.keepAt = -1;
+    pcb.deadlines.cancel(Deadline.KEEPALIVE);
     return output(this, pcb);
   }
 

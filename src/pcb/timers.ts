@@ -1,29 +1,84 @@
-// Per-PCB timers. Each PCB has one clock timer set to its earliest
-// deadline (RTO, persist, delayed ACK, keepalive, FIN_WAIT_2, poll,
-// refused-data retry); a PCB with nothing pending schedules nothing, so an
-// idle stack has no timers at all. TIME_WAIT expiry is one timer for the
+// Per-PCB timers. Each PCB has one clock timer set to the earliest of its
+// deadlines (deadlines.ts); a PCB with nothing pending schedules nothing, so
+// an idle stack has no timers at all. TIME_WAIT expiry is one timer for the
 // whole layer (tcp.ts).
 import { Err } from '../err.ts';
 import { hasRefused, offerRefused } from './input.ts';
 import { output, persistInterval, retransmitSeg, sendProbe, sendPersistSegment } from './output.ts';
+import { Deadline, DEADLINE_COUNT } from './deadlines.ts';
 import { RecoveryMode, type TcpPcb } from './pcb.ts';
 import { markAllLost } from './sack.ts';
 import { seqAdd, seqDiff } from './seq.ts';
 import { PcbFlag, TcpState } from './state.ts';
 import type { Tcp } from './tcp.ts';
 
+/** A deadline's handler; returns false when the PCB is gone (nothing more may run). */
+type Handler = (tcp: Tcp, pcb: TcpPcb, now: number) => boolean;
+
+/**
+ * What each deadline does when it fires, in Deadline order. The user
+ * timeout and TIME_WAIT held back by refused data are checked between
+ * REFUSED and RTO (see onPcbTimer).
+ */
+const HANDLERS: readonly (Handler | null)[] = (() => {
+  const h: (Handler | null)[] = new Array<Handler | null>(DEADLINE_COUNT).fill(null);
+  h[Deadline.DELACK] = (_tcp, pcb) => {
+    if (pcb.flags & PcbFlag.ACK_DELAY) pcb.flags |= PcbFlag.ACK_NOW;
+    return true;
+  };
+  h[Deadline.REFUSED] = (tcp, pcb) => !(hasRefused(pcb) && offerRefused(tcp, pcb) === Err.ABRT) && !pcb.freed;
+  h[Deadline.RTO] = (tcp, pcb, now) => {
+    onRto(tcp, pcb, now);
+    return !pcb.freed;
+  };
+  h[Deadline.REORDER] = (tcp, pcb, now) => {
+    onReorderTimer(tcp, pcb, now);
+    return !pcb.freed;
+  };
+  h[Deadline.TLP] = (tcp, pcb, now) => {
+    onTlp(tcp, pcb, now);
+    return !pcb.freed;
+  };
+  h[Deadline.PACE] = () => true; // output() below sends what pacing held back
+  h[Deadline.PERSIST] = (tcp, pcb, now) => {
+    onPersist(tcp, pcb, now);
+    return !pcb.freed;
+  };
+  h[Deadline.KEEPALIVE] = (tcp, pcb, now) => {
+    onKeepalive(tcp, pcb, now);
+    return !pcb.freed;
+  };
+  h[Deadline.FIN_WAIT_2] = (tcp, pcb) => {
+    if (pcb.state !== TcpState.FIN_WAIT_2) return true;
+    // The application closed and the peer never sent its FIN (lwIP TCP_FIN_WAIT_TIMEOUT).
+    tcp.abandon(pcb, false, Err.ABRT);
+    return false;
+  };
+  h[Deadline.POLL] = (tcp, pcb) => {
+    tcp.runPoll(pcb);
+    return !pcb.freed;
+  };
+  return h;
+})();
+
+/** The PCB's clock timer fired: run every due deadline in Deadline order, then output. */
 export function onPcbTimer(tcp: Tcp, pcb: TcpPcb): void {
   if (pcb.freed) return;
   const now = tcp.clock.now();
-  if (pcb.delackAt >= 0 && pcb.delackAt <= now) {
-    pcb.delackAt = -1;
-    if (pcb.flags & PcbFlag.ACK_DELAY) pcb.flags |= PcbFlag.ACK_NOW;
+  const dl = pcb.deadlines;
+  for (let d = 0 as Deadline; d < DEADLINE_COUNT; d++) {
+    if (d === Deadline.RTO && !beforeRetransmitTimers(tcp, pcb, now)) return;
+    if (dl.take(d, now) && !HANDLERS[d]!(tcp, pcb, now)) return;
   }
-  if (pcb.refusedAt >= 0 && pcb.refusedAt <= now) {
-    pcb.refusedAt = -1;
-    if (hasRefused(pcb) && offerRefused(tcp, pcb) === Err.ABRT) return;
-    if (pcb.freed) return;
-  }
+  output(tcp, pcb);
+}
+
+/**
+ * Between the ACK/refused-data deadlines and the rest: TIME_WAIT held back
+ * by refused data (only the retry runs), and the user timeout. Returns
+ * false when nothing more may run.
+ */
+function beforeRetransmitTimers(tcp: Tcp, pcb: TcpPcb, now: number): boolean {
   if (pcb.state === TcpState.TIME_WAIT) {
     // Refused data held TIME_WAIT back (input.ts finishInput): enter it
     // once the data is taken, keep retrying until then.
@@ -31,10 +86,10 @@ export function onPcbTimer(tcp: Tcp, pcb: TcpPcb): void {
       tcp.enterTimeWait(pcb);
     } else {
       // Only the retry is due in TIME_WAIT (this also keeps a stale deadline from spinning).
-      pcb.rtoAt = pcb.persistAt = pcb.keepAt = pcb.finWait2At = pcb.pollAt = pcb.synRcvdAt = -1;
+      pcb.deadlines.cancelAll(Deadline.REFUSED);
       tcp.armTimer(pcb);
     }
-    return;
+    return false;
   }
   const ut = tcp.userTimeoutAt(pcb);
   if (ut >= 0 && ut <= now) {
@@ -42,37 +97,9 @@ export function onPcbTimer(tcp: Tcp, pcb: TcpPcb): void {
     // to a lost peer, or probing a window that never opens).
     tcp.counters.userTimeouts++;
     tcp.abandon(pcb, true, Err.TIMEOUT);
-    return;
+    return false;
   }
-  if (pcb.rtoAt >= 0 && pcb.rtoAt <= now) {
-    pcb.rtoAt = -1;
-    onRto(tcp, pcb, now);
-    if (pcb.freed) return;
-  }
-  if (pcb.persistAt >= 0 && pcb.persistAt <= now) {
-    pcb.persistAt = -1;
-    onPersist(tcp, pcb, now);
-    if (pcb.freed) return;
-  }
-  if (pcb.keepAt >= 0 && pcb.keepAt <= now) {
-    pcb.keepAt = -1;
-    onKeepalive(tcp, pcb, now);
-    if (pcb.freed) return;
-  }
-  if (pcb.finWait2At >= 0 && pcb.finWait2At <= now) {
-    pcb.finWait2At = -1;
-    if (pcb.state === TcpState.FIN_WAIT_2) {
-      // The application closed and the peer never sent its FIN (lwIP TCP_FIN_WAIT_TIMEOUT).
-      tcp.abandon(pcb, false, Err.ABRT);
-      return;
-    }
-  }
-  if (pcb.pollAt >= 0 && pcb.pollAt <= now) {
-    pcb.pollAt = -1;
-    tcp.runPoll(pcb);
-    if (pcb.freed) return;
-  }
-  output(tcp, pcb);
+  return true;
 }
 
 /** Retransmission timeout (RFC 6298 §5, RFC 5681 §3.1, RFC 6675 §5.1). */
@@ -136,7 +163,7 @@ function onPersist(tcp: Tcp, pcb: TcpPcb, now: number): void {
     sendProbe(tcp, pcb);
   }
   if (pcb.persistBackoff < 16) pcb.persistBackoff++;
-  if (!pcb.unsent.empty && pcb.unacked.empty) pcb.persistAt = now + persistInterval(tcp, pcb);
+  if (!pcb.unsent.empty && pcb.unacked.empty) pcb.deadlines.arm(Deadline.PERSIST, now + persistInterval(tcp, pcb));
 }
 
 /** Keepalive (RFC 1122 §4.2.3.6): probe an idle peer, give up after keepCnt unanswered probes. */
@@ -148,5 +175,11 @@ function onKeepalive(tcp: Tcp, pcb: TcpPcb, now: number): void {
   }
   pcb.keepProbes++;
   sendProbe(tcp, pcb);
-  pcb.keepAt = now + pcb.keepIntvl;
+  pcb.deadlines.arm(Deadline.KEEPALIVE, now + pcb.keepIntvl);
 }
+
+/** RACK's reordering window ran out (RFC 8985 §6.3): detect losses again. Filled in by rack.ts. */
+function onReorderTimer(_tcp: Tcp, _pcb: TcpPcb, _now: number): void {}
+
+/** Tail loss probe (RFC 8985 §7.3). Filled in by rack.ts. */
+function onTlp(_tcp: Tcp, _pcb: TcpPcb, _now: number): void {}

@@ -50,8 +50,11 @@ describe.skipIf(skipTun)('SYN flood over TUN', () => {
     // until the flood ends, at most 100 times), so no process is spawned from
     // tsip's own event loop meanwhile.
     const stop = join(mkdtempSync(join(tmpdir(), 'tsip-flood-')), 'stop');
-    void flood.then(() => writeFileSync(stop, ''));
+    // (The loop may end by count before the flood does: the flood's end then
+    // still finds the folder, which goes only after both.)
+    const stopWritten = flood.then(() => writeFileSync(stop, ''));
     const loop = await e.sh(`i=0; while [ ! -e ${stop} ] && [ $i -lt 100 ]; do i=$((i+1)); curl -s -o /dev/null --max-time 5 -w '%{http_code} %{time_total} %{time_connect}\\n' http://${e.tsip}/bytes/1000 || echo "fail $?"; sleep 0.1; done`, { timeoutMs: 120_000 });
+    await stopWritten;
     rmSync(dirname(stop), { recursive: true, force: true });
     const lines = loop.stdout.toString().trim().split('\n');
     const failures = lines.filter((l) => !l.startsWith('200 '));

@@ -4,6 +4,7 @@
 // lwIP's test_tcp.c fast-retransmit scenarios (docs/research/lwip-tcp-tests.md
 // §1.8, §1.9) in behaviour terms, with exact segments, windows and counters.
 import { describe, expect, test } from 'vitest';
+import { Deadline } from '../../src/pcb/deadlines.ts';
 import { RecoveryMode, type TcpPcb } from '../../src/pcb/pcb.ts';
 import type { TcpConfig } from '../../src/pcb/tcp.ts';
 import type { LinkSpec } from '../../src/sim/link.ts';
@@ -127,7 +128,7 @@ describe('fast retransmit and NewReno recovery (scripted peer, SACK off)', () =>
     expect(info.counters).toMatchObject({ fastRetransmits: 1, recoveries: 1, retransmits: 1, bytesRetrans: MSS, dupAcksIn: 3, rtoCount: 0 });
     expect(s.peer.stack.tcp.counters.fastRetransmits).toBe(1);
     // The retransmission re-armed nothing new: the RTO still runs for the oldest data.
-    expect(s.pcb.rtoAt).toBeGreaterThan(0);
+    expect(s.pcb.deadlines.get(Deadline.RTO)).toBeGreaterThan(0);
     s.ack(5 * MSS);
     expect(s.pcb.info().inRecovery).toBe(false);
     expect(s.pcb.unacked.empty).toBe(true);

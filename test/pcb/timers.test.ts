@@ -14,6 +14,7 @@
 // timeouts report ERR_TIMEOUT, the initial RTO is 1 s with doubling), ours
 // is tested.
 import { describe, expect, test } from 'vitest';
+import { Deadline } from '../../src/pcb/deadlines.ts';
 import { RecoveryMode, type TcpPcb } from '../../src/pcb/pcb.ts';
 import type { TcpConfig } from '../../src/pcb/tcp.ts';
 import {
@@ -336,13 +337,13 @@ describe('retransmission timeout (RFC 6298)', () => {
     const c = conn();
     write(c, 4 * MSS);
     c.peer.take();
-    expect(c.pcb.rtoAt).toBe(200);
+    expect(c.pcb.deadlines.get(Deadline.RTO)).toBe(200);
     c.peer.advance(150);
     c.ack(MSS);
-    expect(c.pcb.rtoAt).toBe(350);
+    expect(c.pcb.deadlines.get(Deadline.RTO)).toBe(350);
     c.peer.advance(150);
     c.ack(4 * MSS);
-    expect(c.pcb.rtoAt).toBe(-1);
+    expect(c.pcb.deadlines.get(Deadline.RTO)).toBe(-1);
     expect(c.peer.clock.pendingTimers()).toBe(0);
     c.peer.raw.tcpAbort(c.pcb);
     done(c.peer);
@@ -357,11 +358,11 @@ describe('persist timer and zero-window probes', () => {
     c.peer.advance(10);
     c.ack(3 * MSS, 0);
     expect(c.pcb.sndWnd).toBe(0);
-    expect(c.pcb.persistAt).toBe(-1); // nothing queued: nothing to persist for
+    expect(c.pcb.deadlines.get(Deadline.PERSIST)).toBe(-1); // nothing queued: nothing to persist for
     expect(c.peer.clock.pendingTimers()).toBe(0);
     const data = write(c, 2500, 5);
     expect(c.peer.take()).toEqual([]);
-    expect(c.pcb.persistAt).toBe(210);
+    expect(c.pcb.deadlines.get(Deadline.PERSIST)).toBe(210);
     const probes = collect(c.peer, 1600);
     expect(probes.map((p) => p.at)).toEqual([210, 610, 1410]);
     for (const p of probes) {
@@ -379,7 +380,7 @@ describe('persist timer and zero-window probes', () => {
     c.ack(3 * MSS, 0xffff);
     const out = c.peer.take();
     expect(out.map(c.rel)).toEqual([3000, 4000]);
-    expect(c.pcb.persistAt).toBe(-1);
+    expect(c.pcb.deadlines.get(Deadline.PERSIST)).toBe(-1);
     c.ack(5 * MSS);
     out.push(...c.peer.take());
     expect(out.map((s) => [c.rel(s), s.data.length])).toEqual([[3000, MSS], [4000, MSS], [5000, 500]]);
@@ -448,8 +449,8 @@ describe('persist timer and zero-window probes', () => {
     // The FIN needs a sequence number of window: it is not sent into a zero window.
     expect(c.peer.take()).toEqual([]);
     expect(c.pcb.stateName).toBe('FIN_WAIT_1');
-    expect(c.pcb.persistAt).toBe(200);
-    expect(c.pcb.rtoAt).toBe(-1);
+    expect(c.pcb.deadlines.get(Deadline.PERSIST)).toBe(200);
+    expect(c.pcb.deadlines.get(Deadline.RTO)).toBe(-1);
     // Probes (zero-length, SND.UNA - 1), each answered with a zero window, for an hour.
     let probes = 0;
     while (c.peer.clock.now() < 3_600_000) {
@@ -478,8 +479,8 @@ describe('persist timer and zero-window probes', () => {
     expect(c.peer.take()).toHaveLength(5);
     write(c, 1, 3);
     expect(c.peer.take()).toEqual([]);
-    expect(c.pcb.persistAt).toBe(-1);
-    expect(c.pcb.rtoAt).toBe(200);
+    expect(c.pcb.deadlines.get(Deadline.PERSIST)).toBe(-1);
+    expect(c.pcb.deadlines.get(Deadline.RTO)).toBe(200);
     const r = runUntilSent(c.peer)!;
     expect(r.at).toBe(200);
     expect(r.segs.map(c.rel)).toEqual([0]);
@@ -493,11 +494,11 @@ describe('persist timer and zero-window probes', () => {
     c.peer.take();
     c.peer.advance(50);
     c.ack(5 * MSS, 0);
-    expect(c.pcb.persistAt).toBe(-1);
+    expect(c.pcb.deadlines.get(Deadline.PERSIST)).toBe(-1);
     const d = write(c, 1, 4);
     expect(c.peer.take()).toEqual([]);
-    expect(c.pcb.persistAt).toBe(250);
-    expect(c.pcb.rtoAt).toBe(-1);
+    expect(c.pcb.deadlines.get(Deadline.PERSIST)).toBe(250);
+    expect(c.pcb.deadlines.get(Deadline.RTO)).toBe(-1);
     const r = runUntilSent(c.peer)!;
     expect(r.at).toBe(250);
     // Our probe carries no data (lwIP sends the first queued byte instead).
@@ -521,18 +522,18 @@ describe('persist timer and zero-window probes', () => {
     c.ack(3 * MSS, 300);
     expect(c.peer.take()).toEqual([]);
     expect(c.pcb.sndWnd).toBe(300);
-    expect(c.pcb.persistAt).toBe(210);
+    expect(c.pcb.deadlines.get(Deadline.PERSIST)).toBe(210);
     const r = runUntilSent(c.peer)!;
     expect(r.at).toBe(210);
     expect(r.segs.map((s) => [c.rel(s), s.data.length])).toEqual([[3000, 300]]);
     expect(r.segs[0]!.data).toEqual(data.subarray(3000, 3300));
     // Now data is in flight: the RTO runs, persist is off.
-    expect(c.pcb.persistAt).toBe(-1);
-    expect(c.pcb.rtoAt).toBe(410);
+    expect(c.pcb.deadlines.get(Deadline.PERSIST)).toBe(-1);
+    expect(c.pcb.deadlines.get(Deadline.RTO)).toBe(410);
     // The next ACK opens 300 again: still too small for 450 bytes, held back again.
     c.ack(3300, 300);
     expect(c.peer.take()).toEqual([]);
-    expect(c.pcb.persistAt).toBeGreaterThan(0);
+    expect(c.pcb.deadlines.get(Deadline.PERSIST)).toBeGreaterThan(0);
     // A window of half the largest one seen (1500) lets the rest go at once.
     c.ack(3300, 1500);
     const out = c.peer.take();
@@ -645,7 +646,7 @@ describe('keepalive (RFC 1122 §4.2.3.6)', () => {
     // Data from the peer restarts the idle time too.
     c.peer.advance(9000);
     c.peer.inject({ seq: c.rcv, ack: c.base, flags: ACK, data: payload(10) });
-    expect(c.pcb.keepAt).toBe(c.peer.clock.now() + 10_000);
+    expect(c.pcb.deadlines.get(Deadline.KEEPALIVE)).toBe(c.peer.clock.now() + 10_000);
     c.peer.raw.tcpAbort(c.pcb);
     done(c.peer);
   });
@@ -736,7 +737,7 @@ describe('delayed ACK (RFC 5681 §4.2)', () => {
     expect(out[0]!.data.length).toBe(100);
     expect((out[0]!.ack - c.rcv) | 0).toBe(MSS);
     // No separate ACK at 40 ms; only the data's RTO remains.
-    expect(c.pcb.delackAt).toBe(-1);
+    expect(c.pcb.deadlines.get(Deadline.DELACK)).toBe(-1);
     c.peer.inject({ seq: (c.rcv + MSS) >>> 0, ack: (c.base + 100) >>> 0, flags: ACK });
     expect(c.peer.clock.pendingTimers()).toBe(0);
     c.peer.raw.tcpAbort(c.pcb);

@@ -1,0 +1,91 @@
+// A PCB's timers as one table of named deadlines. Each PCB still has a
+// single clock timer, set to the earliest armed deadline (Tcp.armTimer);
+// timers.ts dispatches the due ones in DEADLINE order. Adding a timer is one
+// entry here, one handler there. TIME_WAIT's 2*MSL is not in the table: it
+// is one timer for the whole layer (tcp.ts).
+
+/** The deadlines, in the order they are dispatched when several are due together. */
+export const Deadline = {
+  /** Delayed ACK (RFC 1122 §4.2.3.2). */
+  DELACK: 0,
+  /** Offer refused data to the application again. */
+  REFUSED: 1,
+  /** Retransmission timeout (RFC 6298). */
+  RTO: 2,
+  /** RACK reordering timer (RFC 8985 §6.3): a segment becomes lost when it fires. */
+  REORDER: 3,
+  /** Tail loss probe (RFC 8985 §7). */
+  TLP: 4,
+  /** Pacing: the next segment may leave. */
+  PACE: 5,
+  /** Persist / zero-window probe (RFC 9293 §3.8.6.1). */
+  PERSIST: 6,
+  /** Keepalive (RFC 1122 §4.2.3.6). */
+  KEEPALIVE: 7,
+  /** FIN_WAIT_2 after the application closed (lwIP TCP_FIN_WAIT_TIMEOUT). */
+  FIN_WAIT_2: 8,
+  /** The application's poll callback. */
+  POLL: 9,
+} as const;
+export type Deadline = (typeof Deadline)[keyof typeof Deadline];
+
+export const DEADLINE_NAMES: readonly string[] = ['delack', 'refused', 'rto', 'reorder', 'tlp', 'pace', 'persist', 'keepalive', 'finWait2', 'poll'];
+export const DEADLINE_COUNT = DEADLINE_NAMES.length;
+
+/** Absolute deadlines in clock ms, -1 when off. */
+export class Deadlines {
+  private readonly at = new Float64Array(DEADLINE_COUNT).fill(-1);
+
+  /** The deadline, or -1 when off. */
+  get(d: Deadline): number {
+    return this.at[d]!;
+  }
+
+  armed(d: Deadline): boolean {
+    return this.at[d]! >= 0;
+  }
+
+  /** Set (or move) a deadline; a negative time turns it off. */
+  arm(d: Deadline, t: number): void {
+    this.at[d] = t < 0 ? -1 : t;
+  }
+
+  /** Set a deadline unless it is already armed (a running timer keeps its time). */
+  armIfOff(d: Deadline, t: number): void {
+    if (this.at[d]! < 0) this.at[d] = t;
+  }
+
+  cancel(d: Deadline): void {
+    this.at[d] = -1;
+  }
+
+  /** Turn off every deadline but `keep` (-1: all). */
+  cancelAll(keep: Deadline | -1 = -1): void {
+    for (let i = 0; i < DEADLINE_COUNT; i++) if (i !== keep) this.at[i] = -1;
+  }
+
+  /** Is it armed and at or before `now`? Then it is turned off (the caller runs its handler). */
+  take(d: Deadline, now: number): boolean {
+    const t = this.at[d]!;
+    if (t < 0 || t > now) return false;
+    this.at[d] = -1;
+    return true;
+  }
+
+  /** The earliest armed deadline, or Infinity. */
+  earliest(): number {
+    let t = Infinity;
+    for (let i = 0; i < DEADLINE_COUNT; i++) {
+      const v = this.at[i]!;
+      if (v >= 0 && v < t) t = v;
+    }
+    return t;
+  }
+
+  /** Armed deadlines by name (for tests and tcpInfo-style dumps). */
+  snapshot(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (let i = 0; i < DEADLINE_COUNT; i++) if (this.at[i]! >= 0) out[DEADLINE_NAMES[i]!] = this.at[i]!;
+    return out;
+  }
+}
