@@ -21,7 +21,10 @@ import { enqueueSyn, maxPayload, output, restartRto, retransmitSeg, sendAck, sen
 import { COOKIE_MAX_AGE, COOKIE_MSS, cookieMssIndex, cookieOptionsFromTsEcr, type CookieOptions, cookieTsVal } from './syncookie.ts';
 import { Deadline } from './deadlines.ts';
 import { RecoveryMode, type TcpPcb } from './pcb.ts';
-import { applySackBlocks, clearLossMarks, markLost, markSegLost, scoreIn, scoreOut } from './sack.ts';
+import { applySackBlocks, clearLossMarks, firstBlockIsDsack, markLost, markSegLost, scoreIn, scoreOut } from './sack.ts';
+import { rackDelivered, rackDetectLoss, rackOnDsack, rackOnRecoveryEnd, rackReoWnd } from './rack.ts';
+import { tlpArm, tlpOnAck, TlpVerdict } from './tlp.ts';
+import { undoBegin, undoByDsack, undoByTimestamp, undoWindow } from './undo.ts';
 import { TcpSeg } from './segment.ts';
 import { seqAdd, seqDiff, seqGeq, seqGt, seqLeq, seqLt } from './seq.ts';
 import { PcbFlag, SockOpt, TcpState } from './state.ts';
@@ -739,11 +742,26 @@ function processAck(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): boolean {
   const newWnd = s.wnd << pcb.sndScale;
   const wndChanged = newWnd !== pcb.sndWnd;
   let sackNews = false;
-  if (pcb.flags & PcbFlag.SACK && s.opts.sackCount > 0 && !pcb.unacked.empty) {
-    sackNews = applySackBlocks(pcb, s.opts.sackBlocks, s.opts.sackCount);
+  const sackOn = (pcb.flags & PcbFlag.SACK) !== 0;
+  const rackOn = sackOn && tcp.config.rack;
+  const tsEcr = pcb.flags & PcbFlag.TIMESTAMP && s.opts.hasTimestamp ? s.opts.tsEcr : -1;
+  const reorder0 = pcb.rack.reorderingSeen;
+  let dsackProbe = false;
+  if (sackOn && s.opts.sackCount > 0) {
+    const blocks = s.opts.sackBlocks;
+    if (firstBlockIsDsack(blocks, s.opts.sackCount, ack)) dsackProbe = onDsack(tcp, pcb, blocks[0]!, blocks[1]!);
+    if (!pcb.unacked.empty) sackNews = applySackBlocks(pcb, blocks, s.opts.sackCount, rackOn, now, tsEcr);
   }
-  if (seqGt(ack, pcb.sndUna)) newAck(tcp, pcb, s, now);
+  const una0 = pcb.sndUna;
+  if (seqGt(ack, pcb.sndUna)) newAck(tcp, pcb, s, now, rackOn, tsEcr);
   else if (ack === pcb.sndUna) dupAck(tcp, pcb, s, wndChanged, sackNews, now);
+  if (pcb.freed) return false;
+  if (pcb.tlp.active) {
+    const verdict = tlpOnAck(pcb, ack, dsackProbe, pcb.sndUna !== una0 || sackNews || s.dataLen > 0);
+    if (verdict === TlpVerdict.LOSS) tlpRepairedLoss(tcp, pcb);
+  }
+  if (rackOn) rackStep(tcp, pcb, now);
+  if (!reorder0 && pcb.rack.reorderingSeen) tcp.counters.sackReorder++;
   // Window update (SND.WL1/WL2 rule) for ACKs at or above SND.UNA.
   if (seqGeq(ack, pcb.sndUna) && (seqLt(pcb.sndWl1, s.seq) || (pcb.sndWl1 === s.seq && seqLeq(pcb.sndWl2, ack)))) {
     pcb.sndWnd = newWnd;
@@ -760,8 +778,11 @@ function processAck(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): boolean {
 }
 
 /** New data acknowledged: free it, sample the RTT, grow the window or advance recovery. */
-function newAck(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): void {
+function newAck(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number, rackOn: boolean, tsEcr: number): void {
   const ack = s.ack;
+  // Eifel (RFC 3522): an echo from before our first retransmission shows the
+  // peer answered an original: the episode's retransmissions were spurious.
+  if (pcb.recovery !== RecoveryMode.NONE && tsEcr >= 0 && tcp.config.undo && undoByTimestamp(pcb, tsEcr)) undoEpisode(tcp, pcb, false);
   // RTT (RFC 6298, Karn's rule applied to the whole ACK as Linux does): the
   // oldest newly acknowledged segment times it, unless the ACK covers any
   // retransmitted data (its timing then reflects the retransmission) or the
@@ -778,6 +799,7 @@ function newAck(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): void {
       if (seg.sentAt > lastRexmitAt) lastRexmitAt = seg.sentAt;
     } else if (sentAt < 0 && !seg.sacked) sentAt = seg.sentAt;
     if (seqLeq(seg.end, ack)) {
+      if (rackOn && !seg.sacked) rackDelivered(pcb, seg, now, tsEcr);
       scoreOut(pcb, seg);
       pcb.unacked.remove(seg);
       dataAcked += seg.len;
@@ -843,13 +865,14 @@ function newAck(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): void {
         // as FreeBSD applies it after SACK recovery too): the full ACK may
         // free a whole window of SACKed data at once.
         pcb.cwnd = Math.min(pcb.cwnd, Math.max(pcb.inFlight, mss) + mss);
-      } else {
+      } else if (!rackOn) {
         markLost(pcb, tcp.config.dupThresh);
         // A partial ACK shows the first un-SACKed hole is lost too (as
         // NewReno, RFC 6582 §3.2 step 5) -- unless it was already
         // retransmitted in this episode: RFC 6675 NextSeg() rule 1 only
         // picks holes "not yet retransmitted", and a second copy would be
         // spurious (only the RTO may resend a retransmission).
+        // (With RACK, time decides instead: rackStep after this ACK.)
         const head = pcb.unacked.head;
         if (head !== null && !head.sacked && !head.lost) markSegLost(pcb, head);
       }
@@ -858,6 +881,7 @@ function newAck(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): void {
   pcb.dupAcks = 0;
   pcb.limitedTxBytes = 0;
   restartRto(pcb, now);
+  if (tcp.config.tlp) tlpArm(pcb, now);
 }
 
 /** Drop the acknowledged front of a partly acknowledged segment; returns the data bytes dropped. */
@@ -885,6 +909,69 @@ function trimAcked(pcb: TcpPcb, seg: TcpSeg, k: number): number {
 function endRecovery(pcb: TcpPcb): void {
   pcb.recovery = RecoveryMode.NONE;
   clearLossMarks(pcb);
+  rackOnRecoveryEnd(pcb);
+  // D-SACKs for the episode's last retransmissions come about one RTT
+  // later: they may still undo it until SND.UNA passes what is in flight now.
+  pcb.undo.until = pcb.sndNxt;
+}
+
+/**
+ * The episode's retransmissions were all spurious (Eifel or D-SACK): put
+ * the window back and end the recovery; whatever is still marked lost was
+ * not (RFC 3522, RFC 3708).
+ */
+function undoEpisode(tcp: Tcp, pcb: TcpPcb, byDsack: boolean): void {
+  const wasRto = pcb.recovery === RecoveryMode.RTO || pcb.undo.fromRto;
+  if (pcb.recovery !== RecoveryMode.NONE) endRecovery(pcb);
+  undoWindow(pcb);
+  pcb.rtt.resetBackoff();
+  pcb.counters.undos++;
+  if (byDsack) tcp.counters.dsackUndo++;
+  else if (wasRto) tcp.counters.lossUndo++;
+  else tcp.counters.fullUndo++;
+}
+
+/**
+ * A D-SACK for [left, right) (RFC 2883): count it, widen RACK's reordering
+ * window, and undo the episode if it proves the last retransmissions
+ * spurious. Returns true if it reports the outstanding tail loss probe.
+ */
+function onDsack(tcp: Tcp, pcb: TcpPcb, left: number, right: number): boolean {
+  pcb.counters.dsacksIn++;
+  tcp.counters.dsackRecv++;
+  if (tcp.config.rack) rackOnDsack(pcb);
+  const t = pcb.tlp;
+  const probe = t.active && t.isRetrans && seqGeq(left, t.probeSeq) && seqLeq(right, t.endSeq);
+  const u = pcb.undo;
+  const open = pcb.recovery !== RecoveryMode.NONE || seqLt(pcb.sndUna, u.until);
+  if (tcp.config.undo && open && undoByDsack(pcb, left, right)) undoEpisode(tcp, pcb, true);
+  return probe;
+}
+
+/** The probe filled a hole nobody reported (RFC 8985 §7.4): respond as to one loss. */
+function tlpRepairedLoss(tcp: Tcp, pcb: TcpPcb): void {
+  tcp.counters.lossProbeRecovery++;
+  pcb.cc.onEnterRecovery(pcb);
+  pcb.cc.onExitRecovery(pcb);
+}
+
+/** RACK after an ACK (RFC 8985 §6.2 step 5): mark what time shows lost, start recovery for it. */
+function rackStep(tcp: Tcp, pcb: TcpPcb, now: number): void {
+  if (pcb.unacked.empty) {
+    pcb.deadlines.cancel(Deadline.REORDER);
+    return;
+  }
+  const marked = rackDetectLoss(pcb, now, rackReoWnd(pcb, tcp.config.dupThresh, pcb.recovery !== RecoveryMode.NONE));
+  if (marked === 0) return;
+  tcp.counters.rackLosses += countLost(pcb);
+  if (pcb.recovery === RecoveryMode.NONE) enterRecovery(tcp, pcb, true, now);
+}
+
+/** Segments marked lost and not yet retransmitted (for the layer counter). */
+function countLost(pcb: TcpPcb): number {
+  let n = 0;
+  for (let s = pcb.unacked.head; s !== null; s = s.next) if (s.lost && !s.retransmitted) n++;
+  return n;
 }
 
 /**
@@ -895,8 +982,14 @@ function endRecovery(pcb: TcpPcb): void {
 function dupAck(tcp: Tcp, pcb: TcpPcb, s: InSeg, wndChanged: boolean, sackNews: boolean, now: number): void {
   if (pcb.unacked.empty || s.dataLen > 0 || s.flags & (TcpFlag.SYN | TcpFlag.FIN)) return;
   if (wndChanged && !sackNews) return;
+  const sack = (pcb.flags & PcbFlag.SACK) !== 0;
+  // With SACK a duplicate ACK counts only if it SACKs new data (RFC 6675
+  // §2): a duplicated ACK, or one for duplicated data, says nothing new.
+  if (sack && !sackNews) return;
   pcb.counters.dupAcksIn++;
   pcb.dupAcks++;
+  // RACK decides losses by time, after this ACK (rackStep).
+  if (sack && tcp.config.rack) return;
   const thresh = tcp.config.dupThresh;
   switch (pcb.recovery) {
     case RecoveryMode.NEWRENO:
@@ -908,9 +1001,9 @@ function dupAck(tcp: Tcp, pcb: TcpPcb, s: InSeg, wndChanged: boolean, sackNews: 
     case RecoveryMode.RTO:
       return;
   }
-  const sack = (pcb.flags & PcbFlag.SACK) !== 0;
-  let lost = pcb.dupAcks >= thresh;
-  if (!lost && sack) {
+  let lost = !sack && pcb.dupAcks >= thresh;
+  if (sack) {
+    // RFC 6675 §5: IsLost(HighACK + 1) -- DupThresh SACKed segments above it.
     markLost(pcb, thresh);
     const head = pcb.unacked.head;
     lost = head !== null && head.lost;
@@ -921,7 +1014,10 @@ function dupAck(tcp: Tcp, pcb: TcpPcb, s: InSeg, wndChanged: boolean, sackNews: 
   enterRecovery(tcp, pcb, sack, now);
 }
 
-function enterRecovery(tcp: Tcp, pcb: TcpPcb, sack: boolean, now: number): void {
+export function enterRecovery(tcp: Tcp, pcb: TcpPcb, sack: boolean, now: number): void {
+  if (tcp.config.undo) undoBegin(pcb, false);
+  pcb.tlp.active = false;
+  pcb.deadlines.cancel(Deadline.TLP);
   pcb.recoverySeq = pcb.sndMax;
   // The controller's FlightSize leaves out what limited transmit sent
   // (RFC 5681 §3.2 step 2, RFC 6675 §5 step 4.2): see TcpPcb.flightSize.
@@ -930,6 +1026,15 @@ function enterRecovery(tcp: Tcp, pcb: TcpPcb, sack: boolean, now: number): void 
   pcb.counters.recoveries++;
   pcb.counters.fastRetransmits++;
   tcp.counters.fastRetransmits++;
+  if (sack && tcp.config.rack) {
+    // RACK has marked the losses: the first goes out at once (RFC 5681
+    // step 2's fast retransmit), the rest as the pipe allows.
+    pcb.recovery = RecoveryMode.SACK;
+    let first = pcb.unacked.head;
+    while (first !== null && !(first.lost && !first.retransmitted)) first = first.next;
+    if (first !== null) retransmitSeg(tcp, pcb, first, now);
+    return;
+  }
   const head = pcb.unacked.head!;
   if (sack) {
     pcb.recovery = RecoveryMode.SACK;

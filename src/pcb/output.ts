@@ -12,6 +12,11 @@ import { emitTcpOptions, TCP_HEADER_LEN, TcpFlag, tcpOptionsLength } from '../wi
 import { Deadline } from './deadlines.ts';
 import { RecoveryMode, type TcpPcb } from './pcb.ts';
 import { buildSackBlocks } from './sack.ts';
+import { tlpArm } from './tlp.ts';
+import { undoNoteRetransmit } from './undo.ts';
+import { tsNow } from './tsclock.ts';
+
+export { tsNow };
 import { type SegQueue, TcpSeg } from './segment.ts';
 import { seqAdd, seqDiff, seqGt, seqLt } from './seq.ts';
 import { PcbFlag, TcpState } from './state.ts';
@@ -225,8 +230,11 @@ export function output(tcp: Tcp, pcb: TcpPcb): number {
   const now = tcp.clock.now();
   let err: number = Err.OK;
 
+  const maxBefore = pcb.sndMax;
   if (pcb.lostBytes > 0 && s !== TcpState.SYN_SENT) err = retransmitLost(tcp, pcb, now);
   if (err === Err.OK) err = sendNew(tcp, pcb, now);
+  // New data went out: the tail loss probe timer starts over (RFC 8985 §7.2).
+  if (pcb.sndMax !== maxBefore && tcp.config.tlp) tlpArm(pcb, now);
   if (pcb.flags & PcbFlag.ACK_NOW) sendAck(tcp, pcb);
   managePersist(tcp, pcb, now);
   tcp.armTimer(pcb);
@@ -263,6 +271,7 @@ export function retransmitSeg(tcp: Tcp, pcb: TcpPcb, seg: TcpSeg, now: number): 
     pcb.retransInFlight += seg.tcplen;
   }
   seg.everRetransmitted = true;
+  if (pcb.recovery !== RecoveryMode.NONE) undoNoteRetransmit(pcb, 1, tsNow(pcb, now));
   pcb.counters.retransmits++;
   pcb.counters.bytesRetrans += seg.len;
   tcp.counters.retransSegs++;
@@ -316,6 +325,25 @@ function sendNew(tcp: Tcp, pcb: TcpPcb, now: number): number {
   const next = pcb.unsent.head;
   pcb.cwndLimited = next === null || handshaking ? pcb.inFlight >= pcb.cwnd : !cwndAllows(tcp, pcb, next.tcplen);
   return Err.OK;
+}
+
+/**
+ * A tail loss probe with new data (RFC 8985 §7.3): one segment of at most
+ * one MSS from the unsent queue if the receiver's window has room for it,
+ * whatever cwnd says. Returns false when there is none to send.
+ */
+export function sendNewProbe(tcp: Tcp, pcb: TcpPcb, now: number): boolean {
+  const seg = pcb.unsent.head;
+  if (seg === null || seg.flags & TcpFlag.SYN) return false;
+  const max = maxPayload(pcb);
+  if (seg.len > max) splitSeg(tcp, pcb, pcb.unsent, seg, max);
+  if (seqDiff(seqAdd(pcb.sndUna, pcb.sndWnd), seg.end) < 0) return false;
+  if (transmit(tcp, pcb, seg, now, false) !== Err.OK) return false;
+  pcb.unsent.remove(seg);
+  pcb.unacked.push(seg);
+  pcb.sndNxt = seg.end;
+  if (seqGt(seg.end, pcb.sndMax)) pcb.sndMax = seg.end;
+  return true;
 }
 
 /**
@@ -403,6 +431,7 @@ export function splitSeg(tcp: Tcp, pcb: TcpPcb, queue: SegQueue, seg: TcpSeg, n:
   tail.retransmitted = seg.retransmitted;
   tail.everRetransmitted = seg.everRetransmitted;
   tail.sentAt = seg.sentAt;
+  tail.sentOrder = seg.sentOrder;
   return true;
 }
 
@@ -415,6 +444,7 @@ function transmit(tcp: Tcp, pcb: TcpPcb, seg: TcpSeg, now: number, rexmit: boole
   const err = sendSegment(tcp, pcb, seg.p, seg.len, seg.seq, seg.flags, seg.dataSum, now);
   if (err !== Err.OK) return err;
   seg.sentAt = now;
+  seg.sentOrder = ++pcb.sendCount;
   const c = pcb.counters;
   if (seg.len > 0) {
     c.dataSegsOut++;
@@ -561,10 +591,6 @@ function announceWindow(pcb: TcpPcb, syn: boolean): number {
   return field;
 }
 
-/** Our TSval: a millisecond clock with a per-connection random offset (RFC 7323 §7.1). */
-export function tsNow(pcb: TcpPcb, now: number): number {
-  return (Math.floor(now) + pcb.tsOffset) >>> 0;
-}
 
 /**
  * A RST not tied to a PCB (lwIP tcp_rst): for segments to closed ports and

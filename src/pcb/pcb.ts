@@ -5,7 +5,10 @@ import type { Pbuf } from '../pbuf/pbuf.ts';
 import type { Timer } from '../time/timer-heap.ts';
 import type { CcState, CongestionControl } from './congestion.ts';
 import { Deadlines } from './deadlines.ts';
+import { RackState } from './rack.ts';
 import { RttEstimator } from './rtt.ts';
+import { TlpState } from './tlp.ts';
+import { UndoState } from './undo.ts';
 import { SegQueue } from './segment.ts';
 import { seqDiff } from './seq.ts';
 import { TcpState, TCP_STATE_NAMES } from './state.ts';
@@ -45,6 +48,16 @@ export interface PcbCounters {
   oooSegsIn: number;
   /** Zero-window / keepalive probes sent. */
   probes: number;
+  /** Reordering detected (RACK): 1 once seen. */
+  reorderSeen: number;
+  /** Segments RACK marked lost. */
+  rackLosses: number;
+  /** Tail loss probes sent. */
+  lossProbes: number;
+  /** ACKs with a D-SACK block received. */
+  dsacksIn: number;
+  /** Congestion responses undone (spurious retransmissions or timeouts). */
+  undos: number;
 }
 
 /** A snapshot like `ss -ti` / Linux tcp_info. */
@@ -73,6 +86,9 @@ export interface TcpInfo {
   unsentBytes: number;
   unackedSegs: number;
   oooBytes: number;
+  /** RACK: reordering seen, and the reordering window now (ms). */
+  reorderingSeen: boolean;
+  reoWndMs: number;
   counters: PcbCounters;
 }
 
@@ -190,8 +206,14 @@ export class TcpPcb implements CcState {
   highSacked = 0;
   lastSendTime = 0;
   lastRecvTime = 0;
+  /** Segments transmitted so far (each one's sentOrder). */
+  sendCount = 0;
   /** Application-limited: the window was not full when we last ran out of data. */
   cwndLimited = false;
+  /** RACK loss detection (rack.ts), tail loss probe (tlp.ts), undo of spurious recoveries (undo.ts). */
+  readonly rack = new RackState();
+  readonly tlp = new TlpState();
+  readonly undo = new UndoState();
   /** Bytes sent by RFC 3042 limited transmit since SND.UNA last advanced (not counted when ssthresh is set). */
   limitedTxBytes = 0;
 
@@ -284,6 +306,11 @@ export class TcpPcb implements CcState {
     dupAcksIn: 0,
     oooSegsIn: 0,
     probes: 0,
+    reorderSeen: 0,
+    rackLosses: 0,
+    lossProbes: 0,
+    dsacksIn: 0,
+    undos: 0,
   };
 
   /** @internal Clock access for CcState.now. */
@@ -355,6 +382,8 @@ export class TcpPcb implements CcState {
       unsentBytes: this.unsent.bytes,
       unackedSegs: this.unacked.count,
       oooBytes: this.ooseq.bytes,
+      reorderingSeen: this.rack.reorderingSeen,
+      reoWndMs: this.rack.reorderingSeen ? Math.min((this.rack.reoWndMult * this.minRtt) / 4, this.rtt.srtt || Infinity) : 0,
       counters: { ...this.counters },
     };
   }

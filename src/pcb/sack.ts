@@ -4,6 +4,7 @@
 // so that pipe = flight - sacked - lost + retransmitted costs nothing to read.
 import type { TcpPcb } from './pcb.ts';
 import type { TcpSeg } from './segment.ts';
+import { rackDelivered } from './rack.ts';
 import { seqGeq, seqGt, seqLeq, seqLt } from './seq.ts';
 
 /**
@@ -64,10 +65,10 @@ export function scoreIn(pcb: TcpPcb, seg: TcpSeg): void {
 
 /**
  * Apply the SACK blocks of an incoming ACK: mark whole segments inside a
- * valid block (above SND.UNA, not above SND.MAX) as SACKed. Returns true if
- * anything new was SACKed.
+ * valid block (above SND.UNA, not above SND.MAX) as SACKed (each one
+ * delivered, for RACK when `rack`). Returns true if anything new was SACKed.
  */
-export function applySackBlocks(pcb: TcpPcb, blocks: Uint32Array, count: number): boolean {
+export function applySackBlocks(pcb: TcpPcb, blocks: Uint32Array, count: number, rack: boolean, now: number, tsEcr: number): boolean {
   let changed = false;
   for (let i = 0; i < count; i++) {
     const left = blocks[2 * i]!;
@@ -81,6 +82,7 @@ export function applySackBlocks(pcb: TcpPcb, blocks: Uint32Array, count: number)
       scoreOut(pcb, s);
       s.sacked = true;
       scoreIn(pcb, s);
+      if (rack) rackDelivered(pcb, s, now, tsEcr);
       changed = true;
     }
   }
@@ -150,4 +152,17 @@ export function clearLossMarks(pcb: TcpPcb): void {
   pcb.sackedBytes = sacked;
   pcb.lostBytes = 0;
   pcb.retransInFlight = 0;
+}
+
+/**
+ * Is the first SACK block a D-SACK (RFC 2883 §4)? It is when it lies at or
+ * below the cumulative ACK, or inside the second block.
+ */
+export function firstBlockIsDsack(blocks: Uint32Array, count: number, ack: number): boolean {
+  if (count === 0) return false;
+  const left = blocks[0]!;
+  const right = blocks[1]!;
+  if (!seqLt(left, right)) return false;
+  if (seqLeq(right, ack)) return true;
+  return count > 1 && seqGeq(left, blocks[2]!) && seqLeq(right, blocks[3]!);
 }

@@ -26,6 +26,8 @@ export class TcpSeg {
   everRetransmitted = false;
   /** Clock time of the last transmission. */
   sentAt = 0;
+  /** The PCB's transmission count at the last transmission: orders sends within one clock tick (RACK). */
+  sentOrder = 0;
   /** Cached one's-complement sum of the data, or -1 when unknown. */
   dataSum = -1;
 

@@ -131,6 +131,19 @@ export interface TcpConfig {
    * live connection to 28. Below it DF is cleared instead.
    */
   minPmtu?: number;
+  /**
+   * RACK-TLP loss detection (RFC 8985) when SACK is negotiated: a segment
+   * is lost when one sent after it was delivered and a reordering window
+   * has passed, not after three duplicate ACKs. Off: RFC 6675.
+   */
+  rack?: boolean;
+  /** Tail loss probes (RFC 8985 §7): a probe 2*SRTT after the last send instead of waiting for the RTO. Needs SACK. */
+  tlp?: boolean;
+  /**
+   * Undo a congestion response that proves spurious (RFC 3522 Eifel with
+   * timestamps, D-SACK RFC 2883/3708): cwnd and ssthresh go back.
+   */
+  undo?: boolean;
 }
 
 export type ResolvedTcpConfig = Required<Omit<TcpConfig, 'mss'>> & { mss: number };
@@ -150,6 +163,9 @@ const DEFAULTS: ResolvedTcpConfig = {
   maxRtoMs: 60_000,
   delayedAckMs: 40,
   dupThresh: 3,
+  rack: true,
+  tlp: true,
+  undo: true,
   maxRetransmits: 12,
   synRetries: 6,
   synAckRetries: 5,
@@ -214,6 +230,22 @@ export interface TcpCounters {
   userTimeouts: number;
   /** Out-of-order bytes dropped because received packets found the pool full (freeOutOfOrder). */
   ooseqFreed: number;
+  /** Tail loss probes sent (Linux TCPLossProbes). */
+  lossProbes: number;
+  /** Probes that repaired a loss nothing else had reported (TCPLossProbeRecovery). */
+  lossProbeRecovery: number;
+  /** Segments marked lost by RACK's time rule. */
+  rackLosses: number;
+  /** Connections that saw reordering (TCPSACKReorder). */
+  sackReorder: number;
+  /** ACKs carrying a D-SACK block (TCPDSACKRecv). */
+  dsackRecv: number;
+  /** Congestion responses undone because D-SACKs showed every retransmission spurious (TCPDSACKUndo). */
+  dsackUndo: number;
+  /** Fast recoveries undone by timestamps (Eifel, TCPFullUndo). */
+  fullUndo: number;
+  /** Retransmission timeouts undone by timestamps or D-SACKs (TCPLossUndo / TCPSpuriousRTOs). */
+  lossUndo: number;
   /** Connections reset because they held queued data the peer did not take while the pool was full (shedForMemory). */
   memoryShed: number;
   /** Writes refused (ERR_MEM) under memory pressure: the connection already held pressureSndBuf while the pool's data share was nearly gone. */
@@ -265,6 +297,14 @@ export class Tcp {
     userTimeouts: 0,
     ooseqFreed: 0,
     memoryShed: 0,
+    lossProbes: 0,
+    lossProbeRecovery: 0,
+    rackLosses: 0,
+    sackReorder: 0,
+    dsackRecv: 0,
+    dsackUndo: 0,
+    fullUndo: 0,
+    lossUndo: 0,
     memoryPressureRefusals: 0,
     timeWaitReuse: 0,
     timeWaitOverflows: 0,

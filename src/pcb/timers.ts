@@ -3,8 +3,11 @@
 // an idle stack has no timers at all. TIME_WAIT expiry is one timer for the
 // whole layer (tcp.ts).
 import { Err } from '../err.ts';
-import { hasRefused, offerRefused } from './input.ts';
-import { output, persistInterval, retransmitSeg, sendProbe, sendPersistSegment } from './output.ts';
+import { enterRecovery, hasRefused, offerRefused } from './input.ts';
+import { maxPayload, output, persistInterval, retransmitSeg, sendNewProbe, sendProbe, sendPersistSegment, splitSeg } from './output.ts';
+import { rackDetectLoss, rackReoWnd } from './rack.ts';
+import { tlpSent, tlpStillWanted } from './tlp.ts';
+import { undoBegin } from './undo.ts';
 import { Deadline, DEADLINE_COUNT } from './deadlines.ts';
 import { RecoveryMode, type TcpPcb } from './pcb.ts';
 import { markAllLost } from './sack.ts';
@@ -115,6 +118,12 @@ function onRto(tcp: Tcp, pcb: TcpPcb, now: number): void {
   pcb.nrtx++;
   pcb.counters.rtoCount++;
   tcp.counters.rtoTimeouts++;
+  // A new loss episode (not a further timeout of one): remember the window
+  // in case the timeout proves spurious (Eifel / D-SACK undo).
+  if (pcb.recovery === RecoveryMode.NONE && pcb.state !== TcpState.SYN_SENT && pcb.state !== TcpState.SYN_RCVD && tcp.config.undo) undoBegin(pcb, true);
+  pcb.tlp.active = false;
+  pcb.deadlines.cancel(Deadline.TLP);
+  pcb.deadlines.cancel(Deadline.REORDER);
   // ssthresh only shrinks on the first timeout of an episode (RFC 5681 eq. 4 note).
   if (pcb.recovery !== RecoveryMode.RTO) pcb.cc.onRto(pcb);
   else pcb.cwnd = pcb.mss;
@@ -178,8 +187,37 @@ function onKeepalive(tcp: Tcp, pcb: TcpPcb, now: number): void {
   pcb.deadlines.arm(Deadline.KEEPALIVE, now + pcb.keepIntvl);
 }
 
-/** RACK's reordering window ran out (RFC 8985 §6.3): detect losses again. Filled in by rack.ts. */
-function onReorderTimer(_tcp: Tcp, _pcb: TcpPcb, _now: number): void {}
+/** RACK's reordering window ran out (RFC 8985 §6.3): what time now shows lost starts recovery. */
+function onReorderTimer(tcp: Tcp, pcb: TcpPcb, now: number): void {
+  if (pcb.unacked.empty || !tcp.config.rack || (pcb.flags & PcbFlag.SACK) === 0) return;
+  const before = pcb.lostBytes;
+  rackDetectLoss(pcb, now, rackReoWnd(pcb, tcp.config.dupThresh, pcb.recovery !== RecoveryMode.NONE));
+  if (pcb.lostBytes > before && pcb.recovery === RecoveryMode.NONE) enterRecovery(tcp, pcb, true, now);
+}
 
-/** Tail loss probe (RFC 8985 §7.3). Filled in by rack.ts. */
-function onTlp(_tcp: Tcp, _pcb: TcpPcb, _now: number): void {}
+/**
+ * The probe timeout (RFC 8985 §7.3): send one new segment if the window
+ * allows, else the last segment again, and let the RTO stand behind it.
+ */
+function onTlp(tcp: Tcp, pcb: TcpPcb, now: number): void {
+  if (!tlpStillWanted(pcb)) return;
+  const seq = pcb.unsent.head?.seq ?? 0;
+  let isRetrans = false;
+  let probeSeq = seq;
+  if (!sendNewProbe(tcp, pcb, now)) {
+    const tail = pcb.unacked.tail;
+    if (tail === null) return;
+    // The last MSS of the flight: what was sent last, most likely lost with the tail.
+    let seg = tail;
+    if (seg.len > maxPayload(pcb)) {
+      splitSeg(tcp, pcb, pcb.unacked, seg, seg.len - maxPayload(pcb));
+      seg = pcb.unacked.tail!;
+    }
+    if (retransmitSeg(tcp, pcb, seg, now) !== Err.OK) return;
+    isRetrans = true;
+    probeSeq = seg.seq;
+  }
+  tlpSent(pcb, isRetrans, probeSeq);
+  tcp.counters.lossProbes++;
+  pcb.deadlines.arm(Deadline.RTO, now + pcb.rtt.currentRto());
+}
