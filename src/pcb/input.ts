@@ -22,7 +22,7 @@ import { COOKIE_MAX_AGE, COOKIE_MSS, cookieMssIndex, cookieOptionsFromTsEcr, typ
 import { Deadline } from './deadlines.ts';
 import { RecoveryMode, type TcpPcb } from './pcb.ts';
 import { applySackBlocks, clearLossMarks, firstBlockIsDsack, markLost, markSegLost, scoreIn, scoreOut } from './sack.ts';
-import { rackDelivered, rackDetectLoss, rackOnDsack, rackOnRecoveryEnd, rackReoWnd } from './rack.ts';
+import { rackDelivered, rackDetectLoss, rackOnSpurious, rackOnRecoveryEnd, rackReoWnd } from './rack.ts';
 import { tlpArm, tlpOnAck, TlpVerdict } from './tlp.ts';
 import { undoBegin, undoByDsack, undoByTimestamp, undoWindow } from './undo.ts';
 import { TcpSeg } from './segment.ts';
@@ -746,15 +746,24 @@ function processAck(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): boolean {
   const rackOn = sackOn && tcp.config.rack;
   const tsEcr = pcb.flags & PcbFlag.TIMESTAMP && s.opts.hasTimestamp ? s.opts.tsEcr : -1;
   const reorder0 = pcb.rack.reorderingSeen;
+  const sacked0 = pcb.sackedBytes;
   let dsackProbe = false;
   if (sackOn && s.opts.sackCount > 0) {
     const blocks = s.opts.sackBlocks;
     if (firstBlockIsDsack(blocks, s.opts.sackCount, ack)) dsackProbe = onDsack(tcp, pcb, blocks[0]!, blocks[1]!);
     if (!pcb.unacked.empty) sackNews = applySackBlocks(pcb, blocks, s.opts.sackCount, rackOn, now, tsEcr);
   }
+  // With RACK, bytes the peer newly reports holding by SACK are delivered
+  // and clock the window's growth as cumulatively acknowledged bytes do
+  // (Linux counts acked + SACKed), so reordering does not hold slow start
+  // back. RFC 6675 mode (rack off) keeps RFC 5681's cumulative count.
+  const newlySacked = sackNews && rackOn ? Math.max(0, pcb.sackedBytes - sacked0) : 0;
   const una0 = pcb.sndUna;
-  if (seqGt(ack, pcb.sndUna)) newAck(tcp, pcb, s, now, rackOn, tsEcr);
-  else if (ack === pcb.sndUna) dupAck(tcp, pcb, s, wndChanged, sackNews, now);
+  if (seqGt(ack, pcb.sndUna)) newAck(tcp, pcb, s, now, rackOn, tsEcr, newlySacked);
+  else if (ack === pcb.sndUna) {
+    dupAck(tcp, pcb, s, wndChanged, sackNews, now);
+    if (newlySacked > 0 && pcb.recovery === RecoveryMode.NONE) pcb.cc.onAck(pcb, newlySacked, pcb.cwndLimited);
+  }
   if (pcb.freed) return false;
   if (pcb.tlp.active) {
     const verdict = tlpOnAck(pcb, ack, dsackProbe, pcb.sndUna !== una0 || sackNews || s.dataLen > 0);
@@ -778,7 +787,7 @@ function processAck(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): boolean {
 }
 
 /** New data acknowledged: free it, sample the RTT, grow the window or advance recovery. */
-function newAck(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number, rackOn: boolean, tsEcr: number): void {
+function newAck(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number, rackOn: boolean, tsEcr: number, newlySacked: number): void {
   const ack = s.ack;
   // Eifel (RFC 3522): an echo from before our first retransmission shows the
   // peer answered an original: the episode's retransmissions were spurious.
@@ -792,6 +801,8 @@ function newAck(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number, rackOn: boolean, t
   /** When the newest retransmission among the acknowledged segments left. */
   let lastRexmitAt = -1;
   let dataAcked = 0;
+  /** Of those, bytes not SACKed before (SACKed ones already counted as delivered). */
+  let freshAcked = 0;
   for (let seg = pcb.unacked.head; seg !== null; seg = pcb.unacked.head) {
     if (!seqLt(seg.seq, ack)) break;
     if (seg.everRetransmitted) {
@@ -799,7 +810,10 @@ function newAck(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number, rackOn: boolean, t
       if (seg.sentAt > lastRexmitAt) lastRexmitAt = seg.sentAt;
     } else if (sentAt < 0 && !seg.sacked) sentAt = seg.sentAt;
     if (seqLeq(seg.end, ack)) {
-      if (rackOn && !seg.sacked) rackDelivered(pcb, seg, now, tsEcr);
+      if (!seg.sacked) {
+        if (rackOn) rackDelivered(pcb, seg, now, tsEcr);
+        freshAcked += seg.len;
+      }
       scoreOut(pcb, seg);
       pcb.unacked.remove(seg);
       dataAcked += seg.len;
@@ -807,7 +821,11 @@ function newAck(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number, rackOn: boolean, t
       seg.free();
       continue;
     }
-    if (seqLt(seg.seq, ack)) dataAcked += trimAcked(pcb, seg, seqDiff(ack, seg.seq));
+    if (seqLt(seg.seq, ack)) {
+      const n = trimAcked(pcb, seg, seqDiff(ack, seg.seq));
+      dataAcked += n;
+      freshAcked += n;
+    }
     break;
   }
   if (sentAt >= 0 && !retransAcked) {
@@ -835,7 +853,7 @@ function newAck(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number, rackOn: boolean, t
   const mss = pcb.mss;
   switch (pcb.recovery) {
     case RecoveryMode.NONE:
-      pcb.cc.onAck(pcb, dataAcked, pcb.cwndLimited);
+      pcb.cc.onAck(pcb, freshAcked + newlySacked, pcb.cwndLimited);
       break;
     case RecoveryMode.RTO:
       if (seqGeq(ack, pcb.recoverySeq)) endRecovery(pcb);
@@ -924,6 +942,7 @@ function undoEpisode(tcp: Tcp, pcb: TcpPcb, byDsack: boolean): void {
   const wasRto = pcb.recovery === RecoveryMode.RTO || pcb.undo.fromRto;
   if (pcb.recovery !== RecoveryMode.NONE) endRecovery(pcb);
   undoWindow(pcb);
+  if (tcp.config.rack && pcb.flags & PcbFlag.SACK) rackOnSpurious(pcb);
   pcb.rtt.resetBackoff();
   pcb.counters.undos++;
   if (byDsack) tcp.counters.dsackUndo++;
@@ -939,7 +958,7 @@ function undoEpisode(tcp: Tcp, pcb: TcpPcb, byDsack: boolean): void {
 function onDsack(tcp: Tcp, pcb: TcpPcb, left: number, right: number): boolean {
   pcb.counters.dsacksIn++;
   tcp.counters.dsackRecv++;
-  if (tcp.config.rack) rackOnDsack(pcb);
+  if (tcp.config.rack) rackOnSpurious(pcb);
   const t = pcb.tlp;
   const probe = t.active && t.isRetrans && seqGeq(left, t.probeSeq) && seqLeq(right, t.endSeq);
   const u = pcb.undo;

@@ -81,8 +81,13 @@ export function rackReoWnd(pcb: TcpPcb, dupThresh: number, inRecovery: boolean):
   return srtt > 0 && w > srtt ? srtt : w;
 }
 
-/** A D-SACK arrived (RFC 8985 §6.2 step 4): widen the reordering window, once per round trip. */
-export function rackOnDsack(pcb: TcpPcb): void {
+/**
+ * A retransmission proved spurious: a D-SACK arrived (RFC 8985 §6.2 step
+ * 4), or timestamps showed it (Eifel undo -- our addition, so a peer that
+ * sends no D-SACKs still widens the window). Widen the reordering window,
+ * once per round trip.
+ */
+export function rackOnSpurious(pcb: TcpPcb): void {
   const r = pcb.rack;
   if (r.dsackRoundOn && seqGeq(pcb.sndUna, r.dsackRound)) r.dsackRoundOn = false;
   if (r.dsackRoundOn) return;
