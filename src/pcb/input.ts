@@ -584,7 +584,10 @@ function synchronized(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): void {
   const o = s.opts;
   if (pcb.flags & PcbFlag.TIMESTAMP && o.hasTimestamp && (f & TcpFlag.RST) === 0 && seqLt(o.tsVal, pcb.tsRecent)) {
     tcp.counters.pawsDrops++;
-    if (tcp.invalidAckAllowed(pcb, s.dataLen + (f & TcpFlag.FIN ? 1 : 0), false)) pcb.flags |= PcbFlag.ACK_NOW;
+    if (tcp.invalidAckAllowed(pcb, s.dataLen + (f & TcpFlag.FIN ? 1 : 0), false)) {
+      pcb.flags |= PcbFlag.ACK_NOW;
+      noteOldDuplicate(tcp, pcb, s.seq, tcplen(s));
+    }
     return;
   }
 
@@ -603,7 +606,13 @@ function synchronized(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): void {
     // With a zero window an in-sequence segment still carries a usable ACK:
     // process that and drop the data (RFC 9293: "special allowance").
     if (!(pcb.rcvWnd === 0 && s.seq === pcb.rcvNxt && f & TcpFlag.ACK)) {
-      if (tcp.invalidAckAllowed(pcb, s.dataLen + (f & TcpFlag.FIN ? 1 : 0), (f & TcpFlag.SYN) !== 0)) pcb.flags |= PcbFlag.ACK_NOW;
+      // Only an ACK the rate limit allows may carry a D-SACK: that limit
+      // spares segments with data or FIN (a duplicate's answer is no loop)
+      // and holds bare ones (LAND, ACK storms).
+      if (tcp.invalidAckAllowed(pcb, s.dataLen + (f & TcpFlag.FIN ? 1 : 0), (f & TcpFlag.SYN) !== 0)) {
+        pcb.flags |= PcbFlag.ACK_NOW;
+        noteOldDuplicate(tcp, pcb, s.seq, len);
+      }
       return;
     }
     pcb.flags |= PcbFlag.ACK_NOW;
@@ -623,6 +632,7 @@ function synchronized(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): void {
     return;
   }
 
+  const segSeq = s.seq; // before trimming, for the D-SACK
   trimToWindow(pcb, s);
 
   if ((s.flags & TcpFlag.ACK) === 0) return;
@@ -646,6 +656,8 @@ function synchronized(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): void {
 
   if (!processAck(tcp, pcb, s, now)) return;
   if (updateTs) pcb.tsRecent = tsVal;
+  // A front below RCV.NXT (trimmed off above) arrived before: D-SACK it.
+  noteOldDuplicate(tcp, pcb, segSeq, len);
 
   // Our FIN acknowledged?
   const finAcked = (pcb.flags & PcbFlag.FIN_QUEUED) !== 0 && pcb.unsent.empty && pcb.unacked.empty && pcb.sndUna === pcb.sndLbb;
@@ -1121,6 +1133,8 @@ function drainOoseq(tcp: Tcp, pcb: TcpPcb): boolean {
   for (let h = q.head; h !== null && seqLeq(h.seq, pcb.rcvNxt); h = q.head) {
     q.remove(h);
     if (h.p !== null) pcb.ooseqPieces -= h.p.clen();
+    // The in-order segment brought again what this one holds below RCV.NXT.
+    noteOldDuplicate(tcp, pcb, h.seq, h.tcplen);
     if (seqLeq(h.end, pcb.rcvNxt)) {
       h.free();
       continue;
@@ -1170,6 +1184,7 @@ function insertOoseq(tcp: Tcp, pcb: TcpPcb, s: InSeg): void {
   while (cur !== null && seqLeq(cur.end, seg.seq)) cur = cur.next;
   // Starts inside `cur`: drop what cur already has.
   if (cur !== null && seqLeq(cur.seq, seg.seq)) {
+    noteHeldDuplicate(tcp, pcb, seg, cur);
     if (!trimSegFront(seg, seqDiff(cur.end, seg.seq))) return;
     cur = cur.next;
   }
@@ -1178,13 +1193,17 @@ function insertOoseq(tcp: Tcp, pcb: TcpPcb, s: InSeg): void {
   const finNew = (seg.flags & TcpFlag.FIN) !== 0;
   while (cur !== null && (finNew || seqLeq(cur.end, seg.end))) {
     const next = cur.next;
+    noteHeldDuplicate(tcp, pcb, seg, cur);
     if (cur.p !== null) pcb.ooseqPieces -= cur.p.clen();
     q.remove(cur);
     cur.free();
     cur = next;
   }
   // Ends inside `cur`: keep only what lies before it.
-  if (cur !== null && seqLt(cur.seq, seg.end)) trimSegTail(seg, seqDiff(cur.seq, seg.seq));
+  if (cur !== null && seqLt(cur.seq, seg.end)) {
+    noteHeldDuplicate(tcp, pcb, seg, cur);
+    trimSegTail(seg, seqDiff(cur.seq, seg.seq));
+  }
   if (seg.tcplen === 0) {
     seg.free();
     return;
@@ -1201,6 +1220,39 @@ function insertOoseq(tcp: Tcp, pcb: TcpPcb, s: InSeg): void {
     tcp.stats.memerr++;
   }
   if (q.empty) pcb.lastOooSeq = -1;
+}
+
+/**
+ * Data we already hold arrived again. With D-SACK on (RFC 2883 §4), report
+ * [left, right) as the first SACK block of the next ACK, sent at once. One
+ * D-SACK per ACK: a range touching the pending one extends it, a disjoint
+ * one is left out (the first stays, as in Linux's tcp_dsack_extend).
+ */
+function noteDuplicate(tcp: Tcp, pcb: TcpPcb, left: number, right: number): void {
+  if (!tcp.config.dsack || (pcb.flags & PcbFlag.SACK) === 0 || !seqLt(left, right)) return;
+  pcb.flags |= PcbFlag.ACK_NOW;
+  if (!pcb.dsackPending) {
+    pcb.dsackPending = true;
+    pcb.dsackLeft = left;
+    pcb.dsackRight = right;
+  } else if (!seqGt(left, pcb.dsackRight) && !seqGt(pcb.dsackLeft, right)) {
+    if (seqLt(left, pcb.dsackLeft)) pcb.dsackLeft = left;
+    if (seqGt(right, pcb.dsackRight)) pcb.dsackRight = right;
+  }
+}
+
+/** The part of [seq, seq + len) below RCV.NXT was received before. */
+function noteOldDuplicate(tcp: Tcp, pcb: TcpPcb, seq: number, len: number): void {
+  if (len <= 0 || !seqLt(seq, pcb.rcvNxt)) return;
+  const end = seqAdd(seq, len);
+  noteDuplicate(tcp, pcb, seq, seqLt(end, pcb.rcvNxt) ? end : pcb.rcvNxt);
+}
+
+/** Where the new out-of-order segment `seg` overlaps the queued `held`, it repeats data we have. */
+function noteHeldDuplicate(tcp: Tcp, pcb: TcpPcb, seg: TcpSeg, held: TcpSeg): void {
+  const left = seqGt(seg.seq, held.seq) ? seg.seq : held.seq;
+  const right = seqLt(seg.end, held.end) ? seg.end : held.end;
+  noteDuplicate(tcp, pcb, left, right);
 }
 
 /** Remove `k` sequence numbers from the front; false (and freed) if nothing is left. */

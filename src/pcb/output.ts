@@ -509,7 +509,7 @@ function sendSegment(tcp: Tcp, pcb: TcpPcb, data: Pbuf | null, dataLen: number, 
   // options and data together stay within the MSS, or a full segment
   // would exceed the MTU); a bare ACK then carries them (see below).
   let sackLeftOut = false;
-  if (!syn && (pcb.flags & PcbFlag.SACK) !== 0 && !pcb.ooseq.empty) {
+  if (!syn && (pcb.flags & PcbFlag.SACK) !== 0 && (pcb.dsackPending || !pcb.ooseq.empty)) {
     // A bare ACK's options may use up to 40 bytes, but no more than the
     // MSS either: on a link with MTU 68 three blocks would not fit.
     const room = (dataLen > 0 ? pcb.mss - dataLen : Math.min(40, pcb.mss)) - (tsOn ? TS_OPT_LEN : 0);
@@ -573,8 +573,17 @@ function sendSegment(tcp: Tcp, pcb: TcpPcb, data: Pbuf | null, dataLen: number, 
     pcb.deadlines.cancel(Deadline.DELACK);
     pcb.rcvUnacked = 0;
     pcb.tsLastAckSent = pcb.rcvNxt;
+    // buildSackBlocks put the D-SACK first: reported once, now.
+    if (pcb.dsackPending && o.sackCount > 0) dsackSent(tcp, pcb);
   }
   return Err.OK;
+}
+
+/** A D-SACK went out: count it as Linux does (below RCV.NXT or in the out-of-order queue) and forget it. */
+function dsackSent(tcp: Tcp, pcb: TcpPcb): void {
+  if (seqLt(pcb.dsackLeft, pcb.rcvNxt)) tcp.counters.dsackOldSent++;
+  else tcp.counters.dsackOfoSent++;
+  pcb.dsackPending = false;
 }
 
 /** The window field for a segment: unscaled in SYNs (RFC 7323 §2.2). */

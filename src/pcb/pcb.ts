@@ -229,6 +229,13 @@ export class TcpPcb implements CcState {
   refusedFin = false;
   /** The most recent out-of-order segment (first SACK block, RFC 2018). */
   lastOooSeq = -1;
+  /**
+   * D-SACK (RFC 2883) owed: [dsackLeft, dsackRight) arrived again although
+   * we held it; the next ACK reports it as its first SACK block, once.
+   */
+  dsackPending = false;
+  dsackLeft = 0;
+  dsackRight = 0;
 
   // --- timers ---
   /** The one clock timer, set to the earliest armed deadline (Tcp.armTimer). */

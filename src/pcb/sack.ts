@@ -8,34 +8,45 @@ import { rackDelivered } from './rack.ts';
 import { seqGeq, seqGt, seqLeq, seqLt } from './seq.ts';
 
 /**
- * Fill `out` with up to `max` [left, right) blocks describing the
- * out-of-order queue, merging adjacent segments. Returns the block count.
+ * Fill `out` with up to `max` [left, right) blocks for an ACK: a pending
+ * D-SACK first (RFC 2883 §4), then the out-of-order queue, merging
+ * adjacent segments. Returns the block count.
  */
 export function buildSackBlocks(pcb: TcpPcb, out: Uint32Array, max: number): number {
+  if (!pcb.dsackPending || max <= 0) return queueBlocks(pcb, out, 0, max, pcb.lastOooSeq);
+  out[0] = pcb.dsackLeft;
+  out[1] = pcb.dsackRight;
+  // A duplicate of queued data: the block holding it comes second (RFC 2883 §4).
+  const held = seqGeq(pcb.dsackLeft, pcb.rcvNxt);
+  return 1 + queueBlocks(pcb, out, 1, max - 1, held ? pcb.dsackLeft : pcb.lastOooSeq);
+}
+
+/**
+ * The out-of-order queue as blocks from out[2 * at] on, at most `max`; the
+ * block holding sequence number `first` (-1: none) goes first (RFC 2018 §4
+ * puts the most recent segment's block there), the rest in queue order.
+ */
+function queueBlocks(pcb: TcpPcb, out: Uint32Array, at: number, max: number, first: number): number {
+  if (max <= 0) return 0;
   let n = 0;
-  let first = -1;
+  let placed = false;
   for (let s = pcb.ooseq.head; s !== null; ) {
     const left = s.seq;
     let right = s.end;
-    let hasRecent = pcb.lastOooSeq >= 0 && seqGeq(pcb.lastOooSeq, left) && seqLt(pcb.lastOooSeq, right);
     let t = s.next;
     while (t !== null && seqLeq(t.seq, right)) {
       if (seqGt(t.end, right)) right = t.end;
-      if (pcb.lastOooSeq >= 0 && seqGeq(pcb.lastOooSeq, t.seq) && seqLt(pcb.lastOooSeq, t.end)) hasRecent = true;
       t = t.next;
     }
-    if (hasRecent && first < 0) {
-      // RFC 2018 §4: the block holding the most recent segment goes first.
-      if (n > 0) {
-        out.copyWithin(2, 0, Math.min(n, max - 1) * 2);
-      }
-      out[0] = left;
-      out[1] = right;
-      first = 0;
+    if (!placed && first >= 0 && seqGeq(first, left) && seqLt(first, right)) {
+      if (n > 0) out.copyWithin(2 * (at + 1), 2 * at, 2 * (at + Math.min(n, max - 1)));
+      out[2 * at] = left;
+      out[2 * at + 1] = right;
+      placed = true;
       n = Math.min(n + 1, max);
     } else if (n < max) {
-      out[2 * n] = left;
-      out[2 * n + 1] = right;
+      out[2 * (at + n)] = left;
+      out[2 * (at + n) + 1] = right;
       n++;
     }
     s = t;

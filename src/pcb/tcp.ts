@@ -40,6 +40,11 @@ export interface TcpConfig {
   windowScaling?: boolean;
   timestamps?: boolean;
   sack?: boolean;
+  /**
+   * With SACK: report data that arrives twice in a D-SACK block (RFC 2883,
+   * Linux net.ipv4.tcp_dsack), so the sender can tell a needless retransmission.
+   */
+  dsack?: boolean;
   /** 'cubic' or 'reno'. */
   congestion?: string;
   initialWindowSegments?: number;
@@ -156,6 +161,7 @@ const DEFAULTS: ResolvedTcpConfig = {
   windowScaling: true,
   timestamps: true,
   sack: true,
+  dsack: true,
   congestion: 'cubic',
   initialWindowSegments: 10,
   initialRtoMs: 1000,
@@ -246,6 +252,10 @@ export interface TcpCounters {
   fullUndo: number;
   /** Retransmission timeouts undone by timestamps or D-SACKs (TCPLossUndo / TCPSpuriousRTOs). */
   lossUndo: number;
+  /** D-SACKs sent for data below RCV.NXT (Linux TcpExtTCPDSACKOldSent). */
+  dsackOldSent: number;
+  /** D-SACKs sent for data already in the out-of-order queue (Linux TcpExtTCPDSACKOfoSent). */
+  dsackOfoSent: number;
   /** Connections reset because they held queued data the peer did not take while the pool was full (shedForMemory). */
   memoryShed: number;
   /** Writes refused (ERR_MEM) under memory pressure: the connection already held pressureSndBuf while the pool's data share was nearly gone. */
@@ -296,6 +306,8 @@ export class Tcp {
     pcbsReclaimed: 0,
     userTimeouts: 0,
     ooseqFreed: 0,
+    dsackOldSent: 0,
+    dsackOfoSent: 0,
     memoryShed: 0,
     lossProbes: 0,
     lossProbeRecovery: 0,
@@ -1250,6 +1262,7 @@ function validate(c: ResolvedTcpConfig): void {
     const v = c[k];
     if (typeof v !== 'number' || !(v >= 0) || !Number.isFinite(v)) throw new RangeError(`tcp config ${k} must be a non-negative number, got ${String(v)}`);
   }
+  if (typeof c.dsack !== 'boolean') throw new RangeError(`tcp config dsack must be a boolean, got ${String(c.dsack)}`);
   if (c.rcvWnd > 0x3fffffff) throw new RangeError('tcp config rcvWnd must be below 2^30 (RFC 7323 window scale 14)');
   if (c.ephemeralLow < 1024 || c.ephemeralHigh > 0xffff || c.ephemeralLow > c.ephemeralHigh) throw new RangeError('tcp config ephemeral port range must lie within 1024..65535');
   if (c.mss !== 0 && (c.mss < 28 || c.mss > 65495)) throw new RangeError('tcp config mss must be within 28..65495');
