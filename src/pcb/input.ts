@@ -759,6 +759,7 @@ function processAck(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): boolean {
   const tsEcr = pcb.flags & PcbFlag.TIMESTAMP && s.opts.hasTimestamp ? s.opts.tsEcr : -1;
   const reorder0 = pcb.rack.reorderingSeen;
   const sacked0 = pcb.sackedBytes;
+  pcb.rack.priorFack = pcb.rack.fack;
   let dsackProbe = false;
   if (sackOn && s.opts.sackCount > 0) {
     const blocks = s.opts.sackBlocks;

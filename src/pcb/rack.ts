@@ -22,6 +22,8 @@ export class RackState {
   rtt = 0;
   /** Highest end sequence delivered (the forward-most SACK), for reordering detection. */
   fack = 0;
+  /** fack before the ACK being processed (its blocks come newest first, not in sequence order). */
+  priorFack = 0;
   /** RACK.reordering_seen. */
   reorderingSeen = false;
   /** RACK.reo_wnd_mult. */
@@ -46,7 +48,7 @@ export class RackState {
 export function rackDelivered(pcb: TcpPcb, seg: TcpSeg, now: number, tsEcr: number): void {
   const r = pcb.rack;
   const end = seg.end;
-  if (!seg.everRetransmitted && seqLt(end, r.fack)) {
+  if (!seg.everRetransmitted && seqLt(end, r.priorFack)) {
     // Delivered below data sent after it and delivered earlier: reordering.
     if (!r.reorderingSeen) {
       r.reorderingSeen = true;
@@ -95,11 +97,6 @@ export function rackOnSpurious(pcb: TcpPcb): void {
   r.dsackRound = pcb.sndNxt;
   r.reoWndMult++;
   r.reoWndPersist = 16;
-  // A spurious retransmission is reordering that was taken for loss.
-  if (!r.reorderingSeen) {
-    r.reorderingSeen = true;
-    pcb.counters.reorderSeen++;
-  }
 }
 
 /** Loss recovery ended: after 16 recoveries without D-SACKs the window shrinks back (RFC 8985 §6.2 step 4). */
