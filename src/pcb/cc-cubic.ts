@@ -12,8 +12,10 @@
 //
 // Choices where the RFC leaves room, all deliberate:
 // - Slow start is plain RFC 5681 slow start with ABC (L = 2*SMSS, 1*SMSS after
-//   an RTO), shared with Reno; no HyStart++ (RFC 9406), which RFC 9438 §4.10
-//   allows but does not require.
+//   an RTO), shared with Reno; with opts.hystart the initial slow start is
+//   HyStart++'s (RFC 9406, hystart.ts), as RFC 9438 §4.10 allows. When CSS
+//   ends it without a loss, cwnd_prior = cwnd and the first CA ACK starts an
+//   epoch with K = 0 and W_max = cwnd (§4.10).
 // - The epoch (t = 0) starts at the first ACK in congestion avoidance after a
 //   congestion event (as Linux does), with cwnd_epoch = cwnd then.
 // - RTT in the target is c.srtt, else c.minRtt, else 100 ms.
@@ -34,6 +36,7 @@
 //   per-ACK growth is carried over in `frac`.
 import type { CcOptions, CcState, CongestionControl } from './congestion.ts';
 import { CWND_MAX, SSTHRESH_INFINITE, initialWindow, iwSegmentsOption, lossSsthresh, slowStart } from './cc-reno.ts';
+import { type HyStart, hystartOption } from './hystart.ts';
 
 /** Multiplicative decrease factor, RFC 9438 §4.6. */
 export const CUBIC_BETA = 0.7;
@@ -51,6 +54,7 @@ export const CUBIC_DEFAULT_RTT_MS = 100;
  * |-----------------|------------------------------------------------------------------------|
  * | init            | cwnd = IW, ssthresh = SSTHRESH_INFINITE, all CUBIC state reset          |
  * | onAck (SS)      | as Reno: cwnd += min(acked, L), up to ssthresh; rest goes to CA          |
+ * | onAck (HyStart++) | initial slow start only, with opts.hystart: see hystart.ts            |
  * | onAck (CA)      | start the epoch if needed; cwnd toward W_cubic(t + RTT), or W_est        |
  * | onEnterRecovery | W_max (fast convergence), cwnd_prior; ssthresh = max(0.7*flight, 2 SMSS); cwnd = ssthresh; epoch ends |
  * | onExitRecovery  | cwnd = ssthresh                                                        |
@@ -85,9 +89,12 @@ export class CubicCongestionControl implements CongestionControl {
   private inRecovery = false;
   /** Slow start after an RTO: ABC's L = 1*SMSS (see RenoCongestionControl). */
   private rtoSlowStart = false;
+  /** HyStart++ for the initial slow start (null when not configured). */
+  readonly hystart: HyStart | null;
 
   constructor(opts?: CcOptions) {
     this.initialWindowSegments = iwSegmentsOption(opts);
+    this.hystart = hystartOption(opts);
   }
 
   // --- read-only diagnostics (tests, tcp_info-like reports) ---
@@ -134,6 +141,11 @@ export class CubicCongestionControl implements CongestionControl {
     this.frac = 0;
     this.inRecovery = false;
     this.rtoSlowStart = false;
+    this.hystart?.start(c);
+  }
+
+  onRttSample(_c: CcState, rttMs: number): void {
+    this.hystart?.onRttSample(rttMs);
   }
 
   onAck(c: CcState, acked: number, isCwndLimited: boolean): void {
@@ -145,6 +157,13 @@ export class CubicCongestionControl implements CongestionControl {
     if (this.epochValid && gap > 0 && !(isCwndLimited && this.lastCwndLimited)) this.epochStart += gap;
     this.lastAckTime = now;
     this.lastCwndLimited = isCwndLimited;
+    const hs = this.hystart;
+    if (hs !== null && hs.active) {
+      hs.onAck(c, acked, isCwndLimited);
+      // §4.10: a slow start HyStart++ ended without loss leaves W_max undefined (0: startEpoch takes cwnd).
+      if (!hs.active && c.cwnd >= c.ssthresh) this.cwndPrior = c.cwnd / c.mss;
+      return;
+    }
     if (acked <= 0 || !isCwndLimited) return;
 
     const mss = c.mss;
@@ -190,6 +209,7 @@ export class CubicCongestionControl implements CongestionControl {
   }
 
   onEnterRecovery(c: CcState): void {
+    this.hystart?.stop();
     const cwnd = c.cwnd / c.mss;
     // Fast convergence (§4.7): a loss below the previous W_max means a new
     // flow is competing; give up some bandwidth by aiming lower.
@@ -216,6 +236,7 @@ export class CubicCongestionControl implements CongestionControl {
     // start (wMax = 0 asks startEpoch for exactly that). A timeout during
     // recovery keeps the cwnd_prior that recovery recorded (cwnd may be
     // inflated by then).
+    this.hystart?.stop();
     if (!this.inRecovery) this.cwndPrior = c.cwnd / c.mss;
     c.ssthresh = lossSsthresh(c, CUBIC_BETA);
     c.cwnd = c.mss;

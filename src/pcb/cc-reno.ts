@@ -8,6 +8,7 @@
 // "infinite" ssthresh) live here so that no runtime import cycle forms with
 // congestion.ts, which imports both controllers.
 import type { CcOptions, CcState, CongestionControl } from './congestion.ts';
+import { type HyStart, hystartOption } from './hystart.ts';
 
 /**
  * The initial "arbitrarily high" ssthresh (RFC 5681 §3.1). A finite integer
@@ -76,6 +77,7 @@ export function lossSsthresh(c: CcState, factor: number): number {
  * |-----------------|-----------------------------------------------------------------|
  * | init            | cwnd = IW (RFC 6928), ssthresh = SSTHRESH_INFINITE               |
  * | onAck (SS)      | cwnd += min(acked, L), L = 2*SMSS (1*SMSS after an RTO), <= ssthresh |
+ * | onAck (HyStart++) | initial slow start only, with opts.hystart: see hystart.ts        |
  * | onAck (CA)      | bytes_acked += acked; per cwnd bytes acked, cwnd += SMSS          |
  * | onEnterRecovery | ssthresh = max(FlightSize/2, 2*SMSS), cwnd = ssthresh             |
  * | onExitRecovery  | cwnd = ssthresh                                                 |
@@ -96,9 +98,12 @@ export class RenoCongestionControl implements CongestionControl {
    * bigger burst. Cleared when cwnd reaches ssthresh or on any other event.
    */
   private rtoSlowStart = false;
+  /** HyStart++ for the initial slow start (null when not configured). */
+  readonly hystart: HyStart | null;
 
   constructor(opts?: CcOptions) {
     this.initialWindowSegments = iwSegmentsOption(opts);
+    this.hystart = hystartOption(opts);
   }
 
   init(c: CcState): void {
@@ -106,9 +111,19 @@ export class RenoCongestionControl implements CongestionControl {
     c.ssthresh = SSTHRESH_INFINITE;
     this.bytesAcked = 0;
     this.rtoSlowStart = false;
+    this.hystart?.start(c);
+  }
+
+  onRttSample(_c: CcState, rttMs: number): void {
+    this.hystart?.onRttSample(rttMs);
   }
 
   onAck(c: CcState, acked: number, isCwndLimited: boolean): void {
+    const hs = this.hystart;
+    if (hs !== null && hs.active) {
+      hs.onAck(c, acked, isCwndLimited);
+      return;
+    }
     if (acked <= 0 || !isCwndLimited) return;
     const mss = c.mss;
     if (c.cwnd < c.ssthresh) {
@@ -128,6 +143,7 @@ export class RenoCongestionControl implements CongestionControl {
   }
 
   onEnterRecovery(c: CcState): void {
+    this.hystart?.stop();
     c.ssthresh = lossSsthresh(c, 0.5);
     c.cwnd = c.ssthresh;
     this.bytesAcked = 0;
@@ -140,6 +156,7 @@ export class RenoCongestionControl implements CongestionControl {
   }
 
   onRto(c: CcState): void {
+    this.hystart?.stop();
     c.ssthresh = lossSsthresh(c, 0.5);
     c.cwnd = c.mss;
     this.bytesAcked = 0;

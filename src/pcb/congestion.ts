@@ -9,6 +9,7 @@
 // per-ACK path (`onAck`) does not allocate.
 import { CubicCongestionControl } from './cc-cubic.ts';
 import { RenoCongestionControl } from './cc-reno.ts';
+import type { HyStartCounters } from './hystart.ts';
 
 export { DEFAULT_IW_SEGMENTS, SSTHRESH_INFINITE, initialWindow } from './cc-reno.ts';
 
@@ -25,6 +26,9 @@ export interface CcState {
   /** Smoothed RTT in ms (0 when there is no sample yet) and the minimum RTT seen (0 if none). */
   readonly srtt: number;
   readonly minRtt: number;
+  /** SND.UNA (already the new ACK inside onAck) and SND.NXT: HyStart++ delimits its rounds with them. */
+  readonly sndUna: number;
+  readonly sndNxt: number;
 }
 
 export interface CongestionControl {
@@ -48,6 +52,11 @@ export interface CongestionControl {
   onRto(c: CcState): void;
   /** About to send after an idle period longer than the RTO (RFC 5681 §4.1): cwnd = min(cwnd, restart window = IW). */
   onIdleRestart(c: CcState): void;
+  /**
+   * An RTT sample (ms) was taken from an arriving ACK (segment timing or
+   * timestamp echo), before that ACK's onAck. Optional: HyStart++ reads it.
+   */
+  onRttSample?(c: CcState, rttMs: number): void;
   /** A spurious-RTO undo hook is NOT needed now. */
 }
 
@@ -55,6 +64,16 @@ export type CongestionFactory = () => CongestionControl;
 export interface CcOptions {
   /** Initial window in segments (RFC 6928's 10 by default); an integer >= 1, else RangeError. */
   initialWindowSegments?: number /* default 10, RFC 6928 */;
+  /**
+   * HyStart++ (RFC 9406) in the initial slow start. Default false here
+   * (a bare controller is plain RFC 5681); TcpConfig.hystart turns it on
+   * for the stack's connections.
+   */
+  hystart?: boolean;
+  /** HyStart++'s L: segments one ACK may add in slow start (default 8, unpaced; Infinity for a paced sender). */
+  hystartLimitSegments?: number;
+  /** Where HyStart++ counts its events (Tcp.counters); none if absent. */
+  counters?: HyStartCounters;
 }
 
 /** The names createCongestionControl accepts. */

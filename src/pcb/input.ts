@@ -542,6 +542,7 @@ function sampleTs(pcb: TcpPcb, s: InSeg, now: number): void {
   const rtt = seqDiff(tsNow(pcb, now), s.opts.tsEcr);
   if (rtt >= 0) {
     pcb.rtt.sample(rtt);
+    pcb.cc.onRttSample?.(pcb, rtt);
     if (pcb.minRtt === 0 || rtt < pcb.minRtt) pcb.minRtt = Math.max(rtt, 0.001);
   }
 }
@@ -844,6 +845,7 @@ function newAck(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number, rackOn: boolean, t
   if (sentAt >= 0 && !retransAcked) {
     const rtt = now - sentAt;
     pcb.rtt.sample(rtt);
+    pcb.cc.onRttSample?.(pcb, rtt);
     if (pcb.minRtt === 0 || rtt < pcb.minRtt) pcb.minRtt = Math.max(rtt, 0.001);
   } else if (pcb.flags & PcbFlag.TIMESTAMP && s.opts.hasTimestamp && s.opts.tsEcr !== 0 && (lastRexmitAt < 0 || seqGeq(s.opts.tsEcr, tsNow(pcb, lastRexmitAt)))) {
     // For retransmitted data the echo settles Karn's ambiguity only when it

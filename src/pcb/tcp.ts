@@ -48,6 +48,12 @@ export interface TcpConfig {
   /** 'cubic' or 'reno'. */
   congestion?: string;
   initialWindowSegments?: number;
+  /**
+   * HyStart++ (RFC 9406) in the initial slow start of either controller:
+   * a rise of the per-round minimum RTT ends exponential growth before the
+   * bottleneck queue overflows (counters.hystart*). Default true.
+   */
+  hystart?: boolean;
   initialRtoMs?: number;
   minRtoMs?: number;
   maxRtoMs?: number;
@@ -164,6 +170,7 @@ const DEFAULTS: ResolvedTcpConfig = {
   dsack: true,
   congestion: 'cubic',
   initialWindowSegments: 10,
+  hystart: true,
   initialRtoMs: 1000,
   minRtoMs: 200,
   maxRtoMs: 60_000,
@@ -266,6 +273,14 @@ export interface TcpCounters {
   timeWaitOverflows: number;
   fastRetransmits: number;
   rtoTimeouts: number;
+  /** HyStart++: slow start -> Conservative Slow Start on a delay increase. */
+  hystartCssEntered: number;
+  /** HyStart++: CSS -> slow start again, the RTT fell back (the increase was jitter). */
+  hystartCssResumed: number;
+  /** HyStart++: slow starts ended by delay, CSS done and ssthresh = cwnd (Linux TcpExtTCPHystartDelayDetect). */
+  hystartDelayDetect: number;
+  /** HyStart++: sum of cwnd in segments at those exits (Linux TcpExtTCPHystartDelayCwnd). */
+  hystartDelayCwnd: number;
   /** Exceptions thrown by application callbacks (the PCB is aborted). */
   callbackErrors: number;
   /** Callbacks that returned ERR_ABRT without aborting their PCB (the PCB is aborted then). */
@@ -322,6 +337,10 @@ export class Tcp {
     timeWaitOverflows: 0,
     fastRetransmits: 0,
     rtoTimeouts: 0,
+    hystartCssEntered: 0,
+    hystartCssResumed: 0,
+    hystartDelayDetect: 0,
+    hystartDelayCwnd: 0,
     callbackErrors: 0,
     contractViolations: 0,
   };
@@ -424,7 +443,7 @@ export class Tcp {
       return null;
     }
     const pcb = new TcpPcb(
-      createCongestionControl(c.congestion, { initialWindowSegments: c.initialWindowSegments }),
+      createCongestionControl(c.congestion, { initialWindowSegments: c.initialWindowSegments, hystart: c.hystart, counters: this.counters }),
       new RttEstimator({ initialRtoMs: c.initialRtoMs, minRtoMs: c.minRtoMs, maxRtoMs: c.maxRtoMs }),
       () => this.clock.now(),
     );
@@ -1269,4 +1288,5 @@ function validate(c: ResolvedTcpConfig): void {
   if (!(c.minSndMss >= 1 && c.minSndMss <= 65495)) throw new RangeError('tcp config minSndMss must be within 1..65495');
   if (!(c.pressureFraction >= 0 && c.pressureFraction <= 1)) throw new RangeError('tcp config pressureFraction must be within 0..1');
   if (!(c.minPmtu >= 68 && c.minPmtu <= 65535)) throw new RangeError('tcp config minPmtu must be within 68..65535');
+  if (typeof c.hystart !== 'boolean') throw new RangeError(`tcp config hystart must be a boolean, got ${String(c.hystart)}`);
 }

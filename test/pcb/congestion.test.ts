@@ -19,7 +19,7 @@ type Conn = { -readonly [K in keyof CcState]: CcState[K] };
 const T0 = 50_000; // a clock that does not start at 0
 
 function conn(mss = 1460, rttMs = 100): Conn {
-  return { cwnd: 0, ssthresh: 0, mss, flightSize: 0, now: T0, srtt: rttMs, minRtt: rttMs };
+  return { cwnd: 0, ssthresh: 0, mss, flightSize: 0, now: T0, srtt: rttMs, minRtt: rttMs, sndUna: 0, sndNxt: 0 };
 }
 
 function setup(name: string, mss = 1460, rttMs = 100): { cc: CongestionControl; c: Conn } {
