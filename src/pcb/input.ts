@@ -512,7 +512,9 @@ function ackSyn(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): void {
   const syn = pcb.unacked.head;
   let synLost = false;
   if (syn !== null && syn.flags & TcpFlag.SYN) {
-    synLost = syn.everRetransmitted;
+    // Lost means timed out (RFC 5681 §3.1, RFC 6298 §5.7): a SYN-ACK sent
+    // again to answer a duplicated SYN says nothing about loss.
+    synLost = pcb.nrtx > 0;
     if (!syn.everRetransmitted) pcb.rtt.sample(now - syn.sentAt);
     else if (s.opts.hasTimestamp && pcb.flags & PcbFlag.TIMESTAMP && s.opts.tsEcr !== 0) sampleTs(pcb, s, now);
     scoreOut(pcb, syn);
@@ -764,8 +766,11 @@ function processAck(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): boolean {
   let dsackProbe = false;
   if (sackOn && s.opts.sackCount > 0) {
     const blocks = s.opts.sackBlocks;
-    if (firstBlockIsDsack(blocks, s.opts.sackCount, ack)) dsackProbe = onDsack(tcp, pcb, blocks[0]!, blocks[1]!);
-    if (!pcb.unacked.empty) sackNews = applySackBlocks(pcb, blocks, s.opts.sackCount, rackOn, now, tsEcr);
+    // A D-SACK reports data received twice, not data held beyond a hole:
+    // it must not mark anything SACKed (the cumulative ACK is applied after).
+    const dsack = firstBlockIsDsack(blocks, s.opts.sackCount, ack);
+    if (dsack) dsackProbe = onDsack(tcp, pcb, blocks[0]!, blocks[1]!);
+    if (!pcb.unacked.empty) sackNews = applySackBlocks(pcb, blocks, dsack ? 1 : 0, s.opts.sackCount, rackOn, now, tsEcr);
   }
   // With RACK, bytes the peer newly reports holding by SACK are delivered
   // and clock the window's growth as cumulatively acknowledged bytes do

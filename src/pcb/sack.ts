@@ -75,13 +75,14 @@ export function scoreIn(pcb: TcpPcb, seg: TcpSeg): void {
 }
 
 /**
- * Apply the SACK blocks of an incoming ACK: mark whole segments inside a
- * valid block (above SND.UNA, not above SND.MAX) as SACKed (each one
- * delivered, for RACK when `rack`). Returns true if anything new was SACKed.
+ * Apply the SACK blocks of an incoming ACK from index `first` (1 skips a
+ * D-SACK): mark whole segments inside a valid block (above SND.UNA, not
+ * above SND.MAX) as SACKed (each one delivered, for RACK when `rack`).
+ * Returns true if anything new was SACKed.
  */
-export function applySackBlocks(pcb: TcpPcb, blocks: Uint32Array, count: number, rack: boolean, now: number, tsEcr: number): boolean {
+export function applySackBlocks(pcb: TcpPcb, blocks: Uint32Array, first: number, count: number, rack: boolean, now: number, tsEcr: number): boolean {
   let changed = false;
-  for (let i = 0; i < count; i++) {
+  for (let i = first; i < count; i++) {
     const left = blocks[2 * i]!;
     const right = blocks[2 * i + 1]!;
     // Ignore D-SACKs and garbage: a block must lie within (SND.UNA, SND.MAX].
