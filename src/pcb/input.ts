@@ -515,7 +515,11 @@ function ackSyn(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): void {
     // Lost means timed out (RFC 5681 §3.1, RFC 6298 §5.7): a SYN-ACK sent
     // again to answer a duplicated SYN says nothing about loss.
     synLost = pcb.nrtx > 0;
-    if (!syn.everRetransmitted) pcb.rtt.sample(now - syn.sentAt);
+    if (!syn.everRetransmitted) {
+      const rtt = now - syn.sentAt;
+      pcb.rtt.sample(rtt);
+      pcb.minRtt = Math.max(rtt, 0.001);
+    }
     else if (s.opts.hasTimestamp && pcb.flags & PcbFlag.TIMESTAMP && s.opts.tsEcr !== 0) sampleTs(pcb, s, now);
     scoreOut(pcb, syn);
     pcb.unacked.remove(syn);
@@ -982,7 +986,7 @@ function onDsack(tcp: Tcp, pcb: TcpPcb, left: number, right: number): boolean {
   const t = pcb.tlp;
   const probe = t.active && t.isRetrans && seqGeq(left, t.probeSeq) && seqLeq(right, t.endSeq);
   const u = pcb.undo;
-  const open = pcb.recovery !== RecoveryMode.NONE || seqLt(pcb.sndUna, u.until);
+  const open = pcb.recovery !== RecoveryMode.NONE || seqLeq(pcb.sndUna, u.until);
   if (tcp.config.undo && open && undoByDsack(pcb, left, right)) undoEpisode(tcp, pcb, true);
   return probe;
 }

@@ -63,6 +63,8 @@ export function rackDelivered(pcb: TcpPcb, seg: TcpSeg, now: number, tsEcr: numb
     if ((tsEcr >= 0 && seqLt(tsEcr, tsNow(pcb, seg.sentAt))) || rtt < pcb.minRtt) return;
   }
   r.rtt = rtt;
+  // Every unambiguous delivery is an RTT sample for min_RTT (SACKed ones too, as Linux's tcp_min_rtt).
+  if (!seg.everRetransmitted && (pcb.minRtt === 0 || rtt < pcb.minRtt)) pcb.minRtt = Math.max(rtt, 0.001);
   if (r.xmitTs < 0 || seg.sentOrder > r.order) {
     r.xmitTs = seg.sentAt;
     r.order = seg.sentOrder;

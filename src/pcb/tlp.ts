@@ -41,7 +41,7 @@ function eligible(pcb: TcpPcb): boolean {
 /**
  * Arm the probe timeout after new data went out or an ACK acknowledged new
  * data: PTO = 2*SRTT (plus the peer's worst-case delayed ACK when one
- * segment is in flight), never later than the RTO.
+ * segment is in flight), never later than the RTO would have fired.
  */
 export function tlpArm(pcb: TcpPcb, now: number): void {
   if (!eligible(pcb)) {
@@ -53,9 +53,11 @@ export function tlpArm(pcb: TcpPcb, now: number): void {
   let at = now + pto;
   const rtoAt = pcb.deadlines.get(Deadline.RTO);
   if (rtoAt >= 0 && at >= rtoAt) {
-    // The RTO would come first anyway: no probe.
-    pcb.deadlines.cancel(Deadline.TLP);
-    return;
+    // The RTO would come first: the probe takes its place (as Linux's
+    // probe timer replaces the retransmission timer), and the RTO moves
+    // behind it -- a probe, not a collapse of cwnd to one segment.
+    at = rtoAt;
+    pcb.deadlines.arm(Deadline.RTO, rtoAt + pcb.rtt.currentRto());
   }
   if (at < now) at = now;
   pcb.deadlines.arm(Deadline.TLP, at);
