@@ -46,6 +46,8 @@ export interface InSeg {
   /** The data (header removed), or null. Owned by the input path until handed on. */
   p: Pbuf | null;
   opts: TcpOptions;
+  /** Its data was dropped on arrival (refused data pending): not a duplicate ACK. */
+  dataDropped: boolean;
 }
 
 /** What processing one segment produced, reported afterwards (lwIP recv_flags, recv_data, recv_acked). */
@@ -62,7 +64,7 @@ export interface InEvents {
 }
 
 export function newInSeg(opts: TcpOptions): InSeg {
-  return { src: 0, dst: 0, srcPort: 0, dstPort: 0, seq: 0, ack: 0, flags: 0, wnd: 0, dataLen: 0, p: null, opts };
+  return { src: 0, dst: 0, srcPort: 0, dstPort: 0, seq: 0, ack: 0, flags: 0, wnd: 0, dataLen: 0, p: null, opts, dataDropped: false };
 }
 
 export function newInEvents(): InEvents {
@@ -117,6 +119,7 @@ export function tcpInput(tcp: Tcp, p: Pbuf, info: IpInfo): void {
   s.flags = v.flags & 0x3f;
   s.wnd = v.window;
   s.dataLen = p.totLen - hl;
+  s.dataDropped = false;
   if (s.srcPort === 0 || s.dstPort === 0) return badSeg(tcp, p, 'proterr');
   if (s.dataLen > 0) {
     p.removeHeader(hl);
@@ -442,14 +445,26 @@ function activeInput(tcp: Tcp, pcb: TcpPcb, s: InSeg): void {
       tcp.inputPcb = null;
       return dropSeg(tcp, s);
     }
-    if (pcb.refusedData !== null && (s.dataLen > 0 || s.flags & TcpFlag.SYN)) {
-      // Still refused and this segment brings more data: drop it (the peer
-      // resends). A bare FIN goes on: it is latched behind the refused data
-      // (lwIP drops it too and waits for the retransmission).
+    if (pcb.refusedData !== null && s.flags & TcpFlag.SYN) {
       if (pcb.rcvAnnWnd === 0) sendAck(tcp, pcb);
       tcp.stats.drop++;
       dropSeg(tcp, s);
       return finishInput(tcp, pcb);
+    }
+    if (pcb.refusedData !== null && s.dataLen > 0) {
+      // Still refused and this segment brings more data: its data (and a
+      // FIN behind it) is dropped, the peer resends (lwIP). A bare FIN goes
+      // on: it is latched behind the refused data. Unlike lwIP, the ACK and
+      // window it carries still count: a peer sending and never reading
+      // would otherwise never tell us its window closed, and we would send
+      // into it until both ends stall.
+      if (pcb.rcvAnnWnd === 0) sendAck(tcp, pcb);
+      tcp.stats.drop++;
+      if (s.p !== null) s.p.free();
+      s.p = null;
+      s.dataLen = 0;
+      s.flags &= ~(TcpFlag.FIN | TcpFlag.PSH);
+      s.dataDropped = true;
     }
   }
 
@@ -553,9 +568,23 @@ function sampleTs(pcb: TcpPcb, s: InSeg, now: number): void {
   }
 }
 
+/**
+ * RCV.WND for the acceptability test and trimming: the window we announced
+ * (its right edge never moves left), or more if more space has opened
+ * since. Free buffer space can be smaller than what was announced (data
+ * arrived since, window-scale rounding): data the peer was allowed to send
+ * is still taken (Linux tcp_receive_window), else a peer with our ACK in
+ * hand but its data refused sees a shrunk window and, behind it, our ACKs
+ * are dropped by it as out of window -- both ends stall until timeouts.
+ */
+function rcvWindow(pcb: TcpPcb): number {
+  const announced = seqDiff(pcb.rcvAnnRightEdge, pcb.rcvNxt);
+  return announced > pcb.rcvWnd ? announced : pcb.rcvWnd;
+}
+
 /** Is the segment acceptable (RFC 9293 §3.10.7.4 table)? */
 function acceptable(pcb: TcpPcb, seq: number, len: number): boolean {
-  const wnd = pcb.rcvWnd;
+  const wnd = rcvWindow(pcb);
   const nxt = pcb.rcvNxt;
   if (len === 0) return wnd === 0 ? seq === nxt : seqGeq(seq, nxt) && seqDiff(seq, nxt) < wnd;
   if (wnd === 0) return false;
@@ -708,7 +737,7 @@ function trimToWindow(pcb: TcpPcb, s: InSeg): void {
     }
     s.seq = pcb.rcvNxt;
   }
-  const room = seqDiff(seqAdd(pcb.rcvNxt, pcb.rcvWnd), s.seq);
+  const room = seqDiff(seqAdd(pcb.rcvNxt, rcvWindow(pcb)), s.seq);
   if (s.dataLen > room) {
     s.flags &= ~TcpFlag.FIN;
     if (room <= 0) {
@@ -794,11 +823,16 @@ function processAck(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): boolean {
   }
   if (rackOn) rackStep(tcp, pcb, now);
   if (!reorder0 && pcb.rack.reorderingSeen) tcp.counters.sackReorder++;
-  // Window update (SND.WL1/WL2 rule) for ACKs at or above SND.UNA.
-  if (seqGeq(ack, pcb.sndUna) && (seqLt(pcb.sndWl1, s.seq) || (pcb.sndWl1 === s.seq && seqLeq(pcb.sndWl2, ack)))) {
+  // Window update (SND.WL1/WL2 rule) for ACKs at or above SND.UNA. An
+  // out-of-order segment counts as if at RCV.NXT: were SND.WL1 set to its
+  // sequence number, the retransmissions that fill the hole below it --
+  // which carry the newer windows -- could never update the window again
+  // (the window stuck open while the peer's closed: we sent into it).
+  const wlSeq = seqGt(s.seq, pcb.rcvNxt) ? pcb.rcvNxt : s.seq;
+  if (seqGeq(ack, pcb.sndUna) && (seqLt(pcb.sndWl1, wlSeq) || (pcb.sndWl1 === wlSeq && seqLeq(pcb.sndWl2, ack)))) {
     pcb.sndWnd = newWnd;
     if (newWnd > pcb.sndWndMax) pcb.sndWndMax = newWnd;
-    pcb.sndWl1 = s.seq;
+    pcb.sndWl1 = wlSeq;
     pcb.sndWl2 = ack;
     if (newWnd > 0) {
       pcb.persistBackoff = 0;
@@ -1023,7 +1057,7 @@ function countLost(pcb: TcpPcb): number {
  * retransmit / recovery at the threshold.
  */
 function dupAck(tcp: Tcp, pcb: TcpPcb, s: InSeg, wndChanged: boolean, sackNews: boolean, now: number): void {
-  if (pcb.unacked.empty || s.dataLen > 0 || s.flags & (TcpFlag.SYN | TcpFlag.FIN)) return;
+  if (pcb.unacked.empty || s.dataLen > 0 || s.dataDropped || s.flags & (TcpFlag.SYN | TcpFlag.FIN)) return;
   if (wndChanged && !sackNews) return;
   const sack = (pcb.flags & PcbFlag.SACK) !== 0;
   // With SACK a duplicate ACK counts only if it SACKs new data (RFC 6675

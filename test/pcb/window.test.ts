@@ -217,3 +217,26 @@ describe('receive window', () => {
     finish(c);
   });
 });
+
+describe('send window (SND.WL1/WL2)', () => {
+  test('an out-of-order segment does not lock the window: the retransmission that fills the hole below it, with a smaller window, still updates it', () => {
+    const c = openConn({ tcp: { ...LWIP_TEST_TCP, sack: true }, sackPermitted: true });
+    const data = payload(3 * MSS, 5);
+    const ack = seqAdd(c.iss, 1);
+    const seg = (off: number, wnd: number): void =>
+      c.peer.inject({ seq: seqAdd(c.irs + 1, off), ack, flags: ACK, data: data.subarray(off, off + MSS), wnd });
+    // Segments 1 and 2 arrive before 0 (which was lost): the peer's window is still 8000 then.
+    seg(MSS, 8000);
+    seg(2 * MSS, 8000);
+    expect(c.pcb.sndWnd).toBe(8000);
+    // Its application stopped reading meanwhile: the retransmission of 0 says 1000.
+    seg(0, 1000);
+    expect(c.pcb.sndWnd).toBe(1000);
+    expect(sha256(c.app.data)).toBe(sha256(data));
+    // An older duplicate with a stale window changes nothing.
+    seg(0, 9000);
+    expect(c.pcb.sndWnd).toBe(1000);
+    c.peer.raw.tcpAbort(c.pcb);
+    c.peer.stack.pool.assertEmpty();
+  });
+});
