@@ -192,6 +192,13 @@ export class TcpPcb implements CcState {
   lastRecvTime = 0;
   /** Application-limited: the window was not full when we last ran out of data. */
   cwndLimited = false;
+  // --- pacing (pacing.ts) ---
+  /** When what the paced run sent so far has left at the pacing rate, clock ms. */
+  paceAt = 0;
+  /** A paced run is on (after idle or recovery, until cwnd is full). */
+  paceRun = false;
+  /** Loss recovery was on at the last output (its end starts a paced run). */
+  paceSawRecovery = false;
   /** Bytes sent by RFC 3042 limited transmit since SND.UNA last advanced (not counted when ssthresh is set). */
   limitedTxBytes = 0;
 

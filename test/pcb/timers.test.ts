@@ -298,7 +298,8 @@ describe('retransmission timeout (RFC 6298)', () => {
   });
 
   test('idle longer than the RTO: cwnd restarts at the initial window (RFC 5681 §4.1); shorter idle keeps it', () => {
-    const c = conn();
+    // The window logic alone: with pacing the flights after idle are spread out (pacing.test.ts).
+    const c = conn({ tcp: { pacing: false } });
     const ackAll = (): number => {
       c.peer.inject({ seq: c.rcv, ack: c.pcb.sndMax, flags: ACK });
       return c.peer.take().length;
