@@ -10,6 +10,7 @@ import { chainOnesSum, foldSum, ipv4PseudoHeaderSum, onesSum } from '../wire/che
 import { IpProtocol } from '../wire/ipv4.ts';
 import { emitTcpOptions, TCP_HEADER_LEN, TcpFlag, tcpOptionsLength } from '../wire/tcp.ts';
 import { Deadline } from './deadlines.ts';
+import { paceHold, paceSent, pacingQuantum, pacingRate, pacingRun } from './pacing.ts';
 import { RecoveryMode, type TcpPcb } from './pcb.ts';
 import { buildSackBlocks } from './sack.ts';
 import { tlpArm } from './tlp.ts';
@@ -282,7 +283,11 @@ function sendNew(tcp: Tcp, pcb: TcpPcb, now: number): number {
   const handshaking = pcb.state === TcpState.SYN_SENT || pcb.state === TcpState.SYN_RCVD;
   const max = maxPayload(pcb);
   const limit = segLimit(pcb);
+  // Pacing (pacing.ts): `rate` sizes super-segments, `gap` (the rate, or 0) times a paced run.
+  let rate = pacingRate(tcp, pcb);
+  let gap = rate > 0 && pacingRun(pcb) ? rate : 0;
   let sent = false;
+  let paced = false;
   for (let seg = pcb.unsent.head; seg !== null; seg = pcb.unsent.head) {
     const isSyn = (seg.flags & TcpFlag.SYN) !== 0;
     if (handshaking && !isSyn) break;
@@ -291,7 +296,7 @@ function sendNew(tcp: Tcp, pcb: TcpPcb, now: number): number {
       // Receiver window: the segment's data must fit below SND.UNA + SND.WND.
       const room = seqDiff(seqAdd(pcb.sndUna, pcb.sndWnd), seg.seq);
       // A super-segment is cut to whole MSS units that fit the windows.
-      if (seg.len > max) fitSuperSegment(tcp, pcb, seg, room, max);
+      if (seg.len > max) fitSuperSegment(tcp, pcb, seg, room, max, rate);
       // Sender SWS avoidance: send part of a segment only if the part is worth it.
       if (seg.len > room && !(room > 0 && (room >= max || room >= pcb.sndWndMax >>> 1) && splitSeg(tcp, pcb, pcb.unsent, seg, room))) break;
       // A bare FIN takes a sequence number too: it needs one byte of window
@@ -306,12 +311,19 @@ function sendNew(tcp: Tcp, pcb: TcpPcb, now: number): number {
     }
     if (!sent && pcb.inFlight === 0 && pcb.lastSendTime > 0 && now - pcb.lastSendTime > pcb.rtt.currentRto() && pcb.state === TcpState.ESTABLISHED) {
       pcb.cc.onIdleRestart(pcb); // RFC 5681 §4.1: restart window after idle
+      rate = pacingRate(tcp, pcb);
+      if (gap > 0) gap = rate;
+    }
+    if (seg.len > 0 && paceHold(tcp, pcb, now, gap, max)) {
+      paced = true;
+      break;
     }
     // Sent only thanks to RFC 3042 limited transmit (beyond cwnd)?
     const limited = !isSyn && pcb.dupAcks > 0 && pcb.recovery === RecoveryMode.NONE && pcb.inFlight + seg.tcplen > pcb.cwnd;
     const err = transmit(tcp, pcb, seg, now, false);
     if (err !== Err.OK) return err;
     if (limited) pcb.limitedTxBytes += seg.tcplen;
+    paceSent(pcb, now, seg.len, gap);
     sent = true;
     pcb.unsent.remove(seg);
     pcb.unacked.push(seg);
@@ -322,8 +334,9 @@ function sendNew(tcp: Tcp, pcb: TcpPcb, now: number): number {
   // cwnd may grow only while it is what holds sending back (RFC 7661,
   // RFC 5681 §3.1): stopped by the receiver window, Nagle or a lack of
   // data, that holds only if cwnd would have stopped the next segment too.
+  // Held by pacing, it still fills cwnd within an SRTT (the rate exceeds cwnd/SRTT): limited too.
   const next = pcb.unsent.head;
-  pcb.cwndLimited = next === null || handshaking ? pcb.inFlight >= pcb.cwnd : !cwndAllows(tcp, pcb, next.tcplen);
+  pcb.cwndLimited = paced || (next === null || handshaking ? pcb.inFlight >= pcb.cwnd : !cwndAllows(tcp, pcb, next.tcplen));
   return Err.OK;
 }
 
@@ -348,14 +361,18 @@ export function sendNewProbe(tcp: Tcp, pcb: TcpPcb, now: number): boolean {
 
 /**
  * Shrink a super-segment (longer than one MSS) to the whole MSS units that
- * both the receiver window and the congestion window have room for; what
- * does not fit stays queued as its own segment. Leaves it alone when not
- * even one MSS fits (the ordinary rules then decide).
+ * both the receiver window and the congestion window have room for, and at
+ * a pacing `rate` (0: none) one pacing quantum (Linux tcp_tso_autosize: 64
+ * KiB at once overflows a small bottleneck queue, and a smaller unit is
+ * SACKed and retransmitted more finely); what does not fit stays queued as
+ * its own segment. Leaves it alone when not even one MSS fits (the ordinary
+ * rules then decide).
  */
-function fitSuperSegment(tcp: Tcp, pcb: TcpPcb, seg: TcpSeg, room: number, mss: number): void {
+function fitSuperSegment(tcp: Tcp, pcb: TcpPcb, seg: TcpSeg, room: number, mss: number, rate: number): void {
   const inflight = pcb.recovery === RecoveryMode.SACK || pcb.recovery === RecoveryMode.RTO ? pcb.pipe : pcb.inFlight;
   const cwndRoom = inflight <= 0 ? Math.max(pcb.cwnd, mss) : pcb.cwnd - inflight;
-  const fit = Math.floor(Math.min(room, cwndRoom) / mss) * mss;
+  const paceRoom = rate > 0 ? pacingQuantum(mss, rate) : Infinity;
+  const fit = Math.floor(Math.min(room, cwndRoom, paceRoom) / mss) * mss;
   if (fit >= mss && fit < seg.len) splitSeg(tcp, pcb, pcb.unsent, seg, fit);
 }
 

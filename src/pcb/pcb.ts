@@ -214,6 +214,13 @@ export class TcpPcb implements CcState {
   readonly rack = new RackState();
   readonly tlp = new TlpState();
   readonly undo = new UndoState();
+  // --- pacing (pacing.ts) ---
+  /** When what the paced run sent so far has left at the pacing rate, clock ms. */
+  paceAt = 0;
+  /** A paced run is on (after idle or recovery, until cwnd is full). */
+  paceRun = false;
+  /** Loss recovery was on at the last output (its end starts a paced run). */
+  paceSawRecovery = false;
   /** Bytes sent by RFC 3042 limited transmit since SND.UNA last advanced (not counted when ssthresh is set). */
   limitedTxBytes = 0;
 

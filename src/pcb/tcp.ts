@@ -155,6 +155,14 @@ export interface TcpConfig {
    * timestamps, D-SACK RFC 2883/3708): cwnd and ssthresh go back.
    */
   undo?: boolean;
+  /**
+   * Pacing once an RTT is known (pacing.ts): sending not clocked by ACKs
+   * (after idle, after loss recovery, while cwnd is not full) leaves at
+   * max(cwnd, in flight) / SRTT x 2 in slow start, x 1.2 otherwise, in
+   * quanta of max(2 segments, 1 ms at the rate); GSO super-segments are
+   * at most one quantum. Counted in counters.pacingDelayed.
+   */
+  pacing?: boolean;
 }
 
 export type ResolvedTcpConfig = Required<Omit<TcpConfig, 'mss'>> & { mss: number };
@@ -209,6 +217,7 @@ const DEFAULTS: ResolvedTcpConfig = {
   synBacklog: 256,
   minSndMss: 48,
   minPmtu: 552,
+  pacing: true,
 };
 
 /** MIB-style counters for the whole TCP layer (RFC 4022 names where they exist). */
@@ -281,6 +290,8 @@ export interface TcpCounters {
   hystartDelayDetect: number;
   /** HyStart++: sum of cwnd in segments at those exits (Linux TcpExtTCPHystartDelayCwnd). */
   hystartDelayCwnd: number;
+  /** Times pacing held a segment back (a PACE deadline set for when it may leave). */
+  pacingDelayed: number;
   /** Exceptions thrown by application callbacks (the PCB is aborted). */
   callbackErrors: number;
   /** Callbacks that returned ERR_ABRT without aborting their PCB (the PCB is aborted then). */
@@ -341,6 +352,7 @@ export class Tcp {
     hystartCssResumed: 0,
     hystartDelayDetect: 0,
     hystartDelayCwnd: 0,
+    pacingDelayed: 0,
     callbackErrors: 0,
     contractViolations: 0,
   };
@@ -1289,4 +1301,5 @@ function validate(c: ResolvedTcpConfig): void {
   if (!(c.pressureFraction >= 0 && c.pressureFraction <= 1)) throw new RangeError('tcp config pressureFraction must be within 0..1');
   if (!(c.minPmtu >= 68 && c.minPmtu <= 65535)) throw new RangeError('tcp config minPmtu must be within 68..65535');
   if (typeof c.hystart !== 'boolean') throw new RangeError(`tcp config hystart must be a boolean, got ${String(c.hystart)}`);
+  if (typeof c.pacing !== 'boolean') throw new RangeError(`tcp config pacing must be a boolean, got ${String(c.pacing)}`);
 }

@@ -31,7 +31,8 @@ interface Conn {
 /** A passive open whose handshake takes RTT ms (so min_RTT and SRTT are RTT), SACK on. */
 function conn(tcp: TcpConfig = {}, o: { ts?: boolean } = {}): Conn {
   const ts = o.ts ?? false;
-  const peer = scriptedPeer({ tcp: { congestion: 'reno', hystart: false, ...tcp } });
+  // Flights leave at once (pacing.test.ts covers pacing), slow start is plain.
+  const peer = scriptedPeer({ tcp: { congestion: 'reno', hystart: false, pacing: false, ...tcp } });
   const raw = peer.raw;
   const l = raw.tcpNew()!;
   raw.tcpBind(l, 0, peer.localPort);

@@ -298,8 +298,9 @@ describe('retransmission timeout (RFC 6298)', () => {
   });
 
   test('idle longer than the RTO: cwnd restarts at the initial window (RFC 5681 §4.1); shorter idle keeps it', () => {
-    // Plain RFC 5681 slow start: HyStart++ would let a stretch ACK add L = 8 MSS.
-    const c = conn({ tcp: { hystart: false } });
+    // Plain RFC 5681 slow start and the window logic alone: HyStart++ would let
+    // a stretch ACK add L = 8 MSS, and pacing spreads the flights after idle (pacing.test.ts).
+    const c = conn({ tcp: { hystart: false, pacing: false } });
     const ackAll = (): number => {
       c.peer.inject({ seq: c.rcv, ack: c.pcb.sndMax, flags: ACK });
       return c.peer.take().length;
