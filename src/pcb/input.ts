@@ -796,6 +796,7 @@ function processAck(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): boolean {
   const reorder0 = pcb.rack.reorderingSeen;
   const sacked0 = pcb.sackedBytes;
   pcb.rack.priorFack = pcb.rack.fack;
+  pcb.ackedOriginal = false;
   let dsackProbe = false;
   if (sackOn && s.opts.sackCount > 0) {
     const blocks = s.opts.sackBlocks;
@@ -817,6 +818,7 @@ function processAck(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): boolean {
     if (newlySacked > 0 && pcb.recovery === RecoveryMode.NONE) pcb.cc.onAck(pcb, newlySacked, pcb.cwndLimited);
   }
   if (pcb.freed) return false;
+  if (pcb.frto !== 0 && (pcb.sndUna !== una0 || sackNews)) frtoStep(tcp, pcb, pcb.sndUna !== una0, sackNews);
   if (pcb.tlp.active) {
     const verdict = tlpOnAck(pcb, ack, dsackProbe, pcb.sndUna !== una0 || sackNews || s.dataLen > 0);
     if (verdict === TlpVerdict.LOSS) tlpRepairedLoss(tcp, pcb);
@@ -870,6 +872,7 @@ function newAck(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number, rackOn: boolean, t
       if (!seg.sacked) {
         if (rackOn) rackDelivered(pcb, seg, now, tsEcr);
         freshAcked += seg.len;
+        if (!seg.everRetransmitted && seqLeq(seg.end, pcb.recoverySeq)) pcb.ackedOriginal = true;
       }
       scoreOut(pcb, seg);
       pcb.unacked.remove(seg);
@@ -1023,6 +1026,35 @@ function onDsack(tcp: Tcp, pcb: TcpPcb, left: number, right: number): boolean {
   const open = pcb.recovery !== RecoveryMode.NONE || seqLeq(pcb.sndUna, u.until);
   if (tcp.config.undo && open && undoByDsack(pcb, left, right)) undoEpisode(tcp, pcb, true);
   return probe;
+}
+
+/**
+ * F-RTO (RFC 5682 §3, the SACK-enhanced variant, as Linux runs it) after
+ * an ACK that advanced SND.UNA or SACKed new data during timeout recovery.
+ */
+function frtoStep(tcp: Tcp, pcb: TcpPcb, advanced: boolean, sackNews: boolean): void {
+  if (pcb.ackedOriginal) {
+    // Step 3b: data sent before the timeout and never retransmitted
+    // arrived (perhaps with an ACK that ended the recovery): not everything
+    // was lost, the timeout was spurious.
+    pcb.frto = 0;
+    if (pcb.undo.active && pcb.undo.fromRto) undoEpisode(tcp, pcb, false);
+    return;
+  }
+  if (pcb.recovery !== RecoveryMode.RTO) {
+    pcb.frto = 0; // recovered, or undone by timestamps already
+    return;
+  }
+  if (pcb.frto === 2) {
+    // Step 3a: the new data drew SACKs or duplicate ACKs: the loss was real.
+    if (sackNews || !advanced) pcb.frto = 0;
+    return;
+  }
+  // Step 2: the first ACK after the timeout advanced. If new data can go,
+  // send it instead of retransmitting (output skips the retransmissions);
+  // otherwise fall back to the conventional go-back-N.
+  const next = pcb.unsent.head;
+  pcb.frto = advanced && next !== null && seqDiff(seqAdd(pcb.sndUna, pcb.sndWnd), next.seq) > 0 ? 2 : 0;
 }
 
 /** The probe filled a hole nobody reported (RFC 8985 §7.4): respond as to one loss. */

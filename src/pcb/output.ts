@@ -232,7 +232,8 @@ export function output(tcp: Tcp, pcb: TcpPcb): number {
   let err: number = Err.OK;
 
   const maxBefore = pcb.sndMax;
-  if (pcb.lostBytes > 0 && s !== TcpState.SYN_SENT) err = retransmitLost(tcp, pcb, now);
+  // F-RTO step 2 sends new data, not the retransmissions (RFC 5682 §3).
+  if (pcb.lostBytes > 0 && s !== TcpState.SYN_SENT && pcb.frto !== 2) err = retransmitLost(tcp, pcb, now);
   if (err === Err.OK) err = sendNew(tcp, pcb, now);
   // New data went out: the tail loss probe timer starts over (RFC 8985 §7.2).
   if (pcb.sndMax !== maxBefore && tcp.config.tlp) tlpArm(pcb, now);

@@ -221,6 +221,10 @@ export class TcpPcb implements CcState {
   paceRun = false;
   /** Loss recovery was on at the last output (its end starts a paced run). */
   paceSawRecovery = false;
+  /** F-RTO (RFC 5682) after a timeout: 0 off, 1 waiting for the first ACK, 2 new data sent instead of retransmissions. */
+  frto = 0;
+  /** Set while an ACK is processed: it acknowledged or SACKed data sent before the timeout and never retransmitted. */
+  ackedOriginal = false;
   /** Bytes sent by RFC 3042 limited transmit since SND.UNA last advanced (not counted when ssthresh is set). */
   limitedTxBytes = 0;
 

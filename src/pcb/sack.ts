@@ -95,6 +95,7 @@ export function applySackBlocks(pcb: TcpPcb, blocks: Uint32Array, first: number,
       s.sacked = true;
       scoreIn(pcb, s);
       if (rack) rackDelivered(pcb, s, now, tsEcr);
+      if (!s.everRetransmitted && seqLeq(s.end, pcb.recoverySeq)) pcb.ackedOriginal = true;
       changed = true;
     }
   }

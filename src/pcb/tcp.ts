@@ -156,6 +156,13 @@ export interface TcpConfig {
    */
   undo?: boolean;
   /**
+   * F-RTO (RFC 5682, SACK-enhanced, as Linux): after a timeout the first
+   * ACK that advances makes us send new data instead of retransmitting
+   * more; if the next ACKs then cover data never retransmitted, the timeout
+   * was spurious and is undone (needs undo). Works without timestamps.
+   */
+  frto?: boolean;
+  /**
    * Pacing once an RTT is known (pacing.ts): sending not clocked by ACKs
    * (after idle, after loss recovery, while cwnd is not full) leaves at
    * max(cwnd, in flight) / SRTT x 2 in slow start, x 1.2 otherwise, in
@@ -187,6 +194,7 @@ const DEFAULTS: ResolvedTcpConfig = {
   rack: true,
   tlp: true,
   undo: true,
+  frto: true,
   maxRetransmits: 12,
   synRetries: 6,
   synAckRetries: 5,
@@ -1293,7 +1301,9 @@ function validate(c: ResolvedTcpConfig): void {
     const v = c[k];
     if (typeof v !== 'number' || !(v >= 0) || !Number.isFinite(v)) throw new RangeError(`tcp config ${k} must be a non-negative number, got ${String(v)}`);
   }
-  if (typeof c.dsack !== 'boolean') throw new RangeError(`tcp config dsack must be a boolean, got ${String(c.dsack)}`);
+  for (const k of ['dsack', 'rack', 'tlp', 'undo', 'frto'] as const) {
+    if (typeof c[k] !== 'boolean') throw new RangeError(`tcp config ${k} must be a boolean, got ${String(c[k])}`);
+  }
   if (c.rcvWnd > 0x3fffffff) throw new RangeError('tcp config rcvWnd must be below 2^30 (RFC 7323 window scale 14)');
   if (c.ephemeralLow < 1024 || c.ephemeralHigh > 0xffff || c.ephemeralLow > c.ephemeralHigh) throw new RangeError('tcp config ephemeral port range must lie within 1024..65535');
   if (c.mss !== 0 && (c.mss < 28 || c.mss > 65495)) throw new RangeError('tcp config mss must be within 28..65495');

@@ -124,6 +124,9 @@ function onRto(tcp: Tcp, pcb: TcpPcb, now: number): void {
   pcb.tlp.active = false;
   pcb.deadlines.cancel(Deadline.TLP);
   pcb.deadlines.cancel(Deadline.REORDER);
+  // F-RTO (RFC 5682) on the first timeout of an episode, in the data states.
+  const st = pcb.state;
+  pcb.frto = tcp.config.frto && tcp.config.undo && pcb.recovery !== RecoveryMode.RTO && (st === TcpState.ESTABLISHED || st === TcpState.CLOSE_WAIT) ? 1 : 0;
   // ssthresh only shrinks on the first timeout of an episode (RFC 5681 eq. 4 note).
   if (pcb.recovery !== RecoveryMode.RTO) pcb.cc.onRto(pcb);
   else pcb.cwnd = pcb.mss;

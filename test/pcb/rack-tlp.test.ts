@@ -295,3 +295,60 @@ describe('tail loss probe (RFC 8985 §7)', () => {
     c.finish();
   });
 });
+
+describe('F-RTO (RFC 5682): a spurious timeout found without timestamps', () => {
+  for (const frto of [true, false]) {
+    test(`the ACKs were only late: ${frto ? 'after the first ACK new data goes out, not retransmissions; the next ACK covers originals and the timeout is undone' : 'without F-RTO every segment is sent again (go-back-N) and cwnd restarts from 1 MSS'}`, () => {
+      const c = conn({ frto, tlp: false, initialWindowSegments: 8 });
+      c.send(8 * MSS);
+      expect(c.out().length).toBe(8);
+      const cwnd0 = c.pcb.cwnd;
+      c.send(4 * MSS); // queued behind the window of 8
+      // Nothing heard: the timeout retransmits the first segment.
+      c.peer.advance(c.pcb.deadlines.get(Deadline.RTO) - c.peer.clock.now());
+      expect(c.out()).toEqual([seg(0)]);
+      expect(c.pcb.frto).toBe(frto ? 1 : 0);
+      // The late ACK for the first original arrives.
+      c.peer.advance(5);
+      c.ack(MSS);
+      const second = c.out();
+      if (frto) {
+        // New data, not segment 1 again.
+        expect(second.every(([, rel]) => rel >= 8 * MSS)).toBe(true);
+        expect(second.length).toBeGreaterThan(0);
+        expect(c.pcb.frto).toBe(2);
+        // The originals keep arriving: never retransmitted data is acknowledged.
+        c.ack(4 * MSS);
+        expect(c.pcb.recovery).toBe(RecoveryMode.NONE);
+        expect(c.pcb.cwnd).toBeGreaterThanOrEqual(cwnd0);
+        expect(c.peer.stack.tcp.counters.lossUndo).toBe(1);
+        expect(c.pcb.info().counters.retransmits).toBe(1);
+      } else {
+        expect(second[0]).toEqual(seg(MSS));
+        c.ack(4 * MSS);
+        expect(c.pcb.cwnd).toBeLessThan(cwnd0);
+        expect(c.peer.stack.tcp.counters.lossUndo).toBe(0);
+      }
+      c.finish();
+    });
+  }
+
+  test('the loss was real: the new data draws SACKs above the hole, and go-back-N resumes', () => {
+    const c = conn({ tlp: false, initialWindowSegments: 8 });
+    c.send(8 * MSS);
+    c.out();
+    c.send(4 * MSS);
+    c.peer.advance(c.pcb.deadlines.get(Deadline.RTO) - c.peer.clock.now());
+    expect(c.out()).toEqual([seg(0)]);
+    c.peer.advance(5);
+    c.ack(MSS); // the retransmission arrived; segments 1..7 were all lost
+    const fresh = c.out();
+    expect(fresh.every(([, rel]) => rel >= 8 * MSS)).toBe(true);
+    c.peer.advance(5);
+    c.ack(MSS, { sack: [[8 * MSS, 8 * MSS + fresh.length * MSS]] });
+    expect(c.pcb.frto).toBe(0);
+    expect(c.out()[0]).toEqual(seg(MSS));
+    expect(c.peer.stack.tcp.counters.lossUndo).toBe(0);
+    c.finish();
+  });
+});
