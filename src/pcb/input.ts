@@ -793,9 +793,11 @@ function processAck(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): boolean {
   const sackOn = (pcb.flags & PcbFlag.SACK) !== 0;
   const rackOn = sackOn && tcp.config.rack;
   const tsEcr = pcb.flags & PcbFlag.TIMESTAMP && s.opts.hasTimestamp ? s.opts.tsEcr : -1;
-  const reorder0 = pcb.rack.reorderingSeen;
+  // Only with data in flight can anything be delivered (and RACK's state exist).
+  const tracking = rackOn && !pcb.unacked.empty;
+  const reorder0 = tracking && pcb.rack.reorderingSeen;
   const sacked0 = pcb.sackedBytes;
-  pcb.rack.priorFack = pcb.rack.fack;
+  if (tracking) pcb.rack.priorFack = pcb.rack.fack;
   pcb.ackedOriginal = false;
   let dsackProbe = false;
   if (sackOn && s.opts.sackCount > 0) {
@@ -819,12 +821,12 @@ function processAck(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): boolean {
   }
   if (pcb.freed) return false;
   if (pcb.frto !== 0 && (pcb.sndUna !== una0 || sackNews)) frtoStep(tcp, pcb, pcb.sndUna !== una0, sackNews);
-  if (pcb.tlp.active) {
+  if (pcb.tlpActive) {
     const verdict = tlpOnAck(pcb, ack, dsackProbe, pcb.sndUna !== una0 || sackNews || s.dataLen > 0);
     if (verdict === TlpVerdict.LOSS) tlpRepairedLoss(tcp, pcb);
   }
   if (rackOn) rackStep(tcp, pcb, now);
-  if (!reorder0 && pcb.rack.reorderingSeen) tcp.counters.sackReorder++;
+  if (tracking && !reorder0 && pcb.rack.reorderingSeen) tcp.counters.sackReorder++;
   // Window update (SND.WL1/WL2 rule) for ACKs at or above SND.UNA. An
   // out-of-order segment counts as if at RCV.NXT: were SND.WL1 set to its
   // sequence number, the retransmissions that fill the hole below it --
@@ -1021,7 +1023,7 @@ function onDsack(tcp: Tcp, pcb: TcpPcb, left: number, right: number): boolean {
   tcp.counters.dsackRecv++;
   if (tcp.config.rack) rackOnSpurious(pcb);
   const t = pcb.tlp;
-  const probe = t.active && t.isRetrans && seqGeq(left, t.probeSeq) && seqLeq(right, t.endSeq);
+  const probe = pcb.tlpActive && t.isRetrans && seqGeq(left, t.probeSeq) && seqLeq(right, t.endSeq);
   const u = pcb.undo;
   const open = pcb.recovery !== RecoveryMode.NONE || seqLeq(pcb.sndUna, u.until);
   if (tcp.config.undo && open && undoByDsack(pcb, left, right)) undoEpisode(tcp, pcb, true);
@@ -1125,7 +1127,7 @@ function dupAck(tcp: Tcp, pcb: TcpPcb, s: InSeg, wndChanged: boolean, sackNews: 
 
 export function enterRecovery(tcp: Tcp, pcb: TcpPcb, sack: boolean, now: number): void {
   if (tcp.config.undo) undoBegin(pcb, false);
-  pcb.tlp.active = false;
+  if (pcb.tlpActive) pcb.tlp.active = false;
   pcb.deadlines.cancel(Deadline.TLP);
   pcb.recoverySeq = pcb.sndMax;
   // The controller's FlightSize leaves out what limited transmit sent

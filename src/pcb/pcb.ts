@@ -210,10 +210,29 @@ export class TcpPcb implements CcState {
   sendCount = 0;
   /** Application-limited: the window was not full when we last ran out of data. */
   cwndLimited = false;
-  /** RACK loss detection (rack.ts), tail loss probe (tlp.ts), undo of spurious recoveries (undo.ts). */
-  readonly rack = new RackState();
-  readonly tlp = new TlpState();
-  readonly undo = new UndoState();
+  // RACK loss detection (rack.ts), tail loss probe (tlp.ts), undo of
+  // spurious recoveries (undo.ts): made on first use, once data is in
+  // flight, so idle connections do not carry them.
+  private _rack: RackState | null = null;
+  private _tlp: TlpState | null = null;
+  private _undo: UndoState | null = null;
+  get rack(): RackState {
+    return this._rack ?? (this._rack = new RackState());
+  }
+  get tlp(): TlpState {
+    return this._tlp ?? (this._tlp = new TlpState());
+  }
+  get undo(): UndoState {
+    return this._undo ?? (this._undo = new UndoState());
+  }
+  /** Is a tail loss probe outstanding? (Makes no state.) */
+  get tlpActive(): boolean {
+    return this._tlp !== null && this._tlp.active;
+  }
+  /** Has RACK seen reordering? (Makes no state.) */
+  get reorderingSeen(): boolean {
+    return this._rack !== null && this._rack.reorderingSeen;
+  }
   // --- pacing (pacing.ts) ---
   /** When what the paced run sent so far has left at the pacing rate, clock ms. */
   paceAt = 0;
@@ -400,8 +419,8 @@ export class TcpPcb implements CcState {
       unsentBytes: this.unsent.bytes,
       unackedSegs: this.unacked.count,
       oooBytes: this.ooseq.bytes,
-      reorderingSeen: this.rack.reorderingSeen,
-      reoWndMs: this.rack.reorderingSeen ? Math.min((this.rack.reoWndMult * this.minRtt) / 4, this.rtt.srtt || Infinity) : 0,
+      reorderingSeen: this.reorderingSeen,
+      reoWndMs: this._rack !== null && this._rack.reorderingSeen ? Math.min((this._rack.reoWndMult * this.minRtt) / 4, this.rtt.srtt || Infinity) : 0,
       counters: { ...this.counters },
     };
   }

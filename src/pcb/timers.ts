@@ -121,7 +121,7 @@ function onRto(tcp: Tcp, pcb: TcpPcb, now: number): void {
   // A new loss episode (not a further timeout of one): remember the window
   // in case the timeout proves spurious (Eifel / D-SACK undo).
   if (pcb.recovery === RecoveryMode.NONE && pcb.state !== TcpState.SYN_SENT && pcb.state !== TcpState.SYN_RCVD && tcp.config.undo) undoBegin(pcb, true);
-  pcb.tlp.active = false;
+  if (pcb.tlpActive) pcb.tlp.active = false;
   pcb.deadlines.cancel(Deadline.TLP);
   pcb.deadlines.cancel(Deadline.REORDER);
   // F-RTO (RFC 5682) on the first timeout of an episode, in the data states.

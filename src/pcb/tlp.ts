@@ -33,7 +33,7 @@ function eligible(pcb: TcpPcb): boolean {
     !pcb.unacked.empty &&
     pcb.recovery === RecoveryMode.NONE &&
     pcb.lostBytes === 0 &&
-    !pcb.tlp.active &&
+    !pcb.tlpActive &&
     pcb.rtt.srtt > 0
   );
 }
