@@ -2,7 +2,7 @@
 // of a transfer between two simulated stacks. The transfer itself (stacks,
 // link, the two peers, the checks) is in sim-transfer-run.ts.
 import type { LinkSpec } from '../sim/link.ts';
-import { choice, defineCommand, flag, formatHelp, integer, number, parseCommand, UsageError } from './args.ts';
+import { choice, custom, defineCommand, flag, formatHelp, integer, number, parseCommand, UsageError } from './args.ts';
 import { formatRate, jsonOption, LINK_OPTIONS, linkSpecOf, mtuOption, pcapOption, seedOption } from './common-options.ts';
 import { formatBytes, Progress, type ProgressStream } from './progress.ts';
 import { BYTES_MAX, type EndReport, runSimTransfer, type SimTransferOptions, type SimTransferResult } from './sim-transfer-run.ts';
@@ -63,6 +63,15 @@ export function transferJson(r: SimTransferResult): SimTransferResult {
 
 const probability = (description: string) => number({ description, metavar: 'P', min: 0, max: 1 });
 
+/** The TcpConfig booleans --off can clear (loss recovery, slow start, pacing and the options behind them). */
+const SWITCHES = ['rack', 'tlp', 'dsack', 'undo', 'frto', 'hystart', 'pacing', 'sack', 'timestamps', 'windowScaling'] as const;
+type Switch = (typeof SWITCHES)[number];
+
+function parseSwitches(raw: string): Switch[] | undefined {
+  const names = raw.split(',');
+  return names.every((n) => (SWITCHES as readonly string[]).includes(n)) ? [...new Set(names)] as Switch[] : undefined;
+}
+
 export const SIM_TRANSFER = defineCommand({
   name: 'tsip sim transfer',
   usage: 'tsip sim transfer [options]',
@@ -77,6 +86,12 @@ export const SIM_TRANSFER = defineCommand({
     bytes: integer({ description: `payload bytes each way; with --pcap at most ${PCAP_BYTES_MAX}, as the capture is held in memory`, min: 0, max: BYTES_MAX, maxNote: '100 GB', default: 1_000_000 }),
     ...LINK_OPTIONS,
     cc: choice({ description: 'congestion control', metavar: 'NAME', values: ['cubic', 'reno'], default: 'cubic' }),
+    off: custom({
+      description: `TCP mechanisms to switch off in both stacks, comma-separated: ${SWITCHES.join(', ')}`,
+      metavar: 'LIST',
+      expects: `a comma-separated list of ${SWITCHES.join(', ')}`,
+      parse: parseSwitches,
+    }),
     mtu: mtuOption('link MTU'),
     gso: flag({ description: "stacks send 64 KiB super-segments, the link cuts them (as a NIC's TSO)" }),
     pcap: pcapOption('write every frame sent to a pcap file'),
@@ -134,7 +149,7 @@ export function transferOptionsFromArgv(argv: readonly string[]): (SimTransferOp
     bytes: v.bytes,
     ...(v['server-bytes'] !== undefined ? { serverBytes: v['server-bytes'] } : {}),
     link: transferLinkSpec(p),
-    tcp: { congestion: v.cc },
+    tcp: { congestion: v.cc, ...Object.fromEntries((v.off ?? []).map((k) => [k, false])) },
     ...(p.given.has('mtu') ? { mtu: v.mtu } : {}),
     ...(v.gso ? { gso: true } : {}),
     ...(v.pool !== undefined ? { pool: { maxBytes: v.pool } } : {}),

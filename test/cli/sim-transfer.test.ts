@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { UsageError } from '../../src/cli/args.ts';
-import { runSimTransfer, simTransferCommand } from '../../src/cli/sim-transfer.ts';
+import { runSimTransfer, simTransferCommand, transferOptionsFromArgv } from '../../src/cli/sim-transfer.ts';
 import { readPcap } from '../../src/sim/pcap.ts';
 import { Rng } from '../../src/time/rng.ts';
 
@@ -202,5 +202,19 @@ describe('tsip sim transfer: ok means finished, intact and nothing left over (is
     expect(() => simTransferCommand(['--queue', '1000'], () => {})).toThrow('tsip sim transfer: --queue needs --rate');
     expect(() => simTransferCommand(['--reorder-delay', '3'], () => {})).toThrow('--reorder-delay needs --reorder');
     expect(() => simTransferCommand(['--burst-enter', '0.1'], () => {})).toThrow('--burst-enter and --burst-leave go together');
+  });
+});
+
+describe('tsip sim transfer --off: mechanisms switched off by name', () => {
+  test('--off rack,undo runs RFC 6675 without undo (reordering fools it again); an unknown name is a usage error', () => {
+    const on = transferOptionsFromArgv(['--seed', '1', '--delay', '20', '--reorder', '0.13'])!;
+    const off = transferOptionsFromArgv(['--seed', '1', '--delay', '20', '--reorder', '0.13', '--off', 'rack,undo'])!;
+    expect(off.tcp).toEqual({ congestion: 'cubic', rack: false, undo: false });
+    const strip = ({ json: _j, pcap: _p, ...o }: typeof on): typeof on => o as typeof on;
+    const a = runSimTransfer(strip(on));
+    const b = runSimTransfer(strip(off));
+    expect(a.ok && b.ok).toBe(true);
+    expect(b.retransmits).toBeGreaterThan(10 * Math.max(1, a.retransmits));
+    expect(() => transferOptionsFromArgv(['--off', 'rack,nagle'])).toThrow(/--off must be a comma-separated list of rack, tlp/);
   });
 });
