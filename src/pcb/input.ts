@@ -192,7 +192,12 @@ function acceptSyn(tcp: Tcp, lpcb: TcpPcb, s: InSeg, minIss: number): void {
     tcp.stats.drop++;
     return dropSeg(tcp, s);
   }
-  const full = lpcb.acceptsPending >= lpcb.backlog || lpcb.synQueued >= cfg.synBacklog;
+  let full = lpcb.acceptsPending >= lpcb.backlog || lpcb.synQueued >= cfg.synBacklog;
+  // A new incarnation of a TIME_WAIT connection cannot take a cookie (its
+  // ISS must exceed the old one's, RFC 6191): with the SYN queue full (a
+  // SYN flood) it displaces the oldest half-open connection instead, or a
+  // client reusing its port would be refused until TIME_WAIT ran out.
+  if (full && minIss >= 0 && lpcb.synQueued > 0 && tcp.evictHalfOpen(lpcb)) full = lpcb.acceptsPending >= lpcb.backlog || lpcb.synQueued >= cfg.synBacklog;
   const npcb = full ? null : tcp.newPcb();
   if (npcb === null) {
     // A cookie only if its ACK could get a PCB: room in the backlog or SYN
@@ -386,8 +391,10 @@ function timeWaitInput(tcp: Tcp, pcb: TcpPcb, s: InSeg): void {
     const newer = ts && s.opts.tsVal !== pcb.tsRecent ? seqGt(s.opts.tsVal, pcb.tsRecent) : seqGt(s.seq, pcb.rcvNxt);
     const listener = tcp.listeners.lookup(s.dst, s.dstPort);
     if (newer && (f & TcpFlag.ACK) === 0 && listener !== null) {
-      if (listener.acceptsPending >= listener.backlog) {
-        // No room for the new incarnation: drop the SYN, keep TIME_WAIT's protection.
+      if (listener.acceptsPending - listener.synQueued >= listener.backlog) {
+        // Connections waiting for accept() fill the backlog: drop the SYN,
+        // keep TIME_WAIT's protection. (Half-open ones do not count: a full
+        // SYN queue, a SYN flood, makes room below instead.)
         tcp.counters.listenOverflows++;
         tcp.stats.drop++;
         return dropSeg(tcp, s);

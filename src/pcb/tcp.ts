@@ -783,6 +783,18 @@ export class Tcp {
     }
   }
 
+  /** Free the oldest half-open (SYN_RCVD, never accepted) connection of `listener`; true if there was one. */
+  evictHalfOpen(listener: TcpPcb): boolean {
+    let victim: TcpPcb | null = null;
+    for (const p of this.active.values()) {
+      if (p.listener === listener && p.state === TcpState.SYN_RCVD && p.flags & PcbFlag.SYN_QUEUED && (victim === null || p.lastRecvTime < victim.lastRecvTime)) victim = p;
+    }
+    if (victim === null) return false;
+    this.counters.pcbsReclaimed++;
+    this.freePcb(victim);
+    return true;
+  }
+
   /** Could a PCB be reclaimed for a connection a cookie proved? (Worth answering with a cookie at the limit.) */
   canReclaim(): boolean {
     return this.timeWait.size > 0 || this.halfOpen > 0 || this.closingCount() > 0;

@@ -411,7 +411,7 @@ describe('connect/close loops between two simulated stacks (default timeWaitMs)'
 });
 
 describe('TIME_WAIT reuse and a full backlog', () => {
-  test('a newer SYN while the listener backlog is full is dropped and the TIME_WAIT is kept', () => {
+  test('a newer SYN while connections waiting for accept() fill the listener backlog is dropped and the TIME_WAIT is kept', () => {
     const peer = scriptedPeer({ tcp: { timestamps: false } });
     const raw = peer.raw;
     const l = raw.tcpNew()!;
@@ -420,6 +420,8 @@ describe('TIME_WAIT reuse and a full backlog', () => {
     const accepted: TcpPcb[] = [];
     raw.tcpAccept(l, (_a, npcb) => {
       accepted.push(npcb);
+      // The second one waits for the application (as a socket does until accept()).
+      if (accepted.length === 2) raw.tcpBacklogDelayed(npcb);
       return Err.OK;
     });
     // One connection from port 40000, closed by us: TIME_WAIT.
@@ -429,9 +431,13 @@ describe('TIME_WAIT reuse and a full backlog', () => {
     raw.tcpClose(accepted[0]!);
     peer.inject({ seq: 1001, ack: u32(iss + 2), flags: ACK | FIN });
     expect(accepted[0]!.stateName).toBe('TIME_WAIT');
-    // A half-open connection from port 40001 fills the backlog.
+    // A connection from port 40001 that the application has not taken fills the backlog.
     peer.inject({ seq: 7000, flags: SYN, mss: 1460, srcPort: 40001 });
+    const iss2 = peer.take().find((x) => x.flags & SYN)!.seq;
+    peer.inject({ seq: 7001, ack: u32(iss2 + 1), flags: ACK, srcPort: 40001 });
+    expect(accepted.length).toBe(2);
     expect(l.acceptsPending).toBe(1);
+    expect(l.synQueued).toBe(0);
     peer.take();
     // The newer incarnation from port 40000 cannot be taken now.
     peer.inject({ seq: 50_000, flags: SYN, mss: 1460 });
@@ -439,6 +445,30 @@ describe('TIME_WAIT reuse and a full backlog', () => {
     expect(peer.stack.tcp.counters.listenOverflows).toBe(1);
     expect(peer.stack.tcp.counters.timeWaitReuse).toBe(0);
     expect(accepted[0]!.stateName).toBe('TIME_WAIT');
+    closeAndCheck(peer);
+  });
+});
+
+describe('TIME_WAIT reuse during a SYN flood', () => {
+  test('the SYN queue full of half-open connections: a new incarnation of a TIME_WAIT connection displaces the oldest of them instead of being dropped', () => {
+    const peer = scriptedPeer({ tcp: { timestamps: false, synBacklog: 4 } });
+    const { old, listener } = serverTimeWait(peer, false);
+    // Spoofed SYNs from other ports fill the SYN queue; the rest get cookies.
+    for (let i = 0; i < 6; i++) {
+      peer.advance(1);
+      peer.inject({ seq: 7000 + i, flags: SYN, mss: 1460, srcPort: 50000 + i });
+    }
+    expect(listener.synQueued).toBe(4);
+    expect(peer.stack.tcp.counters.synCookiesSent).toBe(2);
+    peer.take();
+    // The client reuses its port: a SYN above the old incarnation's sequence space.
+    peer.inject({ seq: 90_000, flags: SYN, mss: 1460 });
+    expect(old.freed).toBe(true);
+    expect(peer.stack.tcp.counters.timeWaitReuse).toBe(1);
+    expect(peer.stack.tcp.counters.listenOverflows).toBe(0);
+    expect(peer.take().map((s) => [flagStr(s.flags), s.ack])).toEqual([['SA', 90_001]]);
+    expect(listener.synQueued).toBe(4); // the oldest half-open one made room
+    expect(peer.stack.tcp.counters.pcbsReclaimed).toBe(1);
     closeAndCheck(peer);
   });
 });
