@@ -9,3 +9,5 @@ export * from './tcp.ts';
 export * from './udp.ts';
 export * from './icmp.ts';
 export * from './view.ts';
+export * from './address6.ts';
+export * from './ipv6.ts';
