@@ -27,6 +27,12 @@ export const WireErrorCode = {
   BAD_LENGTH: 8,
   /** Well-formed but not something this layer handles. */
   UNSUPPORTED: 9,
+  /**
+   * IPv6 extension headers (RFC 8200 §4): drop the packet; the walker's
+   * result gives the ICMPv6 Parameter Problem code and pointer, and whether
+   * one may be sent.
+   */
+  PARAMETER_PROBLEM: 10,
 } as const;
 export type WireErrorCode = (typeof WireErrorCode)[keyof typeof WireErrorCode];
 

@@ -11,3 +11,4 @@ export * from './icmp.ts';
 export * from './view.ts';
 export * from './address6.ts';
 export * from './ipv6.ts';
+export * from './ipv6-ext.ts';

@@ -2,6 +2,7 @@ import { describe, expect, test } from 'vitest';
 import { WireError, WireErrorCode } from '../../src/wire/error.ts';
 import { parseIpv6Address } from '../../src/wire/address6.ts';
 import { IPV6_HEADER_LEN, Ipv6NextHeader, type Ipv6Repr, Ipv6View, emitIpv6, parseIpv6 } from '../../src/wire/ipv6.ts';
+import { type Ipv6FragmentRepr, Ipv6FragmentView, emitIpv6Fragment, newIpv6ExtResult, walkIpv6Ext } from '../../src/wire/ipv6-ext.ts';
 import { Rng, hex } from './helpers.ts';
 
 function a6(s: string): Uint8Array {
@@ -160,5 +161,232 @@ describe('malformed IPv6', () => {
       expect(() => v.check()).not.toThrow();
       expect(() => parseIpv6(v)).not.toThrow();
     }
+  });
+});
+
+describe('walkIpv6Ext', () => {
+  const out = newIpv6ExtResult();
+  const N = Ipv6NextHeader;
+  const SRC = a6('2001:db8::1');
+  const UNICAST = a6('2001:db8::2');
+  const MCAST = a6('ff02::1');
+
+  /** A packet whose payload is `chain` followed by `upper` bytes, starting with `first` as Next Header. */
+  function build(first: number, chain: number[], upper = 20, dst = UNICAST, at = 0): Uint8Array {
+    const b = new Uint8Array(at + 40 + chain.length + upper);
+    emitIpv6({ src: SRC, dst, nextHeader: first, payloadLen: chain.length + upper, hopLimit: 64, trafficClass: 0, flowLabel: 0 }, b, at);
+    b.set(chain, at + 40);
+    return b;
+  }
+  function walk(b: Uint8Array, at = 0): number {
+    return walkIpv6Ext(b, at, b.length - at, out);
+  }
+
+  const HBH_PAD = [N.DSTOPTS, 0, 0, 1, 2, 0, 0, 0]; // Pad1, PadN(2 data bytes), Pad1 x... (8 bytes)
+  const DST_PADN = [N.FRAGMENT, 0, 1, 4, 0, 0, 0, 0];
+  const FRAG_ATOMIC = [N.TCP, 0, 0, 0, 0xde, 0xad, 0xbe, 0xef];
+
+  test('no extension headers', () => {
+    const b = build(N.TCP, []);
+    expect(walk(b)).toBe(WireErrorCode.OK);
+    expect(out).toMatchObject({ protocol: N.TCP, offset: 40, count: 0, hasFragment: false, icmpCode: -1 });
+  });
+
+  test('HBH + DST + FRAG (atomic) + TCP, at an offset', () => {
+    const b = build(N.HOPOPTS, [...HBH_PAD, ...DST_PADN, ...FRAG_ATOMIC], 20, UNICAST, 5);
+    expect(walk(b, 5)).toBe(WireErrorCode.OK);
+    expect(out).toMatchObject({ protocol: N.TCP, offset: 5 + 64, count: 3, hasFragment: true, fragHeaderOffset: 5 + 56, fragNextHeader: N.TCP, fragDataOffset: 5 + 64, fragOffset: 0, moreFragments: false, fragIdent: 0xdeadbeef });
+  });
+
+  test('a 24-byte destination options header with Router Alert in HBH', () => {
+    const b = build(N.HOPOPTS, [N.DSTOPTS, 0, 5, 2, 0, 0, 1, 0, N.UDP, 2, 1, 20, ...new Array<number>(20).fill(0)], 8);
+    expect(walk(b)).toBe(WireErrorCode.OK);
+    expect(out).toMatchObject({ protocol: N.UDP, offset: 40 + 32, count: 2, routerAlert: true });
+  });
+
+  test('first fragment: chain walked to the upper layer, options after the fragment header left for reassembly', () => {
+    // FRAG(offset 0, M) + DST with an unknown "11" option: not acted on before reassembly.
+    const b = build(N.FRAGMENT, [N.DSTOPTS, 0, 0, 1, 0, 0, 0, 7, N.TCP, 0, 0xc7, 4, 0, 0, 0, 0], 16);
+    expect(walk(b)).toBe(WireErrorCode.OK);
+    expect(out).toMatchObject({ protocol: N.TCP, offset: 56, hasFragment: true, fragNextHeader: N.DSTOPTS, fragDataOffset: 48, moreFragments: true, fragIdent: 7 });
+  });
+
+  test('later fragment: the walk stops after the fragment header', () => {
+    const b = build(N.FRAGMENT, [N.DSTOPTS, 0, 0x05, 0x68, 0, 0, 0, 9], 24);
+    expect(walk(b)).toBe(WireErrorCode.OK);
+    expect(out).toMatchObject({ protocol: N.DSTOPTS, offset: 48, fragOffset: 0x568 & 0xfff8, moreFragments: false, fragIdent: 9 });
+  });
+
+  test('fragment checks of RFC 8200 §4.5 and RFC 7112', () => {
+    // M set but 20 data bytes (not a multiple of 8): pointer to Payload Length.
+    expect(walk(build(N.FRAGMENT, [N.TCP, 0, 0, 1, 0, 0, 0, 1], 20))).toBe(WireErrorCode.PARAMETER_PROBLEM);
+    expect(out).toMatchObject({ icmpCode: 0, icmpPointer: 4, sendIcmp: true });
+    // Offset 65528 + 16 bytes > 65535: pointer to the Fragment Offset field.
+    expect(walk(build(N.FRAGMENT, [N.TCP, 0, 0xff, 0xf8, 0, 0, 0, 1], 16))).toBe(WireErrorCode.PARAMETER_PROBLEM);
+    expect(out).toMatchObject({ icmpCode: 0, icmpPointer: 42, sendIcmp: true });
+    // First fragment whose chain does not end inside it: code 3, pointer 0.
+    expect(walk(build(N.FRAGMENT, [N.DSTOPTS, 0, 0, 1, 0, 0, 0, 1, N.TCP, 3], 6))).toBe(WireErrorCode.PARAMETER_PROBLEM);
+    expect(out).toMatchObject({ icmpCode: 3, icmpPointer: 0, sendIcmp: true });
+  });
+
+  test('hop-by-hop anywhere but first: code 1 pointing at the Next Header that named it', () => {
+    const b = build(N.DSTOPTS, [N.HOPOPTS, 0, 1, 4, 0, 0, 0, 0, N.TCP, 0, 1, 4, 0, 0, 0, 0]);
+    expect(walk(b)).toBe(WireErrorCode.PARAMETER_PROBLEM);
+    expect(out).toMatchObject({ icmpCode: 1, icmpPointer: 40, sendIcmp: true });
+    expect(walk(build(N.DSTOPTS, [N.HOPOPTS, 0, 1, 4, 0, 0, 0, 0, N.TCP, 0, 1, 4, 0, 0, 0, 0], 20, MCAST))).toBe(WireErrorCode.PARAMETER_PROBLEM);
+    expect(out.sendIcmp).toBe(false);
+  });
+
+  test.each([0, 2, 3, 4, 253])('routing type %i: refused with segments left, skipped without', (type) => {
+    expect(walk(build(N.ROUTING, [N.TCP, 0, type, 1, 0, 0, 0, 0]))).toBe(WireErrorCode.PARAMETER_PROBLEM);
+    expect(out).toMatchObject({ icmpCode: 0, icmpPointer: 42, sendIcmp: true });
+    expect(walk(build(N.ROUTING, [N.TCP, 0, type, 0, 0, 0, 0, 0]))).toBe(WireErrorCode.OK);
+    expect(out).toMatchObject({ protocol: N.TCP, offset: 48, count: 1 });
+  });
+
+  // Unknown option type 0x?e after Pad1: pointer 43 (40 + 2 + 1).
+  const patterns: [number, number, boolean, boolean][] = [
+    // high bits, code, ICMP to unicast dst, ICMP to multicast dst
+    [0b00, WireErrorCode.OK, false, false],
+    [0b01, WireErrorCode.PARAMETER_PROBLEM, false, false],
+    [0b10, WireErrorCode.PARAMETER_PROBLEM, true, true],
+    [0b11, WireErrorCode.PARAMETER_PROBLEM, true, false],
+  ];
+  test.each(patterns)('unknown option with high bits %i', (bits, code, toUnicast, toMulticast) => {
+    const type = (bits << 6) | 0x1e;
+    for (const [first, dst, send] of [
+      [N.HOPOPTS, UNICAST, toUnicast],
+      [N.DSTOPTS, UNICAST, toUnicast],
+      [N.DSTOPTS, MCAST, toMulticast],
+    ] as const) {
+      expect(walk(build(first, [N.TCP, 0, 0, type, 2, 0, 0, 0], 20, dst))).toBe(code);
+      if (code === WireErrorCode.OK) {
+        expect(out).toMatchObject({ protocol: N.TCP, offset: 48, icmpCode: -1 });
+      } else {
+        expect(out).toMatchObject({ icmpCode: 2, icmpPointer: 43, sendIcmp: send });
+      }
+    }
+  });
+
+  test('options overrunning their header: BAD_LENGTH; jumbo option: UNSUPPORTED', () => {
+    expect(walk(build(N.DSTOPTS, [N.TCP, 0, 1, 5, 0, 0, 0, 0]))).toBe(WireErrorCode.BAD_LENGTH);
+    expect(walk(build(N.DSTOPTS, [N.TCP, 0, 0, 0, 0, 0, 0, 1]))).toBe(WireErrorCode.BAD_LENGTH);
+    expect(walk(build(N.DSTOPTS, [N.TCP, 0, 1, 4, 0, 0, 0, 0]))).toBe(WireErrorCode.OK);
+    expect(walk(build(N.HOPOPTS, [N.TCP, 0, 0xc2, 4, 0, 1, 0, 0]))).toBe(WireErrorCode.UNSUPPORTED);
+  });
+
+  test('limits on header count and chain length', () => {
+    const dst = (next: number) => [next, 0, 1, 4, 0, 0, 0, 0];
+    const chain = (n: number) => Array.from({ length: n }, (_, i) => dst(i === n - 1 ? N.TCP : N.DSTOPTS)).flat();
+    expect(walk(build(N.DSTOPTS, chain(8)))).toBe(WireErrorCode.OK);
+    expect(out.count).toBe(8);
+    expect(walk(build(N.DSTOPTS, chain(9)))).toBe(WireErrorCode.UNSUPPORTED);
+    const b = build(N.DSTOPTS, chain(9));
+    expect(walkIpv6Ext(b, 0, b.length, out, 9)).toBe(WireErrorCode.OK);
+    // One 2048-byte destination options header (Hdr Ext Len 255).
+    const big = [N.TCP, 255, 1, 254, ...new Array<number>(2044).fill(0)];
+    expect(walk(build(N.DSTOPTS, big))).toBe(WireErrorCode.UNSUPPORTED);
+    const c = build(N.DSTOPTS, big);
+    expect(walkIpv6Ext(c, 0, c.length, out, 8, 4096)).toBe(WireErrorCode.OK);
+  });
+
+  test('a chain truncated at every byte gives a non-OK code and never throws', () => {
+    const chains: [number, number[]][] = [
+      [N.HOPOPTS, [...HBH_PAD, ...DST_PADN, ...FRAG_ATOMIC]],
+      [N.HOPOPTS, [N.ROUTING, 0, 0, 0, 0, 0, 0, 0, N.FRAGMENT, 0, 0, 0, 0, 0, 0, 0, N.DSTOPTS, 0, 0, 1, 0, 0, 0, 0, N.TCP, 1, 1, 12, ...new Array<number>(12).fill(0)]],
+    ];
+    for (const [first, chain] of chains) {
+      for (let cut = 0; cut < chain.length; cut++) {
+        // The payload length says `cut` bytes; the buffer holds the rest anyway, filled with junk.
+        const b = build(first, chain, 0);
+        b[4] = 0;
+        b[5] = cut;
+        const padded = new Uint8Array(b.length + 16).fill(0xff);
+        padded.set(b);
+        expect(() => walkIpv6Ext(padded, 0, 40 + cut, out)).not.toThrow();
+        expect(walkIpv6Ext(padded, 0, 40 + cut, out), `cut ${cut}`).not.toBe(WireErrorCode.OK);
+        // And a buffer that really ends there, with the original payload length.
+        const short = build(first, chain, 0).slice(0, 40 + cut);
+        expect(walkIpv6Ext(short, 0, short.length, out)).toBe(WireErrorCode.TRUNCATED);
+      }
+    }
+    for (let n = 0; n < 40; n++) expect(walkIpv6Ext(new Uint8Array(n), 0, n, out)).toBe(WireErrorCode.TRUNCATED);
+    expect(walkIpv6Ext(Object.assign(build(N.TCP, []), { 0: 0x40 }), 0, 60, out)).toBe(WireErrorCode.BAD_VERSION);
+  });
+
+  test('fuzz: random chains and truncations never throw or read outside the window', () => {
+    const rng = new Rng(0x6e78);
+    const nhs = [N.HOPOPTS, N.DSTOPTS, N.ROUTING, N.FRAGMENT, N.TCP, N.UDP, N.NONE];
+    const a = newIpv6ExtResult();
+    const c = newIpv6ExtResult();
+    let ok = 0;
+    for (let i = 0; i < 20000; i++) {
+      const chain = rng.fill(new Uint8Array(rng.int(64)));
+      // Bias toward plausible chains: small lengths, known next headers.
+      for (let j = 0; j < chain.length; j += 8) {
+        chain[j] = nhs[rng.int(nhs.length)]!;
+        if (j + 1 < chain.length && rng.chance(0.8)) chain[j + 1] = rng.int(2);
+      }
+      const b = build(nhs[rng.int(nhs.length)]!, Array.from(chain), rng.int(8), rng.chance(0.2) ? MCAST : UNICAST);
+      const len = rng.chance(0.5) ? b.length : rng.int(b.length + 1);
+      // Same bytes inside a larger buffer with different sentinels: a read past the window would change the answer.
+      const x = new Uint8Array(b.length + 20).fill(0x00);
+      const y = new Uint8Array(b.length + 20).fill(0xff);
+      x.set(b.subarray(0, len), 7);
+      y.set(b.subarray(0, len), 7);
+      const r1 = walkIpv6Ext(b, 0, len, out);
+      const r2 = walkIpv6Ext(x, 7, len, a);
+      const r3 = walkIpv6Ext(y, 7, len, c);
+      expect(r2).toBe(r1);
+      expect(r3).toBe(r1);
+      // Absolute offsets, made relative to the packet.
+      const shift = (r: typeof a, by: number) => ({
+        ...r,
+        offset: r1 === WireErrorCode.OK ? r.offset - by : r.offset,
+        fragHeaderOffset: r.hasFragment ? r.fragHeaderOffset - by : 0,
+        fragDataOffset: r.hasFragment ? r.fragDataOffset - by : 0,
+      });
+      expect(shift(a, 7)).toEqual(shift(out, 0));
+      expect(c).toEqual(a);
+      if (r1 === WireErrorCode.OK) {
+        ok++;
+        expect(out.offset).toBeLessThanOrEqual(40 + ((b[4]! << 8) | b[5]!));
+      }
+    }
+    expect(ok).toBeGreaterThan(1000);
+  });
+});
+
+describe('Ipv6FragmentView and emitIpv6Fragment', () => {
+  const reprs: Ipv6FragmentRepr[] = [
+    { nextHeader: Ipv6NextHeader.UDP, fragOffset: 0, moreFragments: true, ident: 1 },
+    { nextHeader: Ipv6NextHeader.TCP, fragOffset: 1232, moreFragments: false, ident: 0xffffffff },
+    { nextHeader: Ipv6NextHeader.ICMPV6, fragOffset: 65528, moreFragments: true, ident: 0x80000000 },
+  ];
+  test.each(reprs)('emit → view round-trip %#', (r) => {
+    const b = new Uint8Array(12).fill(0xaa);
+    expect(emitIpv6Fragment(r, b, 2)).toBe(8);
+    expect(b[3]).toBe(0);
+    expect([b[0], b[1], b[10], b[11]]).toEqual([0xaa, 0xaa, 0xaa, 0xaa]);
+    const v = new Ipv6FragmentView(b, 2, 8);
+    expect(v.check()).toBe(WireErrorCode.OK);
+    expect({ nextHeader: v.nextHeader, fragOffset: v.fragOffset, moreFragments: v.moreFragments, ident: v.ident }).toEqual(r);
+  });
+
+  test('setters keep the other bits; check and emit refuse bad input', () => {
+    const b = new Uint8Array(8);
+    const v = new Ipv6FragmentView(b);
+    v.moreFragments = true;
+    v.fragOffset = 0x1238;
+    expect(v.moreFragments).toBe(true);
+    v.moreFragments = false;
+    expect(v.fragOffset).toBe(0x1238);
+    v.nextHeader = 6;
+    v.ident = 0x01020304;
+    expect(Array.from(b)).toEqual([6, 0, 0x12, 0x38, 1, 2, 3, 4]);
+    for (let n = 0; n < 8; n++) expect(new Ipv6FragmentView(b, 0, n).check()).toBe(WireErrorCode.TRUNCATED);
+    expect(() => emitIpv6Fragment(reprs[0]!, new Uint8Array(7), 0)).toThrow(RangeError);
+    expect(() => emitIpv6Fragment({ ...reprs[0]!, fragOffset: 7 }, new Uint8Array(8), 0)).toThrow(RangeError);
+    expect(() => emitIpv6Fragment({ ...reprs[0]!, fragOffset: 65536 }, new Uint8Array(8), 0)).toThrow(RangeError);
   });
 });
