@@ -507,6 +507,26 @@ export function emitIcmpv6(
 }
 
 /**
+ * Copy n bytes like memmove: correct when src and dst are views of the
+ * same memory that overlap (a packet turned into its own reply), even as
+ * different Uint8Arrays over one ArrayBuffer. Never allocates.
+ */
+function moveBytes(src: Uint8Array, so: number, dst: Uint8Array, d: number, n: number): void {
+  if (src === dst) {
+    dst.copyWithin(d, so, so + n);
+    return;
+  }
+  // Copy backwards when dst starts inside src's range further on.
+  const from = src.byteOffset + so;
+  const to = dst.byteOffset + d;
+  if (src.buffer === dst.buffer && to > from && to < from + n) {
+    for (let i = n - 1; i >= 0; i--) dst[d + i] = src[so + i]!;
+  } else {
+    for (let i = 0; i < n; i++) dst[d + i] = src[so + i]!;
+  }
+}
+
+/**
  * Build an ICMPv6 error (type 1-4) at out[outOff] quoting the invoking
  * packet `inv[invOff, invOff+invLen)` (its IPv6 header first): as much as
  * keeps the error, inside a 40-byte IPv6 header, within the minimum MTU of
@@ -542,8 +562,7 @@ export function emitIcmpv6Error(
   if (q > room) q = room;
   const d = outOff + ICMPV6_HEADER_LEN;
   // Move the quote before writing the header: inv may overlap the header bytes.
-  if (inv === out) out.copyWithin(d, invOff, invOff + q);
-  else for (let i = 0; i < q; i++) out[d + i] = inv[invOff + i]!;
+  moveBytes(inv, invOff, out, d, q);
   const rest = type === Icmpv6Type.PACKET_TOO_BIG || type === Icmpv6Type.PARAM_PROBLEM ? param >>> 0 : 0;
   out[outOff] = type;
   out[outOff + 1] = type === Icmpv6Type.PACKET_TOO_BIG ? 0 : code;
@@ -591,8 +610,7 @@ export function emitNeighborAdvertForSolicit(
   const flags = NaFlag.OVERRIDE | (router ? NaFlag.ROUTER : 0) | (isUnspecified(nsSrc, nsSrcOff) ? 0 : NaFlag.SOLICITED);
   // Copy the target before writing anything: ns may live in out.
   const t = ns.targetOffset;
-  if (ns.buf === out) out.copyWithin(outOff + 8, t, t + 16);
-  else for (let i = 0; i < 16; i++) out[outOff + 8 + i] = ns.buf[t + i]!;
+  moveBytes(ns.buf, t, out, outOff + 8, 16);
   writeNeighborHeader(out, outOff, Icmpv6Type.NEIGHBOR_ADVERT, flags, out, outOff + 8);
   writeLlOption(out, outOff + ICMPV6_ND_NEIGHBOR_LEN, NdOptionType.TARGET_LINK_ADDR, ourLinkAddr, 0, ourLinkAddr.length);
   fillIcmpv6Checksum(out, outOff, total, replySrc, replyDst, replySrcOff, replyDstOff);
@@ -614,6 +632,33 @@ export function naDestination(nsSrc: Uint8Array, nsSrcOff: number, out: Uint8Arr
   } else if (!(out === nsSrc && outOff === nsSrcOff)) {
     for (let i = 0; i < 16; i++) out[outOff + i] = nsSrc[nsSrcOff + i]!;
   }
+}
+
+/**
+ * The validity checks of RFC 4861 §7.1.1 (NS) and §7.1.2 (NA) beyond
+ * check(): IP hop limit 255 (the message was not forwarded, so it came
+ * from this link), code 0, target not multicast; an NS from :: carries no
+ * source link-layer option; an NA to a multicast address is not marked
+ * solicited. `v` must have passed check() and be an NS or NA (false
+ * otherwise); src/dst are its IPv6 addresses. Failing messages are
+ * silently discarded. Never allocates.
+ */
+export function ndNeighborMessageOk(
+  v: Icmpv6View,
+  hopLimit: number,
+  src: Uint8Array,
+  srcOff: number,
+  dst: Uint8Array,
+  dstOff: number,
+): boolean {
+  const type = v.type;
+  if (type !== Icmpv6Type.NEIGHBOR_SOLICIT && type !== Icmpv6Type.NEIGHBOR_ADVERT) return false;
+  if (hopLimit !== 255 || v.code !== 0 || v.len < ICMPV6_ND_NEIGHBOR_LEN) return false;
+  if (v.buf[v.targetOffset] === 0xff) return false;
+  if (type === Icmpv6Type.NEIGHBOR_SOLICIT) {
+    return !(isUnspecified(src, srcOff) && v.findOption(NdOptionType.SOURCE_LINK_ADDR) >= 0);
+  }
+  return !(dst[dstOff] === 0xff && v.solicited);
 }
 
 /** Alias of Icmpv6View. */

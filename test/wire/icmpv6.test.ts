@@ -22,6 +22,7 @@ import {
   icmpv6IsError,
   icmpv6ReprLength,
   naDestination,
+  ndNeighborMessageOk,
   parseIcmpv6,
 } from '../../src/wire/icmpv6.ts';
 import { Rng, hex, toHex } from './helpers.ts';
@@ -292,6 +293,25 @@ describe('error messages (RFC 4443 §2.4(c))', () => {
     expect(icmpv6ChecksumOk(new Icmpv6View(buf, 40, n), FE80_1, FE80_2)).toBe(true);
   });
 
+  test('in place through two different views of one ArrayBuffer', () => {
+    const inv = invoking(300);
+    const ab = new ArrayBuffer(400);
+    const pkt = new Uint8Array(ab, 0, 300);
+    pkt.set(inv);
+    const out = new Uint8Array(ab, 20, 380);
+    // Error at absolute 40, quote at 48: a forward overlapping move.
+    const n = emitIcmpv6Error(Icmpv6Type.TIME_EXCEEDED, 0, 0, pkt, 0, 300, out, 20, FE80_1, FE80_2);
+    expect(n).toBe(308);
+    expect(toHex(new Uint8Array(ab, 48, 300))).toBe(toHex(inv));
+    expect(icmpv6ChecksumOk(new Icmpv6View(out, 20, n), FE80_1, FE80_2)).toBe(true);
+    // And backwards: quote from absolute 100 to 8 (error header at 0).
+    const inv2 = invoking(200, 9);
+    new Uint8Array(ab).set(inv2, 100);
+    const n2 = emitIcmpv6Error(Icmpv6Type.TIME_EXCEEDED, 0, 0, new Uint8Array(ab, 50), 50, 200, new Uint8Array(ab, 0, 300), 0, FE80_1, FE80_2);
+    expect(toHex(new Uint8Array(ab, 8, 200))).toBe(toHex(inv2));
+    expect(n2).toBe(208);
+  });
+
   test('programming errors throw RangeError', () => {
     const inv = invoking(10);
     expect(() => emitIcmpv6Error(128, 0, 0, inv, 0, 10, new Uint8Array(100), 0, FE80_1, FE80_2)).toThrow(RangeError);
@@ -338,6 +358,30 @@ describe('answering a Neighbor Solicitation (RFC 4861 §7.2.4)', () => {
   });
 });
 
+describe('ndNeighborMessageOk (RFC 4861 §7.1.1, §7.1.2)', () => {
+  const ALL_NODES = hex('ff020000 00000000 00000000 00000001');
+  const ns = (src: Uint8Array, r: Icmpv6Repr) => new Icmpv6View(message(r, new Uint8Array(0), 0, src, FE80_1));
+  test('accepts a normal NS and NA, rejects each rule broken', () => {
+    const good = ns(FE80_2, { kind: 'neighbor-solicit', target: FE80_1, sourceLinkAddr: PEER_MAC });
+    expect(ndNeighborMessageOk(good, 255, FE80_2, 0, FE80_1, 0)).toBe(true);
+    expect(ndNeighborMessageOk(good, 254, FE80_2, 0, FE80_1, 0)).toBe(false);
+    // DAD: from :: without the option is fine, with it is not.
+    expect(ndNeighborMessageOk(ns(UNSPEC, { kind: 'neighbor-solicit', target: FE80_1 }), 255, UNSPEC, 0, FE80_1, 0)).toBe(true);
+    expect(ndNeighborMessageOk(good, 255, UNSPEC, 0, FE80_1, 0)).toBe(false);
+    expect(ndNeighborMessageOk(ns(FE80_2, { kind: 'neighbor-solicit', target: ALL_NODES }), 255, FE80_2, 0, FE80_1, 0)).toBe(false);
+    const codeNs = message({ kind: 'neighbor-solicit', target: FE80_1 }, new Uint8Array(0));
+    codeNs[1] = 1;
+    expect(ndNeighborMessageOk(new Icmpv6View(codeNs), 255, FE80_2, 0, FE80_1, 0)).toBe(false);
+    const na = (solicited: boolean) =>
+      new Icmpv6View(message({ kind: 'neighbor-advert', router: false, solicited, override: true, target: FE80_2 }, new Uint8Array(0)));
+    expect(ndNeighborMessageOk(na(true), 255, FE80_2, 0, FE80_1, 0)).toBe(true);
+    expect(ndNeighborMessageOk(na(false), 255, FE80_2, 0, ALL_NODES, 0)).toBe(true);
+    expect(ndNeighborMessageOk(na(true), 255, FE80_2, 0, ALL_NODES, 0)).toBe(false);
+    const echo = new Icmpv6View(message({ kind: 'echo-request', ident: 1, seqNo: 1, dataLen: 16 }, new Uint8Array(16)));
+    expect(ndNeighborMessageOk(echo, 255, FE80_2, 0, FE80_1, 0)).toBe(false);
+  });
+});
+
 describe('fuzz: bad bytes never throw', () => {
   const valid: Icmpv6Repr[] = [
     { kind: 'echo-request', ident: 3, seqNo: 4, dataLen: 20 },
@@ -354,6 +398,7 @@ describe('fuzz: bad bytes never throw', () => {
     icmpv6ChecksumOk(v, FE80_1, FE80_2);
     if (code === WireErrorCode.OK) {
       for (let t = 0; t < 6; t++) v.findOption(t);
+      ndNeighborMessageOk(v, 255, UNSPEC, 0, FE80_2, 0);
       expect(v.payloadOffset).toBeLessThanOrEqual(off + len);
     }
   }
