@@ -355,11 +355,18 @@ function drop(p: Pbuf): null {
   return null;
 }
 
-/** Source, destination and identification as a string (RFC 8200 §4.5), one char per 16 bits. */
+/** Source, destination and identification as one string (RFC 8200 §4.5), a char per 16 bits, built in one call. */
 function makeKey(b: Uint8Array, o: number, ident: number): string {
-  let s = '';
-  for (let i = o + 8; i < o + 40; i += 2) s += String.fromCharCode((b[i]! << 8) | b[i + 1]!);
-  return s + String.fromCharCode(ident >>> 16, ident & 0xffff);
+  const a = o + 8;
+  return String.fromCharCode(
+    u16(b, a), u16(b, a + 2), u16(b, a + 4), u16(b, a + 6), u16(b, a + 8), u16(b, a + 10), u16(b, a + 12), u16(b, a + 14),
+    u16(b, a + 16), u16(b, a + 18), u16(b, a + 20), u16(b, a + 22), u16(b, a + 24), u16(b, a + 26), u16(b, a + 28), u16(b, a + 30),
+    ident >>> 16, ident & 0xffff,
+  );
+}
+
+function u16(b: Uint8Array, i: number): number {
+  return (b[i]! << 8) | b[i + 1]!;
 }
 
 /** Offset in p of the Next Header byte that names the header at `unfragLen` (the walker checked the chain). */

@@ -152,6 +152,28 @@ describe('IPv6 reassembly', () => {
     }
   });
 
+  test('fragments that arrive as pbuf chains are compared and joined across pieces', () => {
+    const { r, pool, take, done } = setup();
+    const data = pattern(3000, 4);
+    const ext = newIpv6ExtResult();
+    /** The fragment as a chain: its headers and the first `split` data bytes, then the rest. */
+    const chained = (bytes: Uint8Array, split: number) => {
+      const head = pool.fromBytes(bytes.subarray(0, 48 + split))!;
+      head.cat(pool.fromBytes(bytes.subarray(48 + split))!);
+      // The walker needs the whole packet in one range: walk the bytes, then place its offsets in the head piece.
+      expect(walkIpv6Ext(bytes, 0, bytes.length, ext)).toBe(WireErrorCode.OK);
+      return take(r.insert(head, { ...ext, fragHeaderOffset: ext.fragHeaderOffset + head.off, fragDataOffset: ext.fragDataOffset + head.off }));
+    };
+    const a = frag6(data.subarray(0, 1504), 0, true);
+    const b = frag6(data.subarray(1504), 1504, false);
+    chained(b, 100);
+    chained(b, 7); // the same bytes cut elsewhere: a duplicate
+    chained(a, 1000);
+    expectOnly(r.counters, { duplicateFragments: 1, reassembled: 1 });
+    expect(sha256(done[0]!)).toBe(sha256(packet6(data)));
+    pool.assertEmpty();
+  });
+
   test('atomic fragments are returned alone and never mixed with pending fragments of the same id', () => {
     const { r, feed, done, pool } = setup();
     const data = pattern(2048);
