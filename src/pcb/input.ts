@@ -405,24 +405,20 @@ function timeWaitInput(tcp: Tcp, pcb: TcpPcb, s: InSeg): void {
       acceptSyn(tcp, listener, s, minIss);
       return;
     }
-    if (tcp.invalidAckAllowed(pcb, 0, true)) sendAckFor(tcp, pcb);
+    if (tcp.invalidAckAllowed(pcb, 0, true)) sendAck(tcp, pcb);
     return dropSeg(tcp, s);
   }
   if (f & TcpFlag.FIN) {
     // The peer did not get our last ACK: ACK again and restart 2*MSL.
     if (seqLeq(seqAdd(s.seq, s.dataLen), pcb.rcvNxt)) tcp.restartTimeWait(pcb);
-    sendAckFor(tcp, pcb);
+    sendAck(tcp, pcb);
   } else if (s.dataLen > 0 && tcp.invalidAckAllowed(pcb, 0, false)) {
     // (Rate-limited like Linux's TIME_WAIT: nothing here is new data.)
-    sendAckFor(tcp, pcb);
+    sendAck(tcp, pcb);
   }
   dropSeg(tcp, s);
 }
 
-/** A bare ACK from a PCB that output() would skip (TIME_WAIT). */
-function sendAckFor(tcp: Tcp, pcb: TcpPcb): void {
-  sendAck(tcp, pcb);
-}
 
 // ---------------------------------------------------------------------------
 // Connections (SYN_SENT and the synchronized states)
@@ -1079,18 +1075,13 @@ function rackStep(tcp: Tcp, pcb: TcpPcb, now: number): void {
     pcb.deadlines.cancel(Deadline.REORDER);
     return;
   }
+  const before = pcb.counters.rackLosses;
   const marked = rackDetectLoss(pcb, now, rackReoWnd(pcb, tcp.config.dupThresh, pcb.recovery !== RecoveryMode.NONE));
   if (marked === 0) return;
-  tcp.counters.rackLosses += countLost(pcb);
+  tcp.counters.rackLosses += pcb.counters.rackLosses - before;
   if (pcb.recovery === RecoveryMode.NONE) enterRecovery(tcp, pcb, true, now);
 }
 
-/** Segments marked lost and not yet retransmitted (for the layer counter). */
-function countLost(pcb: TcpPcb): number {
-  let n = 0;
-  for (let s = pcb.unacked.head; s !== null; s = s.next) if (s.lost && !s.retransmitted) n++;
-  return n;
-}
 
 /**
  * SND.UNA did not move. Count duplicate ACKs (RFC 5681 §2 definition, or
@@ -1524,7 +1515,7 @@ function finishInput(tcp: Tcp, pcb: TcpPcb): void {
   if (pcb.freed) return;
   const now = tcp.clock.now();
   if (tcp.ev.toTimeWait || pcb.state === TcpState.TIME_WAIT) {
-    if (pcb.flags & PcbFlag.ACK_NOW) sendAckFor(tcp, pcb);
+    if (pcb.flags & PcbFlag.ACK_NOW) sendAck(tcp, pcb);
     if (pcb.table === TableKind.ACTIVE) {
       if (hasRefused(pcb)) {
         // Refused data is never discarded: TIME_WAIT (which frees the

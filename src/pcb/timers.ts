@@ -193,9 +193,10 @@ function onKeepalive(tcp: Tcp, pcb: TcpPcb, now: number): void {
 /** RACK's reordering window ran out (RFC 8985 §6.3): what time now shows lost starts recovery. */
 function onReorderTimer(tcp: Tcp, pcb: TcpPcb, now: number): void {
   if (pcb.unacked.empty || !tcp.config.rack || (pcb.flags & PcbFlag.SACK) === 0) return;
-  const before = pcb.lostBytes;
-  rackDetectLoss(pcb, now, rackReoWnd(pcb, tcp.config.dupThresh, pcb.recovery !== RecoveryMode.NONE));
-  if (pcb.lostBytes > before && pcb.recovery === RecoveryMode.NONE) enterRecovery(tcp, pcb, true, now);
+  const before = pcb.counters.rackLosses;
+  const marked = rackDetectLoss(pcb, now, rackReoWnd(pcb, tcp.config.dupThresh, pcb.recovery !== RecoveryMode.NONE));
+  tcp.counters.rackLosses += pcb.counters.rackLosses - before;
+  if (marked > 0 && pcb.recovery === RecoveryMode.NONE) enterRecovery(tcp, pcb, true, now);
 }
 
 /**
