@@ -5,6 +5,7 @@
 // a reference.
 import { Err } from '../err.ts';
 import type { Pbuf } from '../pbuf/pbuf.ts';
+import type { Ip6Addr } from '../wire/ipaddr.ts';
 
 /** Sends one IP packet. Must not keep `p` past the call without addRef(). */
 export type LinkOutput = (p: Pbuf, netif: Netif) => number;
@@ -47,6 +48,14 @@ export class Netif {
    * into MTU-sized segments itself (GSO/TSO), 0 when it cannot.
    */
   gsoMaxSize = 0;
+  /**
+   * IPv6 addresses and their on-link prefix lengths (parallel arrays). The
+   * links tsip runs on are point-to-point (TUN) or simulated, so there is no
+   * neighbour discovery to do: a netif with an IPv6 address carries IPv6
+   * when its MTU is at least 1280 (RFC 8200 §5).
+   */
+  readonly addrs6: Ip6Addr[] = [];
+  readonly prefixes6: number[] = [];
   readonly counters: NetifCounters = { rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0, txErrors: 0, txGso: 0 };
   /** Set by the Stack when the netif is added. Takes ownership of `p`. */
   input: (p: Pbuf) => void = (p) => {
@@ -107,6 +116,37 @@ export class Netif {
   /** True if `a` is this subnet's network address (host bits all zero). */
   isNetworkAddress(a: number): boolean {
     return this.hasSubnetAddresses && a >>> 0 === (this.addr & this.netmask) >>> 0;
+  }
+
+  /** Add an IPv6 address with its on-link prefix length (0..128). */
+  addAddr6(a: Ip6Addr, prefixLength: number): void {
+    if (!Number.isInteger(prefixLength) || prefixLength < 0 || prefixLength > 128) throw new RangeError(`netif ${this.name}: IPv6 prefix length must be in 0..128`);
+    if (this.hasAddr6(a)) return;
+    this.addrs6.push(a);
+    this.prefixes6.push(prefixLength);
+  }
+
+  /** The first IPv6 address (the one a source is chosen from by default), or null. */
+  get addr6(): Ip6Addr | null {
+    return this.addrs6[0] ?? null;
+  }
+
+  /** True if `a` is one of this netif's IPv6 addresses. */
+  hasAddr6(a: Ip6Addr): boolean {
+    for (const x of this.addrs6) if (x.equals(a)) return true;
+    return false;
+  }
+
+  /** True if `a` is inside one of this netif's IPv6 prefixes. */
+  onLink6(a: Ip6Addr): boolean {
+    const n = this.addrs6.length;
+    for (let i = 0; i < n; i++) if (this.addrs6[i]!.samePrefix(a, this.prefixes6[i]!)) return true;
+    return false;
+  }
+
+  /** IPv6 runs on this netif: it has an address and an MTU of at least 1280. */
+  get ipv6Enabled(): boolean {
+    return this.addrs6.length > 0 && this.mtu >= 1280;
   }
 
   /** Send one IP packet through the driver (counted). */
