@@ -19,7 +19,7 @@ import { PbufType } from '../pbuf/pbuf.ts';
 import { PbufLayer } from '../pbuf/pool.ts';
 import { UdpSockOpt, type UdpErrFn, type UdpPcb, type UdpRecvFn } from '../udp/pcb.ts';
 import type { Udp } from '../udp/udp.ts';
-import { parseIpv4Address } from '../wire/address.ts';
+import { parseIp, type IpAddr } from '../wire/ipaddr.ts';
 
 /** The stack-side object the raw UDP API needs (a Stack satisfies it). */
 export interface RawUdpHost {
@@ -27,10 +27,12 @@ export interface RawUdpHost {
   defer(fn: () => void): void;
 }
 
-function addr(a: number | string): number {
+/** An address argument: a u32 or Ip6Addr as is, or either family's text ("10.0.0.1", "fd00::1", "[::1]"). */
+function addr(a: IpAddr | string): IpAddr {
   if (typeof a === 'number') return a >>> 0;
-  const n = parseIpv4Address(a);
-  if (n === null) throw new RangeError(`invalid IPv4 address: ${a}`);
+  if (typeof a !== 'string') return a;
+  const n = parseIp(a);
+  if (n === null) throw new RangeError(`invalid IP address: ${a}`);
   return n;
 }
 
@@ -48,12 +50,12 @@ export class RawUdp {
   }
 
   /** udp_bind: local address (0 / '0.0.0.0' = any) and port (0 = ephemeral). */
-  udpBind(pcb: UdpPcb, ip: number | string, port: number): number {
+  udpBind(pcb: UdpPcb, ip: IpAddr | string, port: number): number {
     return this.udp.bind(pcb, addr(ip), port);
   }
 
   /** udp_connect: fix the remote; only its datagrams are received. */
-  udpConnect(pcb: UdpPcb, ip: number | string, port: number): number {
+  udpConnect(pcb: UdpPcb, ip: IpAddr | string, port: number): number {
     return this.udp.connect(pcb, addr(ip), port);
   }
 
@@ -68,12 +70,12 @@ export class RawUdp {
   }
 
   /** udp_sendto. Does not take `p`. */
-  udpSendTo(pcb: UdpPcb, p: Pbuf, ip: number | string, port: number): number {
+  udpSendTo(pcb: UdpPcb, p: Pbuf, ip: IpAddr | string, port: number): number {
     return this.udp.sendTo(pcb, p, addr(ip), port);
   }
 
   /** Convenience (no lwIP equivalent): copy `data` into a pbuf, send it, free it. */
-  udpSendBytes(pcb: UdpPcb, data: Uint8Array, ip?: number | string, port?: number): number {
+  udpSendBytes(pcb: UdpPcb, data: Uint8Array, ip?: IpAddr | string, port?: number): number {
     const p = this.udp.pool.alloc(PbufLayer.TRANSPORT, data.length, PbufType.RAM);
     if (p === null) {
       this.udp.stats.memerr++;

@@ -24,7 +24,7 @@ import { WriteFlag } from '../pcb/output.ts';
 import type { AcceptFn, ConnectedFn, ErrFn, PollFn, RecvFn, SentFn, TcpInfo, TcpPcb } from '../pcb/pcb.ts';
 import { PcbFlag, SockOpt, TcpState, TCP_STATE_NAMES } from '../pcb/state.ts';
 import type { Tcp } from '../pcb/tcp.ts';
-import { parseIpv4Address } from '../wire/address.ts';
+import { parseIp, type IpAddr } from '../wire/ipaddr.ts';
 
 export { WriteFlag };
 export const TCP_WRITE_FLAG_COPY = WriteFlag.COPY;
@@ -36,10 +36,12 @@ export interface RawHost {
   defer(fn: () => void): void;
 }
 
-function addr(a: number | string): number {
+/** An address argument: a u32 or Ip6Addr as is, or either family's text ("10.0.0.1", "fd00::1", "[::1]"). */
+function addr(a: IpAddr | string): IpAddr {
   if (typeof a === 'number') return a >>> 0;
-  const n = parseIpv4Address(a);
-  if (n === null) throw new RangeError(`invalid IPv4 address: ${a}`);
+  if (typeof a !== 'string') return a;
+  const n = parseIp(a);
+  if (n === null) throw new RangeError(`invalid IP address: ${a}`);
   return n;
 }
 
@@ -62,7 +64,7 @@ export class RawTcp {
   }
 
   /** tcp_bind: local address (0 or '0.0.0.0' = any) and port (0 = ephemeral). */
-  tcpBind(pcb: TcpPcb, ip: number | string, port: number): number {
+  tcpBind(pcb: TcpPcb, ip: IpAddr | string, port: number): number {
     return this.tcp.bind(pcb, addr(ip), port);
   }
 
@@ -89,7 +91,7 @@ export class RawTcp {
   }
 
   /** tcp_connect: start the handshake; `connected` runs when it completes. */
-  tcpConnect(pcb: TcpPcb, ip: number | string, port: number, connected: ConnectedFn | null): number {
+  tcpConnect(pcb: TcpPcb, ip: IpAddr | string, port: number, connected: ConnectedFn | null): number {
     return this.tcp.connect(pcb, addr(ip), port, connected);
   }
 

@@ -6,6 +6,7 @@ import { PcapWriter } from '../sim/pcap.ts';
 import { Simulator } from '../sim/simulator.ts';
 import type { LinkSpec } from '../sim/link.ts';
 import { formatIpv4Address, parseIpv4Address } from '../wire/address.ts';
+import { formatIp } from '../wire/ipaddr.ts';
 import { defineCommand, flag, formatHelp, integer, number, parseCommand, UsageError } from './args.ts';
 import { formatRate, jsonOption, LINK_OPTIONS, linkSpecOf, mtuOption, pcapOption, seedOption } from './common-options.ts';
 
@@ -46,7 +47,7 @@ export function runSimPing(o: SimPingOptions): SimPingOutcome {
     intervalMs: o.intervalMs,
     ident: 0x7473,
     onReply: (r, rtt) => {
-      if (o.verbose) o.log(`${r.data.length + 8} bytes from ${formatIpv4Address(r.src)}: icmp_seq=${r.seqNo} ttl=${r.ttl} time=${rtt.toFixed(3)} ms (virtual)`);
+      if (o.verbose) o.log(`${r.data.length + 8} bytes from ${formatIp(r.src)}: icmp_seq=${r.seqNo} ttl=${r.ttl} time=${rtt.toFixed(3)} ms (virtual)`);
     },
   });
   pinger.start();

@@ -104,6 +104,10 @@ export interface IpFamilyLayer {
   readonly headerLen: number;
   /** The smallest MTU every link of the family carries (576 for IPv4 paths, 1280 for IPv6). */
   readonly minMtu: number;
+  /** Largest upper-layer length one datagram carries (65515 for IPv4, 65535 for IPv6 without jumbograms). */
+  readonly maxPayload: number;
+  /** UDP datagrams must carry a checksum (IPv6, RFC 8200 §8.1: a zero one is dropped). */
+  readonly udpChecksumRequired: boolean;
   readonly defaultTtl: number;
   /** The wildcard address (0 or ::). */
   readonly any: IpAddr;

@@ -12,7 +12,10 @@ import { ipv4IsMulticast } from '../wire/address.ts';
 import { chainOnesSum, finishChecksum, internetChecksum } from '../wire/checksum.ts';
 import { ICMP_HEADER_LEN, IcmpPacket, IcmpType } from '../wire/icmp.ts';
 import { IPV4_HEADER_LEN, IpProtocol, Ipv4Packet } from '../wire/ipv4.ts';
-import type { IcmpErrorSink, IpHost, IpInfo } from './host.ts';
+import { IcmpErrorKind, type IcmpErrorReport, type IcmpErrorSink, type IpHost, type IpInfo } from './host.ts';
+import type { IpAddr } from '../wire/ipaddr.ts';
+
+export type { IcmpErrorReport };
 import type { Ipv4 } from './ipv4.ts';
 
 export interface IcmpOptions {
@@ -25,7 +28,8 @@ export interface IcmpOptions {
 }
 
 export interface EchoReply {
-  src: number;
+  /** A u32 for ICMP, an Ip6Addr for ICMPv6. */
+  src: IpAddr;
   ident: number;
   seqNo: number;
   /** Echo data (a copy, safe to keep). */
@@ -33,20 +37,17 @@ export interface EchoReply {
   ttl: number;
 }
 
-/** An ICMP error about a datagram we sent, as a transport protocol sees it. */
-export interface IcmpErrorReport {
-  type: number;
-  code: number;
-  /** For "fragmentation needed": the next-hop MTU (RFC 1191), else 0. */
-  nextHopMtu: number;
-  /** Who reported it. */
-  reporter: number;
-  /** The original datagram's addresses and protocol. */
-  origSrc: number;
-  origDst: number;
-  protocol: number;
-  /** The first bytes of the original transport header (at least 8 when present). */
-  transportHeader: Uint8Array;
+/** What an ICMPv4 error means to a transport (RFC 1122 §4.2.3.9 hard and soft errors). */
+function kindOf(type: number, code: number): IcmpErrorKind {
+  if (type === IcmpType.DEST_UNREACHABLE) {
+    if (code === 4) return IcmpErrorKind.TOO_BIG;
+    if (code === 2 || code === 3) return IcmpErrorKind.REFUSED;
+    if (code === 0 || code === 1 || code === 6 || code === 7) return IcmpErrorKind.UNREACHABLE;
+    return IcmpErrorKind.OTHER;
+  }
+  if (type === IcmpType.TIME_EXCEEDED) return IcmpErrorKind.TIME_EXCEEDED;
+  if (type === 12) return IcmpErrorKind.PARAMETER;
+  return IcmpErrorKind.OTHER;
 }
 
 /** Most bytes of the offending datagram quoted in an error (RFC 1812 4.3.2.3: fit in 576). */
@@ -162,8 +163,9 @@ export class Icmp implements IcmpErrorSink {
     v.code = 0;
     v.checksum = 0;
     v.checksum = internetChecksum(out.buf, out.off, out.len);
-    const src = info.broadcast ? info.netif.addr : info.dst;
-    const err = this.ip.output(out, src, info.src, IpProtocol.ICMP);
+    // ICMP input only ever sees IPv4 datagrams: the addresses are numbers.
+    const src = info.broadcast ? info.netif.addr : (info.dst as number);
+    const err = this.ip.output(out, src, info.src as number, IpProtocol.ICMP);
     out.free();
     if (err === Err.OK) st.xmit++;
     else st.err++;
@@ -190,8 +192,10 @@ export class Icmp implements IcmpErrorSink {
     if (iv.version !== 4 || ihl < IPV4_HEADER_LEN || ihl + 8 > head.length) return this.drop(p, 'proterr');
     const v = this.view.wrap(p.buf, p.off, p.len);
     const report: IcmpErrorReport = {
+      family: 4,
       type: v.type,
       code: v.code,
+      kind: kindOf(v.type, v.code),
       nextHopMtu: v.type === IcmpType.DEST_UNREACHABLE && v.code === 4 ? v.restOfHeader & 0xffff : 0,
       reporter: info.src,
       origSrc: iv.src,

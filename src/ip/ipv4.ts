@@ -8,12 +8,12 @@ import { PbufLayer, PbufUse } from '../pbuf/pool.ts';
 import { PbufType } from '../pbuf/pbuf.ts';
 import type { ProtoStats } from '../stats.ts';
 import { Rng } from '../time/rng.ts';
-import { ipv4IsLoopback } from '../wire/address.ts';
-import { internetChecksum } from '../wire/checksum.ts';
+import { ipv4IsLoopback, ipv4IsMulticast } from '../wire/address.ts';
+import { internetChecksum, ipv4PseudoHeaderSum } from '../wire/checksum.ts';
 import { IPV4_HEADER_LEN, Ipv4Packet } from '../wire/ipv4.ts';
 import { fragmentAndSend } from './fragment.ts';
 import { IdentGenerator } from './ident.ts';
-import type { IcmpErrorSink, IpHost, IpInfo, ProtocolInput } from './host.ts';
+import type { IcmpErrorSink, IpFamilyLayer, IpHost, IpInfo, ProtocolInput } from './host.ts';
 import { martianReason } from './martian.ts';
 import { Reassembler, type ReassemblyOptions } from './reassembly.ts';
 
@@ -23,7 +23,13 @@ export interface Ipv4Options {
   reassembly?: ReassemblyOptions;
 }
 
-export class Ipv4 {
+export class Ipv4 implements IpFamilyLayer {
+  readonly family = 4;
+  readonly headerLen = IPV4_HEADER_LEN;
+  readonly minMtu = 576;
+  readonly maxPayload = 0xffff - IPV4_HEADER_LEN;
+  readonly udpChecksumRequired = false;
+  readonly any = 0;
   readonly defaultTtl: number;
   /** Where undeliverable datagrams are reported (installed by ICMP). */
   icmpErrors: IcmpErrorSink | null = null;
@@ -51,7 +57,7 @@ export class Ipv4 {
     // streams of the layers built after this one stay as they were.
     this.idents = new IdentGenerator(new Rng(host.rng.u32()), host.clock);
     this.reassembler = new Reassembler(host, opts.reassembly, (p, code) => this.icmpErrors?.timeExceeded(p, code));
-    this.info = { src: 0, dst: 0, protocol: 0, ttl: 0, tos: 0, headerLen: 0, netif: null as unknown as Netif, broadcast: false };
+    this.info = { src: 0, dst: 0, protocol: 0, ttl: 0, tos: 0, headerLen: 0, netif: null as unknown as Netif, broadcast: false, multicast: false };
   }
 
   /** Register a transport protocol's input (TCP 6, UDP 17, ICMP 1). */
@@ -124,6 +130,7 @@ export class Ipv4 {
     info.headerLen = qhl;
     info.netif = netif;
     info.broadcast = broadcast;
+    info.multicast = ipv4IsMulticast(dst);
     const handler = this.handlers[info.protocol];
     if (handler === undefined) {
       st.proterr++;
@@ -134,6 +141,19 @@ export class Ipv4 {
     }
     q.removeHeader(qhl);
     handler(q, info);
+  }
+
+  /** Our address for a datagram to `dst` through `netif`: `dst` itself when we talk to ourselves. */
+  sourceFor(netif: Netif, dst: number): number {
+    return netif === this.loopback && this.isLocal(dst) ? dst : netif.addr;
+  }
+
+  mtuOf(netif: Netif): number {
+    return netif.mtu;
+  }
+
+  pseudoSum(src: number, dst: number, protocol: number, length: number): number {
+    return ipv4PseudoHeaderSum(src, dst, protocol, length);
   }
 
   /** The netif a datagram to `dst` leaves through, or null (no route). */
@@ -164,7 +184,7 @@ export class Ipv4 {
   /** As output(), through a given netif. */
   outputIf(p: Pbuf, src: number, dst: number, protocol: number, ttl: number, tos: number, dontFragment: boolean, netif: Netif): number {
     const st = this.st;
-    if (src === 0) src = netif === this.loopback && this.isLocal(dst) ? dst : netif.addr;
+    if (src === 0) src = this.sourceFor(netif, dst);
     // Use the header room if there is some; otherwise put the header in a
     // piece of its own in front (ROM/REF payloads have none).
     let head: Pbuf = p;

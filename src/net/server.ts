@@ -7,6 +7,7 @@ import { EventEmitter } from 'node:events';
 import { Err } from '../err.ts';
 import type { TcpPcb } from '../pcb/pcb.ts';
 import { formatIpv4Address, parseIpv4Address } from '../wire/address.ts';
+import { formatIp } from '../wire/ipaddr.ts';
 import { netError } from './errors.ts';
 import { type AddressInfo, type NetHost, Socket, type SocketOptions } from './socket.ts';
 
@@ -96,7 +97,7 @@ export class Server extends EventEmitter {
     }
     this.pcb = pcb;
     this.closing = false;
-    this.addr = { address: formatIpv4Address(pcb.localIp), family: 'IPv4', port: pcb.localPort };
+    this.addr = { address: formatIp(pcb.localIp), family: 'IPv4', port: pcb.localPort };
     raw.tcpArg(pcb, this);
     raw.tcpAccept(pcb, (arg, npcb, e) => {
       if (arg !== this || e !== Err.OK || this.pcb === null) return Err.VAL;

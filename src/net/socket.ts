@@ -30,6 +30,7 @@ import type { TcpPcb } from '../pcb/pcb.ts';
 import type { Stack } from '../stack/stack.ts';
 import type { Timer } from '../time/timer-heap.ts';
 import { formatIpv4Address, parseIpv4Address } from '../wire/address.ts';
+import { formatIp } from '../wire/ipaddr.ts';
 import { codeForErr, netError, type NetError } from './errors.ts';
 
 /** What a Socket needs from its stack. */
@@ -326,7 +327,7 @@ export class Socket extends Duplex {
       process.nextTick(() => this.destroy(e));
       return this;
     }
-    const addr = formatIpv4Address(ip);
+    const addr = formatIp(ip);
     const { raw } = this.host;
     const pcb = raw.tcpNew();
     if (pcb === null) {
@@ -350,7 +351,7 @@ export class Socket extends Duplex {
     const err = raw.tcpConnect(pcb, ip, port, (arg, p, e) => {
       if (arg !== this) return Err.OK;
       if (e !== Err.OK) return Err.OK; // the err callback reports failures
-      this.local = { address: formatIpv4Address(p.localIp), family: 'IPv4', port: p.localPort };
+      this.local = { address: formatIp(p.localIp), family: 'IPv4', port: p.localPort };
       process.nextTick(() => this.afterConnect());
       return Err.OK;
     });
@@ -376,8 +377,8 @@ export class Socket extends Duplex {
   _attachAccepted(pcb: TcpPcb, pauseOnConnect: boolean): void {
     this.pcb = pcb;
     this.pauseOnConnect = pauseOnConnect;
-    this.local = { address: formatIpv4Address(pcb.localIp), family: 'IPv4', port: pcb.localPort };
-    this.remote = { address: formatIpv4Address(pcb.remoteIp), family: 'IPv4', port: pcb.remotePort };
+    this.local = { address: formatIp(pcb.localIp), family: 'IPv4', port: pcb.localPort };
+    this.remote = { address: formatIp(pcb.remoteIp), family: 'IPv4', port: pcb.remotePort };
     this.install(pcb);
     this.applyOptions();
   }

@@ -11,8 +11,8 @@ import { Err } from '../err.ts';
 import type { IpInfo } from '../ip/host.ts';
 import { type Pbuf, PbufFlag } from '../pbuf/pbuf.ts';
 import { PbufLayer, PbufUse } from '../pbuf/pool.ts';
-import { ipv4IsMulticast } from '../wire/address.ts';
-import { chainOnesSum, foldSum, ipv4PseudoHeaderSum } from '../wire/checksum.ts';
+import { chainOnesSum, foldSum } from '../wire/checksum.ts';
+import type { IpAddr } from '../wire/ipaddr.ts';
 import { IpProtocol } from '../wire/ipv4.ts';
 import { parseTcpOptions, TCP_HEADER_LEN, TcpFlag, type TcpOptions } from '../wire/tcp.ts';
 import { WireErrorCode } from '../wire/error.ts';
@@ -33,8 +33,8 @@ import type { Tcp } from './tcp.ts';
 
 /** The segment being processed (one per TCP layer: input is not reentrant). */
 export interface InSeg {
-  src: number;
-  dst: number;
+  src: IpAddr;
+  dst: IpAddr;
   srcPort: number;
   dstPort: number;
   seq: number;
@@ -87,7 +87,7 @@ export function tcpInput(tcp: Tcp, p: Pbuf, info: IpInfo): void {
   st.recv++;
   tcp.counters.inSegs++;
   if (p.totLen < TCP_HEADER_LEN) return badSeg(tcp, p, 'lenerr');
-  if (info.broadcast || ipv4IsMulticast(info.dst)) return badSeg(tcp, p, 'drop');
+  if (info.broadcast || info.multicast) return badSeg(tcp, p, 'drop');
   if (p.len < TCP_HEADER_LEN) {
     const q = tcp.pool.coalesce(p, PbufLayer.RAW, PbufUse.RX);
     if (q === null) return badSeg(tcp, p, 'memerr');
@@ -104,7 +104,7 @@ export function tcpInput(tcp: Tcp, p: Pbuf, info: IpInfo): void {
   }
   // A device that offloads checksums marks segments whose checksum was never
   // computed (partial) or already verified: neither is checked again.
-  if ((p.flags & (PbufFlag.CSUM_PARTIAL | PbufFlag.CSUM_VALID)) === 0 && foldSum(chainOnesSum(p) + ipv4PseudoHeaderSum(info.src, info.dst, IpProtocol.TCP, p.totLen)) !== 0xffff) {
+  if ((p.flags & (PbufFlag.CSUM_PARTIAL | PbufFlag.CSUM_VALID)) === 0 && foldSum(chainOnesSum(p) + tcp.ip.pseudoSum(info.src, info.dst, IpProtocol.TCP, p.totLen)) !== 0xffff) {
     tcp.counters.inErrs++;
     return badSeg(tcp, p, 'chkerr');
   }
@@ -202,7 +202,7 @@ function acceptSyn(tcp: Tcp, lpcb: TcpPcb, s: InSeg, minIss: number): void {
   if (npcb === null) {
     // A cookie only if its ACK could get a PCB: room in the backlog or SYN
     // queue freed by then, or one to reclaim at the PCB limit.
-    if (cfg.synCookies && minIss < 0 && (full || tcp.canReclaim())) return sendCookie(tcp, lpcb, s, netif.mtu);
+    if (cfg.synCookies && minIss < 0 && (full || tcp.canReclaim())) return sendCookie(tcp, lpcb, s, tcp.ip.mtuOf(netif, s.src));
     tcp.counters.listenOverflows++;
     tcp.stats.drop++;
     return dropSeg(tcp, s);
@@ -210,7 +210,7 @@ function acceptSyn(tcp: Tcp, lpcb: TcpPcb, s: InSeg, minIss: number): void {
   const now = tcp.clock.now();
   let iss = tcp.chooseIss(s.dst, s.dstPort, s.src, s.srcPort, now);
   if (minIss >= 0 && !seqGt(iss, minIss)) iss = seqAdd(minIss, 128_000);
-  initPassivePcb(tcp, lpcb, npcb, s, iss, netif.mtu, netif.gsoMaxSize);
+  initPassivePcb(tcp, lpcb, npcb, s, iss, tcp.ip.mtuOf(netif, s.src), netif.gsoMaxSize);
   tcp.enterSynQueue(npcb, lpcb);
   applySynOptions(tcp, npcb, s, true);
   npcb.sndWnd = s.wnd; // never scaled in a SYN
@@ -242,13 +242,14 @@ function initPassivePcb(tcp: Tcp, lpcb: TcpPcb, npcb: TcpPcb, s: InSeg, iss: num
   npcb.tsLastAckSent = npcb.rcvNxt;
   npcb.iss = iss;
   npcb.tsOffset = tcp.isn.tsOffset(s.dst, s.dstPort, s.src, s.srcPort);
+  npcb.flowLabel = tcp.isn.flowLabel(s.dst, s.dstPort, s.src, s.srcPort);
   npcb.sndUna = iss;
   npcb.sndNxt = iss;
   npcb.sndMax = iss;
   npcb.highSacked = iss;
   npcb.recoverySeq = iss;
-  npcb.ourMss = tcp.mssFor(mtu);
-  npcb.gsoMax = gsoMax;
+  npcb.ourMss = tcp.mssFor(mtu, s.src);
+  npcb.gsoMax = tcp.gsoRoom(gsoMax, s.src);
   npcb.lastRecvTime = tcp.clock.now();
   lpcb.acceptsPending++;
   tcp.active.add(npcb);
@@ -261,8 +262,8 @@ function sendCookie(tcp: Tcp, lpcb: TcpPcb, s: InSeg, mtu: number): void {
   const cfg = tcp.config;
   const now = tcp.clock.now();
   const o = s.opts;
-  const ourMss = tcp.mssFor(mtu);
-  const mss = Math.min(Math.max(o.mss > 0 ? o.mss : 536, cfg.minSndMss), ourMss);
+  const ourMss = tcp.mssFor(mtu, s.src);
+  const mss = Math.min(Math.max(o.mss > 0 ? o.mss : tcp.defaultMss(s.src), cfg.minSndMss), ourMss);
   const iss = tcp.cookies.make(s.dst, s.dstPort, s.src, s.srcPort, s.seq, cookieMssIndex(mss), now);
   const out = tcp.outOpts;
   out.mss = ourMss;
@@ -313,7 +314,7 @@ function cookieAck(tcp: Tcp, lpcb: TcpPcb, s: InSeg): boolean {
   tcp.counters.synCookiesValidated++;
   // The SYN-ACK went out as the cookie: ISS + 1 is what we have "sent".
   s.seq = irs; // initPassivePcb takes the SYN's sequence number
-  initPassivePcb(tcp, lpcb, npcb, s, iss, netif.mtu, netif.gsoMaxSize);
+  initPassivePcb(tcp, lpcb, npcb, s, iss, tcp.ip.mtuOf(netif, s.src), netif.gsoMaxSize);
   s.seq = seqAdd(irs, 1);
   npcb.sndNxt = s.ack;
   npcb.sndMax = s.ack;
@@ -348,7 +349,7 @@ function cookieAck(tcp: Tcp, lpcb: TcpPcb, s: InSeg): boolean {
 function applySynOptions(tcp: Tcp, pcb: TcpPcb, s: InSeg, passive: boolean): void {
   const o = s.opts;
   const cfg = tcp.config;
-  pcb.peerMss = o.mss > 0 ? o.mss : 536;
+  pcb.peerMss = o.mss > 0 ? o.mss : tcp.defaultMss(pcb.remoteIp);
   // The peer's MSS, floored (Linux tcp_min_snd_mss), never above what our own link carries.
   pcb.mss = Math.min(Math.max(pcb.peerMss, cfg.minSndMss), pcb.ourMss);
   if (cfg.windowScaling && o.wscale >= 0) {

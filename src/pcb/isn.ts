@@ -11,6 +11,7 @@
 
 import { halfSipHash24 } from '../ip/halfsiphash.ts';
 import type { Rng } from '../time/rng.ts';
+import { tupleWords, type IpAddr } from '../wire/ipaddr.ts';
 
 export { halfSipHash24 };
 
@@ -35,8 +36,11 @@ export function isnClock(nowMs: number): number {
 export class IsnGenerator {
   private readonly k0: number;
   private readonly k1: number;
-  /** Reused message buffer: the 4-tuple as three words, no per-call allocation. */
-  private readonly msg = new Uint32Array(3);
+  /** Reused message buffer: the 4-tuple as 3 (IPv4) or 9 (IPv6) words, no per-call allocation. */
+  private readonly msg = new Uint32Array(10);
+  /** Key of IPv6 flow labels (RFC 6437), derived like the timestamp key. */
+  private readonly f0: number;
+  private readonly f1: number;
 
   /** Key of the timestamp offsets, derived from the ISN key by the PRF itself. */
   private readonly t0: number;
@@ -48,6 +52,8 @@ export class IsnGenerator {
     this.k1 = rng.u32();
     this.t0 = halfSipHash24(this.k0, this.k1, [0x54534f30]); // "TSO0"
     this.t1 = halfSipHash24(this.k0, this.k1, [0x54534f31]); // "TSO1"
+    this.f0 = halfSipHash24(this.k0, this.k1, [0x464c4f30]); // "FLO0"
+    this.f1 = halfSipHash24(this.k0, this.k1, [0x464c4f31]); // "FLO1"
   }
 
   /**
@@ -57,12 +63,19 @@ export class IsnGenerator {
    * sends higher timestamps than the old and the peer's TIME_WAIT lets it
    * in (RFC 6191).
    */
-  tsOffset(localIp: number, localPort: number, remoteIp: number, remotePort: number): number {
-    const msg = this.msg;
-    msg[0] = localIp;
-    msg[1] = remoteIp;
-    msg[2] = ((localPort & 0xffff) << 16) | (remotePort & 0xffff);
-    return halfSipHash24(this.t0, this.t1, msg, 12);
+  tsOffset(localIp: IpAddr, localPort: number, remoteIp: IpAddr, remotePort: number): number {
+    const n = tupleWords(this.msg, localIp, localPort, remoteIp, remotePort);
+    return halfSipHash24(this.t0, this.t1, this.msg, n * 4);
+  }
+
+  /**
+   * The RFC 6437 flow label of a connection's IPv6 packets: a keyed hash of
+   * the 4-tuple, 20 bits, never 0; 0 for IPv4 (which has none).
+   */
+  flowLabel(localIp: IpAddr, localPort: number, remoteIp: IpAddr, remotePort: number): number {
+    if (typeof remoteIp === 'number') return 0;
+    const n = tupleWords(this.msg, localIp, localPort, remoteIp, remotePort);
+    return halfSipHash24(this.f0, this.f1, this.msg, n * 4) & 0xfffff || 1;
   }
 
   /**
@@ -76,14 +89,11 @@ export class IsnGenerator {
 
   /**
    * The ISN for a connection from localIp:localPort to remoteIp:remotePort
-   * (IPv4 addresses as u32, ports as u16) at time `nowMs`: unsigned 32-bit.
-   * The hashed message is [localIp, remoteIp, localPort << 16 | remotePort].
+   * at time `nowMs`: unsigned 32-bit. The hashed message is the tuple's
+   * words (tupleWords: both full addresses, then localPort << 16 | remotePort).
    */
-  isn(localIp: number, localPort: number, remoteIp: number, remotePort: number, nowMs: number): number {
-    const msg = this.msg;
-    msg[0] = localIp;
-    msg[1] = remoteIp;
-    msg[2] = ((localPort & 0xffff) << 16) | (remotePort & 0xffff);
-    return (isnClock(nowMs) + halfSipHash24(this.k0, this.k1, msg, 12)) >>> 0;
+  isn(localIp: IpAddr, localPort: number, remoteIp: IpAddr, remotePort: number, nowMs: number): number {
+    const n = tupleWords(this.msg, localIp, localPort, remoteIp, remotePort);
+    return (isnClock(nowMs) + halfSipHash24(this.k0, this.k1, this.msg, n * 4)) >>> 0;
   }
 }

@@ -6,7 +6,8 @@ import { Err } from '../err.ts';
 import { PbufType } from '../pbuf/pbuf.ts';
 import type { Pbuf } from '../pbuf/pbuf.ts';
 import { PbufLayer, PbufUse } from '../pbuf/pool.ts';
-import { chainOnesSum, foldSum, ipv4PseudoHeaderSum, onesSum } from '../wire/checksum.ts';
+import { chainOnesSum, foldSum, onesSum } from '../wire/checksum.ts';
+import type { IpAddr } from '../wire/ipaddr.ts';
 import { IpProtocol } from '../wire/ipv4.ts';
 import { emitTcpOptions, TCP_HEADER_LEN, TcpFlag, tcpOptionsLength } from '../wire/tcp.ts';
 import { Deadline } from './deadlines.ts';
@@ -46,7 +47,7 @@ export function maxPayload(pcb: TcpPcb): number {
 export function segLimit(pcb: TcpPcb): number {
   const mss = maxPayload(pcb);
   if (pcb.gsoMax <= 0) return mss;
-  const room = pcb.gsoMax - 40 - (pcb.flags & PcbFlag.TIMESTAMP ? TS_OPT_LEN : 0);
+  const room = pcb.gsoMax - (pcb.flags & PcbFlag.TIMESTAMP ? TS_OPT_LEN : 0);
   return Math.max(mss, Math.floor(room / mss) * mss);
 }
 
@@ -566,14 +567,14 @@ function sendSegment(tcp: Tcp, pcb: TcpPcb, data: Pbuf | null, dataLen: number, 
   v.checksum = 0;
   v.urgent = 0;
   if (optLen > 0) emitTcpOptions(o, head.buf, head.off + TCP_HEADER_LEN);
-  let sum = ipv4PseudoHeaderSum(pcb.localIp, pcb.remoteIp, IpProtocol.TCP, hl + dataLen) + onesSum(head.buf, head.off, hl);
+  let sum = tcp.ip.pseudoSum(pcb.localIp, pcb.remoteIp, IpProtocol.TCP, hl + dataLen) + onesSum(head.buf, head.off, hl);
   if (dataLen > 0) sum += dataSum;
   v.checksum = ~foldSum(sum) & 0xffff;
 
   // A super-segment goes out whole; the device cuts it into MSS-sized segments.
   const mss = maxPayload(pcb);
   head.gsoSize = dataLen > mss ? mss : 0;
-  const err = tcp.ip.output(head, pcb.localIp, pcb.remoteIp, IpProtocol.TCP, tcp.config.ttl, 0, tcp.config.dontFragment && !pcb.pmtuFloored);
+  const err = tcp.ip.output(head, pcb.localIp, pcb.remoteIp, IpProtocol.TCP, tcp.config.ttl, 0, tcp.config.dontFragment && !pcb.pmtuFloored, pcb.flowLabel);
   head.gsoSize = 0;
   if (inPlace) head.removeHeader(hl);
   else head.free();
@@ -623,7 +624,7 @@ function announceWindow(pcb: TcpPcb, syn: boolean): number {
  * A RST not tied to a PCB (lwIP tcp_rst): for segments to closed ports and
  * unacceptable ACKs. `withAck` sets the ACK bit with `ack`.
  */
-export function sendRst(tcp: Tcp, localIp: number, remoteIp: number, localPort: number, remotePort: number, seq: number, ack: number, withAck: boolean): void {
+export function sendRst(tcp: Tcp, localIp: IpAddr, remoteIp: IpAddr, localPort: number, remotePort: number, seq: number, ack: number, withAck: boolean): void {
   const p = tcp.pool.alloc(PbufLayer.IP, TCP_HEADER_LEN, PbufType.RAM, PbufUse.CONTROL);
   if (p === null) {
     tcp.stats.memerr++;
@@ -640,8 +641,8 @@ export function sendRst(tcp: Tcp, localIp: number, remoteIp: number, localPort: 
   v.window = 0;
   v.checksum = 0;
   v.urgent = 0;
-  v.fillChecksum(localIp, remoteIp);
-  const err = tcp.ip.output(p, localIp, remoteIp, IpProtocol.TCP, tcp.config.ttl, 0, false);
+  v.fillChecksumFrom(tcp.ip.pseudoSum(localIp, remoteIp, IpProtocol.TCP, TCP_HEADER_LEN));
+  const err = tcp.ip.output(p, localIp, remoteIp, IpProtocol.TCP, tcp.config.ttl, 0, false, tcp.isn.flowLabel(localIp, localPort, remoteIp, remotePort));
   p.free();
   if (err === Err.OK) {
     tcp.stats.xmit++;
@@ -655,7 +656,7 @@ export function sendRst(tcp: Tcp, localIp: number, remoteIp: number, localPort: 
  * in for the half-open connection (syncookie.ts). `o` is tcp.outOpts,
  * filled by the caller with what the SYN-ACK offers.
  */
-export function sendStatelessSynAck(tcp: Tcp, localIp: number, remoteIp: number, localPort: number, remotePort: number, iss: number, ack: number, window: number): void {
+export function sendStatelessSynAck(tcp: Tcp, localIp: IpAddr, remoteIp: IpAddr, localPort: number, remotePort: number, iss: number, ack: number, window: number): void {
   const o = tcp.outOpts;
   o.sackCount = 0;
   const hl = TCP_HEADER_LEN + tcpOptionsLength(o);
@@ -676,8 +677,8 @@ export function sendStatelessSynAck(tcp: Tcp, localIp: number, remoteIp: number,
   v.checksum = 0;
   v.urgent = 0;
   emitTcpOptions(o, p.buf, p.off + TCP_HEADER_LEN);
-  v.fillChecksum(localIp, remoteIp);
-  const err = tcp.ip.output(p, localIp, remoteIp, IpProtocol.TCP, tcp.config.ttl, 0, tcp.config.dontFragment);
+  v.fillChecksumFrom(tcp.ip.pseudoSum(localIp, remoteIp, IpProtocol.TCP, hl));
+  const err = tcp.ip.output(p, localIp, remoteIp, IpProtocol.TCP, tcp.config.ttl, 0, tcp.config.dontFragment, tcp.isn.flowLabel(localIp, localPort, remoteIp, remotePort));
   p.free();
   if (err === Err.OK) {
     tcp.stats.xmit++;

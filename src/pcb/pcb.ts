@@ -12,6 +12,7 @@ import { UndoState } from './undo.ts';
 import { SegQueue } from './segment.ts';
 import { seqDiff } from './seq.ts';
 import { TcpState, TCP_STATE_NAMES } from './state.ts';
+import type { IpAddr } from '../wire/ipaddr.ts';
 
 /** lwIP's tcp_recv_fn: `p` null means the peer closed (FIN). Return Err.OK to take `p`. */
 export type RecvFn = (arg: unknown, pcb: TcpPcb, p: Pbuf | null, err: number) => number;
@@ -63,9 +64,9 @@ export interface PcbCounters {
 /** A snapshot like `ss -ti` / Linux tcp_info. */
 export interface TcpInfo {
   state: string;
-  localIp: number;
+  localIp: IpAddr;
   localPort: number;
-  remoteIp: number;
+  remoteIp: IpAddr;
   remotePort: number;
   mss: number;
   peerMss: number;
@@ -120,10 +121,15 @@ export class TcpPcb implements CcState {
   /** Set once the PCB is released; the engine checks it after every callback. */
   freed = false;
 
-  localIp = 0;
+  /** A u32 for IPv4, an Ip6Addr for IPv6 (wire/ipaddr.ts); 0 or :: while unbound/any. */
+  localIp: IpAddr = 0;
   localPort = 0;
-  remoteIp = 0;
+  remoteIp: IpAddr = 0;
   remotePort = 0;
+  /** Bound to :: but refusing IPv4 (IPV6_V6ONLY); a :: bind without it takes both families. */
+  v6only = false;
+  /** RFC 6437 flow label of this connection's IPv6 packets (a keyed hash of the 4-tuple), 0 for IPv4. */
+  flowLabel = 0;
   /** @internal Chain link within the table bucket. */
   hashNext: TcpPcb | null = null;
   /** @internal Which table holds it: 0 none, 1 active, 2 TIME_WAIT, 3 listen, 4 bound only. */
@@ -174,7 +180,10 @@ export class TcpPcb implements CcState {
   peerMss = 536;
   /** The MSS we announce (from the netif MTU). */
   ourMss = 536;
-  /** Largest super-segment (IP bytes) the route's netif cuts itself (GSO), 0 if none. */
+  /**
+   * Room for TCP options and data in the largest super-segment the route's
+   * netif cuts itself (GSO): its size less the IP and TCP headers; 0 if none.
+   */
   gsoMax = 0;
 
   // --- timestamps (RFC 7323) ---

@@ -15,6 +15,7 @@
 // (1 bit), and the peer's ACK echoes them back (as Linux does); without
 // timestamps the SYN-ACK offers neither, since nothing could bring them back.
 import { halfSipHash24, type IsnGenerator } from './isn.ts';
+import { tupleWords, type IpAddr } from '../wire/ipaddr.ts';
 
 /** MSS values a cookie can carry (3 bits): each the largest not above what was agreed. */
 export const COOKIE_MSS: readonly number[] = [28, 216, 536, 1220, 1360, 1440, 1460, 8960];
@@ -37,7 +38,7 @@ export class SynCookies {
   private readonly a1: number;
   private readonly b0: number;
   private readonly b1: number;
-  private readonly msg = new Uint32Array(4);
+  private readonly msg = new Uint32Array(10);
 
   constructor(isn: IsnGenerator) {
     [this.a0, this.a1] = isn.deriveKey(0x434f4f31); // "COO1"
@@ -45,14 +46,14 @@ export class SynCookies {
   }
 
   /** The cookie (our ISS) for a SYN from rip:rport to lip:lport with ISN `clientIsn`. */
-  make(lip: number, lport: number, rip: number, rport: number, clientIsn: number, mssIndex: number, nowMs: number): number {
+  make(lip: IpAddr, lport: number, rip: IpAddr, rport: number, clientIsn: number, mssIndex: number, nowMs: number): number {
     const t = tick(nowMs);
     const low = (this.hash2(lip, lport, rip, rport, t, mssIndex) & 0xfffff8) | (mssIndex & 7);
     return (this.hash1(lip, lport, rip, rport) + clientIsn + t * 0x1000000 + low) >>> 0;
   }
 
   /** The MSS index a valid cookie carries, or -1 (forged, mangled or too old). */
-  check(lip: number, lport: number, rip: number, rport: number, clientIsn: number, cookie: number, nowMs: number): number {
+  check(lip: IpAddr, lport: number, rip: IpAddr, rport: number, clientIsn: number, cookie: number, nowMs: number): number {
     const v = (cookie - this.hash1(lip, lport, rip, rport) - clientIsn) >>> 0;
     const t = v >>> 24;
     if (((tick(nowMs) - t) & 0xff) > COOKIE_MAX_AGE) return -1;
@@ -61,21 +62,16 @@ export class SynCookies {
     return m < COOKIE_MSS.length ? m : -1;
   }
 
-  private hash1(lip: number, lport: number, rip: number, rport: number): number {
-    const msg = this.msg;
-    msg[0] = lip;
-    msg[1] = rip;
-    msg[2] = ((lport & 0xffff) << 16) | (rport & 0xffff);
-    return halfSipHash24(this.a0, this.a1, msg, 12);
+  private hash1(lip: IpAddr, lport: number, rip: IpAddr, rport: number): number {
+    const n = tupleWords(this.msg, lip, lport, rip, rport);
+    return halfSipHash24(this.a0, this.a1, this.msg, n * 4);
   }
 
-  private hash2(lip: number, lport: number, rip: number, rport: number, t: number, m: number): number {
+  private hash2(lip: IpAddr, lport: number, rip: IpAddr, rport: number, t: number, m: number): number {
     const msg = this.msg;
-    msg[0] = lip;
-    msg[1] = rip;
-    msg[2] = ((lport & 0xffff) << 16) | (rport & 0xffff);
-    msg[3] = (t << 8) | m;
-    return halfSipHash24(this.b0, this.b1, msg, 16);
+    const n = tupleWords(msg, lip, lport, rip, rport);
+    msg[n] = (t << 8) | m;
+    return halfSipHash24(this.b0, this.b1, msg, (n + 1) * 4);
   }
 }
 

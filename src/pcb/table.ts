@@ -3,14 +3,15 @@
 // pcb.hashNext for the rare collision); listeners by local port. A registry
 // of local ports answers bind() conflicts and picks ephemeral ports without
 // scanning every PCB (lwIP walks all its lists for both).
+import { bindAccepts, ipEq, ipHash, type IpAddr } from '../wire/ipaddr.ts';
 import type { TcpPcb } from './pcb.ts';
 
 export const TableKind = { NONE: 0, ACTIVE: 1, TIME_WAIT: 2, LISTEN: 3, BOUND: 4 } as const;
 
 /** A 32-bit hash of a 4-tuple (not keyed: the chains check the full tuple). */
-export function tupleHash(localIp: number, localPort: number, remoteIp: number, remotePort: number): number {
-  let h = Math.imul(remoteIp ^ 0x9e3779b9, 0x85ebca6b);
-  h ^= Math.imul(localIp, 0xc2b2ae35);
+export function tupleHash(localIp: IpAddr, localPort: number, remoteIp: IpAddr, remotePort: number): number {
+  let h = Math.imul(ipHash(remoteIp) ^ 0x9e3779b9, 0x85ebca6b);
+  h ^= Math.imul(ipHash(localIp), 0xc2b2ae35);
   h = Math.imul(h ^ (h >>> 15), 0x27d4eb2f);
   h ^= ((localPort << 16) | remotePort) >>> 0;
   h = Math.imul(h ^ (h >>> 13), 0x165667b1);
@@ -52,10 +53,10 @@ export class TupleTable {
     this.size--;
   }
 
-  lookup(localIp: number, localPort: number, remoteIp: number, remotePort: number): TcpPcb | null {
+  lookup(localIp: IpAddr, localPort: number, remoteIp: IpAddr, remotePort: number): TcpPcb | null {
     let p = this.buckets.get(tupleHash(localIp, localPort, remoteIp, remotePort)) ?? null;
     while (p !== null) {
-      if (p.localPort === localPort && p.remotePort === remotePort && p.remoteIp === remoteIp && p.localIp === localIp) return p;
+      if (p.localPort === localPort && p.remotePort === remotePort && ipEq(p.remoteIp, remoteIp) && ipEq(p.localIp, localIp)) return p;
       p = p.hashNext;
     }
     return null;
@@ -72,7 +73,11 @@ export class TupleTable {
   }
 }
 
-/** Listeners by local port; a listener bound to a specific address wins over one on 0.0.0.0. */
+/**
+ * Listeners by local port. A listener bound to the destination address wins
+ * over a wildcard of the same family, which wins over a dual-stack ::
+ * listener taking IPv4 (as Linux: a specific bind is the better match).
+ */
 export class ListenTable {
   private readonly byPort = new Map<number, TcpPcb[]>();
   size = 0;
@@ -96,15 +101,20 @@ export class ListenTable {
     this.size--;
   }
 
-  lookup(localIp: number, localPort: number): TcpPcb | null {
+  lookup(localIp: IpAddr, localPort: number): TcpPcb | null {
     const list = this.byPort.get(localPort);
     if (list === undefined) return null;
-    let any: TcpPcb | null = null;
+    let best: TcpPcb | null = null;
+    let bestRank = 0;
     for (const p of list) {
-      if (p.localIp === localIp) return p;
-      if (p.localIp === 0) any = p;
+      const r = bindAccepts(p.localIp, p.v6only, localIp);
+      if (r === 3) return p;
+      if (r > bestRank) {
+        best = p;
+        bestRank = r;
+      }
     }
-    return any;
+    return best;
   }
 
   *values(): IterableIterator<TcpPcb> {

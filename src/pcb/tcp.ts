@@ -3,16 +3,15 @@
 // tcp_listen, tcp_connect, tcp_close, tcp_shutdown, tcp_abort). Segment
 // arrival is in input.ts, transmission in output.ts, timers in timers.ts.
 import { Err } from '../err.ts';
-import type { IcmpErrorReport } from '../ip/icmp.ts';
-import type { Icmp } from '../ip/icmp.ts';
+import { IcmpErrorKind, type IcmpErrorReport } from '../ip/host.ts';
+import type { Ip } from '../ip/ip.ts';
 import type { IpHost } from '../ip/host.ts';
-import type { Ipv4 } from '../ip/ipv4.ts';
 import type { PbufPool } from '../pbuf/pool.ts';
 import type { ProtoStats } from '../stats.ts';
 import type { Clock } from '../time/clock.ts';
 import type { Timer } from '../time/timer-heap.ts';
 import { IpProtocol } from '../wire/ipv4.ts';
-import { formatIpv4Address } from '../wire/address.ts';
+import { bindReaches, bindsOverlap, formatIp, ipEq, ipIsAny, type IpAddr } from '../wire/ipaddr.ts';
 import { newTcpOptions, TcpFlag, TcpView, type TcpOptions } from '../wire/tcp.ts';
 import { createCongestionControl } from './congestion.ts';
 import { callErr, callPoll } from './events.ts';
@@ -308,8 +307,10 @@ export interface TcpCounters {
 
 /** What the TCP layer needs from its Stack. */
 export interface TcpHost extends IpHost {
-  readonly ip: Ipv4;
-  readonly icmp: Icmp;
+  /** The dual-stack IP layer. */
+  readonly inet: Ip;
+  /** ICMP error reports of both families arrive through this. */
+  onIcmpError(protocol: number, cb: (e: IcmpErrorReport) => void): void;
   /** Report an exception thrown by application code (counted, rethrown or handed to the stack's handler). */
   reportError(err: unknown): void;
   /** Run `fn` once the current packet or API call is done (Stack.defer). */
@@ -394,7 +395,7 @@ export class Tcp {
    * Replaces the RFC 6528 generator when set (tests use it to start near
    * the 2^32 wrap). Arguments: local ip, local port, remote ip, remote port.
    */
-  issOverride: ((localIp: number, localPort: number, remoteIp: number, remotePort: number) => number) | null = null;
+  issOverride: ((localIp: IpAddr, localPort: number, remoteIp: IpAddr, remotePort: number) => number) | null = null;
   /** Live PCBs of every kind. */
   pcbCount = 0;
   /** Passive opens in SYN_RCVD, all listeners together. */
@@ -404,7 +405,7 @@ export class Tcp {
   private readonly recentResets = new Map<string, number>();
   readonly pool: PbufPool;
   readonly clock: Clock;
-  readonly ip: Ipv4;
+  readonly ip: Ip;
   /**
    * TIME_WAIT deadlines in the order they were set. Every (re)start pushes
    * an entry; as deadlines are now + a constant they arrive sorted. An
@@ -429,13 +430,13 @@ export class Tcp {
     this.stats = host.stats.tcp;
     this.pool = host.pool;
     this.clock = host.clock;
-    this.ip = host.ip;
+    this.ip = host.inet;
     this.isn = new IsnGenerator(host.rng);
     this.cookies = new SynCookies(this.isn);
     this.nextEphemeral = c.ephemeralLow + host.rng.int(c.ephemeralHigh - c.ephemeralLow + 1);
     this.twTimer = host.timer(() => this.expireTimeWait(), 'tcp time-wait');
-    host.ip.register(IpProtocol.TCP, (p, info) => tcpInput(this, p, info));
-    host.icmp.onError(IpProtocol.TCP, (e) => this.icmpError(e));
+    host.inet.register(IpProtocol.TCP, (p, info) => tcpInput(this, p, info));
+    host.onIcmpError(IpProtocol.TCP, (e) => this.icmpError(e));
   }
 
   /** Connections in ESTABLISHED or CLOSE_WAIT (RFC 4022 tcpCurrEstab). */
@@ -500,12 +501,16 @@ export class Tcp {
     return Math.max(0, Math.min(pcb.sndBuf, bytes));
   }
 
-  /** Bind to a local address (0 = any) and port (0 = an ephemeral one). lwIP tcp_bind. */
-  bind(pcb: TcpPcb, ip: number, port: number): number {
+  /**
+   * Bind to a local address and port (0 = an ephemeral one). lwIP tcp_bind.
+   * 0 is IPv4's wildcard, :: IPv6's, which takes IPv4 as well unless the
+   * PCB is v6only (Linux's IPV6_V6ONLY default of 0).
+   */
+  bind(pcb: TcpPcb, ip: IpAddr, port: number): number {
     if (pcb.freed || pcb.state !== TcpState.CLOSED || pcb.localPort !== 0) return Err.VAL;
     if (!Number.isInteger(port) || port < 0 || port > 0xffff) return Err.VAL;
-    ip >>>= 0;
-    if (ip !== 0 && !this.ip.isLocal(ip)) return Err.VAL;
+    if (typeof ip === 'number') ip >>>= 0;
+    if (!ipIsAny(ip) && !this.ip.isLocal(ip)) return Err.VAL;
     if (port === 0) {
       port = this.ephemeralPort(ip, 0, 0);
       if (port === 0) return Err.BUF;
@@ -528,7 +533,7 @@ export class Tcp {
       if (err !== Err.OK) return err;
     }
     for (const other of this.listeners.values()) {
-      if (other.localPort === pcb.localPort && (other.localIp === 0 || pcb.localIp === 0 || other.localIp === pcb.localIp)) return Err.USE;
+      if (other.localPort === pcb.localPort && bindsOverlap(other.localIp, other.v6only, pcb.localIp, pcb.v6only)) return Err.USE;
     }
     this.bound.delete(pcb);
     this.setState(pcb, TcpState.LISTEN);
@@ -538,7 +543,7 @@ export class Tcp {
   }
 
   /** Open a connection (lwIP tcp_connect). `connected` runs when the handshake completes. */
-  connect(pcb: TcpPcb, ip: number, port: number, connected: ConnectedFn | null = null): number {
+  connect(pcb: TcpPcb, ip: IpAddr, port: number, connected: ConnectedFn | null = null): number {
     if (pcb.freed) return Err.VAL;
     switch (pcb.state) {
       case TcpState.CLOSED:
@@ -550,12 +555,15 @@ export class Tcp {
       default:
         return Err.ISCONN;
     }
-    ip >>>= 0;
-    if (ip === 0 || !Number.isInteger(port) || port <= 0 || port > 0xffff) return Err.VAL;
+    if (typeof ip === 'number') ip >>>= 0;
+    if (ipIsAny(ip) || !Number.isInteger(port) || port <= 0 || port > 0xffff) return Err.VAL;
+    // A PCB bound to one family's address (or a v6only ::) cannot reach the other.
+    if (pcb.localPort !== 0 && !bindReaches(pcb.localIp, pcb.v6only, ip)) return Err.VAL;
     const netif = this.ip.route(ip);
     if (netif === null) return Err.RTE;
     let localIp = pcb.localIp;
-    if (localIp === 0) localIp = netif === this.ip.loopback ? (this.ip.isLocal(ip) ? ip : netif.addr) : netif.addr;
+    if (ipIsAny(localIp)) localIp = this.ip.sourceFor(netif, ip);
+    if (ipIsAny(localIp)) return Err.RTE;
     let localPort = pcb.localPort;
     let reusedFrom: TcpPcb | null = null;
     if (localPort === 0) {
@@ -570,7 +578,7 @@ export class Tcp {
       }
     }
     const wasBound = pcb.localPort !== 0;
-    if (wasBound && pcb.localIp !== localIp) {
+    if (wasBound && !ipEq(pcb.localIp, localIp)) {
       this.ports.remove(pcb);
     }
     pcb.localIp = localIp;
@@ -580,6 +588,7 @@ export class Tcp {
     const now = this.clock.now();
     pcb.iss = this.chooseIss(localIp, localPort, ip, port, now);
     pcb.tsOffset = this.isn.tsOffset(localIp, localPort, ip, port);
+    pcb.flowLabel = this.isn.flowLabel(localIp, localPort, ip, port);
     if (reusedFrom !== null) {
       // The new incarnation must start above the old one's sequence space.
       const floor = seqAdd(reusedFrom.sndMax, 128_000);
@@ -593,9 +602,9 @@ export class Tcp {
     pcb.highSacked = pcb.iss;
     pcb.sndWnd = 0xffff;
     pcb.rcvScale = this.config.windowScaling ? windowScaleFor(pcb.rcvBufSize) : 0;
-    pcb.ourMss = this.mssFor(netif.mtu);
+    pcb.ourMss = this.mssFor(this.ip.mtuOf(netif, ip), ip);
     pcb.mss = pcb.ourMss;
-    pcb.gsoMax = netif.gsoMaxSize;
+    pcb.gsoMax = this.gsoRoom(netif.gsoMaxSize, ip);
     pcb.connectedFn = connected;
     if (!wasBound || pcb.table === TableKind.BOUND) {
       this.bound.delete(pcb);
@@ -755,16 +764,26 @@ export class Tcp {
   // ------------------------------------------------------------------
 
   /** An initial send sequence number for a new connection (RFC 6528). */
-  chooseIss(localIp: number, localPort: number, remoteIp: number, remotePort: number, now: number): number {
+  chooseIss(localIp: IpAddr, localPort: number, remoteIp: IpAddr, remotePort: number, now: number): number {
     if (this.issOverride !== null) return this.issOverride(localIp, localPort, remoteIp, remotePort) >>> 0;
     return this.isn.isn(localIp, localPort, remoteIp, remotePort, now);
   }
 
-  /** The MSS for a netif MTU (IPv4 + TCP headers off), capped by config. */
-  mssFor(mtu: number): number {
+  /** The MSS for an MTU toward `peer` (IP + TCP headers off), capped by config. */
+  mssFor(mtu: number, peer: IpAddr): number {
     // No floor of our own: an MTU-68 link (RFC 791's minimum) carries 28.
-    const m = mtu - 40;
+    const m = mtu - this.ip.headerLen(peer) - 20;
     return this.config.mss > 0 ? Math.min(m, this.config.mss) : m;
+  }
+
+  /** pcb.gsoMax for a netif's GSO size toward `peer`. */
+  gsoRoom(gsoMaxSize: number, peer: IpAddr): number {
+    return gsoMaxSize > 0 ? gsoMaxSize - this.ip.headerLen(peer) - 20 : 0;
+  }
+
+  /** The MSS a peer that sends no MSS option gets (RFC 9293 §3.7.1: 536 for IPv4; RFC 8200 §8.3: 1220 for IPv6). */
+  defaultMss(peer: IpAddr): number {
+    return this.ip.of(peer).minMtu - this.ip.headerLen(peer) - 20;
   }
 
   /** A passive open enters SYN_RCVD: counted in its listener's SYN queue. */
@@ -937,7 +956,7 @@ export class Tcp {
   }
 
   /** Was this 4-tuple reset by us recently (noteReset)? */
-  resetRecently(localIp: number, localPort: number, remoteIp: number, remotePort: number): boolean {
+  resetRecently(localIp: IpAddr, localPort: number, remoteIp: IpAddr, remotePort: number): boolean {
     const key = tupleKey(localIp, localPort, remoteIp, remotePort);
     const at = this.recentResets.get(key);
     if (at === undefined) return false;
@@ -1042,7 +1061,7 @@ export class Tcp {
       if (pcb.timer !== null) pcb.timer.stop();
       return;
     }
-    if (pcb.timer === null) pcb.timer = this.host.timer(() => onPcbTimer(this, pcb), `tcp ${formatIpv4Address(pcb.localIp)}:${pcb.localPort}->${formatIpv4Address(pcb.remoteIp)}:${pcb.remotePort}`);
+    if (pcb.timer === null) pcb.timer = this.host.timer(() => onPcbTimer(this, pcb), `tcp ${formatIp(pcb.localIp)}:${pcb.localPort}->${formatIp(pcb.remoteIp)}:${pcb.remotePort}`);
     if (!pcb.timer.active || pcb.timer.deadline !== t) pcb.timer.startAt(t);
   }
 
@@ -1173,10 +1192,10 @@ export class Tcp {
     return output(this, pcb);
   }
 
-  private portConflict(pcb: TcpPcb, ip: number, port: number): boolean {
+  private portConflict(pcb: TcpPcb, ip: IpAddr, port: number): boolean {
     for (const u of this.ports.usersOf(port)) {
       if (u === pcb) continue;
-      const overlap = u.localIp === 0 || ip === 0 || u.localIp === ip;
+      const overlap = bindsOverlap(u.localIp, u.v6only, ip, pcb.v6only);
       if (!overlap) continue;
       const bothReuse = (u.soOptions & SockOpt.REUSEADDR) !== 0 && (pcb.soOptions & SockOpt.REUSEADDR) !== 0;
       if (!bothReuse) return true;
@@ -1189,15 +1208,15 @@ export class Tcp {
    * upward). With a remote endpoint the port only has to make the 4-tuple
    * unique; for bind it must be unused. 0 when the range is exhausted.
    */
-  private ephemeralPort(localIp: number, remoteIp: number, remotePort: number): number {
+  private ephemeralPort(localIp: IpAddr, remoteIp: IpAddr, remotePort: number): number {
     const lo = this.config.ephemeralLow;
     const span = this.config.ephemeralHigh - lo + 1;
     for (let i = 0; i < span; i++) {
       const port = lo + ((this.nextEphemeral - lo + i) % span);
       const free =
-        remoteIp === 0
+        ipIsAny(remoteIp)
           ? !this.ports.inUse(port)
-          : !this.ports.usersOf(port).some((u) => u.state === TcpState.LISTEN || u.table === TableKind.BOUND || (u.remoteIp === remoteIp && u.remotePort === remotePort && (u.localIp === localIp || u.localIp === 0)));
+          : !this.ports.usersOf(port).some((u) => u.state === TcpState.LISTEN || u.table === TableKind.BOUND || (ipEq(u.remoteIp, remoteIp) && u.remotePort === remotePort && (ipEq(u.localIp, localIp) || ipIsAny(u.localIp))));
       if (free) {
         this.nextEphemeral = lo + ((port - lo + 1) % span);
         return port;
@@ -1259,12 +1278,15 @@ export class Tcp {
     if (seqDiff(seq, pcb.sndUna) < 0 || seqDiff(seq, pcb.sndMax) >= 0) {
       if (!(pcb.state === TcpState.SYN_SENT && seq === pcb.iss)) return;
     }
-    if (e.type === 3 && e.code === 4) {
-      // Fragmentation needed (RFC 1191, RFC 8201): lower the MSS for the
-      // path, but not below minPmtu's (a report of 0 from an old router
-      // means "unknown": take 576). Below the floor DF goes off instead,
-      // so a real tiny hop fragments rather than drops (Linux min_pmtu).
+    if (e.kind === IcmpErrorKind.TOO_BIG) {
+      // Fragmentation needed / packet too big (RFC 1191, RFC 8201): lower
+      // the MSS for the path, but not below minPmtu's (an IPv4 report of 0
+      // from an old router means "unknown": take 576; IPv6 never goes below
+      // 1280). Below the floor DF goes off instead, so a real tiny hop
+      // fragments rather than drops (Linux min_pmtu).
       let mtu = e.nextHopMtu >= 68 ? e.nextHopMtu : 576;
+      const familyMin = this.ip.of(pcb.remoteIp).minMtu;
+      if (familyMin > 576 && mtu < familyMin) mtu = familyMin;
       if (mtu < this.config.minPmtu) {
         mtu = this.config.minPmtu;
         if (!pcb.pmtuFloored) {
@@ -1272,16 +1294,16 @@ export class Tcp {
           this.counters.pmtuFloored++;
         }
       }
-      const m = this.mssFor(mtu);
+      const m = this.mssFor(mtu, pcb.remoteIp);
       if (m < pcb.mss) {
         pcb.mss = m;
         output(this, pcb);
       }
       return;
     }
-    if (e.type === 3) {
+    if (e.kind === IcmpErrorKind.UNREACHABLE || e.kind === IcmpErrorKind.REFUSED || e.kind === IcmpErrorKind.OTHER) {
       // Unreachable: fatal while connecting (RFC 1122 allows aborting on hard errors), a soft error otherwise.
-      const code = e.code === 2 || e.code === 3 ? Err.RST : Err.RTE;
+      const code = e.kind === IcmpErrorKind.REFUSED ? Err.RST : Err.RTE;
       if (pcb.state === TcpState.SYN_SENT) {
         this.counters.attemptFails++;
         this.abandon(pcb, false, code);
@@ -1298,8 +1320,8 @@ export class Tcp {
 const RECENT_RESET_MS = 3 * 64_000;
 const RECENT_RESETS_MAX = 8192;
 
-function tupleKey(localIp: number, localPort: number, remoteIp: number, remotePort: number): string {
-  return `${localIp}:${localPort}:${remoteIp}:${remotePort}`;
+function tupleKey(localIp: IpAddr, localPort: number, remoteIp: IpAddr, remotePort: number): string {
+  return `${String(localIp)}|${localPort}|${String(remoteIp)}|${remotePort}`;
 }
 
 function validate(c: ResolvedTcpConfig): void {

@@ -9,6 +9,7 @@ import { Rng } from '../time/rng.ts';
 import type { SocketLayer } from '../socket/layer.ts';
 import type { Socket } from '../socket/socket.ts';
 import { formatIpv4Address } from '../wire/address.ts';
+import { formatIp } from '../wire/ipaddr.ts';
 import { type ResolvedLimits, ServiceTimeout, timedReadline, timedWrite } from './limits.ts';
 import { type Connection, DEFAULT_LIMITS, type Handler, serve, type ServeOptions, type Service, type ServiceCounters } from './serve.ts';
 
@@ -186,8 +187,8 @@ export function connectionRows(conns: Iterable<import('../pcb/pcb.ts').TcpPcb>):
     const i = p.info();
     rows.push({
       state: i.state,
-      local: `${formatIpv4Address(i.localIp)}:${i.localPort}`,
-      remote: `${formatIpv4Address(i.remoteIp)}:${i.remotePort}`,
+      local: `${formatIp(i.localIp)}:${i.localPort}`,
+      remote: `${formatIp(i.remoteIp)}:${i.remotePort}`,
       mss: i.mss,
       cwnd: i.cwnd,
       ssthresh: i.ssthresh >= 0x7fffffff ? null : i.ssthresh,

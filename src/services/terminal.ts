@@ -14,6 +14,7 @@ import * as readline from 'node:readline';
 import * as repl from 'node:repl';
 import type { Server, Socket } from '../net/index.ts';
 import type { Stack } from '../stack/stack.ts';
+import { formatIp } from '../wire/ipaddr.ts';
 
 export type TerminalMode = 'repl' | 'shell';
 
@@ -179,7 +180,7 @@ function startShell(stack: Stack, o: TerminalOptions, session: TerminalSession, 
     echo: (args) => args.join(' '),
     stats: () => JSON.stringify({ tcp: { ...stack.stats.tcp, pcbs: stack.tcp.pcbCount }, ip: stack.stats.ip }),
     conns: () =>
-      [...stack.tcp.connections()].map((p) => `${p.stateName} ${p.localPort} -> ${(p.remoteIp >>> 24) & 255}.${(p.remoteIp >>> 16) & 255}.${(p.remoteIp >>> 8) & 255}.${p.remoteIp & 255}:${p.remotePort}`).join('\n') || '(none)',
+      [...stack.tcp.connections()].map((p) => `${p.stateName} ${p.localPort} -> ${formatIp(p.remoteIp)}:${p.remotePort}`).join('\n') || '(none)',
     whoami: (_a, s) => `session ${s.id} from ${s.remote}`,
   };
   const commands: Record<string, ShellCommand> = { ...builtins, ...o.commands };

@@ -25,6 +25,7 @@ import type { Timer } from '../time/timer-heap.ts';
 import type { UdpPcb } from '../udp/pcb.ts';
 import { UDP_MAX_PAYLOAD } from '../udp/output.ts';
 import { formatIpv4Address } from '../wire/address.ts';
+import { formatIp, ipIsAny, type IpAddr } from '../wire/ipaddr.ts';
 import { MP_STREAM_POLL, POLLERR, POLLIN, POLLNVAL, POLLOUT, SO_CALLBACK, SO_ERROR, SO_REUSEADDR, SOL_SOCKET } from './constants.ts';
 import { errno, errnoFromErr, OSError } from './errors.ts';
 import type { SocketLayer } from './layer.ts';
@@ -66,7 +67,7 @@ export class DatagramSocket<out M extends SocketMode = SocketMode> {
   private timeoutMs: number | null = null;
   private error = 0;
   private readonly qP: Pbuf[] = [];
-  private readonly qAddr: number[] = [];
+  private readonly qAddr: IpAddr[] = [];
   private readonly qPort: number[] = [];
   private qBytes = 0;
   private readonly maxDatagrams: number;
@@ -167,18 +168,14 @@ export class DatagramSocket<out M extends SocketMode = SocketMode> {
   getsockname(): SockAddr {
     const pcb = this.open();
     let ip = pcb.localIp;
-    if (ip === 0 && pcb.connected) {
-      const ipl = this.layer.host.ip;
-      const netif = ipl.route(pcb.remoteIp);
-      if (netif !== null) ip = netif === ipl.loopback && ipl.isLocal(pcb.remoteIp) ? pcb.remoteIp : netif.addr;
-    }
-    return [formatIpv4Address(ip), pcb.localPort];
+    if (ipIsAny(ip) && pcb.connected) ip = this.layer.host.inet.sourceTo(pcb.remoteIp);
+    return [formatIp(ip), pcb.localPort];
   }
 
   getpeername(): SockAddr {
     const pcb = this.open();
     if (!pcb.connected) throw new OSError(errno.ENOTCONN);
-    return [formatIpv4Address(pcb.remoteIp), pcb.remotePort];
+    return [formatIp(pcb.remoteIp), pcb.remotePort];
   }
 
   // ---------------------------------------------------------------------
@@ -294,7 +291,7 @@ export class DatagramSocket<out M extends SocketMode = SocketMode> {
 
   toString(): string {
     const p = this.pcb;
-    return `<socket DGRAM ${this.closed || p === null ? 'CLOSED' : `${formatIpv4Address(p.localIp)}:${p.localPort}`}>`;
+    return `<socket DGRAM ${this.closed || p === null ? 'CLOSED' : `${formatIp(p.localIp)}:${p.localPort}`}>`;
   }
 
   // ---------------------------------------------------------------------
@@ -343,10 +340,10 @@ export class DatagramSocket<out M extends SocketMode = SocketMode> {
       p.copyPartial(data, len, 0);
     }
     p.free();
-    return [data, [formatIpv4Address(a), port]];
+    return [data, [formatIp(a), port]];
   }
 
-  private onRecv(p: Pbuf, addr: number, port: number): void {
+  private onRecv(p: Pbuf, addr: IpAddr, port: number): void {
     if (this.closed) {
       p.free();
       return;

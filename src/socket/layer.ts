@@ -2,6 +2,7 @@
 // counters and the handler for exceptions thrown by option-20 callbacks.
 import { RawTcp } from '../callbacks/raw.ts';
 import { RawUdp } from '../callbacks/raw-udp.ts';
+import type { Ip } from '../ip/ip.ts';
 import type { Ipv4 } from '../ip/ipv4.ts';
 import type { Tcp } from '../pcb/tcp.ts';
 import type { Udp } from '../udp/udp.ts';
@@ -17,6 +18,8 @@ export interface SocketHost {
   readonly tcp: Tcp;
   readonly udp: Udp;
   readonly ip: Ipv4;
+  /** Both IP families (route, source selection). */
+  readonly inet: Ip;
   readonly clock: Clock;
   /** Run `fn` as soon as the current packet is processed (never inside it). */
   defer(fn: () => void): void;

@@ -34,6 +34,7 @@ import { WriteFlag } from '../pcb/output.ts';
 import type { TcpPcb } from '../pcb/pcb.ts';
 import { TcpState } from '../pcb/state.ts';
 import { formatIpv4Address, parseIpv4Address } from '../wire/address.ts';
+import { formatIp } from '../wire/ipaddr.ts';
 import type { Timer } from '../time/timer-heap.ts';
 import {
   AF_INET,
@@ -143,7 +144,7 @@ export class Socket<out M extends SocketMode = SocketMode> {
     this.installConnectionCallbacks(pcb);
     if (accepted) {
       this._state = SockState.CONNECTED;
-      this.peer = [formatIpv4Address(pcb.remoteIp), pcb.remotePort];
+      this.peer = [formatIp(pcb.remoteIp), pcb.remotePort];
     }
     layer.counters.created++;
     layer.open++;
@@ -285,7 +286,7 @@ export class Socket<out M extends SocketMode = SocketMode> {
   getsockname(): SockAddr {
     this.checkOpen();
     const p = this.pcb;
-    return p === null ? ['0.0.0.0', 0] : [formatIpv4Address(p.localIp), p.localPort];
+    return p === null ? ['0.0.0.0', 0] : [formatIp(p.localIp), p.localPort];
   }
 
   getpeername(): SockAddr {
@@ -369,7 +370,7 @@ export class Socket<out M extends SocketMode = SocketMode> {
       return Err.OK;
     });
     if (err !== Err.OK) throw new OSError(errnoFromErr(err));
-    this.peer = [formatIpv4Address(ip), port];
+    this.peer = [formatIp(ip), port];
     this._state = SockState.CONNECTING;
     if (this.timeoutMs === 0) throw new OSError(errno.EINPROGRESS);
     return this.asBlocking(
@@ -1135,5 +1136,5 @@ export function parseAddr(addr: SockAddr): [number, number] {
 /** MicroPython's socket.getaddrinfo for IPv4 literals: [(AF_INET, SOCK_STREAM, proto, '', (host, port))]. */
 export function getaddrinfo(host: string, port: number): [number, number, number, string, SockAddr][] {
   const [ip] = parseAddr([host, port]);
-  return [[AF_INET, SOCK_STREAM, IPPROTO_TCP, '', [formatIpv4Address(ip), port]]];
+  return [[AF_INET, SOCK_STREAM, IPPROTO_TCP, '', [formatIp(ip), port]]];
 }

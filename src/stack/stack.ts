@@ -15,8 +15,11 @@
 // itself through loopback without end (LAND was one) cannot starve Node.
 import { Err } from '../err.ts';
 import { Icmp, type IcmpOptions } from '../ip/icmp.ts';
-import type { IpHost } from '../ip/host.ts';
+import type { IcmpErrorReport, IpHost } from '../ip/host.ts';
+import { Icmp6, type Icmp6Options } from '../ip/icmp6.ts';
+import { Ip } from '../ip/ip.ts';
 import { Ipv4, type Ipv4Options } from '../ip/ipv4.ts';
+import { Ipv6, type Ipv6Options } from '../ip/ipv6.ts';
 import { type LinkOutput, Netif, type NetifConfig } from '../netif/netif.ts';
 import type { Pbuf } from '../pbuf/pbuf.ts';
 import { PbufLayer, PbufPool, PbufUse, type PbufPoolOptions } from '../pbuf/pool.ts';
@@ -34,6 +37,7 @@ import { Rng } from '../time/rng.ts';
 import type { Timer, TimerCallback } from '../time/timer-heap.ts';
 import { VirtualClock } from '../time/virtual-clock.ts';
 import { formatIpv4Address, parseIpv4Address, prefixToMask } from '../wire/address.ts';
+import { IP6_LOOPBACK, Ip6Addr, type IpAddr, parseIp } from '../wire/ipaddr.ts';
 
 export interface StackOptions {
   /** A name for logs and pcaps. */
@@ -44,7 +48,9 @@ export interface StackOptions {
   rng?: Rng | number | string;
   pool?: PbufPoolOptions;
   ip?: Ipv4Options;
+  ip6?: Ipv6Options;
   icmp?: IcmpOptions;
+  icmp6?: Icmp6Options;
   tcp?: TcpConfig;
   udp?: UdpConfig;
   socket?: SocketLayerOptions;
@@ -65,7 +71,15 @@ export interface StackOptions {
 }
 
 export interface AddNetifOptions extends Omit<NetifConfig, 'addr' | 'netmask'> {
-  addr: number | string;
+  /** IPv4 address (0 or omitted with `addr6`: an IPv6-only netif). */
+  addr?: number | string;
+  /**
+   * IPv6 address(es), each as text with an optional prefix length
+   * ("fd00::1/64") or an Ip6Addr; the prefix defaults to `prefixLength6`.
+   */
+  addr6?: string | Ip6Addr | readonly (string | Ip6Addr)[];
+  /** On-link prefix length of IPv6 addresses given without one (default 64). */
+  prefixLength6?: number;
   /** Netmask as an address or a prefix length. */
   netmask?: number | string;
   prefixLength?: number;
@@ -86,8 +100,14 @@ export class Stack implements IpHost {
   readonly stats: Stats = newStats();
   readonly netifs: Netif[] = [];
   readonly loopback: Netif;
+  /** The IPv4 layer. */
   readonly ip: Ipv4;
+  /** The IPv6 layer. */
+  readonly ip6: Ipv6;
+  /** Both families behind one interface: what TCP and UDP send through. */
+  readonly inet: Ip;
   readonly icmp: Icmp;
+  readonly icmp6: Icmp6;
   readonly tcp: Tcp;
   /** The UDP layer (src/udp). */
   readonly udp: Udp;
@@ -127,7 +147,10 @@ export class Stack implements IpHost {
     this.onInternalError = opts.onInternalError;
     this.drainTimer = this.clock.timer(() => this.drain(true), `${this.name}/drain`);
     this.ip = new Ipv4(this, opts.ip);
+    this.ip6 = new Ipv6(this, opts.ip6);
+    this.inet = new Ip(this.ip, this.ip6);
     this.icmp = new Icmp(this, this.ip, opts.icmp);
+    this.icmp6 = new Icmp6(this, this.ip6, opts.icmp6);
     this.tcp = new Tcp(this, opts.tcp);
     this.pool.onShortage = () => this.tcp.freeOutOfOrder() > 0;
     this.udp = new Udp(this, opts.udp);
@@ -141,7 +164,15 @@ export class Stack implements IpHost {
         output: (p, netif) => this.loop(p, netif),
       }),
     );
+    this.loopback.addAddr6(IP6_LOOPBACK, 128);
     this.ip.loopback = this.loopback;
+    this.ip6.loopback = this.loopback;
+  }
+
+  /** A transport's handler for ICMP and ICMPv6 errors about datagrams it sent. */
+  onIcmpError(protocol: number, cb: (e: IcmpErrorReport) => void): void {
+    this.icmp.onError(protocol, cb);
+    this.icmp6.onError(protocol, cb);
   }
 
   /** True while a packet, timer or deferred work item is being processed. */
@@ -156,13 +187,22 @@ export class Stack implements IpHost {
 
   /** Add a network interface; its received packets feed this stack. */
   addNetif(o: AddNetifOptions): Netif {
-    const addr = toAddr(o.addr, 'addr');
+    const addr = o.addr === undefined ? 0 : toAddr(o.addr, 'addr');
     let netmask: number;
     if (o.prefixLength !== undefined) netmask = prefixToMask(o.prefixLength);
     else if (o.netmask !== undefined) netmask = toAddr(o.netmask, 'netmask');
     else netmask = 0xffffff00;
-    const netif = this.attach(new Netif({ name: o.name, addr, netmask, gateway: o.gateway ?? 0, mtu: o.mtu ?? 1500, output: o.output }));
-    if (o.isDefault || this.ip.defaultNetif === null) this.ip.defaultNetif = netif;
+    if (addr === 0) netmask = 0;
+    const six = o.addr6 === undefined ? [] : Array.isArray(o.addr6) ? (o.addr6 as readonly (string | Ip6Addr)[]) : [o.addr6 as string | Ip6Addr];
+    if (addr === 0 && six.length === 0) throw new RangeError(`netif ${o.name}: needs an IPv4 addr or an addr6`);
+    const netif = new Netif({ name: o.name, addr, netmask, gateway: o.gateway ?? 0, mtu: o.mtu ?? 1500, output: o.output });
+    for (const a of six) {
+      const [ip6, len] = toAddr6(a, o.prefixLength6 ?? 64);
+      netif.addAddr6(ip6, len);
+    }
+    this.attach(netif);
+    if (addr !== 0 && (o.isDefault || this.ip.defaultNetif === null)) this.ip.defaultNetif = netif;
+    if (six.length > 0 && (o.isDefault || this.ip6.defaultNetif === null)) this.ip6.defaultNetif = netif;
     return netif;
   }
 
@@ -301,9 +341,10 @@ export class Stack implements IpHost {
     return this.net.connectTcp(options);
   }
 
-  /** Send an ICMP echo request (see Pinger for a ping loop). */
-  ping(dst: number | string, ident: number, seqNo: number, data: Uint8Array): number {
-    return this.icmp.sendEchoRequest(toAddr(dst, 'dst'), ident, seqNo, data);
+  /** Send an ICMP or ICMPv6 echo request, by the address's family (see Pinger for a ping loop). */
+  ping(dst: IpAddr | string, ident: number, seqNo: number, data: Uint8Array): number {
+    const a = toIpAddr(dst, 'dst');
+    return typeof a === 'number' ? this.icmp.sendEchoRequest(a, ident, seqNo, data) : this.icmp6.sendEchoRequest(a, ident, seqNo, data);
   }
 
   /** Stop timers and free everything held (queued packets, fragments). */
@@ -314,11 +355,11 @@ export class Stack implements IpHost {
     this.discardQueues();
     this.tcp.closeAll();
     this.udp.closeAll();
-    this.ip.close();
+    this.inet.close();
   }
 
   toString(): string {
-    const addrs = this.netifs.filter((n) => n !== this.loopback).map((n) => `${n.name}=${formatIpv4Address(n.addr)}`);
+    const addrs = this.netifs.filter((n) => n !== this.loopback).map((n) => `${n.name}=${[...(n.addr !== 0 ? [formatIpv4Address(n.addr)] : []), ...n.addrs6.map(String)].join(',')}`);
     return `Stack(${this.name} ${addrs.join(' ')})`;
   }
 
@@ -402,7 +443,11 @@ export class Stack implements IpHost {
     this.depth++;
     try {
       this.stats.link.recv++;
-      this.ip.input(p, netif);
+      // The version nibble picks the family (a TUN or a link carries both).
+      // A netif without IPv6 addresses runs IPv4 only, as lwIP built
+      // without IPv6: there a version-6 packet is IPv4's protocol error.
+      if (p.len > 0 && p.buf[p.off]! >>> 4 === 6 && netif.addrs6.length > 0) this.ip6.input(p, netif);
+      else this.ip.input(p, netif);
     } catch (err) {
       this.caught(err);
     } finally {
@@ -520,4 +565,23 @@ function toAddr(a: number | string, what: string): number {
   const n = parseIpv4Address(a);
   if (n === null) throw new RangeError(`invalid IPv4 ${what}: ${a}`);
   return n;
+}
+
+function toIpAddr(a: IpAddr | string, what: string): IpAddr {
+  if (typeof a === 'number') return a >>> 0;
+  if (typeof a !== 'string') return a;
+  const n = parseIp(a);
+  if (n === null) throw new RangeError(`invalid IP ${what}: ${a}`);
+  return n;
+}
+
+/** "fd00::1/64", "fd00::1" (prefix `defLen`) or an Ip6Addr. */
+function toAddr6(a: string | Ip6Addr, defLen: number): [Ip6Addr, number] {
+  if (typeof a !== 'string') return [a, defLen];
+  const slash = a.indexOf('/');
+  const text = slash < 0 ? a : a.slice(0, slash);
+  const len = slash < 0 ? defLen : Number(a.slice(slash + 1));
+  const ip6 = Ip6Addr.parse(text);
+  if (ip6 === null || !Number.isInteger(len) || len < 0 || len > 128) throw new RangeError(`invalid IPv6 address: ${a}`);
+  return [ip6, len];
 }

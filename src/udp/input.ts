@@ -3,8 +3,7 @@
 // answer ICMP port unreachable when nobody listens.
 import type { IpInfo } from '../ip/host.ts';
 import type { Pbuf } from '../pbuf/pbuf.ts';
-import { ipv4IsMulticast } from '../wire/address.ts';
-import { chainOnesSum, ipv4PseudoHeaderSum } from '../wire/checksum.ts';
+import { chainOnesSum } from '../wire/checksum.ts';
 import { IpProtocol } from '../wire/ipv4.ts';
 import { UDP_HEADER_LEN } from '../wire/udp.ts';
 import type { Udp } from './udp.ts';
@@ -30,12 +29,14 @@ export function udpInput(udp: Udp, p: Pbuf, info: IpInfo): void {
   // less means trailing bytes that are not part of it (trim).
   if (length < UDP_HEADER_LEN || length > p.totLen) return drop(udp, p, 'lenerr');
   if (length < p.totLen) p.realloc(length);
-  // Checksum 0: none was computed (allowed over IPv4, RFC 768).
-  if (checksum !== 0 && chainOnesSum(p, 0, length, ipv4PseudoHeaderSum(info.src, info.dst, IpProtocol.UDP, length)) !== 0xffff) {
+  // Checksum 0: none was computed (allowed over IPv4, RFC 768; never over IPv6, RFC 8200 §8.1).
+  if (checksum === 0) {
+    if (udp.ip.of(info.src).udpChecksumRequired) return drop(udp, p, 'chkerr');
+  } else if (chainOnesSum(p, 0, length, udp.ip.pseudoSum(info.src, info.dst, IpProtocol.UDP, length)) !== 0xffff) {
     return drop(udp, p, 'chkerr');
   }
   // Source port 0 is allowed (no reply expected); destination port 0 never matches.
-  const multicast = ipv4IsMulticast(info.dst);
+  const multicast = info.multicast;
   const pcb = dstPort === 0 ? null : udp.table.lookup(info.dst, dstPort, info.src, srcPort, info.broadcast || multicast, info.netif.addr);
   if (pcb !== null && pcb.recvFn === null) {
     // Bound but nobody receives (lwIP frees the datagram, no ICMP).
@@ -47,8 +48,9 @@ export function udpInput(udp: Udp, p: Pbuf, info: IpInfo): void {
     c.noPorts++;
     st.drop++;
     // RFC 1122 3.2.2.1 / 4.1.3.1: port unreachable, never about a broadcast or multicast.
-    if (!info.broadcast && !multicast && udp.icmpErrors !== null && p.addHeader(info.headerLen)) {
-      udp.icmpErrors.destUnreachable(p, PORT_UNREACHABLE);
+    const icmp = udp.ip.icmpErrorsFor(info.src);
+    if (!info.broadcast && !multicast && icmp !== null && p.addHeader(info.headerLen)) {
+      icmp.destUnreachable(p, PORT_UNREACHABLE);
     }
     p.free();
     return;

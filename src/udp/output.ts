@@ -5,25 +5,29 @@ import { Err } from '../err.ts';
 import type { Pbuf } from '../pbuf/pbuf.ts';
 import { PbufType } from '../pbuf/pbuf.ts';
 import { PbufLayer, PbufUse } from '../pbuf/pool.ts';
-import { chainOnesSum, ipv4PseudoHeaderSum } from '../wire/checksum.ts';
+import { chainOnesSum } from '../wire/checksum.ts';
+import { bindReaches, ipIsAny, type IpAddr } from '../wire/ipaddr.ts';
 import { IPV4_HEADER_LEN, IpProtocol } from '../wire/ipv4.ts';
 import { UDP_HEADER_LEN } from '../wire/udp.ts';
 import type { UdpPcb } from './pcb.ts';
 import type { Udp } from './udp.ts';
 
-/** Largest payload one datagram can carry over IPv4 (65535 - 20 - 8). */
+/** Largest payload one datagram can carry over IPv4 (65535 - 20 - 8); IPv6 takes 65527. */
 export const UDP_MAX_PAYLOAD = 0xffff - IPV4_HEADER_LEN - UDP_HEADER_LEN;
 
 /**
  * Send `p` (the payload; the caller keeps its reference, as lwIP) from
  * `pcb` to dst:dstPort. Binds the PCB to an ephemeral port first if needed.
  */
-export function udpOutput(udp: Udp, pcb: UdpPcb, p: Pbuf, dst: number, dstPort: number): number {
+export function udpOutput(udp: Udp, pcb: UdpPcb, p: Pbuf, dst: IpAddr, dstPort: number): number {
   const st = udp.stats;
   if (pcb.freed) return Err.VAL;
-  dst >>>= 0;
-  if (!Number.isInteger(dstPort) || dstPort <= 0 || dstPort > 0xffff || dst === 0) return Err.VAL;
-  if (p.totLen > UDP_MAX_PAYLOAD) {
+  if (typeof dst === 'number') dst >>>= 0;
+  if (!Number.isInteger(dstPort) || dstPort <= 0 || dstPort > 0xffff || ipIsAny(dst)) return Err.VAL;
+  // A PCB bound to one family's address (or a v6only ::) cannot send to the other.
+  if (pcb.localPort !== 0 && !bindReaches(pcb.localIp, pcb.v6only, dst)) return Err.VAL;
+  const fl = udp.ip.of(dst);
+  if (p.totLen > fl.maxPayload - UDP_HEADER_LEN) {
     st.lenerr++;
     st.err++;
     return Err.VAL;
@@ -40,7 +44,7 @@ export function udpOutput(udp: Udp, pcb: UdpPcb, p: Pbuf, dst: number, dstPort: 
     return Err.RTE;
   }
   let src = pcb.localIp;
-  if (src === 0) src = netif === ip.loopback && ip.isLocal(dst) ? dst : netif.addr;
+  if (ipIsAny(src)) src = ip.sourceFor(netif, dst);
   else if (!ip.isLocal(src)) {
     // Bound to an address the stack no longer has (lwIP: ERR_RTE).
     st.rterr++;
@@ -71,11 +75,11 @@ export function udpOutput(udp: Udp, pcb: UdpPcb, p: Pbuf, dst: number, dstPort: 
   b[o + 5] = len;
   b[o + 6] = 0;
   b[o + 7] = 0;
-  let c = ~chainOnesSum(head, 0, len, ipv4PseudoHeaderSum(src, dst, IpProtocol.UDP, len)) & 0xffff;
+  let c = ~chainOnesSum(head, 0, len, ip.pseudoSum(src, dst, IpProtocol.UDP, len)) & 0xffff;
   if (c === 0) c = 0xffff; // RFC 768: a computed 0 is sent as all ones
   b[o + 6] = c >>> 8;
   b[o + 7] = c;
-  const err = ip.outputIf(head, src, dst, IpProtocol.UDP, pcb.ttl, pcb.tos, false, netif);
+  const err = ip.output(head, src, dst, IpProtocol.UDP, pcb.ttl, pcb.tos, false);
   if (ownHead) head.free();
   else p.removeHeader(UDP_HEADER_LEN);
   if (err === Err.OK) {

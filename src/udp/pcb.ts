@@ -2,12 +2,13 @@
 // port, optionally a fixed remote ("connected"), options, and the
 // application's callbacks.
 import type { Pbuf } from '../pbuf/pbuf.ts';
+import { formatIp, type IpAddr } from '../wire/ipaddr.ts';
 
 /**
  * udp_recv callback (lwIP udp_recv_fn): a datagram's payload (a pbuf the
  * callback takes and must free) and who sent it.
  */
-export type UdpRecvFn = (arg: unknown, pcb: UdpPcb, p: Pbuf, addr: number, port: number) => void;
+export type UdpRecvFn = (arg: unknown, pcb: UdpPcb, p: Pbuf, addr: IpAddr, port: number) => void;
 
 /**
  * An ICMP error about a datagram this connected PCB sent (tsip extension:
@@ -24,15 +25,17 @@ export const UdpSockOpt = {
 } as const;
 
 export class UdpPcb {
-  /** 0 = any local address. */
-  localIp = 0;
+  /** 0 or :: = any local address (a u32 for IPv4, an Ip6Addr for IPv6). */
+  localIp: IpAddr = 0;
   /** 0 = not bound yet. */
   localPort = 0;
-  remoteIp = 0;
+  remoteIp: IpAddr = 0;
   remotePort = 0;
   /** lwIP UDP_FLAGS_CONNECTED: remote address and port are fixed (filtering input). */
   connected = false;
   soOptions = 0;
+  /** Bound to :: but refusing IPv4 (IPV6_V6ONLY). */
+  v6only = false;
   ttl: number;
   tos = 0;
   arg: unknown = null;
@@ -52,7 +55,7 @@ export class UdpPcb {
   }
 
   toString(): string {
-    const a = (x: number): string => `${x >>> 24}.${(x >>> 16) & 255}.${(x >>> 8) & 255}.${x & 255}`;
+    const a = formatIp;
     return `UdpPcb(${a(this.localIp)}:${this.localPort}${this.connected ? ` -> ${a(this.remoteIp)}:${this.remotePort}` : ''})`;
   }
 }

@@ -1,6 +1,7 @@
 // The UDP demux: PCBs by local port, and the most specific match for an
 // incoming datagram (connected > bound to the address > wildcard).
 import type { UdpPcb } from './pcb.ts';
+import { bindAccepts, bindsOverlap, ipEq, type IpAddr } from '../wire/ipaddr.ts';
 
 export class UdpTable {
   private readonly byPort = new Map<number, UdpPcb[]>();
@@ -39,13 +40,13 @@ export class UdpTable {
    * Linux: the same port on the same address, or either address the
    * wildcard, unless both PCBs have SO_REUSEADDR.
    */
-  conflicts(pcb: UdpPcb, ip: number, port: number, reuse: boolean): boolean {
+  conflicts(pcb: UdpPcb, ip: IpAddr, port: number, reuse: boolean): boolean {
     const l = this.byPort.get(port);
     if (l === undefined) return false;
     for (const o of l) {
       if (o === pcb) continue;
       if (reuse && o.reuseAddr) continue;
-      if (o.localIp === 0 || ip === 0 || o.localIp === ip) return true;
+      if (bindsOverlap(o.localIp, o.v6only, ip, pcb.v6only)) return true;
     }
     return false;
   }
@@ -56,19 +57,24 @@ export class UdpTable {
    * matches that destination (or, for a broadcast, the receiving netif's
    * address). Among equals the first bound wins.
    */
-  lookup(dst: number, dstPort: number, src: number, srcPort: number, broadcast: boolean, netifAddr: number): UdpPcb | null {
+  lookup(dst: IpAddr, dstPort: number, src: IpAddr, srcPort: number, broadcast: boolean, netifAddr: number): UdpPcb | null {
     const l = this.byPort.get(dstPort);
     if (l === undefined) return null;
     let best: UdpPcb | null = null;
     let bestScore = -1;
     for (const pcb of l) {
       let score = 0;
-      if (pcb.localIp !== 0) {
-        if (broadcast ? pcb.localIp !== netifAddr : pcb.localIp !== dst) continue;
-        score = 1;
+      if (broadcast) {
+        // A broadcast goes to wildcard PCBs and to the one bound to the receiving netif's address.
+        if (pcb.localIp !== 0 && pcb.localIp !== netifAddr && bindAccepts(pcb.localIp, pcb.v6only, dst) !== 1) continue;
+        if (pcb.localIp === netifAddr) score = 1;
+      } else {
+        const m = bindAccepts(pcb.localIp, pcb.v6only, dst);
+        if (m === 0) continue;
+        if (m === 3) score = 1;
       }
       if (pcb.connected) {
-        if (pcb.remoteIp !== src || pcb.remotePort !== srcPort) continue;
+        if (!ipEq(pcb.remoteIp, src) || pcb.remotePort !== srcPort) continue;
         score += 2;
       }
       if (score > bestScore) {
@@ -81,12 +87,12 @@ export class UdpTable {
   }
 
   /** Connected PCBs sending from (localIp, localPort) to (remoteIp, remotePort), for ICMP errors. */
-  findConnected(localIp: number, localPort: number, remoteIp: number, remotePort: number): UdpPcb | null {
+  findConnected(localIp: IpAddr, localPort: number, remoteIp: IpAddr, remotePort: number): UdpPcb | null {
     const l = this.byPort.get(localPort);
     if (l === undefined) return null;
     for (const pcb of l) {
-      if (!pcb.connected || pcb.remoteIp !== remoteIp || pcb.remotePort !== remotePort) continue;
-      if (pcb.localIp === 0 || pcb.localIp === localIp) return pcb;
+      if (!pcb.connected || !ipEq(pcb.remoteIp, remoteIp) || pcb.remotePort !== remotePort) continue;
+      if (bindAccepts(pcb.localIp, pcb.v6only, localIp) !== 0) return pcb;
     }
     return null;
   }

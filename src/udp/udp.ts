@@ -3,9 +3,9 @@
 // the application and ICMP errors for connected PCBs. Datagram arrival is
 // in input.ts, transmission in output.ts, the demux in table.ts.
 import { Err } from '../err.ts';
-import type { IcmpErrorSink, IpHost } from '../ip/host.ts';
-import type { Icmp, IcmpErrorReport } from '../ip/icmp.ts';
-import type { Ipv4 } from '../ip/ipv4.ts';
+import { IcmpErrorKind, type IcmpErrorReport, type IpHost } from '../ip/host.ts';
+import type { Ip } from '../ip/ip.ts';
+import { bindReaches, ipIsAny, type IpAddr } from '../wire/ipaddr.ts';
 import type { Pbuf } from '../pbuf/pbuf.ts';
 import type { PbufPool } from '../pbuf/pool.ts';
 import type { ProtoStats } from '../stats.ts';
@@ -45,8 +45,10 @@ export interface UdpCounters {
 
 /** What the UDP layer needs from its Stack. */
 export interface UdpHost extends IpHost {
-  readonly ip: Ipv4;
-  readonly icmp: Icmp;
+  /** The dual-stack IP layer. */
+  readonly inet: Ip;
+  /** ICMP error reports of both families arrive through this. */
+  onIcmpError(protocol: number, cb: (e: IcmpErrorReport) => void): void;
   reportError(err: unknown): void;
 }
 
@@ -63,7 +65,7 @@ export class Udp {
     callbackErrors: 0,
   };
   readonly table = new UdpTable();
-  readonly ip: Ipv4;
+  readonly ip: Ip;
   readonly pool: PbufPool;
   /** Live PCBs (bound or not). */
   pcbCount = 0;
@@ -78,24 +80,19 @@ export class Udp {
     cfg: UdpConfig = {},
   ) {
     this.stats = host.stats.udp;
-    this.ip = host.ip;
+    this.ip = host.inet;
     this.pool = host.pool;
     this.maxPcbs = cfg.maxPcbs ?? 1 << 16;
     this.ephLow = cfg.ephemeralLow ?? 49152;
     this.ephHigh = cfg.ephemeralHigh ?? 65535;
-    this.ttl = cfg.ttl ?? host.ip.defaultTtl;
+    this.ttl = cfg.ttl ?? host.inet.v4.defaultTtl;
     if (!(Number.isInteger(this.ephLow) && Number.isInteger(this.ephHigh) && this.ephLow >= 1 && this.ephLow <= this.ephHigh && this.ephHigh <= 0xffff)) {
       throw new RangeError('UDP ephemeral port range must be integers with 1 <= low <= high <= 65535');
     }
     if (!(Number.isInteger(this.maxPcbs) && this.maxPcbs >= 0)) throw new RangeError('UDP maxPcbs must be a non-negative integer');
     this.nextEphemeral = this.ephLow + host.rng.int(this.ephHigh - this.ephLow + 1);
-    host.ip.register(IpProtocol.UDP, (p, info) => udpInput(this, p, info));
-    host.icmp.onError(IpProtocol.UDP, (e) => this.icmpError(e));
-  }
-
-  /** Where port unreachable goes (ICMP, installed on the IP layer). */
-  get icmpErrors(): IcmpErrorSink | null {
-    return this.ip.icmpErrors;
+    host.inet.register(IpProtocol.UDP, (p, info) => udpInput(this, p, info));
+    host.onIcmpError(IpProtocol.UDP, (e) => this.icmpError(e));
   }
 
   /** udp_new: a fresh unbound PCB, or null at the PCB limit (counted as memerr). */
@@ -113,11 +110,11 @@ export class Udp {
    * bound PCB moves it, as lwIP allows. ERR_USE on a clash (see
    * UdpTable.conflicts), ERR_VAL for an address that is not ours.
    */
-  bind(pcb: UdpPcb, ip: number, port: number): number {
+  bind(pcb: UdpPcb, ip: IpAddr, port: number): number {
     if (pcb.freed) return Err.VAL;
     if (!Number.isInteger(port) || port < 0 || port > 0xffff) return Err.VAL;
-    ip >>>= 0;
-    if (ip !== 0 && !this.ip.isLocal(ip)) return Err.VAL;
+    if (typeof ip === 'number') ip >>>= 0;
+    if (!ipIsAny(ip) && !this.ip.isLocal(ip)) return Err.VAL;
     if (port === 0) {
       port = this.ephemeralPort();
       if (port === 0) return Err.USE;
@@ -132,10 +129,11 @@ export class Udp {
   }
 
   /** udp_connect: fix the remote (filtering input to it); binds an ephemeral port if unbound. */
-  connect(pcb: UdpPcb, ip: number, port: number): number {
+  connect(pcb: UdpPcb, ip: IpAddr, port: number): number {
     if (pcb.freed) return Err.VAL;
-    ip >>>= 0;
-    if (ip === 0 || !Number.isInteger(port) || port <= 0 || port > 0xffff) return Err.VAL;
+    if (typeof ip === 'number') ip >>>= 0;
+    if (ipIsAny(ip) || !Number.isInteger(port) || port <= 0 || port > 0xffff) return Err.VAL;
+    if (pcb.localPort !== 0 && !bindReaches(pcb.localIp, pcb.v6only, ip)) return Err.VAL;
     if (pcb.localPort === 0) {
       const err = this.bind(pcb, pcb.localIp, 0);
       if (err !== Err.OK) return err;
@@ -161,7 +159,7 @@ export class Udp {
   }
 
   /** udp_sendto: to dst:port, whatever the PCB is connected to. The caller keeps `p`. */
-  sendTo(pcb: UdpPcb, p: Pbuf, dst: number, port: number): number {
+  sendTo(pcb: UdpPcb, p: Pbuf, dst: IpAddr, port: number): number {
     return udpOutput(this, pcb, p, dst, port);
   }
 
@@ -186,7 +184,7 @@ export class Udp {
    * half-updated); sends from the callback go out at once, loopback ones
    * are queued as stack input, as for TCP's callbacks.
    */
-  deliver(pcb: UdpPcb, p: Pbuf, src: number, srcPort: number): void {
+  deliver(pcb: UdpPcb, p: Pbuf, src: IpAddr, srcPort: number): void {
     const fn = pcb.recvFn;
     if (fn === null) {
       p.free();
@@ -211,12 +209,8 @@ export class Udp {
     const pcb = this.table.findConnected(e.origSrc, localPort, e.origDst, remotePort);
     if (pcb === null || pcb.errFn === null) return;
     let err: number = Err.VAL;
-    if (e.type === 3) {
-      if (e.code === 2 || e.code === 3) err = Err.RST;
-      else if (e.code === 0 || e.code === 1 || e.code === 6 || e.code === 7) err = Err.RTE;
-    } else if (e.type === 11) {
-      err = Err.RTE;
-    }
+    if (e.kind === IcmpErrorKind.REFUSED) err = Err.RST;
+    else if (e.kind === IcmpErrorKind.UNREACHABLE || e.kind === IcmpErrorKind.TIME_EXCEEDED) err = Err.RTE;
     this.counters.icmpErrorsDelivered++;
     try {
       pcb.errFn(pcb.arg, pcb, err, e.type, e.code);

@@ -217,3 +217,61 @@ export function ip6PseudoHeaderSum(src: Ip6Addr, dst: Ip6Addr, nextHeader: numbe
     (len >>> 16) + (len & 0xffff) + (nextHeader & 0xff)
   );
 }
+
+/**
+ * How well a socket bound to `bound` (with IPV6_V6ONLY `v6only`) matches a
+ * packet to `dst`: 3 the same address, 2 the wildcard of dst's family,
+ * 1 a dual-stack :: taking an IPv4 packet, 0 no match.
+ */
+export function bindAccepts(bound: IpAddr, v6only: boolean, dst: IpAddr): 0 | 1 | 2 | 3 {
+  if (typeof bound === 'number') {
+    if (typeof dst !== 'number') return 0;
+    return bound === dst ? 3 : bound === 0 ? 2 : 0;
+  }
+  if (typeof dst === 'number') return bound.isUnspecified && !v6only ? 1 : 0;
+  return bound.equals(dst) ? 3 : bound.isUnspecified ? 2 : 0;
+}
+
+/**
+ * Whether two binds to one port would take the same packets (a bind()
+ * conflict without SO_REUSEADDR): equal addresses, or a wildcard covering
+ * the other (a dual :: covers every IPv4 address; a v6-only one does not).
+ */
+export function bindsOverlap(a: IpAddr, aV6only: boolean, b: IpAddr, bV6only: boolean): boolean {
+  if (typeof a === 'number' && typeof b === 'number') return a === 0 || b === 0 || a === b;
+  if (typeof a !== 'number' && typeof b !== 'number') return a.isUnspecified || b.isUnspecified || a.equals(b);
+  const six = (typeof a === 'number' ? b : a) as Ip6Addr;
+  const sixOnly = typeof a === 'number' ? bV6only : aV6only;
+  return six.isUnspecified && !sixOnly;
+}
+
+/**
+ * Write a 4-tuple as 32-bit words for a keyed hash: [localIp, remoteIp,
+ * ports] for IPv4 (3 words, as before IPv6), the full addresses for IPv6
+ * (9 words). Returns the word count; `out` needs room for 9.
+ */
+export function tupleWords(out: Uint32Array, localIp: IpAddr, localPort: number, remoteIp: IpAddr, remotePort: number): number {
+  let i = 0;
+  if (typeof localIp === 'number') out[i++] = localIp;
+  else {
+    out[i++] = localIp.w0;
+    out[i++] = localIp.w1;
+    out[i++] = localIp.w2;
+    out[i++] = localIp.w3;
+  }
+  if (typeof remoteIp === 'number') out[i++] = remoteIp;
+  else {
+    out[i++] = remoteIp.w0;
+    out[i++] = remoteIp.w1;
+    out[i++] = remoteIp.w2;
+    out[i++] = remoteIp.w3;
+  }
+  out[i++] = ((localPort & 0xffff) << 16) | (remotePort & 0xffff);
+  return i;
+}
+
+/** Whether a socket bound to `bound` can send to `dst`: same family, or a dual-stack :: (an unbound socket reaches both). */
+export function bindReaches(bound: IpAddr, v6only: boolean, dst: IpAddr): boolean {
+  if (typeof bound === typeof dst) return true;
+  return typeof bound !== 'number' && bound.isUnspecified && !v6only;
+}

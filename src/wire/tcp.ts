@@ -395,11 +395,16 @@ export class TcpView extends PortsView {
 
   /** Compute and store the checksum over the whole segment (len bytes). */
   fillChecksum(src: number, dst: number): void {
+    this.fillChecksumFrom(ipv4PseudoHeaderSum(src, dst, IpProtocol.TCP, this.len));
+  }
+
+  /** Fill the checksum over the segment given its pseudo-header's unfolded sum (either family). */
+  fillChecksumFrom(pseudoSum: number): void {
     const b = this.buf;
     const o = this.off;
     b[o + 16] = 0;
     b[o + 17] = 0;
-    const c = ~onesSum(b, o, this.len, ipv4PseudoHeaderSum(src, dst, IpProtocol.TCP, this.len)) & 0xffff;
+    const c = ~onesSum(b, o, this.len, pseudoSum) & 0xffff;
     b[o + 16] = c >>> 8;
     b[o + 17] = c;
   }

@@ -93,7 +93,7 @@ describe('martian sources from outside are dropped and counted', () => {
     const { stack } = captureStack();
     const clock = stack.clock as import('../../src/time/virtual-clock.ts').VirtualClock;
     const replies: number[] = [];
-    stack.icmp.onEchoReply((r) => replies.push(r.src));
+    stack.icmp.onEchoReply((r) => replies.push(r.src as number));
     stack.ping('10.0.0.1', 1, 1, pattern(8));
     stack.ping('127.0.0.1', 1, 2, pattern(8));
     while (clock.runNext()) {

@@ -25,7 +25,7 @@ function setup(opts: { mtu?: number } = {}) {
   const got: Got[] = [];
   const collect = (pcb: UdpPcb): void =>
     raw.udpRecv(pcb, (_a, pcb2, p: Pbuf, a, port) => {
-      got.push({ data: p.toBytes(), from: formatIpv4Address(a), port, pcb: pcb2 });
+      got.push({ data: p.toBytes(), from: formatIpv4Address(a as number), port, pcb: pcb2 });
       p.free();
     });
   const bound = (ip: string, port: number): UdpPcb => {
