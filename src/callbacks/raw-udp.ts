@@ -19,21 +19,13 @@ import { PbufType } from '../pbuf/pbuf.ts';
 import { PbufLayer } from '../pbuf/pool.ts';
 import { UdpSockOpt, type UdpErrFn, type UdpPcb, type UdpRecvFn } from '../udp/pcb.ts';
 import type { Udp } from '../udp/udp.ts';
-import { parseIp, type IpAddr } from '../wire/ipaddr.ts';
+import type { IpAddr } from '../wire/ipaddr.ts';
+import { bindTarget, toIpAddr as addr } from './addr.ts';
 
 /** The stack-side object the raw UDP API needs (a Stack satisfies it). */
 export interface RawUdpHost {
   readonly udp: Udp;
   defer(fn: () => void): void;
-}
-
-/** An address argument: a u32 or Ip6Addr as is, or either family's text ("10.0.0.1", "fd00::1", "[::1]"). */
-function addr(a: IpAddr | string): IpAddr {
-  if (typeof a === 'number') return a >>> 0;
-  if (typeof a !== 'string') return a;
-  const n = parseIp(a);
-  if (n === null) throw new RangeError(`invalid IP address: ${a}`);
-  return n;
 }
 
 /** lwIP's raw UDP API bound to one stack. */
@@ -49,9 +41,20 @@ export class RawUdp {
     return this.udp.newPcb();
   }
 
-  /** udp_bind: local address (0 / '0.0.0.0' = any) and port (0 = ephemeral). */
+  /**
+   * udp_bind: local address and port (0 = ephemeral), either family. The
+   * wildcards are lwIP's: IP4_ADDR_ANY (0, '0.0.0.0') IPv4 only,
+   * IP6_ADDR_ANY ('::') IPv6 only (v6only), IP_ANY_TYPE both (dual:
+   * IPv4 datagrams are reported with IPv4 addresses).
+   */
   udpBind(pcb: UdpPcb, ip: IpAddr | string, port: number): number {
-    return this.udp.bind(pcb, addr(ip), port);
+    const t = bindTarget(ip);
+    if (t.v6only === null) return this.udp.bind(pcb, t.ip, port);
+    const was = pcb.v6only;
+    pcb.v6only = t.v6only;
+    const err = this.udp.bind(pcb, t.ip, port);
+    if (err !== Err.OK) pcb.v6only = was;
+    return err;
   }
 
   /** udp_connect: fix the remote; only its datagrams are received. */

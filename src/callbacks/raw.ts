@@ -24,7 +24,8 @@ import { WriteFlag } from '../pcb/output.ts';
 import type { AcceptFn, ConnectedFn, ErrFn, PollFn, RecvFn, SentFn, TcpInfo, TcpPcb } from '../pcb/pcb.ts';
 import { PcbFlag, SockOpt, TcpState, TCP_STATE_NAMES } from '../pcb/state.ts';
 import type { Tcp } from '../pcb/tcp.ts';
-import { parseIp, type IpAddr } from '../wire/ipaddr.ts';
+import type { IpAddr } from '../wire/ipaddr.ts';
+import { bindTarget, toIpAddr as addr } from './addr.ts';
 
 export { WriteFlag };
 export const TCP_WRITE_FLAG_COPY = WriteFlag.COPY;
@@ -34,15 +35,6 @@ export const TCP_WRITE_FLAG_MORE = WriteFlag.MORE;
 export interface RawHost {
   readonly tcp: Tcp;
   defer(fn: () => void): void;
-}
-
-/** An address argument: a u32 or Ip6Addr as is, or either family's text ("10.0.0.1", "fd00::1", "[::1]"). */
-function addr(a: IpAddr | string): IpAddr {
-  if (typeof a === 'number') return a >>> 0;
-  if (typeof a !== 'string') return a;
-  const n = parseIp(a);
-  if (n === null) throw new RangeError(`invalid IP address: ${a}`);
-  return n;
 }
 
 /** lwIP's raw API bound to one stack. */
@@ -63,9 +55,21 @@ export class RawTcp {
     pcb.arg = arg;
   }
 
-  /** tcp_bind: local address (0 or '0.0.0.0' = any) and port (0 = ephemeral). */
+  /**
+   * tcp_bind: local address and port (0 = ephemeral). Either family: a
+   * u32 or Ip6Addr, or text ('10.0.0.1', 'fd00::1', '[::1]'). The
+   * wildcards are lwIP's: IP4_ADDR_ANY (0, '0.0.0.0') takes IPv4 only,
+   * IP6_ADDR_ANY ('::') IPv6 only (the PCB becomes v6only), IP_ANY_TYPE
+   * both (the PCB becomes dual; IPv4 connections get IPv4 addresses).
+   */
   tcpBind(pcb: TcpPcb, ip: IpAddr | string, port: number): number {
-    return this.tcp.bind(pcb, addr(ip), port);
+    const t = bindTarget(ip);
+    if (t.v6only === null) return this.tcp.bind(pcb, t.ip, port);
+    const was = pcb.v6only;
+    pcb.v6only = t.v6only;
+    const err = this.tcp.bind(pcb, t.ip, port);
+    if (err !== Err.OK) pcb.v6only = was;
+    return err;
   }
 
   /** tcp_bind_netif is not needed: addresses select the netif. */
@@ -90,7 +94,11 @@ export class RawTcp {
     pcb.acceptFn = fn;
   }
 
-  /** tcp_connect: start the handshake; `connected` runs when it completes. */
+  /**
+   * tcp_connect: start the handshake; `connected` runs when it completes.
+   * An unbound PCB connects in the family of `ip`; one bound to the other
+   * family's address (or to a v6only `::`) gets ERR_VAL.
+   */
   tcpConnect(pcb: TcpPcb, ip: IpAddr | string, port: number, connected: ConnectedFn | null): number {
     return this.tcp.connect(pcb, addr(ip), port, connected);
   }

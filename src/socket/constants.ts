@@ -2,10 +2,19 @@
 // values MicroPython (modlwip + moduselect) uses, so code ported from
 // MicroPython can use the same numbers.
 
+/** Any family (getaddrinfo's default). */
+export const AF_UNSPEC = 0;
 export const AF_INET = 2;
+/** IPv6 (Linux's value, as CPython has it): socket(AF_INET6, ...) gives dual-stack sockets, addresses as 4-tuples. */
+export const AF_INET6 = 10;
 export const SOCK_STREAM = 1;
 export const SOCK_DGRAM = 2;
 export const IPPROTO_TCP = 6;
+export const IPPROTO_UDP = 17;
+/** Option level of IPv6 options (41). */
+export const IPPROTO_IPV6 = 41;
+/** setsockopt(IPPROTO_IPV6, IPV6_V6ONLY, 1) before bind: an AF_INET6 socket on `::` takes IPv6 only (Linux's value, 26). */
+export const IPV6_V6ONLY = 26;
 
 export const SOL_SOCKET = 1;
 /** lwIP's SOF_REUSEADDR value, as modlwip exposes it. */

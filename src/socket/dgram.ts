@@ -24,13 +24,16 @@ import { PbufLayer } from '../pbuf/pool.ts';
 import type { Timer } from '../time/timer-heap.ts';
 import type { UdpPcb } from '../udp/pcb.ts';
 import { UDP_MAX_PAYLOAD } from '../udp/output.ts';
-import { formatIpv4Address } from '../wire/address.ts';
-import { formatIp, ipIsAny, type IpAddr } from '../wire/ipaddr.ts';
-import { MP_STREAM_POLL, POLLERR, POLLIN, POLLNVAL, POLLOUT, SO_CALLBACK, SO_ERROR, SO_REUSEADDR, SOL_SOCKET } from './constants.ts';
+import { IP6_ADDR_ANY, IP_ANY_TYPE } from '../callbacks/addr.ts';
+import { formatIp, ipIsAny, IP6_ANY, type IpAddr } from '../wire/ipaddr.ts';
+import { localFor, parseSockAddr, peerFor, sockAddrOf, type AnySockAddr, type SockAddr, type SockAddrArg } from './addr.ts';
+import { AF_INET, AF_INET6, IPPROTO_IPV6, IPV6_V6ONLY, MP_STREAM_POLL, POLLERR, POLLIN, POLLNVAL, POLLOUT, SO_CALLBACK, SO_ERROR, SO_REUSEADDR, SOCK_DGRAM, SOL_SOCKET } from './constants.ts';
 import { errno, errnoFromErr, OSError } from './errors.ts';
 import type { SocketLayer } from './layer.ts';
 import type { ByMode, SocketMode, TimeoutMode } from './mode.ts';
-import { parseAddr, type SockAddr } from './socket.ts';
+
+/** Largest payload of one datagram over IPv6 (65535 - 8: the payload length field covers the UDP header, not the IPv6 one). */
+const UDP6_MAX_PAYLOAD = 0xffff - 8;
 
 /** Linux's EMSGSIZE (not in the errno table MicroPython's modlwip uses). */
 export const EMSGSIZE = 90;
@@ -40,7 +43,7 @@ const AGAIN = Symbol('EAGAIN');
 type Again = typeof AGAIN;
 
 /** The option-20 callback of a datagram socket in mode `M`: it is called with that socket. */
-export type DatagramCallback<M extends SocketMode = SocketMode> = (sock: DatagramSocket<M>) => void;
+export type DatagramCallback<M extends SocketMode = SocketMode, A extends AnySockAddr = SockAddr> = (sock: DatagramSocket<M, A>) => void;
 
 /** A datagram socket typed as blocking: recv/recvfrom return Promises. */
 export type BlockingDatagramSocket = DatagramSocket<'blocking'>;
@@ -59,7 +62,7 @@ export interface DatagramQueueOptions {
  * src/socket/mode.ts); only recv/recvfrom depend on it (sending never
  * waits). Sockets of both modes are assignable to `DatagramSocket`.
  */
-export class DatagramSocket<out M extends SocketMode = SocketMode> {
+export class DatagramSocket<out M extends SocketMode = SocketMode, out A extends AnySockAddr = SockAddr> {
   /** Datagrams dropped because the receive queue was full. */
   drops = 0;
   private pcb: UdpPcb | null;
@@ -72,19 +75,25 @@ export class DatagramSocket<out M extends SocketMode = SocketMode> {
   private qBytes = 0;
   private readonly maxDatagrams: number;
   private readonly maxBytes: number;
-  /** The option-20 callback (typed with `this`: a field typed with M would make M invariant). */
-  private callback: ((sock: this) => void) | null = null;
+  /** The option-20 callback (typed `(sock: never) => void`: a field typed with M or A would make them invariant; setsockopt checks its type). */
+  private callback: ((sock: never) => void) | null = null;
   private callbackDue = false;
   private readonly waiters = new Set<() => void>();
   private readonly watchers = new Set<() => void>();
   private notifyScheduled = false;
   private readonly raw: RawUdp;
+  /** IPV6_V6ONLY (AF_INET6 sockets; Linux's default 0: a socket on `::` takes IPv4 too). */
+  private v6only = false;
+  /** SOCK_DGRAM (CPython's socket.type). */
+  readonly type = SOCK_DGRAM;
 
   /** @internal Use stack.socket(AF_INET, SOCK_DGRAM). */
   constructor(
     readonly layer: SocketLayer,
     pcb: UdpPcb,
     q: DatagramQueueOptions = {},
+    /** AF_INET or AF_INET6 (CPython's socket.family). */
+    readonly family: number = AF_INET,
   ) {
     this.raw = layer.rawUdp;
     this.pcb = pcb;
@@ -111,10 +120,10 @@ export class DatagramSocket<out M extends SocketMode = SocketMode> {
   // ---------------------------------------------------------------------
 
   /** As Socket.setblocking: returns the socket itself, typed for the new mode. */
-  setblocking(flag: false): DatagramSocket<'nonblocking'>;
-  setblocking(flag: true): DatagramSocket<'blocking'>;
-  setblocking(flag: boolean): DatagramSocket;
-  setblocking(flag: boolean): DatagramSocket {
+  setblocking(flag: false): DatagramSocket<'nonblocking', A>;
+  setblocking(flag: true): DatagramSocket<'blocking', A>;
+  setblocking(flag: boolean): DatagramSocket<SocketMode, A>;
+  setblocking(flag: boolean): DatagramSocket<SocketMode, A> {
     this.timeoutMs = flag ? null : 0;
     return this;
   }
@@ -124,30 +133,40 @@ export class DatagramSocket<out M extends SocketMode = SocketMode> {
    * at most t s. Returns the socket typed by TimeoutMode (a `number`
    * variable gives the union mode).
    */
-  settimeout<T extends number | null>(seconds: T): DatagramSocket<TimeoutMode<T>> {
+  settimeout<T extends number | null>(seconds: T): DatagramSocket<TimeoutMode<T>, A> {
     if (seconds === null) this.timeoutMs = null;
     else if (!(seconds >= 0) || !Number.isFinite(seconds)) throw new OSError(errno.EINVAL, 'timeout must be a non-negative number or null');
     else this.timeoutMs = seconds * 1000;
-    const self: DatagramSocket = this;
-    return self as DatagramSocket<TimeoutMode<T>>;
+    const self: DatagramSocket<SocketMode, A> = this;
+    return self as DatagramSocket<TimeoutMode<T>, A>;
   }
 
   gettimeout(): number | null {
     return this.timeoutMs === null ? null : this.timeoutMs / 1000;
   }
 
-  /** setsockopt(SOL_SOCKET, 20, cb): the option-20 callback (null clears it); SO_REUSEADDR takes a number or a boolean. */
-  setsockopt(level: typeof SOL_SOCKET, opt: typeof SO_CALLBACK, value: DatagramCallback<M> | null): void;
+  /**
+   * setsockopt(SOL_SOCKET, 20, cb): the option-20 callback (null clears
+   * it); SO_REUSEADDR takes a number or a boolean; IPPROTO_IPV6
+   * IPV6_V6ONLY on an AF_INET6 socket before it has a port (EINVAL after).
+   */
+  setsockopt(level: typeof SOL_SOCKET, opt: typeof SO_CALLBACK, value: DatagramCallback<M, A> | null): void;
   setsockopt(level: number, opt: number, value: number | boolean): void;
   setsockopt(level: number, opt: number, value: unknown): void {
     const pcb = this.open();
     if (level === SOL_SOCKET && opt === SO_CALLBACK) {
       if (value !== null && value !== undefined && typeof value !== 'function') throw new OSError(errno.EINVAL, 'option 20 takes a function or null');
-      this.callback = (value ?? null) as ((sock: this) => void) | null;
+      this.callback = (value ?? null) as ((sock: never) => void) | null;
       return;
     }
     if (level === SOL_SOCKET && opt === SO_REUSEADDR) {
       this.raw.setReuseAddr(pcb, typeof value === 'boolean' ? value : Number(value) !== 0);
+      return;
+    }
+    if (level === IPPROTO_IPV6 && opt === IPV6_V6ONLY && this.family === AF_INET6) {
+      if (pcb.localPort !== 0) throw new OSError(errno.EINVAL, 'IPV6_V6ONLY must be set before bind');
+      this.v6only = typeof value === 'boolean' ? value : Number(value) !== 0;
+      pcb.v6only = this.v6only;
       return;
     }
     throw new OSError(errno.EOPNOTSUPP, `setsockopt level ${level} option ${opt}`);
@@ -161,41 +180,50 @@ export class DatagramSocket<out M extends SocketMode = SocketMode> {
       return e;
     }
     if (level === SOL_SOCKET && opt === SO_REUSEADDR) return pcb.reuseAddr ? 1 : 0;
+    if (level === IPPROTO_IPV6 && opt === IPV6_V6ONLY && this.family === AF_INET6) return this.v6only ? 1 : 0;
     throw new OSError(errno.EOPNOTSUPP, `getsockopt level ${level} option ${opt}`);
   }
 
-  /** (host, port); a connected socket bound to any address reports the source its route uses, as Linux. */
-  getsockname(): SockAddr {
+  /**
+   * (host, port), or (host, port, flowinfo, scopeid) for AF_INET6; a
+   * connected socket bound to any address reports the source its route
+   * uses, as Linux.
+   */
+  getsockname(): A {
     const pcb = this.open();
     let ip = pcb.localIp;
     if (ipIsAny(ip) && pcb.connected) ip = this.layer.host.inet.sourceTo(pcb.remoteIp);
-    return [formatIp(ip), pcb.localPort];
+    return this.addrOf(ip, pcb.localPort);
   }
 
-  getpeername(): SockAddr {
+  getpeername(): A {
     const pcb = this.open();
     if (!pcb.connected) throw new OSError(errno.ENOTCONN);
-    return [formatIp(pcb.remoteIp), pcb.remotePort];
+    return this.addrOf(pcb.remoteIp, pcb.remotePort);
   }
 
   // ---------------------------------------------------------------------
   // Setup
   // ---------------------------------------------------------------------
 
-  bind(addr: SockAddr): void {
+  /** bind((host, port)); AF_INET6 as Socket.bind ('::' takes IPv4 too unless IPV6_V6ONLY). */
+  bind(addr: SockAddrArg): void {
     const pcb = this.open();
     if (pcb.localPort !== 0) throw new OSError(errno.EINVAL, 'already bound');
-    const [ip, port] = parseAddr(addr);
-    const err = this.raw.udpBind(pcb, ip, port);
-    if (err === Err.VAL && ip !== 0 && !this.layer.host.ip.isLocal(ip)) throw new OSError(errno.EADDRNOTAVAIL);
+    const [a, port] = parseSockAddr(addr, this.family);
+    const ip = this.family === AF_INET6 ? localFor(a, this.v6only) : a;
+    const err = this.raw.udpBind(pcb, this.bindArg(ip), port);
+    if (err === Err.VAL && !ipIsAny(ip) && !this.layer.host.inet.isLocal(ip)) throw new OSError(errno.EADDRNOTAVAIL);
     if (err !== Err.OK) throw new OSError(errnoFromErr(err));
   }
 
   /** connect((host, port)): fix the peer (binding an ephemeral port if needed). Never waits. */
-  connect(addr: SockAddr): void {
+  connect(addr: SockAddrArg): void {
     const pcb = this.open();
-    const [ip, port] = parseAddr(addr);
-    if (ip === 0 || port === 0) throw new OSError(errno.EINVAL, 'cannot connect to the wildcard address or port 0');
+    const ip = this.peerOf(addr)[0];
+    const port = addr[1];
+    if (ipIsAny(ip) || port === 0) throw new OSError(errno.EINVAL, 'cannot connect to the wildcard address or port 0');
+    this.autobind(pcb);
     const err = this.raw.udpConnect(pcb, ip, port);
     if (err !== Err.OK) throw new OSError(errnoFromErr(err));
     this.error = 0;
@@ -212,11 +240,11 @@ export class DatagramSocket<out M extends SocketMode = SocketMode> {
     return this.output(pcb, data, null);
   }
 
-  /** sendto(data, (host, port)): the byte count. */
-  sendto(data: Uint8Array, addr: SockAddr): number {
+  /** sendto(data, (host, port)): the byte count. AF_INET6: '::ffff:a.b.c.d' sends over IPv4. */
+  sendto(data: Uint8Array, addr: SockAddrArg): number {
     const pcb = this.open();
-    const dst = parseAddr(addr);
-    if (dst[0] === 0 || dst[1] === 0) throw new OSError(errno.EINVAL, 'cannot send to the wildcard address or port 0');
+    const dst = this.peerOf(addr);
+    if (ipIsAny(dst[0]) || dst[1] === 0) throw new OSError(errno.EINVAL, 'cannot send to the wildcard address or port 0');
     return this.output(pcb, data, dst);
   }
 
@@ -238,7 +266,7 @@ export class DatagramSocket<out M extends SocketMode = SocketMode> {
   }
 
   /** recvfrom(n): [bytes, [host, port]]. Non-blocking: OSError(EAGAIN) if none is waiting. */
-  recvfrom(n: number): ByMode<M, [Uint8Array, SockAddr], Promise<[Uint8Array, SockAddr]>> {
+  recvfrom(n: number): ByMode<M, [Uint8Array, A], Promise<[Uint8Array, A]>> {
     return this.op(() => this.tryRecv(n));
   }
 
@@ -291,7 +319,8 @@ export class DatagramSocket<out M extends SocketMode = SocketMode> {
 
   toString(): string {
     const p = this.pcb;
-    return `<socket DGRAM ${this.closed || p === null ? 'CLOSED' : `${formatIp(p.localIp)}:${p.localPort}`}>`;
+    const host = p === null ? '' : formatIp(p.localIp);
+    return `<socket DGRAM ${this.closed || p === null ? 'CLOSED' : host.includes(':') ? `[${host}]:${p.localPort}` : `${host}:${p.localPort}`}>`;
   }
 
   // ---------------------------------------------------------------------
@@ -311,9 +340,35 @@ export class DatagramSocket<out M extends SocketMode = SocketMode> {
     throw new OSError(e);
   }
 
-  private output(pcb: UdpPcb, data: Uint8Array, dst: [number, number] | null): number {
+  /** `ip`:`port` as this socket's family writes it (the family decides A). */
+  private addrOf(ip: IpAddr, port: number): A {
+    return sockAddrOf(this.family, ip, port) as A;
+  }
+
+  /** The raw API's form of `ip`: `::` is IP_ANY_TYPE (dual) or IP6_ADDR_ANY (v6only) by IPV6_V6ONLY. */
+  private bindArg(ip: IpAddr): IpAddr {
+    if (typeof ip === 'number' || !ip.isUnspecified) return ip;
+    return this.v6only ? IP6_ADDR_ANY : IP_ANY_TYPE;
+  }
+
+  /** Where a peer address really is: '::ffff:a.b.c.d' on an AF_INET6 socket is IPv4 (ENETUNREACH if v6only). */
+  private peerOf(addr: SockAddrArg): [IpAddr, number] {
+    const [a, port] = parseSockAddr(addr, this.family);
+    return [this.family === AF_INET6 ? peerFor(a, this.v6only) : a, port];
+  }
+
+  /** Linux gives an unbound AF_INET6 socket `::` (dual unless v6only) and a port on its first send or connect. */
+  private autobind(pcb: UdpPcb): void {
+    if (this.family !== AF_INET6 || pcb.localPort !== 0) return;
+    const err = this.raw.udpBind(pcb, this.bindArg(IP6_ANY), 0);
+    if (err !== Err.OK) throw new OSError(errnoFromErr(err));
+  }
+
+  private output(pcb: UdpPcb, data: Uint8Array, dst: [IpAddr, number] | null): number {
     this.raisePending();
-    if (data.length > UDP_MAX_PAYLOAD) throw new OSError(EMSGSIZE, 'datagram too large');
+    const to = dst === null ? pcb.remoteIp : dst[0];
+    if (data.length > (typeof to === 'number' ? UDP_MAX_PAYLOAD : UDP6_MAX_PAYLOAD)) throw new OSError(EMSGSIZE, 'datagram too large');
+    this.autobind(pcb);
     const p = this.raw.udp.pool.alloc(PbufLayer.TRANSPORT, data.length, PbufType.RAM);
     if (p === null) throw new OSError(errno.ENOMEM);
     p.buf.set(data, p.off);
@@ -325,7 +380,7 @@ export class DatagramSocket<out M extends SocketMode = SocketMode> {
     throw new OSError(errnoFromErr(err));
   }
 
-  private tryRecv(n: number): [Uint8Array, SockAddr] | Again {
+  private tryRecv(n: number): [Uint8Array, A] | Again {
     this.open();
     this.raisePending();
     const p = this.qP.shift();
@@ -340,7 +395,7 @@ export class DatagramSocket<out M extends SocketMode = SocketMode> {
       p.copyPartial(data, len, 0);
     }
     p.free();
-    return [data, [formatIp(a), port]];
+    return [data, this.addrOf(a, port)];
   }
 
   private onRecv(p: Pbuf, addr: IpAddr, port: number): void {
@@ -433,7 +488,7 @@ export class DatagramSocket<out M extends SocketMode = SocketMode> {
     if (this.callbackDue && cb !== null) {
       this.callbackDue = false;
       try {
-        cb(this);
+        cb(this as never); // the callback setsockopt took for this socket's own type
       } catch (e) {
         this.layer.callbackFailed(e, this);
       }

@@ -5,7 +5,7 @@ export { errno, errnoFromErr, errnoName, EWOULDBLOCK, isOSError, OSError } from 
 export type { SocketCounters, SocketLayer, SocketLayerOptions } from './layer.ts';
 export { Poller, type Pollable, type PollResult } from './poller.ts';
 export { DatagramSocket, EMSGSIZE, type BlockingDatagramSocket, type DatagramCallback, type DatagramQueueOptions, type NonBlockingDatagramSocket } from './dgram.ts';
-export { getaddrinfo, Socket, SockState, type BlockingSocket, type NonBlockingSocket, type SockAddr, type SocketCallback } from './socket.ts';
+export { getaddrinfo, Socket, SockState, type AddrInfo, type AnySockAddr, type BlockingSocket, type NonBlockingSocket, type SockAddr, type SockAddr6, type SockAddrArg, type SocketCallback } from './socket.ts';
 export type { ByMode, SocketMode, TimeoutMode } from './mode.ts';
 export { DuptermSession, serveDupterm, type DuptermOptions, type SessionEnd, type TerminalHandler } from './dupterm.ts';
 export { connectTcp, getsockerr, listenTcp, serverAccept, socketReader, waitPoll, writeIterable } from './async-helpers.ts';

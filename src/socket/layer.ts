@@ -7,7 +7,8 @@ import type { Ipv4 } from '../ip/ipv4.ts';
 import type { Tcp } from '../pcb/tcp.ts';
 import type { Udp } from '../udp/udp.ts';
 import type { Clock } from '../time/clock.ts';
-import { AF_INET, SOCK_DGRAM, SOCK_STREAM } from './constants.ts';
+import type { AnySockAddr, SockAddr6 } from './addr.ts';
+import { AF_INET, AF_INET6, SOCK_DGRAM, SOCK_STREAM } from './constants.ts';
 import { DatagramSocket, type DatagramQueueOptions } from './dgram.ts';
 import { errno, OSError } from './errors.ts';
 import { Poller } from './poller.ts';
@@ -76,23 +77,29 @@ export class SocketLayer {
 
   /**
    * socket(AF_INET, SOCK_STREAM): a new TCP socket; socket(AF_INET,
-   * SOCK_DGRAM): a UDP socket (src/socket/dgram.ts). OSError ENOMEM at the PCB limit.
-   * New sockets are blocking, and typed so (src/socket/mode.ts).
+   * SOCK_DGRAM): a UDP socket (src/socket/dgram.ts); AF_INET6 for either:
+   * an IPv6 socket (addresses as 4-tuples) that also speaks IPv4 through
+   * '::ffff:a.b.c.d' unless IPV6_V6ONLY is set, as on Linux. OSError
+   * ENOMEM at the PCB limit, EAFNOSUPPORT for another family. New sockets
+   * are blocking, and typed so (src/socket/mode.ts).
    */
+  socket(af: typeof AF_INET6, type?: typeof SOCK_STREAM): Socket<'blocking', SockAddr6>;
+  socket(af: typeof AF_INET6, type: typeof SOCK_DGRAM): DatagramSocket<'blocking', SockAddr6>;
   socket(af?: number, type?: typeof SOCK_STREAM): Socket<'blocking'>;
   socket(af: number, type: typeof SOCK_DGRAM): DatagramSocket<'blocking'>;
+  // (Typed with IPv4 addresses when `af` is only a number; AF_INET6 sockets are Sockets too: their SockAddr6 is a SockAddr.)
   socket(af?: number, type?: number): Socket<'blocking'> | DatagramSocket<'blocking'>;
-  socket(af = AF_INET, type: number = SOCK_STREAM): Socket<'blocking'> | DatagramSocket<'blocking'> {
-    if (af !== AF_INET) throw new OSError(errno.EAFNOSUPPORT, 'only AF_INET');
+  socket(af = AF_INET, type: number = SOCK_STREAM): Socket<'blocking', AnySockAddr> | DatagramSocket<'blocking', AnySockAddr> | Socket<'blocking'> | DatagramSocket<'blocking'> {
+    if (af !== AF_INET && af !== AF_INET6) throw new OSError(errno.EAFNOSUPPORT, 'only AF_INET and AF_INET6');
     if (type === SOCK_DGRAM) {
       const upcb = this.rawUdp.udpNew();
       if (upcb === null) throw new OSError(errno.ENOMEM);
-      return new DatagramSocket<'blocking'>(this, upcb, this.dgramQueue);
+      return new DatagramSocket<'blocking', AnySockAddr>(this, upcb, this.dgramQueue, af);
     }
     if (type !== SOCK_STREAM) throw new OSError(errno.EOPNOTSUPP, 'only SOCK_STREAM and SOCK_DGRAM');
     const pcb = this.raw.tcpNew();
     if (pcb === null) throw new OSError(errno.ENOMEM);
-    return new Socket<'blocking'>(this, pcb);
+    return new Socket<'blocking', AnySockAddr>(this, pcb, false, af);
   }
 
   /** select.poll(). */

@@ -33,12 +33,17 @@ import type { RawTcp } from '../callbacks/raw.ts';
 import { WriteFlag } from '../pcb/output.ts';
 import type { TcpPcb } from '../pcb/pcb.ts';
 import { TcpState } from '../pcb/state.ts';
-import { formatIpv4Address, parseIpv4Address } from '../wire/address.ts';
-import { formatIp } from '../wire/ipaddr.ts';
+import { IP6_ADDR_ANY, IP_ANY_TYPE } from '../callbacks/addr.ts';
+import { ipIsAny, IP6_ANY, type IpAddr } from '../wire/ipaddr.ts';
 import type { Timer } from '../time/timer-heap.ts';
+import { localFor, parseSockAddr, peerFor, resolveLiteral, sockAddrOf, type AddrInfo, type AnySockAddr, type SockAddr, type SockAddrArg } from './addr.ts';
 import {
   AF_INET,
+  AF_INET6,
+  IPPROTO_IPV6,
   IPPROTO_TCP,
+  IPPROTO_UDP,
+  IPV6_V6ONLY,
   MP_STREAM_POLL,
   POLLERR,
   POLLHUP,
@@ -49,6 +54,7 @@ import {
   SO_ERROR,
   SO_KEEPALIVE,
   SO_REUSEADDR,
+  SOCK_DGRAM,
   SOCK_STREAM,
   SOL_SOCKET,
   TCP_NODELAY,
@@ -59,9 +65,7 @@ import type { SocketLayer } from './layer.ts';
 import type { ByMode, SocketMode, TimeoutMode } from './mode.ts';
 
 export type { ByMode, SocketMode, TimeoutMode } from './mode.ts';
-
-/** An IPv4 socket address as MicroPython's getaddrinfo gives it: (host, port). */
-export type SockAddr = readonly [host: string, port: number];
+export type { AddrInfo, AnySockAddr, SockAddr, SockAddr6, SockAddrArg } from './addr.ts';
 
 export const SockState = {
   NEW: 0,
@@ -84,7 +88,7 @@ const AGAIN = Symbol('EAGAIN');
 type Again = typeof AGAIN;
 
 /** The option-20 callback of a socket in mode `M`: it is called with that socket. */
-export type SocketCallback<M extends SocketMode = SocketMode> = (sock: Socket<M>) => void;
+export type SocketCallback<M extends SocketMode = SocketMode, A extends AnySockAddr = SockAddr> = (sock: Socket<M, A>) => void;
 
 interface Waiter {
   wake(): void;
@@ -101,7 +105,7 @@ export type NonBlockingSocket = Socket<'nonblocking'>;
  * `SocketMode` (either, so results are `X | Promise<X>`: await them).
  * Sockets of both modes are assignable to `Socket`.
  */
-export class Socket<out M extends SocketMode = SocketMode> {
+export class Socket<out M extends SocketMode = SocketMode, out A extends AnySockAddr = SockAddr> {
   private _state: SockState = SockState.NEW;
   private pcb: TcpPcb | null;
   /** null: block forever; 0: non-blocking; > 0: ms per operation. */
@@ -117,10 +121,11 @@ export class Socket<out M extends SocketMode = SocketMode> {
   private backlog = 0;
   /**
    * The option-20 callback slot and whether an event is due for it. (Typed
-   * with `this`, not SocketCallback<M>: a field typed with M would make M
-   * invariant, and Socket<'blocking'> no longer a Socket.)
+   * `(sock: never) => void`, not SocketCallback<M, A>: a field typed with M
+   * or A would make them invariant, and Socket<'blocking'> no longer a
+   * Socket; setsockopt checks the callback's type.)
    */
-  private callback: ((sock: this) => void) | null = null;
+  private callback: ((sock: never) => void) | null = null;
   private callbackDue = false;
   private readonly waiters = new Set<Waiter>();
   private readonly watchers = new Set<() => void>();
@@ -129,14 +134,20 @@ export class Socket<out M extends SocketMode = SocketMode> {
   private wbuf: Uint8Array[] = [];
   private wbufBytes = 0;
   private wbufCap = 0;
-  private peer: SockAddr | null = null;
+  private peer: A | null = null;
   private readonly raw: RawTcp;
+  /** IPV6_V6ONLY (AF_INET6 sockets; Linux's default 0: a socket on `::` takes IPv4 too). */
+  private v6only = false;
+  /** SOCK_STREAM (CPython's socket.type). */
+  readonly type = SOCK_STREAM;
 
   /** @internal Use SocketLayer.socket() / stack.socket(). */
   constructor(
     readonly layer: SocketLayer,
     pcb: TcpPcb,
     accepted = false,
+    /** AF_INET or AF_INET6 (CPython's socket.family): how addresses are written, and which a socket may use. */
+    readonly family: number = AF_INET,
   ) {
     this.raw = layer.raw;
     this.pcb = pcb;
@@ -144,7 +155,8 @@ export class Socket<out M extends SocketMode = SocketMode> {
     this.installConnectionCallbacks(pcb);
     if (accepted) {
       this._state = SockState.CONNECTED;
-      this.peer = [formatIp(pcb.remoteIp), pcb.remotePort];
+      this.peer = this.addrOf(pcb.remoteIp, pcb.remotePort);
+      this.v6only = pcb.v6only;
     }
     layer.counters.created++;
     layer.open++;
@@ -188,10 +200,10 @@ export class Socket<out M extends SocketMode = SocketMode> {
    * (MicroPython returns None): `const s = stack.socket().setblocking(false)`.
    * The old reference keeps its old type; use the returned one.
    */
-  setblocking(flag: false): Socket<'nonblocking'>;
-  setblocking(flag: true): Socket<'blocking'>;
-  setblocking(flag: boolean): Socket;
-  setblocking(flag: boolean): Socket {
+  setblocking(flag: false): Socket<'nonblocking', A>;
+  setblocking(flag: true): Socket<'blocking', A>;
+  setblocking(flag: boolean): Socket<SocketMode, A>;
+  setblocking(flag: boolean): Socket<SocketMode, A> {
     this.timeoutMs = flag ? null : 0;
     return this;
   }
@@ -204,12 +216,12 @@ export class Socket<out M extends SocketMode = SocketMode> {
    * or a positive literal → Socket<'blocking'>; a `number` variable could
    * be 0 at run time, so it gives `Socket` (either mode) rather than a guess.
    */
-  settimeout<T extends number | null>(seconds: T): Socket<TimeoutMode<T>> {
+  settimeout<T extends number | null>(seconds: T): Socket<TimeoutMode<T>, A> {
     if (seconds === null) this.timeoutMs = null;
     else if (!(seconds >= 0) || !Number.isFinite(seconds)) throw new OSError(errno.EINVAL, 'timeout must be a non-negative number or null');
     else this.timeoutMs = seconds * 1000;
-    const self: Socket = this;
-    return self as Socket<TimeoutMode<T>>;
+    const self: Socket<SocketMode, A> = this;
+    return self as Socket<TimeoutMode<T>, A>;
   }
 
   gettimeout(): number | null {
@@ -233,15 +245,16 @@ export class Socket<out M extends SocketMode = SocketMode> {
    * setsockopt(SOL_SOCKET, 20, cb): the option-20 callback, called with
    * this socket (typed in this socket's mode); null clears it. Other
    * options take a number or a boolean (SO_REUSEADDR, SO_KEEPALIVE,
-   * TCP_NODELAY, TCP_USER_TIMEOUT in ms).
+   * TCP_NODELAY, TCP_USER_TIMEOUT in ms; IPPROTO_IPV6 IPV6_V6ONLY on an
+   * AF_INET6 socket before bind, EINVAL after, as Linux).
    */
-  setsockopt(level: typeof SOL_SOCKET, opt: typeof SO_CALLBACK, value: SocketCallback<M> | null): void;
+  setsockopt(level: typeof SOL_SOCKET, opt: typeof SO_CALLBACK, value: SocketCallback<M, A> | null): void;
   setsockopt(level: number, opt: number, value: number | boolean): void;
   setsockopt(level: number, opt: number, value: unknown): void {
     this.checkOpen();
     if (level === SOL_SOCKET && opt === SO_CALLBACK) {
       if (value !== null && value !== undefined && typeof value !== 'function') throw new OSError(errno.EINVAL, 'option 20 takes a function or null');
-      this.callback = (value ?? null) as ((sock: this) => void) | null;
+      this.callback = (value ?? null) as ((sock: never) => void) | null;
       return;
     }
     const on = typeof value === 'boolean' ? value : Number(value) !== 0;
@@ -266,6 +279,13 @@ export class Socket<out M extends SocketMode = SocketMode> {
       if (this.pcb !== null) this.raw.tcpUserTimeout(this.pcb, ms);
       return;
     }
+    if (level === IPPROTO_IPV6 && opt === IPV6_V6ONLY && this.family === AF_INET6) {
+      // Linux: only before the socket has a port (bind, listen or connect gave it one).
+      if (this._state !== SockState.NEW || this.pcb === null || this.pcb.localPort !== 0) throw new OSError(errno.EINVAL, 'IPV6_V6ONLY must be set before bind');
+      this.v6only = on;
+      this.pcb.v6only = on;
+      return;
+    }
     throw new OSError(errno.EOPNOTSUPP, `setsockopt level ${level} option ${opt}`);
   }
 
@@ -280,16 +300,18 @@ export class Socket<out M extends SocketMode = SocketMode> {
     if (level === SOL_SOCKET && opt === SO_REUSEADDR) return this.pcb !== null && (this.pcb.soOptions & SO_REUSEADDR) !== 0 ? 1 : 0;
     if (level === IPPROTO_TCP && opt === TCP_NODELAY) return this.pcb !== null && this.raw.tcpNagleDisabled(this.pcb) ? 1 : 0;
     if (level === IPPROTO_TCP && opt === TCP_USER_TIMEOUT) return this.pcb === null || this.pcb.userTimeout < 0 ? 0 : this.pcb.userTimeout;
+    if (level === IPPROTO_IPV6 && opt === IPV6_V6ONLY && this.family === AF_INET6) return this.v6only ? 1 : 0;
     throw new OSError(errno.EOPNOTSUPP, `getsockopt level ${level} option ${opt}`);
   }
 
-  getsockname(): SockAddr {
+  /** (host, port) for AF_INET; (host, port, flowinfo, scopeid) for AF_INET6, IPv4 as '::ffff:a.b.c.d'. */
+  getsockname(): A {
     this.checkOpen();
     const p = this.pcb;
-    return p === null ? ['0.0.0.0', 0] : [formatIp(p.localIp), p.localPort];
+    return this.addrOf(p === null ? 0 : p.localIp, p === null ? 0 : p.localPort);
   }
 
-  getpeername(): SockAddr {
+  getpeername(): A {
     this.checkOpen();
     if (this.peer === null || this._state === SockState.NEW || this._state === SockState.LISTENING) throw new OSError(errno.ENOTCONN);
     return this.peer;
@@ -304,13 +326,30 @@ export class Socket<out M extends SocketMode = SocketMode> {
   // Setup: bind / listen / accept / connect
   // -------------------------------------------------------------------------
 
-  bind(addr: SockAddr): void {
+  /**
+   * bind((host, port)); AF_INET6: (host, port[, flowinfo[, scopeid]]),
+   * where '::' (or '') takes IPv4 too unless IPV6_V6ONLY is set, and
+   * '::ffff:a.b.c.d' binds the IPv4 address.
+   */
+  bind(addr: SockAddrArg): void {
     this.checkOpen();
     if (this.pcb === null || this._state !== SockState.NEW) throw new OSError(errno.EINVAL, 'socket is not new');
-    const [ip, port] = parseAddr(addr);
-    const err = this.raw.tcpBind(this.pcb, ip, port);
-    if (err === Err.VAL && ip !== 0 && !this.layer.host.ip.isLocal(ip)) throw new OSError(errno.EADDRNOTAVAIL);
+    const [a, port] = parseSockAddr(addr, this.family);
+    const ip = this.family === AF_INET6 ? localFor(a, this.v6only) : a;
+    const err = this.raw.tcpBind(this.pcb, this.bindArg(ip), port);
+    if (err === Err.VAL && !ipIsAny(ip) && !this.layer.host.inet.isLocal(ip)) throw new OSError(errno.EADDRNOTAVAIL);
     if (err !== Err.OK) throw new OSError(errnoFromErr(err));
+  }
+
+  /** `ip`:`port` written as this socket's family writes addresses (the one place A is asserted: the family decides it). */
+  private addrOf(ip: IpAddr, port: number): A {
+    return sockAddrOf(this.family, ip, port) as A;
+  }
+
+  /** The raw API's form of `ip`: `::` is IP_ANY_TYPE (dual) or IP6_ADDR_ANY (v6only) by IPV6_V6ONLY. */
+  private bindArg(ip: IpAddr): IpAddr {
+    if (typeof ip === 'number' || !ip.isUnspecified) return ip;
+    return this.v6only ? IP6_ADDR_ANY : IP_ANY_TYPE;
   }
 
   /** listen(backlog): connections beyond the backlog wait in SYN retries (their SYNs are dropped). */
@@ -318,6 +357,11 @@ export class Socket<out M extends SocketMode = SocketMode> {
     this.checkOpen();
     if (this.pcb === null || this._state !== SockState.NEW) throw new OSError(errno.EINVAL, 'socket is not new');
     const n = Math.max(1, Math.min(Math.floor(backlog), 0xff));
+    if (this.family === AF_INET6 && this.pcb.localPort === 0) {
+      // Linux autobinds an AF_INET6 listener to `::` (dual unless IPV6_V6ONLY).
+      const e = this.raw.tcpBind(this.pcb, this.bindArg(IP6_ANY), 0);
+      if (e !== Err.OK) throw new OSError(errnoFromErr(e));
+    }
     const { pcb, err } = this.raw.tcpListenWithErr(this.pcb, n);
     if (pcb === null) throw new OSError(errnoFromErr(err));
     this.backlog = n;
@@ -330,7 +374,7 @@ export class Socket<out M extends SocketMode = SocketMode> {
    * the timeout); non-blocking: at once or OSError(EAGAIN). The new socket
    * inherits the listener's timeout, hence its mode `M`.
    */
-  accept(): ByMode<M, [Socket<M>, SockAddr], Promise<[Socket<M>, SockAddr]>> {
+  accept(): ByMode<M, [Socket<M, A>, A], Promise<[Socket<M, A>, A]>> {
     return this.op(
       () => this.tryAccept(),
       () => {
@@ -348,7 +392,7 @@ export class Socket<out M extends SocketMode = SocketMode> {
    * returns normally: it always raises, EINPROGRESS at best; typed `void`
    * as CPython may connect at once.)
    */
-  connect(addr: SockAddr): ByMode<M, void, Promise<void>> {
+  connect(addr: SockAddrArg): ByMode<M, void, Promise<void>> {
     this.checkOpen();
     switch (this._state) {
       case SockState.CONNECTING:
@@ -361,7 +405,8 @@ export class Socket<out M extends SocketMode = SocketMode> {
       case SockState.ERROR:
         throw this.takeError() ?? new OSError(errno.EINVAL, 'connection failed earlier');
     }
-    const [ip, port] = parseAddr(addr);
+    const [a, port] = parseSockAddr(addr, this.family);
+    const ip = this.family === AF_INET6 ? peerFor(a, this.v6only) : a;
     const pcb = this.pcb!;
     const err = this.raw.tcpConnect(pcb, ip, port, () => {
       if (this._state === SockState.CONNECTING) this._state = SockState.CONNECTED;
@@ -370,7 +415,7 @@ export class Socket<out M extends SocketMode = SocketMode> {
       return Err.OK;
     });
     if (err !== Err.OK) throw new OSError(errnoFromErr(err));
-    this.peer = [formatIp(ip), port];
+    this.peer = this.addrOf(ip, port);
     this._state = SockState.CONNECTING;
     if (this.timeoutMs === 0) throw new OSError(errno.EINPROGRESS);
     return this.asBlocking(
@@ -433,7 +478,7 @@ export class Socket<out M extends SocketMode = SocketMode> {
   /** readinto(buf, n?): like read into `buf`; returns the count (0 at EOF), or null (non-blocking, nothing there). */
   readinto(buf: Uint8Array, nbytes?: number): ByMode<M, number | null, Promise<number>> {
     const want = Math.min(buf.length, nbytes ?? buf.length);
-    const self: Socket = this; // the mode is tested at run time below
+    const self: Socket<SocketMode, A> = this; // the mode is tested at run time below
     const got = self.read(want);
     if (got === null) return this.asNonBlocking(null);
     if (got instanceof Promise) {
@@ -596,7 +641,7 @@ export class Socket<out M extends SocketMode = SocketMode> {
   }
 
   toString(): string {
-    return `<socket ${this.stateName}${this.peer ? ` ${this.peer[0]}:${this.peer[1]}` : ''}>`;
+    return `<socket ${this.stateName}${this.peer ? ` ${hostPort(this.peer)}` : ''}>`;
   }
 
   // -------------------------------------------------------------------------
@@ -677,14 +722,14 @@ export class Socket<out M extends SocketMode = SocketMode> {
   // Internals: attempts (no waiting; AGAIN when it would block)
   // -------------------------------------------------------------------------
 
-  private tryAccept(): [Socket<M>, SockAddr] | Again {
+  private tryAccept(): [Socket<M, A>, A] | Again {
     this.checkOpen();
     if (this._state !== SockState.LISTENING) throw new OSError(errno.EINVAL, 'socket is not listening');
     const npcb = this.acceptQ.shift();
     if (npcb === undefined) return AGAIN;
     this.raw.tcpBacklogAccepted(npcb);
     // Same timeout as the listener, so the same mode M.
-    const s = new Socket<M>(this.layer, npcb, true);
+    const s = new Socket<M, A>(this.layer, npcb, true, this.family);
     s.timeoutMs = this.timeoutMs;
     this.layer.counters.accepted++;
     // What the connection held while waiting (data, FIN) comes in now.
@@ -1098,7 +1143,7 @@ export class Socket<out M extends SocketMode = SocketMode> {
     if (this.callbackDue && cb !== null) {
       this.callbackDue = false;
       try {
-        cb(this);
+        cb(this as never); // the callback setsockopt took for this socket's own type
       } catch (e) {
         this.layer.callbackFailed(e, this);
       }
@@ -1120,21 +1165,35 @@ function concat(parts: Uint8Array[], total: number): Uint8Array {
   return out;
 }
 
-/** ('a.b.c.d' | 'localhost' | '', port) → [u32, port]; EINVAL otherwise. */
-export function parseAddr(addr: SockAddr): [number, number] {
-  if (!Array.isArray(addr) || addr.length !== 2) throw new OSError(errno.EINVAL, 'address must be (host, port)');
-  const [host, port] = addr;
-  if (!Number.isInteger(port) || port < 0 || port > 0xffff) throw new OSError(errno.EINVAL, `bad port ${String(port)}`);
-  let ip: number | null;
-  if (host === '' || host === '0.0.0.0') ip = 0;
-  else if (host === 'localhost') ip = 0x7f000001;
-  else ip = parseIpv4Address(host);
-  if (ip === null) throw new OSError(errno.EINVAL, `not an IPv4 address: ${host} (no DNS in tsip)`);
-  return [ip, port];
+/** 'host:port', '[host]:port' for IPv6. */
+function hostPort(a: AnySockAddr): string {
+  return a[0].includes(':') ? `[${a[0]}]:${a[1]}` : `${a[0]}:${a[1]}`;
 }
 
-/** MicroPython's socket.getaddrinfo for IPv4 literals: [(AF_INET, SOCK_STREAM, proto, '', (host, port))]. */
-export function getaddrinfo(host: string, port: number): [number, number, number, string, SockAddr][] {
-  const [ip] = parseAddr([host, port]);
-  return [[AF_INET, SOCK_STREAM, IPPROTO_TCP, '', [formatIp(ip), port]]];
+/** ('a.b.c.d' | 'localhost' | '', port) → [u32, port]; EINVAL otherwise (EAFNOSUPPORT for an IPv6 address). */
+export function parseAddr(addr: SockAddrArg): [number, number] {
+  return parseSockAddr(addr, AF_INET) as [number, number];
+}
+
+/**
+ * socket.getaddrinfo(host, port, af=0, type=0, proto=0, flags=0) for IP
+ * literals (no DNS): [(family, type, proto, '', sockaddr)], sockaddr a
+ * 2-tuple for AF_INET and a 4-tuple for AF_INET6. host: either family's
+ * literal ('[::1]' too), '' (the wildcard: 0.0.0.0, or :: for AF_INET6)
+ * or 'localhost' (127.0.0.1 then ::1; af filters). type 0 is
+ * SOCK_STREAM, as MicroPython gives one entry per address; proto 0 is the
+ * type's (IPPROTO_TCP, IPPROTO_UDP). flags are accepted and ignored.
+ * OSError EINVAL for a name (or a bad port), EAFNOSUPPORT for a literal of
+ * the other family than `af`.
+ */
+export function getaddrinfo(host: string, port: number, af = 0, type = 0, proto = 0, flags = 0): AddrInfo[] {
+  void flags;
+  if (!Number.isInteger(port) || port < 0 || port > 0xffff) throw new OSError(errno.EINVAL, `bad port ${String(port)}`);
+  if (type !== 0 && type !== SOCK_STREAM && type !== SOCK_DGRAM) throw new OSError(errno.EINVAL, `socket type ${type}`);
+  const t = type === 0 ? SOCK_STREAM : type;
+  const pr = proto !== 0 ? proto : t === SOCK_DGRAM ? IPPROTO_UDP : IPPROTO_TCP;
+  return resolveLiteral(host, af).map((ip): AddrInfo => {
+    const fam = typeof ip === 'number' ? AF_INET : AF_INET6;
+    return [fam, t, pr, '', sockAddrOf(fam, ip, port)];
+  });
 }
