@@ -9,6 +9,9 @@ export interface Icmp6Options {}
 export class Icmp6 {
   constructor(_host: IpHost, _ip6: Ipv6, _opts: Icmp6Options = {}) {}
   onError(_protocol: number, _cb: ((e: IcmpErrorReport) => void) | undefined): void {}
+  onEchoReply(_cb: (r: import('./icmp.ts').EchoReply) => void): () => void {
+    return () => {};
+  }
   sendEchoRequest(_dst: Ip6Addr, _ident: number, _seqNo: number, _data: Uint8Array): number {
     return Err.RTE;
   }
