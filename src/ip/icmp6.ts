@@ -153,7 +153,8 @@ export class Icmp6 implements Icmp6ErrorSink {
     if (len < 4 || typeof info.src === 'number' || typeof info.dst === 'number') return this.drop(p, 'lenerr');
     if (chainOnesSum(p, 0, len, ip6PseudoHeaderSum(info.src, info.dst, ICMPV6_NEXT_HEADER, len)) !== 0xffff) return this.drop(p, 'chkerr');
     const type = p.getAt(0);
-    const fixed = icmpv6FixedLength(type);
+    // Errors of any type carry 4 bytes after the checksum (RFC 4443 §2.1).
+    const fixed = type < 128 ? ICMPV6_HEADER_LEN : icmpv6FixedLength(type);
     if (len < fixed) return this.drop(p, 'lenerr');
     if (p.len < fixed) {
       // The fixed part split across pieces (rare): make it one.

@@ -15,6 +15,8 @@ import { fillIcmpv6Checksum, icmpv6ChecksumOk, Icmpv6View, parseIcmpv6 } from '.
 import { IP6_ANY, Ip6Addr } from '../../src/wire/ipaddr.ts';
 import { newIpv6ExtResult, walkIpv6Ext } from '../../src/wire/ipv6-ext.ts';
 import { emitIpv6, Ipv6NextHeader, Ipv6View } from '../../src/wire/ipv6.ts';
+import { Reassembler6 } from '../../src/ip/reassembly6.ts';
+import { frag6 } from '../support/frag6.ts';
 
 const ip = (s: string): Ip6Addr => Ip6Addr.parse(s)!;
 const A = ip('2001:db8::1');
@@ -182,6 +184,37 @@ describe('ICMPv6 echo', () => {
   });
 });
 
+describe('ICMPv6 over fragments', () => {
+  test('a fragmented echo request is reassembled and answered, the reply fragmented on the way out', () => {
+    const s = setup();
+    const data = pattern(3000, 5);
+    const msg = icmp(128, 0, (7 << 16) | 1, data, PEER, A);
+    for (const [start, end, more] of [[1448, msg.length, false], [0, 1448, true]] as const) {
+      s.feed(frag6(msg.subarray(start, end), start, more, { src: PEER.bytes(), dst: A.bytes(), nextHeader: 58, ident: 99 }));
+    }
+    expect(s.sent.length).toBe(3);
+    // Put the reply back together and check it.
+    const r = new Reassembler6({ clock: s.clock, timer: (cb, name) => s.clock.timer(cb, name) });
+    const ext = newIpv6ExtResult();
+    let whole: Uint8Array | null = null;
+    for (const f of s.sent) {
+      expect(f.length).toBeLessThanOrEqual(1500);
+      const p = s.pool.fromBytes(f)!;
+      expect(walkIpv6Ext(p.buf, p.off, p.len, ext)).toBe(0);
+      const q = r.insert(p, ext);
+      if (q !== null) {
+        whole = q.toBytes();
+        q.free();
+      }
+    }
+    expect(whole).not.toBeNull();
+    const m = msgOf(whole!);
+    expect(m).toMatchObject({ type: 129, code: 0 });
+    expect(m.body).toEqual(data);
+    s.end();
+  });
+});
+
 describe('ICMPv6 errors received', () => {
   /** What we sent, quoted (up to 1232 bytes) in an error from ROUTER. */
   function errorAbout(sentPkt: Uint8Array, type: number, code: number, rest: number, quoteLen = 1232): Uint8Array {
@@ -273,6 +306,11 @@ describe('ICMPv6 errors received', () => {
     s.feed(errorAbout(ours, 1, 4, 0, 30));
     expect(reports).toHaveLength(cases.length);
     expect(s.stats.icmp6x.errorsUnparsable).toBe(3);
+    // An error of unknown type shorter than the 8-byte header.
+    const short = Uint8Array.of(100, 0, 0, 0, 0, 0);
+    fillIcmpv6Checksum(short, 0, 6, ROUTER.bytes(), A.bytes());
+    s.feed(pkt(short, { src: ROUTER }));
+    expect(s.stats.icmp6.lenerr).toBe(3); // two of the short quotes above, and this
     // No listener for the protocol.
     s.feed(errorAbout(pkt(pattern(20), { src: A, dst: FAR, nh: 6 }), 1, 4, 0));
     expect(s.stats.icmp6x.errorsNoListener).toBe(1);
