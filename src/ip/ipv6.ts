@@ -152,6 +152,10 @@ export class Ipv6 implements IpFamilyLayer {
   readonly headerLen = IPV6_HEADER_LEN;
   readonly minMtu = IPV6_MIN_MTU;
   readonly any: Ip6Addr = IP6_ANY;
+  /** 65535 bytes after the fixed header (no jumbograms, RFC 2675). */
+  readonly maxPayload = 0xffff;
+  /** RFC 8200 §8.1: UDP over IPv6 always carries a checksum. */
+  readonly udpChecksumRequired = true;
   /** Hop limit of datagrams we originate. */
   readonly defaultTtl: number;
   /** The loopback netif (installed by the Stack). */
