@@ -40,6 +40,8 @@ interface Common {
   description: string;
   /** Other spellings accepted (old names), without the leading dashes. */
   aliases?: readonly string[];
+  /** A one-dash short form, without the dash (e.g. '6' for -6, as ping(8) spells it). */
+  short?: string;
   /** The value's placeholder in the help, e.g. N, MS, FILE. */
   metavar?: string;
   /** How the help shows the default when it is not a plain value ("until Ctrl-C"). */
@@ -173,6 +175,7 @@ export function parseCommand<S extends OptionSpecs>(cmd: CommandSpec<S>, argv: r
   for (const [key, o] of Object.entries(cmd.options)) {
     byName.set(key, key);
     for (const a of o.aliases ?? []) byName.set(a, key);
+    if (o.short !== undefined) byName.set(`-${o.short}`, key);
   }
   const raw = new Map<string, string | true>();
   const positionals: string[] = [];
@@ -187,9 +190,10 @@ export function parseCommand<S extends OptionSpecs>(cmd: CommandSpec<S>, argv: r
       onlyPositionals = true;
       continue;
     }
-    if (!word.startsWith('--')) fail(`unknown option ${word}${suggest(word.replace(/^-+/, ''), byName)}`);
-    const eq = word.indexOf('=');
-    const typed = eq >= 0 ? word.slice(2, eq) : word.slice(2);
+    const short = !word.startsWith('--') ? byName.get(word) : undefined;
+    if (!word.startsWith('--') && short === undefined) fail(`unknown option ${word}${suggest(word.replace(/^-+/, ''), byName)}`);
+    const eq = short !== undefined ? -1 : word.indexOf('=');
+    const typed = short !== undefined ? short : eq >= 0 ? word.slice(2, eq) : word.slice(2);
     const key = byName.get(typed);
     if (key === undefined) fail(`unknown option --${typed}${suggest(typed, byName)}`);
     const o = cmd.options[key!]!;
@@ -339,6 +343,7 @@ function optionNotes(o: OptionSpec): string {
   } else if (o.kind === 'enum') notes.push(o.values.join(' or '));
   const d = defaultOf(o);
   if (d !== undefined) notes.push(`default ${d}`);
+  if (o.short !== undefined) notes.push(`short: -${o.short}`);
   if (o.aliases?.length) notes.push(`old name: ${o.aliases.map((a) => `--${a}`).join(', ')}`);
   return notes.length > 0 ? ` (${notes.join('; ')})` : '';
 }

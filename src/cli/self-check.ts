@@ -7,6 +7,8 @@
 //   3. HTTP: a Node child run inside the namespace (the Node running this,
 //      so it is always there) fetches /status.json ...
 //   4. ... and a 1 MB /bytes/1000000, whose sha256 it compares.
+// With IPv6 on the device the four checks run again over IPv6 (ICMPv6,
+// ping -6, http://[addr]/).
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { accessSync, constants } from 'node:fs';
@@ -14,7 +16,7 @@ import path from 'node:path';
 import { Pinger } from '../ip/ping.ts';
 import { generatedBody } from '../services/index.ts';
 import type { Stack } from '../stack/stack.ts';
-import { parseIpv4Address } from '../wire/address.ts';
+import { parseIp } from '../wire/ipaddr.ts';
 import type { Progress } from './progress.ts';
 
 export type CheckStatus = 'ok' | 'FAILED' | 'skipped';
@@ -31,6 +33,9 @@ export interface SelfCheckOptions {
   /** tsip's address and the kernel's. */
   tsip: string;
   kernel: string;
+  /** The IPv6 pair, when the device carries IPv6 too. */
+  tsip6?: string;
+  kernel6?: string;
   /** Namespace of the kernel side; null = the current one. */
   netns: string | null;
   log: (line: string) => void;
@@ -117,7 +122,8 @@ async function httpProbe(inNs: string[], url: string, keepText: boolean): Promis
 function pingFromTsip(stack: Stack, dst: string): Promise<{ status: CheckStatus; detail: string }> {
   const count = 3;
   return new Promise((resolve) => {
-    const pinger = new Pinger(stack, stack.icmp, { dst: parseIpv4Address(dst)!, count, intervalMs: 200, timeoutMs: 2000, ident: 0x7473 });
+    const addr = parseIp(dst)!;
+    const pinger = new Pinger(stack, typeof addr === 'number' ? stack.icmp : stack.icmp6, { dst: addr, count, intervalMs: 200, timeoutMs: 2000, ident: 0x7473 });
     pinger.start((r) => {
       const avg = r.rttsMs.length > 0 ? r.rttsMs.reduce((a, b) => a + b, 0) / r.rttsMs.length : 0;
       const detail = `${r.sent} sent, ${r.received} received${r.received > 0 ? `, rtt avg ${avg.toFixed(3)} ms` : ''}`;
@@ -130,7 +136,9 @@ function pingFromTsip(stack: Stack, dst: string): Promise<{ status: CheckStatus;
 export async function selfCheck(o: SelfCheckOptions): Promise<CheckOutcome> {
   const inNs = o.netns !== null ? ['ip', 'netns', 'exec', o.netns] : [];
   const counts = { ok: 0, FAILED: 0, skipped: 0 };
-  const total = 4;
+  const families: { tsip: string; kernel: string; six: boolean }[] = [{ tsip: o.tsip, kernel: o.kernel, six: false }];
+  if (o.tsip6 !== undefined && o.kernel6 !== undefined) families.push({ tsip: o.tsip6, kernel: o.kernel6, six: true });
+  const total = 4 * families.length;
   let step = 0;
   const begin = (what: string): void => o.progress.update(`self-check ${++step}/${total}: ${what} …`, true);
   const report = (what: string, status: CheckStatus, detail: string): void => {
@@ -139,49 +147,53 @@ export async function selfCheck(o: SelfCheckOptions): Promise<CheckOutcome> {
     o.log(`self-check: ${what}: ${status === 'skipped' ? `skipped: ${detail}` : `${status} (${detail})`}`);
   };
 
-  const fromTsip = `ping ${o.kernel} (the kernel) from tsip`;
-  begin(fromTsip);
-  const p1 = await pingFromTsip(o.stack, o.kernel);
-  report(fromTsip, p1.status, p1.detail);
+  for (const f of families) {
+    const host = f.six ? `[${f.tsip}]` : f.tsip;
+    const fromTsip = `ping ${f.kernel} (the kernel) from tsip`;
+    begin(fromTsip);
+    const p1 = await pingFromTsip(o.stack, f.kernel);
+    report(fromTsip, p1.status, p1.detail);
 
-  const fromKernel = `ping ${o.tsip} from the kernel`;
-  begin(fromKernel);
-  if (findOnPath('ping') === null) {
-    report(fromKernel, 'skipped', 'ping is not installed (Debian: apt-get install iputils-ping); ICMP was checked from tsip above');
-  } else {
-    const ping = await runAsync([...inNs, 'ping', '-c', '3', '-i', '0.2', '-W', '2', o.tsip]);
-    const line = ping.stdout.split('\n').find((l) => /packets transmitted/.test(l)) ?? ping.stderr.trim();
-    report(fromKernel, ping.code === 0 ? 'ok' : 'FAILED', line);
-  }
-
-  const statusUrl = `http://${o.tsip}/status.json`;
-  begin(`GET ${statusUrl}`);
-  const st = await httpProbe(inNs, statusUrl, true);
-  if (typeof st === 'string') report(`GET ${statusUrl}`, 'FAILED', st);
-  else {
-    let pcbsOk = false;
-    try {
-      pcbsOk = typeof (JSON.parse(st.text) as { tcp?: { pcbs?: unknown } }).tcp?.pcbs === 'number';
-    } catch {
-      pcbsOk = false;
+    const fromKernel = `ping${f.six ? ' -6' : ''} ${f.tsip} from the kernel`;
+    begin(fromKernel);
+    if (findOnPath('ping') === null) {
+      report(fromKernel, 'skipped', 'ping is not installed (Debian: apt-get install iputils-ping); ICMP was checked from tsip above');
+    } else {
+      const ping = await runAsync([...inNs, 'ping', ...(f.six ? ['-6'] : []), '-c', '3', '-i', '0.2', '-W', '2', f.tsip]);
+      const line = ping.stdout.split('\n').find((l) => /packets transmitted/.test(l)) ?? ping.stderr.trim();
+      report(fromKernel, ping.code === 0 ? 'ok' : 'FAILED', line);
     }
-    report(`GET ${statusUrl}`, st.status === 200 && pcbsOk ? 'ok' : 'FAILED', `HTTP ${st.status}, ${st.bytes} bytes of ${pcbsOk ? 'JSON' : 'unexpected content'}`);
-  }
 
-  const size = 1_000_000;
-  begin(`1 MB download from http://${o.tsip}/bytes/${size}`);
-  const want = createHash('sha256').update(generatedBody(size)).digest('hex');
-  const dl = await httpProbe(inNs, `http://${o.tsip}/bytes/${size}`, false);
-  o.progress.clear();
-  if (typeof dl === 'string') {
-    counts.FAILED++;
-    o.log(`self-check: 1 MB download, sha256 MISMATCH (${dl})`);
-  } else if (dl.status === 200 && dl.bytes === size && dl.sha256 === want) {
-    counts.ok++;
-    o.log(`self-check: 1 MB download, sha256 matches (${dl.bytes} bytes)`);
-  } else {
-    counts.FAILED++;
-    o.log(`self-check: 1 MB download, sha256 MISMATCH (HTTP ${dl.status}, ${dl.bytes} bytes, ${dl.sha256.slice(0, 16)} vs ${want.slice(0, 16)})`);
+    const statusUrl = `http://${host}/status.json`;
+    begin(`GET ${statusUrl}`);
+    const st = await httpProbe(inNs, statusUrl, true);
+    if (typeof st === 'string') report(`GET ${statusUrl}`, 'FAILED', st);
+    else {
+      let pcbsOk = false;
+      try {
+        pcbsOk = typeof (JSON.parse(st.text) as { tcp?: { pcbs?: unknown } }).tcp?.pcbs === 'number';
+      } catch {
+        pcbsOk = false;
+      }
+      report(`GET ${statusUrl}`, st.status === 200 && pcbsOk ? 'ok' : 'FAILED', `HTTP ${st.status}, ${st.bytes} bytes of ${pcbsOk ? 'JSON' : 'unexpected content'}`);
+    }
+
+    const size = 1_000_000;
+    const what = `1 MB download${f.six ? ' over IPv6' : ''}`;
+    begin(`${what} from http://${host}/bytes/${size}`);
+    const want = createHash('sha256').update(generatedBody(size)).digest('hex');
+    const dl = await httpProbe(inNs, `http://${host}/bytes/${size}`, false);
+    o.progress.clear();
+    if (typeof dl === 'string') {
+      counts.FAILED++;
+      o.log(`self-check: ${what}, sha256 MISMATCH (${dl})`);
+    } else if (dl.status === 200 && dl.bytes === size && dl.sha256 === want) {
+      counts.ok++;
+      o.log(`self-check: ${what}, sha256 matches (${dl.bytes} bytes)`);
+    } else {
+      counts.FAILED++;
+      o.log(`self-check: ${what}, sha256 MISMATCH (HTTP ${dl.status}, ${dl.bytes} bytes, ${dl.sha256.slice(0, 16)} vs ${want.slice(0, 16)})`);
+    }
   }
 
   const ok = counts.FAILED === 0;

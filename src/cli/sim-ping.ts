@@ -5,8 +5,7 @@ import { Pinger, type PingResult } from '../ip/ping.ts';
 import { PcapWriter } from '../sim/pcap.ts';
 import { Simulator } from '../sim/simulator.ts';
 import type { LinkSpec } from '../sim/link.ts';
-import { formatIpv4Address, parseIpv4Address } from '../wire/address.ts';
-import { formatIp } from '../wire/ipaddr.ts';
+import { formatIp, parseIp } from '../wire/ipaddr.ts';
 import { defineCommand, flag, formatHelp, integer, number, parseCommand, UsageError } from './args.ts';
 import { formatRate, jsonOption, LINK_OPTIONS, linkSpecOf, mtuOption, pcapOption, seedOption } from './common-options.ts';
 
@@ -20,6 +19,8 @@ export interface SimPingOptions {
   pcapFile?: string;
   /** Print one line per reply. */
   verbose: boolean;
+  /** Ping over IPv6 (ICMPv6 between fd00::1 and fd00::2). */
+  ipv6?: boolean;
   log: (line: string) => void;
 }
 
@@ -35,12 +36,13 @@ export function runSimPing(o: SimPingOptions): SimPingOutcome {
   const client = sim.addStack('client');
   const server = sim.addStack('server');
   const pcap = new PcapWriter();
-  const aAddr = '10.0.0.1';
-  const bAddr = '10.0.0.2';
-  sim.connect(client, server, { aAddr, bAddr, prefixLength: 24, mtu: o.mtu, link: o.link, pcap });
-  const dst = parseIpv4Address(bAddr)!;
+  const six = o.ipv6 === true;
+  const aAddr = six ? 'fd00::1' : '10.0.0.1';
+  const bAddr = six ? 'fd00::2' : '10.0.0.2';
+  sim.connect(client, server, six ? { aAddr6: aAddr, bAddr6: bAddr, mtu: o.mtu, link: o.link, pcap } : { aAddr, bAddr, prefixLength: 24, mtu: o.mtu, link: o.link, pcap });
+  const dst = parseIp(bAddr)!;
   o.log(`PING ${bAddr} from ${aAddr}: ${o.size} data bytes (simulated, seed ${String(o.seed)}, ${describeLink(o.link)})`);
-  const pinger = new Pinger(client, client.icmp, {
+  const pinger = new Pinger(client, six ? client.icmp6 : client.icmp, {
     dst,
     count: o.count,
     size: o.size,
@@ -100,7 +102,7 @@ export const SIM_PING = defineCommand({
   name: 'tsip sim ping',
   usage: 'tsip sim ping [options]',
   brief: 'ping between two simulated stacks over a faulty link',
-  summary: 'Ping between two simulated stacks (10.0.0.1 -> 10.0.0.2) over a faulty link, on virtual time: one line per reply, then the statistics.',
+  summary: 'Ping between two simulated stacks (10.0.0.1 -> 10.0.0.2, or fd00::1 -> fd00::2 with -6) over a faulty link, on virtual time: one line per reply, then the statistics.',
   details: ['The link options are the same as those of tsip sim transfer, with the same units; the same seed gives the same run.'],
   options: {
     seed: seedOption('every random choice'),
@@ -111,6 +113,7 @@ export const SIM_PING = defineCommand({
     mtu: mtuOption('link MTU (smaller MTUs exercise fragmentation and reassembly)'),
     pcap: pcapOption('write every packet sent to a pcap file (LINKTYPE_RAW; held in memory, so --count x --size is limited to about 100 MB of packets)'),
     quiet: flag({ description: 'only the summary, no line per reply' }),
+    ipv6: flag({ description: 'ping over IPv6: ICMPv6 from fd00::1 to fd00::2 (the MTU must then be at least 1280)', short: '6' }),
     json: jsonOption(),
   },
   exits: ['0  the run completed (lost echoes are part of the result, not a failure)', '1  a simulated stack leaked pbufs'],
@@ -129,6 +132,7 @@ export function simPingCommand(argv: string[], print: (s: string) => void = (s) 
   if (v.pcap !== undefined && captured > PCAP_MAX_BYTES) {
     throw new UsageError(SIM_PING.name, `--count x --size must stay within ${PCAP_MAX_BYTES} bytes (100 MB) of capture with --pcap (held in memory), got ${v.count} x ${v.size}`);
   }
+  if (v.ipv6 && v.mtu < 1280) throw new UsageError(SIM_PING.name, `--mtu must be at least 1280 with -6 (RFC 8200), got ${v.mtu}`);
   const link = linkSpecOf(v);
   const outcome = runSimPing({
     seed: v.seed,
@@ -139,6 +143,7 @@ export function simPingCommand(argv: string[], print: (s: string) => void = (s) 
     link,
     ...(v.pcap === undefined ? {} : { pcapFile: v.pcap }),
     verbose: !v.quiet && !v.json,
+    ipv6: v.ipv6,
     log: v.json ? () => {} : print,
   });
   if (v.json) print(JSON.stringify(pingJson(v.seed, outcome, link)));

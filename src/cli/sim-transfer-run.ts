@@ -38,6 +38,8 @@ export interface SimTransferOptions {
   mtu?: number;
   /** Netifs take 64 KiB TCP super-segments, cut by the link (software TSO). */
   gso?: boolean;
+  /** Over IPv6 (fd00::1 <-> [fd00::2]:80) instead of IPv4. */
+  ipv6?: boolean;
   /** Each side waits this long (virtual ms) after writing its last byte before it half-closes (default 0). */
   closeDelayMs?: number;
   /** The server sends only once it has read the client's FIN (request, then response), so it writes while half-closed. */
@@ -90,6 +92,8 @@ export interface FrameReport {
 
 export interface SimTransferResult {
   seed: number | string;
+  /** The address family the transfer ran over. */
+  family: 4 | 6;
   /** Payload bytes requested each way (the client's; see serverBytes). */
   bytes: number;
   serverBytes: number;
@@ -149,6 +153,10 @@ const SLICE_VIRTUAL_MS = 10;
 /** Virtual time the close may take to go idle (TIME_WAIT, FIN retransmissions): far more than it needs. */
 const IDLE_MS = 86_400_000;
 
+/** The ends' addresses with --ipv6. */
+export const CLIENT6 = 'fd00::1';
+export const SERVER6 = 'fd00::2';
+
 /** The default step budget: 50 million timer events plus 25 per payload byte (both ways). */
 export function defaultMaxSteps(bytes: number, serverBytes = bytes): number {
   return 50_000_000 + 25 * (bytes + serverBytes);
@@ -166,9 +174,9 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
   const client = sim.addStack('client', stackOpts);
   const server = sim.addStack('server', stackOpts);
   const pcap = o.pcapFile !== undefined ? new PcapWriter() : undefined;
+  const six = o.ipv6 === true;
   const link = sim.connect(client, server, {
-    aAddr: '10.0.0.1',
-    bAddr: '10.0.0.2',
+    ...(six ? { aAddr6: CLIENT6, bAddr6: SERVER6 } : { aAddr: '10.0.0.1', bAddr: '10.0.0.2' }),
     link: o.link,
     ...(o.mtu !== undefined ? { mtu: o.mtu } : {}),
     ...(o.gso ? { gso: true } : {}),
@@ -196,7 +204,7 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
 
   const wall0 = performance.now();
   const listener = rs.tcpNew()!;
-  rs.tcpBind(listener, 0, 80);
+  rs.tcpBind(listener, six ? '::' : 0, 80);
   rs.tcpListen(listener);
   rs.tcpAccept(listener, (_a, npcb) => {
     srv.attach(npcb);
@@ -208,7 +216,7 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
   });
   const cpcb = rc.tcpNew()!;
   cli.attach(cpcb);
-  const connectErr = rc.tcpConnect(cpcb, '10.0.0.2', 80, (_a, pcb) => {
+  const connectErr = rc.tcpConnect(cpcb, six ? SERVER6 : '10.0.0.2', 80, (_a, pcb) => {
     cli.connected = true;
     cli.pump(pcb);
     return Err.OK;
@@ -311,5 +319,6 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
     client: cRep,
     server: sRep,
     link: o.link,
+    family: six ? 6 : 4,
   };
 }

@@ -32,7 +32,7 @@ export function formatTransferReport(r: SimTransferResult, pcapFile?: string): s
   const oversize = f.clientToServer.oversize + f.serverToClient.oversize;
   const sizes = r.serverBytes === r.bytes ? `${r.bytes} bytes each way` : `${r.bytes} bytes client -> server, ${r.serverBytes} server -> client`;
   const out = [
-    `tsip sim transfer: seed ${String(r.seed)}, ${sizes}, 10.0.0.1 (client) <-> 10.0.0.2:80 (server)`,
+    `tsip sim transfer: seed ${String(r.seed)}, ${sizes}, ${r.family === 6 ? 'fd00::1 (client) <-> [fd00::2]:80' : '10.0.0.1 (client) <-> 10.0.0.2:80'} (server)`,
     `link (each direction): ${linkParts.join(', ')}`,
     'data:',
     line('client', 'server', r.client, r.server, r.bytes),
@@ -94,6 +94,7 @@ export const SIM_TRANSFER = defineCommand({
     }),
     mtu: mtuOption('link MTU'),
     gso: flag({ description: "stacks send 64 KiB super-segments, the link cuts them (as a NIC's TSO)" }),
+    ipv6: flag({ description: 'over IPv6: fd00::1 <-> [fd00::2]:80 (the MTU must then be at least 1280)', short: '6' }),
     pcap: pcapOption('write every frame sent to a pcap file'),
     json: jsonOption(' (and no progress line)'),
     'server-bytes': integer({ description: 'payload bytes the server sends', metavar: 'N', min: 0, max: BYTES_MAX, maxNote: '100 GB', defaultText: 'as --bytes' }),
@@ -139,6 +140,7 @@ function transferLinkSpec(p: TransferValues): LinkSpec {
  */
 export function transferOptionsFromArgv(argv: readonly string[]): (SimTransferOptions & { json: boolean; pcap?: string }) | null {
   const p = parseCommand(SIM_TRANSFER, argv);
+  if (!p.help && p.values.ipv6 && p.values.mtu < 1280) throw new UsageError(SIM_TRANSFER.name, `--mtu must be at least 1280 with -6 (RFC 8200), got ${p.values.mtu}`);
   if (p.help) return null;
   const v = p.values;
   if (v.pcap !== undefined && Math.max(v.bytes, v['server-bytes'] ?? 0) > PCAP_BYTES_MAX) {
@@ -152,6 +154,7 @@ export function transferOptionsFromArgv(argv: readonly string[]): (SimTransferOp
     tcp: { congestion: v.cc, ...Object.fromEntries((v.off ?? []).map((k) => [k, false])) },
     ...(p.given.has('mtu') ? { mtu: v.mtu } : {}),
     ...(v.gso ? { gso: true } : {}),
+    ...(v.ipv6 ? { ipv6: true } : {}),
     ...(v.pool !== undefined ? { pool: { maxBytes: v.pool } } : {}),
     ...(v.pcap !== undefined ? { pcapFile: v.pcap, pcap: v.pcap } : {}),
     ...(v['close-delay'] > 0 ? { closeDelayMs: v['close-delay'] } : {}),

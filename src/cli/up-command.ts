@@ -3,7 +3,7 @@
 import { BadValue, choice, custom, defineCommand, flag, formatHelp, number, parseCommand, text, UsageError } from './args.ts';
 import { mtuOption, pcapOption } from './common-options.ts';
 import { Progress } from './progress.ts';
-import { addrProblem, up, type UpOptions } from './up.ts';
+import { addr6Problem, addrProblem, up, type UpOptions } from './up.ts';
 
 /** The longest --duration: a year (timers are chained, so this is a sanity bound, not a timer limit). */
 export const DURATION_MAX_S = 365 * 24 * 3600;
@@ -40,6 +40,18 @@ export const UP = defineCommand({
         return raw;
       },
     }),
+    addr6: custom({
+      description: "tsip's IPv6 address and prefix length next to IPv4 (a unique-local /64 by default); the kernel side gets the lowest other address",
+      metavar: 'A/P',
+      expects: 'an IPv6 address with a prefix length from 64 to 126, such as fd00:7473::2/64',
+      default: 'fd00:7473::2/64',
+      parse: (raw: string): string => {
+        const why = addr6Problem(raw);
+        if (why !== null) throw new BadValue(why);
+        return raw;
+      },
+    }),
+    'no-ipv6': flag({ description: 'IPv4 only: no IPv6 address on the device (IPv6 is turned off on its kernel side)' }),
     mtu: mtuOption('device MTU'),
     offload: flag({ description: 'vnet header with checksum and TSO offload (64 KB segments both ways)' }),
     dev: text({ description: 'TUN device name', metavar: 'NAME', pattern: DEV_RE, expects: "a device name of 1 to 15 characters (IFNAMSIZ) without '/', ':' or spaces", default: 'tsip0' }),
@@ -71,6 +83,9 @@ export function upOptionsOf(argv: string[], env: NodeJS.ProcessEnv = process.env
     throw new UsageError(UP.name, detail);
   };
   if (v['no-netns'] && p.given.has('netns')) usage('--netns and --no-netns exclude each other');
+  if (v['no-ipv6'] && p.given.has('addr6')) usage('--addr6 and --no-ipv6 exclude each other');
+  const ipv6 = !v['no-ipv6'] && v.mtu >= 1280;
+  if (!v['no-ipv6'] && v.mtu < 1280 && p.given.has('addr6')) usage(`IPv6 needs an MTU of at least 1280 (RFC 8200), got --mtu ${v.mtu}; add --no-ipv6 or raise --mtu`);
   let terminal: UpOptions['terminal'];
   if (v.terminal !== undefined) {
     const password = v['terminal-password'] ?? env.TSIP_TERMINAL_PASSWORD ?? '';
@@ -82,6 +97,7 @@ export function upOptionsOf(argv: string[], env: NodeJS.ProcessEnv = process.env
   return {
     netns: v['no-netns'] ? null : v.netns,
     addr: v.addr,
+    addr6: ipv6 ? v.addr6 : null,
     mtu: v.mtu,
     offload: v.offload,
     dev: v.dev,

@@ -13,6 +13,7 @@ import { startTerminal, type TerminalService } from '../services/terminal.ts';
 import { Stack } from '../stack/stack.ts';
 import { RealClock } from '../time/real-clock.ts';
 import { formatIpv4Address, parseIpv4Address, prefixToMask } from '../wire/address.ts';
+import { Ip6Addr } from '../wire/ipaddr.ts';
 import { type LongTimeout, setLongTimeout } from './long-timeout.ts';
 import { Progress } from './progress.ts';
 import { selfCheck } from './self-check.ts';
@@ -21,6 +22,8 @@ export interface UpOptions {
   netns: string | null;
   /** tsip's address with prefix, e.g. 10.77.0.2/30 (the kernel gets the first other host address). */
   addr: string;
+  /** tsip's IPv6 address with prefix, e.g. fd00:7473::2/64 (the kernel gets the first other address); null: IPv4 only. */
+  addr6?: string | null;
   mtu: number;
   offload: boolean;
   pcap?: string;
@@ -55,6 +58,38 @@ export function addrProblem(spec: string): string | null {
   return null;
 }
 
+/** Why `spec` is not a usable --addr6 ("must be ..."), or null when it is. */
+export function addr6Problem(spec: string): string | null {
+  const slash = spec.lastIndexOf('/');
+  const a = slash < 0 ? null : Ip6Addr.parse(spec.slice(0, slash));
+  const prefix = slash < 0 ? NaN : Number(spec.slice(slash + 1));
+  if (a === null || !Number.isInteger(prefix) || !(prefix >= 64 && prefix <= 126)) return 'must be an IPv6 address with a prefix length from 64 to 126, such as fd00:7473::2/64';
+  if (a.isMulticast || a.isLoopback || a.isUnspecified || a.isV4Mapped || a.isLinkLocal) return 'must be a unicast global or unique-local address (not multicast, loopback, link-local or v4-mapped)';
+  if (a.samePrefix(networkOf(a, prefix), 128)) return `must not be the subnet-router anycast address (all-zero interface id) of its /${prefix}`;
+  return null;
+}
+
+function networkOf(a: Ip6Addr, prefix: number): Ip6Addr {
+  const w = [a.w0, a.w1, a.w2, a.w3].map((x, i) => {
+    const bits = Math.max(0, Math.min(32, prefix - 32 * i));
+    return bits === 0 ? 0 : bits === 32 ? x : (x & ~(0xffffffff >>> bits)) >>> 0;
+  });
+  return new Ip6Addr(w[0]!, w[1]!, w[2]!, w[3]!);
+}
+
+/** tsip's IPv6 address and the kernel's (the network + 1, or + 2 when tsip has + 1). */
+export function addressing6(spec: string): Addressing {
+  const why = addr6Problem(spec);
+  if (why !== null) throw new RangeError(`addr6 ${why}, got ${spec}`);
+  const slash = spec.lastIndexOf('/');
+  const tsip = Ip6Addr.parse(spec.slice(0, slash))!;
+  const prefix = Number(spec.slice(slash + 1));
+  const net = networkOf(tsip, prefix);
+  let kernel = new Ip6Addr(net.w0, net.w1, net.w2, net.w3 + 1);
+  if (kernel.equals(tsip)) kernel = new Ip6Addr(net.w0, net.w1, net.w2, net.w3 + 2);
+  return { tsip: tsip.toString(), kernel: kernel.toString(), prefix };
+}
+
 /** tsip's address and the kernel's (the lowest other host of the subnet). */
 export function addressing(spec: string): Addressing {
   const why = addrProblem(spec);
@@ -79,6 +114,7 @@ export async function up(o: UpOptions): Promise<number> {
     return upSimulated(o);
   }
   const a = addressing(o.addr);
+  const a6 = o.addr6 === null || o.addr6 === undefined ? null : addressing6(o.addr6);
   const ns = o.netns;
   let created = false;
   const clock = new RealClock();
@@ -109,12 +145,12 @@ export async function up(o: UpOptions): Promise<number> {
         stop?.();
       },
     });
-    dev.attach(stack, { addr: a.tsip, prefixLength: a.prefix, mtu: o.mtu });
-    configureTunLink({ dev: dev.name, address: `${a.kernel}/${a.prefix}`, mtu: o.mtu, ...(ns !== null ? { netns: ns } : {}) });
+    dev.attach(stack, { addr: a.tsip, prefixLength: a.prefix, ...(a6 !== null ? { addr6: a6.tsip, prefixLength6: a6.prefix } : {}), mtu: o.mtu });
+    configureTunLink({ dev: dev.name, address: `${a.kernel}/${a.prefix}`, ...(a6 !== null ? { address6: `${a6.kernel}/${a6.prefix}` } : {}), mtu: o.mtu, ...(ns !== null ? { netns: ns } : {}) });
     const d = dev;
     // The kernel side may see the status page's connection rows, whatever the prefix (a /30 is covered anyway).
-    services = startServices(stack, { extra: () => ({ tun: { name: d.name, offload: d.offload, ...d.counters } }), localPeers: [a.kernel] });
-    o.log(`tsip up: ${a.tsip}/${a.prefix} on ${dev.name}${ns !== null ? ` in network namespace ${ns}` : ''} (kernel side ${a.kernel}), MTU ${o.mtu}, offload ${o.offload ? 'on' : 'off'}`);
+    services = startServices(stack, { extra: () => ({ tun: { name: d.name, offload: d.offload, ...d.counters } }), localPeers: [a.kernel, ...(a6 !== null ? [a6.kernel] : [])] });
+    o.log(`tsip up: ${a.tsip}/${a.prefix}${a6 !== null ? ` and ${a6.tsip}/${a6.prefix}` : ''} on ${dev.name}${ns !== null ? ` in network namespace ${ns}` : ''} (kernel side ${a.kernel}${a6 !== null ? `, ${a6.kernel}` : ''}), MTU ${o.mtu}, offload ${o.offload ? 'on' : 'off'}`);
     o.log('services: echo :7, discard :9, chargen :19, http :80 (/, /status.json, /bytes/N)');
     if (o.terminal) {
       terminal = startTerminal(stack, { ...o.terminal, log: o.log });
@@ -123,9 +159,9 @@ export async function up(o: UpOptions): Promise<number> {
     }
 
     // Self-check from the kernel side (needs no tool beyond ip: see self-check.ts).
-    const check = await selfCheck({ stack, tsip: a.tsip, kernel: a.kernel, netns: ns, log: o.log, progress: o.progress ?? Progress.none() });
+    const check = await selfCheck({ stack, tsip: a.tsip, kernel: a.kernel, ...(a6 !== null ? { tsip6: a6.tsip, kernel6: a6.kernel } : {}), netns: ns, log: o.log, progress: o.progress ?? Progress.none() });
     const allOk = check.ok;
-    o.log(`reach it with: ${ns !== null ? `ip netns exec ${ns} ` : ''}curl http://${a.tsip}/`);
+    o.log(`reach it with: ${ns !== null ? `ip netns exec ${ns} ` : ''}curl http://${a.tsip}/${a6 !== null ? ` or curl -6 'http://[${a6.tsip}]/'` : ''}`);
     if (o.duration !== undefined) {
       o.log(`serving for ${o.duration} s`);
       // Chained timers: one Node timer holds at most ~24.8 days.

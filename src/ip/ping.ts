@@ -1,15 +1,21 @@
-// A ping loop over a stack's ICMP layer: sends echo requests on the stack's
-// clock, matches replies by identifier and sequence, and reports RTTs in
-// clock time (virtual time in the simulator).
+// A ping loop over a stack's ICMP or ICMPv6 layer: sends echo requests on
+// the stack's clock, matches replies by identifier and sequence, and reports
+// RTTs in clock time (virtual time in the simulator).
 import { Err } from '../err.ts';
 import type { Timer } from '../time/timer-heap.ts';
-import { parseIpv4Address } from '../wire/address.ts';
+import { ipEq, parseIp, type IpAddr } from '../wire/ipaddr.ts';
 import type { IpHost } from './host.ts';
-import type { EchoReply, Icmp } from './icmp.ts';
+import type { EchoReply } from './icmp.ts';
+
+/** What a ping loop needs of ICMP or ICMPv6 (Icmp and Icmp6 both are one). */
+export interface EchoLayer {
+  onEchoReply(cb: (reply: EchoReply) => void): () => void;
+  sendEchoRequest(dst: never, ident: number, seqNo: number, data: Uint8Array): number;
+}
 
 export interface PingOptions {
-  /** Where to send: a dotted quad or an address as a u32. */
-  dst: number | string;
+  /** Where to send: an address of the echo layer's family, or its text form. */
+  dst: IpAddr | string;
   count: number;
   /** Echo data bytes per request (default 56, like ping(8)). */
   size?: number;
@@ -38,7 +44,7 @@ export class Pinger {
   private readonly seen = new Set<number>();
   private readonly data: Uint8Array;
   private readonly ident: number;
-  private readonly dst: number;
+  private readonly dst: IpAddr;
   private finished = false;
   private unsubscribe: (() => void) | null = null;
   private readonly tick: Timer;
@@ -48,11 +54,11 @@ export class Pinger {
 
   constructor(
     private readonly host: IpHost,
-    private readonly icmp: Icmp,
+    private readonly icmp: EchoLayer,
     private readonly opts: PingOptions,
   ) {
-    const dst = typeof opts.dst === 'number' ? opts.dst >>> 0 : parseIpv4Address(opts.dst);
-    if (dst === null) throw new RangeError(`ping destination is not an IPv4 address: ${String(opts.dst)}`);
+    const dst = typeof opts.dst === 'number' ? opts.dst >>> 0 : typeof opts.dst === 'string' ? parseIp(opts.dst) : opts.dst;
+    if (dst === null) throw new RangeError(`ping destination is not an IP address: ${String(opts.dst)}`);
     this.dst = dst;
     const size = opts.size ?? 56;
     if (!Number.isInteger(size) || size < 0 || size > 65507) throw new RangeError('ping size must be in 0..65507');
@@ -84,11 +90,11 @@ export class Pinger {
   private sendOne(seq: number): void {
     this.sentAt.set(seq, this.host.clock.now());
     this.result.sent++;
-    if (this.icmp.sendEchoRequest(this.dst, this.ident, seq, this.data) !== Err.OK) this.result.sendErrors++;
+    if (this.icmp.sendEchoRequest(this.dst as never, this.ident, seq, this.data) !== Err.OK) this.result.sendErrors++;
   }
 
   private onReply(r: EchoReply): void {
-    if (this.finished || r.ident !== this.ident || r.src !== this.dst) return;
+    if (this.finished || r.ident !== this.ident || !ipEq(r.src, this.dst)) return;
     const t0 = this.sentAt.get(r.seqNo);
     if (t0 === undefined) return;
     if (this.seen.has(r.seqNo)) {

@@ -57,7 +57,13 @@ export function deleteNetns(name: string): void {
 export interface TunLinkConfig {
   dev: string;
   /** The kernel's address on the device, with prefix, e.g. '10.77.0.1/30'. */
-  address: string;
+  address?: string;
+  /**
+   * The kernel's IPv6 address with prefix, e.g. 'fd00:77::1/64'. With it,
+   * IPv6 stays on for the device (DAD and router solicitations off: the
+   * link is point-to-point); without it IPv6 is turned off on the device.
+   */
+  address6?: string;
   mtu?: number;
   /** Raise the device queue: the default 500 drops bursts. */
   txqueuelen?: number;
@@ -65,21 +71,34 @@ export interface TunLinkConfig {
 }
 
 /**
- * Give the kernel side of a TUN device its address, MTU and queue length,
- * bring it up, and turn IPv6 off on it (tsip speaks IPv4; the kernel would
- * otherwise chatter router solicitations into the device).
+ * Give the kernel side of a TUN device its address(es), MTU and queue
+ * length and bring it up. Without an IPv6 address IPv6 is turned off on the
+ * device (the kernel would otherwise chatter router solicitations into it);
+ * with one, duplicate address detection and router solicitations are off
+ * (a point-to-point link to tsip, which does no neighbour discovery).
  */
 export function configureTunLink(c: TunLinkConfig): void {
-  ip(['addr', 'add', c.address, 'dev', c.dev], c.netns);
+  if (c.address === undefined && c.address6 === undefined) throw new RangeError('configureTunLink: give an address, an address6 or both');
+  const sysctl = (k: string, v: string): void => {
+    try {
+      run(['sysctl', '-q', '-w', `net.ipv6.conf.${c.dev}.${k}=${v}`], c.netns);
+    } catch {
+      // Not fatal: tsip counts and drops what it does not want.
+    }
+  };
+  if (c.address6 === undefined) sysctl('disable_ipv6', '1');
+  else {
+    sysctl('disable_ipv6', '0');
+    sysctl('accept_dad', '0');
+    sysctl('router_solicitations', '0');
+    sysctl('accept_ra', '0');
+  }
+  if (c.address !== undefined) ip(['addr', 'add', c.address, 'dev', c.dev], c.netns);
+  if (c.address6 !== undefined) ip(['-6', 'addr', 'add', c.address6, 'dev', c.dev, 'nodad'], c.netns);
   const link = ['link', 'set', 'dev', c.dev, 'up'];
   if (c.mtu !== undefined) link.push('mtu', String(c.mtu));
   link.push('txqueuelen', String(c.txqueuelen ?? 10000));
   ip(link, c.netns);
-  try {
-    run(['sysctl', '-q', '-w', `net.ipv6.conf.${c.dev}.disable_ipv6=1`], c.netns);
-  } catch {
-    // Not fatal: without it the stack just counts and drops IPv6 packets.
-  }
 }
 
 /** Can this process create TUN devices and namespaces here? (Linux, root, /dev/net/tun, ip, and tsip's addon) */

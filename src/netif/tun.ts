@@ -10,6 +10,7 @@ import { Err } from '../err.ts';
 import { type Pbuf, PbufFlag, PbufType } from '../pbuf/pbuf.ts';
 import type { PbufPool } from '../pbuf/pool.ts';
 import { foldSum, ipv4PseudoHeaderSum } from '../wire/checksum.ts';
+import { ipv6PseudoHeaderSum } from '../wire/checksum6.ts';
 import { loadTunAddonModule } from './tun-addon.ts';
 
 /** The addon's TunDevice, as the JavaScript side sees it. */
@@ -55,6 +56,7 @@ const VNET_F_NEEDS_CSUM = 1;
 const VNET_F_DATA_VALID = 2;
 const VNET_GSO_NONE = 0;
 const VNET_GSO_TCPV4 = 1;
+const VNET_GSO_TCPV6 = 4;
 
 /** Explain an errno from opening the device in plain words. */
 function describeOpenError(e: Error & { errno?: number; syscall?: string }, name: string, netns: string | undefined): TunError {
@@ -100,7 +102,7 @@ export interface TunOptions {
 /** What the device needs from the stack (a Stack satisfies it). */
 export interface TunHost {
   readonly pool: PbufPool;
-  addNetif(o: { name: string; addr: number | string; prefixLength?: number; mtu?: number; output: LinkOutput; isDefault?: boolean }): Netif;
+  addNetif(o: { name: string; addr?: number | string; prefixLength?: number; addr6?: string | readonly string[]; prefixLength6?: number; mtu?: number; output: LinkOutput; isDefault?: boolean }): Netif;
   /** Bracket one batch of received packets (Stack: one ACK per connection per batch). */
   beginInputBatch?(): void;
   endInputBatch?(): void;
@@ -181,11 +183,18 @@ export class TunDevice {
    * Attach to a stack as a netif with tsip's address `addr` (the kernel's
    * side is configured separately, see tun-ip.ts) and start receiving.
    */
-  attach(host: TunHost, o: { addr: string | number; prefixLength: number; mtu: number; isDefault?: boolean }): Netif {
+  attach(host: TunHost, o: { addr?: string | number; prefixLength?: number; addr6?: string | readonly string[]; prefixLength6?: number; mtu: number; isDefault?: boolean }): Netif {
     if (this.netif !== null) throw new TunError('TUN device already attached');
     this.pool = host.pool;
     this.host = host;
-    const netif = host.addNetif({ name: this.name, addr: o.addr, prefixLength: o.prefixLength, mtu: o.mtu, isDefault: o.isDefault ?? true, output: (p) => this.output(p) });
+    const netif = host.addNetif({
+      name: this.name,
+      ...(o.addr !== undefined ? { addr: o.addr, prefixLength: o.prefixLength ?? 24 } : {}),
+      ...(o.addr6 !== undefined ? { addr6: o.addr6, prefixLength6: o.prefixLength6 ?? 64 } : {}),
+      mtu: o.mtu,
+      isDefault: o.isDefault ?? true,
+      output: (p) => this.output(p),
+    });
     // With offload the kernel takes (and sends) up to 64 KiB TCP segments.
     if (this.offload) netif.gsoMaxSize = 65535;
     this.netif = netif;
@@ -300,8 +309,9 @@ export class TunDevice {
 
   /**
    * The vnet header for an outgoing packet: none of the work for ordinary
-   * packets; for a TCP super-segment (p.gsoSize), GSO TCPv4 with the MSS and
-   * a partial checksum (the pseudo-header sum) for the kernel to finish.
+   * packets; for a TCP super-segment (p.gsoSize), GSO TCPv4 or TCPv6 with
+   * the MSS and a partial checksum (the pseudo-header sum) for the kernel to
+   * finish. tsip's TCP puts no extension headers in front of its segments.
    */
   private fillVnetHeader(p: Pbuf, len: number): void {
     const tx = this.tx;
@@ -310,16 +320,16 @@ export class TunDevice {
     const mtu = this.netif!.mtu;
     if (p.gsoSize === 0 || len <= mtu) return;
     const ip = VNET_HDR_LEN;
-    const ihl = (tx[ip]! & 0x0f) * 4;
+    const six = tx[ip]! >> 4 === 6;
+    const ihl = six ? 40 : (tx[ip]! & 0x0f) * 4;
     const tcp = ip + ihl;
     const thl = (tx[tcp + 12]! >> 4) * 4;
-    const src = v.getUint32(ip + 12);
-    const dst = v.getUint32(ip + 16);
     const tcpLen = len - ihl;
     // CHECKSUM_PARTIAL: the field holds the folded pseudo-header sum.
-    v.setUint16(tcp + 16, foldSum(ipv4PseudoHeaderSum(src, dst, 6, tcpLen)));
+    const pseudo = six ? ipv6PseudoHeaderSum(tx, ip + 8, tx, ip + 24, tcpLen, 6) : ipv4PseudoHeaderSum(v.getUint32(ip + 12), v.getUint32(ip + 16), 6, tcpLen);
+    v.setUint16(tcp + 16, foldSum(pseudo));
     tx[0] = VNET_F_NEEDS_CSUM;
-    tx[1] = VNET_GSO_TCPV4;
+    tx[1] = six ? VNET_GSO_TCPV6 : VNET_GSO_TCPV4;
     v.setUint16(2, ihl + thl, true); // hdr_len
     v.setUint16(4, p.gsoSize, true); // gso_size
     v.setUint16(6, ihl, true); // csum_start

@@ -6,6 +6,7 @@ import type { Stack } from '../stack/stack.ts';
 import { parseIpv4Address, prefixToMask } from '../wire/address.ts';
 import { connectionRows, type StatusSource, type StatusViewer } from './http.ts';
 import type { Service } from './serve.ts';
+import { ipEq, ipUnmapV4, parseIp, type IpAddr } from '../wire/ipaddr.ts';
 
 /** Who sees per-connection rows: everyone, local clients only (default), nobody. */
 export type ConnectionVisibility = 'all' | 'local' | 'none';
@@ -33,9 +34,14 @@ export const DEFAULT_STATUS_ROWS = 100;
  * (a point-to-point link such as `tsip up`'s TUN: its far end is the
  * namespace's kernel, not a stranger).
  */
-export function isLocalViewer(stack: Stack, remote: string, peers: readonly number[]): boolean {
-  const a = parseIpv4Address(remote);
-  if (a === null) return false;
+export function isLocalViewer(stack: Stack, remote: string, peers: readonly IpAddr[]): boolean {
+  const any = ipUnmapV4(parseIp(remote) ?? 0);
+  if (typeof any !== 'number') {
+    // IPv6: loopback, our own addresses and the named peers (a point-to-point TUN's kernel side).
+    return any.isLoopback || stack.ip6.isLocal(any) || peers.some((p) => ipEq(p, any));
+  }
+  const a = any;
+  if (a === 0) return false;
   if (a >>> 24 === 127 || stack.ip.isLocal(a) || peers.includes(a)) return true;
   for (const n of stack.netifs) {
     const mask = n.netmask >>> 0;
@@ -74,8 +80,8 @@ export function statusSource(stack: Stack, services: () => readonly Service[], o
   const maxRows = o.statusMaxRows ?? DEFAULT_STATUS_ROWS;
   if (!Number.isInteger(maxRows) || maxRows < 0) throw new RangeError(`statusMaxRows must be a non-negative integer, got ${String(maxRows)}`);
   const peers = (o.localPeers ?? []).map((p) => {
-    const a = parseIpv4Address(p);
-    if (a === null) throw new RangeError(`localPeers: not an IPv4 address: ${p}`);
+    const a = parseIp(p);
+    if (a === null) throw new RangeError(`localPeers: not an IP address: ${p}`);
     return a;
   });
   const mayList = (viewer: StatusViewer | undefined): boolean => {

@@ -3,6 +3,7 @@
 // GSO so the engine's large-segment send path runs under its loss and
 // reordering, deterministically, not only on a real TUN device.
 import { finishChecksum, ipv4PseudoHeaderSum, onesSum } from '../wire/checksum.ts';
+import { ipv6PseudoHeaderSum } from '../wire/checksum6.ts';
 
 const TCP_FIN = 0x01;
 const TCP_PSH = 0x08;
@@ -13,9 +14,11 @@ const TCP_CWR = 0x80;
  * bytes: the headers are repeated, the sequence number advances, the IP
  * ident increases, FIN and PSH stay on the last piece and CWR on the first
  * (as Linux's tcp_gso_segment does), and both checksums are recomputed.
- * A frame that is not IPv4/TCP or fits in one piece comes back as is.
+ * IPv6/TCP (no extension headers, as tsip sends them) is cut the same way.
+ * A frame that is neither or fits in one piece comes back as is.
  */
 export function segmentTcpGso(frame: Uint8Array, mss: number): Uint8Array[] {
+  if (frame.length >= 60 && frame[0]! >> 4 === 6 && frame[6] === 6 && mss > 0) return segmentTcp6Gso(frame, mss);
   if (frame.length < 20 || frame[0]! >> 4 !== 4 || frame[9] !== 6 || mss <= 0) return [frame];
   const ihl = (frame[0]! & 0x0f) * 4;
   if (frame.length < ihl + 20) return [frame];
@@ -48,6 +51,36 @@ export function segmentTcpGso(frame: Uint8Array, mss: number): Uint8Array[] {
     pkt[ihl + 13] = f;
     v.setUint16(ihl + 16, 0);
     v.setUint16(ihl + 16, finishChecksum(onesSum(pkt, ihl, thl + n, ipv4PseudoHeaderSum(src, dst, 6, thl + n))));
+    out.push(pkt);
+  }
+  return out;
+}
+
+function segmentTcp6Gso(frame: Uint8Array, mss: number): Uint8Array[] {
+  const ihl = 40;
+  const thl = (frame[ihl + 12]! >> 4) * 4;
+  const hdr = ihl + thl;
+  if (frame.length < hdr) return [frame];
+  const payload = frame.length - hdr;
+  if (payload <= mss) return [frame];
+  const dv = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
+  const seq0 = dv.getUint32(ihl + 4);
+  const flags = frame[ihl + 13]!;
+  const out: Uint8Array[] = [];
+  for (let off = 0, i = 0; off < payload; off += mss, i++) {
+    const n = Math.min(mss, payload - off);
+    const pkt = new Uint8Array(hdr + n);
+    pkt.set(frame.subarray(0, hdr), 0);
+    pkt.set(frame.subarray(hdr + off, hdr + off + n), hdr);
+    const v = new DataView(pkt.buffer);
+    v.setUint16(4, thl + n);
+    v.setUint32(ihl + 4, (seq0 + off) >>> 0);
+    let f = flags;
+    if (off + n < payload) f &= ~(TCP_FIN | TCP_PSH);
+    if (i > 0) f &= ~TCP_CWR;
+    pkt[ihl + 13] = f;
+    v.setUint16(ihl + 16, 0);
+    v.setUint16(ihl + 16, finishChecksum(onesSum(pkt, ihl, thl + n, ipv6PseudoHeaderSum(pkt, 8, pkt, 24, thl + n, 6))));
     out.push(pkt);
   }
   return out;

@@ -28,10 +28,15 @@ export interface SimulatorOptions {
 }
 
 export interface ConnectOptions {
-  /** Address of `a`'s end and `b`'s end (dotted quad or u32). */
-  aAddr: string | number;
-  bAddr: string | number;
+  /** IPv4 address of `a`'s end and `b`'s end (dotted quad or u32); omit both for an IPv6-only link. */
+  aAddr?: string | number;
+  bAddr?: string | number;
   prefixLength?: number;
+  /** IPv6 address of each end ("fd00::1", or with a prefix "fd00::1/64"); the link carries both families when given with aAddr/bAddr. */
+  aAddr6?: string;
+  bAddr6?: string;
+  /** Prefix length of IPv6 addresses given without one (default 64). */
+  prefixLength6?: number;
   mtu?: number;
   /** Faults and delay applied in both directions (default: 1 ms latency, no faults). */
   link?: LinkSpec;
@@ -101,8 +106,9 @@ export class Simulator {
     const frames = this.frames;
     const ab = this.pipeline(`${a.name}->${b.name}`, abSpec, mtu, o.pcap, (frame) => deliver(b, ends.b!, frame, frames));
     const ba = this.pipeline(`${b.name}->${a.name}`, baSpec, mtu, o.pcap, (frame) => deliver(a, ends.a!, frame, frames));
-    ends.a = a.addNetif({ name: o.aName ?? `sim${a.netifs.length - 1}`, addr: o.aAddr, prefixLength, mtu, output: (p) => send(ab, p, mtu, frames) });
-    ends.b = b.addNetif({ name: o.bName ?? `sim${b.netifs.length - 1}`, addr: o.bAddr, prefixLength, mtu, output: (p) => send(ba, p, mtu, frames) });
+    const six = (x: string | undefined) => (x === undefined ? {} : { addr6: x, prefixLength6: o.prefixLength6 ?? 64 });
+    ends.a = a.addNetif({ name: o.aName ?? `sim${a.netifs.length - 1}`, addr: o.aAddr ?? 0, prefixLength, ...six(o.aAddr6), mtu, output: (p) => send(ab, p, mtu, frames) });
+    ends.b = b.addNetif({ name: o.bName ?? `sim${b.netifs.length - 1}`, addr: o.bAddr ?? 0, prefixLength, ...six(o.bAddr6), mtu, output: (p) => send(ba, p, mtu, frames) });
     if (o.gso) ends.a.gsoMaxSize = ends.b.gsoMaxSize = 65535;
     const link: SimLink = { aNetif: ends.a, bNetif: ends.b, ab, ba };
     this.links.push(link);

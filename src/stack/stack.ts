@@ -147,7 +147,9 @@ export class Stack implements IpHost {
     this.onInternalError = opts.onInternalError;
     this.drainTimer = this.clock.timer(() => this.drain(true), `${this.name}/drain`);
     this.ip = new Ipv4(this, opts.ip);
-    this.ip6 = new Ipv6(this, opts.ip6);
+    // A derived key: no draw from the stack's Rng, so IPv4's ISNs and idents stay as they were.
+    const fk = this.rng.derive('ip6:flow');
+    this.ip6 = new Ipv6(this, { flowKey: [fk.u32(), fk.u32()], ...opts.ip6 });
     this.inet = new Ip(this.ip, this.ip6);
     this.icmp = new Icmp(this, this.ip, opts.icmp);
     this.icmp6 = new Icmp6(this, this.ip6, opts.icmp6);

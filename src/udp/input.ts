@@ -2,7 +2,7 @@
 // payload up as a view of the received pbuf (header removed, no copy), or
 // answer ICMP port unreachable when nobody listens.
 import type { IpInfo } from '../ip/host.ts';
-import type { Pbuf } from '../pbuf/pbuf.ts';
+import { type Pbuf, PbufFlag } from '../pbuf/pbuf.ts';
 import { chainOnesSum } from '../wire/checksum.ts';
 import { IpProtocol } from '../wire/ipv4.ts';
 import { UDP_HEADER_LEN } from '../wire/udp.ts';
@@ -32,7 +32,7 @@ export function udpInput(udp: Udp, p: Pbuf, info: IpInfo): void {
   // Checksum 0: none was computed (allowed over IPv4, RFC 768; never over IPv6, RFC 8200 §8.1).
   if (checksum === 0) {
     if (udp.ip.of(info.src).udpChecksumRequired) return drop(udp, p, 'chkerr');
-  } else if (chainOnesSum(p, 0, length, udp.ip.pseudoSum(info.src, info.dst, IpProtocol.UDP, length)) !== 0xffff) {
+  } else if ((p.flags & (PbufFlag.CSUM_PARTIAL | PbufFlag.CSUM_VALID)) === 0 && chainOnesSum(p, 0, length, udp.ip.pseudoSum(info.src, info.dst, IpProtocol.UDP, length)) !== 0xffff) {
     return drop(udp, p, 'chkerr');
   }
   // Source port 0 is allowed (no reply expected); destination port 0 never matches.
