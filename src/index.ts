@@ -24,6 +24,9 @@ export * as wire from './wire/index.ts';
 export * from './callbacks/index.ts';
 export * from './socket/index.ts';
 export {
+  isIP,
+  isIPv4,
+  isIPv6,
   Net,
   Server as NetServer,
   Socket as NetSocket,

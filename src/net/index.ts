@@ -8,6 +8,7 @@ import { type NetHost, Socket, type SocketOptions, type TcpConnectOptions } from
 
 export { Server, type ListenOptions, type ServerOptions } from './server.ts';
 export { Socket, type AddressInfo, type SocketOptions, type TcpConnectOptions } from './socket.ts';
+export { isIP, isIPv4, isIPv6 } from './address.ts';
 export { netError, type NetError } from './errors.ts';
 
 /** Options of stack.listen(): where to listen and how to set up each accepted socket. */
@@ -108,7 +109,12 @@ export class Net implements NetHost {
       if (signal.aborted) process.nextTick(finish);
       else signal.addEventListener('abort', finish, { once: true });
     }
-    server.listen({ port: options.port ?? 0, ...(options.host !== undefined ? { host: options.host } : {}), ...(options.backlog !== undefined ? { backlog: options.backlog } : {}) });
+    server.listen({
+      port: options.port ?? 0,
+      ...(options.host !== undefined ? { host: options.host } : {}),
+      ...(options.backlog !== undefined ? { backlog: options.backlog } : {}),
+      ...(options.ipv6Only !== undefined ? { ipv6Only: options.ipv6Only } : {}),
+    });
     const loop: AcceptLoop = {
       server,
       ready,

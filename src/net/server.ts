@@ -6,8 +6,9 @@
 import { EventEmitter } from 'node:events';
 import { Err } from '../err.ts';
 import type { TcpPcb } from '../pcb/pcb.ts';
-import { formatIpv4Address, parseIpv4Address } from '../wire/address.ts';
-import { formatIp } from '../wire/ipaddr.ts';
+import { IP6_ADDR_ANY, IP_ANY_TYPE } from '../callbacks/addr.ts';
+import { ipUnmapV4, type IpAddr } from '../wire/ipaddr.ts';
+import { addressInfo, parseHostLiteral, stackHasIPv6 } from './address.ts';
 import { netError } from './errors.ts';
 import { type AddressInfo, type NetHost, Socket, type SocketOptions } from './socket.ts';
 
@@ -18,8 +19,16 @@ export interface ServerOptions extends SocketOptions {
 
 export interface ListenOptions {
   port?: number;
+  /**
+   * An IP literal of either family ('0.0.0.0', '::', '10.0.0.2',
+   * 'fd00::2', '[::1]') or 'localhost' (127.0.0.1). Omitted: '::' (both
+   * families) if the stack has IPv6 on a netif other than loopback, else
+   * '0.0.0.0', as node binds '::' where IPv6 is available.
+   */
   host?: string;
   backlog?: number;
+  /** With host '::' (or omitted, on an IPv6 stack): take IPv6 connections only (IPV6_V6ONLY). */
+  ipv6Only?: boolean;
 }
 
 export class Server extends EventEmitter {
@@ -76,14 +85,19 @@ export class Server extends EventEmitter {
     const port = o.port ?? 0;
     if (!Number.isInteger(port) || port < 0 || port > 0xffff) throw Object.assign(new RangeError(`options.port should be >= 0 and < 65536. Received ${String(o.port)}.`), { code: 'ERR_SOCKET_BAD_PORT' });
     if (cb) this.once('listening', cb);
-    const hostStr = o.host === undefined || o.host === '' ? '0.0.0.0' : o.host === 'localhost' ? '127.0.0.1' : o.host;
-    const ip = parseIpv4Address(hostStr);
+    const hostStr =
+      o.host === undefined || o.host === '' ? (stackHasIPv6(this.host.stack) ? '::' : '0.0.0.0') : o.host === 'localhost' ? '127.0.0.1' : o.host;
+    const parsed = parseHostLiteral(hostStr);
     const { raw } = this.host;
     const fail = (code: string): this => {
       process.nextTick(() => this.emit('error', netError(code, 'listen', hostStr, port)));
       return this;
     };
-    if (ip === null) return fail('EADDRNOTAVAIL');
+    if (parsed === null) return fail('EADDRNOTAVAIL');
+    // An IPv6 host makes an IPv6 listener: '::' takes IPv4 too unless ipv6Only; '::ffff:a.b.c.d' listens on IPv4.
+    const v6 = typeof parsed !== 'number';
+    let ip: IpAddr = ipUnmapV4(parsed);
+    if (typeof ip !== 'number' && ip.isUnspecified) ip = o.ipv6Only === true ? IP6_ADDR_ANY : IP_ANY_TYPE;
     const pcb = raw.tcpNew();
     if (pcb === null) return fail('ENOBUFS');
     raw.setReuseAddr(pcb, true); // as libuv does for listeners (TIME_WAIT leftovers do not block a restart)
@@ -97,14 +111,14 @@ export class Server extends EventEmitter {
     }
     this.pcb = pcb;
     this.closing = false;
-    this.addr = { address: formatIp(pcb.localIp), family: 'IPv4', port: pcb.localPort };
+    this.addr = addressInfo(pcb.localIp, pcb.localPort, v6);
     raw.tcpArg(pcb, this);
     raw.tcpAccept(pcb, (arg, npcb, e) => {
       if (arg !== this || e !== Err.OK || this.pcb === null) return Err.VAL;
       if (this.maxConnections !== undefined && this.conns.size >= this.maxConnections) return Err.MEM;
       const sock = new Socket(this.host, this.options);
       sock.server = this;
-      sock._attachAccepted(npcb, this.options.pauseOnConnect ?? false);
+      sock._attachAccepted(npcb, this.options.pauseOnConnect ?? false, v6);
       this.conns.add(sock);
       sock.once('close', () => {
         this.conns.delete(sock);

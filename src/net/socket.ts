@@ -29,9 +29,12 @@ import type { Pbuf } from '../pbuf/pbuf.ts';
 import type { TcpPcb } from '../pcb/pcb.ts';
 import type { Stack } from '../stack/stack.ts';
 import type { Timer } from '../time/timer-heap.ts';
-import { formatIpv4Address, parseIpv4Address } from '../wire/address.ts';
-import { formatIp } from '../wire/ipaddr.ts';
+import { IP6_ADDR_ANY, IP_ANY_TYPE } from '../callbacks/addr.ts';
+import { formatIp, IP6_LOOPBACK, ipUnmapV4, type IpAddr } from '../wire/ipaddr.ts';
+import { addressInfo, parseHostLiteral, type AddressInfo } from './address.ts';
 import { codeForErr, netError, type NetError } from './errors.ts';
+
+export type { AddressInfo } from './address.ts';
 
 /** What a Socket needs from its stack. */
 export interface NetHost {
@@ -57,24 +60,29 @@ export interface SocketOptions {
 
 export interface TcpConnectOptions extends SocketOptions {
   port: number | string;
-  /** Dotted-quad IPv4 address; 'localhost' means 127.0.0.1 (default). */
+  /**
+   * An IP literal of either family ('10.0.0.2', '::1', '[fd00::1]',
+   * '::ffff:10.0.0.2'); 'localhost' (default) is 127.0.0.1, or ::1 with
+   * `family: 6`. No DNS: other names fail with ENOTFOUND.
+   */
   host?: string;
+  /** 4, 6 or 0 (default): which address 'localhost' means; ignored for literals, as node does. */
+  family?: number;
+  /** Local address to bind first, of the same family as the connection (EINVAL otherwise, as node). */
   localAddress?: string;
   localPort?: number;
   /** Idle timeout in ms (setTimeout). */
   timeout?: number;
 }
 
-export interface AddressInfo {
-  address: string;
-  family: 'IPv4';
-  port: number;
-}
-
-/** Resolve node:net's host names: only IPv4 literals and localhost (no DNS in tsip). */
-export function resolveHost(host: string | undefined): number | null {
-  if (host === undefined || host === '' || host === 'localhost') return 0x7f000001;
-  return parseIpv4Address(host);
+/**
+ * Resolve node:net's host names (no DNS in tsip): IP literals of either
+ * family (brackets and zone ids tolerated), and 'localhost' (also the
+ * default), which is 127.0.0.1 unless `family` is 6 (::1). Null otherwise.
+ */
+export function resolveHost(host: string | undefined, family = 0): IpAddr | null {
+  if (host === undefined || host === '' || host === 'localhost') return family === 6 ? IP6_LOOPBACK : 0x7f000001;
+  return parseHostLiteral(host);
 }
 
 type Cb = (err?: Error | null) => void;
@@ -169,8 +177,9 @@ export class Socket extends Duplex {
   get remotePort(): number | undefined {
     return this.remote?.port;
   }
-  get remoteFamily(): 'IPv4' | undefined {
-    return this.remote ? 'IPv4' : undefined;
+  /** 'IPv4' or 'IPv6' (an IPv6 connection, or an IPv4 peer of a socket made for IPv6, reported '::ffff:a.b.c.d'). */
+  get remoteFamily(): 'IPv4' | 'IPv6' | undefined {
+    return this.remote?.family;
   }
   get localAddress(): string | undefined {
     return this.local?.address;
@@ -178,8 +187,8 @@ export class Socket extends Duplex {
   get localPort(): number | undefined {
     return this.local?.port;
   }
-  get localFamily(): 'IPv4' | undefined {
-    return this.local ? 'IPv4' : undefined;
+  get localFamily(): 'IPv4' | 'IPv6' | undefined {
+    return this.local?.family;
   }
   address(): AddressInfo | Record<string, never> {
     return this.local ? { ...this.local } : {};
@@ -318,16 +327,23 @@ export class Socket extends Duplex {
     if (!Number.isInteger(port) || port <= 0 || port > 0xffff) {
       throw Object.assign(new RangeError(`Port should be > 0 and < 65536. Received ${String(o.port)}.`), { code: 'ERR_SOCKET_BAD_PORT' });
     }
+    const family = o.family ?? 0;
+    if (family !== 0 && family !== 4 && family !== 6) {
+      throw Object.assign(new TypeError(`The property 'options.family' must be one of: 0, 4, 6. Received ${String(o.family)}`), { code: 'ERR_INVALID_ARG_VALUE' });
+    }
     const hostName = o.host ?? 'localhost';
     this.connecting = true;
-    const ip = resolveHost(o.host);
-    if (ip === null) {
+    const target = resolveHost(o.host, family);
+    if (target === null) {
       const e = netError('ENOTFOUND', 'getaddrinfo', hostName);
       (e as NetError & { hostname?: string }).hostname = hostName;
       process.nextTick(() => this.destroy(e));
       return this;
     }
-    const addr = formatIp(ip);
+    // node makes an AF_INET6 socket for an IPv6 address; a mapped one is reached over IPv4 but reported as it is.
+    const v6 = typeof target !== 'number';
+    const ip = ipUnmapV4(target);
+    const addr = formatIp(target);
     const { raw } = this.host;
     const pcb = raw.tcpNew();
     if (pcb === null) {
@@ -335,23 +351,22 @@ export class Socket extends Duplex {
       return this;
     }
     if (o.localAddress !== undefined || o.localPort !== undefined) {
-      const lip = o.localAddress !== undefined ? parseIpv4Address(o.localAddress) : 0;
-      const err = lip === null ? Err.VAL : raw.tcpBind(pcb, lip, o.localPort ?? 0);
+      const err = this.bindLocal(pcb, o.localAddress, o.localPort ?? 0, v6, typeof ip === 'number');
       if (err !== Err.OK) {
         raw.tcpAbort(pcb);
-        const code = err === Err.USE ? 'EADDRINUSE' : 'EADDRNOTAVAIL';
-        process.nextTick(() => this.destroy(netError(code, 'bind', o.localAddress ?? '0.0.0.0', o.localPort ?? 0)));
+        const code = err === Err.USE ? 'EADDRINUSE' : err === Err.ARG ? 'EINVAL' : 'EADDRNOTAVAIL';
+        process.nextTick(() => this.destroy(netError(code, 'bind', o.localAddress ?? (v6 ? '::' : '0.0.0.0'), o.localPort ?? 0)));
         return this;
       }
     }
     this.pcb = pcb;
-    this.remote = { address: addr, family: 'IPv4', port };
+    this.remote = { address: addr, family: v6 ? 'IPv6' : 'IPv4', port };
     this.install(pcb);
     this.applyOptions();
     const err = raw.tcpConnect(pcb, ip, port, (arg, p, e) => {
       if (arg !== this) return Err.OK;
       if (e !== Err.OK) return Err.OK; // the err callback reports failures
-      this.local = { address: formatIp(p.localIp), family: 'IPv4', port: p.localPort };
+      this.local = addressInfo(p.localIp, p.localPort, v6);
       process.nextTick(() => this.afterConnect());
       return Err.OK;
     });
@@ -361,6 +376,26 @@ export class Socket extends Duplex {
       process.nextTick(() => this.destroy(netError(code, 'connect', addr, port)));
     }
     return this;
+  }
+
+  /**
+   * Bind before connecting (node's localAddress/localPort): the address
+   * must be of the socket's family (`v6`: an IPv6 socket, which takes
+   * '::ffff:a.b.c.d' for IPv4), else ERR_ARG (node: EINVAL). Unparsable:
+   * ERR_VAL. `::` binds both families (Linux), as node's bind6 does.
+   */
+  private bindLocal(pcb: TcpPcb, localAddress: string | undefined, localPort: number, v6: boolean, toV4: boolean): number {
+    const { raw } = this.host;
+    if (localAddress === undefined) return raw.tcpBind(pcb, v6 ? IP_ANY_TYPE : 0, localPort);
+    const lip = parseHostLiteral(localAddress);
+    if (lip === null) return Err.VAL;
+    if (v6 !== (typeof lip !== 'number')) return Err.ARG;
+    if (typeof lip === 'number') return raw.tcpBind(pcb, lip, localPort);
+    if (lip.isUnspecified) return raw.tcpBind(pcb, toV4 ? IP_ANY_TYPE : IP6_ADDR_ANY, localPort);
+    const unmapped = ipUnmapV4(lip);
+    // A mapped local address binds IPv4: only for an IPv4 destination; an IPv6 one cannot use it.
+    if (typeof unmapped === 'number' && !toV4) return Err.ARG;
+    return raw.tcpBind(pcb, unmapped, localPort);
   }
 
   private afterConnect(): void {
@@ -373,12 +408,16 @@ export class Socket extends Duplex {
     if (this.readable && !this.isPaused()) this.read(0);
   }
 
-  /** @internal A connection a Server accepted (called inside the accept callback). */
-  _attachAccepted(pcb: TcpPcb, pauseOnConnect: boolean): void {
+  /**
+   * @internal A connection a Server accepted (called inside the accept
+   * callback); `v6`: the server listens on an IPv6 address, so IPv4 peers
+   * are reported as '::ffff:a.b.c.d' (node on Linux).
+   */
+  _attachAccepted(pcb: TcpPcb, pauseOnConnect: boolean, v6 = false): void {
     this.pcb = pcb;
     this.pauseOnConnect = pauseOnConnect;
-    this.local = { address: formatIp(pcb.localIp), family: 'IPv4', port: pcb.localPort };
-    this.remote = { address: formatIp(pcb.remoteIp), family: 'IPv4', port: pcb.remotePort };
+    this.local = addressInfo(pcb.localIp, pcb.localPort, v6);
+    this.remote = addressInfo(pcb.remoteIp, pcb.remotePort, v6);
     this.install(pcb);
     this.applyOptions();
   }
