@@ -8,8 +8,7 @@
 import { Rng } from '../time/rng.ts';
 import type { SocketLayer } from '../socket/layer.ts';
 import type { Socket } from '../socket/socket.ts';
-import { formatIpv4Address } from '../wire/address.ts';
-import { formatIp } from '../wire/ipaddr.ts';
+import { hostPort } from './addr.ts';
 import { type ResolvedLimits, ServiceTimeout, timedReadline, timedWrite } from './limits.ts';
 import { type Connection, DEFAULT_LIMITS, type Handler, serve, type ServeOptions, type Service, type ServiceCounters } from './serve.ts';
 
@@ -33,7 +32,7 @@ export const MAX_BODY = 10_000_000_000;
 
 /** Who asks for the status page (it may show them less than it shows a local client). */
 export interface StatusViewer {
-  /** The client's address (dotted quad). */
+  /** The client's address: a dotted quad for IPv4, RFC 5952 text for IPv6. */
   remote: string;
 }
 
@@ -187,8 +186,8 @@ export function connectionRows(conns: Iterable<import('../pcb/pcb.ts').TcpPcb>):
     const i = p.info();
     rows.push({
       state: i.state,
-      local: `${formatIp(i.localIp)}:${i.localPort}`,
-      remote: `${formatIp(i.remoteIp)}:${i.remotePort}`,
+      local: hostPort(i.localIp, i.localPort),
+      remote: hostPort(i.remoteIp, i.remotePort),
       mss: i.mss,
       cwnd: i.cwnd,
       ssthresh: i.ssthresh >= 0x7fffffff ? null : i.ssthresh,

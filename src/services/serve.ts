@@ -3,7 +3,8 @@
 // does not read shed first), the timeouts of limits.ts turned into resets,
 // and a stop() that closes the listener and every connection.
 import type { SocketLayer } from '../socket/layer.ts';
-import { SO_REUSEADDR, SOL_SOCKET } from '../socket/constants.ts';
+import { plainSockAddr } from '../socket/addr.ts';
+import { AF_INET6, SO_REUSEADDR, SOL_SOCKET } from '../socket/constants.ts';
 import type { BlockingSocket, SockAddr } from '../socket/socket.ts';
 import type { Clock } from '../time/clock.ts';
 import { resetSocket, resolveLimits, type ResolvedLimits, type ServiceLimits, ServiceTimeout, type WaitKind, type WaitTracker } from './limits.ts';
@@ -54,8 +55,10 @@ export interface Connection extends WaitTracker {
 
 /**
  * Runs once per connection; `sock` is blocking (accepted from a blocking
- * listener): await its calls. Throwing ServiceTimeout ends the connection
- * with a reset, counted by kind.
+ * listener): await its calls. `addr` is the client's: (host, port) for an
+ * IPv4 client (a dotted quad, although the listener is a dual-stack
+ * AF_INET6 one), (host, port, flowinfo, scopeid) for an IPv6 one. Throwing
+ * ServiceTimeout ends the connection with a reset, counted by kind.
  */
 export type Handler = (sock: BlockingSocket, addr: SockAddr, counters: ServiceCounters, conn: Connection) => Promise<void>;
 
@@ -86,9 +89,10 @@ export function serve(layer: SocketLayer, name: string, port: number, handler: H
   const limits = resolveLimits(defaults, o);
   const backlog = o.backlog ?? DEFAULT_BACKLOG;
   const clock = layer.host.clock;
-  const ls = layer.socket();
+  // Both families: an AF_INET6 socket on '::' takes IPv4 too (Linux's IPV6_V6ONLY=0).
+  const ls = layer.socket(AF_INET6);
   ls.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1);
-  ls.bind(['0.0.0.0', port]);
+  ls.bind(['::', port]);
   ls.listen(backlog);
   const counters = newServiceCounters();
   const open = new Set<Conn>();
@@ -223,7 +227,7 @@ export function serve(layer: SocketLayer, name: string, port: number, handler: H
       } catch {
         return; // the listener was closed
       }
-      admit(conn[0], conn[1]);
+      admit(conn[0], plainSockAddr(conn[1]));
     }
   };
   void loop();

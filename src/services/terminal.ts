@@ -14,7 +14,7 @@ import * as readline from 'node:readline';
 import * as repl from 'node:repl';
 import type { Server, Socket } from '../net/index.ts';
 import type { Stack } from '../stack/stack.ts';
-import { formatIp } from '../wire/ipaddr.ts';
+import { hostPort } from './addr.ts';
 
 export type TerminalMode = 'repl' | 'shell';
 
@@ -23,6 +23,7 @@ export type ShellCommand = (args: string[], session: TerminalSession) => string 
 
 export interface TerminalOptions {
   port: number;
+  /** Where to listen (default '::': both families). */
   host?: string;
   /** Required, non-empty. */
   password: string;
@@ -43,6 +44,7 @@ export interface TerminalOptions {
 export interface TerminalSession {
   readonly id: number;
   readonly socket: Socket;
+  /** The peer as host:port ([addr]:port for IPv6; an IPv4 peer as a dotted quad). */
   readonly remote: string;
   authenticated: boolean;
   /** Why the session ended: 'eof', 'exit', 'denied', 'stopped' or an error code. */
@@ -79,7 +81,7 @@ export function startTerminal(stack: Stack, o: TerminalOptions): TerminalService
   let nextId = 1;
   const server = stack.net.createServer({ noDelay: true }, (sock) => {
     counters.accepted++;
-    const session: TerminalSession = { id: nextId++, socket: sock, remote: `${sock.remoteAddress}:${sock.remotePort}`, authenticated: false, closeReason: null };
+    const session: TerminalSession = { id: nextId++, socket: sock, remote: hostPort(sock.remoteAddress, sock.remotePort), authenticated: false, closeReason: null };
     sessions.add(session);
     const cleanups: (() => void)[] = [];
     const finish = (reason: string): void => {
@@ -146,7 +148,7 @@ export function startTerminal(stack: Stack, o: TerminalOptions): TerminalService
     server.once('listening', resolve);
     server.once('error', reject);
   });
-  server.listen({ port: o.port, ...(o.host !== undefined ? { host: o.host } : {}) });
+  server.listen({ port: o.port, host: o.host ?? '::' });
   return {
     server,
     sessions,
@@ -180,7 +182,7 @@ function startShell(stack: Stack, o: TerminalOptions, session: TerminalSession, 
     echo: (args) => args.join(' '),
     stats: () => JSON.stringify({ tcp: { ...stack.stats.tcp, pcbs: stack.tcp.pcbCount }, ip: stack.stats.ip }),
     conns: () =>
-      [...stack.tcp.connections()].map((p) => `${p.stateName} ${p.localPort} -> ${formatIp(p.remoteIp)}:${p.remotePort}`).join('\n') || '(none)',
+      [...stack.tcp.connections()].map((p) => `${p.stateName} ${p.localPort} -> ${hostPort(p.remoteIp, p.remotePort)}`).join('\n') || '(none)',
     whoami: (_a, s) => `session ${s.id} from ${s.remote}`,
   };
   const commands: Record<string, ShellCommand> = { ...builtins, ...o.commands };

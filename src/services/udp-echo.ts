@@ -4,6 +4,7 @@
 // small services (echo, discard, daytime, chargen, time) are not answered,
 // as inetd does, so two echo servers cannot ping-pong forever.
 import type { SocketLayer } from '../socket/layer.ts';
+import { IP_ANY_TYPE } from '../callbacks/addr.ts';
 import { Err } from '../err.ts';
 import { newServiceCounters, type Service } from './serve.ts';
 
@@ -15,7 +16,8 @@ export function udpEchoService(layer: SocketLayer, port = 7): Service {
   const pcb = raw.udpNew();
   if (pcb === null) throw new Error('udp-echo: no UDP PCB available');
   raw.setReuseAddr(pcb, true);
-  const err = raw.udpBind(pcb, 0, port);
+  // Both families (lwIP's IP_ANY_TYPE): IPv4 senders come with IPv4 addresses and are answered over IPv4.
+  const err = raw.udpBind(pcb, IP_ANY_TYPE, port);
   if (err !== Err.OK) {
     raw.udpRemove(pcb);
     throw new Error(`udp-echo: cannot bind port ${port} (err ${err})`);
