@@ -220,8 +220,7 @@ export class DatagramSocket<out M extends SocketMode = SocketMode, out A extends
   /** connect((host, port)): fix the peer (binding an ephemeral port if needed). Never waits. */
   connect(addr: SockAddrArg): void {
     const pcb = this.open();
-    const ip = this.peerOf(addr)[0];
-    const port = addr[1];
+    const [ip, port] = this.peerOf(addr);
     if (ipIsAny(ip) || port === 0) throw new OSError(errno.EINVAL, 'cannot connect to the wildcard address or port 0');
     this.autobind(pcb);
     const err = this.raw.udpConnect(pcb, ip, port);

@@ -220,3 +220,30 @@ test('UDP: IP_ANY_TYPE hears both families (IPv4 senders as numbers), answers ea
   for (const x of [c6, c4]) cli.udpRemove(x);
   p.finish();
 });
+
+test('UDP: a fresh PCB sending to IPv6 is bound to a dual :: first, so later sends of either family work', () => {
+  const p = pair();
+  const srv = new RawUdp(p.server);
+  const pcb = srv.udpNew()!;
+  srv.udpBind(pcb, IP_ANY_TYPE, 7);
+  const heard: string[] = [];
+  srv.udpRecv(pcb, (_a, _u, q, addr) => {
+    heard.push(`${dec(q.toBytes())} from ${formatIp(addr)}`);
+    q.free();
+  });
+  const cli = new RawUdp(p.client);
+  const fresh = cli.udpNew()!;
+  expect(cli.udpSendBytes(fresh, enc('1'), 'fd00::2', 7)).toBe(Err.OK);
+  expect(formatIp(fresh.localIp)).toBe('::');
+  expect(fresh.localPort).toBeGreaterThan(0);
+  expect(cli.udpSendBytes(fresh, enc('2'), 'fd00::2', 7)).toBe(Err.OK);
+  expect(cli.udpSendBytes(fresh, enc('3'), '10.0.0.2', 7)).toBe(Err.OK);
+  const conn = cli.udpNew()!;
+  expect(cli.udpConnect(conn, Ip6Addr.parse('fd00::2')!, 7)).toBe(Err.OK);
+  expect(cli.udpSendBytes(conn, enc('4'))).toBe(Err.OK);
+  p.sim.runUntil(() => heard.length === 4, 10_000);
+  expect(heard.sort()).toEqual(['1 from fd00::1', '2 from fd00::1', '3 from 10.0.0.1', '4 from fd00::1']);
+  srv.udpRemove(pcb);
+  for (const x of [fresh, conn]) cli.udpRemove(x);
+  p.finish();
+});
