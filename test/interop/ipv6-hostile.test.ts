@@ -81,6 +81,9 @@ CASES = {
     'hbh11': lambda: [hbh(0xde, seq=5)],
     'hbh11-multicast': lambda: [hbh(0xde, dst='ff02::1', seq=6)],
     'hbh10-multicast': lambda: [hbh(0x9e, dst='ff02::1', seq=7)],
+    'hbh-not-first': lambda: [IPv6(src=K, dst=TS) / IPv6ExtHdrDestOpt() / IPv6ExtHdrHopByHop() / ICMPv6EchoRequest(id=ID, seq=14, data=DATA)],
+    # A first fragment whose 8 bytes of data are the start of a 16-byte destination options header (RFC 7112).
+    'incomplete-chain': lambda: [IPv6(src=K, dst=TS) / IPv6ExtHdrFragment(nh=60, offset=0, m=1, id=0x0badf00f) / Raw(bytes([58, 1]) + b'\x01\x04' + b'\0' * 4)],
     'rh0': lambda: [IPv6(src=K, dst=TS) / IPv6ExtHdrRouting(type=0, segleft=1, addresses=['fd00:88:ff::9']) / ICMPv6EchoRequest(id=ID, seq=8, data=DATA)],
     'rh0-segleft0': lambda: [IPv6(src=K, dst=TS) / IPv6ExtHdrRouting(type=0, segleft=0, addresses=[TS]) / ICMPv6EchoRequest(id=ID, seq=9, data=DATA)],
     # 208 bytes of ICMPv6: [0, 104) then [64, 208): 40 bytes counted twice (RFC 5722).
@@ -382,6 +385,30 @@ describe.skipIf(skipTun || !existsSync(PYTHON))('hostile IPv6 (scapy) from the k
     expect(only(d, ['ip6x.unknownOption', 'icmp6x.errorsSent'])).toEqual({ 'ip6x.unknownOption': 1, 'icmp6x.errorsSent': 1 });
   });
 
+  test('hop-by-hop options after a destination options header: parameter problem code 1 pointing at the Next Header that names it (40)', async () => {
+    const { sent, got, d } = await run('hbh-not-first');
+    const pp = icmpFrom(got, PARAM_PROBLEM);
+    expect(pp).toHaveLength(1);
+    expect(pp[0]).toMatchObject({ code: 1, word: 40 });
+    expect(pp[0]!.body).toBe(sent[0]);
+    expect(icmpFrom(got, ECHO_REPLY)).toHaveLength(0);
+    expect(only(d, ['ip6x.hbhNotFirst', 'ip6x.extHeaderDrops', 'icmp6x.errorsSent'])).toEqual({ 'ip6x.hbhNotFirst': 1, 'ip6x.extHeaderDrops': 1, 'icmp6x.errorsSent': 1 });
+  });
+
+  test('a first fragment that cuts the header chain short: parameter problem code 3 (RFC 7112), nothing held', async () => {
+    const { got, d } = await run('incomplete-chain');
+    const pp = icmpFrom(got, PARAM_PROBLEM);
+    expect(pp).toHaveLength(1);
+    expect(pp[0]).toMatchObject({ code: 3, word: 0 });
+    expect(only(d, ['ip6x.incompleteChain', 'ip6x.extHeaderDrops', 'ip6x.fragmentsIn', 'icmp6x.errorsSent'])).toEqual({
+      'ip6x.incompleteChain': 1,
+      'ip6x.extHeaderDrops': 1,
+      'ip6x.fragmentsIn': 0,
+      'icmp6x.errorsSent': 1,
+    });
+    expect(env.stack.ip6.reassembler.bytes).toBe(0);
+  });
+
   test('routing header type 0 with segments left: parameter problem code 0 pointing at the routing type (42)', async () => {
     const { sent, got, d } = await run('rh0');
     const pp = icmpFrom(got, PARAM_PROBLEM);
@@ -472,14 +499,14 @@ describe.skipIf(skipTun || !existsSync(PYTHON))('hostile IPv6 (scapy) from the k
   test('payload length 100 bytes past the end of the packet: a counted length error', async () => {
     const { got, d } = await run('plen-long');
     expect(icmpFrom(got, ECHO_REPLY)).toHaveLength(0);
-    expect(only(d, ['ip6.recv', 'ip6.lenerr', 'ip6.drop', 'icmp6.recv'])).toEqual({ 'ip6.recv': 1, 'ip6.lenerr': 1, 'ip6.drop': 1, 'icmp6.recv': 0 });
+    // (ip6.recv and ip6.drop may also count the kernel's own MLD reports: not asserted.)
+    expect(only(d, ['ip6.lenerr', 'ip6x.extHeaderDrops', 'icmp6.recv'])).toEqual({ 'ip6.lenerr': 1, 'ip6x.extHeaderDrops': 0, 'icmp6.recv': 0 });
   });
 
   test('payload length shorter than the extension header it starts with: a counted drop', async () => {
     const { got, d } = await run('plen-short');
     expect(got.filter((g) => g.nh === 58 && (g.type === ECHO_REPLY || g.type === PARAM_PROBLEM))).toHaveLength(0);
-    expect(only(d, ['ip6.recv', 'ip6x.malformedExt', 'ip6x.extHeaderDrops', 'ip6.lenerr', 'icmp6.recv'])).toEqual({
-      'ip6.recv': 1,
+    expect(only(d, ['ip6x.malformedExt', 'ip6x.extHeaderDrops', 'ip6.lenerr', 'icmp6.recv'])).toEqual({
       'ip6x.malformedExt': 1,
       'ip6x.extHeaderDrops': 1,
       'ip6.lenerr': 1,
