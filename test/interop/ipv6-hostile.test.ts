@@ -51,11 +51,11 @@ def fragments(seq, pieces, ident):
     return [IPv6(src=K, dst=TS) / IPv6ExtHdrFragment(nh=58, offset=off // 8, m=int(more), id=ident) / Raw(icmp[off:off + n])
             for off, n, more in pieces]
 
-def too_many_ext():
+def many_ext(n, seq):
     p = IPv6(src=K, dst=TS)
-    for _ in range(20):
+    for _ in range(n):
         p = p / IPv6ExtHdrDestOpt()
-    return p / ICMPv6EchoRequest(id=ID, seq=20, data=DATA)
+    return p / ICMPv6EchoRequest(id=ID, seq=seq, data=DATA)
 
 def bad_plen_short():
     b = bytearray(bytes(IPv6(src=K, dst=TS) / IPv6ExtHdrDestOpt() / ICMPv6EchoRequest(id=ID, seq=31, data=DATA)))
@@ -90,13 +90,16 @@ CASES = {
     'overlap': lambda: fragments(10, [(0, 104, True), (64, 144, False)], 0x0badf00d),
     # The same cut cleanly: [0, 104) then [104, 208), sent last piece first.
     'fragments-ok': lambda: list(reversed(fragments(11, [(0, 104, True), (104, 104, False)], 0x0badf00e))),
-    'too-many-ext': lambda: [too_many_ext()],
+    'too-many-ext': lambda: [many_ext(20, 20)],
+    'eight-ext': lambda: [many_ext(8, 21)],
     'hlim0': lambda: [echo(12, hlim=0)],
     'hlim1': lambda: [echo(13, hlim=1)],
     'plen-long': lambda: [bad_plen_long()],
     'plen-short': lambda: [bad_plen_short()],
     'ns255': lambda: [IPv6(src=K, dst=TS, hlim=255) / ICMPv6ND_NS(tgt=TS)],
     'ns255-solicited-node': lambda: [IPv6(src=K, dst=solicited_node(TS), hlim=255) / ICMPv6ND_NS(tgt=TS)],
+    'ns-dad': lambda: [IPv6(src='::', dst=solicited_node(TS), hlim=255) / ICMPv6ND_NS(tgt=TS)],
+    'ns-dad-unicast': lambda: [IPv6(src='::', dst=TS, hlim=255) / ICMPv6ND_NS(tgt=TS)],
     'ns64': lambda: [IPv6(src=K, dst=TS, hlim=64) / ICMPv6ND_NS(tgt=TS)],
     'udp-csum0': lambda: [IPv6(src=K, dst=TS) / UDP(sport=40007, dport=33333, chksum=0) / Raw(b'checksum zero')],
     'udp-csum-ok': lambda: [IPv6(src=K, dst=TS) / UDP(sport=40008, dport=33333) / Raw(b'checksum fine')],
@@ -482,6 +485,14 @@ describe.skipIf(skipTun || !existsSync(PYTHON))('hostile IPv6 (scapy) from the k
     });
   });
 
+  test('8 destination options headers (the limit): walked, the echo request is answered', async () => {
+    const { got, d } = await run('eight-ext');
+    const rep = icmpFrom(got, ECHO_REPLY);
+    expect(rep).toHaveLength(1);
+    expect(rep[0]!.word).toBe(echoWord(21));
+    expect(only(d, ['ip6x.tooManyExt', 'icmp6x.echoAnswered'])).toEqual({ 'ip6x.tooManyExt': 0, 'icmp6x.echoAnswered': 1 });
+  });
+
   for (const [name, hlim, seq] of [
     ['hlim0', 0, 12],
     ['hlim1', 1, 13],
@@ -530,6 +541,21 @@ describe.skipIf(skipTun || !existsSync(PYTHON))('hostile IPv6 (scapy) from the k
       });
     });
   }
+
+  test('duplicate address detection (NS from :: to the solicited-node group): an unsolicited NA to ff02::1', async () => {
+    const { got, d } = await run('ns-dad');
+    const na = icmpFrom(got, NA);
+    expect(na).toHaveLength(1);
+    expect(na[0]).toMatchObject({ src: env.tsip6, dst: 'ff02::1', hlim: 255, target: env.tsip6 });
+    expect(na[0]!.word! >>> 29).toBe(0b001); // R 0, S 0, O 1 (RFC 4861 §7.2.4)
+    expect(only(d, ['icmp6x.nsReceived', 'icmp6x.ndSolicitsAnswered'])).toEqual({ 'icmp6x.nsReceived': 1, 'icmp6x.ndSolicitsAnswered': 1 });
+  });
+
+  test('NS from :: to a unicast address: ignored (RFC 4861 §7.1.1)', async () => {
+    const { got, d } = await run('ns-dad-unicast');
+    expect(icmpFrom(got, NA)).toHaveLength(0);
+    expect(only(d, ['icmp6x.nsReceived', 'icmp6x.nsIgnored', 'icmp6x.ndSolicitsAnswered'])).toEqual({ 'icmp6x.nsReceived': 1, 'icmp6x.nsIgnored': 1, 'icmp6x.ndSolicitsAnswered': 0 });
+  });
 
   test('neighbour solicitation with hop limit 64: ignored (RFC 4861 §7.1.1)', async () => {
     const { got, d } = await run('ns64');
