@@ -88,6 +88,8 @@ CASES = {
     'rh0-segleft0': lambda: [IPv6(src=K, dst=TS) / IPv6ExtHdrRouting(type=0, segleft=0, addresses=[TS]) / ICMPv6EchoRequest(id=ID, seq=9, data=DATA)],
     # 208 bytes of ICMPv6: [0, 104) then [64, 208): 40 bytes counted twice (RFC 5722).
     'overlap': lambda: fragments(10, [(0, 104, True), (64, 144, False)], 0x0badf00d),
+    # Only the first piece: reassembly times out (2 s here), Time Exceeded code 1.
+    'first-fragment-only': lambda: fragments(15, [(0, 104, True)], 0x0badf010),
     # The same cut cleanly: [0, 104) then [104, 208), sent last piece first.
     'fragments-ok': lambda: list(reversed(fragments(11, [(0, 104, True), (104, 104, False)], 0x0badf00e))),
     'too-many-ext': lambda: [many_ext(20, 20)],
@@ -154,6 +156,7 @@ const ECHO_REPLY = 129;
 const PARAM_PROBLEM = 4;
 const NA = 136;
 const DEST_UNREACHABLE = 1;
+const TIME_EXCEEDED = 3;
 /** The identifier and sequence word of the script's echo requests. */
 const echoWord = (seq: number): number => ((0x5a17 << 16) | seq) >>> 0;
 
@@ -434,12 +437,28 @@ describe.skipIf(skipTun || !existsSync(PYTHON))('hostile IPv6 (scapy) from the k
   });
 
   test('overlapping fragments (RFC 5722): the datagram is dropped, nothing delivered', async () => {
-    const { got, d } = await run('overlap', 1);
+    // Listen past the reassembly timeout (2 s): the discarded datagram expires without a Time Exceeded.
+    const { got, d } = await run('overlap', 3);
     expect(icmpFrom(got, ECHO_REPLY)).toHaveLength(0);
+    expect(icmpFrom(got, TIME_EXCEEDED)).toHaveLength(0);
     expect(only(d, ['ip6x.fragmentsIn', 're6.overlaps', 'ip6x.reassembled', 'icmp6x.echoAnswered'])).toEqual({
       'ip6x.fragmentsIn': 2,
       're6.overlaps': 1,
       'ip6x.reassembled': 0,
+      'icmp6x.echoAnswered': 0,
+    });
+  });
+
+  test('a first fragment alone: reassembly times out with Time Exceeded code 1 quoting it (RFC 8200 §4.5)', async () => {
+    const { sent, got, d } = await run('first-fragment-only', 3.5);
+    const te = icmpFrom(got, TIME_EXCEEDED);
+    expect(te).toHaveLength(1);
+    expect(te[0]).toMatchObject({ code: 1, dst: env.kernel6, src: env.tsip6 });
+    expect(te[0]!.body).toBe(sent[0]);
+    expect(only(d, ['ip6x.fragmentsIn', 're6.timeouts', 're6.timeExceeded', 'icmp6x.echoAnswered'])).toEqual({
+      'ip6x.fragmentsIn': 1,
+      're6.timeouts': 1,
+      're6.timeExceeded': 1,
       'icmp6x.echoAnswered': 0,
     });
   });
