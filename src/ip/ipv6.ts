@@ -678,15 +678,7 @@ export class Ipv6 implements IpFamilyLayer {
     if (nh === this.lastNh && ports === this.lastPorts && this.lastSrc !== null && this.lastDst !== null && src.equals(this.lastSrc) && dst.equals(this.lastDst)) {
       return this.lastLabel;
     }
-    const w = this.words;
-    w[0] = src.w0;
-    w[1] = src.w1;
-    w[2] = src.w2;
-    w[3] = src.w3;
-    w[4] = dst.w0;
-    w[5] = dst.w1;
-    w[6] = dst.w2;
-    w[7] = dst.w3;
+    const w = this.addressWords(src, dst);
     w[8] = nh;
     w[9] = ports;
     const h = halfSipHash24(this.fk0, this.fk1, w);
@@ -706,6 +698,15 @@ export class Ipv6 implements IpFamilyLayer {
    * sees its own sequence starting at an unpredictable point.
    */
   private fragIdent(src: Ip6Addr, dst: Ip6Addr): number {
+    const h = halfSipHash24(this.ik0, this.ik1, this.addressWords(src, dst), 32);
+    const i = h >>> (32 - FRAG_BUCKET_BITS);
+    const c = (this.fragCounters[i]! + 1) >>> 0;
+    this.fragCounters[i] = c;
+    return (h + c) >>> 0;
+  }
+
+  /** The reused word buffer with both addresses in words 0..7. */
+  private addressWords(src: Ip6Addr, dst: Ip6Addr): Uint32Array {
     const w = this.words;
     w[0] = src.w0;
     w[1] = src.w1;
@@ -715,11 +716,7 @@ export class Ipv6 implements IpFamilyLayer {
     w[5] = dst.w1;
     w[6] = dst.w2;
     w[7] = dst.w3;
-    const h = halfSipHash24(this.ik0, this.ik1, w, 32);
-    const i = h >>> (32 - FRAG_BUCKET_BITS);
-    const c = (this.fragCounters[i]! + 1) >>> 0;
-    this.fragCounters[i] = c;
-    return (h + c) >>> 0;
+    return w;
   }
 
   private fail(reason: 'err' | 'rterr' | 'memerr', err: number): number {

@@ -2,39 +2,13 @@
 // test's own namespace: ping -6, curl -6 of 100 MB (sha256, offload off and
 // on), socat echo over TCP6, a python3 AF_INET6 client, and a tcpdump
 // capture that tshark finds free of malformed or bad-checksum IPv6 frames.
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { netnsExists } from '../../src/netif/tun-ip.ts';
-import { generatedSha256, sha256, skipReason, skipTun, startTunEnv, waitFor, type TunEnv } from '../support/tun.ts';
-
-/** tcpdump on `dev` in `ns` until stop() (SIGINT to its PID); resolves ready once it listens. */
-function startCapture(ns: string, dev: string, file: string): { ready: Promise<void>; stop(): Promise<string> } {
-  const p = spawn('ip', ['netns', 'exec', ns, 'tcpdump', '--immediate-mode', '-U', '-n', '-i', dev, '-B', '65536', '-s', '2048', '-w', file], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  let ok: () => void = () => {};
-  let fail: (e: Error) => void = () => {};
-  const ready = new Promise<void>((res, rej) => ((ok = res), (fail = rej)));
-  const t = setTimeout(() => fail(new Error(`tcpdump did not start: ${err}`)), 10_000);
-  p.stderr.on('data', (d: Buffer) => {
-    err += d.toString();
-    if (/listening on/.test(err)) (clearTimeout(t), ok());
-  });
-  const exited = new Promise<void>((res) => p.on('close', () => (clearTimeout(t), fail(new Error(`tcpdump exited: ${err}`)), res())));
-  return {
-    ready,
-    async stop() {
-      if (p.exitCode === null && p.signalCode === null) p.kill('SIGINT');
-      const k = setTimeout(() => p.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(k);
-      return err;
-    },
-  };
-}
+import { generatedSha256, sha256, skipReason, skipTun, startCapture, startTunEnv, waitFor, type TunEnv } from '../support/tun.ts';
 
 /** A python3 AF_INET6 client: echo 64 KiB through :7, then GET /bytes/N from :80; prints JSON. */
 const PY_CLIENT = `
