@@ -11,8 +11,6 @@
 import { Err } from '../err.ts';
 import type { Netif } from '../netif/netif.ts';
 import type { Pbuf } from '../pbuf/pbuf.ts';
-import { PbufType } from '../pbuf/pbuf.ts';
-import { PbufLayer, PbufUse } from '../pbuf/pool.ts';
 import type { Ipv6Counters, ProtoStats } from '../stats.ts';
 import { WireErrorCode } from '../wire/error.ts';
 import { IP6_ANY, Ip6Addr, ip6PseudoHeaderSum, type IpAddr } from '../wire/ipaddr.ts';
@@ -20,6 +18,7 @@ import { Icmpv6ParamProblem, IPV6_MAX_EXT_CHAIN_LEN, IPV6_MAX_EXT_HEADERS, newIp
 import { IPV6_HEADER_LEN, IPV6_MIN_MTU, Ipv6NextHeader } from '../wire/ipv6.ts';
 import { fragmentIpv6 } from './fragment6.ts';
 import { halfSipHash24 } from './halfsiphash.ts';
+import { releaseHeaderRoom, withHeaderRoom } from './header-room.ts';
 import type { IcmpErrorSink, IpFamilyLayer, IpHost, IpInfo, ProtocolInput } from './host.ts';
 import { Reassembler6, type Reassembly6Options } from './reassembly6.ts';
 
@@ -522,17 +521,9 @@ export class Ipv6 implements IpFamilyLayer {
     let label = flowLabel & 0xfffff;
     if (label === 0) label = this.flowLabelFor(src, dst, nextHeader, ports);
 
-    // Use the header room if there is some; otherwise put the header in a
-    // piece of its own in front (ROM/REF payloads have none).
-    let head: Pbuf = p;
-    let ownHead = false;
-    if (!p.addHeader(IPV6_HEADER_LEN)) {
-      const h = this.host.pool.alloc(PbufLayer.IP, IPV6_HEADER_LEN, PbufType.RAM, PbufUse.CONTROL);
-      if (h === null) return this.fail('memerr', Err.MEM);
-      h.chain(p);
-      head = h;
-      ownHead = true;
-    }
+    const head = withHeaderRoom(this.host.pool, p, IPV6_HEADER_LEN);
+    if (head === null) return this.fail('memerr', Err.MEM);
+    const ownHead = head !== p;
     let err: number;
     const total = head.totLen;
     if (total - IPV6_HEADER_LEN > 0xffff) {
@@ -582,8 +573,7 @@ export class Ipv6 implements IpFamilyLayer {
         else if (err !== Err.OK) st.err++;
       }
     }
-    if (ownHead) head.free();
-    else p.removeHeader(IPV6_HEADER_LEN);
+    releaseHeaderRoom(head, p, IPV6_HEADER_LEN);
     return err;
   }
 
