@@ -215,16 +215,22 @@ export interface TunSetup {
   services: Services;
   tsip: string;
   kernel: string;
+  /** The IPv6 pair on the same device (fd00:89:N::2 and ::1, /64). */
+  tsip6: string;
+  kernel6: string;
 }
 
 /**
  * tsip on a TUN device in a namespace of its own (tsip at 10.89.N.2, the
- * kernel at 10.89.N.1, /30), the built-in services running.
+ * kernel at 10.89.N.1, /30; and fd00:89:N::2 / ::1 over IPv6), the
+ * built-in services running.
  */
 export function tunSetup(net: BenchNet, suffix: string, subnet: number, o: { offload: boolean; mtu?: number }): TunSetup {
   const ns = net.netns(suffix);
   const tsip = `10.89.${subnet}.2`;
   const kernel = `10.89.${subnet}.1`;
+  const tsip6 = `fd00:89:${subnet}::2`;
+  const kernel6 = `fd00:89:${subnet}::1`;
   const clock = new RealClock();
   const stack = new Stack({ name: 'tsip', clock, rng: subnet });
   net.onCleanup(() => {
@@ -233,11 +239,11 @@ export function tunSetup(net: BenchNet, suffix: string, subnet: number, o: { off
   });
   const dev = TunDevice.open({ name: 'tsip0', netns: ns, offload: o.offload });
   net.onCleanup(() => dev.close());
-  dev.attach(stack, { addr: tsip, prefixLength: 30, mtu: o.mtu ?? 1500 });
-  configureTunLink({ dev: dev.name, address: `${kernel}/30`, mtu: o.mtu ?? 1500, netns: ns });
+  dev.attach(stack, { addr: tsip, prefixLength: 30, addr6: tsip6, prefixLength6: 64, mtu: o.mtu ?? 1500 });
+  configureTunLink({ dev: dev.name, address: `${kernel}/30`, address6: `${kernel6}/64`, mtu: o.mtu ?? 1500, netns: ns });
   const services = startServices(stack);
   net.onCleanup(() => services.stop());
-  return { ns, stack, dev, services, tsip, kernel };
+  return { ns, stack, dev, services, tsip, kernel, tsip6, kernel6 };
 }
 
 export interface VethSetup {

@@ -30,6 +30,9 @@ import { type BenchReport, type BenchSpec, type Row, round } from './lib.ts';
 import { BenchNet, type TunSetup, benchSkipReason, leftoverNamespaces, selfCpuSeconds, setOffloads, stats3, tunSetup, vethSetup } from './netns.ts';
 import { bodyBlock, BODY_BLOCK_SIZE } from '../src/services/http.ts';
 import { serve } from '../src/services/serve.ts';
+import { AF_INET } from '../src/socket/constants.ts';
+/** socket(AF_INET6) (Linux's 10; the constant lands with the dual-stack sockets). */
+const AF_INET6 = 10;
 
 const BYTES = Number(process.env.TSIP_BENCH_TUN_BYTES ?? 400_000_000);
 const WARMUP_BYTES = Math.min(BYTES, 50_000_000);
@@ -40,7 +43,7 @@ const TRANSFER_TIMEOUT_MS = 30_000;
 const PY_SINK = `
 import socket, sys, time, os, json
 host, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-ls = socket.socket()
+ls = socket.socket(socket.AF_INET6 if ':' in host else socket.AF_INET)
 ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 ls.bind((host, port))
 ls.listen(8)
@@ -126,9 +129,9 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 
 const gbps = (bytes: number, secs: number): number => (bytes * 8) / secs / 1e9;
 
-/** kernel → tsip: one python3 upload to the timed discard sink. */
-async function kernelToTsip(net: BenchNet, env: TunSetup, sink: TimedSink, n: number): Promise<Sample> {
-  const sender = net.python(env.ns, PY_SEND, [env.tsip, 9, n]);
+/** kernel → tsip: one python3 upload to the timed discard sink (over IPv6 with `six`). */
+async function kernelToTsip(net: BenchNet, env: TunSetup, sink: TimedSink, n: number, six = false): Promise<Sample> {
+  const sender = net.python(env.ns, PY_SEND, [six ? env.tsip6 : env.tsip, 9, n]);
   const r = await withTimeout(sink.next(), TRANSFER_TIMEOUT_MS, 'kernel→tsip');
   const s = JSON.parse(await sender.line(TRANSFER_TIMEOUT_MS)) as { secs: number; cpu: number };
   await sender.done;
@@ -137,12 +140,12 @@ async function kernelToTsip(net: BenchNet, env: TunSetup, sink: TimedSink, n: nu
 }
 
 /** tsip → kernel: tsip connects out to a python3 sink and writes n bytes. */
-async function tsipToKernel(env: TunSetup, sink: ReturnType<BenchNet['python']>, port: number, n: number): Promise<Sample> {
+async function tsipToKernel(env: TunSetup, sink: ReturnType<BenchNet['python']>, port: number, n: number, six = false): Promise<Sample> {
   const block = bodyBlock();
   const cpu0 = selfCpuSeconds();
-  const s = env.stack.sockets.socket();
+  const s = env.stack.sockets.socket(six ? AF_INET6 : AF_INET);
   s.settimeout(TRANSFER_TIMEOUT_MS / 1000);
-  await s.connect([env.kernel, port]);
+  await s.connect([six ? env.kernel6 : env.kernel, port]);
   for (let off = 0; off < n; off += BODY_BLOCK_SIZE) {
     const k = Math.min(BODY_BLOCK_SIZE, n - off);
     await s.write(k === BODY_BLOCK_SIZE ? block : block.subarray(0, k));
@@ -190,6 +193,7 @@ async function measure(): Promise<BenchReport> {
   const rows: Row[] = [];
   const figures: Record<string, number> = {};
   const notes: string[] = [
+    'tsip (TUN) is IPv4; tsip IPv6 (TUN) is the same transfer over IPv6 on the same device (fd00:89:N::2), measured in the same run; its tsip/kernel ratio is against the IPv4 veth figure.',
     `${BYTES / 1e6} MB per transfer, ${REPS} runs each (median, min–max), 1 warm-up transfer of ${WARMUP_BYTES / 1e6} MB per tsip set-up; Gbit/s = payload bits / receiver's accept→EOF time.`,
     'CPU s: sender and receiver process CPU (user+system) over the transfer; for tsip the Node process hosting the stack (process.cpuUsage), for the kernel side python3 (os.times()): mostly the kernel TCP work done in its syscalls; softirq work may be charged to whichever process runs.',
   ];
@@ -204,25 +208,33 @@ async function measure(): Promise<BenchReport> {
       const sink = timedDiscard(env);
       // One python sink per kernel-side receiver, for warm-up + REPS connections.
       const tunSink = net.python(env.ns, PY_SINK, [env.kernel, 5001, REPS + 1]);
+      const tunSink6 = net.python(env.ns, PY_SINK, [env.kernel6, 5002, REPS]);
       const vethSinkAB = net.python(veth.b.ns, PY_SINK, [veth.b.addr, 5001, REPS]);
       const vethSinkBA = net.python(veth.a.ns, PY_SINK, [veth.a.addr, 5001, REPS]);
-      for (const s of [tunSink, vethSinkAB, vethSinkBA]) if ((await s.line(10_000)) !== 'READY') throw new Error('python sink did not start');
+      for (const s of [tunSink, tunSink6, vethSinkAB, vethSinkBA]) if ((await s.line(10_000)) !== 'READY') throw new Error('python sink did not start');
 
       for (const dir of ['kernel→tsip', 'tsip→kernel'] as Direction[]) {
         const tsipRun = (n: number): Promise<Sample> => (dir === 'kernel→tsip' ? kernelToTsip(net, env, sink, n) : tsipToKernel(env, tunSink, 5001, n));
+        const tsipRun6 = (n: number): Promise<Sample> => (dir === 'kernel→tsip' ? kernelToTsip(net, env, sink, n, true) : tsipToKernel(env, tunSink6, 5002, n, true));
         const kernRun = (): Promise<Sample> => (dir === 'kernel→tsip' ? kernelToKernel(net, veth.a, veth.b, vethSinkAB, 5001, BYTES) : kernelToKernel(net, veth.b, veth.a, vethSinkBA, 5001, BYTES));
         await tsipRun(WARMUP_BYTES);
         const t: Sample[] = [];
+        const t6: Sample[] = [];
         const k: Sample[] = [];
         for (let i = 0; i < REPS; i++) {
           t.push(await tsipRun(BYTES));
+          t6.push(await tsipRun6(BYTES));
           k.push(await kernRun());
         }
         const tg = stats3(t.map((x) => x.gbps)).median;
         const kg = stats3(k.map((x) => x.gbps)).median;
         const key = `${dir === 'kernel→tsip' ? 'kernel-to-tsip' : 'tsip-to-kernel'} ${mode}`;
         rows.push(row(dir, mode, 'tsip (TUN)', t, tg / kg));
+        const t6g = stats3(t6.map((x) => x.gbps)).median;
+        rows.push(row(dir, mode, 'tsip IPv6 (TUN)', t6, t6g / kg));
         rows.push(row(dir.replace('tsip', 'kernel'), mode, 'kernel (veth)', k));
+        figures[`${key} tsip IPv6 Gbit/s`] = round(t6g, 3);
+        figures[`${key} tsip IPv6/IPv4`] = round(t6g / tg, 4);
         figures[`${key} tsip Gbit/s`] = round(tg, 3);
         figures[`${key} kernel Gbit/s`] = round(kg, 3);
         figures[`${key} tsip/kernel`] = round(tg / kg, 4);

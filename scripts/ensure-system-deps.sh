@@ -13,6 +13,8 @@
 #   curl, socat, nc      kernel-side peers for the interop tests
 #   openssl              self-signed certificates for the node:tls over tsip tests
 #   hping3               the SYN flood of test/load/syn-flood.test.ts
+#   python3-scapy        crafted IPv6 packets of test/interop/ipv6-hostile.test.ts
+#                        (the system /usr/bin/python3's scapy, not a pyenv one)
 #
 # Never fails the command it runs before for want of a tool: without root or
 # apt-get it says what is missing (tsip up then runs the simulator, and
@@ -33,6 +35,7 @@ case "$profile" in
     command -v nc >/dev/null 2>&1 || need+=(netcat-openbsd)
     command -v openssl >/dev/null 2>&1 || need+=(openssl)
     command -v hping3 >/dev/null 2>&1 || need+=(hping3)
+    /usr/bin/python3 -c 'import scapy' >/dev/null 2>&1 || need+=(python3-scapy)
     purpose="for the interop tests"
     ;;
   start)

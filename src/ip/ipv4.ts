@@ -4,14 +4,13 @@
 import { Err } from '../err.ts';
 import type { Netif } from '../netif/netif.ts';
 import type { Pbuf } from '../pbuf/pbuf.ts';
-import { PbufLayer, PbufUse } from '../pbuf/pool.ts';
-import { PbufType } from '../pbuf/pbuf.ts';
 import type { ProtoStats } from '../stats.ts';
 import { Rng } from '../time/rng.ts';
 import { ipv4IsLoopback, ipv4IsMulticast } from '../wire/address.ts';
 import { internetChecksum, ipv4PseudoHeaderSum } from '../wire/checksum.ts';
 import { IPV4_HEADER_LEN, Ipv4Packet } from '../wire/ipv4.ts';
 import { fragmentAndSend } from './fragment.ts';
+import { releaseHeaderRoom, withHeaderRoom } from './header-room.ts';
 import { IdentGenerator } from './ident.ts';
 import type { IcmpErrorSink, IpFamilyLayer, IpHost, IpInfo, ProtocolInput } from './host.ts';
 import { martianReason } from './martian.ts';
@@ -185,21 +184,13 @@ export class Ipv4 implements IpFamilyLayer {
   outputIf(p: Pbuf, src: number, dst: number, protocol: number, ttl: number, tos: number, dontFragment: boolean, netif: Netif): number {
     const st = this.st;
     if (src === 0) src = this.sourceFor(netif, dst);
-    // Use the header room if there is some; otherwise put the header in a
-    // piece of its own in front (ROM/REF payloads have none).
-    let head: Pbuf = p;
-    let ownHead = false;
-    if (!p.addHeader(IPV4_HEADER_LEN)) {
-      const h = this.host.pool.alloc(PbufLayer.IP, IPV4_HEADER_LEN, PbufType.RAM, PbufUse.CONTROL);
-      if (h === null) {
-        st.memerr++;
-        st.drop++;
-        return Err.MEM;
-      }
-      h.chain(p);
-      head = h;
-      ownHead = true;
+    const head = withHeaderRoom(this.host.pool, p, IPV4_HEADER_LEN);
+    if (head === null) {
+      st.memerr++;
+      st.drop++;
+      return Err.MEM;
     }
+    const ownHead = head !== p;
     let err: number;
     const total = head.totLen;
     if (total > 0xffff) {
@@ -238,8 +229,7 @@ export class Ipv4 implements IpFamilyLayer {
         err = fragmentAndSend(this.host, head, netif);
       }
     }
-    if (ownHead) head.free();
-    else p.removeHeader(IPV4_HEADER_LEN);
+    releaseHeaderRoom(head, p, IPV4_HEADER_LEN);
     return err;
   }
 

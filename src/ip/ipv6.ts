@@ -11,8 +11,6 @@
 import { Err } from '../err.ts';
 import type { Netif } from '../netif/netif.ts';
 import type { Pbuf } from '../pbuf/pbuf.ts';
-import { PbufType } from '../pbuf/pbuf.ts';
-import { PbufLayer, PbufUse } from '../pbuf/pool.ts';
 import type { Ipv6Counters, ProtoStats } from '../stats.ts';
 import { WireErrorCode } from '../wire/error.ts';
 import { IP6_ANY, Ip6Addr, ip6PseudoHeaderSum, type IpAddr } from '../wire/ipaddr.ts';
@@ -20,6 +18,7 @@ import { Icmpv6ParamProblem, IPV6_MAX_EXT_CHAIN_LEN, IPV6_MAX_EXT_HEADERS, newIp
 import { IPV6_HEADER_LEN, IPV6_MIN_MTU, Ipv6NextHeader } from '../wire/ipv6.ts';
 import { fragmentIpv6 } from './fragment6.ts';
 import { halfSipHash24 } from './halfsiphash.ts';
+import { releaseHeaderRoom, withHeaderRoom } from './header-room.ts';
 import type { IcmpErrorSink, IpFamilyLayer, IpHost, IpInfo, ProtocolInput } from './host.ts';
 import { Reassembler6, type Reassembly6Options } from './reassembly6.ts';
 
@@ -522,17 +521,9 @@ export class Ipv6 implements IpFamilyLayer {
     let label = flowLabel & 0xfffff;
     if (label === 0) label = this.flowLabelFor(src, dst, nextHeader, ports);
 
-    // Use the header room if there is some; otherwise put the header in a
-    // piece of its own in front (ROM/REF payloads have none).
-    let head: Pbuf = p;
-    let ownHead = false;
-    if (!p.addHeader(IPV6_HEADER_LEN)) {
-      const h = this.host.pool.alloc(PbufLayer.IP, IPV6_HEADER_LEN, PbufType.RAM, PbufUse.CONTROL);
-      if (h === null) return this.fail('memerr', Err.MEM);
-      h.chain(p);
-      head = h;
-      ownHead = true;
-    }
+    const head = withHeaderRoom(this.host.pool, p, IPV6_HEADER_LEN);
+    if (head === null) return this.fail('memerr', Err.MEM);
+    const ownHead = head !== p;
     let err: number;
     const total = head.totLen;
     if (total - IPV6_HEADER_LEN > 0xffff) {
@@ -582,8 +573,7 @@ export class Ipv6 implements IpFamilyLayer {
         else if (err !== Err.OK) st.err++;
       }
     }
-    if (ownHead) head.free();
-    else p.removeHeader(IPV6_HEADER_LEN);
+    releaseHeaderRoom(head, p, IPV6_HEADER_LEN);
     return err;
   }
 
@@ -678,15 +668,7 @@ export class Ipv6 implements IpFamilyLayer {
     if (nh === this.lastNh && ports === this.lastPorts && this.lastSrc !== null && this.lastDst !== null && src.equals(this.lastSrc) && dst.equals(this.lastDst)) {
       return this.lastLabel;
     }
-    const w = this.words;
-    w[0] = src.w0;
-    w[1] = src.w1;
-    w[2] = src.w2;
-    w[3] = src.w3;
-    w[4] = dst.w0;
-    w[5] = dst.w1;
-    w[6] = dst.w2;
-    w[7] = dst.w3;
+    const w = this.addressWords(src, dst);
     w[8] = nh;
     w[9] = ports;
     const h = halfSipHash24(this.fk0, this.fk1, w);
@@ -706,6 +688,15 @@ export class Ipv6 implements IpFamilyLayer {
    * sees its own sequence starting at an unpredictable point.
    */
   private fragIdent(src: Ip6Addr, dst: Ip6Addr): number {
+    const h = halfSipHash24(this.ik0, this.ik1, this.addressWords(src, dst), 32);
+    const i = h >>> (32 - FRAG_BUCKET_BITS);
+    const c = (this.fragCounters[i]! + 1) >>> 0;
+    this.fragCounters[i] = c;
+    return (h + c) >>> 0;
+  }
+
+  /** The reused word buffer with both addresses in words 0..7. */
+  private addressWords(src: Ip6Addr, dst: Ip6Addr): Uint32Array {
     const w = this.words;
     w[0] = src.w0;
     w[1] = src.w1;
@@ -715,11 +706,7 @@ export class Ipv6 implements IpFamilyLayer {
     w[5] = dst.w1;
     w[6] = dst.w2;
     w[7] = dst.w3;
-    const h = halfSipHash24(this.ik0, this.ik1, w, 32);
-    const i = h >>> (32 - FRAG_BUCKET_BITS);
-    const c = (this.fragCounters[i]! + 1) >>> 0;
-    this.fragCounters[i] = c;
-    return (h + c) >>> 0;
+    return w;
   }
 
   private fail(reason: 'err' | 'rterr' | 'memerr', err: number): number {

@@ -18,9 +18,10 @@ const TCP_CWR = 0x80;
  * A frame that is neither or fits in one piece comes back as is.
  */
 export function segmentTcpGso(frame: Uint8Array, mss: number): Uint8Array[] {
-  if (frame.length >= 60 && frame[0]! >> 4 === 6 && frame[6] === 6 && mss > 0) return segmentTcp6Gso(frame, mss);
-  if (frame.length < 20 || frame[0]! >> 4 !== 4 || frame[9] !== 6 || mss <= 0) return [frame];
-  const ihl = (frame[0]! & 0x0f) * 4;
+  if (mss <= 0) return [frame];
+  const six = frame.length >= 60 && frame[0]! >> 4 === 6 && frame[6] === 6;
+  if (!six && (frame.length < 20 || frame[0]! >> 4 !== 4 || frame[9] !== 6)) return [frame];
+  const ihl = six ? 40 : (frame[0]! & 0x0f) * 4;
   if (frame.length < ihl + 20) return [frame];
   const thl = (frame[ihl + 12]! >> 4) * 4;
   const hdr = ihl + thl;
@@ -28,43 +29,7 @@ export function segmentTcpGso(frame: Uint8Array, mss: number): Uint8Array[] {
   if (payload <= mss) return [frame];
   const dv = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
   const seq0 = dv.getUint32(ihl + 4);
-  const ident0 = dv.getUint16(4);
-  const flags = frame[ihl + 13]!;
-  const src = dv.getUint32(12);
-  const dst = dv.getUint32(16);
-  const out: Uint8Array[] = [];
-  for (let off = 0, i = 0; off < payload; off += mss, i++) {
-    const n = Math.min(mss, payload - off);
-    const pkt = new Uint8Array(hdr + n);
-    pkt.set(frame.subarray(0, hdr), 0);
-    pkt.set(frame.subarray(hdr + off, hdr + off + n), hdr);
-    const v = new DataView(pkt.buffer);
-    v.setUint16(2, hdr + n);
-    v.setUint16(4, (ident0 + i) & 0xffff);
-    v.setUint16(10, 0);
-    v.setUint16(10, finishChecksum(onesSum(pkt, 0, ihl)));
-    v.setUint32(ihl + 4, (seq0 + off) >>> 0);
-    const last = off + n >= payload;
-    let f = flags;
-    if (!last) f &= ~(TCP_FIN | TCP_PSH);
-    if (i > 0) f &= ~TCP_CWR;
-    pkt[ihl + 13] = f;
-    v.setUint16(ihl + 16, 0);
-    v.setUint16(ihl + 16, finishChecksum(onesSum(pkt, ihl, thl + n, ipv4PseudoHeaderSum(src, dst, 6, thl + n))));
-    out.push(pkt);
-  }
-  return out;
-}
-
-function segmentTcp6Gso(frame: Uint8Array, mss: number): Uint8Array[] {
-  const ihl = 40;
-  const thl = (frame[ihl + 12]! >> 4) * 4;
-  const hdr = ihl + thl;
-  if (frame.length < hdr) return [frame];
-  const payload = frame.length - hdr;
-  if (payload <= mss) return [frame];
-  const dv = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
-  const seq0 = dv.getUint32(ihl + 4);
+  const ident0 = six ? 0 : dv.getUint16(4);
   const flags = frame[ihl + 13]!;
   const out: Uint8Array[] = [];
   for (let off = 0, i = 0; off < payload; off += mss, i++) {
@@ -73,14 +38,24 @@ function segmentTcp6Gso(frame: Uint8Array, mss: number): Uint8Array[] {
     pkt.set(frame.subarray(0, hdr), 0);
     pkt.set(frame.subarray(hdr + off, hdr + off + n), hdr);
     const v = new DataView(pkt.buffer);
-    v.setUint16(4, thl + n);
+    let pseudo: number;
+    if (six) {
+      v.setUint16(4, thl + n); // payload length
+      pseudo = ipv6PseudoHeaderSum(pkt, 8, pkt, 24, thl + n, 6);
+    } else {
+      v.setUint16(2, hdr + n);
+      v.setUint16(4, (ident0 + i) & 0xffff);
+      v.setUint16(10, 0);
+      v.setUint16(10, finishChecksum(onesSum(pkt, 0, ihl)));
+      pseudo = ipv4PseudoHeaderSum(v.getUint32(12), v.getUint32(16), 6, thl + n);
+    }
     v.setUint32(ihl + 4, (seq0 + off) >>> 0);
     let f = flags;
     if (off + n < payload) f &= ~(TCP_FIN | TCP_PSH);
     if (i > 0) f &= ~TCP_CWR;
     pkt[ihl + 13] = f;
     v.setUint16(ihl + 16, 0);
-    v.setUint16(ihl + 16, finishChecksum(onesSum(pkt, ihl, thl + n, ipv6PseudoHeaderSum(pkt, 8, pkt, 24, thl + n, 6))));
+    v.setUint16(ihl + 16, finishChecksum(onesSum(pkt, ihl, thl + n, pseudo)));
     out.push(pkt);
   }
   return out;

@@ -10,7 +10,7 @@ import { bindReaches, ipIsAny, type IpAddr } from '../wire/ipaddr.ts';
 import { IPV4_HEADER_LEN, IpProtocol } from '../wire/ipv4.ts';
 import { UDP_HEADER_LEN } from '../wire/udp.ts';
 import type { UdpPcb } from './pcb.ts';
-import type { Udp } from './udp.ts';
+import { autobindAddr, type Udp } from './udp.ts';
 
 /** Largest payload one datagram can carry over IPv4 (65535 - 20 - 8); IPv6 takes 65527. */
 export const UDP_MAX_PAYLOAD = 0xffff - IPV4_HEADER_LEN - UDP_HEADER_LEN;
@@ -33,7 +33,7 @@ export function udpOutput(udp: Udp, pcb: UdpPcb, p: Pbuf, dst: IpAddr, dstPort: 
     return Err.VAL;
   }
   if (pcb.localPort === 0) {
-    const err = udp.bind(pcb, pcb.localIp, 0);
+    const err = udp.bind(pcb, autobindAddr(pcb, dst), 0);
     if (err !== Err.OK) return err;
   }
   const ip = udp.ip;

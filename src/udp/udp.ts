@@ -5,7 +5,7 @@
 import { Err } from '../err.ts';
 import { IcmpErrorKind, type IcmpErrorReport, type IpHost } from '../ip/host.ts';
 import type { Ip } from '../ip/ip.ts';
-import { bindReaches, ipIsAny, type IpAddr } from '../wire/ipaddr.ts';
+import { bindReaches, ipAnyOf, ipIsAny, type IpAddr } from '../wire/ipaddr.ts';
 import type { Pbuf } from '../pbuf/pbuf.ts';
 import type { PbufPool } from '../pbuf/pool.ts';
 import type { ProtoStats } from '../stats.ts';
@@ -135,7 +135,7 @@ export class Udp {
     if (ipIsAny(ip) || !Number.isInteger(port) || port <= 0 || port > 0xffff) return Err.VAL;
     if (pcb.localPort !== 0 && !bindReaches(pcb.localIp, pcb.v6only, ip)) return Err.VAL;
     if (pcb.localPort === 0) {
-      const err = this.bind(pcb, pcb.localIp, 0);
+      const err = this.bind(pcb, autobindAddr(pcb, ip), 0);
       if (err !== Err.OK) return err;
     }
     pcb.remoteIp = ip;
@@ -230,4 +230,13 @@ export class Udp {
     }
     return 0;
   }
+}
+
+/**
+ * The address an unbound PCB is bound to before it first sends to `dst`:
+ * the wildcard of `dst`'s family when it was never given one (an unbound
+ * PCB is neither family's yet), else what it was given.
+ */
+export function autobindAddr(pcb: UdpPcb, dst: IpAddr): IpAddr {
+  return ipIsAny(pcb.localIp) ? ipAnyOf(dst) : pcb.localIp;
 }

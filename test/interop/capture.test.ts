@@ -3,62 +3,13 @@
 // every checksum on the wire is one tsip or the kernel computed), then
 // checked by tshark's dissectors: no bad IP/TCP checksums, nothing
 // malformed, no zero-window stalls, and all the payload bytes present.
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { netnsExists } from '../../src/netif/tun-ip.ts';
-import { generatedSha256, skipReason, skipTun, startTunEnv, waitFor, type TunEnv } from '../support/tun.ts';
-
-/**
- * tcpdump capturing on `dev` in the namespace until stop() (SIGINT to that
- * process, by its PID). tcpdump rather than tshark for the capture itself:
- * dumpcap says "Capturing on" before the capture is live (the first packets
- * went missing), while tcpdump says "listening on" after pcap_activate.
- * --immediate-mode: no packets held back in a half-filled ring block when
- * it stops; a 2 KiB snap length (offload off: packets are at most the MTU)
- * keeps the 64 MiB ring at many frames, so it does not drop.
- */
-function startCapture(ns: string, dev: string, file: string): { ready: Promise<void>; stop(): Promise<string> } {
-  // `ip netns exec` execs the command in place: the child's PID is tcpdump's.
-  const p = spawn('ip', ['netns', 'exec', ns, 'tcpdump', '--immediate-mode', '-U', '-n', '-i', dev, '-B', '65536', '-s', '2048', '-w', file], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let err = '';
-  let readyResolve: () => void = () => {};
-  let readyReject: (e: Error) => void = () => {};
-  const ready = new Promise<void>((res, rej) => {
-    readyResolve = res;
-    readyReject = rej;
-  });
-  const startTimer = setTimeout(() => readyReject(new Error(`tcpdump did not start: ${err}`)), 10_000);
-  p.stderr.on('data', (d: Buffer) => {
-    err += d.toString();
-    if (/listening on/.test(err)) {
-      clearTimeout(startTimer);
-      readyResolve();
-    }
-  });
-  const exited = new Promise<void>((res) =>
-    p.on('close', () => {
-      clearTimeout(startTimer);
-      readyReject(new Error(`tcpdump exited: ${err}`));
-      res();
-    }),
-  );
-  return {
-    ready,
-    async stop() {
-      if (p.exitCode === null && p.signalCode === null) p.kill('SIGINT');
-      const killer = setTimeout(() => p.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(killer);
-      return err;
-    },
-  };
-}
+import { generatedSha256, skipReason, skipTun, startCapture, startTunEnv, waitFor, type TunEnv } from '../support/tun.ts';
 
 // Random payload to discard :9 must be read as data: TCP's heuristic
 // dissectors (IBM MQ, ...) otherwise claim some segments and call them malformed.

@@ -7,6 +7,7 @@ import { Deadline } from '../../src/pcb/deadlines.ts';
 import { RecoveryMode, type TcpPcb } from '../../src/pcb/pcb.ts';
 import type { TcpConfig } from '../../src/pcb/tcp.ts';
 import { ACK, Err, flagStr, payload, scriptedPeer, type ScriptedPeer, type SentSeg, SYN } from '../support/tcp.ts';
+import { anyIp } from '../support/family.ts';
 
 const MSS = 1000;
 /** The peer answers every flight this many ms after it was sent. */
@@ -35,7 +36,7 @@ function conn(tcp: TcpConfig = {}, o: { ts?: boolean } = {}): Conn {
   const peer = scriptedPeer({ tcp: { congestion: 'reno', hystart: false, pacing: false, ...tcp } });
   const raw = peer.raw;
   const l = raw.tcpNew()!;
-  raw.tcpBind(l, 0, peer.localPort);
+  raw.tcpBind(l, anyIp(), peer.localPort);
   raw.tcpListen(l);
   let pcb: TcpPcb | null = null;
   raw.tcpAccept(l, (_a, npcb) => {

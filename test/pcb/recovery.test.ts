@@ -28,6 +28,7 @@ import {
   simPair,
   SYN,
 } from '../support/tcp.ts';
+import { anyIp, peerIp } from '../support/family.ts';
 
 const MSS = 1000;
 
@@ -668,7 +669,7 @@ describe('loss of each kind of segment in a simulated pair, then completion', ()
     const srv = new Endpoint(pair.rs, b);
     let acceptedAt = -1;
     const l = pair.rs.tcpNew()!;
-    pair.rs.tcpBind(l, 0, 80);
+    pair.rs.tcpBind(l, anyIp(), 80);
     pair.rs.tcpListen(l);
     pair.rs.tcpAccept(l, (_a, npcb) => {
       acceptedAt = pair.sim.clock.now();
@@ -679,7 +680,7 @@ describe('loss of each kind of segment in a simulated pair, then completion', ()
     const c = pair.rc.tcpNew()!;
     cli.attach(c);
     // The client sends nothing until the server's data has all arrived.
-    pair.rc.tcpConnect(c, '10.0.0.2', 80, () => Err.OK);
+    pair.rc.tcpConnect(c, peerIp(), 80, () => Err.OK);
     expect(pair.sim.runUntil(() => cli.receivedBytes === b.length, 60_000)).toBe(true);
     expect(drop.dropped).toHaveLength(1);
     expect(isPureAck(drop.dropped[0]!)).toBe(true);

@@ -6,9 +6,20 @@
 import { describe, expect, test } from 'vitest';
 import { seqAdd } from '../../src/pcb/seq.ts';
 import { foldSum, ipv4PseudoHeaderSum } from '../../src/wire/checksum.ts';
+import { ipv6PseudoHeaderSum } from '../../src/wire/checksum6.ts';
 import type { TcpPcb } from '../../src/pcb/pcb.ts';
 import { ACK, acceptConnection, activeOpen, bulkExchange, Err, FIN, flagStr, payload, PSH, recordCallbacks, scriptedPeer, type ScriptedPeer, sha256, simPair, SYN, tcpPacket as tcpPacketBytes, u32, assertAllFreed, closeAndCheck } from '../support/tcp.ts';
 import { ipPacket } from '../support/packets.ts';
+import { anyIp, foreignIp, ipHdrLen, isV6, localIp, loopbackIp, mssFor, offLinkIp, peerIp } from '../support/family.ts';
+
+// Family-aware constants (test/support/family.ts; state.v6.test.ts runs this
+// file over IPv6): the stack's and the peer's addresses, the wildcard to
+// bind, the IP header length, the MSS at MTU 1500 (1460, or 1440 for IPv6).
+const ANY = anyIp();
+const LOCAL = localIp();
+const PEER = peerIp();
+const IPH = ipHdrLen();
+const MSS = mssFor();
 
 /** An ESTABLISHED connection made by an active open (peer ISN 5000, no options). */
 function established(peer: ScriptedPeer, o: { recved?: boolean } = {}): { pcb: TcpPcb; iss: number; irs: number; log: ReturnType<typeof activeOpen>['log'] } {
@@ -27,7 +38,7 @@ describe('opening', () => {
     expect(flagStr(syn.flags)).toBe('S');
     expect(syn.ack).toBe(0);
     expect(syn.data.length).toBe(0);
-    expect(syn.opts.mss).toBe(1460);
+    expect(syn.opts.mss).toBe(MSS);
     expect(syn.opts.wscale).toBe(3); // 256 KiB receive buffer
     expect(syn.opts.sackPermitted).toBe(true);
     expect(syn.opts.hasTimestamp).toBe(true);
@@ -87,7 +98,7 @@ describe('opening', () => {
     const peer = scriptedPeer();
     const raw = peer.raw;
     const l = raw.tcpNew()!;
-    expect(raw.tcpBind(l, 0, 80)).toBe(Err.OK);
+    expect(raw.tcpBind(l, ANY, 80)).toBe(Err.OK);
     expect(raw.tcpListen(l)).toBe(l);
     expect(l.stateName).toBe('LISTEN');
     const accepted: [TcpPcb, number][] = [];
@@ -103,7 +114,7 @@ describe('opening', () => {
     expect(sa.length).toBe(1);
     expect(flagStr(sa[0]!.flags)).toBe('SA');
     expect(sa[0]!.ack).toBe(1001);
-    expect(sa[0]!.opts.mss).toBe(1460);
+    expect(sa[0]!.opts.mss).toBe(MSS);
     expect(sa[0]!.opts.wscale).toBe(-1); // the peer offered none
     expect(sa[0]!.opts.hasTimestamp).toBe(false);
     expect(sa[0]!.opts.sackPermitted).toBe(false);
@@ -174,7 +185,7 @@ describe('opening', () => {
     expect(flagStr(sa[0]!.flags)).toBe('SA');
     expect(sa[0]!.seq).toBe(iss); // the same SYN again, now with an ACK
     expect(sa[0]!.ack).toBe(9001);
-    expect(sa[0]!.opts.mss).toBe(1460);
+    expect(sa[0]!.opts.mss).toBe(MSS);
     expect(sa[0]!.opts.wscale).toBe(3);
     expect(sa[0]!.opts.sackPermitted).toBe(true);
     expect(sa[0]!.opts.tsEcr).toBe(100);
@@ -225,7 +236,7 @@ describe('opening', () => {
   test('SYN-ACK carrying data and FIN: connected, data, EOF, CLOSE_WAIT', () => {
     const peer = scriptedPeer({ tcp: { timestamps: false } });
     const { pcb, iss, irs, log } = activeOpen(peer, { synAck: false });
-    peer.inject({ seq: irs, ack: u32(iss + 1), flags: SYN | ACK | FIN, mss: 1460, data: payload(5) });
+    peer.inject({ seq: irs, ack: u32(iss + 1), flags: SYN | ACK | FIN, mss: MSS, data: payload(5) });
     expect(pcb.stateName).toBe('CLOSE_WAIT');
     expect(log.events).toEqual(['connected', 'recv:5', 'recv:null']);
     expect(peer.take().map((s) => [flagStr(s.flags), s.ack])).toEqual([['A', irs + 7]]);
@@ -246,7 +257,7 @@ describe('opening', () => {
     const lenerr = st.lenerr;
     // Data offset 15 words on a 24-byte segment, FIN set: must not close anything.
     const bytes = tcpPacketBytes({ seq: irs + 1, ack: u32(iss + 1), flags: FIN | ACK, data: payload(4) });
-    bytes[20 + 12] = 0xf0;
+    bytes[IPH + 12] = 0xf0;
     fixTcpChecksum(bytes);
     peer.stack.input(peer.stack.pool.fromBytes(bytes)!, peer.stack.netifs[1]!);
     expect(st.lenerr).toBe(lenerr + 1);
@@ -258,14 +269,15 @@ describe('opening', () => {
   });
 });
 
-/** Recompute the TCP checksum of an IPv4+TCP packet in place (after editing the header). */
+/** Recompute the TCP checksum of an IPv4+TCP (or IPv6+TCP, no extension headers) packet in place (after editing the header). */
 function fixTcpChecksum(pkt: Uint8Array): void {
-  const seg = pkt.subarray(20);
+  const v6 = pkt[0]! >> 4 === 6;
+  const seg = pkt.subarray(v6 ? 40 : 20);
   seg[16] = 0;
   seg[17] = 0;
   const src = ((pkt[12]! << 24) | (pkt[13]! << 16) | (pkt[14]! << 8) | pkt[15]!) >>> 0;
   const dst = ((pkt[16]! << 24) | (pkt[17]! << 16) | (pkt[18]! << 8) | pkt[19]!) >>> 0;
-  let sum = ipv4PseudoHeaderSum(src, dst, 6, seg.length);
+  let sum = v6 ? ipv6PseudoHeaderSum(pkt, 8, pkt, 24, seg.length, 6) : ipv4PseudoHeaderSum(src, dst, 6, seg.length);
   for (let i = 0; i + 1 < seg.length; i += 2) sum += (seg[i]! << 8) | seg[i + 1]!;
   if (seg.length & 1) sum += seg[seg.length - 1]! << 8;
   const c = ~foldSum(sum) & 0xffff;
@@ -404,15 +416,15 @@ describe('closing', () => {
     peer.raw.tcpClose(pcb);
     const out = peer.take();
     expect(out.map((s) => [flagStr(s.flags), u32(s.seq - iss), s.data.length])).toEqual([
-      ['A', 1, 1460],
-      ['A', 1461, 1460],
-      ['FPA', 2921, 80],
+      ['A', 1, MSS],
+      ['A', 1 + MSS, MSS],
+      ['FPA', 1 + 2 * MSS, 3000 - 2 * MSS],
     ]);
-    peer.inject({ seq: irs + 1, ack: u32(iss + 2921), flags: ACK });
+    peer.inject({ seq: irs + 1, ack: u32(iss + 1 + 2 * MSS), flags: ACK });
     expect(pcb.stateName).toBe('FIN_WAIT_1');
     peer.inject({ seq: irs + 1, ack: u32(iss + 3002), flags: ACK });
     expect(pcb.stateName).toBe('FIN_WAIT_2');
-    expect(log.events).toEqual(['connected', 'sent:2920', 'sent:80']);
+    expect(log.events).toEqual(['connected', `sent:${2 * MSS}`, `sent:${3000 - 2 * MSS}`]);
     peer.inject({ seq: irs + 1, ack: u32(iss + 3002), flags: ACK | FIN });
     expect(pcb.stateName).toBe('TIME_WAIT');
     closeAndCheck(peer);
@@ -529,7 +541,7 @@ describe('closing', () => {
     const peer = scriptedPeer();
     const raw = peer.raw;
     const l = raw.tcpNew()!;
-    raw.tcpBind(l, 0, 80);
+    raw.tcpBind(l, ANY, 80);
     raw.tcpListen(l);
     expect(peer.stack.tcp.listeners.size).toBe(1);
     expect(raw.tcpClose(l)).toBe(Err.OK);
@@ -538,7 +550,7 @@ describe('closing', () => {
     expect(peer.take()).toEqual([]);
     // The port is free again.
     const l2 = raw.tcpNew()!;
-    expect(raw.tcpBind(l2, 0, 80)).toBe(Err.OK);
+    expect(raw.tcpBind(l2, ANY, 80)).toBe(Err.OK);
     raw.tcpClose(l2);
 
     const { pcb, log } = activeOpen(peer, { synAck: false });
@@ -560,10 +572,10 @@ describe('closing', () => {
     expect(raw.tcpClose(a)).toBe(Err.OK);
     expect(a.freed).toBe(true);
     const b = raw.tcpNew()!;
-    raw.tcpBind(b, 0, 5555);
+    raw.tcpBind(b, ANY, 5555);
     expect(raw.tcpClose(b)).toBe(Err.OK);
     const c = raw.tcpNew()!;
-    expect(raw.tcpBind(c, 0, 5555)).toBe(Err.OK);
+    expect(raw.tcpBind(c, ANY, 5555)).toBe(Err.OK);
     raw.tcpAbort(c);
     expect(peer.take()).toEqual([]);
     assertAllFreed(peer);
@@ -613,7 +625,7 @@ describe('sequence numbers across 2^32', () => {
     const irs = 0xfffffff0;
     const { pcb, syn, log } = activeOpen(peer, { peerIsn: irs, synAck: false });
     expect(syn.seq).toBe(0xfffffff0);
-    peer.inject({ seq: irs, ack: 0xfffffff1, flags: SYN | ACK, mss: 1460 });
+    peer.inject({ seq: irs, ack: 0xfffffff1, flags: SYN | ACK, mss: MSS });
     expect(pcb.stateName).toBe('ESTABLISHED');
     expect(peer.take().map((s) => [flagStr(s.flags), s.seq, s.ack])).toEqual([['A', 0xfffffff1, 0xfffffff1]]);
 
@@ -709,22 +721,22 @@ describe('bind, listen and connect errors', () => {
     const raw = peer.raw;
     const a = raw.tcpNew()!;
     const b = raw.tcpNew()!;
-    expect(raw.tcpBind(a, 0, 7000)).toBe(Err.OK);
-    expect(raw.tcpBind(b, 0, 7000)).toBe(Err.USE);
-    expect(raw.tcpBind(b, '10.0.0.1', 7000)).toBe(Err.USE); // any-address overlaps a specific one
+    expect(raw.tcpBind(a, ANY, 7000)).toBe(Err.OK);
+    expect(raw.tcpBind(b, ANY, 7000)).toBe(Err.USE);
+    expect(raw.tcpBind(b, LOCAL, 7000)).toBe(Err.USE); // any-address overlaps a specific one
     raw.setReuseAddr(b, true);
-    expect(raw.tcpBind(b, 0, 7000)).toBe(Err.USE); // only one side allows it
+    expect(raw.tcpBind(b, ANY, 7000)).toBe(Err.USE); // only one side allows it
     raw.setReuseAddr(a, true);
-    expect(raw.tcpBind(b, 0, 7000)).toBe(Err.OK);
+    expect(raw.tcpBind(b, ANY, 7000)).toBe(Err.OK);
     // Binding twice, a bad port, a foreign address.
-    expect(raw.tcpBind(b, 0, 7001)).toBe(Err.VAL);
+    expect(raw.tcpBind(b, ANY, 7001)).toBe(Err.VAL);
     const c = raw.tcpNew()!;
-    expect(raw.tcpBind(c, 0, 70000)).toBe(Err.VAL);
-    expect(raw.tcpBind(c, '192.168.1.1', 7002)).toBe(Err.VAL);
+    expect(raw.tcpBind(c, ANY, 70000)).toBe(Err.VAL);
+    expect(raw.tcpBind(c, foreignIp(), 7002)).toBe(Err.VAL);
     // Different local addresses do not conflict.
-    expect(raw.tcpBind(c, '127.0.0.1', 7003)).toBe(Err.OK);
+    expect(raw.tcpBind(c, loopbackIp(), 7003)).toBe(Err.OK);
     const d = raw.tcpNew()!;
-    expect(raw.tcpBind(d, '10.0.0.1', 7003)).toBe(Err.OK);
+    expect(raw.tcpBind(d, LOCAL, 7003)).toBe(Err.OK);
     for (const p of [a, b, c, d]) raw.tcpClose(p);
     expect(peer.take()).toEqual([]);
     assertAllFreed(peer);
@@ -737,8 +749,8 @@ describe('bind, listen and connect errors', () => {
     const b = raw.tcpNew()!;
     raw.setReuseAddr(a, true);
     raw.setReuseAddr(b, true);
-    expect(raw.tcpBind(a, 0, 80)).toBe(Err.OK);
-    expect(raw.tcpBind(b, 0, 80)).toBe(Err.OK);
+    expect(raw.tcpBind(a, ANY, 80)).toBe(Err.OK);
+    expect(raw.tcpBind(b, ANY, 80)).toBe(Err.OK);
     expect(raw.tcpListenWithErr(a)).toEqual({ pcb: a, err: Err.OK });
     expect(raw.tcpListenWithErr(b)).toEqual({ pcb: null, err: Err.USE });
     expect(b.stateName).toBe('CLOSED');
@@ -755,37 +767,38 @@ describe('bind, listen and connect errors', () => {
     const peer = scriptedPeer({ tcp: { timestamps: false } });
     const raw = peer.raw;
     const noRoute = raw.tcpNew()!;
-    const dflt = peer.stack.ip.defaultNetif;
-    peer.stack.ip.defaultNetif = null; // only 10.0.0.0/24 and loopback are reachable
-    expect(raw.tcpConnect(noRoute, '192.168.77.1', 80, null)).toBe(Err.RTE);
-    peer.stack.ip.defaultNetif = dflt;
+    const layer = isV6() ? peer.stack.ip6 : peer.stack.ip;
+    const dflt = layer.defaultNetif;
+    layer.defaultNetif = null; // only 10.0.0.0/24 (fd00::/64) and loopback are reachable
+    expect(raw.tcpConnect(noRoute, offLinkIp(), 80, null)).toBe(Err.RTE);
+    layer.defaultNetif = dflt;
     expect(noRoute.stateName).toBe('CLOSED');
     expect(peer.take()).toEqual([]);
     raw.tcpClose(noRoute);
 
     const { pcb, iss, irs } = activeOpen(peer, { synAck: false });
     expect(pcb.stateName).toBe('SYN_SENT');
-    expect(raw.tcpConnect(pcb, '10.0.0.2', peer.peerPort, null)).toBe(Err.ALREADY);
+    expect(raw.tcpConnect(pcb, PEER, peer.peerPort, null)).toBe(Err.ALREADY);
     expect(peer.take()).toEqual([]); // no second SYN
-    peer.inject({ seq: irs, ack: u32(iss + 1), flags: SYN | ACK, mss: 1460 });
+    peer.inject({ seq: irs, ack: u32(iss + 1), flags: SYN | ACK, mss: MSS });
     expect(pcb.stateName).toBe('ESTABLISHED');
-    expect(raw.tcpConnect(pcb, '10.0.0.2', peer.peerPort, null)).toBe(Err.ISCONN);
-    expect(raw.tcpConnect(pcb, '10.0.0.2', 9999, null)).toBe(Err.ISCONN);
+    expect(raw.tcpConnect(pcb, PEER, peer.peerPort, null)).toBe(Err.ISCONN);
+    expect(raw.tcpConnect(pcb, PEER, 9999, null)).toBe(Err.ISCONN);
 
     const l = raw.tcpNew()!;
-    raw.tcpBind(l, 0, 8080);
+    raw.tcpBind(l, ANY, 8080);
     raw.tcpListen(l);
-    expect(raw.tcpConnect(l, '10.0.0.2', 80, null)).toBe(Err.VAL);
+    expect(raw.tcpConnect(l, PEER, 80, null)).toBe(Err.VAL);
     // The same 4-tuple twice: ERR_USE.
     const e = raw.tcpNew()!;
     raw.setReuseAddr(e, true);
-    expect(raw.tcpBind(e, 0, 9090)).toBe(Err.OK);
+    expect(raw.tcpBind(e, ANY, 9090)).toBe(Err.OK);
     const f = raw.tcpNew()!;
     raw.setReuseAddr(f, true);
-    expect(raw.tcpBind(f, 0, 9090)).toBe(Err.OK);
-    expect(raw.tcpConnect(e, '10.0.0.2', 443, null)).toBe(Err.OK);
-    expect(raw.tcpConnect(f, '10.0.0.2', 443, null)).toBe(Err.USE);
-    expect(raw.tcpConnect(f, '10.0.0.2', 444, null)).toBe(Err.OK);
+    expect(raw.tcpBind(f, ANY, 9090)).toBe(Err.OK);
+    expect(raw.tcpConnect(e, PEER, 443, null)).toBe(Err.OK);
+    expect(raw.tcpConnect(f, PEER, 443, null)).toBe(Err.USE);
+    expect(raw.tcpConnect(f, PEER, 444, null)).toBe(Err.OK);
     closeAndCheck(peer);
   });
 
@@ -803,15 +816,15 @@ describe('bind, listen and connect errors', () => {
     const a2 = raw.tcpNew();
     expect(a2).not.toBeNull();
     expect(raw.tcpNew()).toBeNull();
-    raw.tcpBind(l, 0, 80);
+    raw.tcpBind(l, ANY, 80);
     raw.tcpListen(l);
     raw.tcpAccept(l, () => Err.OK);
     // No PCB for the connection: the SYN is dropped without an answer.
-    peer.inject({ seq: 1, flags: SYN, mss: 1460 });
+    peer.inject({ seq: 1, flags: SYN, mss: MSS });
     expect(peer.take()).toEqual([]);
     expect(l.acceptsPending).toBe(0);
     raw.tcpClose(b);
-    peer.inject({ seq: 1, flags: SYN, mss: 1460 });
+    peer.inject({ seq: 1, flags: SYN, mss: MSS });
     expect(peer.take().map((s) => flagStr(s.flags))).toEqual(['SA']);
     expect(peer.stack.tcp.pcbCount).toBe(3);
     raw.tcpAbort(a2!);
@@ -845,7 +858,7 @@ describe('more transitions', () => {
     const peer = scriptedPeer({ tcp: { timestamps: false } });
     const raw = peer.raw;
     const l = raw.tcpNew()!;
-    raw.tcpBind(l, 0, 80);
+    raw.tcpBind(l, ANY, 80);
     raw.tcpListen(l);
     const got: string[] = [];
     raw.tcpAccept(l, (_a, npcb) => {
@@ -860,7 +873,7 @@ describe('more transitions', () => {
       });
       return Err.OK;
     });
-    peer.inject({ seq: 1000, flags: SYN, mss: 1460, data: payload(30) });
+    peer.inject({ seq: 1000, flags: SYN, mss: MSS, data: payload(30) });
     const sa = peer.take();
     expect(sa.map((s) => [flagStr(s.flags), s.ack])).toEqual([['SA', 1001]]);
     // The peer sends it again after the handshake.
@@ -937,11 +950,11 @@ describe('more transitions', () => {
     const peer = scriptedPeer({ tcp: { timestamps: false } });
     const raw = peer.raw;
     const l = raw.tcpNew()!;
-    raw.tcpBind(l, 0, 80);
+    raw.tcpBind(l, ANY, 80);
     raw.tcpListen(l);
     raw.tcpAccept(l, () => Err.OK);
     const full = tcpPacketBytes({ seq: 12345, flags: SYN });
-    const seg = full.subarray(20, 38);
+    const seg = full.subarray(IPH, IPH + 18);
     const short = ipPacket(seg, { protocol: 6 });
     const lenerr = peer.stack.stats.tcp.lenerr;
     peer.stack.input(peer.stack.pool.fromBytes(short)!, peer.stack.netifs[1]!);

@@ -7,6 +7,9 @@ import { Stack, type StackOptions } from '../../src/stack/stack.ts';
 import { parseIpv4Address } from '../../src/wire/address.ts';
 import { emitIcmp, type IcmpRepr } from '../../src/wire/icmp.ts';
 import { emitIpv4 } from '../../src/wire/ipv4.ts';
+import { parseIpv6Address } from '../../src/wire/address6.ts';
+import { emitIpv6 } from '../../src/wire/ipv6.ts';
+import { isV6, localIp, peerIp } from './family.ts';
 
 export const addr = (s: string): number => parseIpv4Address(s)!;
 
@@ -21,13 +24,27 @@ export interface IpSpec {
   fragOffset?: number;
 }
 
-/** An IPv4 datagram (20-byte header) around `payload`. */
+/**
+ * An IPv4 datagram (20-byte header) around `payload`, from the peer
+ * (10.0.0.2) to the stack (10.0.0.1) by default. In family 6 (or with IPv6
+ * text addresses) an IPv6 packet (40-byte header, no extension headers;
+ * `protocol` is the Next Header, `ttl` the Hop Limit, the IPv4-only
+ * fragment fields are ignored) from fd00::2 to fd00::1.
+ */
 export function ipPacket(payload: Uint8Array, s: IpSpec = {}): Uint8Array {
+  const srcText = s.src ?? peerIp();
+  const dstText = s.dst ?? localIp();
+  if (srcText.includes(':')) {
+    const out = new Uint8Array(40 + payload.length);
+    emitIpv6({ src: parseIpv6Address(srcText)!, dst: parseIpv6Address(dstText)!, nextHeader: s.protocol ?? 58, payloadLen: payload.length, hopLimit: s.ttl ?? 64, trafficClass: 0, flowLabel: 0 }, out, 0);
+    out.set(payload, 40);
+    return out;
+  }
   const out = new Uint8Array(20 + payload.length);
   emitIpv4(
     {
-      src: addr(s.src ?? '10.0.0.2'),
-      dst: addr(s.dst ?? '10.0.0.1'),
+      src: addr(srcText),
+      dst: addr(dstText),
       protocol: s.protocol ?? 1,
       payloadLen: payload.length,
       ttl: s.ttl ?? 64,
@@ -66,14 +83,16 @@ export function pattern(n: number, seed = 0): Uint8Array {
   return d;
 }
 
-/** A stack at 10.0.0.1/24 whose netif records every packet it sends. */
+/**
+ * A stack at 10.0.0.1/24 (in family 6: an IPv6-only netif at fd00::1/64)
+ * whose netif records every packet it sends.
+ */
 export function captureStack(opts: StackOptions & { mtu?: number } = {}): { stack: Stack; netif: Netif; sent: Uint8Array[]; feed: (bytes: Uint8Array) => void } {
   const stack = new Stack({ pool: { trackLive: true }, ...opts });
   const sent: Uint8Array[] = [];
   const netif = stack.addNetif({
     name: 'cap0',
-    addr: '10.0.0.1',
-    prefixLength: 24,
+    ...(isV6() ? { addr6: `${localIp()}/64` } : { addr: localIp(), prefixLength: 24 }),
     mtu: opts.mtu ?? 1500,
     output: (p) => {
       sent.push(p.toBytes());
@@ -87,3 +106,4 @@ export function captureStack(opts: StackOptions & { mtu?: number } = {}): { stac
   };
   return { stack, netif, sent, feed };
 }
+

@@ -15,9 +15,13 @@ import type { LinkSpec } from '../../src/sim/link.ts';
 import { Simulator } from '../../src/sim/simulator.ts';
 import type { Stack, StackOptions } from '../../src/stack/stack.ts';
 import type { VirtualClock } from '../../src/time/virtual-clock.ts';
+import { foldSum, onesSum } from '../../src/wire/checksum.ts';
 import { isWireError } from '../../src/wire/error.ts';
+import { ip6PseudoHeaderSum, Ip6Addr, type IpAddr } from '../../src/wire/ipaddr.ts';
 import { parseIpv4 } from '../../src/wire/ipv4.ts';
-import { emitTcp, newTcpOptions, parseTcp, TcpFlag, tcpOptionsLength, type TcpOptions, type TcpRepr } from '../../src/wire/tcp.ts';
+import { parseIpv6 } from '../../src/wire/ipv6.ts';
+import { emitTcp, newTcpOptions, parseTcp, TcpFlag, tcpOptionsLength, TcpView, type TcpOptions, type TcpRepr } from '../../src/wire/tcp.ts';
+import { anyIp, isV6, localIp, mssFor, peerIp } from './family.ts';
 import { addr, captureStack, ipPacket } from './packets.ts';
 
 export { TcpFlag, Err };
@@ -62,8 +66,9 @@ export interface SegSpec {
 
 /** A parsed segment the stack sent. */
 export interface SentSeg {
-  src: number;
-  dst: number;
+  /** A u32 for IPv4, an Ip6Addr for IPv6. */
+  src: IpAddr;
+  dst: IpAddr;
   tcp: TcpRepr;
   data: Uint8Array;
   flags: number;
@@ -81,7 +86,7 @@ export interface ScriptedPeer {
   sent: SentSeg[];
   /** Take (and clear) what was sent since the last call. */
   take(): SentSeg[];
-  /** Inject a segment from the peer 10.0.0.2:peerPort to the stack at 10.0.0.1:localPort. */
+  /** Inject a segment from the peer 10.0.0.2:peerPort (fd00::2 in family 6) to the stack at 10.0.0.1:localPort (fd00::1). */
   inject(s: SegSpec): void;
   /** Advance virtual time, running timers. */
   advance(ms: number): void;
@@ -134,10 +139,15 @@ export function scriptedPeer(o: PeerOptions = {}): ScriptedPeer {
   };
 }
 
-/** An IPv4 packet carrying a TCP segment from `src` (default 10.0.0.2) to `dst` (10.0.0.1). */
+/**
+ * An IPv4 packet carrying a TCP segment from `src` (default 10.0.0.2) to
+ * `dst` (10.0.0.1); in family 6 (or with IPv6 text addresses) an IPv6
+ * packet from fd00::2 to fd00::1, checksummed over the IPv6 pseudo-header.
+ */
 export function tcpPacket(s: SegSpec): Uint8Array {
-  const src = addr(s.src ?? '10.0.0.2');
-  const dst = addr(s.dst ?? '10.0.0.1');
+  const srcText = s.src ?? peerIp();
+  const dstText = s.dst ?? localIp();
+  const six = srcText.includes(':');
   const o = newTcpOptions();
   if (s.mss !== undefined) o.mss = s.mss;
   if (s.wscale !== undefined) o.wscale = s.wscale;
@@ -169,11 +179,18 @@ export function tcpPacket(s: SegSpec): Uint8Array {
     options: o,
     payloadLen: data.length,
   };
-  emitTcp(repr, seg, 0, src, dst);
-  return ipPacket(seg, { src: s.src ?? '10.0.0.2', dst: s.dst ?? '10.0.0.1', protocol: 6 });
+  if (six) {
+    emitTcp(repr, seg, 0, 0, 0, { skipChecksum: true });
+    new TcpView(seg).fillChecksumFrom(ip6PseudoHeaderSum(Ip6Addr.parse(srcText)!, Ip6Addr.parse(dstText)!, 6, seg.length));
+  } else {
+    emitTcp(repr, seg, 0, addr(srcText), addr(dstText));
+  }
+  return ipPacket(seg, { src: srcText, dst: dstText, protocol: 6 });
 }
 
+/** Parse a TCP packet the stack sent: IPv4, or IPv6 (40-byte header, Next Header 6), told apart by the version nibble. */
 export function parseSent(bytes: Uint8Array): SentSeg {
+  if (bytes[0]! >> 4 === 6) return parseSent6(bytes);
   const ip = parseIpv4(bytes);
   if (isWireError(ip)) throw new Error(`stack sent a bad IP packet: ${ip.message}`);
   const seg = bytes.subarray(20, 20 + ip.payloadLen);
@@ -181,6 +198,20 @@ export function parseSent(bytes: Uint8Array): SentSeg {
   if (isWireError(tcp)) throw new Error(`stack sent a bad TCP segment: ${tcp.message}`);
   const hl = (seg[12]! >> 4) * 4;
   return { src: ip.src, dst: ip.dst, tcp, data: seg.slice(hl), flags: tcp.flags, seq: tcp.seq, ack: tcp.ack, wnd: tcp.window, opts: tcp.options };
+}
+
+function parseSent6(bytes: Uint8Array): SentSeg {
+  const ip = parseIpv6(bytes);
+  if (isWireError(ip)) throw new Error(`stack sent a bad IPv6 packet: ${ip.message}`);
+  if (ip.nextHeader !== 6) throw new Error(`stack sent an IPv6 packet with Next Header ${ip.nextHeader}, not TCP`);
+  const seg = bytes.subarray(40, 40 + ip.payloadLen);
+  const src = Ip6Addr.fromBytes(ip.src);
+  const dst = Ip6Addr.fromBytes(ip.dst);
+  const tcp = parseTcp(seg, 0, 0, { verifyChecksum: false });
+  if (isWireError(tcp)) throw new Error(`stack sent a bad TCP segment: ${tcp.message}`);
+  if (foldSum(onesSum(seg, 0, seg.length, ip6PseudoHeaderSum(src, dst, 6, seg.length))) !== 0xffff) throw new Error('stack sent a bad TCP segment: bad checksum (IPv6 pseudo-header)');
+  const hl = (seg[12]! >> 4) * 4;
+  return { src, dst, tcp, data: seg.slice(hl), flags: tcp.flags, seq: tcp.seq, ack: tcp.ack, wnd: tcp.window, opts: tcp.options };
 }
 
 /** Flags as text, for readable assertions: 'SA', 'A', 'PA', 'FA', 'R', 'RA'. */
@@ -205,7 +236,7 @@ export function acceptConnection(
 ): { pcb: TcpPcb; iss: number; irs: number; listener: TcpPcb } {
   const { raw } = peer;
   const l = raw.tcpNew()!;
-  raw.tcpBind(l, 0, peer.localPort);
+  raw.tcpBind(l, anyIp(), peer.localPort);
   raw.tcpListen(l);
   let accepted: TcpPcb | null = null;
   raw.tcpAccept(l, (_a, npcb) => {
@@ -215,7 +246,7 @@ export function acceptConnection(
   });
   const irs = opts.peerIsn ?? 1000;
   const tsv = opts.ts ? ([5000, 0] as [number, number]) : undefined;
-  peer.inject({ seq: irs, flags: SYN, wnd: opts.wnd ?? 0xffff, mss: opts.mss ?? 1460, ...(opts.wscale !== undefined ? { wscale: opts.wscale } : {}), ...(opts.sackPermitted ? { sackPermitted: true } : {}), ...(tsv ? { ts: tsv } : {}) });
+  peer.inject({ seq: irs, flags: SYN, wnd: opts.wnd ?? 0xffff, mss: opts.mss ?? mssFor(), ...(opts.wscale !== undefined ? { wscale: opts.wscale } : {}), ...(opts.sackPermitted ? { sackPermitted: true } : {}), ...(tsv ? { ts: tsv } : {}) });
   const synack = peer.take().find((s) => s.flags & SYN);
   if (!synack) throw new Error('no SYN-ACK');
   const iss = synack.seq;
@@ -241,8 +272,8 @@ export function simPair(o: { seed?: number | string; link?: LinkSpec; ab?: LinkS
   const client = sim.addStack('client', { pool: { trackLive: true }, tcp: { ...o.tcp, ...o.clientTcp } });
   const server = sim.addStack('server', { pool: { trackLive: true }, tcp: { ...o.tcp, ...o.serverTcp } });
   sim.connect(client, server, {
-    aAddr: '10.0.0.1',
-    bAddr: '10.0.0.2',
+    // Family 6: an IPv6-only link, client fd00::1, server fd00::2.
+    ...(isV6() ? { aAddr6: localIp(), bAddr6: peerIp() } : { aAddr: localIp(), bAddr: peerIp() }),
     link: { latencyMs: 5, ...o.link },
     ...(o.ab ? { ab: o.ab } : {}),
     ...(o.ba ? { ba: o.ba } : {}),
@@ -337,7 +368,7 @@ export function bulkExchange(pair: Pair, clientOut: Uint8Array, serverOut: Uint8
   const cli = new Endpoint(rc, clientOut);
   const srv = new Endpoint(rs, serverOut);
   const l = rs.tcpNew()!;
-  rs.tcpBind(l, 0, 80);
+  rs.tcpBind(l, anyIp(), 80);
   rs.tcpListen(l);
   rs.tcpAccept(l, (_a, npcb) => {
     srv.attach(npcb);
@@ -347,7 +378,7 @@ export function bulkExchange(pair: Pair, clientOut: Uint8Array, serverOut: Uint8
   });
   const c = rc.tcpNew()!;
   cli.attach(c);
-  rc.tcpConnect(c, '10.0.0.2', 80, (_a, pcb) => {
+  rc.tcpConnect(c, peerIp(), 80, (_a, pcb) => {
     cli.connected = true;
     cli.pump(pcb);
     return Err.OK;
@@ -540,16 +571,16 @@ export interface ActiveOpenOptions {
 
 /**
  * Active open from the stack (bound to peer.localPort) to the scripted peer
- * (10.0.0.2:peer.peerPort); the peer answers with a SYN-ACK unless told not
+ * (10.0.0.2:peer.peerPort, fd00::2 in family 6); the peer answers with a SYN-ACK unless told not
  * to. Returns the PCB, our ISS, the peer's ISN, the SYN we sent, and what
  * the callbacks saw ('connected' is logged in the same list).
  */
 export function activeOpen(peer: ScriptedPeer, o: ActiveOpenOptions = {}): { pcb: TcpPcb; iss: number; irs: number; syn: SentSeg; log: CallbackLog; connectErr: number } {
   const { raw } = peer;
   const pcb = raw.tcpNew()!;
-  if (raw.tcpBind(pcb, 0, peer.localPort) !== Err.OK) throw new Error('bind failed');
+  if (raw.tcpBind(pcb, anyIp(), peer.localPort) !== Err.OK) throw new Error('bind failed');
   const log = recordCallbacks(raw, pcb, o.recved === false ? { recved: false } : {});
-  const connectErr = raw.tcpConnect(pcb, '10.0.0.2', peer.peerPort, (_a, _p, err) => {
+  const connectErr = raw.tcpConnect(pcb, peerIp(), peer.peerPort, (_a, _p, err) => {
     log.events.push(err === Err.OK ? 'connected' : `connected:${err}`);
     return Err.OK;
   });
@@ -563,7 +594,7 @@ export function activeOpen(peer: ScriptedPeer, o: ActiveOpenOptions = {}): { pcb
       ack: (iss + 1) >>> 0,
       flags: SYN | ACK,
       wnd: o.wnd ?? 0xffff,
-      ...(o.mss !== undefined ? { mss: o.mss } : { mss: 1460 }),
+      ...(o.mss !== undefined ? { mss: o.mss } : { mss: mssFor() }),
       ...(o.wscale !== undefined ? { wscale: o.wscale } : {}),
       ...(o.sackPermitted ? { sackPermitted: true } : {}),
       ...(o.tsVal !== undefined ? { ts: [o.tsVal, syn.opts.tsVal] as [number, number] } : {}),
@@ -580,7 +611,7 @@ export function activeOpen(peer: ScriptedPeer, o: ActiveOpenOptions = {}): { pcb
 
 /**
  * A LinkStage that drops the frames `pred` picks (each frame is parsed as an
- * IPv4/TCP packet; anything else passes), at most `limit` of them. `pred`
+ * IPv4/TCP or IPv6/TCP packet; anything else passes), at most `limit` of them. `pred`
  * sees every frame, dropped or not, so it may keep state (counts, a
  * sequence number seen earlier).
  */
@@ -598,7 +629,8 @@ export class DropStage {
   push(frame: Uint8Array, next: (frame: Uint8Array) => void): void {
     let seg: SentSeg | null = null;
     try {
-      seg = (frame[9] === 6 ? parseSent(frame) : null);
+      const v6 = frame[0]! >> 4 === 6;
+      seg = (v6 ? frame[6] === 6 : frame[9] === 6) ? parseSent(frame) : null;
     } catch {
       seg = null;
     }
@@ -645,18 +677,18 @@ export function runUntilSent(peer: ScriptedPeer, maxMs = 3_600_000): { at: numbe
 
 /**
  * Start an active open from the stack (bound to peer.localPort) to the
- * scripted peer (10.0.0.2:peer.peerPort) and answer nothing: the test
+ * scripted peer (10.0.0.2:peer.peerPort, fd00::2 in family 6) and answer nothing: the test
  * injects the SYN-ACK itself, when it wants. Errors reported to the err
  * callback are collected in `errs`.
  */
 export function startConnect(peer: ScriptedPeer): { pcb: TcpPcb; syn: SentSeg; errs: number[]; connected: () => boolean } {
   const { raw } = peer;
   const pcb = raw.tcpNew()!;
-  if (raw.tcpBind(pcb, 0, peer.localPort) !== Err.OK) throw new Error('bind failed');
+  if (raw.tcpBind(pcb, anyIp(), peer.localPort) !== Err.OK) throw new Error('bind failed');
   const errs: number[] = [];
   let connected = false;
   raw.tcpErr(pcb, (_a, e) => errs.push(e));
-  if (raw.tcpConnect(pcb, '10.0.0.2', peer.peerPort, () => ((connected = true), Err.OK)) !== Err.OK) throw new Error('connect failed');
+  if (raw.tcpConnect(pcb, peerIp(), peer.peerPort, () => ((connected = true), Err.OK)) !== Err.OK) throw new Error('connect failed');
   const syn = peer.take().find((s) => s.flags & TcpFlag.SYN);
   if (!syn) throw new Error('no SYN sent');
   return { pcb, syn, errs, connected: () => connected };

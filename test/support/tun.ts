@@ -34,6 +34,9 @@ export interface TunEnv {
   /** tsip's address and the kernel's. */
   tsip: string;
   kernel: string;
+  /** With `ipv6: true`: tsip's IPv6 address and the kernel's (fd00:88:N::2 and ::1, /64); else undefined. */
+  tsip6?: string;
+  kernel6?: string;
   /** Run a command inside the namespace without blocking the event loop (the stack keeps serving). */
   exec(argv: string[], o?: { input?: Uint8Array | string; timeoutMs?: number }): Promise<ExecResult>;
   /** Run a shell command line inside the namespace. */
@@ -80,12 +83,17 @@ export function execAsync(argv: string[], o: { input?: Uint8Array | string; time
  * tsip on a TUN device in a fresh namespace, services running, the kernel
  * side configured. Subnet 10.88.N.0/30 with N unique per test in this
  * process; the namespace name carries the pid so parallel workers never clash.
+ * With `ipv6: true` the link also carries IPv6: tsip fd00:88:N::2/64, the
+ * kernel fd00:88:N::1/64 (DAD and router solicitations off); without it
+ * IPv6 is off on the device, as before.
  */
-export function startTunEnv(o: { offload?: boolean; mtu?: number; stack?: StackOptions; filter?: TunOptions['filter'] } = {}): TunEnv {
+export function startTunEnv(o: { offload?: boolean; mtu?: number; stack?: StackOptions; filter?: TunOptions['filter']; ipv6?: boolean } = {}): TunEnv {
   const n = ++counter % 250;
   const ns = `tsipt-${process.pid}-${n}`;
   const tsip = `10.88.${n}.2`;
   const kernel = `10.88.${n}.1`;
+  const tsip6 = o.ipv6 ? `fd00:88:${n}::2` : undefined;
+  const kernel6 = o.ipv6 ? `fd00:88:${n}::1` : undefined;
   if (netnsExists(ns)) deleteNetns(ns);
   createNetns(ns);
   const clock = new RealClock();
@@ -94,8 +102,8 @@ export function startTunEnv(o: { offload?: boolean; mtu?: number; stack?: StackO
   try {
     stack = new Stack({ name: 'tsip', clock, rng: n, ...o.stack });
     dev = TunDevice.open({ name: 'tsip0', netns: ns, offload: o.offload ?? false, ...(o.filter ? { filter: o.filter } : {}) });
-    dev.attach(stack, { addr: tsip, prefixLength: 30, mtu: o.mtu ?? 1500 });
-    configureTunLink({ dev: dev.name, address: `${kernel}/30`, mtu: o.mtu ?? 1500, netns: ns });
+    dev.attach(stack, { addr: tsip, prefixLength: 30, ...(tsip6 !== undefined ? { addr6: tsip6, prefixLength6: 64 } : {}), mtu: o.mtu ?? 1500 });
+    configureTunLink({ dev: dev.name, address: `${kernel}/30`, ...(kernel6 !== undefined ? { address6: `${kernel6}/64` } : {}), mtu: o.mtu ?? 1500, netns: ns });
   } catch (e) {
     dev?.close();
     stack?.close();
@@ -115,6 +123,7 @@ export function startTunEnv(o: { offload?: boolean; mtu?: number; stack?: StackO
     services,
     tsip,
     kernel,
+    ...(tsip6 !== undefined ? { tsip6, kernel6 } : {}),
     exec: (argv, eo) => execAsync(['ip', 'netns', 'exec', ns, ...argv], eo),
     sh: (script, eo) => execAsync(['ip', 'netns', 'exec', ns, 'sh', '-c', script], eo),
     close() {
@@ -147,4 +156,52 @@ export async function waitFor(cond: () => boolean, ms: number, stepMs = 20): Pro
     await new Promise((r) => setTimeout(r, stepMs));
   }
   return cond();
+}
+
+/**
+ * tcpdump capturing on `dev` in the namespace until stop() (SIGINT to that
+ * process, by its PID). tcpdump rather than tshark for the capture itself:
+ * dumpcap says "Capturing on" before the capture is live (the first packets
+ * went missing), while tcpdump says "listening on" after pcap_activate.
+ * --immediate-mode: no packets held back in a half-filled ring block when
+ * it stops; a 2 KiB snap length (offload off: packets are at most the MTU)
+ * keeps the 64 MiB ring at many frames, so it does not drop.
+ */
+export function startCapture(ns: string, dev: string, file: string): { ready: Promise<void>; stop(): Promise<string> } {
+  // `ip netns exec` execs the command in place: the child's PID is tcpdump's.
+  const p = spawn('ip', ['netns', 'exec', ns, 'tcpdump', '--immediate-mode', '-U', '-n', '-i', dev, '-B', '65536', '-s', '2048', '-w', file], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let err = '';
+  let readyResolve: () => void = () => {};
+  let readyReject: (e: Error) => void = () => {};
+  const ready = new Promise<void>((res, rej) => {
+    readyResolve = res;
+    readyReject = rej;
+  });
+  const startTimer = setTimeout(() => readyReject(new Error(`tcpdump did not start: ${err}`)), 10_000);
+  p.stderr.on('data', (d: Buffer) => {
+    err += d.toString();
+    if (/listening on/.test(err)) {
+      clearTimeout(startTimer);
+      readyResolve();
+    }
+  });
+  const exited = new Promise<void>((res) =>
+    p.on('close', () => {
+      clearTimeout(startTimer);
+      readyReject(new Error(`tcpdump exited: ${err}`));
+      res();
+    }),
+  );
+  return {
+    ready,
+    async stop() {
+      if (p.exitCode === null && p.signalCode === null) p.kill('SIGINT');
+      const killer = setTimeout(() => p.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(killer);
+      return err;
+    },
+  };
 }

@@ -1,0 +1,11 @@
+// The state-machine suite (state.test.ts) over IPv6: the scripted peer is
+// fd00::2, the stack fd00::1 on an IPv6-only netif, the simulated pairs an
+// IPv6-only link (test/support/family.ts). Same test bodies; the IPv4
+// specifics (MSS 1460, 20-byte header offsets, 10.0.0.0/24 addresses) are
+// family-aware constants in the suite.
+import { useFamily } from '../support/family.ts';
+import { v6Guard } from '../support/v6guard.ts';
+
+useFamily(6);
+v6Guard();
+await import('./state.test.ts');
