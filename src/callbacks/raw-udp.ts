@@ -19,7 +19,7 @@ import { PbufType } from '../pbuf/pbuf.ts';
 import { PbufLayer } from '../pbuf/pool.ts';
 import { UdpSockOpt, type UdpErrFn, type UdpPcb, type UdpRecvFn } from '../udp/pcb.ts';
 import type { Udp } from '../udp/udp.ts';
-import { IP6_ANY, type IpAddr } from '../wire/ipaddr.ts';
+import type { IpAddr } from '../wire/ipaddr.ts';
 import { bindTarget, toIpAddr as addr } from './addr.ts';
 
 /** The stack-side object the raw UDP API needs (a Stack satisfies it). */
@@ -59,20 +59,7 @@ export class RawUdp {
 
   /** udp_connect: fix the remote; only its datagrams are received. */
   udpConnect(pcb: UdpPcb, ip: IpAddr | string, port: number): number {
-    const dst = addr(ip);
-    const err = this.autobindFor(pcb, dst);
-    return err !== Err.OK ? err : this.udp.connect(pcb, dst, port);
-  }
-
-  /**
-   * A fresh PCB about to send to (or connect to) an IPv6 address gets a
-   * dual `::` and an ephemeral port first. The engine's own autobind keeps
-   * the PCB's unbound local address, the IPv4 wildcard, after which every
-   * later send to IPv6 would fail with ERR_VAL.
-   */
-  private autobindFor(pcb: UdpPcb, dst: IpAddr): number {
-    if (pcb.freed || pcb.localPort !== 0 || typeof dst === 'number' || pcb.localIp !== 0) return Err.OK;
-    return this.udp.bind(pcb, IP6_ANY, 0);
+    return this.udp.connect(pcb, addr(ip), port);
   }
 
   /** udp_disconnect. */
@@ -87,9 +74,7 @@ export class RawUdp {
 
   /** udp_sendto. Does not take `p`. */
   udpSendTo(pcb: UdpPcb, p: Pbuf, ip: IpAddr | string, port: number): number {
-    const dst = addr(ip);
-    const err = this.autobindFor(pcb, dst);
-    return err !== Err.OK ? err : this.udp.sendTo(pcb, p, dst, port);
+    return this.udp.sendTo(pcb, p, addr(ip), port);
   }
 
   /** Convenience (no lwIP equivalent): copy `data` into a pbuf, send it, free it. */
@@ -100,7 +85,7 @@ export class RawUdp {
       return Err.MEM;
     }
     p.buf.set(data, p.off);
-    const err = ip === undefined || port === undefined ? this.udp.send(pcb, p) : this.udpSendTo(pcb, p, ip, port);
+    const err = ip === undefined || port === undefined ? this.udp.send(pcb, p) : this.udp.sendTo(pcb, p, addr(ip), port);
     p.free();
     return err;
   }
