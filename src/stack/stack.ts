@@ -31,6 +31,8 @@ import type { Socket as NetSocket, TcpConnectOptions } from '../net/socket.ts';
 import type { Poller } from '../socket/poller.ts';
 import type { DatagramSocket } from '../socket/dgram.ts';
 import type { Socket } from '../socket/socket.ts';
+import type { SockAddr6 } from '../socket/addr.ts';
+import type { AF_INET6 } from '../socket/constants.ts';
 import { newStats, type Stats } from '../stats.ts';
 import type { Clock } from '../time/clock.ts';
 import { Rng } from '../time/rng.ts';
@@ -316,6 +318,8 @@ export class Stack implements IpHost {
    * they are typed `Socket<'blocking'>` / `DatagramSocket<'blocking'>`;
    * `.setblocking(false)` returns the same socket typed non-blocking.
    */
+  socket(af: typeof AF_INET6, type?: 1): Socket<'blocking', SockAddr6>;
+  socket(af: typeof AF_INET6, type: 2): DatagramSocket<'blocking', SockAddr6>;
   socket(af?: number, type?: 1): Socket<'blocking'>;
   socket(af: number, type: 2): DatagramSocket<'blocking'>;
   socket(af?: number, type?: number): Socket<'blocking'> | DatagramSocket<'blocking'>;
