@@ -14,3 +14,21 @@ export * from './view.ts';
 export * from './address6.ts';
 export * from './ipv6.ts';
 export * from './ipv6-ext.ts';
+// The address-family seam's value type (the engine's own helpers stay internal).
+export {
+  Ip6Addr,
+  type IpAddr,
+  IP6_ANY,
+  IP6_LOOPBACK,
+  ipEq,
+  ipHash,
+  ipFamily,
+  ipIsAny,
+  ipIsMulticast,
+  ipIsLoopback,
+  formatIp,
+  parseIp,
+  ipVersionOf,
+  ipUnmapV4,
+  ip6PseudoHeaderSum,
+} from './ipaddr.ts';
