@@ -68,7 +68,7 @@ describe.skipIf(skipTun)('IPv6 over TUN against the kernel (ping -6, curl -6, so
       const dl = await e.sh(`curl -6 -s -S -m 60 http://[${six}]/bytes/${n} | sha256sum`, { timeoutMs: 70_000 });
       expect(dl.stdout.toString().slice(0, 64), dl.stderr).toBe(generatedSha256(n));
       if (offload) expect(e.dev.counters.txGso, 'TSO6 super-segments sent').toBeGreaterThan(0);
-      expect(e.stack.stats.ip6.recv).toBeGreaterThan(1000);
+      expect(e.stack.stats.ip6.recv).toBeGreaterThan(offload ? 100 : 1000);
     }, 120_000);
   }
 
@@ -79,7 +79,7 @@ describe.skipIf(skipTun)('IPv6 over TUN against the kernel (ping -6, curl -6, so
     const data = randomBytes(1_000_000);
     const file = join(dir, 'echo.bin');
     writeFileSync(file, data);
-    const echo = await e.sh(`socat -t 5 FILE:${file} TCP6:[${six}]:7 | sha256sum`, { timeoutMs: 30_000 });
+    const echo = await e.sh(`socat -t 5 - TCP6:[${six}]:7 < ${file} | sha256sum`, { timeoutMs: 30_000 });
     expect(echo.stdout.toString().slice(0, 64), echo.stderr).toBe(sha256(data));
 
     const py = await e.exec(['/usr/bin/python3', '-c', PY_CLIENT, six, '2000000'], { timeoutMs: 30_000 });
