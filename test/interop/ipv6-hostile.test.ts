@@ -160,93 +160,6 @@ const TIME_EXCEEDED = 3;
 /** The identifier and sequence word of the script's echo requests. */
 const echoWord = (seq: number): number => ((0x5a17 << 16) | seq) >>> 0;
 
-/**
- * A minimal HTTP/1.1 server for GET /bytes/N on [::]:port (IPV6_V6ONLY, so
- * it sits next to the IPv4 service on the same port) over the raw TCP API:
- * the same bytes as tsip's HTTP service, then the connection is closed.
- */
-function serveBytes6(stack: Stack, port: number): { served(): number; close(): void } {
-  const raw = new RawTcp(stack);
-  const l = raw.tcpNew();
-  if (l === null) throw new Error('no PCB');
-  l.v6only = true;
-  raw.setReuseAddr(l, true);
-  const err = raw.tcpBind(l, '::', port);
-  if (err !== Err.OK) throw new Error(`bind [::]:${port}: ${err}`);
-  const lp = raw.tcpListen(l);
-  if (lp === null) throw new Error('listen');
-  let served = 0;
-  raw.tcpAccept(lp, (_a, c) => {
-    let req = '';
-    let body: Uint8Array | null = null;
-    let off = 0;
-    let done = false;
-    const finish = (): void => {
-      if (done) return;
-      done = true;
-      raw.tcpRecv(c, null);
-      raw.tcpSent(c, null);
-      raw.tcpPoll(c, null, 0);
-      raw.tcpErr(c, null);
-      if (raw.tcpClose(c) !== Err.OK) raw.tcpAbort(c);
-    };
-    const pump = (pcb: TcpPcb): void => {
-      if (body === null || done || pcb.freed) return;
-      // Bounded: each pass writes at least one byte or stops.
-      while (off < body.length) {
-        const n = Math.min(raw.tcpSndbuf(pcb), body.length - off, 32768);
-        if (n <= 0 || raw.tcpWrite(pcb, body.subarray(off, off + n), WriteFlag.COPY) !== Err.OK) break;
-        off += n;
-      }
-      raw.tcpOutput(pcb);
-      if (off >= body.length) {
-        served++;
-        finish();
-      }
-    };
-    raw.tcpRecv(c, (_b, pcb, p) => {
-      if (p === null) {
-        finish();
-        return Err.OK;
-      }
-      for (let q: typeof p | null = p; q !== null; q = q.next) req += Buffer.from(q.buf.subarray(q.off, q.off + q.len)).toString('latin1');
-      const n = p.totLen;
-      p.free();
-      raw.tcpRecved(pcb, n);
-      if (body === null && req.includes('\r\n\r\n')) {
-        const m = /^GET \/bytes\/(\d+) /.exec(req);
-        const size = m ? Math.min(Number(m[1]), 10_000_000) : 0;
-        const head = Buffer.from(m ? `HTTP/1.1 200 OK\r\nContent-Length: ${size}\r\nConnection: close\r\n\r\n` : 'HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
-        body = Buffer.concat([head, generatedBody(size)]);
-        pump(pcb);
-      }
-      return Err.OK;
-    });
-    raw.tcpSent(c, (_b, pcb) => {
-      pump(pcb);
-      return Err.OK;
-    });
-    raw.tcpPoll(
-      c,
-      (_b, pcb) => {
-        pump(pcb);
-        return Err.OK;
-      },
-      2,
-    );
-    raw.tcpErr(c, () => {
-      done = true;
-    });
-    return Err.OK;
-  });
-  return {
-    served: () => served,
-    close() {
-      raw.tcpClose(lp);
-    },
-  };
-}
-
 describe.skipIf(skipTun || !existsSync(PYTHON))('hostile IPv6 (scapy) from the kernel over TUN', () => {
   let env: TunEnv;
   let baseline = 0;
@@ -600,16 +513,12 @@ describe.skipIf(skipTun || !existsSync(PYTHON))('hostile IPv6 (scapy) from the k
   });
 
   test('after all of that: curl -6 downloads the right bytes, no internal error, the pool back to its baseline', async () => {
-    // startServices binds its listeners to 0.0.0.0 (the socket layer is IPv4-only), so /bytes/N over
-    // IPv6 comes from a v6-only listener on :: port 80 over the raw TCP API, next to the IPv4 one.
-    const srv = serveBytes6(env.stack, 80);
-    try {
-      const dl = await env.sh(`curl -6 -s -S -m 20 'http://[${env.tsip6}]/bytes/100000' | sha256sum`, { timeoutMs: 25_000 });
-      expect(dl.stdout.toString().slice(0, 64), dl.stderr).toBe(generatedSha256(100_000));
-      expect(srv.served()).toBe(1);
-    } finally {
-      srv.close();
-    }
+    // The built-in HTTP service, which listens on both families ('::', dual).
+    const http = env.services.list.find((x) => x.name === 'http')!.counters;
+    const before = http.accepted;
+    const dl = await env.sh(`curl -6 -s -S -m 20 'http://[${env.tsip6}]/bytes/100000' | sha256sum`, { timeoutMs: 25_000 });
+    expect(dl.stdout.toString().slice(0, 64), dl.stderr).toBe(generatedSha256(100_000));
+    expect(http.accepted).toBe(before + 1);
     // The overlapping datagram's entry waits out the (2 s) reassembly timeout; connections close.
     expect(await waitFor(() => env.stack.pool.stats.bytesInUse <= baseline && env.stack.ip6.reassembler.pending === 0, 10_000, 100), `pool ${env.stack.pool.stats.bytesInUse} > ${baseline}`).toBe(true);
     expect(internal).toEqual([]);
