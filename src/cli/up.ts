@@ -11,6 +11,7 @@ import { Simulator } from '../sim/simulator.ts';
 import { generatedBody, startServices } from '../services/index.ts';
 import { startTerminal, type TerminalService } from '../services/terminal.ts';
 import { Stack } from '../stack/stack.ts';
+import { AF_INET6 } from '../socket/constants.ts';
 import { RealClock } from '../time/real-clock.ts';
 import { formatIpv4Address, parseIpv4Address, prefixToMask } from '../wire/address.ts';
 import { Ip6Addr } from '../wire/ipaddr.ts';
@@ -197,16 +198,25 @@ export async function up(o: UpOptions): Promise<number> {
 /** The fallback: the same services on a simulated stack, checked by a simulated client. */
 async function upSimulated(o: UpOptions): Promise<number> {
   const a = addressing(o.addr);
+  const a6 = o.addr6 === null || o.addr6 === undefined ? null : addressing6(o.addr6);
   const sim = new Simulator({ seed: 1 });
   const tsip = sim.addStack('tsip');
   const kernel = sim.addStack('kernel');
   const pcap = o.pcap ? new PcapWriter() : null;
-  sim.connect(kernel, tsip, { aAddr: a.kernel, bAddr: a.tsip, prefixLength: a.prefix, mtu: o.mtu, link: { latencyMs: 1 }, ...(pcap ? { pcap } : {}) });
+  sim.connect(kernel, tsip, {
+    aAddr: a.kernel,
+    bAddr: a.tsip,
+    prefixLength: a.prefix,
+    ...(a6 !== null ? { aAddr6: a6.kernel, bAddr6: a6.tsip, prefixLength6: a6.prefix } : {}),
+    mtu: o.mtu,
+    link: { latencyMs: 1 },
+    ...(pcap ? { pcap } : {}),
+  });
   const services = startServices(tsip);
-  o.log(`tsip up (simulated): ${a.tsip}/${a.prefix}, a simulated client at ${a.kernel}; services: echo :7, discard :9, chargen :19, http :80`);
-  const check = async (): Promise<boolean> => {
-    const s = kernel.socket();
-    await s.connect([a.tsip, 80]);
+  o.log(`tsip up (simulated): ${a.tsip}/${a.prefix}${a6 !== null ? ` and ${a6.tsip}/${a6.prefix}` : ''}, a simulated client at ${a.kernel}${a6 !== null ? ` and ${a6.kernel}` : ''}; services: echo :7, discard :9, chargen :19, http :80`);
+  const check = async (host: string, six: boolean): Promise<boolean> => {
+    const s = six ? kernel.socket(AF_INET6) : kernel.socket();
+    await s.connect([host, 80]);
     await s.write(new TextEncoder().encode('GET /bytes/1000000 HTTP/1.1\r\nHost: tsip\r\n\r\n'));
     const chunks: Uint8Array[] = [];
     for (;;) {
@@ -219,13 +229,17 @@ async function upSimulated(o: UpOptions): Promise<number> {
     const body = all.subarray(all.indexOf('\r\n\r\n') + 4);
     return createHash('sha256').update(body).digest('hex') === createHash('sha256').update(generatedBody(1_000_000)).digest('hex');
   };
-  let ok = false;
-  try {
-    ok = await sim.settle(check(), 120_000);
-  } catch (e) {
-    o.log(`self-check failed: ${String(e)}`);
+  let ok = true;
+  for (const [host, six] of [[a.tsip, false], ...(a6 !== null ? [[a6.tsip, true]] : [])] as [string, boolean][]) {
+    let one = false;
+    try {
+      one = await sim.settle(check(host, six), 120_000);
+    } catch (e) {
+      o.log(`self-check failed: ${String(e)}`);
+    }
+    ok &&= one;
+    o.log(`self-check (simulated client): 1 MB over HTTP${six ? ' over IPv6' : ''}, sha256 ${one ? 'matches' : 'MISMATCH'} after ${sim.clock.now().toFixed(0)} ms of virtual time`);
   }
-  o.log(`self-check (simulated client): 1 MB over HTTP, sha256 ${ok ? 'matches' : 'MISMATCH'} after ${sim.clock.now().toFixed(0)} ms of virtual time`);
   services.stop();
   await sim.runUntilAsync(() => sim.clock.pendingTimers() === 0, sim.clock.now() + 300_000);
   sim.close();

@@ -60,6 +60,7 @@ describe('tsip up', () => {
       }
       expect(r.out).toMatch(/cannot use a TUN device here \(not root/);
       expect(r.out).toMatch(/self-check \(simulated client\): 1 MB over HTTP, sha256 matches/);
+      expect(r.out).toMatch(/self-check \(simulated client\): 1 MB over HTTP over IPv6, sha256 matches/);
       expect(r.code, r.out).toBe(0);
     } finally {
       if (built !== null) rmSync(built, { recursive: true, force: true });
@@ -80,7 +81,11 @@ describe('tsip up', () => {
       expect(r.out).toMatch(/self-check: ping 10\.88\.252\.2 from the kernel: skipped: ping is not installed/);
       expect(r.out).toMatch(/self-check: GET http:\/\/10\.88\.252\.2\/status\.json: ok/);
       expect(r.out).toMatch(/self-check: 1 MB download, sha256 matches/);
-      expect(r.out).toMatch(/\nself-check passed \(1 check skipped\)\n/);
+      // IPv6 is on by default: the same four checks over IPv6, ping -6 skipped as well.
+      expect(r.out).toMatch(/self-check: ping fd00:7473::1 \(the kernel\) from tsip: ok/);
+      expect(r.out).toMatch(/self-check: ping -6 fd00:7473::2 from the kernel: skipped: ping is not installed/);
+      expect(r.out).toMatch(/self-check: 1 MB download over IPv6, sha256 matches/);
+      expect(r.out).toMatch(/\nself-check passed \(2 checks skipped\)\n/);
       expect(r.out).not.toMatch(/FAILED/);
       expect(r.out).toMatch(/serving for 1 s/);
       expect(r.code, r.out).toBe(0);
