@@ -10,6 +10,7 @@ import type { TcpConfig } from '../../src/pcb/tcp.ts';
 import { seqAdd, seqGt } from '../../src/pcb/seq.ts';
 import type { Stack } from '../../src/stack/stack.ts';
 import { ACK, acceptConnection, activeOpen, Err, FIN, flagStr, payload, PSH, RST, scriptedPeer, type ScriptedPeer, type SentSeg, simPair, SYN, u32, wire, assertAllFreed, closeAndCheck } from '../support/tcp.ts';
+import { anyIp, peerIp } from '../support/family.ts';
 
 /**
  * A connection opened actively by the stack and closed actively, now in
@@ -107,8 +108,8 @@ describe('TIME_WAIT basics', () => {
     for (let i = 0; i < 4; i++) {
       const raw = peer.raw;
       const pcb = raw.tcpNew()!;
-      raw.tcpBind(pcb, 0, 1000 + i);
-      raw.tcpConnect(pcb, '10.0.0.2', 80, () => Err.OK);
+      raw.tcpBind(pcb, anyIp(), 1000 + i);
+      raw.tcpConnect(pcb, peerIp(), 80, () => Err.OK);
       const syn = peer.take()[0]!;
       expect(flagStr(syn.flags)).toBe('S');
       peer.inject({ seq: 100, ack: u32(syn.seq + 1), flags: SYN | ACK, mss: 1460, srcPort: 80, dstPort: 1000 + i });
@@ -234,18 +235,18 @@ describe('TIME_WAIT reuse by a new incarnation (RFC 6191)', () => {
     const a = raw.tcpNew()!;
     raw.setReuseAddr(a, true);
     // The old PCB still holds the port and did not set SO_REUSEADDR.
-    expect(raw.tcpBind(a, 0, peer.localPort)).toBe(Err.USE);
+    expect(raw.tcpBind(a, anyIp(), peer.localPort)).toBe(Err.USE);
     raw.tcpClose(a);
     raw.setReuseAddr(old, true);
     const b = raw.tcpNew()!;
     raw.setReuseAddr(b, true);
-    expect(raw.tcpBind(b, 0, peer.localPort)).toBe(Err.OK);
+    expect(raw.tcpBind(b, anyIp(), peer.localPort)).toBe(Err.OK);
     // Connecting over the TIME_WAIT tuple needs SO_REUSEADDR at connect time too.
     raw.setReuseAddr(b, false);
-    expect(raw.tcpConnect(b, '10.0.0.2', peer.peerPort, null)).toBe(Err.USE);
+    expect(raw.tcpConnect(b, peerIp(), peer.peerPort, null)).toBe(Err.USE);
     expect(old.stateName).toBe('TIME_WAIT');
     raw.setReuseAddr(b, true);
-    expect(raw.tcpConnect(b, '10.0.0.2', peer.peerPort, null)).toBe(Err.OK);
+    expect(raw.tcpConnect(b, peerIp(), peer.peerPort, null)).toBe(Err.OK);
     expect(old.freed).toBe(true);
     const syn = peer.take();
     expect(syn.map((s) => flagStr(s.flags))).toEqual(['S']);
@@ -268,7 +269,7 @@ describe('connect/close loops between two simulated stacks (default timeWaitMs)'
     let started = 0;
     const errs: number[] = [];
     const l = rs.tcpNew()!;
-    rs.tcpBind(l, 0, 80);
+    rs.tcpBind(l, anyIp(), 80);
     rs.tcpListen(l);
     const take = (raw: RawTcp, pcb: TcpPcb, p: Pbuf): void => {
       raw.tcpRecved(pcb, p.totLen);
@@ -315,7 +316,7 @@ describe('connect/close loops between two simulated stacks (default timeWaitMs)'
         take(rc, q, p);
         return Err.OK;
       });
-      const err = rc.tcpConnect(c, '10.0.0.2', 80, (_x, q) => {
+      const err = rc.tcpConnect(c, peerIp(), 80, (_x, q) => {
         rc.tcpWrite(q, payload(8, 1));
         if (closer === 'client') {
           rc.tcpClose(q);
@@ -404,7 +405,7 @@ describe('connect/close loops between two simulated stacks (default timeWaitMs)'
     r.pair.sim.runFor(r.client.tcp.config.timeWaitMs);
     expect(r.client.tcp.timeWait.size).toBe(0);
     const c = r.pair.rc.tcpNew()!;
-    expect(r.pair.rc.tcpConnect(c, '10.0.0.2', 80, null)).toBe(Err.OK);
+    expect(r.pair.rc.tcpConnect(c, peerIp(), 80, null)).toBe(Err.OK);
     r.pair.rc.tcpAbort(c);
     drain(r);
   });
@@ -415,7 +416,7 @@ describe('TIME_WAIT reuse and a full backlog', () => {
     const peer = scriptedPeer({ tcp: { timestamps: false } });
     const raw = peer.raw;
     const l = raw.tcpNew()!;
-    raw.tcpBind(l, 0, 80);
+    raw.tcpBind(l, anyIp(), 80);
     raw.tcpListen(l, 1);
     const accepted: TcpPcb[] = [];
     raw.tcpAccept(l, (_a, npcb) => {
