@@ -8,6 +8,8 @@ import { PbufType } from '../../src/pbuf/pbuf.ts';
 import { PbufLayer } from '../../src/pbuf/pool.ts';
 import { seqAdd } from '../../src/pcb/seq.ts';
 import { ACK, type Conn, Err, FIN, flagStr, LWIP_TEST_TCP, openConn, payload, PSH, RST, type SentSeg, scriptedPeer, sha256, SYN, tcpPacket } from '../support/tcp.ts';
+import { anyIp, ipHdrLen, isV6, peerIp } from '../support/family.ts';
+import { ipv6PseudoHeaderSum } from '../../src/wire/checksum6.ts';
 
 const WND = 10720;
 const MSS = 536;
@@ -216,7 +218,7 @@ describe('segments that never reach a PCB', () => {
     const peer = scriptedPeer({ tcp: LWIP_TEST_TCP });
     const raw = peer.raw;
     const l = raw.tcpNew()!;
-    raw.tcpBind(l, 0, peer.localPort);
+    raw.tcpBind(l, anyIp(), peer.localPort);
     raw.tcpListen(l);
     raw.tcpAccept(l, () => Err.OK);
     const syn = { seq: 12345, ack: 54321, flags: SYN };
@@ -224,14 +226,18 @@ describe('segments that never reach a PCB', () => {
     expect(peer.take().map((s) => flagStr(s.flags))).toEqual(['SA']);
     const bytes = tcpPacket({ srcPort: peer.peerPort, dstPort: peer.localPort, ...syn });
     const short = bytes.slice(0, bytes.length - 2);
-    short[3] = short.length; // IP total length to match (checksum of IP header recomputed below)
-    short[10] = 0;
-    short[11] = 0;
-    let sum = 0;
-    for (let i = 0; i < 20; i += 2) sum += (short[i]! << 8) | short[i + 1]!;
-    while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-    short[10] = (~sum >> 8) & 0xff;
-    short[11] = ~sum & 0xff;
+    if (isV6()) {
+      short[5] = short.length - 40; // IPv6 payload length to match (no header checksum)
+    } else {
+      short[3] = short.length; // IP total length to match (checksum of IP header recomputed below)
+      short[10] = 0;
+      short[11] = 0;
+      let sum = 0;
+      for (let i = 0; i < 20; i += 2) sum += (short[i]! << 8) | short[i + 1]!;
+      while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+      short[10] = (~sum >> 8) & 0xff;
+      short[11] = ~sum & 0xff;
+    }
     const lenerr = peer.stack.stats.tcp.lenerr;
     peer.stack.input(peer.stack.pool.fromBytes(short)!, peer.stack.netifs[1]!);
     expect(peer.stack.stats.tcp.lenerr).toBe(lenerr + 1);
@@ -314,18 +320,19 @@ describe('FIN and close on the receive side', () => {
   test('lwIP test_tcp_malformed_header: data offset beyond the segment (FIN|ACK + reserved bits) is dropped without acting on the FIN', () => {
     const c = openConn();
     const bytes = tcpPacket({ srcPort: c.peer.peerPort, dstPort: c.peer.localPort, seq: c.irs + 1, ack: seqAdd(c.iss, 1), flags: ACK | FIN, data: new Uint8Array([1, 2, 3, 4]) });
-    // TCP header starts at 20: data offset 15 words (60 bytes > 24), reserved bits set.
-    bytes[20 + 12] = (15 << 4) | 0x0e;
+    // The TCP header starts after the IP header: data offset 15 words (60 bytes > 24), reserved bits set.
+    const h = ipHdrLen();
+    bytes[h + 12] = (15 << 4) | 0x0e;
     // Fix the checksum so only the header length is wrong.
-    bytes[20 + 16] = 0;
-    bytes[20 + 17] = 0;
-    const seg = bytes.subarray(20);
-    let sum = 0x0a00 + 0x0002 + 0x0a00 + 0x0001 + 6 + seg.length;
+    bytes[h + 16] = 0;
+    bytes[h + 17] = 0;
+    const seg = bytes.subarray(h);
+    let sum = isV6() ? ipv6PseudoHeaderSum(bytes, 8, bytes, 24, seg.length, 6) : 0x0a00 + 0x0002 + 0x0a00 + 0x0001 + 6 + seg.length;
     for (let i = 0; i < seg.length; i += 2) sum += (seg[i]! << 8) | (seg[i + 1] ?? 0);
     while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
     const ck = ~sum & 0xffff;
-    bytes[20 + 16] = ck >> 8;
-    bytes[20 + 17] = ck & 0xff;
+    bytes[h + 16] = ck >> 8;
+    bytes[h + 17] = ck & 0xff;
     const stats = c.peer.stack.stats.tcp;
     const lenerr = stats.lenerr;
     c.peer.stack.input(c.peer.stack.pool.fromBytes(bytes)!, c.peer.stack.netifs[1]!);

@@ -6,6 +6,7 @@ import { describe, expect, test } from 'vitest';
 import type { TcpPcb } from '../../src/pcb/pcb.ts';
 import { seqAdd } from '../../src/pcb/seq.ts';
 import { ACK, activeOpen, Err, FIN, flagStr, payload, PSH, recordCallbacks, RST, scriptedPeer, type ScriptedPeer, type SentSeg, SYN, u32, wire, assertAllFreed, closeAndCheck } from '../support/tcp.ts';
+import { anyIp, mssFor, peerIp } from '../support/family.ts';
 
 interface Setup {
   peer: ScriptedPeer;
@@ -193,7 +194,7 @@ describe('RST acceptance (RFC 5961 §3)', () => {
     const peer = scriptedPeer({ tcp: { timestamps: false } });
     const raw = peer.raw;
     const l = raw.tcpNew()!;
-    raw.tcpBind(l, 0, 80);
+    raw.tcpBind(l, anyIp(), 80);
     raw.tcpListen(l, 1);
     let accepts = 0;
     raw.tcpAccept(l, () => {
@@ -247,7 +248,7 @@ describe('SYN in a synchronized state (RFC 5961 §4)', () => {
     const peer = scriptedPeer({ tcp: { timestamps: false } });
     const raw = peer.raw;
     const l = raw.tcpNew()!;
-    raw.tcpBind(l, 0, 80);
+    raw.tcpBind(l, anyIp(), 80);
     raw.tcpListen(l);
     raw.tcpAccept(l, () => Err.OK);
     peer.inject({ seq: 1000, flags: SYN, mss: 1460 });
@@ -256,7 +257,7 @@ describe('SYN in a synchronized state (RFC 5961 §4)', () => {
     const again = peer.take();
     expect(wire(again)).toEqual(wire(first));
     expect(flagStr(again[0]!.flags)).toBe('SA');
-    expect(again[0]!.opts.mss).toBe(1460);
+    expect(again[0]!.opts.mss).toBe(mssFor(1500));
     expect(peer.stack.tcp.pcbCount).toBe(2); // no second connection
     expect(l.acceptsPending).toBe(1);
     // A SYN with a different ISN is a different attempt: challenge ACK, not a SYN-ACK.
@@ -331,7 +332,7 @@ describe('ACK validation (RFC 5961 §5, RFC 9293 fifth check)', () => {
     const peer = scriptedPeer({ tcp: { timestamps: false } });
     const raw = peer.raw;
     const l = raw.tcpNew()!;
-    raw.tcpBind(l, 0, 80);
+    raw.tcpBind(l, anyIp(), 80);
     raw.tcpListen(l);
     let accepts = 0;
     raw.tcpAccept(l, () => {
@@ -386,7 +387,7 @@ describe('segments that match no connection', () => {
   test('a PCB that is only bound (not listening) does not accept: RST', () => {
     const peer = scriptedPeer();
     const b = peer.raw.tcpNew()!;
-    peer.raw.tcpBind(b, 0, 80);
+    peer.raw.tcpBind(b, anyIp(), 80);
     peer.inject({ seq: 100, flags: SYN });
     expect(wire(peer.take())).toEqual([['RA', 0, 101]]);
     peer.raw.tcpClose(b);
@@ -397,7 +398,7 @@ describe('segments that match no connection', () => {
     const peer = scriptedPeer();
     const raw = peer.raw;
     const l = raw.tcpNew()!;
-    raw.tcpBind(l, 0, 80);
+    raw.tcpBind(l, anyIp(), 80);
     raw.tcpListen(l);
     let accepts = 0;
     raw.tcpAccept(l, () => {
@@ -424,7 +425,7 @@ describe('segments that match no connection', () => {
     const peer = scriptedPeer({ tcp: { timestamps: false, synCookies: false } });
     const raw = peer.raw;
     const l = raw.tcpNew()!;
-    raw.tcpBind(l, 0, 80);
+    raw.tcpBind(l, anyIp(), 80);
     raw.tcpListen(l, 1);
     const accepted: TcpPcb[] = [];
     raw.tcpAccept(l, (_a, npcb) => {
@@ -452,7 +453,7 @@ describe('segments that match no connection', () => {
     const peer = scriptedPeer({ tcp: { timestamps: false } });
     const raw = peer.raw;
     const l = raw.tcpNew()!;
-    raw.tcpBind(l, 0, 80);
+    raw.tcpBind(l, anyIp(), 80);
     raw.tcpListen(l, 1);
     const accepted: TcpPcb[] = [];
     raw.tcpAccept(l, (_a, npcb) => {
@@ -494,7 +495,7 @@ describe('segments that match no connection', () => {
     const peer = scriptedPeer({ tcp: { timestamps: false } });
     const raw = peer.raw;
     const l = raw.tcpNew()!;
-    raw.tcpBind(l, 0, 80);
+    raw.tcpBind(l, anyIp(), 80);
     raw.tcpListen(l);
     raw.tcpAccept(l, () => Err.BUF);
     peer.inject({ seq: 1000, flags: SYN, mss: 1460 });
@@ -517,7 +518,7 @@ describe('segments that match no connection', () => {
     const peer = scriptedPeer({ tcp: { timestamps: false } });
     const raw = peer.raw;
     const l = raw.tcpNew()!;
-    raw.tcpBind(l, 0, 80);
+    raw.tcpBind(l, anyIp(), 80);
     raw.tcpListen(l);
     let accepts = 0;
     raw.tcpAccept(l, () => {
@@ -539,7 +540,7 @@ describe('segments that match no connection', () => {
     const peer = scriptedPeer({ tcp: { timestamps: false } });
     const raw = peer.raw;
     const l = raw.tcpNew()!;
-    raw.tcpBind(l, 0, 80);
+    raw.tcpBind(l, anyIp(), 80);
     raw.tcpListen(l);
     raw.tcpAccept(l, () => Err.OK);
     peer.inject({ seq: 1000, flags: SYN, mss: 1460 });

@@ -36,6 +36,7 @@ import {
   startConnect,
   SYN,
 } from '../support/tcp.ts';
+import { anyIp, peerIp } from '../support/family.ts';
 
 const MSS = 1000;
 
@@ -128,7 +129,7 @@ describe('retransmission timeout (RFC 6298)', () => {
     const errs: { err: number; at: number }[] = [];
     pair.rc.tcpErr(c, (_a, e) => errs.push({ err: e, at: pair.sim.clock.now() }));
     let connected = 0;
-    expect(pair.rc.tcpConnect(c, '10.0.0.2', 80, () => (connected++, Err.OK))).toBe(Err.OK);
+    expect(pair.rc.tcpConnect(c, peerIp(), 80, () => (connected++, Err.OK))).toBe(Err.OK);
     expect(pair.sim.runUntilIdle()).toBe(true);
     expect(times).toEqual([0, 1000, 3000, 7000, 15000, 31000, 63000]);
     expect(pair.sim.links[0]!.ab.stat('dropped')).toBe(7);
@@ -143,7 +144,7 @@ describe('retransmission timeout (RFC 6298)', () => {
   test('SYN-ACK of a passive open: retried synAckRetries (5) times, then the half-open PCB is freed without any callback', () => {
     const peer = scriptedPeer();
     const l = peer.raw.tcpNew()!;
-    peer.raw.tcpBind(l, 0, 80);
+    peer.raw.tcpBind(l, anyIp(), 80);
     peer.raw.tcpListen(l);
     let accepted = 0;
     peer.raw.tcpAccept(l, () => (accepted++, Err.OK));
@@ -560,7 +561,7 @@ describe('persist timer and zero-window probes', () => {
     let spcb: TcpPcb | null = null;
     const chunks: Uint8Array[] = [];
     const l = pair.rs.tcpNew()!;
-    pair.rs.tcpBind(l, 0, 80);
+    pair.rs.tcpBind(l, anyIp(), 80);
     pair.rs.tcpListen(l);
     pair.rs.tcpAccept(l, (_a, npcb) => {
       spcb = npcb;
@@ -580,7 +581,7 @@ describe('persist timer and zero-window probes', () => {
     });
     const c = pair.rc.tcpNew()!;
     cli.attach(c);
-    pair.rc.tcpConnect(c, '10.0.0.2', 80, (_a, pcb) => {
+    pair.rc.tcpConnect(c, peerIp(), 80, (_a, pcb) => {
       cli.pump(pcb);
       return Err.OK;
     });
@@ -752,13 +753,13 @@ describe('no timers when there is nothing to do', () => {
   test('an idle established connection in the simulator schedules no timer at all (either side)', () => {
     const pair = simPair({ seed: 3, link: { latencyMs: 5 } });
     const l = pair.rs.tcpNew()!;
-    pair.rs.tcpBind(l, 0, 80);
+    pair.rs.tcpBind(l, anyIp(), 80);
     pair.rs.tcpListen(l);
     let spcb: TcpPcb | null = null;
     pair.rs.tcpAccept(l, (_a, npcb) => ((spcb = npcb), Err.OK));
     const c = pair.rc.tcpNew()!;
     let connected = false;
-    pair.rc.tcpConnect(c, '10.0.0.2', 80, () => ((connected = true), Err.OK));
+    pair.rc.tcpConnect(c, peerIp(), 80, () => ((connected = true), Err.OK));
     expect(pair.sim.runUntil(() => connected && spcb !== null, 1000)).toBe(true);
     expect(pair.sim.runUntilIdle(1000)).toBe(true);
     expect(pair.sim.clock.pendingTimers()).toBe(0);
