@@ -9,3 +9,4 @@ export { getaddrinfo, Socket, SockState, type AddrInfo, type AnySockAddr, type B
 export type { ByMode, SocketMode, TimeoutMode } from './mode.ts';
 export { DuptermSession, serveDupterm, type DuptermOptions, type SessionEnd, type TerminalHandler } from './dupterm.ts';
 export { connectTcp, getsockerr, listenTcp, serverAccept, socketReader, waitPoll, writeIterable } from './async-helpers.ts';
+export { CancelledError, create_task, EOFError, EventLoop, get_event_loop, open_connection, set_debug, sleep, sleep_ms, start_server, StreamReader, StreamWriter, Task, TimeoutError, wait_for, wait_for_ms, type ClientCallback, type Coro, type EventLoopOptions, type EventLoopStats, type LoopHost, type SysCall } from './uasyncio.ts';

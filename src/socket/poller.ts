@@ -2,12 +2,14 @@
 // ipoll() return Promises that settle when something is ready or the timeout
 // (ms, -1 = forever, 0 = just look) passes, on the stack's clock.
 //
-// Seed 003: POLLHUP/POLLERR may come at any time, and an application that
-// does not close such a stream would get it reported again and again (a
-// busy loop). Once a stream has been reported with HUP, ERR or NVAL it is
-// unregistered; closing it would have unregistered it anyway. (A socket
-// that was never connected reports HUP too, meaning "not connected yet":
-// it stays registered, so connect() followed by poll() works.)
+// MicroPython's semantics (extmod/moduselect.c): POLLHUP and POLLERR are
+// reported whether asked for or not, and on every poll() while they hold;
+// a closed socket reports POLLNVAL the same way. poll() never unregisters
+// anything by itself: only unregister() (or the application's own loop)
+// does. Seed 003's rule (a stream reported with HUP/ERR is unregistered so a
+// careless application cannot spin on it) belongs to the event loop, and
+// lives there: src/socket/uasyncio.ts. With POLL_ONESHOT (ipoll) a reported
+// object's mask is cleared; HUP/ERR/NVAL are still reported after that.
 import type { Clock } from '../time/clock.ts';
 import type { Timer } from '../time/timer-heap.ts';
 import { POLL_ONESHOT, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT } from './constants.ts';
@@ -18,8 +20,9 @@ export interface Pollable {
   pollFlags(mask: number): number;
   /**
    * Does a HUP mean the stream is finished? A socket that was never
-   * connected reports HUP|OUT ("not connected", as modlwip does) and must
-   * stay registered so that `connect()` then `poll()` works; absent: yes.
+   * connected reports HUP|OUT ("not connected", as modlwip does). The
+   * poller does not use it; event loops that drop finished streams (seed
+   * 003, src/socket/uasyncio.ts) do. Absent: yes.
    */
   hangupIsFinal?(): boolean;
   /** Call `fn` whenever the object's state may have changed; returns an unsubscribe function. */
@@ -36,8 +39,6 @@ export type PollResult<T extends Pollable = Pollable> = [T, number];
 export class Poller {
   private readonly entries = new Map<Pollable, Entry>();
   private pending: (() => void) | null = null;
-  /** Streams unregistered because they reported HUP/ERR/NVAL. */
-  autoUnregistered = 0;
 
   constructor(private readonly clock: Clock) {}
 
@@ -71,19 +72,23 @@ export class Poller {
     return this.entries.size;
   }
 
-  /** What is ready right now, without waiting. */
+  /** Is `obj` registered? */
+  has(obj: Pollable): boolean {
+    return this.entries.has(obj);
+  }
+
+  /**
+   * What is ready right now, without waiting. HUP/ERR/NVAL are reported on
+   * every call while they hold, whatever the mask (even 0); nothing is
+   * unregistered.
+   */
   check(oneShot = false): PollResult[] {
     const out: PollResult[] = [];
     for (const [obj, e] of [...this.entries]) {
       const flags = obj.pollFlags(e.mask);
       if (flags === 0) continue;
       out.push([obj, flags]);
-      if (flags & (POLLERR | POLLNVAL) || (flags & POLLHUP && (obj.hangupIsFinal?.() ?? true))) {
-        this.unregister(obj);
-        this.autoUnregistered++;
-      } else if (oneShot) {
-        e.mask = 0;
-      }
+      if (oneShot) e.mask = 0;
     }
     return out;
   }

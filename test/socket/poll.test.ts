@@ -1,9 +1,10 @@
 // Poll flags per socket state (ioctl(MP_STREAM_POLL, mask) / pollFlags) and
 // the Poller (select.poll()): register/modify/unregister, poll(0), poll(t)
-// in virtual time, ipoll with POLL_ONESHOT, the seed-003 rule (an object
-// reported with HUP/ERR/NVAL is unregistered, so a careless loop does not
-// see it again and again), and one poll at a time per poller. Re-creates
-// MicroPython's tests/net_hosted connect_poll.py and poll_errors.py.
+// in virtual time, ipoll with POLL_ONESHOT, MicroPython's HUP/ERR/NVAL
+// semantics (reported on every poll while they hold, never unregistered by
+// poll itself: seed 003's rule lives in the event loop, uasyncio.test.ts),
+// and one poll at a time per poller. Re-creates MicroPython's
+// tests/net_hosted connect_poll.py and poll_errors.py.
 import { describe, expect, test } from 'vitest';
 import { MP_STREAM_POLL, POLL_ONESHOT, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, SO_ERROR, SOL_SOCKET } from '../../src/socket/constants.ts';
 import { errno, OSError } from '../../src/socket/errors.ts';
@@ -194,9 +195,8 @@ describe('Poller', () => {
     expect(p0).toHaveLength(1);
     expect(p0[0]![1] & ALL).toBe(POLLOUT);
     expect(p0[0]![1]).toBe(POLLHUP | POLLOUT);
-    // A never-connected socket's HUP means "not connected yet": it stays
-    // registered (seed 003's auto-unregister is for finished streams), so
-    // MicroPython's connect_poll.py works line for line.
+    // poll never unregisters anything, so MicroPython's connect_poll.py
+    // works line for line.
     expect(poller.size).toBe(1);
     const ns = s.setblocking(false);
     expect(syncErrno(() => ns.connect(SERVER))).toBe(errno.EINPROGRESS);
@@ -350,7 +350,7 @@ describe('Poller', () => {
     await done(pair, c, s, ls);
   });
 
-  test('seed 003: a stream reported with HUP/ERR is unregistered; a careless loop does not see it again', async () => {
+  test('HUP/ERR are reported on every poll while they hold; poll never unregisters (MicroPython moduselect)', async () => {
     const pair = sockPair();
     const { ls, c, s } = await connected(pair);
     const other = pair.client.socket();
@@ -362,40 +362,46 @@ describe('Poller', () => {
     await pair.run(w.p);
     expect(w.at).toBe(t0 + 5);
     expect(w.value).toEqual([[c, POLLIN | POLLHUP | POLLERR]]);
-    expect(poller.size).toBe(0);
-    expect(poller.autoUnregistered).toBe(1);
-    // The application ignores the error and never closes `c`: polling again and again
-    // does not report it (no busy loop), and a blocking poll really waits.
-    for (let i = 0; i < 5; i++) expect(await pair.run(poller.poll(0))).toEqual([]);
+    expect(poller.size).toBe(1);
+    // The application ignores the error and never closes `c`: every poll
+    // reports it again, at once (a blocking poll does not wait).
+    for (let i = 0; i < 5; i++) expect(await pair.run(poller.poll(0))).toEqual([[c, POLLIN | POLLHUP | POLLERR]]);
     const t1 = pair.sim.clock.now();
-    expect(await pair.run(poller.poll(200))).toEqual([]);
-    expect(pair.sim.clock.now() - t1).toBe(200);
-    // Registering it again reports it again (HUP stays), once.
-    poller.register(c, POLLIN);
-    expect(await pair.run(poller.poll(0))).toEqual([[c, POLLIN | POLLHUP | POLLERR]]);
+    expect(await pair.run(poller.poll(200))).toEqual([[c, POLLIN | POLLHUP | POLLERR]]);
+    expect(pair.sim.clock.now()).toBe(t1);
+    // Once the error is reported (SO_ERROR), ERR goes; HUP stays, also with mask 0 and after POLL_ONESHOT.
+    expect(c.getsockopt(SOL_SOCKET, SO_ERROR)).toBe(errno.ECONNRESET);
+    expect(await pair.run(poller.poll(0))).toEqual([[c, POLLIN | POLLHUP]]);
+    poller.modify(c, 0);
+    expect(await pair.run(poller.poll(-1))).toEqual([[c, POLLHUP]]);
+    poller.modify(c, POLLIN);
+    expect([...(await pair.run(poller.ipoll(0, POLL_ONESHOT)))]).toEqual([[c, POLLIN | POLLHUP]]);
+    expect([...(await pair.run(poller.ipoll(0, POLL_ONESHOT)))]).toEqual([[c, POLLHUP]]);
+    expect(poller.size).toBe(1);
+    // Only unregister() (or the application's loop) drops it.
+    poller.unregister(c);
     expect(await pair.run(poller.poll(0))).toEqual([]);
-    expect(poller.autoUnregistered).toBe(2);
     await done(pair, c, s, ls, other);
   });
 
-  test('seed 003: other objects stay registered and keep being reported', async () => {
+  test('other objects keep being reported next to a closed one (NVAL, every time)', async () => {
     const pair = sockPair();
     const { ls, c, s } = await connected(pair);
     const dead = pair.client.socket();
-    dead.close(); // NVAL: reported once, then unregistered
+    dead.close();
     const poller = pair.client.poll();
     poller.register(dead);
     poller.register(c, POLLOUT);
-    const r1 = await pair.run(poller.poll(0));
-    expect(flagsOf(r1, dead)).toBe(POLLNVAL);
-    expect(flagsOf(r1, c)).toBe(POLLOUT);
-    const r2 = await pair.run(poller.poll(0));
-    expect(r2).toEqual([[c, POLLOUT]]);
-    expect(poller.size).toBe(1);
+    for (let i = 0; i < 3; i++) {
+      const r = await pair.run(poller.poll(0));
+      expect(flagsOf(r, dead)).toBe(POLLNVAL);
+      expect(flagsOf(r, c)).toBe(POLLOUT);
+    }
+    expect(poller.size).toBe(2);
     await done(pair, c, s, ls);
   });
 
-  test('a closed socket is reported with NVAL once and unregistered; closing wakes a waiting poll', async () => {
+  test('a closed socket is reported with NVAL on every poll and stays registered; closing wakes a waiting poll', async () => {
     const pair = sockPair();
     const { ls, c, s } = await connected(pair);
     const poller = pair.server.poll();
@@ -408,10 +414,12 @@ describe('Poller', () => {
     await pair.run(w.p);
     expect(w.at).toBe(t0 + 100);
     expect(w.value).toEqual([[s, POLLNVAL]]);
-    expect(poller.size).toBe(0);
-    // Registering a closed socket: NVAL at once, whatever the mask.
+    expect(poller.size).toBe(1);
+    expect(await pair.run(poller.poll(-1))).toEqual([[s, POLLNVAL]]);
+    // Whatever the mask.
     poller.register(s, 0);
     expect(await pair.run(poller.poll(-1))).toEqual([[s, POLLNVAL]]);
+    poller.unregister(s);
     expect(poller.size).toBe(0);
     await done(pair, c, ls);
   });
