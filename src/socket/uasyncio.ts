@@ -339,12 +339,20 @@ export class EventLoop {
     if (this.runq.length > this.stats.maxRunq) this.stats.maxRunq = this.runq.length;
   }
 
-  private sleepUntil(task: Task, token: number, at: number, error: unknown = undefined, due?: () => boolean): void {
-    if (this.waitq.length >= this.waitq_len) throw new RangeError(`uasyncio: wait queue overflow (waitq_len ${this.waitq_len})`);
+  private sleepUntil(task: Task, token: number, at: number, error: unknown = undefined, due?: () => boolean): Sleeper {
+    if (this.waitq.length >= this.waitq_len) {
+      // Entries of waits that ended otherwise (a cancelled task) are dead weight: drop them first.
+      for (let i = this.waitq.length - 1; i >= 0; i--) {
+        const w = this.waitq[i]!;
+        if (w.task.done || w.token !== w.task.token) this.waitq.splice(i, 1);
+      }
+      if (this.waitq.length >= this.waitq_len) throw new RangeError(`uasyncio: wait queue overflow (waitq_len ${this.waitq_len})`);
+    }
     const s: Sleeper = { at, seq: this.seq++, task, token, error, ...(due ? { due } : {}) };
     let i = this.waitq.length;
     while (i > 0 && (this.waitq[i - 1]!.at > at || (this.waitq[i - 1]!.at === at && this.waitq[i - 1]!.seq > s.seq))) i--;
     this.waitq.splice(i, 0, s);
+    return s;
   }
 
   private entry(obj: Pollable): IoEntry {
@@ -533,13 +541,19 @@ export class EventLoop {
     if (sc instanceof GetLoop) return this;
     if (sc instanceof WaitFor) {
       const child = this.create_task(sc.coro);
+      let timeout: Sleeper | null = null;
       child.joiners.push((c) => {
+        if (timeout !== null) {
+          // The result came first: the timeout leaves the wait queue.
+          const i = this.waitq.indexOf(timeout);
+          if (i >= 0) this.waitq.splice(i, 1);
+        }
         if (task.token !== token || task.done) return;
         this.schedule(task, token, c.result, c.error);
       });
       // The timeout sleeps in the wait queue, as uasyncio's does.
       if (sc.ms >= 0)
-        this.sleepUntil(task, token, this.time() + sc.ms, new TimeoutError(`wait_for: no result within ${sc.ms} ms`), () => {
+        timeout = this.sleepUntil(task, token, this.time() + sc.ms, new TimeoutError(`wait_for: no result within ${sc.ms} ms`), () => {
           if (child.done) return false;
           child.joiners.length = 0;
           child.cancel();
@@ -737,7 +751,7 @@ export function* start_server(cb: ClientCallback, host: string, port: number, ba
       try {
         r = s.accept();
       } catch (e) {
-        if (isOSError(e, errno.EAGAIN)) continue;
+        if (isOSError(e, errno.EAGAIN) || isOSError(e, errno.ECONNABORTED)) continue;
         throw e;
       }
       const [c, addr] = r;

@@ -157,6 +157,23 @@ describe('uasyncio', () => {
     await pair.finish();
   });
 
+  test('wait_for that completes early leaves nothing in the wait queue (many in a row with a long timeout do not overflow it)', async () => {
+    const pair = sockPair();
+    const { cl } = loops(pair, { waitq: 4 });
+    function* quick(i: number): Coro<number> {
+      yield;
+      return i;
+    }
+    function* many(): Coro<number> {
+      let sum = 0;
+      for (let i = 0; i < 50; i++) sum += yield* wait_for(quick(i), 3600);
+      return sum;
+    }
+    expect(await pair.run(cl.run_until_complete(many()))).toBe(1225);
+    expect(cl.waitqLength).toBe(0);
+    await pair.finish();
+  });
+
   test('awrite spools a buffer much larger than SO_SNDBUF: all of it arrives, in order', async () => {
     const pair = sockPair({ client: { tcp: { sndBuf: 4096 } } });
     const { sl, cl } = loops(pair);
