@@ -337,6 +337,64 @@ describe('uasyncio', () => {
     await pair.finish();
   });
 
+  test('add_reader/remove_reader call a plain callback per readable poll; run_forever returns when nothing can happen any more', async () => {
+    const pair = sockPair();
+    const { sl } = loops(pair);
+    const ls = pair.server.socket();
+    ls.bind(['0.0.0.0', PORT]);
+    ls.listen(2);
+    const got: string[] = [];
+    sl.add_reader(ls, () => {
+      const [s] = ls.setblocking(false).accept();
+      const ns = s.setblocking(false);
+      sl.add_reader(ns, () => {
+        const d = ns.recv(100);
+        if (d.length === 0) {
+          sl.remove_reader(ns);
+          ns.close();
+          sl.remove_reader(ls);
+          return;
+        }
+        got.push(dec(d)!);
+      });
+    });
+    const running = sl.run_forever();
+    const c = pair.client.socket();
+    await pair.run(c.connect(SERVER));
+    await pair.run(c.sendall(enc('one')));
+    await pair.advance(50);
+    await pair.run(c.sendall(enc('two')));
+    await pair.advance(50);
+    c.close();
+    await pair.run(running); // nothing registered, no task: it returns
+    expect(got).toEqual(['one', 'two']);
+    expect(sl.ioLength).toBe(0);
+    ls.close();
+    await pair.finish();
+  });
+
+  test('a task created with create_task can be awaited with run_until_complete; module-level create_task uses the running loop', async () => {
+    const pair = sockPair();
+    const { cl } = loops(pair);
+    const order: string[] = [];
+    function* child(name: string): Coro<string> {
+      yield* sleep_ms(10);
+      order.push(name);
+      return name;
+    }
+    function* parent(): Coro<string> {
+      const t = create_task(child('b'));
+      order.push('a');
+      yield* sleep_ms(20);
+      return `${t.done ? t.result : '?'}`;
+    }
+    const t = cl.create_task(parent());
+    expect(await pair.run(cl.run_until_complete(t))).toBe('b');
+    expect(order).toEqual(['a', 'b']);
+    expect(() => create_task(child('x'))).toThrow(/no running event loop/);
+    await pair.finish();
+  });
+
   test('set_debug logs what the loop does', async () => {
     const pair = sockPair();
     const lines: string[] = [];
