@@ -106,6 +106,9 @@ export interface WebReplService extends Service {
 /** WebREPL's limits: few sessions, long idle (a terminal sits idle), the usual write deadline. */
 export const WEBREPL_DEFAULT_LIMITS: ResolvedLimits = { ...DEFAULT_LIMITS, maxConnections: 16, idleTimeoutMs: 1_800_000 };
 
+/** Largest message before login (bytes). */
+const PRE_LOGIN_MAX_MESSAGE = 4096;
+
 const digest = (s: string | Uint8Array): Buffer => createHash('sha256').update(s).digest();
 
 function status(code: number): Uint8Array {
@@ -183,6 +186,9 @@ async function runSession(
 ): Promise<string> {
   const ws = session.ws;
   await ws.sendText('Password: ');
+  // Before login nothing needs big messages.
+  const fullSize = ws.maxMessage;
+  ws.maxMessage = Math.min(fullSize, PRE_LOGIN_MAX_MESSAGE);
   // Password input: text or binary frames (webrepl_cli sends it in a binary
   // frame), up to "\r" or "\n"; what follows the line in its frame is dropped.
   let pw: number[] = [];
@@ -225,6 +231,7 @@ async function runSession(
       await ws.sendText('Password: ');
     }
   }
+  ws.maxMessage = fullSize;
   counters.logins++;
   log(`webrepl: session ${session.id} from ${session.remote} connected (${mode})`);
   await ws.sendText(`\r\nWebREPL connected (tsip ${mode} on ${stack.name})\r\n`);

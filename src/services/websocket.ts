@@ -179,7 +179,8 @@ export class WebSocket {
   closeReceived: number | null = null;
   private tx: Promise<void> = Promise.resolve();
   private failed = false;
-  private readonly maxMessage: number;
+  /** Largest message accepted now (starts at maxMessageBytes; a service may lower it, e.g. before login). */
+  maxMessage: number;
 
   /** @internal: use acceptWebSocket. */
   constructor(

@@ -304,6 +304,21 @@ describe('websocket', () => {
     await done();
   });
 
+  test('before login, messages over 4 KiB → close 1009', async () => {
+    start();
+    const code = await env.run(
+      (async () => {
+        const { c } = await handshake(env);
+        await c.send(1, 'x'.repeat(5000));
+        const r = await c.closeCode();
+        c.sock.close();
+        return r;
+      })(),
+    );
+    expect(code).toBe(1009);
+    await done();
+  });
+
   test('a message over the limit → close 1009; a bad opcode → close 1002', async () => {
     start({ maxMessageBytes: 1000 });
     const codes = await env.run(
@@ -409,14 +424,30 @@ describe('webrepl', () => {
           const g = await get(c, `f${n}.bin`);
           res.push({ n, p, g: [g.first, g.last], same: sha(g.data) === sha(data), disk: sha(fs.readFileSync(path.join(root, `f${n}.bin`))) === sha(data) });
         }
+        // 100 KB of put data in one masked frame (a 64-bit length), then in two fragments.
+        const big = randomBytes(100_000);
+        for (const split of [false, true]) {
+          await c.bin(req(1, big.length, 'one.bin'));
+          const s1 = await status(c);
+          if (split) {
+            await c.send(2, big.subarray(0, 70_000), { fin: false });
+            await c.send(0, big.subarray(70_000));
+          } else {
+            await c.send(2, big);
+          }
+          const s2 = await status(c);
+          const g = await get(c, 'one.bin');
+          res.push({ n: split ? -2 : -1, p: [s1, s2], g: [g.first, g.last], same: sha(g.data) === sha(big), disk: true });
+        }
         c.sock.close();
         return { ver, res };
       })(),
     );
     expect(out.ver).toEqual(Uint8Array.of(1, 22, 0));
     for (const r of out.res) expect(r).toEqual({ n: r.n, p: [0, 0], g: [0, 0], same: true, disk: true });
-    expect(svc.counters.filesPut).toBe(4);
-    expect(svc.counters.filesGot).toBe(4);
+    expect(out.res.length).toBe(6);
+    expect(svc.counters.filesPut).toBe(6);
+    expect(svc.counters.filesGot).toBe(6);
     await done();
   }, 60_000);
 
@@ -463,6 +494,14 @@ describe('webrepl', () => {
         await d.bin(req(1, 10, 'mid.bin'));
         await status(d);
         d.sock.close();
+        // Mid-get: one chunk, then gone.
+        fs.writeFileSync(path.join(root, 'src.bin'), randomBytes(50_000));
+        const g = await login(env);
+        await g.bin(req(2, 0, 'src.bin'));
+        expect(await status(g)).toBe(0);
+        await g.bin(Uint8Array.of(0));
+        expect((await g.binary())!.length).toBe(4098);
+        g.sock.close();
       })(),
     );
     await env.run(
@@ -470,7 +509,7 @@ describe('webrepl', () => {
         while (svc.sessions.size > 0) await new Promise<void>((r) => env.sim.clock.after(10, r));
       })(),
     );
-    expect(fs.readdirSync(root)).toEqual([]);
+    expect(fs.readdirSync(root)).toEqual(['src.bin']);
     expect(svc.counters.active).toBe(0);
     await done();
   });
