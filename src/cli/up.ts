@@ -163,7 +163,8 @@ export async function up(o: UpOptions): Promise<number> {
       o.log(`terminal: password-protected ${o.terminal.mode} on ${a.tsip}:${o.terminal.port} (try: ${ns !== null ? `ip netns exec ${ns} ` : ''}nc ${a.tsip} ${o.terminal.port})`);
     }
     if (o.webrepl) {
-      webrepl = webreplService(stack, { ...o.webrepl, log: o.log });
+      // tty: echo and line editing, as webrepl.html's terminal expects (webrepl_cli.py ignores text frames).
+      webrepl = webreplService(stack, { ...o.webrepl, tty: true, log: o.log });
       o.log(
         `webrepl: password-protected ${o.webrepl.mode} on ws://${a.tsip}:${o.webrepl.port}/${o.webrepl.root !== undefined ? `, files under ${o.webrepl.root}` : ', no file transfers (no --webrepl-root)'} (try: ${ns !== null ? `ip netns exec ${ns} ` : ''}python3 webrepl_cli.py -p PW FILE ${a.tsip}:${o.webrepl.port}:/FILE)`,
       );

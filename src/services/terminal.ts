@@ -169,10 +169,12 @@ export function startTerminal(stack: Stack, o: TerminalOptions): TerminalService
 /**
  * A Node REPL over `io` (the terminal's socket, or WebREPL's text frames):
  * `stack` and `context` visible in it; `onExit` when it ends (`.exit` or
- * EOF on `io`); what `cleanups` gets releases it.
+ * EOF on `io`); what `cleanups` gets releases it. `tty`: readline's
+ * terminal mode (echo, line editing, ANSI), for a terminal emulator at the
+ * other end (WebREPL's browser page).
  */
-export function startRepl(stack: Stack, io: Duplex, context: Record<string, unknown>, cleanups: (() => void)[], onExit: () => void): void {
-  const r = repl.start({ input: io, output: io, prompt: '>>> ', terminal: false, useGlobal: false, ignoreUndefined: true });
+export function startRepl(stack: Stack, io: Duplex, context: Record<string, unknown>, cleanups: (() => void)[], onExit: () => void, tty = false): void {
+  const r = repl.start({ input: io, output: io, prompt: '>>> ', terminal: tty, useGlobal: false, ignoreUndefined: true });
   Object.assign(r.context, { stack }, context);
   r.on('error', () => {}); // the stream's errors (forwarded by readline) end the session, handled by its owner
   r.on('exit', onExit);
@@ -191,7 +193,8 @@ export interface ShellSession {
 
 /**
  * The line shell over `io`: built-in commands plus `extra`; `onEnd('exit')`
- * on exit/quit, `onEnd('eof')` when `io` ends.
+ * on exit/quit, `onEnd('eof')` when `io` ends. `tty`: echo and line
+ * editing (readline's terminal mode) for a terminal emulator at the other end.
  */
 export function startShell<S extends ShellSession>(
   stack: Stack,
@@ -200,6 +203,7 @@ export function startShell<S extends ShellSession>(
   extra: Record<string, (args: string[], session: S) => string | Promise<string>> | undefined,
   cleanups: (() => void)[],
   onEnd: (r: 'exit' | 'eof') => void,
+  tty = false,
 ): void {
   const sock = io;
   type Cmd = (args: string[], session: S) => string | Promise<string>;
@@ -212,7 +216,7 @@ export function startShell<S extends ShellSession>(
     whoami: (_a, s) => `session ${s.id} from ${s.remote}`,
   };
   const commands: Record<string, Cmd> = { ...builtins, ...extra };
-  const rl = readline.createInterface({ input: sock, terminal: false, crlfDelay: Infinity });
+  const rl = readline.createInterface({ input: sock, ...(tty ? { output: sock, terminal: true } : { terminal: false }), crlfDelay: Infinity });
   const prompt = (): void => {
     if (session.closeReason === null && sock.writable) sock.write('$ ');
   };

@@ -56,6 +56,12 @@ export interface WebReplOptions extends ServeOptions, WebSocketOptions {
   mode?: TerminalMode;
   /** Extra shell commands (shell mode). */
   commands?: Record<string, WebReplCommand>;
+  /**
+   * Echo and line editing by the server (readline's terminal mode), as a
+   * terminal emulator such as webrepl.html's expects (MicroPython echoes
+   * too); default false: plain lines, as webrepl_cli.py and scripts want.
+   */
+  tty?: boolean;
   /** Values visible in the REPL (repl mode); `stack` and `session` are always there. */
   context?: Record<string, unknown>;
   /** Password attempts per connection before it is closed (default 3). */
@@ -251,8 +257,8 @@ async function runSession(
     ended = why;
     void ws.close(WS_CLOSE.normal); // the peer's close then ends the receive loop
   };
-  if (mode === 'repl') startRepl(stack, io, { session, ...o.context }, cleanups as (() => void)[], () => endTerminal('exit'));
-  else startShell(stack, io, session, o.commands, cleanups as (() => void)[], (r) => endTerminal(r));
+  if (mode === 'repl') startRepl(stack, io, { session, ...o.context }, cleanups as (() => void)[], () => endTerminal('exit'), o.tty ?? false);
+  else startShell(stack, io, session, o.commands, cleanups as (() => void)[], (r) => endTerminal(r), o.tty ?? false);
   cleanups.push(() => {
     io.push(null);
     io.destroy();

@@ -389,6 +389,26 @@ describe('webrepl', () => {
     await done();
   });
 
+  test('tty: the REPL echoes what is typed and takes keystrokes (as from a browser terminal)', async () => {
+    start({ mode: 'repl', tty: true });
+    const out = await env.run(
+      (async () => {
+        const c = await login(env);
+        await c.until('>>> ');
+        for (const k of ['6', ' ', '*', ' ', '8', '\x7f', '7', '\r']) await c.send(1, k);
+        await c.until('42');
+        await c.send(1, '.exit\r');
+        const code = await c.closeCode();
+        c.sock.close();
+        return { out: c.out, code };
+      })(),
+    );
+    expect(out.out).toContain('6 * ');
+    expect(out.out).toContain('42');
+    expect(out.code).toBe(1000);
+    await done();
+  });
+
   test('the REPL mode runs code', async () => {
     start({ mode: 'repl' });
     const out = await env.run(
