@@ -178,6 +178,8 @@ export class WebSocket {
   /** The close code the peer sent (null: none; 1005 for an empty close). */
   closeReceived: number | null = null;
   private tx: Promise<void> = Promise.resolve();
+  /** When we stop waiting for the peer's close (stack clock), once we sent ours. */
+  private closeDeadline = Infinity;
   private failed = false;
   /** Largest message accepted now (starts at maxMessageBytes; a service may lower it, e.g. before login). */
   maxMessage: number;
@@ -209,7 +211,7 @@ export class WebSocket {
     let total = 0;
     let type: 'text' | 'binary' | null = null;
     for (;;) {
-      if (this.closeSent !== null) deadline = Math.min(deadline, this.conn.clock.now() + (this.o.closeTimeoutMs ?? 5_000));
+      if (this.closeSent !== null) deadline = Math.min(deadline, this.closeDeadline);
       const r = this.reader;
       let ok: boolean;
       try {
@@ -303,6 +305,7 @@ export class WebSocket {
   close(code: number = WS_CLOSE.normal, reason = ''): Promise<void> {
     if (this.closeSent !== null) return this.tx;
     this.closeSent = code;
+    this.closeDeadline = this.conn.clock.now() + (this.o.closeTimeoutMs ?? 5_000);
     const r = enc.encode(reason).subarray(0, 123);
     const p = new Uint8Array(2 + r.length);
     p[0] = code >> 8;

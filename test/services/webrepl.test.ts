@@ -409,6 +409,29 @@ describe('webrepl', () => {
     await done();
   });
 
+  test('exit: a client that never answers the close is let go after closeTimeoutMs', async () => {
+    start({ closeTimeoutMs: 2_000 });
+    const out = await env.run(
+      (async () => {
+        const c = await login(env);
+        await c.until('$ ');
+        await c.send(1, 'exit\r');
+        const t0 = env.now();
+        const f = await c.frame(); // the close: not answered
+        let eof = await c.frame();
+        while (eof !== null) eof = await c.frame(); // pings, pongs: none expected
+        const waited = env.now() - t0;
+        c.sock.close();
+        return { op: f?.op, waited };
+      })(),
+    );
+    expect(out.op).toBe(8);
+    expect(out.waited).toBeGreaterThanOrEqual(2_000);
+    expect(out.waited).toBeLessThan(2_500);
+    expect(svc.sessions.size).toBe(0);
+    await done();
+  });
+
   test('the REPL mode runs code', async () => {
     start({ mode: 'repl' });
     const out = await env.run(
