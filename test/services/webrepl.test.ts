@@ -432,6 +432,35 @@ describe('webrepl', () => {
     await done();
   });
 
+  test('several sessions at once: a transfer in one, commands in another; closing one leaves the other', async () => {
+    start();
+    const out = await env.run(
+      (async () => {
+        const a = await login(env);
+        const b = await login(env);
+        await a.until('$ ');
+        await b.until('$ ');
+        const both = svc.sessions.size;
+        const data = randomBytes(300_000);
+        const [p] = await Promise.all([
+          put(a, 'a.bin', data),
+          (async () => {
+            for (let i = 0; i < 5; i++) {
+              await b.send(1, `echo b${i}\r`);
+              await b.until(`b${i}\r\n`);
+            }
+          })(),
+        ]);
+        b.sock.close();
+        const g = await get(a, 'a.bin');
+        a.sock.close();
+        return { both, p, same: sha(g.data) === sha(data) };
+      })(),
+    );
+    expect(out).toEqual({ both: 2, p: [0, 0], same: true });
+    await done();
+  });
+
   test('the REPL mode runs code', async () => {
     start({ mode: 'repl' });
     const out = await env.run(
