@@ -165,6 +165,7 @@ export async function up(o: UpOptions): Promise<number> {
     if (o.webrepl) {
       // tty: echo and line editing, as webrepl.html's terminal expects (webrepl_cli.py ignores text frames).
       webrepl = webreplService(stack, { ...o.webrepl, tty: true, log: o.log });
+      services.list.push(webrepl); // its counters on the status page; stopped with the services
       o.log(
         `webrepl: password-protected ${o.webrepl.mode} on ws://${a.tsip}:${o.webrepl.port}/${o.webrepl.root !== undefined ? `, files under ${o.webrepl.root}` : ', no file transfers (no --webrepl-root)'} (try: ${ns !== null ? `ip netns exec ${ns} ` : ''}python3 webrepl_cli.py -p PW FILE ${a.tsip}:${o.webrepl.port}:/FILE)`,
       );
@@ -192,7 +193,6 @@ export async function up(o: UpOptions): Promise<number> {
     process.off('SIGTERM', onSignal);
     services?.stop();
     terminal?.stop();
-    webrepl?.stop();
     dev?.close();
     stack.close();
     clock.dispose();
