@@ -69,6 +69,19 @@ export const UP = defineCommand({
     }),
     'terminal-password': text({ description: 'the terminal password (or env TSIP_TERMINAL_PASSWORD; required with --terminal)', metavar: 'PW', expects: 'a non-empty password' }),
     'terminal-mode': choice({ description: 'what the terminal serves: repl, a Node REPL; shell, line commands (help, echo, stats, conns)', metavar: 'MODE', values: ['repl', 'shell'], default: 'repl' }),
+    webrepl: custom({
+      description: 'serve MicroPython-style WebREPL (WebSocket terminal and webrepl_cli.py file transfers) on this TCP port (opt in: the REPL runs code)',
+      metavar: 'PORT',
+      expects: `a TCP port from 1 to 65535 other than ${SERVICE_PORTS.join(', ')} (the services use them)`,
+      defaultText: 'off',
+      parse: (raw: string): number | undefined => {
+        const n = /^\d+$/.test(raw) ? Number(raw) : NaN;
+        return n >= 1 && n <= 65535 && !(SERVICE_PORTS as readonly number[]).includes(n) ? n : undefined;
+      },
+    }),
+    'webrepl-password': text({ description: 'the WebREPL password (or env TSIP_WEBREPL_PASSWORD; required with --webrepl)', metavar: 'PW', expects: 'a non-empty password' }),
+    'webrepl-root': text({ description: 'the directory WebREPL file transfers are confined to (none: file transfers are refused)', metavar: 'DIR', expects: 'a directory' }),
+    'webrepl-mode': choice({ description: 'what the WebREPL terminal serves: repl or shell (as --terminal-mode)', metavar: 'MODE', values: ['repl', 'shell'], default: 'repl' }),
     simulate: flag({ description: 'run the services in the simulator, checked by a simulated client (ignores the TUN options and --duration)' }),
   },
   exits: ['0  the self-check passed (checks that could not run are reported as skipped)', '1  the self-check failed, or tsip could not start'],
@@ -94,6 +107,15 @@ export function upOptionsOf(argv: string[], env: NodeJS.ProcessEnv = process.env
   } else {
     for (const o of ['terminal-password', 'terminal-mode'] as const) if (p.given.has(o)) usage(`--${o} needs --terminal PORT`);
   }
+  let webrepl: UpOptions['webrepl'];
+  if (v.webrepl !== undefined) {
+    const password = v['webrepl-password'] ?? env.TSIP_WEBREPL_PASSWORD ?? '';
+    if (password === '') usage('--webrepl needs a password: --webrepl-password PW or env TSIP_WEBREPL_PASSWORD');
+    if (v.webrepl === v.terminal) usage(`--webrepl and --terminal cannot share port ${v.webrepl}`);
+    webrepl = { port: v.webrepl, password, mode: v['webrepl-mode'] as 'repl' | 'shell', ...(v['webrepl-root'] === undefined ? {} : { root: v['webrepl-root'] }) };
+  } else {
+    for (const o of ['webrepl-password', 'webrepl-root', 'webrepl-mode'] as const) if (p.given.has(o)) usage(`--${o} needs --webrepl PORT`);
+  }
   return {
     netns: v['no-netns'] ? null : v.netns,
     addr: v.addr,
@@ -104,6 +126,7 @@ export function upOptionsOf(argv: string[], env: NodeJS.ProcessEnv = process.env
     ...(v.pcap === undefined ? {} : { pcap: v.pcap }),
     ...(v.duration === undefined ? {} : { duration: v.duration }),
     ...(terminal === undefined ? {} : { terminal }),
+    ...(webrepl === undefined ? {} : { webrepl }),
     ...(v.simulate ? { simulate: true } : {}),
     log: (l) => console.log(l),
   };

@@ -10,6 +10,7 @@ import { PcapWriter } from '../sim/pcap.ts';
 import { Simulator } from '../sim/simulator.ts';
 import { generatedBody, startServices } from '../services/index.ts';
 import { startTerminal, type TerminalService } from '../services/terminal.ts';
+import { webreplService, type WebReplService } from '../services/webrepl.ts';
 import { Stack } from '../stack/stack.ts';
 import { AF_INET6 } from '../socket/constants.ts';
 import { RealClock } from '../time/real-clock.ts';
@@ -33,6 +34,8 @@ export interface UpOptions {
   dev: string;
   /** Opt-in terminal service (src/services/terminal.ts): a password-protected REPL or shell. */
   terminal?: { port: number; password: string; mode: 'repl' | 'shell' };
+  /** Opt-in WebREPL service (src/services/webrepl.ts): password, REPL or shell over WebSocket, file transfers under `root`. */
+  webrepl?: { port: number; password: string; mode: 'repl' | 'shell'; root?: string };
   /** Run the services in the simulator even where a TUN device could be used. */
   simulate?: boolean;
   log: (line: string) => void;
@@ -123,6 +126,7 @@ export async function up(o: UpOptions): Promise<number> {
   let dev: TunDevice | null = null;
   let services: ReturnType<typeof startServices> | null = null;
   let terminal: TerminalService | null = null;
+  let webrepl: WebReplService | null = null;
   const pcap = o.pcap ? new PcapWriter() : null;
   let stop: (() => void) | null = null;
   const stopped = new Promise<void>((resolve) => (stop = resolve));
@@ -157,6 +161,14 @@ export async function up(o: UpOptions): Promise<number> {
       terminal = startTerminal(stack, { ...o.terminal, log: o.log });
       await terminal.ready;
       o.log(`terminal: password-protected ${o.terminal.mode} on ${a.tsip}:${o.terminal.port} (try: ${ns !== null ? `ip netns exec ${ns} ` : ''}nc ${a.tsip} ${o.terminal.port})`);
+    }
+    if (o.webrepl) {
+      // tty: echo and line editing, as webrepl.html's terminal expects (webrepl_cli.py ignores text frames).
+      webrepl = webreplService(stack, { ...o.webrepl, tty: true, log: o.log });
+      services.list.push(webrepl); // its counters on the status page; stopped with the services
+      o.log(
+        `webrepl: password-protected ${o.webrepl.mode} on ws://${a.tsip}:${o.webrepl.port}/${o.webrepl.root !== undefined ? `, files under ${o.webrepl.root}` : ', no file transfers (no --webrepl-root)'} (try: ${ns !== null ? `ip netns exec ${ns} ` : ''}python3 webrepl_cli.py -p PW FILE ${a.tsip}:${o.webrepl.port}:/FILE)`,
+      );
     }
 
     // Self-check from the kernel side (needs no tool beyond ip: see self-check.ts).

@@ -12,6 +12,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import * as readline from 'node:readline';
 import * as repl from 'node:repl';
+import type { Duplex } from 'node:stream';
 import type { Server, Socket } from '../net/index.ts';
 import type { Stack } from '../stack/stack.ts';
 import { hostPort } from './addr.ts';
@@ -138,8 +139,9 @@ export function startTerminal(stack: Stack, o: TerminalOptions): TerminalService
       log(`terminal: session ${session.id} from ${session.remote} connected (${mode})`);
       if (rest.length > 0) sock.unshift(rest);
       sock.write(`\r\ntsip ${mode} on ${stack.name}\r\n`);
-      if (mode === 'repl') startRepl(stack, o, session, cleanups, finish);
-      else startShell(stack, o, session, cleanups, finish);
+      const ended = (): void => finish(sock.readableEnded ? 'eof' : 'exit');
+      if (mode === 'repl') startRepl(stack, sock, { session, ...o.context }, cleanups, ended);
+      else startShell(stack, sock, session, o.commands, cleanups, (r) => (r === 'exit' ? finish('exit') : ended()));
       sock.resume();
     };
     sock.on('data', onData);
@@ -164,20 +166,48 @@ export function startTerminal(stack: Stack, o: TerminalOptions): TerminalService
   };
 }
 
-function startRepl(stack: Stack, o: TerminalOptions, session: TerminalSession, cleanups: (() => void)[], finish: (r: string) => void): void {
-  const r = repl.start({ input: session.socket, output: session.socket, prompt: '>>> ', terminal: false, useGlobal: false, ignoreUndefined: true });
-  Object.assign(r.context, { stack, session }, o.context);
-  r.on('error', () => {}); // the socket's errors (forwarded by readline) end the session, handled above
-  r.on('exit', () => finish(session.socket.readableEnded ? 'eof' : 'exit'));
+/**
+ * A Node REPL over `io` (the terminal's socket, or WebREPL's text frames):
+ * `stack` and `context` visible in it; `onExit` when it ends (`.exit` or
+ * EOF on `io`); what `cleanups` gets releases it. `tty`: readline's
+ * terminal mode (echo, line editing, ANSI), for a terminal emulator at the
+ * other end (WebREPL's browser page).
+ */
+export function startRepl(stack: Stack, io: Duplex, context: Record<string, unknown>, cleanups: (() => void)[], onExit: () => void, tty = false): void {
+  const r = repl.start({ input: io, output: io, prompt: '>>> ', terminal: tty, useGlobal: false, ignoreUndefined: true });
+  Object.assign(r.context, { stack }, context);
+  r.on('error', () => {}); // the stream's errors (forwarded by readline) end the session, handled by its owner
+  r.on('exit', onExit);
   cleanups.push(() => {
     r.removeAllListeners('exit');
     r.close();
   });
 }
 
-function startShell(stack: Stack, o: TerminalOptions, session: TerminalSession, cleanups: (() => void)[], finish: (r: string) => void): void {
-  const sock = session.socket;
-  const builtins: Record<string, ShellCommand> = {
+/** What the shell knows of its session (the terminal's, or WebREPL's). */
+export interface ShellSession {
+  readonly id: number;
+  readonly remote: string;
+  closeReason: string | null;
+}
+
+/**
+ * The line shell over `io`: built-in commands plus `extra`; `onEnd('exit')`
+ * on exit/quit, `onEnd('eof')` when `io` ends. `tty`: echo and line
+ * editing (readline's terminal mode) for a terminal emulator at the other end.
+ */
+export function startShell<S extends ShellSession>(
+  stack: Stack,
+  io: Duplex,
+  session: S,
+  extra: Record<string, (args: string[], session: S) => string | Promise<string>> | undefined,
+  cleanups: (() => void)[],
+  onEnd: (r: 'exit' | 'eof') => void,
+  tty = false,
+): void {
+  const sock = io;
+  type Cmd = (args: string[], session: S) => string | Promise<string>;
+  const builtins: Record<string, Cmd> = {
     help: () => `commands: ${Object.keys(commands).sort().join(' ')}`,
     echo: (args) => args.join(' '),
     stats: () => JSON.stringify({ tcp: { ...stack.stats.tcp, pcbs: stack.tcp.pcbCount }, ip: stack.stats.ip }),
@@ -185,8 +215,8 @@ function startShell(stack: Stack, o: TerminalOptions, session: TerminalSession, 
       [...stack.tcp.connections()].map((p) => `${p.stateName} ${p.localPort} -> ${hostPort(p.remoteIp, p.remotePort)}`).join('\n') || '(none)',
     whoami: (_a, s) => `session ${s.id} from ${s.remote}`,
   };
-  const commands: Record<string, ShellCommand> = { ...builtins, ...o.commands };
-  const rl = readline.createInterface({ input: sock, terminal: false, crlfDelay: Infinity });
+  const commands: Record<string, Cmd> = { ...builtins, ...extra };
+  const rl = readline.createInterface({ input: sock, ...(tty ? { output: sock, terminal: true } : { terminal: false }), crlfDelay: Infinity });
   const prompt = (): void => {
     if (session.closeReason === null && sock.writable) sock.write('$ ');
   };
@@ -198,7 +228,7 @@ function startShell(stack: Stack, o: TerminalOptions, session: TerminalSession, 
       return;
     }
     if (name === 'exit' || name === 'quit') {
-      finish('exit');
+      onEnd('exit');
       return;
     }
     const cmd = commands[name];
@@ -223,7 +253,7 @@ function startShell(stack: Stack, o: TerminalOptions, session: TerminalSession, 
       });
   });
   rl.on('error', () => {}); // forwarded socket errors: handled by the session
-  rl.on('close', () => finish(sock.readableEnded ? 'eof' : 'exit'));
+  rl.on('close', () => onEnd('eof'));
   cleanups.push(() => {
     rl.removeAllListeners('close');
     rl.close();

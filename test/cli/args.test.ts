@@ -135,6 +135,11 @@ describe('args: the commands', () => {
     expect(upErr(['--terminal', '2323'])).toBe('tsip up: --terminal needs a password: --terminal-password PW or env TSIP_TERMINAL_PASSWORD (see tsip up --help)');
     expect(upOptionsOf(['--terminal', '2323'], { TSIP_TERMINAL_PASSWORD: 'pw' })).toMatchObject({ terminal: { port: 2323, password: 'pw', mode: 'repl' } });
     expect(upErr(['--terminal-mode', 'shell'])).toContain('--terminal-mode needs --terminal PORT');
+    expect(upErr(['--webrepl', '8266'])).toBe('tsip up: --webrepl needs a password: --webrepl-password PW or env TSIP_WEBREPL_PASSWORD (see tsip up --help)');
+    expect(upErr(['--webrepl', '80', '--webrepl-password', 'pw'])).toContain('--webrepl must be a TCP port');
+    expect(upOptionsOf(['--webrepl', '8266', '--webrepl-root', '/tmp/x'], { TSIP_WEBREPL_PASSWORD: 'pw' })).toMatchObject({ webrepl: { port: 8266, password: 'pw', mode: 'repl', root: '/tmp/x' } });
+    expect(upErr(['--webrepl-root', '/tmp'])).toContain('--webrepl-root needs --webrepl PORT');
+    expect(upErr(['--webrepl', '2323', '--terminal', '2323', '--webrepl-password', 'a', '--terminal-password', 'b'])).toContain('cannot share port 2323');
     expect(upErr(['--addr', '10.77.0.2'])).toContain('--addr must be an IPv4 address with a prefix length from 1 to 30');
     expect(upErr(['--addr', '10.77.0.3/30'])).toContain('--addr must be a host address, not the network or broadcast address of its /30, got 10.77.0.3/30');
     expect(upErr(['--mtu', '67'])).toContain('--mtu must be an integer from 68 to 65535 bytes, got 67');
