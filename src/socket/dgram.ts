@@ -21,7 +21,6 @@ import type { RawUdp } from '../callbacks/raw-udp.ts';
 import type { Pbuf } from '../pbuf/pbuf.ts';
 import { PbufType } from '../pbuf/pbuf.ts';
 import { PbufLayer } from '../pbuf/pool.ts';
-import type { Timer } from '../time/timer-heap.ts';
 import type { UdpPcb } from '../udp/pcb.ts';
 import { UDP_MAX_PAYLOAD } from '../udp/output.ts';
 import { IP6_ADDR_ANY, IP_ANY_TYPE } from '../callbacks/addr.ts';
@@ -30,6 +29,7 @@ import { localFor, parseSockAddr, peerFor, sockAddrOf, type AnySockAddr, type So
 import { AF_INET, AF_INET6, IPPROTO_IPV6, IPV6_V6ONLY, MP_STREAM_POLL, POLLERR, POLLIN, POLLNVAL, POLLOUT, SO_CALLBACK, SO_ERROR, SO_REUSEADDR, SOCK_DGRAM, SOL_SOCKET } from './constants.ts';
 import { errno, errnoFromErr, OSError } from './errors.ts';
 import type { SocketLayer } from './layer.ts';
+import { SocketNotifier } from './waiters.ts';
 import type { ByMode, SocketMode, TimeoutMode } from './mode.ts';
 
 /** Largest payload of one datagram over IPv6 (65535 - 8: the payload length field covers the UDP header, not the IPv6 one). */
@@ -75,12 +75,7 @@ export class DatagramSocket<out M extends SocketMode = SocketMode, out A extends
   private qBytes = 0;
   private readonly maxDatagrams: number;
   private readonly maxBytes: number;
-  /** The option-20 callback (typed `(sock: never) => void`: a field typed with M or A would make them invariant; setsockopt checks its type). */
-  private callback: ((sock: never) => void) | null = null;
-  private callbackDue = false;
-  private readonly waiters = new Set<() => void>();
-  private readonly watchers = new Set<() => void>();
-  private notifyScheduled = false;
+  private readonly notifier: SocketNotifier;
   private readonly raw: RawUdp;
   /** IPV6_V6ONLY (AF_INET6 sockets; Linux's default 0: a socket on `::` takes IPv4 too). */
   private v6only = false;
@@ -95,6 +90,7 @@ export class DatagramSocket<out M extends SocketMode = SocketMode, out A extends
     /** AF_INET or AF_INET6 (CPython's socket.family). */
     readonly family: number = AF_INET,
   ) {
+    this.notifier = new SocketNotifier(layer, this);
     this.raw = layer.rawUdp;
     this.pcb = pcb;
     this.maxDatagrams = q.maxDatagrams ?? 128;
@@ -156,7 +152,7 @@ export class DatagramSocket<out M extends SocketMode = SocketMode, out A extends
     const pcb = this.open();
     if (level === SOL_SOCKET && opt === SO_CALLBACK) {
       if (value !== null && value !== undefined && typeof value !== 'function') throw new OSError(errno.EINVAL, 'option 20 takes a function or null');
-      this.callback = (value ?? null) as ((sock: never) => void) | null;
+      this.notifier.callback = (value ?? null) as ((sock: never) => void) | null;
       return;
     }
     if (level === SOL_SOCKET && opt === SO_REUSEADDR) {
@@ -294,15 +290,14 @@ export class DatagramSocket<out M extends SocketMode = SocketMode, out A extends
 
   /** @internal Pollers watch the socket through this. */
   watch(fn: () => void): () => void {
-    this.watchers.add(fn);
-    return () => this.watchers.delete(fn);
+    return this.notifier.watch(fn);
   }
 
   /** close(): unread datagrams are freed; afterwards every call raises EBADF. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.callback = null;
+    this.notifier.callback = null;
     for (const p of this.qP) p.free();
     this.qP.length = 0;
     this.qAddr.length = 0;
@@ -313,7 +308,7 @@ export class DatagramSocket<out M extends SocketMode = SocketMode, out A extends
     if (pcb !== null) this.raw.udpRemove(pcb);
     this.layer.open--;
     this.layer.counters.closed++;
-    this.scheduleNotify(false);
+    this.notifier.schedule(false);
   }
 
   toString(): string {
@@ -417,13 +412,13 @@ export class DatagramSocket<out M extends SocketMode = SocketMode, out A extends
     this.qAddr.push(addr);
     this.qPort.push(port);
     this.qBytes += p.totLen;
-    this.scheduleNotify(true);
+    this.notifier.schedule(true);
   }
 
   private onError(err: number): void {
     if (this.closed) return;
     this.error = err === Err.RST ? errno.ECONNREFUSED : err === Err.RTE ? errno.EHOSTUNREACH : errno.EIO;
-    this.scheduleNotify(true);
+    this.notifier.schedule(true);
   }
 
   /**
@@ -446,52 +441,7 @@ export class DatagramSocket<out M extends SocketMode = SocketMode, out A extends
     for (;;) {
       const r = attempt();
       if (r !== AGAIN) return r;
-      if (!(await this.waitChange(deadline))) throw new OSError(errno.ETIMEDOUT);
+      if (!(await this.notifier.waitChange(deadline))) throw new OSError(errno.ETIMEDOUT);
     }
-  }
-
-  private waitChange(deadline: number): Promise<boolean> {
-    return new Promise((resolve) => {
-      let timer: Timer | null = null;
-      const wake = (): void => {
-        timer?.stop();
-        resolve(true);
-      };
-      this.waiters.add(wake);
-      if (Number.isFinite(deadline)) {
-        timer = this.layer.host.clock.timer(() => {
-          this.waiters.delete(wake);
-          resolve(false);
-        });
-        timer.startAt(deadline);
-      }
-    });
-  }
-
-  private scheduleNotify(forCallback: boolean): void {
-    if (forCallback) this.callbackDue = true;
-    if (this.notifyScheduled) return;
-    this.notifyScheduled = true;
-    this.layer.host.defer(() => this.runNotify());
-  }
-
-  private runNotify(): void {
-    this.notifyScheduled = false;
-    if (this.waiters.size > 0) {
-      const ws = [...this.waiters];
-      this.waiters.clear();
-      for (const w of ws) w();
-    }
-    for (const fn of [...this.watchers]) fn();
-    const cb = this.callback;
-    if (this.callbackDue && cb !== null) {
-      this.callbackDue = false;
-      try {
-        cb(this as never); // the callback setsockopt took for this socket's own type
-      } catch (e) {
-        this.layer.callbackFailed(e, this);
-      }
-    }
-    this.callbackDue = false;
   }
 }

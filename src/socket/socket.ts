@@ -35,7 +35,6 @@ import type { TcpPcb } from '../pcb/pcb.ts';
 import { TcpState } from '../pcb/state.ts';
 import { IP6_ADDR_ANY, IP_ANY_TYPE } from '../callbacks/addr.ts';
 import { ipIsAny, IP6_ANY, type IpAddr } from '../wire/ipaddr.ts';
-import type { Timer } from '../time/timer-heap.ts';
 import { localFor, parseSockAddr, peerFor, resolveLiteral, sockAddrOf, type AddrInfo, type AnySockAddr, type SockAddr, type SockAddrArg } from './addr.ts';
 import {
   AF_INET,
@@ -62,6 +61,7 @@ import {
 } from './constants.ts';
 import { errno, errnoFromErr, OSError } from './errors.ts';
 import type { SocketLayer } from './layer.ts';
+import { SocketNotifier } from './waiters.ts';
 import type { ByMode, SocketMode, TimeoutMode } from './mode.ts';
 
 export type { ByMode, SocketMode, TimeoutMode } from './mode.ts';
@@ -90,10 +90,6 @@ type Again = typeof AGAIN;
 /** The option-20 callback of a socket in mode `M`: it is called with that socket. */
 export type SocketCallback<M extends SocketMode = SocketMode, A extends AnySockAddr = SockAddr> = (sock: Socket<M, A>) => void;
 
-interface Waiter {
-  wake(): void;
-}
-
 /** A socket typed as blocking: calls that may wait return Promises. */
 export type BlockingSocket = Socket<'blocking'>;
 /** A socket typed as non-blocking: calls return at once (or raise EAGAIN / return null). */
@@ -119,17 +115,7 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
   /** Connections waiting for accept() (listeners). */
   private readonly acceptQ: TcpPcb[] = [];
   private backlog = 0;
-  /**
-   * The option-20 callback slot and whether an event is due for it. (Typed
-   * `(sock: never) => void`, not SocketCallback<M, A>: a field typed with M
-   * or A would make them invariant, and Socket<'blocking'> no longer a
-   * Socket; setsockopt checks the callback's type.)
-   */
-  private callback: ((sock: never) => void) | null = null;
-  private callbackDue = false;
-  private readonly waiters = new Set<Waiter>();
-  private readonly watchers = new Set<() => void>();
-  private notifyScheduled = false;
+  private readonly notifier: SocketNotifier;
   /** setwritebuffer(): writes beyond the TCP send buffer wait here (bounded). */
   private wbuf: Uint8Array[] = [];
   private wbufBytes = 0;
@@ -149,6 +135,7 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
     /** AF_INET or AF_INET6 (CPython's socket.family): how addresses are written, and which a socket may use. */
     readonly family: number = AF_INET,
   ) {
+    this.notifier = new SocketNotifier(layer, this);
     this.raw = layer.raw;
     this.pcb = pcb;
     this.raw.tcpArg(pcb, this);
@@ -254,7 +241,7 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
     this.checkOpen();
     if (level === SOL_SOCKET && opt === SO_CALLBACK) {
       if (value !== null && value !== undefined && typeof value !== 'function') throw new OSError(errno.EINVAL, 'option 20 takes a function or null');
-      this.callback = (value ?? null) as ((sock: never) => void) | null;
+      this.notifier.callback = (value ?? null) as ((sock: never) => void) | null;
       return;
     }
     const on = typeof value === 'boolean' ? value : Number(value) !== 0;
@@ -411,7 +398,7 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
     const err = this.raw.tcpConnect(pcb, ip, port, () => {
       if (this._state === SockState.CONNECTING) this._state = SockState.CONNECTED;
       if (this.wbufBytes > 0) this.flushWriteBuffer();
-      this.scheduleNotify(false);
+      this.notifier.schedule(false);
       return Err.OK;
     });
     if (err !== Err.OK) throw new OSError(errnoFromErr(err));
@@ -609,8 +596,7 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
 
   /** @internal Pollers watch the socket through this. */
   watch(fn: () => void): () => void {
-    this.watchers.add(fn);
-    return () => this.watchers.delete(fn);
+    return this.notifier.watch(fn);
   }
 
   /**
@@ -622,7 +608,7 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
     if (this._state === SockState.CLOSED) return;
     const wasListening = this._state === SockState.LISTENING;
     this._state = SockState.CLOSED;
-    this.callback = null;
+    this.notifier.callback = null;
     this.freeRx();
     this.layer.open--;
     this.layer.counters.closed++;
@@ -637,7 +623,7 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
     } else if (pcb !== null) {
       this.closeConnection(pcb);
     }
-    this.scheduleNotify(false);
+    this.notifier.schedule(false);
   }
 
   toString(): string {
@@ -659,7 +645,7 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
   private onRecv(p: Pbuf | null): number {
     if (p === null) {
       if (this._state === SockState.CONNECTED || this._state === SockState.CONNECTING) this._state = SockState.PEER_CLOSED;
-      this.scheduleNotify(true);
+      this.notifier.schedule(true);
       return Err.OK;
     }
     if (this._state === SockState.CLOSED) {
@@ -670,13 +656,13 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
     if (this.rx === null) this.rx = p;
     else this.rx.cat(p);
     this.rxBytes += p.totLen;
-    this.scheduleNotify(true);
+    this.notifier.schedule(true);
     return Err.OK;
   }
 
   private onSent(): number {
     if (this.wbufBytes > 0) this.flushWriteBuffer();
-    this.scheduleNotify(false);
+    this.notifier.schedule(false);
     return Err.OK;
   }
 
@@ -693,7 +679,7 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
       this._state = SockState.ERROR;
     }
     this.dropWriteBuffer();
-    this.scheduleNotify(true);
+    this.notifier.schedule(true);
   }
 
   /** A listener's raw accept callback: queue the connection, refuse its data until accept(). */
@@ -714,7 +700,7 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
     // SYNs are then dropped (the client retries) rather than reset.
     raw.tcpBacklogDelayed(npcb);
     this.acceptQ.push(npcb);
-    this.scheduleNotify(true);
+    this.notifier.schedule(true);
     return Err.OK;
   }
 
@@ -1086,7 +1072,7 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
     for (;;) {
       const r = attempt();
       if (r !== AGAIN) return r;
-      if (!(await this.waitChange(deadline))) {
+      if (!(await this.notifier.waitChange(deadline))) {
         onTimeout?.();
         throw new OSError(errno.ETIMEDOUT);
       }
@@ -1096,59 +1082,6 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
   /** When an operation starting now times out (Infinity without a timeout). */
   private deadline(): number {
     return this.timeoutMs === null ? Infinity : this.layer.host.clock.now() + this.timeoutMs;
-  }
-
-  /** Resolves true at the next change of the socket, false at `deadline`. */
-  private waitChange(deadline: number): Promise<boolean> {
-    return new Promise((resolve) => {
-      let timer: Timer | null = null;
-      const w: Waiter = {
-        wake: () => {
-          timer?.stop();
-          resolve(true);
-        },
-      };
-      this.waiters.add(w);
-      if (Number.isFinite(deadline)) {
-        timer = this.layer.host.clock.timer(() => {
-          this.waiters.delete(w);
-          resolve(false);
-        });
-        timer.startAt(deadline);
-      }
-    });
-  }
-
-  /**
-   * Something happened: wake waiters, pollers and (for data, connections,
-   * EOF and errors) the option-20 callback, as stack work right after the
-   * current packet, never inside it.
-   */
-  private scheduleNotify(forCallback: boolean): void {
-    if (forCallback) this.callbackDue = true;
-    if (this.notifyScheduled) return;
-    this.notifyScheduled = true;
-    this.layer.host.defer(() => this.runNotify());
-  }
-
-  private runNotify(): void {
-    this.notifyScheduled = false;
-    if (this.waiters.size > 0) {
-      const ws = [...this.waiters];
-      this.waiters.clear();
-      for (const w of ws) w.wake();
-    }
-    for (const fn of [...this.watchers]) fn();
-    const cb = this.callback;
-    if (this.callbackDue && cb !== null) {
-      this.callbackDue = false;
-      try {
-        cb(this as never); // the callback setsockopt took for this socket's own type
-      } catch (e) {
-        this.layer.callbackFailed(e, this);
-      }
-    }
-    this.callbackDue = false;
   }
 }
 
