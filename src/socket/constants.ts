@@ -40,3 +40,15 @@ export const POLL_ONESHOT = 1;
 
 /** MP_STREAM_POLL: the ioctl request that asks for poll flags. */
 export const MP_STREAM_POLL = 3;
+
+/** setsockopt(SOL_SOCKET, SO_SNDBUF, bytes): the TCP send buffer (Linux's value, 7). */
+export const SO_SNDBUF = 7;
+/** setsockopt(SOL_SOCKET, SO_RCVBUF, bytes): the TCP receive buffer and window (Linux's value, 8). */
+export const SO_RCVBUF = 8;
+/** setsockopt(SOL_SOCKET, SO_LINGER, [onoff, seconds]) (Linux's value, 13). */
+export const SO_LINGER = 13;
+
+/** recv flag: return the data but leave it queued (Linux's value, 2). */
+export const MSG_PEEK = 0x02;
+/** recv flag: this call is non-blocking even on a blocking socket (Linux's value, 0x40). */
+export const MSG_DONTWAIT = 0x40;

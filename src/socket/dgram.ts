@@ -26,10 +26,11 @@ import { UDP_MAX_PAYLOAD } from '../udp/output.ts';
 import { IP6_ADDR_ANY, IP_ANY_TYPE } from '../callbacks/addr.ts';
 import { formatIp, ipIsAny, IP6_ANY, type IpAddr } from '../wire/ipaddr.ts';
 import { localFor, parseSockAddr, peerFor, sockAddrOf, type AnySockAddr, type SockAddr, type SockAddrArg } from './addr.ts';
-import { AF_INET, AF_INET6, IPPROTO_IPV6, IPV6_V6ONLY, MP_STREAM_POLL, POLLERR, POLLIN, POLLNVAL, POLLOUT, SO_CALLBACK, SO_ERROR, SO_REUSEADDR, SOCK_DGRAM, SOL_SOCKET } from './constants.ts';
+import { AF_INET, AF_INET6, IPPROTO_IPV6, IPV6_V6ONLY, MP_STREAM_POLL, MSG_DONTWAIT, MSG_PEEK, POLLERR, POLLIN, POLLNVAL, POLLOUT, SO_CALLBACK, SO_ERROR, SO_REUSEADDR, SOCK_DGRAM, SOL_SOCKET } from './constants.ts';
 import { errno, errnoFromErr, OSError } from './errors.ts';
 import type { SocketLayer } from './layer.ts';
 import { SocketNotifier } from './waiters.ts';
+import { bytesArg, flagsArg, sizeArg, writeSlice } from './args.ts';
 import type { ByMode, SocketMode, TimeoutMode } from './mode.ts';
 
 /** Largest payload of one datagram over IPv6 (65535 - 8: the payload length field covers the UDP header, not the IPv6 one). */
@@ -230,6 +231,7 @@ export class DatagramSocket<out M extends SocketMode = SocketMode, out A extends
 
   /** send(data) on a connected socket: the byte count. */
   send(data: Uint8Array): number {
+    data = bytesArg(data, 'send');
     const pcb = this.open();
     if (!pcb.connected) throw new OSError(errno.ENOTCONN);
     return this.output(pcb, data, null);
@@ -237,32 +239,43 @@ export class DatagramSocket<out M extends SocketMode = SocketMode, out A extends
 
   /** sendto(data, (host, port)): the byte count. AF_INET6: '::ffff:a.b.c.d' sends over IPv4. */
   sendto(data: Uint8Array, addr: SockAddrArg): number {
+    data = bytesArg(data, 'sendto');
     const pcb = this.open();
     const dst = this.peerOf(addr);
     if (ipIsAny(dst[0]) || dst[1] === 0) throw new OSError(errno.EINVAL, 'cannot send to the wildcard address or port 0');
     return this.output(pcb, data, dst);
   }
 
-  /** MicroPython's write() on a connected datagram socket is send(). */
-  write(data: Uint8Array): number {
-    return this.send(data);
+  /** MicroPython's write() on a connected datagram socket is send(); write(buf, max_len) and write(buf, off, max_len) as streams. */
+  write(data: Uint8Array, offOrLen?: number, maxLen?: number): number {
+    return this.send(writeSlice(bytesArg(data, 'write'), offOrLen, maxLen));
   }
 
   // ---------------------------------------------------------------------
   // Receiving
   // ---------------------------------------------------------------------
 
-  /** recv(n): the next datagram (at most n bytes of it). Non-blocking: OSError(EAGAIN) if none is waiting. */
-  recv(n: number): ByMode<M, Uint8Array, Promise<Uint8Array>> {
+  /**
+   * recv(n, flags=0): the next datagram (at most n bytes of it).
+   * Non-blocking: OSError(EAGAIN) if none is waiting. flags: MSG_PEEK
+   * leaves the datagram queued (the next recv returns it again);
+   * MSG_DONTWAIT makes this call non-blocking (on a blocking socket the
+   * Promise is already settled).
+   */
+  recv(n: number, flags = 0): ByMode<M, Uint8Array, Promise<Uint8Array>> {
+    const want = sizeArg(n, 'recv');
+    const f = flagsArg(flags);
     return this.op(() => {
-      const r = this.tryRecv(n);
+      const r = this.tryRecv(want, (f & MSG_PEEK) !== 0);
       return r === AGAIN ? AGAIN : r[0];
-    });
+    }, (f & MSG_DONTWAIT) !== 0);
   }
 
-  /** recvfrom(n): [bytes, [host, port]]. Non-blocking: OSError(EAGAIN) if none is waiting. */
-  recvfrom(n: number): ByMode<M, [Uint8Array, A], Promise<[Uint8Array, A]>> {
-    return this.op(() => this.tryRecv(n));
+  /** recvfrom(n, flags=0): [bytes, [host, port]]; flags as recv. Non-blocking: OSError(EAGAIN) if none is waiting. */
+  recvfrom(n: number, flags = 0): ByMode<M, [Uint8Array, A], Promise<[Uint8Array, A]>> {
+    const want = sizeArg(n, 'recvfrom');
+    const f = flagsArg(flags);
+    return this.op(() => this.tryRecv(want, (f & MSG_PEEK) !== 0), (f & MSG_DONTWAIT) !== 0);
   }
 
   // ---------------------------------------------------------------------
@@ -374,21 +387,26 @@ export class DatagramSocket<out M extends SocketMode = SocketMode, out A extends
     throw new OSError(errnoFromErr(err));
   }
 
-  private tryRecv(n: number): [Uint8Array, A] | Again {
+  private tryRecv(n: number, peek = false): [Uint8Array, A] | Again {
     this.open();
     this.raisePending();
-    const p = this.qP.shift();
+    const p = this.qP[0];
     if (p === undefined) return AGAIN;
-    const a = this.qAddr.shift()!;
-    const port = this.qPort.shift()!;
-    this.qBytes -= p.totLen;
+    const a = this.qAddr[0]!;
+    const port = this.qPort[0]!;
     const len = Math.max(0, Math.min(Math.floor(n), p.totLen));
     let data = EMPTY;
     if (len > 0) {
       data = new Uint8Array(len);
       p.copyPartial(data, len, 0);
     }
-    p.free();
+    if (!peek) {
+      this.qP.shift();
+      this.qAddr.shift();
+      this.qPort.shift();
+      this.qBytes -= p.totLen;
+      p.free();
+    }
     return [data, this.addrOf(a, port)];
   }
 
@@ -427,11 +445,21 @@ export class DatagramSocket<out M extends SocketMode = SocketMode, out A extends
    * the branch taken is the one M stands for (setblocking/settimeout type
    * the socket from the timeout they set).
    */
-  private op<T>(attempt: () => T | Again): ByMode<M, T, Promise<T>> {
+  private op<T>(attempt: () => T | Again, dontWait = false): ByMode<M, T, Promise<T>> {
     if (this.timeoutMs === 0) {
       const r = attempt();
       if (r === AGAIN) throw new OSError(errno.EAGAIN);
       return r as ByMode<M, T, never>;
+    }
+    if (dontWait) {
+      // MSG_DONTWAIT on a blocking socket: one attempt now, the Promise already settled.
+      let r: T | Again;
+      try {
+        r = attempt();
+      } catch (e) {
+        return Promise.reject(e as Error) as ByMode<M, never, Promise<T>>;
+      }
+      return (r === AGAIN ? Promise.reject(new OSError(errno.EAGAIN)) : Promise.resolve(r)) as ByMode<M, never, Promise<T>>;
     }
     return this.blocking(attempt) as ByMode<M, never, Promise<T>>;
   }

@@ -44,6 +44,8 @@ import {
   IPPROTO_UDP,
   IPV6_V6ONLY,
   MP_STREAM_POLL,
+  MSG_DONTWAIT,
+  MSG_PEEK,
   POLLERR,
   POLLHUP,
   POLLIN,
@@ -62,6 +64,7 @@ import {
 import { errno, errnoFromErr, OSError } from './errors.ts';
 import type { SocketLayer } from './layer.ts';
 import { SocketNotifier } from './waiters.ts';
+import { bufferArg, bytesArg, flagsArg, sizeArg, writeSlice } from './args.ts';
 import type { ByMode, SocketMode, TimeoutMode } from './mode.ts';
 
 export type { ByMode, SocketMode, TimeoutMode } from './mode.ts';
@@ -417,13 +420,38 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
   // Reading
   // -------------------------------------------------------------------------
 
-  /** recv(n): one attempt; b'' at EOF. Non-blocking: EAGAIN when nothing is there. */
-  recv(n: number): ByMode<M, Uint8Array, Promise<Uint8Array>> {
+  /**
+   * recv(n, flags=0): one attempt; b'' at EOF. Non-blocking: EAGAIN when
+   * nothing is there. flags: MSG_PEEK returns the data and leaves it queued
+   * (the window does not reopen); MSG_DONTWAIT makes this one call
+   * non-blocking: on a blocking socket the Promise is already settled
+   * (rejected with EAGAIN when nothing is there).
+   */
+  recv(n: number, flags = 0): ByMode<M, Uint8Array, Promise<Uint8Array>> {
+    const want = sizeArg(n, 'recv');
+    const f = flagsArg(flags);
     return this.op(
-      () => this.tryRecv(n),
+      () => this.tryRecv(want, (f & MSG_PEEK) !== 0),
       () => {
         throw new OSError(errno.EAGAIN);
       },
+      (f & MSG_DONTWAIT) !== 0,
+    );
+  }
+
+  /** recvfrom(n, flags=0): [recv(n, flags), the peer's address] (modlwip has it for TCP too). */
+  recvfrom(n: number, flags = 0): ByMode<M, [Uint8Array, A], Promise<[Uint8Array, A]>> {
+    const want = sizeArg(n, 'recvfrom');
+    const f = flagsArg(flags);
+    return this.op(
+      () => {
+        const r = this.tryRecv(want, (f & MSG_PEEK) !== 0);
+        return r === AGAIN ? AGAIN : ([r, this.peer!] as [Uint8Array, A]);
+      },
+      () => {
+        throw new OSError(errno.EAGAIN);
+      },
+      (f & MSG_DONTWAIT) !== 0,
     );
   }
 
@@ -433,19 +461,22 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
    * reuses one buffer allocates nothing per call. Returns the count, 0 at
    * EOF. Non-blocking: EAGAIN when nothing is there.
    */
-  recvInto(buf: Uint8Array, nbytes?: number): ByMode<M, number, Promise<number>> {
-    const want = Math.min(buf.length, nbytes ?? buf.length);
+  recvInto(buf: Uint8Array, nbytes?: number, flags = 0): ByMode<M, number, Promise<number>> {
+    const b = bufferArg(buf, 'recv_into');
+    const want = nbytes === undefined ? b.length : Math.min(b.length, sizeArg(nbytes, 'recv_into nbytes'));
+    const f = flagsArg(flags);
     return this.op(
-      () => this.tryRecvInto(buf, want),
+      () => this.tryRecvInto(b, want, (f & MSG_PEEK) !== 0),
       () => {
         throw new OSError(errno.EAGAIN);
       },
+      (f & MSG_DONTWAIT) !== 0,
     );
   }
 
   /** CPython's name for recvInto. */
-  recv_into(buf: Uint8Array, nbytes?: number): ByMode<M, number, Promise<number>> {
-    return this.recvInto(buf, nbytes);
+  recv_into(buf: Uint8Array, nbytes?: number, flags = 0): ByMode<M, number, Promise<number>> {
+    return this.recvInto(buf, nbytes, flags);
   }
 
   /**
@@ -464,7 +495,9 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
 
   /** readinto(buf, n?): like read into `buf`; returns the count (0 at EOF), or null (non-blocking, nothing there). */
   readinto(buf: Uint8Array, nbytes?: number): ByMode<M, number | null, Promise<number>> {
-    const want = Math.min(buf.length, nbytes ?? buf.length);
+    // Checked before anything is read: a bad argument must not consume data.
+    buf = bufferArg(buf, 'readinto');
+    const want = nbytes === undefined ? buf.length : Math.min(buf.length, sizeArg(nbytes, 'readinto nbytes'));
     const self: Socket<SocketMode, A> = this; // the mode is tested at run time below
     const got = self.read(want);
     if (got === null) return this.asNonBlocking(null);
@@ -499,6 +532,7 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
 
   /** send(data): one attempt, may be short. Non-blocking: EAGAIN when no buffer space. */
   send(data: Uint8Array): ByMode<M, number, Promise<number>> {
+    data = bytesArg(data, 'send');
     return this.op(
       () => this.trySend(data),
       () => {
@@ -510,8 +544,11 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
   /**
    * write(data): blocking, all of it (fewer only when the timeout passes
    * after some progress); non-blocking: what fits, null if nothing does.
+   * MicroPython's stream forms: write(buf, max_len) writes at most max_len
+   * bytes, write(buf, off, max_len) at most max_len from offset off.
    */
-  write(data: Uint8Array): ByMode<M, number | null, Promise<number>> {
+  write(data: Uint8Array, offOrLen?: number, maxLen?: number): ByMode<M, number | null, Promise<number>> {
+    data = writeSlice(bytesArg(data, 'write'), offOrLen, maxLen);
     if (this.timeoutMs === 0) {
       const r = this.trySend(data);
       return this.asNonBlocking(r === AGAIN ? null : r);
@@ -524,6 +561,7 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
    * else OSError(EAGAIN) with nothing sent (modlwip's rule).
    */
   sendall(data: Uint8Array): ByMode<M, void, Promise<void>> {
+    data = bytesArg(data, 'sendall');
     if (this.timeoutMs === 0) {
       this.checkWritable();
       if (this.wbufCap > 0) {
@@ -751,19 +789,26 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
     }
   }
 
-  private tryRecv(n: number): Uint8Array | Again {
+  private tryRecv(n: number, peek = false): Uint8Array | Again {
     this.checkReadable();
     if (n <= 0) return EMPTY;
-    if (this.rxBytes > 0) return this.take(Math.min(n, this.rxBytes));
+    if (this.rxBytes > 0) {
+      const m = Math.min(n, this.rxBytes);
+      if (!peek) return this.take(m);
+      const out = new Uint8Array(m);
+      this.rx!.copyPartial(out, m, 0);
+      return out;
+    }
     return this.eofOrError();
   }
 
-  private tryRecvInto(buf: Uint8Array, n: number): number | Again {
+  private tryRecvInto(buf: Uint8Array, n: number, peek = false): number | Again {
     this.checkReadable();
     if (n <= 0) return 0;
     if (this.rxBytes > 0) {
       const m = Math.min(n, this.rxBytes);
-      this.takeInto(buf, m);
+      if (peek) this.rx!.copyPartial(buf, m, 0);
+      else this.takeInto(buf, m);
       return m;
     }
     const r = this.eofOrError();
@@ -1041,10 +1086,21 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
   // -------------------------------------------------------------------------
 
   /** Run `attempt` now (non-blocking) or until it stops saying AGAIN (blocking). */
-  private op<T>(attempt: () => T | Again, onAgain: () => T): ByMode<M, T, Promise<T>> {
+  private op<T>(attempt: () => T | Again, onAgain: () => T, dontWait = false): ByMode<M, T, Promise<T>> {
     if (this.timeoutMs === 0) {
       const r = attempt();
       return this.asNonBlocking(r === AGAIN ? onAgain() : r);
+    }
+    if (dontWait) {
+      // MSG_DONTWAIT on a blocking socket: one attempt now, the Promise already settled.
+      let r: T | Again;
+      try {
+        r = attempt();
+        if (r === AGAIN) r = onAgain();
+      } catch (e) {
+        return this.asBlocking(Promise.reject(e as Error) as Promise<T>);
+      }
+      return this.asBlocking(Promise.resolve(r));
     }
     return this.asBlocking(this.blocking(attempt));
   }
