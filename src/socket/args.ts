@@ -44,3 +44,30 @@ function typeName(x: unknown): string {
   if (typeof x === 'object') return (x as object).constructor?.name ?? 'object';
   return typeof x;
 }
+
+/** Smallest SO_SNDBUF / SO_RCVBUF (smaller values are raised to it, as Linux raises to its minimums). */
+export const MIN_SOCKET_BUFFER = 536;
+
+/** An SO_SNDBUF / SO_RCVBUF value: a positive integer, raised to MIN_SOCKET_BUFFER, at most 2^30 - 1. */
+export function bufSizeArg(value: unknown, what: string): number {
+  const v = typeof value === 'boolean' ? Number(value) : value;
+  if (typeof v !== 'number' || !Number.isInteger(v)) throw new TypeError(`${what}: an integer is required, not ${typeName(value)}`);
+  if (v <= 0) throw new OSError(errno.EINVAL, `${what} must be positive`);
+  return Math.min(Math.max(v, MIN_SOCKET_BUFFER), 0x3fffffff);
+}
+
+/** An SO_LINGER value: [onoff, seconds], or struct linger's 8 bytes (two little-endian int32, CPython's form). */
+export function lingerArg(value: unknown): [number, number] {
+  let onoff: unknown;
+  let secs: unknown;
+  if (Array.isArray(value) && value.length === 2) [onoff, secs] = value as unknown[];
+  else if (value instanceof Uint8Array && value.length === 8) {
+    const dv = new DataView(value.buffer, value.byteOffset, 8);
+    onoff = dv.getInt32(0, true);
+    secs = dv.getInt32(4, true);
+  } else throw new TypeError(`SO_LINGER takes [onoff, seconds] or 8 bytes of struct linger, not ${typeName(value)}`);
+  if (typeof onoff === 'boolean') onoff = Number(onoff);
+  if (typeof onoff !== 'number' || !Number.isInteger(onoff) || typeof secs !== 'number' || !Number.isInteger(secs)) throw new TypeError('SO_LINGER: integers are required');
+  if (secs < 0) throw new OSError(errno.EINVAL, 'SO_LINGER seconds must be non-negative');
+  return [onoff !== 0 ? 1 : 0, secs];
+}

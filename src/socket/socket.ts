@@ -54,6 +54,9 @@ import {
   SO_CALLBACK,
   SO_ERROR,
   SO_KEEPALIVE,
+  SO_LINGER,
+  SO_RCVBUF,
+  SO_SNDBUF,
   SO_REUSEADDR,
   SOCK_DGRAM,
   SOCK_STREAM,
@@ -64,7 +67,7 @@ import {
 import { errno, errnoFromErr, OSError } from './errors.ts';
 import type { SocketLayer } from './layer.ts';
 import { SocketNotifier } from './waiters.ts';
-import { bufferArg, bytesArg, flagsArg, sizeArg, writeSlice } from './args.ts';
+import { bufferArg, bufSizeArg, bytesArg, flagsArg, lingerArg, sizeArg, writeSlice } from './args.ts';
 import type { ByMode, SocketMode, TimeoutMode } from './mode.ts';
 
 export type { ByMode, SocketMode, TimeoutMode } from './mode.ts';
@@ -129,6 +132,13 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
   private v6only = false;
   /** SOCK_STREAM (CPython's socket.type). */
   readonly type = SOCK_STREAM;
+  /** SO_LINGER as [onoff, seconds]. */
+  private linger: [number, number] = [0, 0];
+  /** SO_SNDBUF in effect (the stack's tcp.sndBuf until set). */
+  private sndBufSize: number;
+  /** SO_SNDBUF / SO_RCVBUF as set (null: never), for connections a listener accepts. */
+  private sndBufSet: number | null = null;
+  private rcvBufSet: number | null = null;
 
   /** @internal Use SocketLayer.socket() / stack.socket(). */
   constructor(
@@ -140,6 +150,7 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
   ) {
     this.notifier = new SocketNotifier(layer, this);
     this.raw = layer.raw;
+    this.sndBufSize = this.raw.tcp.config.sndBuf;
     this.pcb = pcb;
     this.raw.tcpArg(pcb, this);
     this.installConnectionCallbacks(pcb);
@@ -239,9 +250,39 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
    * AF_INET6 socket before bind, EINVAL after, as Linux).
    */
   setsockopt(level: typeof SOL_SOCKET, opt: typeof SO_CALLBACK, value: SocketCallback<M, A> | null): void;
+  setsockopt(level: typeof SOL_SOCKET, opt: typeof SO_LINGER, value: readonly [number, number] | Uint8Array): void;
   setsockopt(level: number, opt: number, value: number | boolean): void;
   setsockopt(level: number, opt: number, value: unknown): void {
     this.checkOpen();
+    if (level === SOL_SOCKET && opt === SO_LINGER) {
+      this.linger = lingerArg(value);
+      return;
+    }
+    if (level === SOL_SOCKET && opt === SO_SNDBUF) {
+      const v = bufSizeArg(value, 'SO_SNDBUF');
+      if (this.pcb !== null && this._state !== SockState.LISTENING) this.pcb.sndBuf += v - this.sndBufSize;
+      this.sndBufSize = v;
+      this.sndBufSet = v;
+      return;
+    }
+    if (level === SOL_SOCKET && opt === SO_RCVBUF) {
+      const v = bufSizeArg(value, 'SO_RCVBUF');
+      this.rcvBufSet = v;
+      const pcb = this.pcb;
+      if (pcb === null || this._state === SockState.LISTENING) return;
+      if (this._state === SockState.NEW && pcb.state === TcpState.CLOSED) {
+        // Before connect: the window we will advertise, and (at connect) its scale.
+        pcb.rcvBufSize = v;
+        pcb.rcvWnd = v;
+        pcb.rcvAnnWnd = Math.min(v, 0xffff);
+      } else if (v < pcb.rcvBufSize) {
+        // Connected: only lower it (the window scale was agreed at the handshake).
+        const held = pcb.rcvBufSize - pcb.rcvWnd;
+        pcb.rcvBufSize = v;
+        pcb.rcvWnd = Math.max(0, v - held);
+      }
+      return;
+    }
     if (level === SOL_SOCKET && opt === SO_CALLBACK) {
       if (value !== null && value !== undefined && typeof value !== 'function') throw new OSError(errno.EINVAL, 'option 20 takes a function or null');
       this.notifier.callback = (value ?? null) as ((sock: never) => void) | null;
@@ -279,9 +320,27 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
     throw new OSError(errno.EOPNOTSUPP, `setsockopt level ${level} option ${opt}`);
   }
 
-  /** getsockopt(SOL_SOCKET, SO_ERROR) returns the pending errno (0 if none) and clears it. */
-  getsockopt(level: number, opt: number): number {
+  /**
+   * getsockopt(SOL_SOCKET, SO_ERROR) returns the pending errno (0 if none)
+   * and clears it. SO_LINGER: [onoff, seconds], or with `buflen` (CPython's
+   * form) the struct linger as 8 bytes (two little-endian int32).
+   * SO_SNDBUF / SO_RCVBUF: the size in effect (not doubled as Linux does).
+   */
+  getsockopt(level: typeof SOL_SOCKET, opt: typeof SO_LINGER): [number, number];
+  getsockopt(level: typeof SOL_SOCKET, opt: typeof SO_LINGER, buflen: number): Uint8Array;
+  getsockopt(level: number, opt: number): number;
+  getsockopt(level: number, opt: number, buflen?: number): number | [number, number] | Uint8Array {
     this.checkOpen();
+    if (level === SOL_SOCKET && opt === SO_LINGER) {
+      if (buflen === undefined) return [this.linger[0], this.linger[1]];
+      const b = new Uint8Array(8);
+      const dv = new DataView(b.buffer);
+      dv.setInt32(0, this.linger[0], true);
+      dv.setInt32(4, this.linger[1], true);
+      return b.subarray(0, Math.max(0, Math.min(8, buflen)));
+    }
+    if (level === SOL_SOCKET && opt === SO_SNDBUF) return this.sndBufSize;
+    if (level === SOL_SOCKET && opt === SO_RCVBUF) return this.pcb !== null && this._state !== SockState.LISTENING ? this.pcb.rcvBufSize : (this.rcvBufSet ?? this.raw.tcp.config.rcvWnd);
     if (level === SOL_SOCKET && opt === SO_ERROR) {
       if (this.error === 0 || this.errorReported) return 0;
       this.errorReported = true;
@@ -659,7 +718,11 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
         this.raw.tcpClose(pcb);
       }
     } else if (pcb !== null) {
-      this.closeConnection(pcb);
+      if (this.linger[0] !== 0 && this.linger[1] === 0) this.abortOnClose(pcb);
+      else {
+        this.closeConnection(pcb);
+        if (this.linger[0] !== 0) this.lingerLimit(pcb, this.linger[1]);
+      }
     }
     this.notifier.schedule(false);
   }
@@ -755,6 +818,10 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
     // Same timeout as the listener, so the same mode M.
     const s = new Socket<M, A>(this.layer, npcb, true, this.family);
     s.timeoutMs = this.timeoutMs;
+    // As Linux, the connection takes the listener's buffer sizes and linger (the receive buffer as a cap only).
+    if (this.sndBufSet !== null) s.setsockopt(SOL_SOCKET, SO_SNDBUF, this.sndBufSet);
+    if (this.rcvBufSet !== null) s.setsockopt(SOL_SOCKET, SO_RCVBUF, this.rcvBufSet);
+    s.linger = [this.linger[0], this.linger[1]];
     this.layer.counters.accepted++;
     // What the connection held while waiting (data, FIN) comes in now.
     this.raw.tcpProcessRefusedData(npcb);
@@ -1043,6 +1110,36 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
       return;
     }
     this.finishClose(pcb);
+  }
+
+  /** SO_LINGER on with 0 s: close() resets the connection (tcp_abort), discarding what is unsent. */
+  private abortOnClose(pcb: TcpPcb): void {
+    const raw = this.raw;
+    this.dropWriteBuffer();
+    raw.tcpArg(pcb, null);
+    raw.tcpRecv(pcb, null);
+    raw.tcpSent(pcb, null);
+    raw.tcpErr(pcb, null);
+    if (!raw.isFreed(pcb)) raw.tcpAbort(pcb);
+  }
+
+  /**
+   * SO_LINGER on with t > 0 s: close() cannot block in JavaScript, so the
+   * close goes on in the background; what has not been delivered (and our
+   * FIN acknowledged) t s later is discarded with a RST (BSD's rule when
+   * the linger time passes).
+   */
+  private lingerLimit(pcb: TcpPcb, seconds: number): void {
+    const raw = this.raw;
+    const timer = this.layer.host.clock.timer(() => {
+      if (raw.isFreed(pcb)) return;
+      const st = pcb.state;
+      if (st === TcpState.FIN_WAIT_2 || st === TcpState.TIME_WAIT || st === TcpState.CLOSED) return;
+      this.dropWriteBuffer();
+      raw.tcpErr(pcb, null);
+      raw.tcpAbort(pcb);
+    });
+    timer.start(seconds * 1000);
   }
 
   private finishClose(pcb: TcpPcb): void {
