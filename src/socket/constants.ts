@@ -41,12 +41,14 @@ export const POLL_ONESHOT = 1;
 /** MP_STREAM_POLL: the ioctl request that asks for poll flags. */
 export const MP_STREAM_POLL = 3;
 
-/** setsockopt(SOL_SOCKET, SO_SNDBUF, bytes): the TCP send buffer (Linux's value, 7). */
-export const SO_SNDBUF = 7;
-/** setsockopt(SOL_SOCKET, SO_RCVBUF, bytes): the TCP receive buffer and window (Linux's value, 8). */
-export const SO_RCVBUF = 8;
-/** setsockopt(SOL_SOCKET, SO_LINGER, [onoff, seconds]) (Linux's value, 13). */
-export const SO_LINGER = 13;
+// Buffer and linger options with lwIP's values, as SO_REUSEADDR, SO_KEEPALIVE
+// and SO_ERROR above (Linux's SO_RCVBUF, 8, is SO_KEEPALIVE here).
+/** setsockopt(SOL_SOCKET, SO_SNDBUF, bytes): the TCP send buffer (lwIP's value, 0x1001). */
+export const SO_SNDBUF = 0x1001;
+/** setsockopt(SOL_SOCKET, SO_RCVBUF, bytes): the TCP receive buffer and window (lwIP's value, 0x1002). */
+export const SO_RCVBUF = 0x1002;
+/** setsockopt(SOL_SOCKET, SO_LINGER, [onoff, seconds]) (lwIP's value, 0x0080). */
+export const SO_LINGER = 0x0080;
 
 /** recv flag: return the data but leave it queued (Linux's value, 2). */
 export const MSG_PEEK = 0x02;
