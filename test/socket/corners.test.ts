@@ -239,6 +239,30 @@ describe('SO_SNDBUF / SO_RCVBUF', () => {
   });
 });
 
+describe('SO_SNDBUF / SO_RCVBUF / SO_LINGER on a listener', () => {
+  test("accepted connections take the listener's sizes (SO_RCVBUF as a cap) and linger", async () => {
+    const pair = sockPair();
+    const { ls, c, s } = await connected(pair, {
+      before: (_c, ls2) => {
+        ls2.setsockopt(SOL_SOCKET, SO_SNDBUF, 3000);
+        ls2.setsockopt(SOL_SOCKET, SO_RCVBUF, 5000);
+        ls2.setsockopt(SOL_SOCKET, SO_LINGER, [1, 0]);
+      },
+    });
+    expect(ls.getsockopt(SOL_SOCKET, SO_SNDBUF)).toBe(3000);
+    expect(ls.getsockopt(SOL_SOCKET, SO_RCVBUF)).toBe(5000);
+    expect(s.getsockopt(SOL_SOCKET, SO_SNDBUF)).toBe(3000);
+    expect(s.tcpPcb!.sndBuf).toBe(3000);
+    expect(s.getsockopt(SOL_SOCKET, SO_RCVBUF)).toBe(5000);
+    expect(s.getsockopt(SOL_SOCKET, SO_LINGER)).toEqual([1, 0]);
+    s.close(); // linger 0: a reset
+    await pair.advance(50);
+    expect(await errnoOf(pair, c.recv(10))).toBe(errno.ECONNRESET);
+    for (const x of [c, ls]) x.close();
+    await pair.finish();
+  });
+});
+
 describe('SO_LINGER', () => {
   test('getsockopt returns what was set, as a pair or CPython struct bytes', async () => {
     const pair = sockPair();
