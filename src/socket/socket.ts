@@ -20,6 +20,10 @@
 // EOF/error. Non-blocking: recv/send raise EAGAIN when nothing can be done;
 // read/readinto/write return null instead, else what was possible.
 //
+// recv/recvfrom/recv_into take MSG_PEEK and MSG_DONTWAIT; arguments are
+// checked (TypeError / RangeError) before any state changes, so a bad one
+// never consumes data. SO_SNDBUF / SO_RCVBUF / SO_LINGER: see setsockopt.
+//
 // Rules the raw layer is used under (seeds 000-002, docs/raw-api.md):
 // - user code never runs inside a raw callback: events are handed out with
 //   stack.defer(), i.e. as soon as the current packet is processed;

@@ -148,6 +148,11 @@ describe('argument checks never lose data', () => {
     expect(() => b.sendto(123 as unknown as Uint8Array, ['10.0.0.2', 9001])).toThrow(TypeError);
     expect(a.pending).toBe(1);
     expect(dec(await pair.run(a.recv(10)))).toBe('one');
+    // write(buf, off, max_len) on a connected datagram socket sends that slice.
+    b.connect(['10.0.0.2', 9001]);
+    expect(b.write(enc('0123456789'), 2, 3)).toBe(3);
+    await pair.advance(50);
+    expect(dec(await pair.run(a.recv(10)))).toBe('234');
     a.close();
     b.close();
     await pair.finish();
