@@ -8,7 +8,7 @@
 // PCB v6only; binding IP_ANY_TYPE (a distinct Ip6Addr object, recognised
 // by identity) makes it dual. The socket layer and the node:net façade,
 // which follow Linux, bind IP_ANY_TYPE for a dual '::'.
-import { Ip6Addr, IP6_ANY, parseIp, type IpAddr } from '../wire/ipaddr.ts';
+import { Ip6Addr, IP6_ANY, toIpAddr, type IpAddr } from '../wire/ipaddr.ts';
 
 /** lwIP's IP4_ADDR_ANY: 0.0.0.0, binds IPv4 only. */
 export const IP4_ADDR_ANY = 0;
@@ -23,14 +23,7 @@ export const IP6_ADDR_ANY: Ip6Addr = IP6_ANY;
  */
 export const IP_ANY_TYPE: Ip6Addr = new Ip6Addr(0, 0, 0, 0);
 
-/** An address argument: a u32 or Ip6Addr as is, or either family's text ("10.0.0.1", "fd00::1", "[::1]"). */
-export function toIpAddr(a: IpAddr | string): IpAddr {
-  if (typeof a === 'number') return a >>> 0;
-  if (typeof a !== 'string') return a;
-  const n = parseIp(a);
-  if (n === null) throw new RangeError(`invalid IP address: ${a}`);
-  return n;
-}
+export { toIpAddr };
 
 /**
  * What a bind to `a` means: the address to bind and the v6only flag to

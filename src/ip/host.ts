@@ -41,6 +41,12 @@ export interface IpInfo {
   netif: Netif;
   /** True if addressed to a broadcast address. */
   broadcast: boolean;
+  /**
+   * For a broadcast: the netif whose broadcast address it is (lwIP's
+   * ip_current_netif). Usually `netif`; a directed broadcast for the subnet
+   * of another of our netifs is accepted for that one (lwIP ip4_input).
+   */
+  broadcastNetif?: Netif | null;
   /** True if addressed to a multicast group. */
   multicast: boolean;
 }

@@ -56,7 +56,7 @@ export class Ipv4 implements IpFamilyLayer {
     // streams of the layers built after this one stay as they were.
     this.idents = new IdentGenerator(new Rng(host.rng.u32()), host.clock);
     this.reassembler = new Reassembler(host, opts.reassembly, (p, code) => this.icmpErrors?.timeExceeded(p, code));
-    this.info = { src: 0, dst: 0, protocol: 0, ttl: 0, tos: 0, headerLen: 0, netif: null as unknown as Netif, broadcast: false, multicast: false };
+    this.info = { src: 0, dst: 0, protocol: 0, ttl: 0, tos: 0, headerLen: 0, netif: null as unknown as Netif, broadcast: false, broadcastNetif: null, multicast: false };
   }
 
   /** Register a transport protocol's input (TCP 6, UDP 17, ICMP 1). */
@@ -105,7 +105,19 @@ export class Ipv4 implements IpFamilyLayer {
       return this.drop(p, 'drop');
     }
     if (v.ttl === 0) return this.drop(p, 'drop');
-    const broadcast = netif.isBroadcast(dst);
+    // A broadcast of the receiving netif's subnet, or (as lwIP ip4_input,
+    // which offers the datagram to every netif) the directed broadcast of
+    // another of our netifs' subnets, accepted for that netif.
+    let bcastNetif: Netif | null = netif.isBroadcast(dst) ? netif : null;
+    if (bcastNetif === null && netif !== this.loopback) {
+      for (const n of this.host.netifs) {
+        if (n !== netif && n !== this.loopback && n.isUp && n.hasSubnetAddresses && dst === n.broadcast) {
+          bcastNetif = n;
+          break;
+        }
+      }
+    }
+    const broadcast = bcastNetif !== null;
     if (!broadcast && !this.isLocal(dst)) {
       // Not for us and we do not forward: lwIP counts these as plain drops.
       return this.drop(p, 'drop');
@@ -129,6 +141,7 @@ export class Ipv4 implements IpFamilyLayer {
     info.headerLen = qhl;
     info.netif = netif;
     info.broadcast = broadcast;
+    info.broadcastNetif = bcastNetif;
     info.multicast = ipv4IsMulticast(dst);
     const handler = this.handlers[info.protocol];
     if (handler === undefined) {

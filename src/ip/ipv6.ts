@@ -216,7 +216,7 @@ export class Ipv6 implements IpFamilyLayer {
     this.st = host.stats.ip6;
     this.x = host.stats.ip6x;
     this.reassembler = new Reassembler6(host, opts.reassembly, (p, code) => this.icmpErrors?.timeExceeded(p, code));
-    this.info = { src: IP6_ANY, dst: IP6_ANY, protocol: 0, ttl: 0, tos: 0, headerLen: 0, netif: null as unknown as Netif, broadcast: false, multicast: false };
+    this.info = { src: IP6_ANY, dst: IP6_ANY, protocol: 0, ttl: 0, tos: 0, headerLen: 0, netif: null as unknown as Netif, broadcast: false, broadcastNetif: null, multicast: false };
   }
 
   /** Register a transport protocol's input (TCP 6, UDP 17, ICMPv6 58). */

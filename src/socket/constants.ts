@@ -40,3 +40,17 @@ export const POLL_ONESHOT = 1;
 
 /** MP_STREAM_POLL: the ioctl request that asks for poll flags. */
 export const MP_STREAM_POLL = 3;
+
+// Buffer and linger options with lwIP's values, as SO_REUSEADDR, SO_KEEPALIVE
+// and SO_ERROR above (Linux's SO_RCVBUF, 8, is SO_KEEPALIVE here).
+/** setsockopt(SOL_SOCKET, SO_SNDBUF, bytes): the TCP send buffer (lwIP's value, 0x1001). */
+export const SO_SNDBUF = 0x1001;
+/** setsockopt(SOL_SOCKET, SO_RCVBUF, bytes): the TCP receive buffer and window (lwIP's value, 0x1002). */
+export const SO_RCVBUF = 0x1002;
+/** setsockopt(SOL_SOCKET, SO_LINGER, [onoff, seconds]) (lwIP's value, 0x0080). */
+export const SO_LINGER = 0x0080;
+
+/** recv flag: return the data but leave it queued (Linux's value, 2). */
+export const MSG_PEEK = 0x02;
+/** recv flag: this call is non-blocking even on a blocking socket (Linux's value, 0x40). */
+export const MSG_DONTWAIT = 0x40;

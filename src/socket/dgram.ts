@@ -21,15 +21,16 @@ import type { RawUdp } from '../callbacks/raw-udp.ts';
 import type { Pbuf } from '../pbuf/pbuf.ts';
 import { PbufType } from '../pbuf/pbuf.ts';
 import { PbufLayer } from '../pbuf/pool.ts';
-import type { Timer } from '../time/timer-heap.ts';
 import type { UdpPcb } from '../udp/pcb.ts';
 import { UDP_MAX_PAYLOAD } from '../udp/output.ts';
 import { IP6_ADDR_ANY, IP_ANY_TYPE } from '../callbacks/addr.ts';
 import { formatIp, ipIsAny, IP6_ANY, type IpAddr } from '../wire/ipaddr.ts';
 import { localFor, parseSockAddr, peerFor, sockAddrOf, type AnySockAddr, type SockAddr, type SockAddrArg } from './addr.ts';
-import { AF_INET, AF_INET6, IPPROTO_IPV6, IPV6_V6ONLY, MP_STREAM_POLL, POLLERR, POLLIN, POLLNVAL, POLLOUT, SO_CALLBACK, SO_ERROR, SO_REUSEADDR, SOCK_DGRAM, SOL_SOCKET } from './constants.ts';
+import { AF_INET, AF_INET6, IPPROTO_IPV6, IPV6_V6ONLY, MP_STREAM_POLL, MSG_DONTWAIT, MSG_PEEK, POLLERR, POLLIN, POLLNVAL, POLLOUT, SO_CALLBACK, SO_ERROR, SO_REUSEADDR, SOCK_DGRAM, SOL_SOCKET } from './constants.ts';
 import { errno, errnoFromErr, OSError } from './errors.ts';
 import type { SocketLayer } from './layer.ts';
+import { SocketNotifier } from './waiters.ts';
+import { bytesArg, flagsArg, sizeArg, writeSlice } from './args.ts';
 import type { ByMode, SocketMode, TimeoutMode } from './mode.ts';
 
 /** Largest payload of one datagram over IPv6 (65535 - 8: the payload length field covers the UDP header, not the IPv6 one). */
@@ -75,12 +76,7 @@ export class DatagramSocket<out M extends SocketMode = SocketMode, out A extends
   private qBytes = 0;
   private readonly maxDatagrams: number;
   private readonly maxBytes: number;
-  /** The option-20 callback (typed `(sock: never) => void`: a field typed with M or A would make them invariant; setsockopt checks its type). */
-  private callback: ((sock: never) => void) | null = null;
-  private callbackDue = false;
-  private readonly waiters = new Set<() => void>();
-  private readonly watchers = new Set<() => void>();
-  private notifyScheduled = false;
+  private readonly notifier: SocketNotifier;
   private readonly raw: RawUdp;
   /** IPV6_V6ONLY (AF_INET6 sockets; Linux's default 0: a socket on `::` takes IPv4 too). */
   private v6only = false;
@@ -95,6 +91,7 @@ export class DatagramSocket<out M extends SocketMode = SocketMode, out A extends
     /** AF_INET or AF_INET6 (CPython's socket.family). */
     readonly family: number = AF_INET,
   ) {
+    this.notifier = new SocketNotifier(layer, this);
     this.raw = layer.rawUdp;
     this.pcb = pcb;
     this.maxDatagrams = q.maxDatagrams ?? 128;
@@ -156,7 +153,7 @@ export class DatagramSocket<out M extends SocketMode = SocketMode, out A extends
     const pcb = this.open();
     if (level === SOL_SOCKET && opt === SO_CALLBACK) {
       if (value !== null && value !== undefined && typeof value !== 'function') throw new OSError(errno.EINVAL, 'option 20 takes a function or null');
-      this.callback = (value ?? null) as ((sock: never) => void) | null;
+      this.notifier.callback = (value ?? null) as ((sock: never) => void) | null;
       return;
     }
     if (level === SOL_SOCKET && opt === SO_REUSEADDR) {
@@ -234,6 +231,7 @@ export class DatagramSocket<out M extends SocketMode = SocketMode, out A extends
 
   /** send(data) on a connected socket: the byte count. */
   send(data: Uint8Array): number {
+    data = bytesArg(data, 'send');
     const pcb = this.open();
     if (!pcb.connected) throw new OSError(errno.ENOTCONN);
     return this.output(pcb, data, null);
@@ -241,32 +239,43 @@ export class DatagramSocket<out M extends SocketMode = SocketMode, out A extends
 
   /** sendto(data, (host, port)): the byte count. AF_INET6: '::ffff:a.b.c.d' sends over IPv4. */
   sendto(data: Uint8Array, addr: SockAddrArg): number {
+    data = bytesArg(data, 'sendto');
     const pcb = this.open();
     const dst = this.peerOf(addr);
     if (ipIsAny(dst[0]) || dst[1] === 0) throw new OSError(errno.EINVAL, 'cannot send to the wildcard address or port 0');
     return this.output(pcb, data, dst);
   }
 
-  /** MicroPython's write() on a connected datagram socket is send(). */
-  write(data: Uint8Array): number {
-    return this.send(data);
+  /** MicroPython's write() on a connected datagram socket is send(); write(buf, max_len) and write(buf, off, max_len) as streams. */
+  write(data: Uint8Array, offOrLen?: number, maxLen?: number): number {
+    return this.send(writeSlice(bytesArg(data, 'write'), offOrLen, maxLen));
   }
 
   // ---------------------------------------------------------------------
   // Receiving
   // ---------------------------------------------------------------------
 
-  /** recv(n): the next datagram (at most n bytes of it). Non-blocking: OSError(EAGAIN) if none is waiting. */
-  recv(n: number): ByMode<M, Uint8Array, Promise<Uint8Array>> {
+  /**
+   * recv(n, flags=0): the next datagram (at most n bytes of it).
+   * Non-blocking: OSError(EAGAIN) if none is waiting. flags: MSG_PEEK
+   * leaves the datagram queued (the next recv returns it again);
+   * MSG_DONTWAIT makes this call non-blocking (on a blocking socket the
+   * Promise is already settled).
+   */
+  recv(n: number, flags = 0): ByMode<M, Uint8Array, Promise<Uint8Array>> {
+    const want = sizeArg(n, 'recv');
+    const f = flagsArg(flags);
     return this.op(() => {
-      const r = this.tryRecv(n);
+      const r = this.tryRecv(want, (f & MSG_PEEK) !== 0);
       return r === AGAIN ? AGAIN : r[0];
-    });
+    }, (f & MSG_DONTWAIT) !== 0);
   }
 
-  /** recvfrom(n): [bytes, [host, port]]. Non-blocking: OSError(EAGAIN) if none is waiting. */
-  recvfrom(n: number): ByMode<M, [Uint8Array, A], Promise<[Uint8Array, A]>> {
-    return this.op(() => this.tryRecv(n));
+  /** recvfrom(n, flags=0): [bytes, [host, port]]; flags as recv. Non-blocking: OSError(EAGAIN) if none is waiting. */
+  recvfrom(n: number, flags = 0): ByMode<M, [Uint8Array, A], Promise<[Uint8Array, A]>> {
+    const want = sizeArg(n, 'recvfrom');
+    const f = flagsArg(flags);
+    return this.op(() => this.tryRecv(want, (f & MSG_PEEK) !== 0), (f & MSG_DONTWAIT) !== 0);
   }
 
   // ---------------------------------------------------------------------
@@ -294,15 +303,14 @@ export class DatagramSocket<out M extends SocketMode = SocketMode, out A extends
 
   /** @internal Pollers watch the socket through this. */
   watch(fn: () => void): () => void {
-    this.watchers.add(fn);
-    return () => this.watchers.delete(fn);
+    return this.notifier.watch(fn);
   }
 
   /** close(): unread datagrams are freed; afterwards every call raises EBADF. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.callback = null;
+    this.notifier.callback = null;
     for (const p of this.qP) p.free();
     this.qP.length = 0;
     this.qAddr.length = 0;
@@ -313,7 +321,7 @@ export class DatagramSocket<out M extends SocketMode = SocketMode, out A extends
     if (pcb !== null) this.raw.udpRemove(pcb);
     this.layer.open--;
     this.layer.counters.closed++;
-    this.scheduleNotify(false);
+    this.notifier.schedule(false);
   }
 
   toString(): string {
@@ -379,21 +387,26 @@ export class DatagramSocket<out M extends SocketMode = SocketMode, out A extends
     throw new OSError(errnoFromErr(err));
   }
 
-  private tryRecv(n: number): [Uint8Array, A] | Again {
+  private tryRecv(n: number, peek = false): [Uint8Array, A] | Again {
     this.open();
     this.raisePending();
-    const p = this.qP.shift();
+    const p = this.qP[0];
     if (p === undefined) return AGAIN;
-    const a = this.qAddr.shift()!;
-    const port = this.qPort.shift()!;
-    this.qBytes -= p.totLen;
+    const a = this.qAddr[0]!;
+    const port = this.qPort[0]!;
     const len = Math.max(0, Math.min(Math.floor(n), p.totLen));
     let data = EMPTY;
     if (len > 0) {
       data = new Uint8Array(len);
       p.copyPartial(data, len, 0);
     }
-    p.free();
+    if (!peek) {
+      this.qP.shift();
+      this.qAddr.shift();
+      this.qPort.shift();
+      this.qBytes -= p.totLen;
+      p.free();
+    }
     return [data, this.addrOf(a, port)];
   }
 
@@ -417,13 +430,13 @@ export class DatagramSocket<out M extends SocketMode = SocketMode, out A extends
     this.qAddr.push(addr);
     this.qPort.push(port);
     this.qBytes += p.totLen;
-    this.scheduleNotify(true);
+    this.notifier.schedule(true);
   }
 
   private onError(err: number): void {
     if (this.closed) return;
     this.error = err === Err.RST ? errno.ECONNREFUSED : err === Err.RTE ? errno.EHOSTUNREACH : errno.EIO;
-    this.scheduleNotify(true);
+    this.notifier.schedule(true);
   }
 
   /**
@@ -432,11 +445,21 @@ export class DatagramSocket<out M extends SocketMode = SocketMode, out A extends
    * the branch taken is the one M stands for (setblocking/settimeout type
    * the socket from the timeout they set).
    */
-  private op<T>(attempt: () => T | Again): ByMode<M, T, Promise<T>> {
+  private op<T>(attempt: () => T | Again, dontWait = false): ByMode<M, T, Promise<T>> {
     if (this.timeoutMs === 0) {
       const r = attempt();
       if (r === AGAIN) throw new OSError(errno.EAGAIN);
       return r as ByMode<M, T, never>;
+    }
+    if (dontWait) {
+      // MSG_DONTWAIT on a blocking socket: one attempt now, the Promise already settled.
+      let r: T | Again;
+      try {
+        r = attempt();
+      } catch (e) {
+        return Promise.reject(e as Error) as ByMode<M, never, Promise<T>>;
+      }
+      return (r === AGAIN ? Promise.reject(new OSError(errno.EAGAIN)) : Promise.resolve(r)) as ByMode<M, never, Promise<T>>;
     }
     return this.blocking(attempt) as ByMode<M, never, Promise<T>>;
   }
@@ -446,52 +469,7 @@ export class DatagramSocket<out M extends SocketMode = SocketMode, out A extends
     for (;;) {
       const r = attempt();
       if (r !== AGAIN) return r;
-      if (!(await this.waitChange(deadline))) throw new OSError(errno.ETIMEDOUT);
+      if (!(await this.notifier.waitChange(deadline))) throw new OSError(errno.ETIMEDOUT);
     }
-  }
-
-  private waitChange(deadline: number): Promise<boolean> {
-    return new Promise((resolve) => {
-      let timer: Timer | null = null;
-      const wake = (): void => {
-        timer?.stop();
-        resolve(true);
-      };
-      this.waiters.add(wake);
-      if (Number.isFinite(deadline)) {
-        timer = this.layer.host.clock.timer(() => {
-          this.waiters.delete(wake);
-          resolve(false);
-        });
-        timer.startAt(deadline);
-      }
-    });
-  }
-
-  private scheduleNotify(forCallback: boolean): void {
-    if (forCallback) this.callbackDue = true;
-    if (this.notifyScheduled) return;
-    this.notifyScheduled = true;
-    this.layer.host.defer(() => this.runNotify());
-  }
-
-  private runNotify(): void {
-    this.notifyScheduled = false;
-    if (this.waiters.size > 0) {
-      const ws = [...this.waiters];
-      this.waiters.clear();
-      for (const w of ws) w();
-    }
-    for (const fn of [...this.watchers]) fn();
-    const cb = this.callback;
-    if (this.callbackDue && cb !== null) {
-      this.callbackDue = false;
-      try {
-        cb(this as never); // the callback setsockopt took for this socket's own type
-      } catch (e) {
-        this.layer.callbackFailed(e, this);
-      }
-    }
-    this.callbackDue = false;
   }
 }

@@ -20,6 +20,10 @@
 // EOF/error. Non-blocking: recv/send raise EAGAIN when nothing can be done;
 // read/readinto/write return null instead, else what was possible.
 //
+// recv/recvfrom/recv_into take MSG_PEEK and MSG_DONTWAIT; arguments are
+// checked (TypeError / RangeError) before any state changes, so a bad one
+// never consumes data. SO_SNDBUF / SO_RCVBUF / SO_LINGER: see setsockopt.
+//
 // Rules the raw layer is used under (seeds 000-002, docs/raw-api.md):
 // - user code never runs inside a raw callback: events are handed out with
 //   stack.defer(), i.e. as soon as the current packet is processed;
@@ -35,7 +39,6 @@ import type { TcpPcb } from '../pcb/pcb.ts';
 import { TcpState } from '../pcb/state.ts';
 import { IP6_ADDR_ANY, IP_ANY_TYPE } from '../callbacks/addr.ts';
 import { ipIsAny, IP6_ANY, type IpAddr } from '../wire/ipaddr.ts';
-import type { Timer } from '../time/timer-heap.ts';
 import { localFor, parseSockAddr, peerFor, resolveLiteral, sockAddrOf, type AddrInfo, type AnySockAddr, type SockAddr, type SockAddrArg } from './addr.ts';
 import {
   AF_INET,
@@ -45,6 +48,8 @@ import {
   IPPROTO_UDP,
   IPV6_V6ONLY,
   MP_STREAM_POLL,
+  MSG_DONTWAIT,
+  MSG_PEEK,
   POLLERR,
   POLLHUP,
   POLLIN,
@@ -53,6 +58,9 @@ import {
   SO_CALLBACK,
   SO_ERROR,
   SO_KEEPALIVE,
+  SO_LINGER,
+  SO_RCVBUF,
+  SO_SNDBUF,
   SO_REUSEADDR,
   SOCK_DGRAM,
   SOCK_STREAM,
@@ -62,6 +70,8 @@ import {
 } from './constants.ts';
 import { errno, errnoFromErr, OSError } from './errors.ts';
 import type { SocketLayer } from './layer.ts';
+import { SocketNotifier } from './waiters.ts';
+import { bufferArg, bufSizeArg, bytesArg, flagsArg, lingerArg, sizeArg, writeSlice } from './args.ts';
 import type { ByMode, SocketMode, TimeoutMode } from './mode.ts';
 
 export type { ByMode, SocketMode, TimeoutMode } from './mode.ts';
@@ -90,10 +100,6 @@ type Again = typeof AGAIN;
 /** The option-20 callback of a socket in mode `M`: it is called with that socket. */
 export type SocketCallback<M extends SocketMode = SocketMode, A extends AnySockAddr = SockAddr> = (sock: Socket<M, A>) => void;
 
-interface Waiter {
-  wake(): void;
-}
-
 /** A socket typed as blocking: calls that may wait return Promises. */
 export type BlockingSocket = Socket<'blocking'>;
 /** A socket typed as non-blocking: calls return at once (or raise EAGAIN / return null). */
@@ -119,17 +125,7 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
   /** Connections waiting for accept() (listeners). */
   private readonly acceptQ: TcpPcb[] = [];
   private backlog = 0;
-  /**
-   * The option-20 callback slot and whether an event is due for it. (Typed
-   * `(sock: never) => void`, not SocketCallback<M, A>: a field typed with M
-   * or A would make them invariant, and Socket<'blocking'> no longer a
-   * Socket; setsockopt checks the callback's type.)
-   */
-  private callback: ((sock: never) => void) | null = null;
-  private callbackDue = false;
-  private readonly waiters = new Set<Waiter>();
-  private readonly watchers = new Set<() => void>();
-  private notifyScheduled = false;
+  private readonly notifier: SocketNotifier;
   /** setwritebuffer(): writes beyond the TCP send buffer wait here (bounded). */
   private wbuf: Uint8Array[] = [];
   private wbufBytes = 0;
@@ -140,6 +136,13 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
   private v6only = false;
   /** SOCK_STREAM (CPython's socket.type). */
   readonly type = SOCK_STREAM;
+  /** SO_LINGER as [onoff, seconds]. */
+  private linger: [number, number] = [0, 0];
+  /** SO_SNDBUF in effect (the stack's tcp.sndBuf until set). */
+  private sndBufSize: number;
+  /** SO_SNDBUF / SO_RCVBUF as set (null: never), for connections a listener accepts. */
+  private sndBufSet: number | null = null;
+  private rcvBufSet: number | null = null;
 
   /** @internal Use SocketLayer.socket() / stack.socket(). */
   constructor(
@@ -149,7 +152,9 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
     /** AF_INET or AF_INET6 (CPython's socket.family): how addresses are written, and which a socket may use. */
     readonly family: number = AF_INET,
   ) {
+    this.notifier = new SocketNotifier(layer, this);
     this.raw = layer.raw;
+    this.sndBufSize = this.raw.tcp.config.sndBuf;
     this.pcb = pcb;
     this.raw.tcpArg(pcb, this);
     this.installConnectionCallbacks(pcb);
@@ -249,12 +254,42 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
    * AF_INET6 socket before bind, EINVAL after, as Linux).
    */
   setsockopt(level: typeof SOL_SOCKET, opt: typeof SO_CALLBACK, value: SocketCallback<M, A> | null): void;
+  setsockopt(level: typeof SOL_SOCKET, opt: typeof SO_LINGER, value: readonly [number, number] | Uint8Array): void;
   setsockopt(level: number, opt: number, value: number | boolean): void;
   setsockopt(level: number, opt: number, value: unknown): void {
     this.checkOpen();
+    if (level === SOL_SOCKET && opt === SO_LINGER) {
+      this.linger = lingerArg(value);
+      return;
+    }
+    if (level === SOL_SOCKET && opt === SO_SNDBUF) {
+      const v = bufSizeArg(value, 'SO_SNDBUF');
+      if (this.pcb !== null && this._state !== SockState.LISTENING) this.pcb.sndBuf += v - this.sndBufSize;
+      this.sndBufSize = v;
+      this.sndBufSet = v;
+      return;
+    }
+    if (level === SOL_SOCKET && opt === SO_RCVBUF) {
+      const v = bufSizeArg(value, 'SO_RCVBUF');
+      this.rcvBufSet = v;
+      const pcb = this.pcb;
+      if (pcb === null || this._state === SockState.LISTENING) return;
+      if (this._state === SockState.NEW && pcb.state === TcpState.CLOSED) {
+        // Before connect: the window we will advertise, and (at connect) its scale.
+        pcb.rcvBufSize = v;
+        pcb.rcvWnd = v;
+        pcb.rcvAnnWnd = Math.min(v, 0xffff);
+      } else if (v < pcb.rcvBufSize) {
+        // Connected: only lower it (the window scale was agreed at the handshake).
+        const held = pcb.rcvBufSize - pcb.rcvWnd;
+        pcb.rcvBufSize = v;
+        pcb.rcvWnd = Math.max(0, v - held);
+      }
+      return;
+    }
     if (level === SOL_SOCKET && opt === SO_CALLBACK) {
       if (value !== null && value !== undefined && typeof value !== 'function') throw new OSError(errno.EINVAL, 'option 20 takes a function or null');
-      this.callback = (value ?? null) as ((sock: never) => void) | null;
+      this.notifier.callback = (value ?? null) as ((sock: never) => void) | null;
       return;
     }
     const on = typeof value === 'boolean' ? value : Number(value) !== 0;
@@ -289,9 +324,27 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
     throw new OSError(errno.EOPNOTSUPP, `setsockopt level ${level} option ${opt}`);
   }
 
-  /** getsockopt(SOL_SOCKET, SO_ERROR) returns the pending errno (0 if none) and clears it. */
-  getsockopt(level: number, opt: number): number {
+  /**
+   * getsockopt(SOL_SOCKET, SO_ERROR) returns the pending errno (0 if none)
+   * and clears it. SO_LINGER: [onoff, seconds], or with `buflen` (CPython's
+   * form) the struct linger as 8 bytes (two little-endian int32).
+   * SO_SNDBUF / SO_RCVBUF: the size in effect (not doubled as Linux does).
+   */
+  getsockopt(level: typeof SOL_SOCKET, opt: typeof SO_LINGER): [number, number];
+  getsockopt(level: typeof SOL_SOCKET, opt: typeof SO_LINGER, buflen: number): Uint8Array;
+  getsockopt(level: number, opt: number): number;
+  getsockopt(level: number, opt: number, buflen?: number): number | [number, number] | Uint8Array {
     this.checkOpen();
+    if (level === SOL_SOCKET && opt === SO_LINGER) {
+      if (buflen === undefined) return [this.linger[0], this.linger[1]];
+      const b = new Uint8Array(8);
+      const dv = new DataView(b.buffer);
+      dv.setInt32(0, this.linger[0], true);
+      dv.setInt32(4, this.linger[1], true);
+      return b.subarray(0, Math.max(0, Math.min(8, buflen)));
+    }
+    if (level === SOL_SOCKET && opt === SO_SNDBUF) return this.sndBufSize;
+    if (level === SOL_SOCKET && opt === SO_RCVBUF) return this.pcb !== null && this._state !== SockState.LISTENING ? this.pcb.rcvBufSize : (this.rcvBufSet ?? this.raw.tcp.config.rcvWnd);
     if (level === SOL_SOCKET && opt === SO_ERROR) {
       if (this.error === 0 || this.errorReported) return 0;
       this.errorReported = true;
@@ -411,7 +464,7 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
     const err = this.raw.tcpConnect(pcb, ip, port, () => {
       if (this._state === SockState.CONNECTING) this._state = SockState.CONNECTED;
       if (this.wbufBytes > 0) this.flushWriteBuffer();
-      this.scheduleNotify(false);
+      this.notifier.schedule(false);
       return Err.OK;
     });
     if (err !== Err.OK) throw new OSError(errnoFromErr(err));
@@ -430,13 +483,38 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
   // Reading
   // -------------------------------------------------------------------------
 
-  /** recv(n): one attempt; b'' at EOF. Non-blocking: EAGAIN when nothing is there. */
-  recv(n: number): ByMode<M, Uint8Array, Promise<Uint8Array>> {
+  /**
+   * recv(n, flags=0): one attempt; b'' at EOF. Non-blocking: EAGAIN when
+   * nothing is there. flags: MSG_PEEK returns the data and leaves it queued
+   * (the window does not reopen); MSG_DONTWAIT makes this one call
+   * non-blocking: on a blocking socket the Promise is already settled
+   * (rejected with EAGAIN when nothing is there).
+   */
+  recv(n: number, flags = 0): ByMode<M, Uint8Array, Promise<Uint8Array>> {
+    const want = sizeArg(n, 'recv');
+    const f = flagsArg(flags);
     return this.op(
-      () => this.tryRecv(n),
+      () => this.tryRecv(want, (f & MSG_PEEK) !== 0),
       () => {
         throw new OSError(errno.EAGAIN);
       },
+      (f & MSG_DONTWAIT) !== 0,
+    );
+  }
+
+  /** recvfrom(n, flags=0): [recv(n, flags), the peer's address] (modlwip has it for TCP too). */
+  recvfrom(n: number, flags = 0): ByMode<M, [Uint8Array, A], Promise<[Uint8Array, A]>> {
+    const want = sizeArg(n, 'recvfrom');
+    const f = flagsArg(flags);
+    return this.op(
+      () => {
+        const r = this.tryRecv(want, (f & MSG_PEEK) !== 0);
+        return r === AGAIN ? AGAIN : ([r, this.peer!] as [Uint8Array, A]);
+      },
+      () => {
+        throw new OSError(errno.EAGAIN);
+      },
+      (f & MSG_DONTWAIT) !== 0,
     );
   }
 
@@ -446,19 +524,22 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
    * reuses one buffer allocates nothing per call. Returns the count, 0 at
    * EOF. Non-blocking: EAGAIN when nothing is there.
    */
-  recvInto(buf: Uint8Array, nbytes?: number): ByMode<M, number, Promise<number>> {
-    const want = Math.min(buf.length, nbytes ?? buf.length);
+  recvInto(buf: Uint8Array, nbytes?: number, flags = 0): ByMode<M, number, Promise<number>> {
+    const b = bufferArg(buf, 'recv_into');
+    const want = nbytes === undefined ? b.length : Math.min(b.length, sizeArg(nbytes, 'recv_into nbytes'));
+    const f = flagsArg(flags);
     return this.op(
-      () => this.tryRecvInto(buf, want),
+      () => this.tryRecvInto(b, want, (f & MSG_PEEK) !== 0),
       () => {
         throw new OSError(errno.EAGAIN);
       },
+      (f & MSG_DONTWAIT) !== 0,
     );
   }
 
   /** CPython's name for recvInto. */
-  recv_into(buf: Uint8Array, nbytes?: number): ByMode<M, number, Promise<number>> {
-    return this.recvInto(buf, nbytes);
+  recv_into(buf: Uint8Array, nbytes?: number, flags = 0): ByMode<M, number, Promise<number>> {
+    return this.recvInto(buf, nbytes, flags);
   }
 
   /**
@@ -477,7 +558,9 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
 
   /** readinto(buf, n?): like read into `buf`; returns the count (0 at EOF), or null (non-blocking, nothing there). */
   readinto(buf: Uint8Array, nbytes?: number): ByMode<M, number | null, Promise<number>> {
-    const want = Math.min(buf.length, nbytes ?? buf.length);
+    // Checked before anything is read: a bad argument must not consume data.
+    buf = bufferArg(buf, 'readinto');
+    const want = nbytes === undefined ? buf.length : Math.min(buf.length, sizeArg(nbytes, 'readinto nbytes'));
     const self: Socket<SocketMode, A> = this; // the mode is tested at run time below
     const got = self.read(want);
     if (got === null) return this.asNonBlocking(null);
@@ -512,6 +595,7 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
 
   /** send(data): one attempt, may be short. Non-blocking: EAGAIN when no buffer space. */
   send(data: Uint8Array): ByMode<M, number, Promise<number>> {
+    data = bytesArg(data, 'send');
     return this.op(
       () => this.trySend(data),
       () => {
@@ -523,8 +607,11 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
   /**
    * write(data): blocking, all of it (fewer only when the timeout passes
    * after some progress); non-blocking: what fits, null if nothing does.
+   * MicroPython's stream forms: write(buf, max_len) writes at most max_len
+   * bytes, write(buf, off, max_len) at most max_len from offset off.
    */
-  write(data: Uint8Array): ByMode<M, number | null, Promise<number>> {
+  write(data: Uint8Array, offOrLen?: number, maxLen?: number): ByMode<M, number | null, Promise<number>> {
+    data = writeSlice(bytesArg(data, 'write'), offOrLen, maxLen);
     if (this.timeoutMs === 0) {
       const r = this.trySend(data);
       return this.asNonBlocking(r === AGAIN ? null : r);
@@ -537,6 +624,7 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
    * else OSError(EAGAIN) with nothing sent (modlwip's rule).
    */
   sendall(data: Uint8Array): ByMode<M, void, Promise<void>> {
+    data = bytesArg(data, 'sendall');
     if (this.timeoutMs === 0) {
       this.checkWritable();
       if (this.wbufCap > 0) {
@@ -609,8 +697,7 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
 
   /** @internal Pollers watch the socket through this. */
   watch(fn: () => void): () => void {
-    this.watchers.add(fn);
-    return () => this.watchers.delete(fn);
+    return this.notifier.watch(fn);
   }
 
   /**
@@ -622,7 +709,7 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
     if (this._state === SockState.CLOSED) return;
     const wasListening = this._state === SockState.LISTENING;
     this._state = SockState.CLOSED;
-    this.callback = null;
+    this.notifier.callback = null;
     this.freeRx();
     this.layer.open--;
     this.layer.counters.closed++;
@@ -635,9 +722,13 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
         this.raw.tcpClose(pcb);
       }
     } else if (pcb !== null) {
-      this.closeConnection(pcb);
+      if (this.linger[0] !== 0 && this.linger[1] === 0) this.abortOnClose(pcb);
+      else {
+        this.closeConnection(pcb);
+        if (this.linger[0] !== 0) this.lingerLimit(pcb, this.linger[1]);
+      }
     }
-    this.scheduleNotify(false);
+    this.notifier.schedule(false);
   }
 
   toString(): string {
@@ -659,7 +750,7 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
   private onRecv(p: Pbuf | null): number {
     if (p === null) {
       if (this._state === SockState.CONNECTED || this._state === SockState.CONNECTING) this._state = SockState.PEER_CLOSED;
-      this.scheduleNotify(true);
+      this.notifier.schedule(true);
       return Err.OK;
     }
     if (this._state === SockState.CLOSED) {
@@ -670,13 +761,13 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
     if (this.rx === null) this.rx = p;
     else this.rx.cat(p);
     this.rxBytes += p.totLen;
-    this.scheduleNotify(true);
+    this.notifier.schedule(true);
     return Err.OK;
   }
 
   private onSent(): number {
     if (this.wbufBytes > 0) this.flushWriteBuffer();
-    this.scheduleNotify(false);
+    this.notifier.schedule(false);
     return Err.OK;
   }
 
@@ -693,7 +784,7 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
       this._state = SockState.ERROR;
     }
     this.dropWriteBuffer();
-    this.scheduleNotify(true);
+    this.notifier.schedule(true);
   }
 
   /** A listener's raw accept callback: queue the connection, refuse its data until accept(). */
@@ -714,7 +805,7 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
     // SYNs are then dropped (the client retries) rather than reset.
     raw.tcpBacklogDelayed(npcb);
     this.acceptQ.push(npcb);
-    this.scheduleNotify(true);
+    this.notifier.schedule(true);
     return Err.OK;
   }
 
@@ -731,6 +822,10 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
     // Same timeout as the listener, so the same mode M.
     const s = new Socket<M, A>(this.layer, npcb, true, this.family);
     s.timeoutMs = this.timeoutMs;
+    // As Linux, the connection takes the listener's buffer sizes and linger (the receive buffer as a cap only).
+    if (this.sndBufSet !== null) s.setsockopt(SOL_SOCKET, SO_SNDBUF, this.sndBufSet);
+    if (this.rcvBufSet !== null) s.setsockopt(SOL_SOCKET, SO_RCVBUF, this.rcvBufSet);
+    s.linger = [this.linger[0], this.linger[1]];
     this.layer.counters.accepted++;
     // What the connection held while waiting (data, FIN) comes in now.
     this.raw.tcpProcessRefusedData(npcb);
@@ -765,19 +860,26 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
     }
   }
 
-  private tryRecv(n: number): Uint8Array | Again {
+  private tryRecv(n: number, peek = false): Uint8Array | Again {
     this.checkReadable();
     if (n <= 0) return EMPTY;
-    if (this.rxBytes > 0) return this.take(Math.min(n, this.rxBytes));
+    if (this.rxBytes > 0) {
+      const m = Math.min(n, this.rxBytes);
+      if (!peek) return this.take(m);
+      const out = new Uint8Array(m);
+      this.rx!.copyPartial(out, m, 0);
+      return out;
+    }
     return this.eofOrError();
   }
 
-  private tryRecvInto(buf: Uint8Array, n: number): number | Again {
+  private tryRecvInto(buf: Uint8Array, n: number, peek = false): number | Again {
     this.checkReadable();
     if (n <= 0) return 0;
     if (this.rxBytes > 0) {
       const m = Math.min(n, this.rxBytes);
-      this.takeInto(buf, m);
+      if (peek) this.rx!.copyPartial(buf, m, 0);
+      else this.takeInto(buf, m);
       return m;
     }
     const r = this.eofOrError();
@@ -1014,6 +1116,36 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
     this.finishClose(pcb);
   }
 
+  /** SO_LINGER on with 0 s: close() resets the connection (tcp_abort), discarding what is unsent. */
+  private abortOnClose(pcb: TcpPcb): void {
+    const raw = this.raw;
+    this.dropWriteBuffer();
+    raw.tcpArg(pcb, null);
+    raw.tcpRecv(pcb, null);
+    raw.tcpSent(pcb, null);
+    raw.tcpErr(pcb, null);
+    if (!raw.isFreed(pcb)) raw.tcpAbort(pcb);
+  }
+
+  /**
+   * SO_LINGER on with t > 0 s: close() cannot block in JavaScript, so the
+   * close goes on in the background; what has not been delivered (and our
+   * FIN acknowledged) t s later is discarded with a RST (BSD's rule when
+   * the linger time passes).
+   */
+  private lingerLimit(pcb: TcpPcb, seconds: number): void {
+    const raw = this.raw;
+    const timer = this.layer.host.clock.timer(() => {
+      if (raw.isFreed(pcb)) return;
+      const st = pcb.state;
+      if (st === TcpState.FIN_WAIT_2 || st === TcpState.TIME_WAIT || st === TcpState.CLOSED) return;
+      this.dropWriteBuffer();
+      raw.tcpErr(pcb, null);
+      raw.tcpAbort(pcb);
+    });
+    timer.start(seconds * 1000);
+  }
+
   private finishClose(pcb: TcpPcb): void {
     const raw = this.raw;
     raw.tcpArg(pcb, null);
@@ -1055,10 +1187,21 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
   // -------------------------------------------------------------------------
 
   /** Run `attempt` now (non-blocking) or until it stops saying AGAIN (blocking). */
-  private op<T>(attempt: () => T | Again, onAgain: () => T): ByMode<M, T, Promise<T>> {
+  private op<T>(attempt: () => T | Again, onAgain: () => T, dontWait = false): ByMode<M, T, Promise<T>> {
     if (this.timeoutMs === 0) {
       const r = attempt();
       return this.asNonBlocking(r === AGAIN ? onAgain() : r);
+    }
+    if (dontWait) {
+      // MSG_DONTWAIT on a blocking socket: one attempt now, the Promise already settled.
+      let r: T | Again;
+      try {
+        r = attempt();
+        if (r === AGAIN) r = onAgain();
+      } catch (e) {
+        return this.asBlocking(Promise.reject(e as Error) as Promise<T>);
+      }
+      return this.asBlocking(Promise.resolve(r));
     }
     return this.asBlocking(this.blocking(attempt));
   }
@@ -1086,7 +1229,7 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
     for (;;) {
       const r = attempt();
       if (r !== AGAIN) return r;
-      if (!(await this.waitChange(deadline))) {
+      if (!(await this.notifier.waitChange(deadline))) {
         onTimeout?.();
         throw new OSError(errno.ETIMEDOUT);
       }
@@ -1096,59 +1239,6 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
   /** When an operation starting now times out (Infinity without a timeout). */
   private deadline(): number {
     return this.timeoutMs === null ? Infinity : this.layer.host.clock.now() + this.timeoutMs;
-  }
-
-  /** Resolves true at the next change of the socket, false at `deadline`. */
-  private waitChange(deadline: number): Promise<boolean> {
-    return new Promise((resolve) => {
-      let timer: Timer | null = null;
-      const w: Waiter = {
-        wake: () => {
-          timer?.stop();
-          resolve(true);
-        },
-      };
-      this.waiters.add(w);
-      if (Number.isFinite(deadline)) {
-        timer = this.layer.host.clock.timer(() => {
-          this.waiters.delete(w);
-          resolve(false);
-        });
-        timer.startAt(deadline);
-      }
-    });
-  }
-
-  /**
-   * Something happened: wake waiters, pollers and (for data, connections,
-   * EOF and errors) the option-20 callback, as stack work right after the
-   * current packet, never inside it.
-   */
-  private scheduleNotify(forCallback: boolean): void {
-    if (forCallback) this.callbackDue = true;
-    if (this.notifyScheduled) return;
-    this.notifyScheduled = true;
-    this.layer.host.defer(() => this.runNotify());
-  }
-
-  private runNotify(): void {
-    this.notifyScheduled = false;
-    if (this.waiters.size > 0) {
-      const ws = [...this.waiters];
-      this.waiters.clear();
-      for (const w of ws) w.wake();
-    }
-    for (const fn of [...this.watchers]) fn();
-    const cb = this.callback;
-    if (this.callbackDue && cb !== null) {
-      this.callbackDue = false;
-      try {
-        cb(this as never); // the callback setsockopt took for this socket's own type
-      } catch (e) {
-        this.layer.callbackFailed(e, this);
-      }
-    }
-    this.callbackDue = false;
   }
 }
 

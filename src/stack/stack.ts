@@ -39,7 +39,7 @@ import { Rng } from '../time/rng.ts';
 import type { Timer, TimerCallback } from '../time/timer-heap.ts';
 import { VirtualClock } from '../time/virtual-clock.ts';
 import { formatIpv4Address, parseIpv4Address, prefixToMask } from '../wire/address.ts';
-import { IP6_LOOPBACK, Ip6Addr, type IpAddr, parseIp } from '../wire/ipaddr.ts';
+import { IP6_LOOPBACK, Ip6Addr, type IpAddr, toIpAddr } from '../wire/ipaddr.ts';
 
 export interface StackOptions {
   /** A name for logs and pcaps. */
@@ -570,14 +570,6 @@ function toAddr(a: number | string, what: string): number {
   if (typeof a === 'number') return a >>> 0;
   const n = parseIpv4Address(a);
   if (n === null) throw new RangeError(`invalid IPv4 ${what}: ${a}`);
-  return n;
-}
-
-function toIpAddr(a: IpAddr | string, what: string): IpAddr {
-  if (typeof a === 'number') return a >>> 0;
-  if (typeof a !== 'string') return a;
-  const n = parseIp(a);
-  if (n === null) throw new RangeError(`invalid IP ${what}: ${a}`);
   return n;
 }
 

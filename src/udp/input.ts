@@ -37,7 +37,7 @@ export function udpInput(udp: Udp, p: Pbuf, info: IpInfo): void {
   }
   // Source port 0 is allowed (no reply expected); destination port 0 never matches.
   const multicast = info.multicast;
-  const pcb = dstPort === 0 ? null : udp.table.lookup(info.dst, dstPort, info.src, srcPort, info.broadcast || multicast, info.netif.addr);
+  const pcb = dstPort === 0 ? null : udp.table.lookup(info.dst, dstPort, info.src, srcPort, info.broadcast || multicast, (info.broadcastNetif ?? info.netif).addr);
   if (pcb !== null && pcb.recvFn === null) {
     // Bound but nobody receives (lwIP frees the datagram, no ICMP).
     st.drop++;

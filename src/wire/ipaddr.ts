@@ -178,6 +178,19 @@ export function parseIp(s: string): IpAddr | null {
   return parseIpv4Address(s);
 }
 
+/**
+ * An address argument: a u32 or an Ip6Addr as is, or either family's text
+ * ("10.0.0.1", "fd00::1", "[::1]"). RangeError `invalid IP <what>: <a>`
+ * otherwise. (The one parser the raw APIs and the stack share.)
+ */
+export function toIpAddr(a: IpAddr | string, what = 'address'): IpAddr {
+  if (typeof a === 'number') return a >>> 0;
+  if (typeof a !== 'string') return a;
+  const n = parseIp(a);
+  if (n === null) throw new RangeError(`invalid IP ${what}: ${a}`);
+  return n;
+}
+
 /** 0 if `s` is not an address, else 4 or 6 (node's net.isIP). */
 export function ipVersionOf(s: string): 0 | 4 | 6 {
   if (typeof s !== 'string') return 0;

@@ -155,7 +155,10 @@ describe('socket types by mode', () => {
     expectTypeOf<Socket['accept']>().returns.toEqualTypeOf<[Socket, SockAddr] | Promise<[Socket, SockAddr]>>();
     expectTypeOf<Socket['connect']>().returns.toEqualTypeOf<void | Promise<void>>();
     // Calls that never wait are the same in every mode.
-    expectTypeOf<NonBlockingSocket['getsockopt']>().returns.toEqualTypeOf<number>();
+    // (getsockopt is overloaded: SO_LINGER gives a pair or bytes, the rest a number.)
+    expectTypeOf<NonBlockingSocket['getsockopt']>().toEqualTypeOf<BlockingSocket['getsockopt']>();
+    expectTypeOf((s: NonBlockingSocket) => s.getsockopt(1, 0x1007)).returns.toEqualTypeOf<number>();
+    expectTypeOf((s: BlockingSocket) => s.getsockopt(1, 0x0080)).returns.toEqualTypeOf<[number, number]>();
     expectTypeOf<BlockingSocket['getsockname']>().returns.toEqualTypeOf<SockAddr>();
     // Datagram sockets: only receiving depends on the mode.
     expectTypeOf<NonBlockingDatagramSocket['recv']>().returns.toEqualTypeOf<Uint8Array>();
