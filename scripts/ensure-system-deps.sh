@@ -15,6 +15,7 @@
 #   hping3               the SYN flood of test/load/syn-flood.test.ts
 #   python3-scapy        crafted IPv6 packets of test/interop/ipv6-hostile.test.ts
 #                        (the system /usr/bin/python3's scapy, not a pyenv one)
+#   chromium             the headless browser of test/interop/webrepl-browser.test.ts
 #
 # Never fails the command it runs before for want of a tool: without root or
 # apt-get it says what is missing (tsip up then runs the simulator, and
@@ -36,6 +37,7 @@ case "$profile" in
     command -v openssl >/dev/null 2>&1 || need+=(openssl)
     command -v hping3 >/dev/null 2>&1 || need+=(hping3)
     /usr/bin/python3 -c 'import scapy' >/dev/null 2>&1 || need+=(python3-scapy)
+    command -v chromium >/dev/null 2>&1 || need+=(chromium)
     purpose="for the interop tests"
     ;;
   start)
