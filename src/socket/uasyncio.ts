@@ -708,9 +708,18 @@ export class StreamWriter {
 
   /** Close the stream (its registrations go too). */
   *aclose(): Coro<void> {
+    if (this.closed) return;
+    this.closed = true;
     yield new IODone(this.s, true, true);
     this.s.close();
   }
+
+  /** uasyncio v3's spelling of aclose (`await writer.wait_closed()`); closing twice is harmless. */
+  *wait_closed(): Coro<void> {
+    yield* this.aclose();
+  }
+
+  private closed = false;
 
   /** 'peername' (the peer's address), or what the stream was made with. */
   get_extra_info(name: string): unknown {

@@ -109,26 +109,29 @@ describe.skipIf(skipTun)('WebREPL interop (TUN, private namespace, a webrepl_cli
     dir = null;
   });
 
-  test('login, get version, put and get a 1 MB file (sha256 equal), ".." refused, a shell command', async () => {
+  test('login, get version, put and get files of 0 B, 1 B, 1 MB and 10 MB (sha256 equal), ".." refused, a shell command', async () => {
     env = startTunEnv();
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsip-webrepl-interop-'));
     const root = path.join(dir, 'root');
     fs.mkdirSync(root);
-    const src = path.join(dir, 'src.bin');
-    const buf = Buffer.alloc(1_000_000);
-    for (let i = 0; i < buf.length; i++) buf[i] = (i * 2654435761) >>> 24;
-    fs.writeFileSync(src, buf);
-    const svc = webreplService(env.stack, { port: 8266, password: 'pw-interop', root, mode: 'shell' });
+    const svc = webreplService(env.stack, { port: 8266, password: 'pw-interop', root, mode: 'shell', maxFileBytes: 16_000_000 });
     try {
-      const r = await env.exec(['python3', '-c', PY_CLIENT, env.tsip, '8266', 'pw-interop', src, '/up.bin', path.join(dir, 'down.bin')], { timeoutMs: 60_000 });
-      expect(r.code, r.stderr).toBe(0);
-      const res = JSON.parse(r.stdout.toString()) as Record<string, unknown>;
-      const sha = createHash('sha256').update(buf).digest('hex');
-      expect(res).toMatchObject({ status: 'HTTP/1.1 101 Switching Protocols', ver: [1, 22, 0], put: [0, 0], get: [0, 0], sha_got: sha });
-      expect(res.bad).not.toBe(0);
-      expect(res.text).toContain('from-python');
-      expect(createHash('sha256').update(fs.readFileSync(path.join(root, 'up.bin'))).digest('hex')).toBe(sha);
-      expect(svc.counters).toMatchObject({ logins: 1, filesPut: 1, filesGot: 1, fileErrors: 1, badPasswords: 0 });
+      const sizes = [0, 1, 1_000_000, 10_000_000];
+      for (const [k, size] of sizes.entries()) {
+        const src = path.join(dir, `src-${size}.bin`);
+        const buf = Buffer.alloc(size);
+        for (let i = 0; i < buf.length; i++) buf[i] = (i * 2654435761) >>> 24;
+        fs.writeFileSync(src, buf);
+        const r = await env.exec(['python3', '-c', PY_CLIENT, env.tsip, '8266', 'pw-interop', src, `/up-${size}.bin`, path.join(dir, `down-${size}.bin`)], { timeoutMs: 60_000 });
+        expect(r.code, r.stderr).toBe(0);
+        const res = JSON.parse(r.stdout.toString()) as Record<string, unknown>;
+        const sha = createHash('sha256').update(buf).digest('hex');
+        expect(res).toMatchObject({ status: 'HTTP/1.1 101 Switching Protocols', ver: [1, 22, 0], put: [0, 0], get: [0, 0], sha_got: sha });
+        expect(res.bad).not.toBe(0);
+        expect(res.text).toContain('from-python');
+        expect(createHash('sha256').update(fs.readFileSync(path.join(root, `up-${size}.bin`))).digest('hex')).toBe(sha);
+        expect(svc.counters).toMatchObject({ logins: k + 1, filesPut: k + 1, filesGot: k + 1, fileErrors: k + 1, badPasswords: 0 });
+      }
     } finally {
       svc.stop();
     }
