@@ -16,6 +16,19 @@ const NETNS_RE = /^(?!\.{1,2}$)[A-Za-z0-9_.-]{1,64}$/;
 /** Linux interface names: 1 to 15 bytes (IFNAMSIZ 16 with the NUL), no '/', ':' or white space, not "." or "..". */
 const DEV_RE = /^(?!\.{1,2}$)[^\s/:]{1,15}$/;
 
+/** An opt-in service's TCP port: any port but those the built-in services take. */
+const servicePort = (description: string) =>
+  custom({
+    description,
+    metavar: 'PORT',
+    expects: `a TCP port from 1 to 65535 other than ${SERVICE_PORTS.join(', ')} (the services use them)`,
+    defaultText: 'off',
+    parse: (raw: string): number | undefined => {
+      const n = /^\d+$/.test(raw) ? Number(raw) : NaN;
+      return n >= 1 && n <= 65535 && !(SERVICE_PORTS as readonly number[]).includes(n) ? n : undefined;
+    },
+  });
+
 export const UP = defineCommand({
   name: 'tsip up',
   usage: 'tsip up [options]',
@@ -57,28 +70,10 @@ export const UP = defineCommand({
     dev: text({ description: 'TUN device name', metavar: 'NAME', pattern: DEV_RE, expects: "a device name of 1 to 15 characters (IFNAMSIZ) without '/', ':' or spaces", default: 'tsip0' }),
     pcap: pcapOption('capture every packet in and out to a pcap file (written on exit)'),
     duration: number({ description: 'serve for S seconds, then clean up and exit', metavar: 'S', min: 0, minExclusive: true, max: DURATION_MAX_S, maxNote: '365 days', unit: 'seconds', defaultText: 'until Ctrl-C' }),
-    terminal: custom({
-      description: 'serve a password-protected terminal on this TCP port (opt in: the REPL runs code)',
-      metavar: 'PORT',
-      expects: `a TCP port from 1 to 65535 other than ${SERVICE_PORTS.join(', ')} (the services use them)`,
-      defaultText: 'off',
-      parse: (raw: string): number | undefined => {
-        const n = /^\d+$/.test(raw) ? Number(raw) : NaN;
-        return n >= 1 && n <= 65535 && !(SERVICE_PORTS as readonly number[]).includes(n) ? n : undefined;
-      },
-    }),
+    terminal: servicePort('serve a password-protected terminal on this TCP port (opt in: the REPL runs code)'),
     'terminal-password': text({ description: 'the terminal password (or env TSIP_TERMINAL_PASSWORD; required with --terminal)', metavar: 'PW', expects: 'a non-empty password' }),
     'terminal-mode': choice({ description: 'what the terminal serves: repl, a Node REPL; shell, line commands (help, echo, stats, conns)', metavar: 'MODE', values: ['repl', 'shell'], default: 'repl' }),
-    webrepl: custom({
-      description: 'serve MicroPython-style WebREPL (WebSocket terminal and webrepl_cli.py file transfers) on this TCP port (opt in: the REPL runs code)',
-      metavar: 'PORT',
-      expects: `a TCP port from 1 to 65535 other than ${SERVICE_PORTS.join(', ')} (the services use them)`,
-      defaultText: 'off',
-      parse: (raw: string): number | undefined => {
-        const n = /^\d+$/.test(raw) ? Number(raw) : NaN;
-        return n >= 1 && n <= 65535 && !(SERVICE_PORTS as readonly number[]).includes(n) ? n : undefined;
-      },
-    }),
+    webrepl: servicePort('serve MicroPython-style WebREPL (WebSocket terminal and webrepl_cli.py file transfers) on this TCP port (opt in: the REPL runs code)'),
     'webrepl-password': text({ description: 'the WebREPL password (or env TSIP_WEBREPL_PASSWORD; required with --webrepl)', metavar: 'PW', expects: 'a non-empty password' }),
     'webrepl-root': text({ description: 'the directory WebREPL file transfers are confined to (none: file transfers are refused)', metavar: 'DIR', expects: 'a directory' }),
     'webrepl-mode': choice({ description: 'what the WebREPL terminal serves: repl or shell (as --terminal-mode)', metavar: 'MODE', values: ['repl', 'shell'], default: 'repl' }),

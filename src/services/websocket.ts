@@ -18,6 +18,7 @@ import { createHash } from 'node:crypto';
 import type { BlockingSocket } from '../socket/socket.ts';
 import { ServiceTimeout, timedRecv, timedWrite } from './limits.ts';
 import type { Connection, ServiceCounters } from './serve.ts';
+import { concatChunks } from '../socket/concat.ts';
 
 /** RFC 6455 §1.3: appended to the key before hashing. */
 export const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
@@ -274,7 +275,7 @@ export class WebSocket {
       parts.push(payload);
       total += payload.length;
       if (fin) {
-        const data = parts.length === 1 ? parts[0]! : concat(parts, total);
+        const data = concatChunks(parts, total);
         const t = type!;
         parts = [];
         return { type: t, data };
@@ -353,12 +354,3 @@ export class WebSocket {
   }
 }
 
-function concat(parts: Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
-}

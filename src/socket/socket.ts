@@ -73,6 +73,7 @@ import type { SocketLayer } from './layer.ts';
 import { SocketNotifier } from './waiters.ts';
 import { bufferArg, bufSizeArg, bytesArg, flagsArg, lingerArg, sizeArg, writeSlice } from './args.ts';
 import type { ByMode, SocketMode, TimeoutMode } from './mode.ts';
+import { concatChunks } from './concat.ts';
 
 export type { ByMode, SocketMode, TimeoutMode } from './mode.ts';
 export type { AddrInfo, AnySockAddr, SockAddr, SockAddr6, SockAddrArg } from './addr.ts';
@@ -940,7 +941,7 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
       parts.push(chunk);
       got += chunk.length;
     }
-    return concat(parts, got);
+    return concatChunks(parts, got);
   }
 
   private trySend(data: Uint8Array): number | Again {
@@ -1244,16 +1245,6 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
 
 const NEWLINE = new Uint8Array([0x0a]);
 
-function concat(parts: Uint8Array[], total: number): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  const out = new Uint8Array(total);
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
-}
 
 /** 'host:port', '[host]:port' for IPv6. */
 function hostPort(a: AnySockAddr): string {
