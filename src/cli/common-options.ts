@@ -56,9 +56,12 @@ export const jsonOption = (extra = '') => flag({ description: `print one JSON ob
 
 const probability = (description: string) => number({ description, metavar: 'P', min: 0, max: 1, default: 0 });
 
-/** The link options of sim ping and sim transfer: each direction of the link gets them. */
+/** --delay (alias --latency): the one-way delay of a link, ms. */
+export const delayOption = (defaultMs: number) => number({ description: 'one-way link delay', metavar: 'MS', min: 0, max: DELAY_MAX_MS, unit: 'ms', default: defaultMs, aliases: ['latency'] });
+
+/** The link options of sim ping and sim transfer (and tsip up's user-space shaping): each direction of the link gets them. */
 export const LINK_OPTIONS = {
-  delay: number({ description: 'one-way link delay', metavar: 'MS', min: 0, max: DELAY_MAX_MS, unit: 'ms', default: 1, aliases: ['latency'] }),
+  delay: delayOption(1),
   rate: custom({
     description: 'link rate: a bare number is Mbit/s (10 = 10 Mbit/s); with an SI prefix it is bit/s (64k, 10M, 1.5G)',
     metavar: 'RATE',

@@ -1,7 +1,7 @@
 // `tsip up` from the command line: its options (declared once: parser,
 // checks and --help come from here) and the checks between options.
 import { BadValue, choice, custom, defineCommand, flag, formatHelp, number, parseCommand, text, UsageError } from './args.ts';
-import { mtuOption, pcapOption } from './common-options.ts';
+import { delayOption, LINK_OPTIONS, linkSpecOf, mtuOption, pcapOption, seedOption } from './common-options.ts';
 import { Progress } from './progress.ts';
 import { addr6Problem, addrProblem, up, type UpOptions } from './up.ts';
 
@@ -37,6 +37,7 @@ export const UP = defineCommand({
     'tsip on a Linux TUN device in a network namespace of its own, with its services (echo :7, discard :9, chargen :19, http :80 with /, /status.json and /bytes/N), a self-check from the kernel side, and clean-up on exit.',
   details: [
     'It needs root, /dev/net/tun and iproute2 (ip); without them it runs the same services in the simulator against a simulated client instead, and says why. npm start runs it after installing iproute2 where it can (bash scripts/ensure-system-deps.sh start).',
+    "Link faults in user space, as tsip sim's (--delay, --rate, --loss, --dup, --reorder, --corrupt, seeded by --seed): both directions of tsip's TUN link pass through the simulator's fault stages, so a kernel client can be tested against a lossy, slow tsip peer without tc netem. Their counters are in /status.json under linkFaults. None given: no shaping at all.",
     "The self-check needs no other tool: tsip pings the kernel side with its own ICMP, and a Node child inside the namespace fetches /status.json and 1 MB of /bytes (sha256 checked). ping(8) from the kernel side runs too when it is installed; a check that cannot run is reported as 'skipped: why', not as a failure. The last self-check line is 'self-check passed' or 'self-check FAILED'.",
   ],
   options: {
@@ -77,6 +78,10 @@ export const UP = defineCommand({
     'webrepl-password': text({ description: 'the WebREPL password (or env TSIP_WEBREPL_PASSWORD; required with --webrepl)', metavar: 'PW', expects: 'a non-empty password' }),
     'webrepl-root': text({ description: 'the directory WebREPL file transfers are confined to (none: file transfers are refused)', metavar: 'DIR', expects: 'a directory' }),
     'webrepl-mode': choice({ description: 'what the WebREPL terminal serves: repl or shell (as --terminal-mode)', metavar: 'MODE', values: ['repl', 'shell'], default: 'repl' }),
+    ...LINK_OPTIONS,
+    // A real wire has its own delay: none added unless asked for.
+    delay: delayOption(0),
+    seed: seedOption('the link faults (--loss, --dup, --reorder, --corrupt)'),
     simulate: flag({ description: 'run the services in the simulator, checked by a simulated client (ignores the TUN options and --duration)' }),
   },
   exits: ['0  the self-check passed (checks that could not run are reported as skipped)', '1  the self-check failed, or tsip could not start'],
@@ -111,6 +116,15 @@ export function upOptionsOf(argv: string[], env: NodeJS.ProcessEnv = process.env
   } else {
     for (const o of ['webrepl-password', 'webrepl-root', 'webrepl-mode'] as const) if (p.given.has(o)) usage(`--${o} needs --webrepl PORT`);
   }
+  const linkOpts = ['delay', 'rate', 'loss', 'dup', 'reorder', 'corrupt'] as const;
+  const shaped = linkOpts.some((k) => p.given.has(k));
+  if (!shaped && p.given.has('seed')) usage('--seed needs a link option (--delay, --rate, --loss, --dup, --reorder, --corrupt)');
+  let faults: UpOptions['faults'];
+  if (shaped) {
+    const spec = linkSpecOf(v);
+    if (!p.given.has('delay')) delete spec.latencyMs;
+    faults = { spec, seed: v.seed };
+  }
   return {
     netns: v['no-netns'] ? null : v.netns,
     addr: v.addr,
@@ -122,6 +136,7 @@ export function upOptionsOf(argv: string[], env: NodeJS.ProcessEnv = process.env
     ...(v.duration === undefined ? {} : { duration: v.duration }),
     ...(terminal === undefined ? {} : { terminal }),
     ...(webrepl === undefined ? {} : { webrepl }),
+    ...(faults === undefined ? {} : { faults }),
     ...(v.simulate ? { simulate: true } : {}),
     log: (l) => console.log(l),
   };

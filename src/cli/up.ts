@@ -6,6 +6,8 @@ import { createHash, randomInt } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { TunDevice, TunError } from '../netif/tun.ts';
 import { configureTunLink, createNetns, deleteNetns, netnsExists, tunAvailable } from '../netif/tun-ip.ts';
+import { DeviceFaults, describeLinkSpec } from '../sim/device-faults.ts';
+import type { LinkSpec } from '../sim/link.ts';
 import { PcapWriter } from '../sim/pcap.ts';
 import { Simulator } from '../sim/simulator.ts';
 import { generatedBody, startServices } from '../services/index.ts';
@@ -16,6 +18,7 @@ import { AF_INET6 } from '../socket/constants.ts';
 import { RealClock } from '../time/real-clock.ts';
 import { formatIpv4Address, parseIpv4Address, prefixToMask } from '../wire/address.ts';
 import { Ip6Addr } from '../wire/ipaddr.ts';
+import { formatRate } from './common-options.ts';
 import { type LongTimeout, setLongTimeout } from './long-timeout.ts';
 import { Progress } from './progress.ts';
 import { selfCheck } from './self-check.ts';
@@ -36,6 +39,8 @@ export interface UpOptions {
   terminal?: { port: number; password: string; mode: 'repl' | 'shell' };
   /** Opt-in WebREPL service (src/services/webrepl.ts): password, REPL or shell over WebSocket, file transfers under `root`. */
   webrepl?: { port: number; password: string; mode: 'repl' | 'shell'; root?: string };
+  /** Link faults in user space on both directions of the TUN link (none: no shaping at all). */
+  faults?: { spec: LinkSpec; seed: number | string };
   /** Run the services in the simulator even where a TUN device could be used. */
   simulate?: boolean;
   log: (line: string) => void;
@@ -128,6 +133,7 @@ export async function up(o: UpOptions): Promise<number> {
   let terminal: TerminalService | null = null;
   let webrepl: WebReplService | null = null;
   const pcap = o.pcap ? new PcapWriter() : null;
+  const faults = o.faults === undefined ? null : new DeviceFaults({ clock, seed: o.faults.seed, link: o.faults.spec });
   let stop: (() => void) | null = null;
   const stopped = new Promise<void>((resolve) => (stop = resolve));
   const onSignal = (): void => stop?.();
@@ -144,6 +150,7 @@ export async function up(o: UpOptions): Promise<number> {
       name: o.dev,
       ...(ns !== null ? { netns: ns } : {}),
       offload: o.offload,
+      ...(faults !== null ? { shaper: faults } : {}),
       ...(pcap ? { tap: (_dir: 'in' | 'out', bytes: Uint8Array) => pcap.write(Date.now(), bytes) } : {}),
       onError: (e) => {
         o.log(`tsip: ${e.message}`);
@@ -154,8 +161,9 @@ export async function up(o: UpOptions): Promise<number> {
     configureTunLink({ dev: dev.name, address: `${a.kernel}/${a.prefix}`, ...(a6 !== null ? { address6: `${a6.kernel}/${a6.prefix}` } : {}), mtu: o.mtu, ...(ns !== null ? { netns: ns } : {}) });
     const d = dev;
     // The kernel side may see the status page's connection rows, whatever the prefix (a /30 is covered anyway).
-    services = startServices(stack, { extra: () => ({ tun: { name: d.name, offload: d.offload, ...d.counters } }), localPeers: [a.kernel, ...(a6 !== null ? [a6.kernel] : [])] });
+    services = startServices(stack, { extra: () => ({ tun: { name: d.name, offload: d.offload, ...d.counters }, ...(faults !== null ? { linkFaults: faults.stats() } : {}) }), localPeers: [a.kernel, ...(a6 !== null ? [a6.kernel] : [])] });
     o.log(`tsip up: ${a.tsip}/${a.prefix}${a6 !== null ? ` and ${a6.tsip}/${a6.prefix}` : ''} on ${dev.name}${ns !== null ? ` in network namespace ${ns}` : ''} (kernel side ${a.kernel}${a6 !== null ? `, ${a6.kernel}` : ''}), MTU ${o.mtu}, offload ${o.offload ? 'on' : 'off'}`);
+    if (faults !== null && o.faults !== undefined) o.log(`link faults (user space, each way, seed ${String(o.faults.seed)}): ${describeLinkSpec(o.faults.spec, formatRate)}`);
     o.log('services: echo :7, discard :9, chargen :19, http :80 (/, /status.json, /bytes/N)');
     if (o.terminal) {
       terminal = startTerminal(stack, { ...o.terminal, log: o.log });
@@ -194,6 +202,7 @@ export async function up(o: UpOptions): Promise<number> {
     services?.stop();
     terminal?.stop();
     dev?.close();
+    faults?.close();
     stack.close();
     clock.dispose();
     if (pcap && o.pcap) {
@@ -211,7 +220,7 @@ export async function up(o: UpOptions): Promise<number> {
 async function upSimulated(o: UpOptions): Promise<number> {
   const a = addressing(o.addr);
   const a6 = o.addr6 === null || o.addr6 === undefined ? null : addressing6(o.addr6);
-  const sim = new Simulator({ seed: 1 });
+  const sim = new Simulator({ seed: o.faults?.seed ?? 1 });
   const tsip = sim.addStack('tsip');
   const kernel = sim.addStack('kernel');
   const pcap = o.pcap ? new PcapWriter() : null;
@@ -221,7 +230,7 @@ async function upSimulated(o: UpOptions): Promise<number> {
     prefixLength: a.prefix,
     ...(a6 !== null ? { aAddr6: a6.kernel, bAddr6: a6.tsip, prefixLength6: a6.prefix } : {}),
     mtu: o.mtu,
-    link: { latencyMs: 1 },
+    link: o.faults?.spec ?? { latencyMs: 1 },
     ...(pcap ? { pcap } : {}),
   });
   const services = startServices(tsip);

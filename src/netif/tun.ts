@@ -95,8 +95,29 @@ export interface TunOptions {
    * of loss recovery against a real peer (the kernel's TCP).
    */
   filter?: (dir: 'in' | 'out', bytes: Uint8Array) => boolean;
+  /**
+   * Shaping in user space (loss, delay, rate...: sim/device-faults.ts
+   * builds one from the simulator's link stages). Every record goes
+   * through it, both ways; with offload a record keeps its vnet header.
+   */
+  shaper?: TunShaper;
   /** The device failed while running (removed, I/O error). */
   onError?: (err: TunError) => void;
+}
+
+/**
+ * Where a device's records pass between tsip and the kernel. The device
+ * binds it once, at open, to the two ends; the shaper then calls them,
+ * now or later (from clock timers), zero or more times per record. The
+ * records it is handed are views into buffers the device reuses: a shaper
+ * that keeps one must copy it.
+ */
+export interface TunShaper {
+  bind(toKernel: (record: Uint8Array) => void, toStack: (record: Uint8Array) => void): void;
+  /** A record tsip sends (tap already called). */
+  out(record: Uint8Array): void;
+  /** A record read from the kernel. */
+  in(record: Uint8Array): void;
 }
 
 /** What the device needs from the stack (a Stack satisfies it). */
@@ -148,6 +169,7 @@ export class TunDevice {
   private pool: PbufPool | null = null;
   private host: TunHost | null = null;
   private closed = false;
+  private inBatch = false;
 
   private constructor(
     dev: AddonDevice,
@@ -164,6 +186,10 @@ export class TunDevice {
     this.slab = new ArrayBuffer(budget + (65536 + 16));
     this.slabU8 = new Uint8Array(this.slab);
     this.meta = new Uint32Array(2 * batch);
+    opts.shaper?.bind(
+      (record) => this.writeRecord(record),
+      (record) => this.deliverRecord(record),
+    );
   }
 
   /** Open (create) the TUN device. */
@@ -228,54 +254,73 @@ export class TunDevice {
     const meta = this.meta;
     const host = this.host!;
     host.beginInputBatch?.();
+    this.inBatch = true;
     try {
-      this.inputBatch(count, netif, pool, slab, meta, c);
+      const shaper = this.opts.shaper;
+      if (shaper !== undefined) {
+        for (let i = 0; i < count; i++) shaper.in(slab.subarray(meta[2 * i]!, meta[2 * i]! + meta[2 * i + 1]!));
+      } else {
+        for (let i = 0; i < count; i++) this.inputRecord(slab, meta[2 * i]!, meta[2 * i + 1]!, netif, pool, c);
+      }
+    } finally {
+      this.inBatch = false;
+      host.endInputBatch?.();
+    }
+  }
+
+  /** A record the shaper lets through to the stack (inside a batch, or later from a timer). */
+  private deliverRecord(record: Uint8Array): void {
+    if (this.closed || this.netif === null) return;
+    if (this.inBatch) {
+      this.inputRecord(record, 0, record.length, this.netif, this.pool!, this.counters);
+      return;
+    }
+    const host = this.host!;
+    host.beginInputBatch?.();
+    try {
+      this.inputRecord(record, 0, record.length, this.netif, this.pool!, this.counters);
     } finally {
       host.endInputBatch?.();
     }
   }
 
-  private inputBatch(count: number, netif: Netif, pool: PbufPool, slab: Uint8Array, meta: Uint32Array, c: TunCounters): void {
-    for (let i = 0; i < count; i++) {
-      let off = meta[2 * i]!;
-      let len = meta[2 * i + 1]!;
-      let flags = 0;
-      if (this.offload) {
-        if (len < VNET_HDR_LEN) {
-          c.rxDrops++;
-          continue;
-        }
-        const vflags = slab[off]!;
-        if (vflags & VNET_F_NEEDS_CSUM) {
-          flags |= PbufFlag.CSUM_PARTIAL;
-          c.rxCsumPartial++;
-        } else if (vflags & VNET_F_DATA_VALID) {
-          flags |= PbufFlag.CSUM_VALID;
-        }
-        if (slab[off + 1] !== VNET_GSO_NONE) c.rxGso++;
-        off += VNET_HDR_LEN;
-        len -= VNET_HDR_LEN;
-      }
-      c.rxPackets++;
-      c.rxBytes += len;
-      const bytes = slab.subarray(off, off + len);
-      this.opts.tap?.('in', bytes);
-      if (this.opts.filter !== undefined && !this.opts.filter('in', bytes)) {
-        c.rxFiltered++;
-        continue;
-      }
-      // RX use: the pool's input reserve is open to it, so a pool full of
-      // unsent data still takes in the RSTs and ACKs that would free it.
-      const p = pool.allocRx(len, PbufType.RAM);
-      if (p === null) {
+  private inputRecord(slab: Uint8Array, off: number, len: number, netif: Netif, pool: PbufPool, c: TunCounters): void {
+    let flags = 0;
+    if (this.offload) {
+      if (len < VNET_HDR_LEN) {
         c.rxDrops++;
-        c.rxNoMem++;
-        continue;
+        return;
       }
-      p.buf.set(bytes, p.off);
-      p.flags |= flags;
-      netif.input(p);
+      const vflags = slab[off]!;
+      if (vflags & VNET_F_NEEDS_CSUM) {
+        flags |= PbufFlag.CSUM_PARTIAL;
+        c.rxCsumPartial++;
+      } else if (vflags & VNET_F_DATA_VALID) {
+        flags |= PbufFlag.CSUM_VALID;
+      }
+      if (slab[off + 1] !== VNET_GSO_NONE) c.rxGso++;
+      off += VNET_HDR_LEN;
+      len -= VNET_HDR_LEN;
     }
+    c.rxPackets++;
+    c.rxBytes += len;
+    const bytes = slab.subarray(off, off + len);
+    this.opts.tap?.('in', bytes);
+    if (this.opts.filter !== undefined && !this.opts.filter('in', bytes)) {
+      c.rxFiltered++;
+      return;
+    }
+    // RX use: the pool's input reserve is open to it, so a pool full of
+    // unsent data still takes in the RSTs and ACKs that would free it.
+    const p = pool.allocRx(len, PbufType.RAM);
+    if (p === null) {
+      c.rxDrops++;
+      c.rxNoMem++;
+      return;
+    }
+    p.buf.set(bytes, p.off);
+    p.flags |= flags;
+    netif.input(p);
   }
 
   /** Netif output: the stack keeps `p`, we copy it to the kernel. */
@@ -295,16 +340,28 @@ export class TunDevice {
     }
     if (this.offload) this.fillVnetHeader(p, len);
     const packet = tx.subarray(0, hdr + len);
-    const n = this.dev.write(packet);
-    const c = this.counters;
-    if (n < 0) {
-      c.txDrops++;
-      return Err.OK; // dropped by a full queue: as a lossy link, TCP recovers
+    const shaper = this.opts.shaper;
+    if (shaper !== undefined) {
+      if (this.opts.filter === undefined) this.opts.tap?.('out', tx.subarray(hdr, hdr + len));
+      shaper.out(packet);
+      return Err.OK;
     }
-    c.txPackets++;
-    c.txBytes += len;
+    this.writeRecord(packet);
     if (this.opts.filter === undefined) this.opts.tap?.('out', tx.subarray(hdr, hdr + len));
     return Err.OK;
+  }
+
+  /** Write one record (vnet header included with offload) to the kernel. */
+  private writeRecord(record: Uint8Array): void {
+    if (this.closed) return;
+    const n = this.dev.write(record);
+    const c = this.counters;
+    if (n < 0) {
+      c.txDrops++; // dropped by a full queue: as a lossy link, TCP recovers
+      return;
+    }
+    c.txPackets++;
+    c.txBytes += record.length - (this.offload ? VNET_HDR_LEN : 0);
   }
 
   /**

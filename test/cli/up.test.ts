@@ -7,7 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { netnsExists } from '../../src/netif/tun-ip.ts';
-import { skipTun } from '../support/tun.ts';
+import { up } from '../../src/cli/up.ts';
+import { upOptionsOf } from '../../src/cli/up-command.ts';
+import { execAsync, skipTun } from '../support/tun.ts';
 
 const MAIN = 'src/cli/main.ts';
 
@@ -36,6 +38,45 @@ describe('tsip up', () => {
     expect(r.out).toMatch(/self-check passed/);
     expect(r.out).toMatch(new RegExp(`removed network namespace ${ns}`));
     expect(r.code, r.out).toBe(0);
+    expect(netnsExists(ns)).toBe(false);
+  }, 100_000);
+
+  test('link fault options: the LinkSpec of tsip sim, no delay unless asked for, none given: no shaping', () => {
+    const spec = (args: string[]) => {
+      const o = upOptionsOf(args, {});
+      return o === 'help' ? 'help' : o.faults;
+    };
+    expect(spec([])).toBeUndefined();
+    expect(spec(['--loss', '0.01'])).toEqual({ spec: { loss: 0.01 }, seed: 1 });
+    expect(spec(['--loss', '0.01', '--latency', '20', '--rate', '100', '--reorder', '0.01', '--seed', '9'])).toEqual({
+      spec: { latencyMs: 20, loss: 0.01, reorder: 0.01, bitsPerSecond: 100e6 },
+      seed: 9,
+    });
+    expect(() => upOptionsOf(['--seed', '3'], {})).toThrow(/--seed needs a link option/);
+    expect(() => upOptionsOf(['--loss', '2'], {})).toThrow();
+  });
+
+  test.skipIf(skipTun)('--loss 0.01 --delay 5 --rate 100 --reorder 0.01: self-check passes, /status.json counts the faults', async () => {
+    const ns = `tsipt-${process.pid}-upf`;
+    const lines: string[] = [];
+    let status: Promise<string> = Promise.resolve('');
+    const o = upOptionsOf(['--netns', ns, '--addr', '10.88.252.2/30', '--duration', '2', '--loss', '0.01', '--delay', '5', '--rate', '100', '--reorder', '0.01'], {});
+    if (o === 'help') throw new Error('help');
+    const code = await up({
+      ...o,
+      log: (l) => {
+        lines.push(l);
+        if (/^serving for/.test(l)) status = execAsync(['ip', 'netns', 'exec', ns, 'curl', '-s', '-m', '1.5', 'http://10.88.252.2/status.json']).then((r) => r.stdout.toString());
+      },
+    });
+    const out = lines.join('\n');
+    expect(out).toMatch(/link faults \(user space, each way, seed 1\): loss 1%, delay 5 ms, rate 100 Mbit\/s, reorder 1%/);
+    expect(out).toMatch(/self-check passed/);
+    expect(code, out).toBe(0);
+    const st = JSON.parse(await status) as { linkFaults: { out: { sent: number; stages: Record<string, unknown> }; in: { sent: number } } };
+    expect(st.linkFaults.out.sent).toBeGreaterThan(100);
+    expect(st.linkFaults.in.sent).toBeGreaterThan(100);
+    expect(Object.keys(st.linkFaults.out.stages)).toEqual(['loss', 'rate-limit', 'reorder', 'latency']);
     expect(netnsExists(ns)).toBe(false);
   }, 100_000);
 
