@@ -8,6 +8,7 @@ import { expect } from 'vitest';
 import type { LinkSpec } from '../../src/sim/link.ts';
 import { Simulator } from '../../src/sim/simulator.ts';
 import type { Stack, StackOptions } from '../../src/stack/stack.ts';
+import { pairAddrs, type PairFamilies } from '../support/sockets.ts';
 
 export interface NetPair {
   sim: Simulator;
@@ -22,11 +23,11 @@ export interface NetPair {
   finish(): Promise<void>;
 }
 
-export function netPair(o: { seed?: number; link?: LinkSpec; client?: StackOptions; server?: StackOptions; pcap?: import('../../src/sim/pcap.ts').PcapWriter } = {}): NetPair {
+export function netPair(o: { seed?: number; link?: LinkSpec; client?: StackOptions; server?: StackOptions; pcap?: import('../../src/sim/pcap.ts').PcapWriter; families?: PairFamilies } = {}): NetPair {
   const sim = new Simulator({ seed: o.seed ?? 1 });
   const client = sim.addStack('client', { pool: { trackLive: true }, ...o.client });
   const server = sim.addStack('server', { pool: { trackLive: true }, ...o.server });
-  sim.connect(client, server, { aAddr: '10.0.0.1', bAddr: '10.0.0.2', link: { latencyMs: 5, ...o.link }, ...(o.pcap ? { pcap: o.pcap } : {}) });
+  sim.connect(client, server, { ...pairAddrs(o.families), link: { latencyMs: 5, ...o.link }, ...(o.pcap ? { pcap: o.pcap } : {}) });
   return {
     sim,
     client,

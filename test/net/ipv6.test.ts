@@ -8,32 +8,10 @@ import * as http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { expect, test } from 'vitest';
 import type { NetError, Socket } from '../../src/net/index.ts';
-import { Simulator } from '../../src/sim/simulator.ts';
-import { collect, type NetPair, pattern, sha256 } from './helpers.ts';
+import { collect, type NetPair, netPair, pattern, sha256 } from './helpers.ts';
 
 function dualNetPair(): NetPair {
-  const sim = new Simulator({ seed: 16 });
-  const client = sim.addStack('client', { pool: { trackLive: true } });
-  const server = sim.addStack('server', { pool: { trackLive: true } });
-  sim.connect(client, server, { aAddr: '10.0.0.1', bAddr: '10.0.0.2', aAddr6: 'fd00::1', bAddr6: 'fd00::2', link: { latencyMs: 5 } });
-  return {
-    sim,
-    client,
-    server,
-    run: (p, timeoutMs = 600_000) => sim.settle(p, timeoutMs),
-    until: (cond, timeoutMs = 600_000) => sim.runUntilAsync(cond, sim.clock.now() + timeoutMs),
-    advance: async (ms) => {
-      await sim.runUntilAsync(() => false, sim.clock.now() + ms);
-    },
-    finish: async () => {
-      await sim.runUntilAsync(() => sim.clock.pendingTimers() === 0, sim.clock.now() + 600_000);
-      for (const st of [client, server]) {
-        expect(st.tcp.pcbCount, `${st.name}: PCBs left`).toBe(0);
-        st.pool.assertEmpty();
-      }
-      sim.close();
-    },
-  };
+  return netPair({ seed: 16, families: 'dual' });
 }
 
 function received(s: Socket): Promise<string> {

@@ -27,7 +27,7 @@ import { errno, errnoName, EWOULDBLOCK, isOSError, OSError } from '../../src/soc
 import { getaddrinfo, type SockAddr, type BlockingSocket, type Socket, SockState } from '../../src/socket/socket.ts';
 import { PcbFlag, SockOpt, TcpState } from '../../src/pcb/state.ts';
 import type { StackOptions } from '../../src/stack/stack.ts';
-import { dec, enc, sockPair, type SockPair } from '../support/sockets.ts';
+import { dec, enc, sockPair, type SockPair, errnoOf } from '../support/sockets.ts';
 
 const PORT = 8000;
 const SERVER: SockAddr = ['10.0.0.2', PORT];
@@ -42,18 +42,6 @@ async function connected(pair: SockPair, port = PORT): Promise<{ ls: BlockingSoc
   await pair.run(c.connect(['10.0.0.2', port]));
   const [s] = await pair.run(ls.accept());
   return { ls, c, s };
-}
-
-/** The errno `fn` fails with, synchronously or through its Promise (0: it did not fail). */
-async function errnoOf(pair: SockPair, fn: () => unknown): Promise<number> {
-  try {
-    const r = fn();
-    if (r instanceof Promise) await pair.run(r);
-  } catch (e) {
-    if (e instanceof OSError) return e.errno;
-    throw e;
-  }
-  return 0;
 }
 
 /** The errno `fn` throws synchronously (non-blocking calls must not return a Promise). */

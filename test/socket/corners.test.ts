@@ -12,7 +12,7 @@ import { errno, OSError } from '../../src/socket/errors.ts';
 import type { BlockingSocket } from '../../src/socket/socket.ts';
 import { Stack } from '../../src/stack/stack.ts';
 import { udpPacket } from '../udp/helpers.ts';
-import { dec, enc, sockPair, type SockPair } from '../support/sockets.ts';
+import { dec, enc, sockPair, type SockPair, errnoOf } from '../support/sockets.ts';
 
 const PORT = 8100;
 
@@ -25,16 +25,6 @@ async function connected(pair: SockPair, opts: { before?: (c: BlockingSocket, ls
   await pair.run(c.connect(['10.0.0.2', PORT]));
   const [s] = await pair.run(ls.accept());
   return { ls, c, s };
-}
-
-async function errnoOf(pair: SockPair, p: unknown): Promise<number> {
-  try {
-    await pair.run(Promise.resolve(p));
-  } catch (e) {
-    if (e instanceof OSError) return e.errno;
-    throw e;
-  }
-  return 0;
 }
 
 function pattern(n: number): Uint8Array {
@@ -69,7 +59,7 @@ describe('recv flags', () => {
     const { ls, c, s } = await connected(pair);
     const p = s.recv(10, MSG_DONTWAIT);
     expect(p).toBeInstanceOf(Promise);
-    expect(await errnoOf(pair, p)).toBe(errno.EAGAIN);
+    expect(await errnoOf(pair, () => p)).toBe(errno.EAGAIN);
     expect(s.gettimeout()).toBeNull(); // still blocking
     await pair.run(c.sendall(enc('abc')));
     await pair.advance(50);
@@ -96,7 +86,7 @@ describe('recv flags', () => {
     const a = pair.server.socket(AF_INET, SOCK_DGRAM);
     a.bind(['0.0.0.0', 9000]);
     const b = pair.client.socket(AF_INET, SOCK_DGRAM);
-    expect(await errnoOf(pair, a.recv(10, MSG_DONTWAIT))).toBe(errno.EAGAIN);
+    expect(await errnoOf(pair, () => a.recv(10, MSG_DONTWAIT))).toBe(errno.EAGAIN);
     b.sendto(enc('datagram'), ['10.0.0.2', 9000]);
     await pair.advance(50);
     expect(dec(await pair.run(a.recv(4, MSG_PEEK)))).toBe('data');
@@ -106,7 +96,7 @@ describe('recv flags', () => {
     expect(a.pending).toBe(1);
     expect(dec(await pair.run(a.recv(100, MSG_DONTWAIT)))).toBe('datagram');
     expect(a.pending).toBe(0);
-    expect(await errnoOf(pair, a.recvfrom(10, MSG_DONTWAIT))).toBe(errno.EAGAIN);
+    expect(await errnoOf(pair, () => a.recvfrom(10, MSG_DONTWAIT))).toBe(errno.EAGAIN);
     a.close();
     b.close();
     await pair.finish();
@@ -262,7 +252,7 @@ describe('SO_SNDBUF / SO_RCVBUF / SO_LINGER on a listener', () => {
     expect(s.getsockopt(SOL_SOCKET, SO_LINGER)).toEqual([1, 0]);
     s.close(); // linger 0: a reset
     await pair.advance(50);
-    expect(await errnoOf(pair, c.recv(10))).toBe(errno.ECONNRESET);
+    expect(await errnoOf(pair, () => c.recv(10))).toBe(errno.ECONNRESET);
     for (const x of [c, ls]) x.close();
     await pair.finish();
   });

@@ -20,21 +20,9 @@ import {
 } from '../../src/socket/constants.ts';
 import { errno, OSError } from '../../src/socket/errors.ts';
 import { getaddrinfo, type SockAddr6 } from '../../src/socket/socket.ts';
-import { dec, enc, sockPair, type SockPair } from '../support/sockets.ts';
+import { dec, enc, sockPair, type SockPair, errnoOf } from '../support/sockets.ts';
 
 const PORT = 8000;
-
-/** The errno `fn` fails with, synchronously or through its Promise (0: it did not fail). */
-async function errnoOf(pair: SockPair, fn: () => unknown): Promise<number> {
-  try {
-    const r = fn();
-    if (r instanceof Promise) await pair.run(r);
-  } catch (e) {
-    if (e instanceof OSError) return e.errno;
-    throw e;
-  }
-  return 0;
-}
 
 function syncErrno(fn: () => unknown): number {
   try {

@@ -8,58 +8,17 @@ import { createHash } from 'node:crypto';
 import { describe, expect, test } from 'vitest';
 import { AF_INET, AF_INET6, IPPROTO_IPV6, IPV6_V6ONLY, SOCK_DGRAM, SOCK_STREAM } from '../../src/socket/constants.ts';
 import { EMSGSIZE } from '../../src/socket/dgram.ts';
-import { errno, OSError } from '../../src/socket/errors.ts';
+import { errno } from '../../src/socket/errors.ts';
 import { getaddrinfo } from '../../src/socket/socket.ts';
-import { Simulator } from '../../src/sim/simulator.ts';
 import type { Stack } from '../../src/stack/stack.ts';
 import { pattern } from '../support/packets.ts';
-import { dec, enc, type SockPair } from '../support/sockets.ts';
+import { dec, enc, sockPair, type SockPair, errnoOf } from '../support/sockets.ts';
 
 const PORT = 8000;
 
-/** sockPair's setup with IPv6 on the link too. */
+/** sockPair over a link carrying IPv6 (and IPv4 unless `v4` is false). */
 function dualPair(o: { v4?: boolean; mtu?: number } = {}): SockPair {
-  const sim = new Simulator({ seed: 6 });
-  const client = sim.addStack('client', { pool: { trackLive: true } });
-  const server = sim.addStack('server', { pool: { trackLive: true } });
-  const v4 = o.v4 ?? true;
-  sim.connect(client, server, {
-    ...(v4 ? { aAddr: '10.0.0.1', bAddr: '10.0.0.2' } : {}),
-    aAddr6: 'fd00::1',
-    bAddr6: 'fd00::2',
-    link: { latencyMs: 5 },
-    ...(o.mtu !== undefined ? { mtu: o.mtu } : {}),
-  });
-  return {
-    sim,
-    client,
-    server,
-    run: (p, timeoutMs = 600_000) => sim.settle(p, timeoutMs),
-    advance: async (ms) => {
-      await sim.runUntilAsync(() => false, sim.clock.now() + ms);
-    },
-    finish: async () => {
-      await sim.runUntilAsync(() => sim.clock.pendingTimers() === 0, sim.clock.now() + 600_000);
-      for (const st of [client, server]) {
-        expect(st.sockets.open, `${st.name}: sockets left open`).toBe(0);
-        expect(st.tcp.pcbCount, `${st.name}: PCBs left`).toBe(0);
-        expect(st.udp.pcbCount, `${st.name}: UDP PCBs left`).toBe(0);
-        st.pool.assertEmpty();
-      }
-      sim.close();
-    },
-  };
-}
-
-async function errnoOf(pair: SockPair, fn: () => unknown): Promise<number> {
-  try {
-    const r = fn();
-    if (r instanceof Promise) await pair.run(r);
-  } catch (e) {
-    if (e instanceof OSError) return e.errno;
-    throw e;
-  }
-  return 0;
+  return sockPair({ seed: 6, families: o.v4 === false ? 'v6' : 'dual', ...(o.mtu !== undefined ? { mtu: o.mtu } : {}) });
 }
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');

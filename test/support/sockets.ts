@@ -5,6 +5,7 @@ import { expect } from 'vitest';
 import type { LinkSpec } from '../../src/sim/link.ts';
 import { Simulator } from '../../src/sim/simulator.ts';
 import type { Stack, StackOptions } from '../../src/stack/stack.ts';
+import { OSError } from '../../src/socket/errors.ts';
 
 export const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 export const dec = (b: Uint8Array | null): string | null => (b === null ? null : new TextDecoder().decode(b));
@@ -21,11 +22,21 @@ export interface SockPair {
   finish(): Promise<void>;
 }
 
-export function sockPair(o: { seed?: number; link?: LinkSpec; ab?: LinkSpec; ba?: LinkSpec; client?: StackOptions; server?: StackOptions } = {}): SockPair {
+/** The link's addresses: IPv4 only (default), both families ('dual': fd00::1 / fd00::2 too), or IPv6 only. */
+export type PairFamilies = 'v4' | 'dual' | 'v6';
+
+export function pairAddrs(f: PairFamilies = 'v4'): { aAddr?: string; bAddr?: string; aAddr6?: string; bAddr6?: string } {
+  return {
+    ...(f !== 'v6' ? { aAddr: '10.0.0.1', bAddr: '10.0.0.2' } : {}),
+    ...(f !== 'v4' ? { aAddr6: 'fd00::1', bAddr6: 'fd00::2' } : {}),
+  };
+}
+
+export function sockPair(o: { seed?: number; link?: LinkSpec; ab?: LinkSpec; ba?: LinkSpec; client?: StackOptions; server?: StackOptions; families?: PairFamilies; mtu?: number } = {}): SockPair {
   const sim = new Simulator({ seed: o.seed ?? 1 });
   const client = sim.addStack('client', { pool: { trackLive: true }, ...o.client });
   const server = sim.addStack('server', { pool: { trackLive: true }, ...o.server });
-  sim.connect(client, server, { aAddr: '10.0.0.1', bAddr: '10.0.0.2', link: { latencyMs: 5, ...o.link }, ...(o.ab ? { ab: o.ab } : {}), ...(o.ba ? { ba: o.ba } : {}) });
+  sim.connect(client, server, { ...pairAddrs(o.families), link: { latencyMs: 5, ...o.link }, ...(o.ab ? { ab: o.ab } : {}), ...(o.ba ? { ba: o.ba } : {}), ...(o.mtu !== undefined ? { mtu: o.mtu } : {}) });
   return {
     sim,
     client,
@@ -41,9 +52,22 @@ export function sockPair(o: { seed?: number; link?: LinkSpec; ab?: LinkSpec; ba?
       for (const st of [client, server]) {
         expect(st.sockets.open, `${st.name}: sockets left open`).toBe(0);
         expect(st.tcp.pcbCount, `${st.name}: PCBs left`).toBe(0);
+        expect(st.udp.pcbCount, `${st.name}: UDP PCBs left`).toBe(0);
         st.pool.assertEmpty();
       }
       sim.close();
     },
   };
+}
+
+/** The errno `fn` fails with, synchronously or through its Promise (0: it did not fail). */
+export async function errnoOf(pair: SockPair, fn: () => unknown): Promise<number> {
+  try {
+    const r = fn();
+    if (r instanceof Promise) await pair.run(r);
+  } catch (e) {
+    if (e instanceof OSError) return e.errno;
+    throw e;
+  }
+  return 0;
 }
