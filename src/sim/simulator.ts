@@ -58,11 +58,24 @@ export interface ConnectOptions {
 }
 
 export interface SimLink {
+  /** The stacks at each end now (a restarted host is a new Stack). */
+  aStack: Stack;
+  bStack: Stack;
   aNetif: Netif;
   bNetif: Netif;
   ab: LinkPipeline;
   ba: LinkPipeline;
 }
+
+/** One entry of the simulation's timeline (the trace and the fault log): `t` is virtual ms. */
+export interface SimEvent {
+  t: number;
+  ev: string;
+  [field: string]: unknown;
+}
+
+/** Sees every frame a host hands to a link ('tx', before the faults) and every frame a host receives ('rx'). */
+export type FrameObserver = (t: number, kind: 'tx' | 'rx', link: string, frame: Uint8Array) => void;
 
 /** Timer events one run may process before it is declared a runaway. */
 const MAX_STEPS = 50_000_000;
@@ -77,6 +90,16 @@ export class Simulator {
   /** Timer events processed so far, over every run. */
   steps = 0;
   private readonly maxSteps: number;
+  private readonly eventListeners: ((e: SimEvent) => void)[] = [];
+  private frameObservers: FrameObserver[] = [];
+  /** Called with every stack the simulator creates (restarted hosts included), e.g. to hook its TCP state trace. */
+  readonly stackListeners: ((stack: Stack) => void)[] = [];
+  /**
+   * How each host's links are (re)built, by stack name: connect() and
+   * attach() register one function per netif, which adds that netif to the
+   * given stack. A host restarted with fresh state gets its links back.
+   */
+  readonly wiring = new Map<string, ((stack: Stack) => void)[]>();
 
   constructor(opts: SimulatorOptions = {}) {
     this.rng = new Rng(opts.seed ?? 1);
@@ -90,6 +113,7 @@ export class Simulator {
     if (this.stacks.some((s) => s.name === name)) throw new Error(`simulator already has a stack named ${name}`);
     const stack = new Stack({ rng: this.rng.derive(`stack:${name}`), ...opts, name, clock: this.clock });
     this.stacks.push(stack);
+    for (const fn of [...this.stackListeners]) fn(stack);
     return stack;
   }
 
@@ -101,18 +125,122 @@ export class Simulator {
     const prefixLength = o.prefixLength ?? 24;
     const mtu = o.mtu ?? 1500;
     // Pipelines deliver into the far side's netif, which exists only once
-    // added; a late-bound holder keeps the construction order simple.
-    const ends: { a?: Netif; b?: Netif } = {};
-    const frames = this.frames;
-    const ab = this.pipeline(`${a.name}->${b.name}`, abSpec, mtu, o.pcap, (frame) => deliver(b, ends.b!, frame, frames));
-    const ba = this.pipeline(`${b.name}->${a.name}`, baSpec, mtu, o.pcap, (frame) => deliver(a, ends.a!, frame, frames));
+    // added (and is replaced when its host restarts): the link object holds
+    // the current ends.
+    const abLabel = `${a.name}->${b.name}`;
+    const baLabel = `${b.name}->${a.name}`;
+    const link = {} as SimLink;
+    link.ab = this.pipeline(abLabel, abSpec, mtu, o.pcap, (frame) => this.deliver(link.bStack, link.bNetif, frame, abLabel));
+    link.ba = this.pipeline(baLabel, baSpec, mtu, o.pcap, (frame) => this.deliver(link.aStack, link.aNetif, frame, baLabel));
     const six = (x: string | undefined) => (x === undefined ? {} : { addr6: x, prefixLength6: o.prefixLength6 ?? 64 });
-    ends.a = a.addNetif({ name: o.aName ?? `sim${a.netifs.length - 1}`, addr: o.aAddr ?? 0, prefixLength, ...six(o.aAddr6), mtu, output: (p) => send(ab, p, mtu, frames) });
-    ends.b = b.addNetif({ name: o.bName ?? `sim${b.netifs.length - 1}`, addr: o.bAddr ?? 0, prefixLength, ...six(o.bAddr6), mtu, output: (p) => send(ba, p, mtu, frames) });
-    if (o.gso) ends.a.gsoMaxSize = ends.b.gsoMaxSize = 65535;
-    const link: SimLink = { aNetif: ends.a, bNetif: ends.b, ab, ba };
+    const aName = o.aName ?? `sim${a.netifs.length - 1}`;
+    const bName = o.bName ?? `sim${b.netifs.length - 1}`;
+    const wireA = (s: Stack): void => {
+      const n = s.addNetif({ name: aName, addr: o.aAddr ?? 0, prefixLength, ...six(o.aAddr6), mtu, output: (p) => this.send(link.ab, p, mtu, abLabel) });
+      if (o.gso) n.gsoMaxSize = 65535;
+      link.aStack = s;
+      link.aNetif = n;
+    };
+    const wireB = (s: Stack): void => {
+      const n = s.addNetif({ name: bName, addr: o.bAddr ?? 0, prefixLength, ...six(o.bAddr6), mtu, output: (p) => this.send(link.ba, p, mtu, baLabel) });
+      if (o.gso) n.gsoMaxSize = 65535;
+      link.bStack = s;
+      link.bNetif = n;
+    };
+    wireA(a);
+    wireB(b);
+    this.addWiring(a.name, wireA);
+    this.addWiring(b.name, wireB);
     this.links.push(link);
     return link;
+  }
+
+  /** Register how to rebuild one of host `name`'s netifs on a fresh stack (see `wiring`). */
+  addWiring(name: string, wire: (stack: Stack) => void): void {
+    const list = this.wiring.get(name);
+    if (list === undefined) this.wiring.set(name, [wire]);
+    else list.push(wire);
+  }
+
+  /** Listen to the timeline (faults, app timers, trace events); returns an unsubscribe function. */
+  onEvent(fn: (e: SimEvent) => void): () => void {
+    this.eventListeners.push(fn);
+    return () => {
+      const i = this.eventListeners.indexOf(fn);
+      if (i >= 0) this.eventListeners.splice(i, 1);
+    };
+  }
+
+  /** Whether anyone listens to the timeline (callers skip building events otherwise). */
+  get hasEventListeners(): boolean {
+    return this.eventListeners.length > 0;
+  }
+
+  /** Put an event on the timeline at the current virtual time. */
+  emit(ev: string, fields: Record<string, unknown> = {}): void {
+    if (this.eventListeners.length === 0) return;
+    const e: SimEvent = { t: this.clock.now(), ev, ...fields };
+    for (const fn of [...this.eventListeners]) fn(e);
+  }
+
+  /** Watch every frame hosts send and receive; returns an unsubscribe function. */
+  onFrame(fn: FrameObserver): () => void {
+    this.frameObservers = [...this.frameObservers, fn];
+    return () => {
+      this.frameObservers = this.frameObservers.filter((f) => f !== fn);
+    };
+  }
+
+  /** Report a frame to the observers (links and switches call this; free when nobody watches). */
+  observeFrame(kind: 'tx' | 'rx', link: string, frame: Uint8Array): void {
+    const obs = this.frameObservers;
+    if (obs.length === 0) return;
+    const t = this.clock.now();
+    for (const fn of obs) fn(t, kind, link, frame);
+  }
+
+  /** Driver output: the wire gets a copy (the stack keeps `p`); super-segments are cut first. */
+  send(pipe: LinkPipeline, p: Pbuf, mtu: number, label: string): number {
+    const frames = this.frames;
+    const frame = frames.take(p.totLen);
+    p.copyPartial(frame, p.totLen, 0);
+    if (p.gsoSize > 0 && frame.length > mtu) {
+      const pieces = segmentTcpGso(frame, p.gsoSize);
+      for (const piece of pieces) {
+        this.observeFrame('tx', label, piece);
+        pipe.send(piece);
+      }
+      if (pieces[0] !== frame) frames.give(frame); // the pieces are copies
+    } else {
+      this.observeFrame('tx', label, frame);
+      pipe.send(frame);
+    }
+    return Err.OK;
+  }
+
+  /**
+   * Driver input: copy the frame into the receiver's pool, as a NIC would. An
+   * RX allocation, which may use the pool's input reserve: as a DATA one it
+   * failed once send queues had filled the pool, so no ACK ever got in and
+   * both ends timed out. A netif that is down (its host crashed) receives nothing.
+   */
+  deliver(stack: Stack, netif: Netif, frame: Uint8Array, label: string): void {
+    const frames = this.frames;
+    if (!netif.isUp) {
+      frames.give(frame);
+      return;
+    }
+    this.observeFrame('rx', label, frame);
+    const p = stack.pool.allocRx(frame.length, PbufType.POOL);
+    if (p === null) {
+      stack.stats.link.memerr++;
+      stack.stats.link.drop++;
+      frames.give(frame);
+      return;
+    }
+    p.take(frame);
+    frames.give(frame); // copied: the buffer can carry another frame
+    stack.input(p, netif);
   }
 
   /**
@@ -213,37 +341,4 @@ export class Simulator {
     if (pcap !== undefined) stages.unshift(new TapStage(ctx, (t, f) => pcap.write(t, f)));
     return new LinkPipeline(stages, deliverFn);
   }
-}
-
-/** Driver output: the wire gets a copy (the stack keeps `p`). */
-function send(pipe: LinkPipeline, p: Pbuf, mtu: number, frames: FramePool): number {
-  const frame = frames.take(p.totLen);
-  p.copyPartial(frame, p.totLen, 0);
-  if (p.gsoSize > 0 && frame.length > mtu) {
-    const pieces = segmentTcpGso(frame, p.gsoSize);
-    for (const piece of pieces) pipe.send(piece);
-    if (pieces[0] !== frame) frames.give(frame); // the pieces are copies
-  } else {
-    pipe.send(frame);
-  }
-  return Err.OK;
-}
-
-/**
- * Driver input: copy the frame into the receiver's pool, as a NIC would. An
- * RX allocation, which may use the pool's input reserve: as a DATA one it
- * failed once send queues had filled the pool, so no ACK ever got in and
- * both ends timed out.
- */
-function deliver(stack: Stack, netif: Netif, frame: Uint8Array, frames: FramePool): void {
-  const p = stack.pool.allocRx(frame.length, PbufType.POOL);
-  if (p === null) {
-    stack.stats.link.memerr++;
-    stack.stats.link.drop++;
-    frames.give(frame);
-    return;
-  }
-  p.take(frame);
-  frames.give(frame); // copied: the buffer can carry another frame
-  stack.input(p, netif);
 }
