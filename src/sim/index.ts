@@ -1,6 +1,17 @@
 // `tsip/sim`: the deterministic simulator (stacks on one virtual clock,
 // links built from seeded fault stages) and the pcap writer/reader.
-export { Simulator, type ConnectOptions, type SimLink, type SimulatorOptions } from './simulator.ts';
+export {
+  Simulator,
+  SimulationStallError,
+  SimulationTimeoutError,
+  type ConnectOptions,
+  type FrameObserver,
+  type RunOptions,
+  type SimEvent,
+  type SimLink,
+  type SimulatorOptions,
+} from './simulator.ts';
+export { DEFAULT_EPOCH_MS, type AppTimerInfo } from './app-time.ts';
 export {
   buildStages,
   CorruptStage,

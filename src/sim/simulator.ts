@@ -8,7 +8,8 @@ import type { Pbuf } from '../pbuf/pbuf.ts';
 import { PbufType } from '../pbuf/pbuf.ts';
 import { Stack, type StackOptions } from '../stack/stack.ts';
 import { Rng } from '../time/rng.ts';
-import { yieldToEventLoop } from '../time/real-yield.ts';
+import { realSleep, yieldToEventLoop } from '../time/real-yield.ts';
+import { AppTime } from './app-time.ts';
 import { VirtualClock } from '../time/virtual-clock.ts';
 import { FramePool } from './frame-pool.ts';
 import { segmentTcpGso } from './gso.ts';
@@ -67,6 +68,47 @@ export interface SimLink {
   ba: LinkPipeline;
 }
 
+export interface RunOptions {
+  /** Virtual ms (from now) after which run() gives up with a SimulationTimeoutError (default 24 h). */
+  timeoutMs?: number;
+  /** Date.now() at virtual time 0, ms since 1970 (default 2000-01-01T00:00:00Z). */
+  epochMs?: number;
+  /**
+   * Real ms the driver waits, when nothing virtual is left to run, for work
+   * from outside the simulation (real I/O, a worker) before it declares a
+   * stall (default 50).
+   */
+  outsideWaitMs?: number;
+  /** Timer events (stack and application) the run may process (default: the simulator's budget). */
+  maxSteps?: number;
+  /** Drop application timers an earlier run left pending instead of resuming them (default false). */
+  discardPendingTimers?: boolean;
+  /**
+   * After `main` settles, keep running for up to this many virtual ms while
+   * application timers are pending (default 1000), as a Node process runs
+   * its last timers before exiting: libraries' housekeeping (undici's timer
+   * wheel ticks twice more, closing handshakes) finishes inside this run
+   * instead of leaking into the next, so runs in one process stay
+   * independent and replay identically.
+   */
+  lingerMs?: number;
+}
+
+/** run(): virtual time passed the run's timeout before the program finished. */
+export class SimulationTimeoutError extends Error {
+  override name = 'SimulationTimeoutError';
+}
+
+/**
+ * run(): the program has not finished, and nothing in the simulation is
+ * left to run (no packet in flight, no stack or application timer). It
+ * either waits forever (a deadlock, in virtual time too) or waits on
+ * something the simulator cannot see.
+ */
+export class SimulationStallError extends Error {
+  override name = 'SimulationStallError';
+}
+
 /** One entry of the simulation's timeline (the trace and the fault log): `t` is virtual ms. */
 export interface SimEvent {
   t: number;
@@ -89,6 +131,8 @@ export class Simulator {
   readonly frames: FramePool;
   /** Timer events processed so far, over every run. */
   steps = 0;
+  /** Application timers still pending when the last run() returned (they resume in the next run in this process). */
+  appTimersLeft = 0;
   private readonly maxSteps: number;
   private readonly eventListeners: ((e: SimEvent) => void)[] = [];
   private frameObservers: FrameObserver[] = [];
@@ -290,6 +334,121 @@ export class Simulator {
     const fired = this.clock.advanceTo(at, maxSteps - used);
     this.steps += fired;
     return fired;
+  }
+
+  /**
+   * Run `main` (the application: servers, clients, node:http, undici...)
+   * with the global timers, Date and performance.now on this simulator's
+   * virtual clock, and drive the simulation until the Promise it returns
+   * settles; returns its value or rethrows its error.
+   *
+   * Stack timers and application timers share one timeline: the driver
+   * always runs whichever is due first (the stacks first on a tie), one
+   * application timer per event-loop turn, so promise continuations run
+   * between them as in Node. When everything is idle, time jumps to the
+   * next deadline: an hour of idle keep-alive costs milliseconds.
+   *
+   * Throws SimulationStallError when nothing virtual is left while `main`
+   * has not settled (see RunOptions.outsideWaitMs), and
+   * SimulationTimeoutError when virtual time passes `timeoutMs`.
+   * Application timers still pending when run() returns are paused, not
+   * lost: they resume with the delay they had left in the next run() in
+   * this process (libraries such as undici keep one timer for their whole
+   * life); RunOptions.discardPendingTimers drops them instead, and so does
+   * a run the driver aborts (stall, timeout, runaway). Do not call
+   * the other run/settle methods from inside `main`.
+   */
+  async run<T>(main: () => T | Promise<T>, opts: RunOptions = {}): Promise<T> {
+    const app = new AppTime(this.clock, {
+      ...(opts.epochMs !== undefined ? { epochMs: opts.epochMs } : {}),
+      onFire: (info) => this.emit('timer', { id: info.id, kind: info.kind, delay: info.delay }),
+    });
+    const deadline = this.clock.now() + (opts.timeoutMs ?? 86_400_000);
+    const maxSteps = opts.maxSteps ?? this.maxSteps;
+    const outsideWaitMs = opts.outsideWaitMs ?? 50;
+    let settled = false;
+    let failed = false;
+    let value: T | undefined;
+    let error: unknown;
+    app.install({ discardPending: opts.discardPendingTimers === true });
+    try {
+      // main starts under the fakes, on a fresh turn as Node would run a module.
+      Promise.resolve()
+        .then(main)
+        .then(
+          (v) => {
+            settled = true;
+            value = v;
+          },
+          (e: unknown) => {
+            settled = true;
+            failed = true;
+            error = e;
+          },
+        );
+      let steps = 0;
+      let lingerUntil = -1;
+      for (;;) {
+        await yieldToEventLoop();
+        if (settled) {
+          if (lingerUntil < 0) lingerUntil = this.clock.now() + (opts.lingerMs ?? 1000);
+          const a = app.nextDeadline();
+          if (a === null || a > lingerUntil) break;
+        }
+        const now = this.clock.now();
+        const a = app.nextDeadline();
+        if (a !== null && a <= now) {
+          steps++;
+          app.fireNext();
+          continue;
+        }
+        const v = this.clock.nextDeadline();
+        if (v === null && a === null) {
+          if (settled) break;
+          if (await this.waitOutside(outsideWaitMs, app, () => settled)) continue;
+          throw new SimulationStallError(
+            `simulation stalled at ${now} ms virtual: the program has not finished and nothing is left to run ` +
+              '(no frame in flight, no stack or application timer). It waits forever (a deadlock), or on something ' +
+              'outside the simulation: real I/O, a worker thread, a timer inside a native addon, or a timer function captured before run() installed virtual time.',
+          );
+        }
+        const next = Math.min(v ?? Infinity, a ?? Infinity);
+        if (next > deadline) {
+          if (settled) break;
+          this.clock.advanceTo(deadline);
+          throw new SimulationTimeoutError(`simulation: the program did not finish within ${opts.timeoutMs ?? 86_400_000} ms of virtual time`);
+        }
+        if (v !== null && v <= next) {
+          steps += this.step(v, maxSteps, steps);
+          app.sync();
+        } else {
+          if (steps >= maxSteps) this.step(next, maxSteps, steps); // throws as a runaway
+          this.clock.advanceTo(next);
+          app.sync();
+          steps++;
+          app.fireNext();
+        }
+      }
+    } catch (e) {
+      // A run that failed leaves nothing for the next one to trip over.
+      app.discardPending();
+      throw e;
+    } finally {
+      this.appTimersLeft = app.pending();
+      app.uninstall();
+    }
+    if (failed) throw error;
+    return value as T;
+  }
+
+  /** Give work outside the simulation up to `ms` of real time to show up; true if something did. */
+  private async waitOutside(ms: number, app: AppTime, settled: () => boolean): Promise<boolean> {
+    // Counted in sleeps, not read from a clock: performance.now is virtual here.
+    for (let i = 0; i < ms; i++) {
+      await realSleep(1);
+      if (settled() || app.nextDeadline() !== null || this.clock.nextDeadline() !== null) return true;
+    }
+    return false;
   }
 
   /**
