@@ -20,7 +20,7 @@ export default defineConfig({
     reporters: ['default', './test/support/summary-reporter.ts'],
     projects: [
       // Everything but the load tests, files in parallel.
-      { extends: true, test: { ...common, name: 'main', include: ['test/**/*.test.ts'], exclude: ['test/load/**'], sequence: { groupOrder: 0 } } },
+      { extends: true, test: { ...common, name: 'main', include: ['test/**/*.test.ts', 'examples/**/*.test.ts'], exclude: ['test/load/**'], sequence: { groupOrder: 0 } } },
       // Floods and slow clients against a real device measure latency under
       // load: they run afterwards, one file at a time, with the machine to themselves.
       { extends: true, test: { ...common, name: 'load', include: ['test/load/**/*.test.ts'], fileParallelism: false, sequence: { groupOrder: 1 } } },

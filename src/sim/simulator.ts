@@ -9,6 +9,7 @@ import { PbufType } from '../pbuf/pbuf.ts';
 import { Stack, type StackOptions } from '../stack/stack.ts';
 import { Rng } from '../time/rng.ts';
 import { realSleep, yieldToEventLoop } from '../time/real-yield.ts';
+import { AppDeterminism } from './app-determinism.ts';
 import { AppTime } from './app-time.ts';
 import { VirtualClock } from '../time/virtual-clock.ts';
 import { FramePool } from './frame-pool.ts';
@@ -131,6 +132,8 @@ export class Simulator {
   readonly frames: FramePool;
   /** Timer events processed so far, over every run. */
   steps = 0;
+  /** run() calls so far (each draws Math.random from its own stream). */
+  private runs = 0;
   /** Application timers still pending when the last run() returned (they resume in the next run in this process). */
   appTimersLeft = 0;
   private readonly maxSteps: number;
@@ -371,6 +374,8 @@ export class Simulator {
     let value: T | undefined;
     let error: unknown;
     app.install({ discardPending: opts.discardPendingTimers === true });
+    const outside = new AppDeterminism(this.rng.derive(`app:Math.random#${this.runs++}`));
+    outside.install();
     try {
       // main starts under the fakes, on a fresh turn as Node would run a module.
       Promise.resolve()
@@ -436,6 +441,7 @@ export class Simulator {
     } finally {
       this.appTimersLeft = app.pending();
       app.uninstall();
+      outside.uninstall();
     }
     if (failed) throw error;
     return value as T;

@@ -249,3 +249,32 @@ describe('unmodified libraries on virtual time', () => {
     expect(d).toEqual({ outcome: '200 late', atMs: 3_000 + 20 });
   });
 });
+
+describe('what else a run makes reproducible', () => {
+  test("node:http's Date header comes from virtual time, and Math.random from the seed", async () => {
+    const once = async (seed: number): Promise<{ date: string | undefined; randoms: number[] }> => {
+      const t = pair(seed);
+      const r = await t.sim.run(async () => {
+        const hs = http.createServer((_req, res) => res.end('x'));
+        const srv = t.server.net.createServer((s) => hs.emit('connection', s));
+        srv.listen(80);
+        await sleep(90_000);
+        const res = await new Promise<http.IncomingMessage>((resolve, reject) =>
+          http.get({ host: '10.0.0.2', path: '/', createConnection: () => t.client.net.connect({ host: '10.0.0.2', port: 80 }) as never }, resolve).on('error', reject),
+        );
+        res.resume();
+        await new Promise((r) => res.on('end', r));
+        srv.close();
+        hs.close();
+        return { date: res.headers.date, randoms: [Math.random(), Math.random()] };
+      });
+      t.finish();
+      return r;
+    };
+    const a = await once(1);
+    expect(a.date).toBe('Sat, 01 Jan 2000 00:01:30 GMT'); // 90 s after the default epoch
+    expect(await once(1)).toEqual(a);
+    expect((await once(2)).randoms).not.toEqual(a.randoms);
+    expect(Math.random).not.toBe(undefined);
+  });
+});
