@@ -1,6 +1,6 @@
 // `tsip/sim`: the deterministic simulator (stacks on one virtual clock,
 // links built from seeded fault stages) and the pcap writer/reader.
-export { Simulator, type ConnectOptions, type SimLink, type SimulatorOptions } from './simulator.ts';
+export { Simulator, type ConnectOptions, type FrameObserver, type SimEvent, type SimLink, type SimulatorOptions } from './simulator.ts';
 export {
   buildStages,
   CorruptStage,
@@ -26,3 +26,16 @@ export {
   type TapCallback,
 } from './link.ts';
 export { LINKTYPE_ETHERNET, LINKTYPE_RAW, PcapWriter, readPcap, type PcapFile, type PcapRecord, type PcapWriterOptions } from './pcap.ts';
+export { Trace, summarizeFrame, eventJson, connName, type TraceOptions } from './trace.ts';
+export { shrinkSchedule, shrinkNumbers, ShrinkError, type ShrinkOptions, type ShrinkNumbersOptions, type ShrinkResult } from './shrink.ts';
+export {
+  runScenario,
+  shrinkScenario,
+  replayCommand,
+  callerTestFile,
+  ScenarioFailure,
+  type ScenarioOptions,
+  type ScenarioContext,
+  type ShrinkScenarioOptions,
+  type Seed,
+} from './scenario.ts';
