@@ -34,6 +34,13 @@ export interface TraceOptions {
   sink?: (line: string) => void;
   /** Packet lines: a one-line summary of each frame (default), or none. */
   frames?: 'summary' | 'none';
+  /**
+   * Which packet summaries check the IPv4, TCP, UDP and ICMP checksums
+   * (marking failures "!csum", "!ipcsum"): received frames only (default;
+   * the link's corruption shows there, and it halves the cost), all, or none.
+   * IPv6 transport checksums are not checked.
+   */
+  checksums?: 'rx' | 'all' | 'none';
   /** TCP state-change lines (default true). */
   states?: boolean;
   /** Fields of a first line `{"t":..,"ev":"meta",...}` (e.g. the seed and the command), written at attach. */
@@ -56,8 +63,10 @@ export class Trace {
   private readonly hash: Hash = createHash('sha256');
   private fd: number | null = null;
   private readonly flushBytes: number;
-  private parts: string[] = [];
-  private pending = 0;
+  private out: Buffer;
+  private pos = 0;
+  private readonly checkTx: boolean;
+  private readonly checkRx: boolean;
   private lineCount = 0;
   private byteCount = 0;
   private closed = false;
@@ -71,6 +80,10 @@ export class Trace {
     this.path = opts.path;
     this.sink = opts.sink;
     this.flushBytes = Math.max(1, opts.flushBytes ?? DEFAULT_FLUSH);
+    this.out = Buffer.allocUnsafe(Math.max(this.flushBytes, 4096) * 2);
+    const ck = opts.checksums ?? 'rx';
+    this.checkTx = ck === 'all';
+    this.checkRx = ck !== 'none';
     if (opts.path !== undefined) this.fd = openSync(opts.path, 'w');
   }
 
@@ -101,7 +114,7 @@ export class Trace {
 
   /** Bytes recorded so far (UTF-8, newlines included). */
   get bytes(): number {
-    return this.byteCount + this.pending;
+    return this.byteCount + this.pos;
   }
 
   get isClosed(): boolean {
@@ -123,11 +136,12 @@ export class Trace {
 
   /** Flush the buffered lines to the file (and the hash). Safe to call any time. */
   flush(): void {
-    if (this.parts.length === 0) return;
-    const chunk = this.parts.join('');
-    this.parts = [];
-    this.pending = 0;
-    const buf = Buffer.from(chunk, 'utf8');
+    if (this.pos === 0) return;
+    this.emitBytes(this.out.subarray(0, this.pos));
+    this.pos = 0;
+  }
+
+  private emitBytes(buf: Uint8Array): void {
     this.byteCount += buf.length;
     this.hash.update(buf);
     if (this.fd !== null) {
@@ -151,10 +165,19 @@ export class Trace {
 
   private line(s: string): void {
     this.lineCount++;
-    this.parts.push(s, '\n');
-    this.pending += s.length + 1;
     if (this.sink !== undefined) this.sink(s);
-    if (this.pending >= this.flushBytes) this.flush();
+    // UTF-8 takes at most 3 bytes per UTF-16 unit: make sure the line fits.
+    const worst = s.length * 3 + 1;
+    if (this.pos + worst > this.out.length) {
+      this.flush();
+      if (worst > this.out.length) {
+        this.emitBytes(Buffer.from(`${s}\n`, 'utf8'));
+        return;
+      }
+    }
+    this.pos += this.out.write(s, this.pos, 'utf8');
+    this.out[this.pos++] = 10;
+    if (this.pos >= this.flushBytes) this.flush();
   }
 
   private packet(t: number, dir: 'tx' | 'rx', link: string, frame: Uint8Array): void {
@@ -164,7 +187,8 @@ export class Trace {
       lj = JSON.stringify(link);
       this.linkJson.set(link, lj);
     }
-    this.line(`{"t":${num(t)},"ev":"pkt","dir":"${dir}","link":${lj},"len":${frame.length},"sum":${JSON.stringify(summarizeFrame(frame))}}`);
+    // Summaries are plain ASCII without quotes or backslashes: no escaping needed.
+    this.line(`{"t":${num(t)},"ev":"pkt","dir":"${dir}","link":${lj},"len":${frame.length},"sum":"${summarizeFrame(frame, dir === 'rx' ? this.checkRx : this.checkTx)}"}`);
   }
 
   private hookStack(stack: Stack): void {
@@ -269,21 +293,24 @@ const ICMP6_NAMES: Record<number, string> = {
  *   ICMP6 fd00::1>fd00::2 neighbor-solicit tgt=fd00::2
  *   IPv4 FRAG 10.0.0.1>10.0.0.2 proto=1 id=7 off=1480 len=600
  *   BAD IPv4 TRUNCATED 4500...
- * Never throws: a frame it cannot read is "BAD ..." with its first bytes in hex.
+ * With `checksums`, failed IPv4 header / TCP / UDP / ICMP checksums add
+ * " !ipcsum" / " !csum" (IPv6 transport checksums are not checked). Never
+ * throws: a frame it cannot read is "BAD ..." with its first bytes in hex.
+ * The text is plain ASCII without quotes or backslashes.
  */
-export function summarizeFrame(frame: Uint8Array): string {
+export function summarizeFrame(frame: Uint8Array, checksums = true): string {
   try {
     if (frame.length === 0) return 'BAD empty';
     const ver = frame[0]! >>> 4;
-    if (ver === 4) return summarize4(frame);
+    if (ver === 4) return summarize4(frame, checksums);
     if (ver === 6) return summarize6(frame);
     return `BAD version=${ver} ${hex(frame, 0, frame.length, 20)}`;
-  } catch (e) {
-    return `BAD ${e instanceof Error ? e.name : 'error'} ${hex(frame, 0, frame.length, 20)}`;
+  } catch {
+    return `BAD exception ${hex(frame, 0, frame.length, 20)}`;
   }
 }
 
-function summarize4(frame: Uint8Array): string {
+function summarize4(frame: Uint8Array, checksums: boolean): string {
   const ip = v4.wrap(frame, 0, frame.length);
   const code = ip.check();
   if (code !== WireErrorCode.OK) return `BAD IPv4 ${wireErrorName(code)} ${hex(frame, 0, frame.length, 20)}`;
@@ -294,11 +321,11 @@ function summarize4(frame: Uint8Array): string {
   const mf = ip.moreFragments;
   const plen = ip.payloadLength;
   const pOff = ip.payloadOffset;
-  const csum = ip.verifyChecksum() ? '' : ' !ipcsum';
+  const csum = !checksums || ip.verifyChecksum() ? '' : ' !ipcsum';
   const fragNote = off > 0 || mf ? ` frag id=${ip.ident} off=${off}${mf ? '+' : ''}` : '';
   if (off > 0) return `IPv4 FRAG ${src}>${dst} proto=${proto} id=${ip.ident} off=${off}${mf ? '+' : ''} len=${plen}${csum}`;
   // A first fragment carries the transport header but not all of the payload: checksums cannot be checked.
-  const whole = !mf;
+  const whole = !mf && checksums;
   let l4: string;
   if (proto === 6) l4 = tcpSummary(frame, pOff, plen, src, dst, false, whole ? (t) => t.verifyChecksum(ip.src, ip.dst) : null);
   else if (proto === 17) l4 = udpSummary(frame, pOff, plen, src, dst, false, whole ? (u) => u.verifyChecksum(ip.src, ip.dst) : null);

@@ -222,6 +222,14 @@ describe('Trace', () => {
     }
   });
 
+  test('corrupted frames show as !csum where they are received (checksums are checked on rx by default)', () => {
+    const r = runSimPing({ seed: 11, count: 40, size: 200, intervalMs: 10, mtu: 1500, link: { latencyMs: 1, corrupt: 0.3 }, verbose: false, log: () => {}, traceFile: file('corrupt.jsonl') });
+    const pk = parse(readFileSync(file('corrupt.jsonl'), 'utf8')).filter((e) => e.ev === 'pkt');
+    expect(pk.filter((e) => e.dir === 'tx' && /!(ip)?csum/.test(e.sum as string))).toEqual([]);
+    expect(pk.filter((e) => e.dir === 'rx' && /!(ip)?csum/.test(e.sum as string)).length).toBeGreaterThan(3);
+    expect(r.poolClean).toBe(true);
+  });
+
   test('--trace on tsip sim transfer and tsip sim ping prints the sha256; the same seed gives the same file', () => {
     const out: string[] = [];
     const quiet = { isTTY: false } as unknown as NodeJS.WriteStream;
@@ -279,6 +287,8 @@ describe('summarizeFrame', () => {
       expect(s.length).toBeGreaterThan(0);
       expect(s.length).toBeLessThan(400);
       expect(summarizeFrame(f)).toBe(s);
+      expect(JSON.stringify(s)).toBe(`"${s}"`);
+      expect(summarizeFrame(f, false).length).toBeGreaterThan(0);
     }
     expect(summarizeFrame(new Uint8Array(0))).toBe('BAD empty');
     expect(summarizeFrame(new Uint8Array([0x12, 0x34]))).toBe('BAD version=1 1234');
