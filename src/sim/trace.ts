@@ -72,7 +72,7 @@ export class Trace {
   private closed = false;
   private finalHash: string | null = null;
   private readonly detachers: (() => void)[] = [];
-  private readonly hooked = new Set<Stack>();
+  private readonly hooked = new WeakSet<Stack>();
   private readonly linkJson = new Map<string, string>();
 
   private constructor(sim: Simulator, opts: TraceOptions) {

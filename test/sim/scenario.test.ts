@@ -7,7 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { Pinger } from '../../src/ip/ping.ts';
-import { callerTestFile, replayCommand, runScenario, ScenarioFailure, shrinkScenario, type Simulator } from '../../src/sim/index.ts';
+import { replayCommand, runScenario, ScenarioFailure, shrinkScenario, type Simulator } from '../../src/sim/index.ts';
+import { callerTestFile } from '../../src/sim/scenario.ts';
 import { addr } from '../support/packets.ts';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'tsip-scenario-'));
