@@ -197,5 +197,18 @@ export function simTransferCommand(argv: string[], print: (s: string) => void = 
     prog.clear();
   }
   print(json ? JSON.stringify(transferJson(r)) : formatTransferReport(r, pcap));
+  if (!r.ok && !json) print(`replay: ${replayLine(argv, r.seed)}`);
   return r.ok ? 0 : 1;
+}
+
+/** The command line that runs this transfer again, with its seed and a trace (the same seed gives the same run). */
+export function replayLine(argv: readonly string[], seed: number | string): string {
+  const args = [...argv];
+  if (!args.some((a) => a === '--seed' || a.startsWith('--seed='))) args.unshift('--seed', String(seed));
+  if (!args.some((a) => a === '--trace' || a.startsWith('--trace='))) args.push('--trace', 'trace.jsonl');
+  return ['tsip sim transfer', ...args.map(shellWord)].join(' ');
+}
+
+function shellWord(s: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`;
 }

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { Err, RawTcp, type TcpPcb } from '../../src/callbacks/index.ts';
 import { runSimPing, simPingCommand } from '../../src/cli/sim-ping.ts';
-import { runSimTransfer, simTransferCommand } from '../../src/cli/sim-transfer.ts';
+import { replayLine, runSimTransfer, simTransferCommand } from '../../src/cli/sim-transfer.ts';
 import { Simulator, summarizeFrame, Trace } from '../../src/sim/index.ts';
 import type { Stack } from '../../src/stack/stack.ts';
 import { echoRequest, ipPacket } from '../support/packets.ts';
@@ -249,6 +249,11 @@ describe('Trace', () => {
     expect(simPingCommand(['--seed', '4', '--count', '3', '--quiet', '--trace', file('p1.jsonl')], (s) => pout.push(s))).toBe(0);
     const p1 = readFileSync(file('p1.jsonl'));
     expect(pout.at(-1)).toBe(`trace: wrote ${parse(p1.toString('utf8')).length} events to ${file('p1.jsonl')}, sha256 ${sha256(p1)}`);
+    // A failing run prints the command that replays it, traced.
+    const fout: string[] = [];
+    expect(simTransferCommand(['--loss', '1', '--bytes', '1000', '--deadline', '20000'], (x) => fout.push(x), quiet)).toBe(1);
+    expect(fout.at(-1)).toBe('replay: tsip sim transfer --seed 1 --loss 1 --bytes 1000 --deadline 20000 --trace trace.jsonl');
+    expect(replayLine(['--seed', "it's", '--trace', 'x'], "it's")).toBe(`tsip sim transfer --seed 'it'\\''s' --trace x`);
     // Without --trace nothing changes.
     const r = runSimTransfer({ seed: 4, bytes: 1000, link: { latencyMs: 1 } });
     expect(r.trace).toBeUndefined();
