@@ -16,6 +16,8 @@ import type { TcpPcb } from '../pcb/pcb.ts';
 import type { Stack } from '../stack/stack.ts';
 import { formatIpv4Address } from '../wire/address.ts';
 import { formatIpv6Address } from '../wire/address6.ts';
+import { onesSum } from '../wire/checksum.ts';
+import { ipv6PseudoHeaderSum } from '../wire/checksum6.ts';
 import { WireErrorCode, wireErrorName } from '../wire/error.ts';
 import { IcmpView } from '../wire/icmp.ts';
 import { Icmpv6View } from '../wire/icmpv6.ts';
@@ -38,7 +40,7 @@ export interface TraceOptions {
    * Which packet summaries check the IPv4, TCP, UDP and ICMP checksums
    * (marking failures "!csum", "!ipcsum"): received frames only (default;
    * the link's corruption shows there, and it halves the cost), all, or none.
-   * IPv6 transport checksums are not checked.
+   * Fragments' transport checksums are not checked.
    */
   checksums?: 'rx' | 'all' | 'none';
   /** TCP state-change lines (default true). */
@@ -293,8 +295,8 @@ const ICMP6_NAMES: Record<number, string> = {
  *   ICMP6 fd00::1>fd00::2 neighbor-solicit tgt=fd00::2
  *   IPv4 FRAG 10.0.0.1>10.0.0.2 proto=1 id=7 off=1480 len=600
  *   BAD IPv4 TRUNCATED 4500...
- * With `checksums`, failed IPv4 header / TCP / UDP / ICMP checksums add
- * " !ipcsum" / " !csum" (IPv6 transport checksums are not checked). Never
+ * With `checksums`, failed IPv4 header / TCP / UDP / ICMP / ICMPv6
+ * checksums add " !ipcsum" / " !csum" (not checked in fragments). Never
  * throws: a frame it cannot read is "BAD ..." with its first bytes in hex.
  * The text is plain ASCII without quotes or backslashes.
  */
@@ -303,7 +305,7 @@ export function summarizeFrame(frame: Uint8Array, checksums = true): string {
     if (frame.length === 0) return 'BAD empty';
     const ver = frame[0]! >>> 4;
     if (ver === 4) return summarize4(frame, checksums);
-    if (ver === 6) return summarize6(frame);
+    if (ver === 6) return summarize6(frame, checksums);
     return `BAD version=${ver} ${hex(frame, 0, frame.length, 20)}`;
   } catch {
     return `BAD exception ${hex(frame, 0, frame.length, 20)}`;
@@ -334,7 +336,7 @@ function summarize4(frame: Uint8Array, checksums: boolean): string {
   return `${l4}${fragNote}${csum}`;
 }
 
-function summarize6(frame: Uint8Array): string {
+function summarize6(frame: Uint8Array, checksums: boolean): string {
   const ip = v6.wrap(frame, 0, frame.length);
   const code = ip.check();
   if (code !== WireErrorCode.OK) return `BAD IPv6 ${wireErrorName(code)} ${hex(frame, 0, frame.length, 20)}`;
@@ -350,10 +352,13 @@ function summarize6(frame: Uint8Array): string {
   }
   const pOff = ext.offset;
   const plen = end - pOff;
+  const proto = ext.protocol;
+  // A fragment carries part of the upper layer: its checksum cannot be checked.
+  const verify = checksums && !ext.hasFragment ? (): boolean => onesSum(frame, pOff, plen, ipv6PseudoHeaderSum(frame, ip.srcOffset, frame, ip.dstOffset, plen, proto)) === 0xffff : null;
   let l4: string;
-  if (ext.protocol === 6) l4 = tcpSummary(frame, pOff, plen, src, dst, true, null);
-  else if (ext.protocol === 17) l4 = udpSummary(frame, pOff, plen, src, dst, true, null);
-  else if (ext.protocol === 58) l4 = icmp6Summary(frame, pOff, plen, src, dst);
+  if (proto === 6) l4 = tcpSummary(frame, pOff, plen, src, dst, true, verify);
+  else if (proto === 17) l4 = udpSummary(frame, pOff, plen, src, dst, true, verify);
+  else if (proto === 58) l4 = icmp6Summary(frame, pOff, plen, src, dst, verify);
   else l4 = `IPv6 ${src}>${dst} proto=${ext.protocol} len=${plen}`;
   return `${l4}${fragNote}`;
 }
@@ -425,7 +430,7 @@ function icmpSummary(b: Uint8Array, off: number, len: number, src: string, dst: 
   return s;
 }
 
-function icmp6Summary(b: Uint8Array, off: number, len: number, src: string, dst: string): string {
+function icmp6Summary(b: Uint8Array, off: number, len: number, src: string, dst: string, verify: (() => boolean) | null): string {
   const m = icmp6v.wrap(b, off, len);
   const code = m.check();
   if (code !== WireErrorCode.OK) return `ICMP6 ${src}>${dst} BAD ${wireErrorName(code)} type=${len > 0 ? b[off] : -1} len=${len}`;
@@ -436,5 +441,6 @@ function icmp6Summary(b: Uint8Array, off: number, len: number, src: string, dst:
   else if (type === 135 || type === 136 || type === 137) s += ` tgt=${formatIpv6Address(b, m.targetOffset)}`;
   else if (type === 2) s += ` mtu=${m.mtu}`;
   else s += ` code=${m.code}`;
+  if (verify !== null && !verify()) s += ' !csum';
   return s;
 }
