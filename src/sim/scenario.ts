@@ -12,8 +12,10 @@ import { shrinkSchedule, type ShrinkOptions, type ShrinkResult } from './shrink.
 import { Simulator, type SimulatorOptions } from './simulator.ts';
 import { Trace, type TraceOptions } from './trace.ts';
 
+/** A simulator seed: a number, or a string that is hashed. */
 export type Seed = number | string;
 
+/** Options of runScenario. */
 export interface ScenarioOptions {
   /** The scenario's name: for a vitest test, its name (the replay command selects it with -t). */
   name: string;
@@ -36,6 +38,7 @@ export interface ScenarioOptions {
   env?: Record<string, string | undefined>;
 }
 
+/** What the body of runScenario gets besides the Simulator. */
 export interface ScenarioContext {
   name: string;
   seed: Seed;
@@ -168,6 +171,7 @@ export function scriptCommand(argv: readonly string[]): string | undefined {
   return [runner, ...[rel, ...argv.slice(2)].map(shellQuote)].join(' ');
 }
 
+/** Options of shrinkScenario: the scenario's, the schedule and the shrink limits. */
 export interface ShrinkScenarioOptions<E> extends Omit<ScenarioOptions, 'trace' | 'traceOptions'>, ShrinkOptions {
   /** The fault schedule that makes the scenario fail. */
   events: readonly E[];

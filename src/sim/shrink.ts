@@ -10,6 +10,7 @@
 // schedule and the answers) and bounded (maxRuns), and never run the same
 // subset twice. Events keep their relative order in every subset tried.
 
+/** Options of shrinkSchedule (and shrinkNumbers). */
 export interface ShrinkOptions {
   /** Most calls of stillFails (default 500); when spent, the smallest failing schedule found so far is returned. */
   maxRuns?: number;
@@ -19,6 +20,7 @@ export interface ShrinkOptions {
   assumeFails?: boolean;
 }
 
+/** What shrinking found. */
 export interface ShrinkResult<E> {
   /** The smallest failing schedule found (a subsequence of the input). */
   events: E[];
@@ -133,6 +135,7 @@ function split(c: readonly number[], n: number): number[][] {
   return out.filter((x) => x.length > 0);
 }
 
+/** Options of shrinkNumbers. */
 export interface ShrinkNumbersOptions extends ShrinkOptions {
   /** Fields to shrink (default: every finite positive numeric field but t, at, time and id). */
   fields?: readonly string[];
@@ -146,7 +149,9 @@ const NOT_SHRUNK = new Set(['t', 'at', 'time', 'id']);
  * Smaller numbers in a failing schedule: for each event and each numeric
  * field, try 0, then bisect between the last value that passed and the
  * smallest that still fails (integers stay integers). Returns copies of the
- * events; the input is not modified. Deterministic and bounded by maxRuns.
+ * events; the input is not modified. Deterministic and bounded by maxRuns;
+ * `minimal` in the result means every field was tried (false when maxRuns
+ * ran out first).
  */
 export async function shrinkNumbers<E extends object>(
   events: readonly E[],

@@ -29,6 +29,7 @@ import { newTcpOptions, resetTcpOptions, TcpFlag, TcpView } from '../wire/tcp.ts
 import { UdpView } from '../wire/udp.ts';
 import type { SimEvent, Simulator } from './simulator.ts';
 
+/** Options of Trace.attach(): where the lines go and which kinds are recorded. */
 export interface TraceOptions {
   /** Write the lines to this file (created or truncated). */
   path?: string;
@@ -37,7 +38,7 @@ export interface TraceOptions {
   /** Packet lines: a one-line summary of each frame (default), or none. */
   frames?: 'summary' | 'none';
   /**
-   * Which packet summaries check the IPv4, TCP, UDP and ICMP checksums
+   * Which packet summaries check the IPv4, TCP, UDP, ICMP and ICMPv6 checksums
    * (marking failures "!csum", "!ipcsum"): received frames only (default;
    * the link's corruption shows there, and it halves the cost), all, or none.
    * Fragments' transport checksums are not checked.
