@@ -52,6 +52,13 @@ export const mtuOption = (what: string) => integer({ description: what, metavar:
 
 export const pcapOption = (what: string) => text({ description: what, metavar: 'FILE', expects: 'a file name' });
 
+export const traceOption = () =>
+  text({
+    description: 'write a JSON-lines event log (packets, TCP state changes, timeline events) to FILE and print its sha256; the same seed writes the same file',
+    metavar: 'FILE',
+    expects: 'a file name',
+  });
+
 export const jsonOption = (extra = '') => flag({ description: `print one JSON object instead of the report${extra}` });
 
 const probability = (description: string) => number({ description, metavar: 'P', min: 0, max: 1, default: 0 });

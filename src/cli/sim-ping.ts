@@ -4,10 +4,11 @@ import { writeFileSync } from 'node:fs';
 import { Pinger, type PingResult } from '../ip/ping.ts';
 import { PcapWriter } from '../sim/pcap.ts';
 import { Simulator } from '../sim/simulator.ts';
+import { Trace } from '../sim/trace.ts';
 import type { LinkSpec } from '../sim/link.ts';
 import { formatIp, parseIp } from '../wire/ipaddr.ts';
 import { defineCommand, flag, formatHelp, integer, number, parseCommand, UsageError } from './args.ts';
-import { formatRate, jsonOption, LINK_OPTIONS, linkSpecOf, mtuOption, pcapOption, seedOption } from './common-options.ts';
+import { formatRate, jsonOption, LINK_OPTIONS, linkSpecOf, mtuOption, pcapOption, seedOption, traceOption } from './common-options.ts';
 
 export interface SimPingOptions {
   seed: number | string;
@@ -17,6 +18,8 @@ export interface SimPingOptions {
   mtu: number;
   link: LinkSpec;
   pcapFile?: string;
+  /** Write the simulation's JSON-lines event log to this file. */
+  traceFile?: string;
   /** Print one line per reply. */
   verbose: boolean;
   /** Ping over IPv6 (ICMPv6 between fd00::1 and fd00::2). */
@@ -29,10 +32,21 @@ export interface SimPingOutcome {
   pcap: Uint8Array;
   virtualMs: number;
   poolClean: boolean;
+  /** With traceFile: the trace written (the same seed and options give the same sha256). */
+  trace?: { file: string; lines: number; sha256: string };
 }
 
 export function runSimPing(o: SimPingOptions): SimPingOutcome {
   const sim = new Simulator({ seed: o.seed });
+  const trace = o.traceFile !== undefined ? Trace.attach(sim, { path: o.traceFile, meta: { seed: o.seed, command: 'sim ping' } }) : undefined;
+  try {
+    return ping(o, sim, trace);
+  } finally {
+    trace?.close();
+  }
+}
+
+function ping(o: SimPingOptions, sim: Simulator, trace: Trace | undefined): SimPingOutcome {
   const client = sim.addStack('client');
   const server = sim.addStack('server');
   const pcap = new PcapWriter();
@@ -68,7 +82,13 @@ export function runSimPing(o: SimPingOptions): SimPingOutcome {
     writeFileSync(o.pcapFile, bytes);
     o.log(`wrote ${pcap.count} packets to ${o.pcapFile} (read it with: tcpdump -nv -r ${o.pcapFile})`);
   }
-  return { result: r, pcap: bytes, virtualMs: sim.clock.now(), poolClean };
+  let traced: SimPingOutcome['trace'];
+  if (trace !== undefined && o.traceFile !== undefined) {
+    trace.close();
+    traced = { file: o.traceFile, lines: trace.count, sha256: trace.sha256() };
+    o.log(`trace: wrote ${traced.lines} events to ${traced.file}, sha256 ${traced.sha256}`);
+  }
+  return { result: r, pcap: bytes, virtualMs: sim.clock.now(), poolClean, ...(traced !== undefined ? { trace: traced } : {}) };
 }
 
 /** min/avg/max without spreading (a million RTTs would overflow the call stack). */
@@ -112,6 +132,7 @@ export const SIM_PING = defineCommand({
     ...LINK_OPTIONS,
     mtu: mtuOption('link MTU (smaller MTUs exercise fragmentation and reassembly)'),
     pcap: pcapOption('write every packet sent to a pcap file (LINKTYPE_RAW; held in memory, so --count x --size is limited to about 100 MB of packets)'),
+    trace: traceOption(),
     quiet: flag({ description: 'only the summary, no line per reply' }),
     ipv6: flag({ description: 'ping over IPv6: ICMPv6 from fd00::1 to fd00::2 (the MTU must then be at least 1280)', short: '6' }),
     json: jsonOption(),
@@ -142,6 +163,7 @@ export function simPingCommand(argv: string[], print: (s: string) => void = (s) 
     mtu: v.mtu,
     link,
     ...(v.pcap === undefined ? {} : { pcapFile: v.pcap }),
+    ...(v.trace === undefined ? {} : { traceFile: v.trace }),
     verbose: !v.quiet && !v.json,
     ipv6: v.ipv6,
     log: v.json ? () => {} : print,
@@ -168,5 +190,6 @@ export function pingJson(seed: number | string, o: SimPingOutcome, link: LinkSpe
     virtualMs: o.virtualMs,
     poolClean: o.poolClean,
     link,
+    ...(o.trace !== undefined ? { trace: o.trace } : {}),
   };
 }

@@ -19,6 +19,7 @@ import type { TcpConfig } from '../pcb/tcp.ts';
 import type { LinkPipeline, LinkSpec } from '../sim/link.ts';
 import { PcapWriter } from '../sim/pcap.ts';
 import { Simulator } from '../sim/simulator.ts';
+import { Trace } from '../sim/trace.ts';
 import type { Stack } from '../stack/stack.ts';
 import { Rng } from '../time/rng.ts';
 import { Payload, Peer } from './sim-transfer-peer.ts';
@@ -46,6 +47,8 @@ export interface SimTransferOptions {
   serverWaitsForEof?: boolean;
   /** Write every frame sent to this pcap file. */
   pcapFile?: string;
+  /** Write the simulation's JSON-lines event log (packets, TCP states, timeline events) to this file. */
+  traceFile?: string;
   /** Virtual-time budget for the transfer (default 24 h, plus four times the transfer time at the link rate). */
   deadlineMs?: number;
   /** Timer events the transfer may take, and again the close (default 50 million plus 25 per payload byte, both ways). */
@@ -140,6 +143,8 @@ export interface SimTransferResult {
   client: EndReport;
   server: EndReport;
   link: LinkSpec;
+  /** With traceFile: the trace written (its lines and its sha256, the same for the same seed and options). */
+  trace?: { file: string; lines: number; sha256: string };
   /** Data intact both ways, both FINs read, and after the close nothing left: no PCB, timer, pool byte or error. */
   ok: boolean;
 }
@@ -169,6 +174,15 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
     if (!Number.isInteger(v) || v < 0 || v > BYTES_MAX) throw new RangeError(`${name} must be an integer from 0 to ${BYTES_MAX}, got ${v}`);
   }
   const sim = new Simulator({ seed: o.seed });
+  const trace = o.traceFile !== undefined ? Trace.attach(sim, { path: o.traceFile, meta: { seed: o.seed, command: 'sim transfer' } }) : undefined;
+  try {
+    return transfer(o, sim, serverBytes, trace);
+  } finally {
+    trace?.close();
+  }
+}
+
+function transfer(o: SimTransferOptions, sim: Simulator, serverBytes: number, trace: Trace | undefined): SimTransferResult {
   const tcp = o.tcp ?? {};
   const stackOpts = { tcp, ...(o.pool !== undefined ? { pool: o.pool } : {}) };
   const client = sim.addStack('client', stackOpts);
@@ -283,6 +297,8 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
   if (pcbsLeft + timersPending + poolInUse + pbufsInUse > 0) problems.push(`left over after the close: ${pcbsLeft} PCBs, ${timersPending} timers, ${poolInUse} pool bytes in ${pbufsInUse} pbufs`);
   const deliveredTotal = cRep.received + sRep.received;
   if (pcap !== undefined && o.pcapFile !== undefined) writeFileSync(o.pcapFile, pcap.bytes());
+  // Everything the run does is over: the trace is complete.
+  trace?.close();
   const poolOf = (st: Stack): PoolReport => {
     const ps = st.pool.stats;
     return { bytesHighWater: ps.bytesHighWater, allocFailures: ps.allocFailures, rxAllocFailures: ps.rxAllocFailures, controlAllocFailures: ps.controlAllocFailures, pressureRefusals: st.tcp.counters.memoryPressureRefusals };
@@ -320,5 +336,6 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
     server: sRep,
     link: o.link,
     family: six ? 6 : 4,
+    ...(trace !== undefined && o.traceFile !== undefined ? { trace: { file: o.traceFile, lines: trace.count, sha256: trace.sha256() } } : {}),
   };
 }

@@ -3,7 +3,7 @@
 // link, the two peers, the checks) is in sim-transfer-run.ts.
 import type { LinkSpec } from '../sim/link.ts';
 import { choice, custom, defineCommand, flag, formatHelp, integer, number, parseCommand, UsageError } from './args.ts';
-import { formatRate, jsonOption, LINK_OPTIONS, linkSpecOf, mtuOption, pcapOption, seedOption } from './common-options.ts';
+import { formatRate, jsonOption, LINK_OPTIONS, linkSpecOf, mtuOption, pcapOption, seedOption, traceOption } from './common-options.ts';
 import { formatBytes, Progress, type ProgressStream } from './progress.ts';
 import { BYTES_MAX, type EndReport, runSimTransfer, type SimTransferOptions, type SimTransferResult } from './sim-transfer-run.ts';
 
@@ -52,6 +52,7 @@ export function formatTransferReport(r: SimTransferResult, pcapFile?: string): s
     `  pool: ${r.poolInUse} bytes in ${r.pbufsInUse} pbufs in use; ${r.pcbsLeft} PCBs; ${r.timersPending} timers pending`,
   ];
   if (pcapFile !== undefined) out.push(`wrote ${pcapFile} (read it with: tcpdump -nn -r ${pcapFile})`);
+  if (r.trace !== undefined) out.push(`trace: wrote ${r.trace.lines} events to ${r.trace.file}, sha256 ${r.trace.sha256}`);
   out.push(r.ok ? 'OK' : `FAILED: ${r.problems.join('; ')}`);
   return out.join('\n');
 }
@@ -96,6 +97,7 @@ export const SIM_TRANSFER = defineCommand({
     gso: flag({ description: "stacks send 64 KiB super-segments, the link cuts them (as a NIC's TSO)" }),
     ipv6: flag({ description: 'over IPv6: fd00::1 <-> [fd00::2]:80 (the MTU must then be at least 1280)', short: '6' }),
     pcap: pcapOption('write every frame sent to a pcap file'),
+    trace: traceOption(),
     json: jsonOption(' (and no progress line)'),
     'server-bytes': integer({ description: 'payload bytes the server sends', metavar: 'N', min: 0, max: BYTES_MAX, maxNote: '100 GB', defaultText: 'as --bytes' }),
     jitter: number({ description: 'extra random one-way delay, uniform from 0 to MS (never reorders)', metavar: 'MS', min: 0, max: 60_000, unit: 'ms', default: 0 }),
@@ -157,6 +159,7 @@ export function transferOptionsFromArgv(argv: readonly string[]): (SimTransferOp
     ...(v.ipv6 ? { ipv6: true } : {}),
     ...(v.pool !== undefined ? { pool: { maxBytes: v.pool } } : {}),
     ...(v.pcap !== undefined ? { pcapFile: v.pcap, pcap: v.pcap } : {}),
+    ...(v.trace !== undefined ? { traceFile: v.trace } : {}),
     ...(v['close-delay'] > 0 ? { closeDelayMs: v['close-delay'] } : {}),
     ...(v['server-waits'] ? { serverWaitsForEof: true } : {}),
     ...(v.deadline !== undefined ? { deadlineMs: v.deadline } : {}),
@@ -194,5 +197,18 @@ export function simTransferCommand(argv: string[], print: (s: string) => void = 
     prog.clear();
   }
   print(json ? JSON.stringify(transferJson(r)) : formatTransferReport(r, pcap));
+  if (!r.ok && !json) print(`replay: ${replayLine(argv, r.seed)}`);
   return r.ok ? 0 : 1;
+}
+
+/** The command line that runs this transfer again, with its seed and a trace (the same seed gives the same run). */
+export function replayLine(argv: readonly string[], seed: number | string): string {
+  const args = [...argv];
+  if (!args.some((a) => a === '--seed' || a.startsWith('--seed='))) args.unshift('--seed', String(seed));
+  if (!args.some((a) => a === '--trace' || a.startsWith('--trace='))) args.push('--trace', 'trace.jsonl');
+  return ['tsip sim transfer', ...args.map(shellWord)].join(' ');
+}
+
+function shellWord(s: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`;
 }

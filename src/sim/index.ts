@@ -37,3 +37,6 @@ export {
   type TapCallback,
 } from './link.ts';
 export { LINKTYPE_ETHERNET, LINKTYPE_RAW, PcapWriter, readPcap, type PcapFile, type PcapRecord, type PcapWriterOptions } from './pcap.ts';
+export { Trace, summarizeFrame, type TraceOptions } from './trace.ts';
+export { shrinkSchedule, shrinkNumbers, ShrinkError, type ShrinkOptions, type ShrinkNumbersOptions, type ShrinkResult } from './shrink.ts';
+export { runScenario, shrinkScenario, replayCommand, ScenarioFailure, type ScenarioOptions, type ScenarioContext, type ShrinkScenarioOptions } from './scenario.ts';
