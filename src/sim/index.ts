@@ -1,6 +1,9 @@
 // `tsip/sim`: the deterministic simulator (stacks on one virtual clock,
 // links built from seeded fault stages) and the pcap writer/reader.
-export { Simulator, type ConnectOptions, type SimLink, type SimulatorOptions } from './simulator.ts';
+export { Simulator, type AttachOptions, type ConnectOptions, type FrameObserver, type SimEvent, type SimLink, type SimulatorOptions } from './simulator.ts';
+export { Switch, SwitchPort, type SwitchOptions, type SwitchStats } from './switch.ts';
+export { lan, lanAddr, lanAddr6, proxied, star, type LanOptions, type ProxiedOptions, type StarOptions } from './topology.ts';
+export { HostTable } from '../stack/host-table.ts';
 export {
   buildStages,
   CorruptStage,
