@@ -367,7 +367,9 @@ export class Socket extends Duplex {
       if (typeof o.lookup !== 'function') {
         throw Object.assign(new TypeError(`The "options.lookup" property must be of type function. Received ${typeof o.lookup}`), { code: 'ERR_INVALID_ARG_TYPE' });
       }
-      o.lookup(hostName, { family, hints: 0, all: false }, (err, address, fam) => {
+      const lookup = o.lookup;
+      // On the next tick, as a real lookup answers: listeners for 'lookup' are in place by then.
+      process.nextTick(() => lookup(hostName, { family, hints: 0, all: false }, (err, address, fam) => {
         if (this.destroyed) return;
         let addrText: string | undefined;
         let famNum = fam;
@@ -387,7 +389,7 @@ export class Socket extends Duplex {
           return;
         }
         this.connectTo(ip, port, o);
-      });
+      }));
       return this;
     }
     const target = resolveHost(o.host, family, this.host.stack.names);
