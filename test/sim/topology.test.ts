@@ -129,6 +129,25 @@ describe('switch and topologies', () => {
     await finish(sim2);
   });
 
+  test('ports with their own MTU and GSO: super-segments are cut, the smaller port fragments nothing TCP sends', async () => {
+    const sim = new Simulator({ seed: 17 });
+    const sw = sim.addSwitch('sw');
+    const server = sim.addStack('srv', TRACK);
+    const client = sim.addStack('cli', TRACK);
+    const sp = sim.attach(server, sw, { addr: '192.168.7.1', mtu: 1280, name: 'eth0' });
+    const cp = sim.attach(client, sw, { addr: '192.168.7.2', gso: true });
+    expect([sp.netif.name, cp.netif.name, sp.name, cp.name]).toEqual(['eth0', 'sim0', 'srv~sw', 'cli~sw']);
+    expect(sim.linkNames()).toEqual(['srv~sw', 'cli~sw']);
+    const echo = echoServer(server);
+    const data = pattern(200_000, 17);
+    const back = await sim.settle(echoRound(client, 'srv', data));
+    expect(sha256(back)).toBe(sha256(data));
+    expect(sp.down.stat('oversize') + sp.down.stat('fragmented')).toBe(0);
+    expect(sw.stats.forwarded).toBeGreaterThan(100);
+    echo.close();
+    await finish(sim);
+  });
+
   test('a frame for an address no port has is dropped and counted', () => {
     const sim = new Simulator({ seed: 1 });
     const { sw, hosts } = lan(sim, ['a', 'b'], { stack: TRACK, ipv6: true });
