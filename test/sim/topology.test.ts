@@ -111,6 +111,7 @@ describe('switch and topologies', () => {
     const file = readPcap(pcap.bytes());
     if (file instanceof Error) throw file;
     expect(file.records.length).toBe(sw.stats.forwarded);
+    expect(sw.stats.noRoute + sw.stats.malformed).toBe(0);
     expect(file.records.every((r) => r.data[0]! >> 4 === 6)).toBe(true);
     // The hop limit is untouched: the switch is one wire, not a router.
     expect(new Set(file.records.map((r) => r.data[7]))).toEqual(new Set([64]));
