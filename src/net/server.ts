@@ -21,7 +21,8 @@ export interface ListenOptions {
   port?: number;
   /**
    * An IP literal of either family ('0.0.0.0', '::', '10.0.0.2',
-   * 'fd00::2', '[::1]') or 'localhost' (127.0.0.1). Omitted: '::' (both
+   * 'fd00::2', '[::1]'), 'localhost' (127.0.0.1) or a name in the stack's
+   * host table (its first address). Omitted: '::' (both
    * families) if the stack has IPv6 on a netif other than loopback, else
    * '0.0.0.0', as node binds '::' where IPv6 is available.
    */
@@ -87,7 +88,8 @@ export class Server extends EventEmitter {
     if (cb) this.once('listening', cb);
     const hostStr =
       o.host === undefined || o.host === '' ? (stackHasIPv6(this.host.stack) ? '::' : '0.0.0.0') : o.host === 'localhost' ? '127.0.0.1' : o.host;
-    const parsed = parseHostLiteral(hostStr);
+    // A host name (stack.names) binds its first address (node resolves listen's host with dns.lookup).
+    const parsed = parseHostLiteral(hostStr) ?? this.host.stack.names.first(hostStr);
     const { raw } = this.host;
     const fail = (code: string): this => {
       process.nextTick(() => this.emit('error', netError(code, 'listen', hostStr, port)));

@@ -63,9 +63,19 @@ export interface TcpConnectOptions extends SocketOptions {
   /**
    * An IP literal of either family ('10.0.0.2', '::1', '[fd00::1]',
    * '::ffff:10.0.0.2'); 'localhost' (default) is 127.0.0.1, or ::1 with
-   * `family: 6`. No DNS: other names fail with ENOTFOUND.
+   * `family: 6`; or a name in the stack's host table (stack.names: in the
+   * simulator, every host's name), its first address of `family` (IPv4
+   * first for 0). No DNS: other names fail with ENOTFOUND.
    */
   host?: string;
+  /**
+   * node:net's `lookup`: called as dns.lookup is, `(hostname, { family,
+   * hints, all: false }, cb(err, address, family))`, for a host that is not
+   * an IP literal, instead of the host table. An array answer (a lookup
+   * that gives all: true results) takes its first entry. Emits 'lookup'
+   * (err, address, family, host) as node does.
+   */
+  lookup?: LookupFunction;
   /** 4, 6 or 0 (default): which address 'localhost' means; ignored for literals, as node does. */
   family?: number;
   /** Local address to bind first, of the same family as the connection (EINVAL otherwise, as node). */
@@ -75,14 +85,29 @@ export interface TcpConnectOptions extends SocketOptions {
   timeout?: number;
 }
 
+/** node's dns.lookup-shaped function (the `lookup` option of connect). */
+export type LookupFunction = (
+  hostname: string,
+  options: { family: number; hints: number; all: boolean },
+  callback: (err: Error | null, address: string | readonly { address: string; family: number }[], family?: number) => void,
+) => void;
+
+/** Where names that are not IP literals are looked up (a Stack's HostTable). */
+export interface NameTable {
+  first(name: string, family?: 0 | 4 | 6): IpAddr | null;
+}
+
 /**
  * Resolve node:net's host names (no DNS in tsip): IP literals of either
- * family (brackets and zone ids tolerated), and 'localhost' (also the
- * default), which is 127.0.0.1 unless `family` is 6 (::1). Null otherwise.
+ * family (brackets and zone ids tolerated), 'localhost' (also the
+ * default), which is 127.0.0.1 unless `family` is 6 (::1), and names in
+ * `names` (its first address of `family`, IPv4 first for 0). Null otherwise.
  */
-export function resolveHost(host: string | undefined, family = 0): IpAddr | null {
+export function resolveHost(host: string | undefined, family = 0, names?: NameTable): IpAddr | null {
   if (host === undefined || host === '' || host === 'localhost') return family === 6 ? IP6_LOOPBACK : 0x7f000001;
-  return parseHostLiteral(host);
+  const ip = parseHostLiteral(host);
+  if (ip !== null || names === undefined) return ip;
+  return names.first(host, family === 4 ? 4 : family === 6 ? 6 : 0);
 }
 
 type Cb = (err?: Error | null) => void;
@@ -333,13 +358,50 @@ export class Socket extends Duplex {
     }
     const hostName = o.host ?? 'localhost';
     this.connecting = true;
-    const target = resolveHost(o.host, family);
-    if (target === null) {
+    const notFound = (): void => {
       const e = netError('ENOTFOUND', 'getaddrinfo', hostName);
       (e as NetError & { hostname?: string }).hostname = hostName;
       process.nextTick(() => this.destroy(e));
+    };
+    if (o.lookup !== undefined && o.host !== undefined && parseHostLiteral(o.host) === null) {
+      if (typeof o.lookup !== 'function') {
+        throw Object.assign(new TypeError(`The "options.lookup" property must be of type function. Received ${typeof o.lookup}`), { code: 'ERR_INVALID_ARG_TYPE' });
+      }
+      const lookup = o.lookup;
+      // On the next tick, as a real lookup answers: listeners for 'lookup' are in place by then.
+      process.nextTick(() => lookup(hostName, { family, hints: 0, all: false }, (err, address, fam) => {
+        if (this.destroyed) return;
+        let addrText: string | undefined;
+        let famNum = fam;
+        if (Array.isArray(address)) {
+          const first = (address as readonly { address: string; family: number }[])[0];
+          addrText = first?.address;
+          famNum = first?.family;
+        } else if (typeof address === 'string') addrText = address;
+        const ip = err === null && addrText !== undefined ? parseHostLiteral(addrText) : null;
+        this.emit('lookup', err, addrText, famNum, hostName);
+        if (err !== null) {
+          this.destroy(err);
+          return;
+        }
+        if (ip === null) {
+          this.destroy(Object.assign(new TypeError(`Invalid IP address: ${String(addrText)}`), { code: 'ERR_INVALID_IP_ADDRESS' }));
+          return;
+        }
+        this.connectTo(ip, port, o);
+      }));
       return this;
     }
+    const target = resolveHost(o.host, family, this.host.stack.names);
+    if (target === null) {
+      notFound();
+      return this;
+    }
+    return this.connectTo(target, port, o);
+  }
+
+  /** Connect to an address (resolved by connect()). */
+  private connectTo(target: IpAddr, port: number, o: TcpConnectOptions): this {
     // node makes an AF_INET6 socket for an IPv6 address; a mapped one is reached over IPv4 but reported as it is.
     const v6 = typeof target !== 'number';
     const ip = ipUnmapV4(target);

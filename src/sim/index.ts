@@ -4,6 +4,7 @@ export {
   Simulator,
   SimulationStallError,
   SimulationTimeoutError,
+  type AttachOptions,
   type ConnectOptions,
   type FrameObserver,
   type RunOptions,
@@ -12,6 +13,9 @@ export {
   type SimulatorOptions,
 } from './simulator.ts';
 export { DEFAULT_EPOCH_MS, type AppTimerInfo } from './app-time.ts';
+export { Switch, SwitchPort, type SwitchOptions, type SwitchStats } from './switch.ts';
+export { lan, lanAddr, lanAddr6, proxied, star, type LanOptions, type ProxiedOptions, type StarOptions } from './topology.ts';
+export { HostTable } from '../stack/host-table.ts';
 export {
   buildStages,
   CorruptStage,

@@ -50,36 +50,121 @@ export interface LinkStage {
 }
 
 export class LinkPipeline {
-  readonly stages: readonly LinkStage[];
-  private readonly entry: FrameSink;
+  private current: readonly LinkStage[];
+  /** Stages replaced by reconfigure(): they may still hold frames, and their counters still count. */
+  private readonly retired: LinkStage[] = [];
+  private readonly deliverSink: FrameSink;
+  private readonly drop: FrameSink | undefined;
+  private entry: FrameSink;
   private sentCount = 0;
   private deliveredCount = 0;
+  private isDown = false;
+  private isBlocked = false;
+  private downDrops = 0;
+  private blockedDrops = 0;
+  private reconfigs = 0;
 
-  constructor(stages: LinkStage[], deliver: FrameSink) {
-    this.stages = Object.freeze([...stages]);
-    // Chain the sinks once, back to front, so send() allocates nothing.
-    let sink: FrameSink = (frame) => {
+  /**
+   * `deliver` takes the frames that come out of the last stage; `drop`
+   * (optional) the frames refused while the link is down or blocked, e.g.
+   * to return them to a FramePool.
+   */
+  constructor(stages: LinkStage[], deliver: FrameSink, drop?: FrameSink) {
+    this.current = Object.freeze([...stages]);
+    this.deliverSink = (frame) => {
       this.deliveredCount++;
       deliver(frame);
     };
-    for (let i = this.stages.length - 1; i >= 0; i--) {
-      const stage = this.stages[i]!;
+    this.drop = drop;
+    this.entry = this.chain(this.current);
+  }
+
+  /** The stages frames go through now, in order. */
+  get stages(): readonly LinkStage[] {
+    return this.current;
+  }
+
+  /** Chain the sinks once, back to front, so send() allocates nothing. */
+  private chain(stages: readonly LinkStage[]): FrameSink {
+    let sink = this.deliverSink;
+    for (let i = stages.length - 1; i >= 0; i--) {
+      const stage = stages[i]!;
       const next = sink;
       sink = (frame) => stage.push(frame, next);
     }
-    this.entry = sink;
+    return sink;
   }
 
-  /** Runs `frame` through the stages in order, then to `deliver`. The link owns it from now on. */
+  /**
+   * Runs `frame` through the stages in order, then to `deliver`. The link
+   * owns it from now on. A link that is down or blocked refuses it (counted
+   * in droppedDown / droppedBlocked).
+   */
   send(frame: Uint8Array): void {
     this.sentCount++;
+    if (this.isDown || this.isBlocked) {
+      if (this.isDown) this.downDrops++;
+      else this.blockedDrops++;
+      this.drop?.(frame);
+      return;
+    }
     this.entry(frame);
   }
 
-  /** Frames currently held inside stages (in flight). */
+  /**
+   * Frames sent from now on go through `stages` instead. Frames the old
+   * stages hold keep their schedule and still reach the far end (unless
+   * clear() drops them); the old stages' counters keep counting in stat().
+   * Stages present in both lists (a tap, the MTU) carry on as they are.
+   */
+  reconfigure(stages: LinkStage[]): void {
+    const next = Object.freeze([...stages]);
+    for (const s of this.current) if (!next.includes(s)) this.retired.push(s);
+    this.current = next;
+    this.entry = this.chain(next);
+    this.reconfigs++;
+  }
+
+  /** How many times reconfigure() was called. */
+  get reconfigurations(): number {
+    return this.reconfigs;
+  }
+
+  /** Take the link down (every frame sent is dropped, and what is in flight is lost) or bring it up. */
+  setDown(down: boolean): void {
+    this.isDown = down;
+    if (down) this.clear();
+  }
+
+  /** False while the link is down (setDown). */
+  get up(): boolean {
+    return !this.isDown;
+  }
+
+  /** Refuse (true) or accept again (false) frames sent from now on, frames in flight untouched: a partition. */
+  setBlocked(blocked: boolean): void {
+    this.isBlocked = blocked;
+  }
+
+  get blocked(): boolean {
+    return this.isBlocked;
+  }
+
+  /** Frames refused because the link was down. */
+  get droppedDown(): number {
+    return this.downDrops;
+  }
+
+  /** Frames refused because the link was blocked (a partition), and not down. */
+  get droppedBlocked(): number {
+    return this.blockedDrops;
+  }
+
+  /** Frames currently held inside stages (in flight), in retired stages too. */
   inFlight(): number {
     let n = 0;
-    for (const s of this.stages) n += s.inFlight?.() ?? 0;
+    for (const s of this.current) n += s.inFlight?.() ?? 0;
+    for (const s of this.retired) n += s.inFlight?.() ?? 0;
     return n;
   }
 
@@ -93,17 +178,19 @@ export class LinkPipeline {
     return this.deliveredCount;
   }
 
-  /** Sum of one counter over every stage that has it, e.g. stat('dropped'). */
+  /** Sum of one counter over every stage that has it, e.g. stat('dropped'), retired stages included. */
   stat(name: string): number {
     let n = 0;
-    for (const s of this.stages) n += s.stats[name] ?? 0;
+    for (const s of this.current) n += s.stats[name] ?? 0;
+    for (const s of this.retired) n += s.stats[name] ?? 0;
     return n;
   }
 
   /** Drop every frame in flight and stop the stages' timers; returns how many were dropped. */
   clear(): number {
     let n = 0;
-    for (const s of this.stages) n += s.clear?.() ?? 0;
+    for (const s of this.current) n += s.clear?.() ?? 0;
+    for (const s of this.retired) n += s.clear?.() ?? 0;
     return n;
   }
 }

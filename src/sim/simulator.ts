@@ -14,10 +14,13 @@ import { AppTime } from './app-time.ts';
 import { VirtualClock } from '../time/virtual-clock.ts';
 import { FramePool } from './frame-pool.ts';
 import { segmentTcpGso } from './gso.ts';
-import { buildStages, LinkPipeline, type LinkSpec } from './link.ts';
+import { buildStages, LinkPipeline, type LinkSpec, type LinkStage } from './link.ts';
 import type { PcapWriter } from './pcap.ts';
 import { MtuStage } from './stages/mtu.ts';
 import { TapStage } from './stages/tap.ts';
+import { Switch, SwitchPort, type SwitchOptions } from './switch.ts';
+import { HostTable } from '../stack/host-table.ts';
+import { type IpAddr, toIpAddr } from '../wire/ipaddr.ts';
 
 export interface SimulatorOptions {
   seed?: number | string;
@@ -60,6 +63,8 @@ export interface ConnectOptions {
 }
 
 export interface SimLink {
+  /** The link's name, '<a>~<b>' (another link between the same hosts: '<a>~<b>#2'...): what setLink/setLinkUp take. */
+  name: string;
   /** The stacks at each end now (a restarted host is a new Stack). */
   aStack: Stack;
   bStack: Stack;
@@ -176,7 +181,7 @@ export class Simulator {
     // the current ends.
     const abLabel = `${a.name}->${b.name}`;
     const baLabel = `${b.name}->${a.name}`;
-    const link = {} as SimLink;
+    const link = { name: this.uniqueLinkName(`${a.name}~${b.name}`) } as SimLink;
     link.ab = this.pipeline(abLabel, abSpec, mtu, o.pcap, (frame) => this.deliver(link.bStack, link.bNetif, frame, abLabel));
     link.ba = this.pipeline(baLabel, baSpec, mtu, o.pcap, (frame) => this.deliver(link.aStack, link.aNetif, frame, baLabel));
     const six = (x: string | undefined) => (x === undefined ? {} : { addr6: x, prefixLength6: o.prefixLength6 ?? 64 });
@@ -199,6 +204,7 @@ export class Simulator {
     this.addWiring(a.name, wireA);
     this.addWiring(b.name, wireB);
     this.links.push(link);
+    this.linkConnected(link, abSpec, baSpec, o);
     return link;
   }
 
@@ -506,4 +512,262 @@ export class Simulator {
     if (pcap !== undefined) stages.unshift(new TapStage(ctx, (t, f) => pcap.write(t, f)));
     return new LinkPipeline(stages, deliverFn);
   }
+
+  // -------------------------------------------------------------------------
+  // Topology (issue 16): switches, host names, partitions and link controls.
+  // -------------------------------------------------------------------------
+
+  /** Host names of every stack of this simulator (shared: stack.names of each, restarted ones too). */
+  readonly names = new HostTable();
+  /** Switches made by addSwitch(), in order. */
+  readonly switches: Switch[] = [];
+  /** Host name → partition group, while partitioned. */
+  private partitionOf: ReadonlyMap<string, number> | null = null;
+  /** The spec each pipeline was built or last reconfigured with. */
+  private readonly pipeSpecs = new Map<LinkPipeline, LinkSpec>();
+  // Every stack gets the shared table as it is made (addStack, and hosts restarted elsewhere through stackListeners).
+  private readonly shareNames = this.stackListeners.push((s) => {
+    s.names = this.names;
+  });
+
+  /** A switch (see switch.ts): attach hosts to it with attach(). */
+  addSwitch(name: string, opts: SwitchOptions = {}): Switch {
+    if (this.switches.some((w) => w.name === name)) throw new RangeError(`simulator already has a switch named ${name}`);
+    const sw = new Switch(name, this.clock, this.frames, opts);
+    this.switches.push(sw);
+    return sw;
+  }
+
+  /**
+   * Attach `stack` to `sw` through a new netif with `addr` and/or `addr6`,
+   * which becomes the host's default route (of each family it has an
+   * address of), so the host reaches every address the switch knows. The
+   * link ("<host>~<switch>") is two pipelines built as connect() builds
+   * them: `link` for both directions (default 1 ms latency, no faults),
+   * `up` (host → switch) and `down` (switch → host) override it. The
+   * host's addresses are entered under its name in the shared host table.
+   * RangeError for an unknown switch, no address, or an address another
+   * port of the switch already has.
+   */
+  attach(stack: Stack, sw: Switch, o: AttachOptions = {}): SwitchPort {
+    if (!this.switches.includes(sw)) throw new RangeError(`switch ${sw.name} is not one of this simulator's`);
+    if (stack.clock !== this.clock) throw new RangeError(`stack ${stack.name} is not on this simulator's clock (make it with addStack)`);
+    if (o.addr === undefined && o.addr6 === undefined) throw new RangeError(`attach ${stack.name} to ${sw.name}: needs addr or addr6`);
+    const linkName = `${stack.name}~${sw.name}`;
+    if (this.findLink(linkName) !== null) throw new RangeError(`${stack.name} is already attached to switch ${sw.name}`);
+    const base: LinkSpec = { latencyMs: 1, ...o.link };
+    const upSpec = { ...base, ...o.up };
+    const downSpec = { ...base, ...o.down };
+    const mtu = o.mtu ?? 1500;
+    const prefixLength = o.prefixLength ?? 24;
+    const prefixLength6 = o.prefixLength6 ?? 64;
+    const addrs: IpAddr[] = [];
+    if (o.addr !== undefined) addrs.push(toIpAddr(o.addr, 'addr'));
+    if (o.addr6 !== undefined) addrs.push(toIpAddr(stripPrefix(o.addr6), 'addr6'));
+    const upLabel = `${stack.name}->${sw.name}`;
+    const downLabel = `${sw.name}->${stack.name}`;
+    const port = new SwitchPort(linkName, stack.name, sw, addrs);
+    const give = (f: Uint8Array): void => this.frames.give(f);
+    port.up = this.topoPipeline(upLabel, upSpec, mtu, o.pcap, (f) => sw.input(port, f), give);
+    port.down = this.topoPipeline(downLabel, downSpec, mtu, o.pcap, (f) => this.deliver(port.stack, port.netif, f, downLabel), give);
+    sw.addPort(port); // checks the addresses before the host gets a netif
+    port.group = this.partitionOf?.get(stack.name) ?? -1;
+    const netifName = o.name ?? `sim${stack.netifs.length - 1}`;
+    const wire = (s: Stack): void => {
+      const n = s.addNetif({
+        name: netifName,
+        addr: o.addr ?? 0,
+        prefixLength,
+        ...(o.addr6 !== undefined ? { addr6: o.addr6, prefixLength6 } : {}),
+        mtu,
+        isDefault: true,
+        output: (p) => this.send(port.up, p, mtu, upLabel),
+      });
+      if (o.gso) n.gsoMaxSize = 65535;
+      port.stack = s;
+      port.netif = n;
+    };
+    wire(stack);
+    this.addWiring(stack.name, wire);
+    for (const a of addrs) this.names.add(stack.name, a);
+    return port;
+  }
+
+  /**
+   * Partition the network: frames between hosts of different groups are
+   * dropped (counted: a switch's stats.partitioned, a point-to-point link's
+   * pipeline.droppedBlocked) from now on; frames already past the cut
+   * still arrive. Hosts in no group are unaffected. Replaces the previous
+   * partition. RangeError for an unknown host or one named twice.
+   */
+  partition(groups: readonly (readonly string[])[]): void {
+    const known = new Set([...this.stacks.map((s) => s.name), ...this.wiring.keys()]);
+    const of = new Map<string, number>();
+    groups.forEach((g, i) => {
+      for (const h of g) {
+        if (!known.has(h)) throw new RangeError(`partition: no host named ${h}`);
+        if (of.has(h)) throw new RangeError(`partition: host ${h} is in two groups`);
+        of.set(h, i);
+      }
+    });
+    this.partitionOf = of;
+    this.applyPartition();
+  }
+
+  /** End the partition: every host reaches every other again. */
+  heal(): void {
+    this.partitionOf = null;
+    this.applyPartition();
+  }
+
+  /** The current partition's groups' index of each host named in it (empty when healed). */
+  partitionGroups(): ReadonlyMap<string, number> {
+    return this.partitionOf ?? new Map();
+  }
+
+  /**
+   * Take link `link` down (both directions: every frame sent is dropped and
+   * counted in pipeline.droppedDown, frames in flight are lost) or bring
+   * it back up. RangeError for an unknown link.
+   */
+  setLinkUp(link: string, up: boolean): void {
+    const l = this.linkByName(link);
+    l.ab.setDown(!up);
+    l.ba.setDown(!up);
+  }
+
+  /**
+   * Replace the faults and shaping of link `link` from now on, in direction
+   * `dir` ('ab': a→b of a point-to-point link, host→switch of a switch
+   * port; 'ba' the other way; 'both', the default). `spec` is read as
+   * connect()'s `link` option (latencyMs defaults to 1): see linkSpec() to
+   * change one field of the current spec. Frames the old stages hold keep
+   * their schedule (and may be overtaken by later ones if the delay
+   * shrinks); their counters stay in pipeline.stat(). Each
+   * reconfiguration draws from a fresh Rng derived from the seed, the
+   * direction and its count, so a run replays exactly. RangeError for an
+   * unknown link, a bad direction or a bad spec (nothing changes then).
+   */
+  setLink(link: string, spec: LinkSpec, dir: 'both' | 'ab' | 'ba' = 'both'): void {
+    const l = this.linkByName(link);
+    if (dir !== 'both' && dir !== 'ab' && dir !== 'ba') throw new RangeError(`setLink: direction must be 'both', 'ab' or 'ba', got ${String(dir)}`);
+    const full: LinkSpec = { latencyMs: 1, ...spec };
+    buildStages({ clock: this.clock, rng: this.rng.derive('link:check') }, full); // validates before anything changes
+    const pipes: [LinkPipeline, string][] = dir === 'ab' ? [[l.ab, l.abLabel]] : dir === 'ba' ? [[l.ba, l.baLabel]] : [[l.ab, l.abLabel], [l.ba, l.baLabel]];
+    for (const [pipe, label] of pipes) {
+      const n = pipe.reconfigurations + 1;
+      const ctx = { clock: this.clock, rng: this.rng.derive(`link:${label}#${n}`), name: label };
+      const fixed: LinkStage[] = [];
+      for (const s of pipe.stages) {
+        if (s instanceof TapStage || s instanceof MtuStage) fixed.push(s);
+        else break;
+      }
+      pipe.reconfigure([...fixed, ...buildStages(ctx, full)]);
+      this.pipeSpecs.set(pipe, full);
+    }
+  }
+
+  /** The spec link `link` uses now in direction `dir` (as given to connect/attach/setLink, defaults filled in). */
+  linkSpec(link: string, dir: 'ab' | 'ba' = 'ab'): LinkSpec {
+    const l = this.linkByName(link);
+    return { ...(this.pipeSpecs.get(dir === 'ab' ? l.ab : l.ba) ?? {}) };
+  }
+
+  /** Names of every link: point-to-point links ('<a>~<b>') in the order made, then switch ports ('<host>~<switch>'). */
+  linkNames(): string[] {
+    return [...this.links.map((l) => l.name), ...this.switches.flatMap((w) => w.ports.map((p) => p.name))];
+  }
+
+  /** The two pipelines of link `name` (RangeError if there is none). */
+  linkPipelines(name: string): { ab: LinkPipeline; ba: LinkPipeline } {
+    const l = this.linkByName(name);
+    return { ab: l.ab, ba: l.ba };
+  }
+
+  private findLink(name: string): { ab: LinkPipeline; ba: LinkPipeline; abLabel: string; baLabel: string } | null {
+    for (const l of this.links) if (l.name === name) return { ab: l.ab, ba: l.ba, abLabel: `${l.aStack.name}->${l.bStack.name}`, baLabel: `${l.bStack.name}->${l.aStack.name}` };
+    for (const w of this.switches) {
+      for (const p of w.ports) if (p.name === name) return { ab: p.up, ba: p.down, abLabel: `${p.host}->${w.name}`, baLabel: `${w.name}->${p.host}` };
+    }
+    return null;
+  }
+
+  private linkByName(name: string): { ab: LinkPipeline; ba: LinkPipeline; abLabel: string; baLabel: string } {
+    const l = this.findLink(name);
+    if (l === null) throw new RangeError(`no link named ${String(name)} (links: ${this.linkNames().join(', ') || 'none'})`);
+    return l;
+  }
+
+  private uniqueLinkName(base: string): string {
+    if (this.findLink(base) === null) return base;
+    for (let i = 2; ; i++) if (this.findLink(`${base}#${i}`) === null) return `${base}#${i}`;
+  }
+
+  /** connect()'s bookkeeping: the specs, the partition, the host names. */
+  private linkConnected(link: SimLink, abSpec: LinkSpec, baSpec: LinkSpec, o: ConnectOptions): void {
+    this.pipeSpecs.set(link.ab, abSpec);
+    this.pipeSpecs.set(link.ba, baSpec);
+    if (this.partitionOf !== null) this.applyPartition();
+    const enter = (name: string, v4: string | number | undefined, v6: string | undefined): void => {
+      if (v4 !== undefined && v4 !== 0) this.names.add(name, toIpAddr(v4, 'addr'));
+      if (v6 !== undefined) this.names.add(name, toIpAddr(stripPrefix(v6), 'addr6'));
+    };
+    enter(link.aStack.name, o.aAddr, o.aAddr6);
+    enter(link.bStack.name, o.bAddr, o.bAddr6);
+  }
+
+  private applyPartition(): void {
+    const of = this.partitionOf;
+    const cut = (x: string, y: string): boolean => {
+      if (of === null) return false;
+      const gx = of.get(x);
+      const gy = of.get(y);
+      return gx !== undefined && gy !== undefined && gx !== gy;
+    };
+    for (const l of this.links) {
+      const blocked = cut(l.aStack.name, l.bStack.name);
+      l.ab.setBlocked(blocked);
+      l.ba.setBlocked(blocked);
+    }
+    for (const w of this.switches) for (const p of w.ports) p.group = of?.get(p.host) ?? -1;
+  }
+
+  private topoPipeline(label: string, spec: LinkSpec, mtu: number, pcap: PcapWriter | undefined, deliverFn: (frame: Uint8Array) => void, drop: (frame: Uint8Array) => void): LinkPipeline {
+    const ctx = { clock: this.clock, rng: this.rng.derive(`link:${label}`), name: label };
+    const stages = buildStages(ctx, spec);
+    stages.unshift(new MtuStage(mtu));
+    if (pcap !== undefined) stages.unshift(new TapStage(ctx, (t, f) => pcap.write(t, f)));
+    const pipe = new LinkPipeline(stages, deliverFn, drop);
+    this.pipeSpecs.set(pipe, spec);
+    return pipe;
+  }
+}
+
+/** An IPv6 address without its "/prefix". */
+function stripPrefix(a: string): string {
+  const slash = a.indexOf('/');
+  return slash < 0 ? a : a.slice(0, slash);
+}
+
+export interface AttachOptions {
+  /** The host's IPv4 address on the switch (dotted quad or u32); omit for IPv6 only. */
+  addr?: string | number;
+  /** On-link prefix of `addr` (default 24). */
+  prefixLength?: number;
+  /** The host's IPv6 address ("fd00::5", or "fd00::5/64"). */
+  addr6?: string;
+  /** Prefix length of an addr6 given without one (default 64). */
+  prefixLength6?: number;
+  mtu?: number;
+  /** TCP super-segments up to 64 KiB, cut by the link (see ConnectOptions.gso). */
+  gso?: boolean;
+  /** Record what crosses this port, both ways, before the link's faults. */
+  pcap?: PcapWriter;
+  /** Faults and delay in both directions (default: 1 ms latency, no faults). */
+  link?: LinkSpec;
+  /** Overrides for host → switch and switch → host. */
+  up?: LinkSpec;
+  down?: LinkSpec;
+  /** The host's netif name (default sim0, sim1, ... per stack). */
+  name?: string;
 }

@@ -124,18 +124,28 @@ export function plainSockAddr(addr: AnySockAddr): AnySockAddr {
 /** A getaddrinfo entry: (family, type, proto, canonname, sockaddr). */
 export type AddrInfo = [family: number, type: number, proto: number, canonname: string, sockaddr: AnySockAddr];
 
+/** Where names that are not IP literals are looked up (a Stack's HostTable: stack.names). */
+export interface HostNames {
+  lookup(name: string, family?: 0 | 4 | 6): IpAddr[];
+}
+
 /**
  * The addresses `host` stands for, by family: IP literals of either
  * family (brackets allowed), '' (the wildcard) and 'localhost'
- * (127.0.0.1, then ::1). `af` 0 gives both where both exist.
+ * (127.0.0.1, then ::1), and with `names` the names in that table (a
+ * simulator's host names). `af` 0 gives both where both exist.
  */
-export function resolveLiteral(host: string, af: number): IpAddr[] {
+export function resolveLiteral(host: string, af: number, names?: HostNames): IpAddr[] {
   if (af !== 0 && af !== AF_INET && af !== AF_INET6) throw new OSError(errno.EAFNOSUPPORT, `address family ${af}`);
   if (typeof host !== 'string') throw new OSError(errno.EINVAL, 'host must be a string');
   if (host === '') return [af === AF_INET6 ? IP6_ANY : 0];
   if (host === 'localhost') return af === AF_INET ? [LOOPBACK4] : af === AF_INET6 ? [IP6_LOOPBACK] : [LOOPBACK4, IP6_LOOPBACK];
   const ip = literal(host);
-  if (ip === null) throw new OSError(errno.EINVAL, `not an IP address: ${host} (no DNS in tsip)`);
+  if (ip === null) {
+    const found = names?.lookup(host, af === AF_INET ? 4 : af === AF_INET6 ? 6 : 0) ?? [];
+    if (found.length > 0) return found;
+    throw new OSError(errno.EINVAL, `not an IP address${names !== undefined ? ' nor a known host name' : ''}: ${host} (no DNS in tsip)`);
+  }
   if ((af === AF_INET && typeof ip !== 'number') || (af === AF_INET6 && typeof ip === 'number')) {
     throw new OSError(errno.EAFNOSUPPORT, `${host} is not an address of family ${af === AF_INET ? 'AF_INET' : 'AF_INET6'}`);
   }

@@ -7,12 +7,12 @@ import type { Ipv4 } from '../ip/ipv4.ts';
 import type { Tcp } from '../pcb/tcp.ts';
 import type { Udp } from '../udp/udp.ts';
 import type { Clock } from '../time/clock.ts';
-import type { AnySockAddr, SockAddr6 } from './addr.ts';
+import type { AddrInfo, AnySockAddr, HostNames, SockAddr6 } from './addr.ts';
 import { AF_INET, AF_INET6, SOCK_DGRAM, SOCK_STREAM } from './constants.ts';
 import { DatagramSocket, type DatagramQueueOptions } from './dgram.ts';
 import { errno, OSError } from './errors.ts';
 import { Poller } from './poller.ts';
-import { Socket } from './socket.ts';
+import { getaddrinfo, Socket } from './socket.ts';
 
 /** What sockets need from their Stack (a Stack satisfies it). */
 export interface SocketHost {
@@ -24,6 +24,8 @@ export interface SocketHost {
   readonly clock: Clock;
   /** Run `fn` as soon as the current packet is processed (never inside it). */
   defer(fn: () => void): void;
+  /** Host names getaddrinfo resolves (a Stack's HostTable). */
+  readonly names?: HostNames;
 }
 
 export interface SocketCounters {
@@ -100,6 +102,15 @@ export class SocketLayer {
     const pcb = this.raw.tcpNew();
     if (pcb === null) throw new OSError(errno.ENOMEM);
     return new Socket<'blocking', AnySockAddr>(this, pcb, false, af);
+  }
+
+  /**
+   * socket.getaddrinfo(host, port, af, type, proto, flags) that also knows
+   * the stack's host names (stack.names: in the simulator, every host's
+   * name). OSError EINVAL for a name it does not know, as without.
+   */
+  getaddrinfo(host: string, port: number, af = 0, type = 0, proto = 0, flags = 0): AddrInfo[] {
+    return getaddrinfo(host, port, af, type, proto, flags, this.host.names);
   }
 
   /** select.poll(). */

@@ -39,7 +39,7 @@ import type { TcpPcb } from '../pcb/pcb.ts';
 import { TcpState } from '../pcb/state.ts';
 import { IP6_ADDR_ANY, IP_ANY_TYPE } from '../callbacks/addr.ts';
 import { ipIsAny, IP6_ANY, type IpAddr } from '../wire/ipaddr.ts';
-import { localFor, parseSockAddr, peerFor, resolveLiteral, sockAddrOf, type AddrInfo, type AnySockAddr, type SockAddr, type SockAddrArg } from './addr.ts';
+import { localFor, parseSockAddr, peerFor, resolveLiteral, sockAddrOf, type AddrInfo, type HostNames, type AnySockAddr, type SockAddr, type SockAddrArg } from './addr.ts';
 import {
   AF_INET,
   AF_INET6,
@@ -1265,15 +1265,17 @@ export function parseAddr(addr: SockAddrArg): [number, number] {
  * SOCK_STREAM, as MicroPython gives one entry per address; proto 0 is the
  * type's (IPPROTO_TCP, IPPROTO_UDP). flags are accepted and ignored.
  * OSError EINVAL for a name (or a bad port), EAFNOSUPPORT for a literal of
- * the other family than `af`.
+ * the other family than `af`. With `names` (a stack's host table; see
+ * stack.getaddrinfo / SocketLayer.getaddrinfo) the names in it resolve too,
+ * to every address of the family asked for, IPv4 first.
  */
-export function getaddrinfo(host: string, port: number, af = 0, type = 0, proto = 0, flags = 0): AddrInfo[] {
+export function getaddrinfo(host: string, port: number, af = 0, type = 0, proto = 0, flags = 0, names?: HostNames): AddrInfo[] {
   void flags;
   if (!Number.isInteger(port) || port < 0 || port > 0xffff) throw new OSError(errno.EINVAL, `bad port ${String(port)}`);
   if (type !== 0 && type !== SOCK_STREAM && type !== SOCK_DGRAM) throw new OSError(errno.EINVAL, `socket type ${type}`);
   const t = type === 0 ? SOCK_STREAM : type;
   const pr = proto !== 0 ? proto : t === SOCK_DGRAM ? IPPROTO_UDP : IPPROTO_TCP;
-  return resolveLiteral(host, af).map((ip): AddrInfo => {
+  return resolveLiteral(host, af, names).map((ip): AddrInfo => {
     const fam = typeof ip === 'number' ? AF_INET : AF_INET6;
     return [fam, t, pr, '', sockAddrOf(fam, ip, port)];
   });

@@ -31,9 +31,10 @@ import type { Socket as NetSocket, TcpConnectOptions } from '../net/socket.ts';
 import type { Poller } from '../socket/poller.ts';
 import type { DatagramSocket } from '../socket/dgram.ts';
 import type { Socket } from '../socket/socket.ts';
-import type { SockAddr6 } from '../socket/addr.ts';
+import type { AddrInfo, SockAddr6 } from '../socket/addr.ts';
 import type { AF_INET6 } from '../socket/constants.ts';
 import { newStats, type Stats } from '../stats.ts';
+import { HostTable } from './host-table.ts';
 import type { Clock } from '../time/clock.ts';
 import { Rng } from '../time/rng.ts';
 import type { Timer, TimerCallback } from '../time/timer-heap.ts';
@@ -44,6 +45,8 @@ import { IP6_LOOPBACK, Ip6Addr, type IpAddr, toIpAddr } from '../wire/ipaddr.ts'
 export interface StackOptions {
   /** A name for logs and pcaps. */
   name?: string;
+  /** The host table names are looked up in (default: an empty one of its own; the simulator shares one). */
+  names?: HostTable;
   /** Time source (default: a fresh VirtualClock, so a bare Stack is deterministic). */
   clock?: Clock;
   /** Randomness: an Rng or a seed (default seed 1). */
@@ -115,6 +118,11 @@ export class Stack implements IpHost {
   readonly udp: Udp;
   /** MicroPython-style sockets over the TCP layer (stack.socket()). */
   readonly sockets: SocketLayer;
+  /**
+   * Host names this stack resolves (node:net connect/listen, getaddrinfo):
+   * tsip has no DNS. Replaceable, so a simulator can share one table.
+   */
+  names: HostTable;
 
   /** Nesting depth of packet/timer processing. */
   private depth = 0;
@@ -140,6 +148,7 @@ export class Stack implements IpHost {
 
   constructor(opts: StackOptions = {}) {
     this.name = opts.name ?? 'tsip';
+    this.names = opts.names ?? new HostTable();
     this.clock = opts.clock ?? new VirtualClock();
     this.rng = opts.rng instanceof Rng ? opts.rng : new Rng(opts.rng ?? 1);
     this.pool = new PbufPool(opts.pool);
@@ -325,6 +334,11 @@ export class Stack implements IpHost {
   socket(af?: number, type?: number): Socket<'blocking'> | DatagramSocket<'blocking'>;
   socket(af?: number, type?: number): Socket<'blocking'> | DatagramSocket<'blocking'> {
     return this.sockets.socket(af, type);
+  }
+
+  /** socket.getaddrinfo() that resolves this stack's host names too (stack.names). */
+  getaddrinfo(host: string, port: number, af = 0, type = 0, proto = 0, flags = 0): AddrInfo[] {
+    return this.sockets.getaddrinfo(host, port, af, type, proto, flags);
   }
 
   /** select.poll() for this stack's sockets. */
