@@ -159,7 +159,9 @@ describe('Trace', () => {
     const seen: string[] = [];
     a.tcp.stateTrace = (_p, from, to) => seen.push(`${from}>${to}`);
     const lines: string[] = [];
+    const listenersBefore = sim.stackListeners.length; // the simulator's own (the shared name table)
     const tr = Trace.attach(sim, { sink: (l) => lines.push(l), meta: { seed: 2, what: 'x' } });
+    expect(sim.stackListeners).toHaveLength(listenersBefore + 1);
     expect(lines[0]).toBe('{"t":0,"ev":"meta","seed":2,"what":"x"}');
     const t = transfer(sim, a, b, 1000);
     expect(sim.runUntil(t.done, 60_000)).toBe(true);
@@ -172,7 +174,7 @@ describe('Trace', () => {
     // After close: no hook, no listener, the old stateTrace restored.
     expect(typeof a.tcp.stateTrace).toBe('function');
     expect(b.tcp.stateTrace).toBe(null);
-    expect(sim.stackListeners).toHaveLength(0);
+    expect(sim.stackListeners).toHaveLength(listenersBefore);
     expect(sim.hasEventListeners).toBe(false);
     sim.emit('fault', { do: 'x' });
     sim.runUntilIdle();
