@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import * as http from 'node:http';
 import { describe, expect, test } from 'vitest';
-import { PcapWriter, Simulator, type Stack } from 'tsip';
+import { PcapWriter, Simulator, Trace, type Stack } from 'tsip';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -30,6 +30,9 @@ interface Outcome {
   quietAnswered: number;
   quietClosed: number;
   pcapSha: string;
+  traceSha: string;
+  /** Application timer firings the trace recorded. */
+  timerEvents: number;
 }
 
 /** node:http's client on a tsip stack: one connection per agent, kept alive. */
@@ -57,6 +60,8 @@ async function longPollHour(seed: number): Promise<Outcome> {
   const server = sim.addStack('server', { pool: { trackLive: true } });
   const clients = sim.addStack('clients', { pool: { trackLive: true } });
   sim.connect(server, clients, { aAddr: '10.0.0.1', bAddr: '10.0.0.2', link: { latencyMs: ONE_WAY_MS }, pcap });
+  let timerEvents = 0;
+  const trace = Trace.attach(sim, { sink: (line) => void (line.includes('"ev":"timer"') && timerEvents++) });
 
   const outcome = await sim.run(async () => {
     const t0 = Date.now();
@@ -120,8 +125,9 @@ async function longPollHour(seed: number): Promise<Outcome> {
     expect(s.tcp.pcbCount).toBe(0);
     s.pool.assertEmpty();
   }
+  trace.close();
   sim.close();
-  return { ...outcome, pcapSha: createHash('sha256').update(pcap.bytes()).digest('hex') };
+  return { ...outcome, pcapSha: createHash('sha256').update(pcap.bytes()).digest('hex'), traceSha: trace.sha256(), timerEvents };
 }
 
 describe('example: long-poll server with a keep-alive idle timeout, one virtual hour', () => {
@@ -146,7 +152,9 @@ describe('example: long-poll server with a keep-alive idle timeout, one virtual 
     const c = await longPollHour(8);
     expect(b).toEqual(a);
     expect(c.pcapSha).not.toBe(a.pcapSha);
+    expect(c.traceSha).not.toBe(a.traceSha);
+    expect(a.timerEvents).toBeGreaterThan(a.polls); // the poll timeouts and the publisher at least
     // What the application saw does not depend on the seed here (no faults).
-    expect({ ...c, pcapSha: '' }).toEqual({ ...a, pcapSha: '' });
+    expect({ ...c, pcapSha: '', traceSha: '' }).toEqual({ ...a, pcapSha: '', traceSha: '' });
   });
 });
