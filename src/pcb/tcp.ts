@@ -750,6 +750,17 @@ export class Tcp {
     yield* this.timeWait.values();
   }
 
+  /**
+   * The host vanished (Stack.crash): every connection is dropped without a
+   * segment on the wire (lwIP tcp_abandon(pcb, 0)) and its err callback
+   * gets `err`; listeners, TIME_WAIT and bound PCBs go silently. Then as
+   * closeAll.
+   */
+  abandonAll(err: number): void {
+    for (const p of [...this.active.values()]) this.abandon(p, false, err);
+    this.closeAll();
+  }
+
   /** Drop every PCB and stop all timers (Stack.close). */
   closeAll(): void {
     for (const p of [...this.active.values(), ...this.timeWait.values(), ...this.listeners.values(), ...this.bound]) this.freePcb(p);

@@ -1,6 +1,8 @@
 // `tsip/sim`: the deterministic simulator (stacks on one virtual clock,
 // links built from seeded fault stages) and the pcap writer/reader.
-export { Simulator, type ConnectOptions, type SimLink, type SimulatorOptions } from './simulator.ts';
+export { Simulator, type AddHostOptions, type ConnectOptions, type SimLink, type SimulatorOptions } from './simulator.ts';
+export { applyFault, FAULT_KINDS, formatFaults, parseFaults, scheduleFaults, validateFaults, type FaultEvent, type FaultKind, type FaultScheduleHandle, type LinkControls, type LinkDirection } from './faults.ts';
+export { SkewedClock } from '../time/skewed-clock.ts';
 export {
   buildStages,
   CorruptStage,
