@@ -31,7 +31,7 @@ export interface World {
   run<T>(p: Promise<T>, ms?: number): Promise<T>;
   until(cond: () => boolean, ms?: number): Promise<boolean>;
   advance(ms: number): Promise<void>;
-  /** Run until quiet, check every live stack (and `extra`) holds no PCB and no pbuf, close. */
+  /** Run until quiet, check every stack the simulator built (crashed ones too) and `extra` hold no PCB and no pbuf, close. */
   finish(extra?: Stack[]): Promise<void>;
 }
 
@@ -57,6 +57,8 @@ export function world(o: WorldOptions = {}): World {
     srv.listen(7);
     servers.push(srv);
   };
+  const every: Stack[] = [];
+  sim.stackListeners.push((st) => every.push(st));
   sim.addHost('client', { stack: { pool: { trackLive: true }, ...o.client } });
   sim.addHost('server', { stack: { pool: { trackLive: true }, ...o.server }, ...(o.echo === false ? {} : { boot }) });
   sim.connect(sim.host('client'), sim.host('server'), { aAddr: '10.0.0.1', bAddr: '10.0.0.2', link: { latencyMs: o.latencyMs ?? 5 } });
@@ -81,7 +83,8 @@ export function world(o: WorldOptions = {}): World {
     finish: async (extra = []) => {
       for (const srv of servers) srv.close();
       await sim.runUntilAsync(() => sim.clock.pendingTimers() === 0, sim.clock.now() + 600_000);
-      for (const st of [...sim.stacks, ...extra]) {
+      // Crashed generations too: nothing they held may leak.
+      for (const st of new Set([...sim.stacks, ...every, ...extra])) {
         expect(st.tcp.pcbCount, `${st.name}: PCBs left`).toBe(0);
         st.pool.assertEmpty();
       }
