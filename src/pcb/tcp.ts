@@ -753,11 +753,18 @@ export class Tcp {
   /**
    * The host vanished (Stack.crash): every connection is dropped without a
    * segment on the wire (lwIP tcp_abandon(pcb, 0)) and its err callback
-   * gets `err`; listeners, TIME_WAIT and bound PCBs go silently. Then as
-   * closeAll.
+   * gets `err`; so does a listener's, if it has one (a socket blocked in
+   * accept() must learn of it); TIME_WAIT and bound PCBs go silently. Then
+   * as closeAll.
    */
   abandonAll(err: number): void {
     for (const p of [...this.active.values()]) this.abandon(p, false, err);
+    for (const l of [...this.listeners.values()]) {
+      const fn = l.errFn;
+      const arg = l.arg;
+      this.freePcb(l);
+      callErr(this, fn, arg, err);
+    }
     this.closeAll();
   }
 

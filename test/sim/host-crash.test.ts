@@ -78,6 +78,25 @@ test('MicroPython sockets of a crashed host raise OSError(ECONNABORTED): a block
   await w.finish([srv]);
 });
 
+test('a MicroPython listener blocked in accept() raises OSError(ECONNABORTED) when its host crashes', async () => {
+  const w = world({ echo: false });
+  const srv = w.sim.host('server');
+  const ls = srv.socket();
+  ls.bind(['0.0.0.0', 8000]);
+  ls.listen(2);
+  const blocked = ls.accept().then(
+    () => null,
+    (e: unknown) => e,
+  );
+  await w.advance(10);
+  w.sim.crash('server');
+  const err = await w.run(blocked);
+  expect(err).toBeInstanceOf(OSError);
+  expect((err as OSError).errno).toBe(errno.ECONNABORTED);
+  ls.close();
+  await w.finish([srv]);
+});
+
 test('a raw PCB of a crashed host gets ERR_ABRT in its err callback', async () => {
   const w = world({ echo: false });
   const srv = w.sim.host('server');
