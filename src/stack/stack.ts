@@ -370,9 +370,11 @@ export class Stack implements IpHost {
    * for input vanish; each connection is abandoned (lwIP tcp_abandon(pcb,
    * 0)) and its err callback gets ERR_ABRT, so local sockets fail with
    * ECONNABORTED (what Linux gives an application whose connection the
-   * host itself aborted); the wake-ups that tells the socket layers run
-   * now; then everything is freed as by close(). Not from inside this
-   * stack's own processing (a callback): crash it from the clock.
+   * host itself aborted); listeners and UDP PCBs get it too when they have
+   * an err callback (a blocked accept() or recvfrom() raises it). The
+   * wake-ups this queues for the socket layers run now; then everything is
+   * freed as by close(). Not from inside this stack's own processing (a
+   * callback): crash it from the clock.
    */
   crash(): void {
     if (this.closed) return;
@@ -384,6 +386,7 @@ export class Stack implements IpHost {
     this.queueHead = 0;
     try {
       this.tcp.abandonAll(Err.ABRT);
+      this.udp.abandonAll(Err.ABRT);
       // Deferred work (socket wake-ups) runs while the stack still runs it; bounded passes.
       for (let pass = 0; pass < 1000 && this.deferredHead < this.deferred.length; pass++) this.drain(true);
     } finally {

@@ -97,6 +97,25 @@ test('a MicroPython listener blocked in accept() raises OSError(ECONNABORTED) wh
   await w.finish([srv]);
 });
 
+test('a MicroPython UDP socket blocked in recvfrom() raises OSError(ECONNABORTED) when its host crashes', async () => {
+  const w = world({ echo: false });
+  const srv = w.sim.host('server');
+  const us = srv.socket(2, 2);
+  us.bind(['0.0.0.0', 5353]);
+  const blocked = us.recvfrom(100).then(
+    () => null,
+    (e: unknown) => e,
+  );
+  await w.advance(10);
+  w.sim.crash('server');
+  const err = await w.run(blocked);
+  expect(err).toBeInstanceOf(OSError);
+  expect((err as OSError).errno).toBe(errno.ECONNABORTED);
+  expect(srv.udp.pcbCount).toBe(0);
+  us.close();
+  await w.finish([srv]);
+});
+
 test('a raw PCB of a crashed host gets ERR_ABRT in its err callback', async () => {
   const w = world({ echo: false });
   const srv = w.sim.host('server');
