@@ -14,9 +14,10 @@
 // where `floor` is what the view read just before the change: a host's
 // clock never goes back (CLOCK_MONOTONIC; the TCP engine subtracts times and
 // assumes it), so a backward step freezes the host's clock until the new
-// mapping catches up, and a forward step is a jump. Timers armed before a
-// change keep their shared-time deadlines (as a kernel's relative timers
-// would); those armed afterwards use the new mapping.
+// mapping catches up (a timer armed meanwhile waits with it), and a forward
+// step is a jump. Timers armed before a change keep their shared-time
+// deadlines (as a kernel's relative timers would); those armed afterwards
+// fire when the view reads their deadline.
 import type { Clock } from './clock.ts';
 import type { Timer, TimerCallback } from './timer-heap.ts';
 
@@ -106,9 +107,9 @@ export class SkewedClock implements Clock {
     return b;
   }
 
-  /** @internal A delay in this view's ms as base ms. */
-  baseDelay(delayMs: number): number {
-    return this.skewed && this.rateV !== 1 ? delayMs / this.rateV : delayMs;
+  /** Whether skew() was ever called (until then the view is the base clock). */
+  get isSkewed(): boolean {
+    return this.skewed;
   }
 }
 
@@ -145,8 +146,10 @@ class SkewedTimer {
 
   start(delayMs: number): this {
     const d = Math.max(0, delayMs);
-    this.localAt = this.view.now() + d;
-    this.inner.startAt(this.view.base.now() + this.view.baseDelay(d));
+    const view = this.view;
+    this.localAt = view.now() + d;
+    // Unskewed: the base clock's own arithmetic. Skewed: when the view reads the deadline.
+    this.inner.startAt(view.isSkewed ? view.baseFor(this.localAt) : view.base.now() + d);
     return this;
   }
 
