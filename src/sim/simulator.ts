@@ -125,7 +125,11 @@ export class Simulator {
     this.clock = new VirtualClock(0, opts.maxRearmsPerInstant !== undefined ? { maxRearmsPerInstant: opts.maxRearmsPerInstant } : {});
   }
 
-  /** A stack on the simulator's clock, with its own Rng derived from the seed and its name. */
+  /**
+   * A stack on the simulator's clock (seen through the host's SkewedClock,
+   * the identity until sim.skew), with its own Rng derived from the seed
+   * and its name. The options are kept for sim.restart.
+   */
   addStack(name: string, opts: Omit<StackOptions, 'clock' | 'name'> = {}): Stack {
     if (this.stacks.some((s) => s.name === name)) throw new Error(`simulator already has a stack named ${name}`);
     const stack = this.buildHostStack(name, opts);
@@ -352,7 +356,7 @@ export class Simulator {
 
   // ------------------------------------------------------------------
   // Hosts over time (issue 16 part 3): crash, restart, clock skew, and the
-  // fault schedule (src/sim/faults.ts, src/sim/hosts.ts).
+  // fault schedule (src/sim/faults.ts; docs/faults.md).
   // ------------------------------------------------------------------
 
   /** Per host: how to rebuild it, its generation, its clock view, its boot function. */
