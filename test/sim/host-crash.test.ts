@@ -6,6 +6,7 @@ import { expect, test } from 'vitest';
 import { OSError, errno } from '../../src/socket/errors.ts';
 import { Err } from '../../src/err.ts';
 import { pattern, sha256 } from '../net/helpers.ts';
+import { Simulator } from '../../src/sim/simulator.ts';
 import { dial, echoRoundTrip, errorOf, world } from './hosts.ts';
 
 test('a crashed host sends nothing (no RST, no FIN), its sockets error ECONNABORTED, the peer times out', async () => {
@@ -268,4 +269,28 @@ test('unknown hosts are a RangeError', () => {
   expect(() => w.sim.restart('nobody')).toThrow(/no host named "nobody"/);
   expect(() => w.sim.skew('nobody', 5)).toThrow(RangeError);
   w.sim.close();
+});
+
+test('restart over an IPv6-only link: the new stack gets its IPv6 address back and answers', async () => {
+  const sim = new Simulator({ seed: 9 });
+  const client = sim.addHost('client', { stack: { pool: { trackLive: true } } });
+  sim.addHost('server', {
+    stack: { pool: { trackLive: true } },
+    boot: (s) => {
+      s.net.createServer((x) => x.pipe(x)).listen(7);
+    },
+  });
+  sim.connect(client, sim.host('server'), { aAddr6: 'fd00::1', bAddr6: 'fd00::2', link: { latencyMs: 2 } });
+  const old = sim.host('server');
+  sim.crash('server');
+  sim.restart('server');
+  const c = await sim.settle(client.connectTcp({ host: 'fd00::2', port: 7 }));
+  const data = pattern(30_000, 4);
+  const back = await sim.settle(echoRoundTrip(c, data));
+  expect(sha256(back)).toBe(sha256(data));
+  expect(sim.host('server').netifs[1]!.addrs6.map(String)).toEqual(['fd00::2']);
+  for (const s of sim.stacks) s.tcp.closeAll();
+  await sim.runUntilAsync(() => sim.clock.pendingTimers() === 0, sim.clock.now() + 600_000);
+  for (const s of [...sim.stacks, old]) s.pool.assertEmpty();
+  sim.close();
 });
