@@ -750,6 +750,24 @@ export class Tcp {
     yield* this.timeWait.values();
   }
 
+  /**
+   * The host vanished (Stack.crash): every connection is dropped without a
+   * segment on the wire (lwIP tcp_abandon(pcb, 0)) and its err callback
+   * gets `err`; so does a listener's, if it has one (a socket blocked in
+   * accept() must learn of it); TIME_WAIT and bound PCBs go silently. Then
+   * as closeAll.
+   */
+  abandonAll(err: number): void {
+    for (const p of [...this.active.values()]) this.abandon(p, false, err);
+    for (const l of [...this.listeners.values()]) {
+      const fn = l.errFn;
+      const arg = l.arg;
+      this.freePcb(l);
+      callErr(this, fn, arg, err);
+    }
+    this.closeAll();
+  }
+
   /** Drop every PCB and stop all timers (Stack.close). */
   closeAll(): void {
     for (const p of [...this.active.values(), ...this.timeWait.values(), ...this.listeners.values(), ...this.bound]) this.freePcb(p);

@@ -4,6 +4,7 @@ export {
   Simulator,
   SimulationStallError,
   SimulationTimeoutError,
+  type AddHostOptions,
   type AttachOptions,
   type ConnectOptions,
   type FrameObserver,
@@ -16,6 +17,8 @@ export { DEFAULT_EPOCH_MS, type AppTimerInfo } from './app-time.ts';
 export { Switch, SwitchPort, type SwitchOptions, type SwitchStats } from './switch.ts';
 export { lan, lanAddr, lanAddr6, proxied, star, type LanOptions, type ProxiedOptions, type StarOptions } from './topology.ts';
 export { HostTable } from '../stack/host-table.ts';
+export { applyFault, FAULT_KINDS, formatFaults, parseFaults, scheduleFaults, validateFaults, type FaultEvent, type FaultKind, type FaultScheduleHandle, type LinkControls, type LinkDirection } from './faults.ts';
+export { SkewedClock } from '../time/skewed-clock.ts';
 export {
   buildStages,
   CorruptStage,

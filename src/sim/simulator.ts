@@ -16,6 +16,8 @@ import { FramePool } from './frame-pool.ts';
 import { segmentTcpGso } from './gso.ts';
 import { buildStages, LinkPipeline, type LinkSpec, type LinkStage } from './link.ts';
 import type { PcapWriter } from './pcap.ts';
+import { SkewedClock } from '../time/skewed-clock.ts';
+import { scheduleFaults, type FaultEvent, type FaultScheduleHandle } from './faults.ts';
 import { MtuStage } from './stages/mtu.ts';
 import { TapStage } from './stages/tap.ts';
 import { Switch, SwitchPort, type SwitchOptions } from './switch.ts';
@@ -125,6 +127,21 @@ export interface SimEvent {
 /** Sees every frame a host hands to a link ('tx', before the faults) and every frame a host receives ('rx'). */
 export type FrameObserver = (t: number, kind: 'tx' | 'rx', link: string, frame: Uint8Array) => void;
 
+export interface AddHostOptions {
+  /** The stack's options (as addStack's); a restart builds the new stack with them. */
+  stack?: Omit<StackOptions, 'clock' | 'name'>;
+  /** Sets up the host's applications: run at once and after every restart. */
+  boot?: (stack: Stack) => void | Promise<void>;
+}
+
+interface HostRecord {
+  opts: Omit<StackOptions, 'clock' | 'name'>;
+  generation: number;
+  clock: SkewedClock;
+  boot: ((stack: Stack) => void | Promise<void>) | undefined;
+  booted: Promise<void>;
+}
+
 /** Timer events one run may process before it is declared a runaway. */
 const MAX_STEPS = 50_000_000;
 
@@ -160,10 +177,14 @@ export class Simulator {
     this.clock = new VirtualClock(0, opts.maxRearmsPerInstant !== undefined ? { maxRearmsPerInstant: opts.maxRearmsPerInstant } : {});
   }
 
-  /** A stack on the simulator's clock, with its own Rng derived from the seed and its name. */
+  /**
+   * A stack on the simulator's clock (seen through the host's SkewedClock,
+   * the identity until sim.skew), with its own Rng derived from the seed
+   * and its name. The options are kept for sim.restart.
+   */
   addStack(name: string, opts: Omit<StackOptions, 'clock' | 'name'> = {}): Stack {
     if (this.stacks.some((s) => s.name === name)) throw new Error(`simulator already has a stack named ${name}`);
-    const stack = new Stack({ rng: this.rng.derive(`stack:${name}`), ...opts, name, clock: this.clock });
+    const stack = this.buildHostStack(name, opts);
     this.stacks.push(stack);
     for (const fn of [...this.stackListeners]) fn(stack);
     return stack;
@@ -502,6 +523,150 @@ export class Simulator {
   /** Close every stack (freeing what they hold). */
   close(): void {
     for (const s of this.stacks) s.close();
+  }
+
+  // ------------------------------------------------------------------
+  // Hosts over time (issue 16 part 3): crash, restart, clock skew, and the
+  // fault schedule (src/sim/faults.ts; docs/faults.md).
+  // ------------------------------------------------------------------
+
+  /** Per host: how to rebuild it, its generation, its clock view, its boot function. */
+  private readonly hostRecords = new Map<string, HostRecord>();
+
+  /**
+   * A host: a stack (as addStack) plus an optional `boot` function that
+   * sets up its applications, run now and again after every restart.
+   * Its Promise (an async boot) is what booted(name) returns.
+   */
+  addHost(name: string, o: AddHostOptions = {}): Stack {
+    const stack = this.addStack(name, o.stack ?? {});
+    const rec = this.hostRecords.get(name)!;
+    if (o.boot !== undefined) {
+      rec.boot = o.boot;
+      this.bootHost(rec, stack);
+    }
+    return stack;
+  }
+
+  /** The host's current stack (a restart replaces it). */
+  host(name: string): Stack {
+    const s = this.stacks.find((x) => x.name === name);
+    if (s === undefined) throw new RangeError(`simulator has no host named ${JSON.stringify(name)}`);
+    return s;
+  }
+
+  /** Names of the hosts, in the order they were added. */
+  get hostNames(): string[] {
+    return this.stacks.map((s) => s.name);
+  }
+
+  /** The host is crashed and not restarted yet. */
+  isDown(name: string): boolean {
+    return this.host(name).isClosed;
+  }
+
+  /** How many times the host was restarted (0 for the stack addStack built). */
+  generation(name: string): number {
+    return this.record(name).generation;
+  }
+
+  /** The Promise of the host's latest boot (resolved when it has none or it was synchronous). */
+  booted(name: string): Promise<void> {
+    return this.record(name).booted;
+  }
+
+  /**
+   * Crash host `name`: its stack vanishes without a FIN or RST (Stack.crash:
+   * netifs down, connections abandoned with ECONNABORTED locally, timers
+   * stopped, memory freed). Frames already on the wire still arrive; frames
+   * for it are dropped. A no-op on a host that is down.
+   */
+  crash(name: string): void {
+    this.host(name).crash();
+  }
+
+  /**
+   * Restart host `name` with fresh state: a new Stack with the same name
+   * and options (its Rng derived from the seed, the name and the
+   * generation), put in place of the old one in `stacks`, its links wired
+   * to it again, stack listeners told, and its boot function run again.
+   * A host that is up is crashed first (a power cycle). Returns the new stack.
+   */
+  restart(name: string): Stack {
+    const rec = this.record(name);
+    const old = this.host(name);
+    old.crash();
+    rec.generation++;
+    const stack = this.buildHostStack(name, rec.opts);
+    this.stacks[this.stacks.indexOf(old)] = stack;
+    for (const fn of [...this.stackListeners]) fn(stack);
+    for (const wire of this.wiring.get(name) ?? []) wire(stack);
+    this.bootHost(rec, stack);
+    return stack;
+  }
+
+  /**
+   * Skew host `name`'s clock: from now on it reads the simulator's time +
+   * `offsetMs`, running at `rate` times its speed (default 1). Its stack
+   * sees it everywhere (TCP timestamps, RTT samples, timers); no other
+   * host does. A step back freezes the host's clock until the new time
+   * catches up (a host's clock never goes back: see SkewedClock). Kept
+   * across restarts (it is the host's hardware clock).
+   */
+  skew(name: string, offsetMs: number, rate = 1): void {
+    this.host(name);
+    this.record(name).clock.skew(offsetMs, rate);
+  }
+
+  /** Host `name`'s view of the simulator's clock (the one its stack uses). */
+  hostClock(name: string): SkewedClock {
+    return this.record(name).clock;
+  }
+
+  /**
+   * Apply `events` at their virtual times (see src/sim/faults.ts): all are
+   * checked first (a RangeError names the bad one), then armed on the
+   * clock; each emits a 'fault' event on the timeline as it is applied.
+   */
+  schedule(events: readonly FaultEvent[]): FaultScheduleHandle {
+    return scheduleFaults(this, events);
+  }
+
+  private record(name: string): HostRecord {
+    const r = this.hostRecords.get(name);
+    if (r === undefined) throw new RangeError(`simulator has no host named ${JSON.stringify(name)}`);
+    return r;
+  }
+
+  /** A stack for host `name` at its current generation (the first call records the host). */
+  private buildHostStack(name: string, opts: Omit<StackOptions, 'clock' | 'name'>): Stack {
+    let rec = this.hostRecords.get(name);
+    if (rec === undefined) {
+      rec = { opts, generation: 0, clock: new SkewedClock(this.clock), boot: undefined, booted: Promise.resolve() };
+      this.hostRecords.set(name, rec);
+    }
+    const g = rec.generation;
+    let rng: Rng;
+    if (g === 0) rng = opts.rng instanceof Rng ? opts.rng : opts.rng !== undefined ? new Rng(opts.rng) : this.rng.derive(`stack:${name}`);
+    else rng = opts.rng instanceof Rng ? opts.rng.derive(`#${g}`) : opts.rng !== undefined ? new Rng(opts.rng).derive(`#${g}`) : this.rng.derive(`stack:${name}#${g}`);
+    return new Stack({ ...opts, rng, name, clock: rec.clock });
+  }
+
+  private bootHost(rec: HostRecord, stack: Stack): void {
+    const boot = rec.boot;
+    if (boot === undefined) return;
+    let r: void | Promise<void>;
+    try {
+      r = boot(stack);
+    } catch (err) {
+      rec.booted = Promise.reject(err as Error);
+      rec.booted.catch(() => {});
+      throw err;
+    }
+    const p = Promise.resolve(r);
+    rec.booted = p;
+    // Nobody may await it: keep an async boot's failure from being unhandled, but on the timeline.
+    p.catch((err: unknown) => this.emit('bootError', { host: stack.name, generation: rec.generation, error: String(err) }));
   }
 
   private pipeline(label: string, spec: LinkSpec, mtu: number, pcap: PcapWriter | undefined, deliverFn: (frame: Uint8Array) => void): LinkPipeline {

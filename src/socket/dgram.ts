@@ -435,7 +435,7 @@ export class DatagramSocket<out M extends SocketMode = SocketMode, out A extends
 
   private onError(err: number): void {
     if (this.closed) return;
-    this.error = err === Err.RST ? errno.ECONNREFUSED : err === Err.RTE ? errno.EHOSTUNREACH : errno.EIO;
+    this.error = err === Err.RST ? errno.ECONNREFUSED : err === Err.RTE ? errno.EHOSTUNREACH : err === Err.ABRT ? errno.ECONNABORTED : errno.EIO;
     this.notifier.schedule(true);
   }
 

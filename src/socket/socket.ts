@@ -421,6 +421,8 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
     this.backlog = n;
     this._state = SockState.LISTENING;
     this.raw.tcpAccept(pcb, (_arg, npcb) => this.onIncoming(npcb));
+    // Only a vanished host (Stack.crash) reports an error on a listener: accept() raises it.
+    this.raw.tcpErr(pcb, (_a, err) => this.onError(err));
   }
 
   /**
@@ -816,6 +818,7 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
 
   private tryAccept(): [Socket<M, A>, A] | Again {
     this.checkOpen();
+    if (this._state === SockState.ERROR && this.backlog > 0) throw this.takeError() ?? new OSError(errno.ECONNABORTED);
     if (this._state !== SockState.LISTENING) throw new OSError(errno.EINVAL, 'socket is not listening');
     const npcb = this.acceptQ.shift();
     if (npcb === undefined) return AGAIN;

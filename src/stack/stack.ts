@@ -378,6 +378,41 @@ export class Stack implements IpHost {
     this.inet.close();
   }
 
+  /**
+   * The host vanishes (a kernel crash, power loss): nothing more goes on
+   * the wire, not even a RST or FIN. Every netif goes down; packets waiting
+   * for input vanish; each connection is abandoned (lwIP tcp_abandon(pcb,
+   * 0)) and its err callback gets ERR_ABRT, so local sockets fail with
+   * ECONNABORTED (what Linux gives an application whose connection the
+   * host itself aborted); listeners and UDP PCBs get it too when they have
+   * an err callback (a blocked accept() or recvfrom() raises it). The
+   * wake-ups this queues for the socket layers run now; then everything is
+   * freed as by close(). Not from inside this stack's own processing (a
+   * callback): crash it from the clock.
+   */
+  crash(): void {
+    if (this.closed) return;
+    if (this.busy) throw new Error(`${this.name}: crash() called from inside the stack's own processing (schedule it on the clock instead)`);
+    for (const n of this.netifs) n.up = false;
+    for (let i = this.queueHead; i < this.queueP.length; i++) this.queueP[i]!.free();
+    this.queueP.length = 0;
+    this.queueIf.length = 0;
+    this.queueHead = 0;
+    try {
+      this.tcp.abandonAll(Err.ABRT);
+      this.udp.abandonAll(Err.ABRT);
+      // Deferred work (socket wake-ups) runs while the stack still runs it; bounded passes.
+      for (let pass = 0; pass < 1000 && this.deferredHead < this.deferred.length; pass++) this.drain(true);
+    } finally {
+      this.close();
+    }
+  }
+
+  /** True once close() or crash() ran: the stack takes no input and runs no timers. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
   toString(): string {
     const addrs = this.netifs.filter((n) => n !== this.loopback).map((n) => `${n.name}=${[...(n.addr !== 0 ? [formatIpv4Address(n.addr)] : []), ...n.addrs6.map(String)].join(',')}`);
     return `Stack(${this.name} ${addrs.join(' ')})`;

@@ -173,6 +173,25 @@ export class Udp {
     this.pcbCount--;
   }
 
+  /**
+   * The host vanished (Stack.crash): every PCB freed, its err callback told
+   * `err` (type and code 0), so a socket waiting on it wakes.
+   */
+  abandonAll(err: number): void {
+    for (const pcb of [...this.table.values()]) {
+      const fn = pcb.errFn;
+      const arg = pcb.arg;
+      this.remove(pcb);
+      if (fn === null) continue;
+      try {
+        fn(arg, pcb, err, 0, 0);
+      } catch (x) {
+        this.counters.callbackErrors++;
+        this.host.reportError(x);
+      }
+    }
+  }
+
   /** Free every PCB (Stack.close). */
   closeAll(): void {
     for (const pcb of [...this.table.values()]) this.remove(pcb);
