@@ -716,7 +716,7 @@ export class Simulator {
    */
   attach(stack: Stack, sw: Switch, o: AttachOptions = {}): SwitchPort {
     if (!this.switches.includes(sw)) throw new RangeError(`switch ${sw.name} is not one of this simulator's`);
-    if (stack.clock !== this.clock) throw new RangeError(`stack ${stack.name} is not on this simulator's clock (make it with addStack)`);
+    if (!this.stacks.includes(stack)) throw new RangeError(`stack ${stack.name} is not one of this simulator's stacks (make it with addStack or addHost)`);
     if (o.addr === undefined && o.addr6 === undefined) throw new RangeError(`attach ${stack.name} to ${sw.name}: needs addr or addr6`);
     const linkName = `${stack.name}~${sw.name}`;
     if (this.findLink(linkName) !== null) throw new RangeError(`${stack.name} is already attached to switch ${sw.name}`);
