@@ -19,6 +19,7 @@ import type { TcpConfig } from '../pcb/tcp.ts';
 import type { LinkPipeline, LinkSpec } from '../sim/link.ts';
 import { PcapWriter } from '../sim/pcap.ts';
 import { Simulator } from '../sim/simulator.ts';
+import type { FaultEvent } from '../sim/faults.ts';
 import { Trace } from '../sim/trace.ts';
 import type { Stack } from '../stack/stack.ts';
 import { Rng } from '../time/rng.ts';
@@ -47,6 +48,8 @@ export interface SimTransferOptions {
   serverWaitsForEof?: boolean;
   /** Write every frame sent to this pcap file. */
   pcapFile?: string;
+  /** Faults on the timeline (hosts 'client' and 'server', link TRANSFER_LINK). */
+  faults?: readonly FaultEvent[];
   /** Write the simulation's JSON-lines event log (packets, TCP states, timeline events) to this file. */
   traceFile?: string;
   /** Virtual-time budget for the transfer (default 24 h, plus four times the transfer time at the link rate). */
@@ -158,6 +161,9 @@ const SLICE_VIRTUAL_MS = 10;
 /** Virtual time the close may take to go idle (TIME_WAIT, FIN retransmissions): far more than it needs. */
 const IDLE_MS = 86_400_000;
 
+/** The name of the transfer's one link (for fault schedules). */
+export const TRANSFER_LINK = 'client~server';
+
 /** The ends' addresses with --ipv6. */
 export const CLIENT6 = 'fd00::1';
 export const SERVER6 = 'fd00::2';
@@ -196,6 +202,7 @@ function transfer(o: SimTransferOptions, sim: Simulator, serverBytes: number, tr
     ...(o.gso ? { gso: true } : {}),
     ...(pcap !== undefined ? { pcap } : {}),
   });
+  if (o.faults !== undefined && o.faults.length > 0) sim.schedule(o.faults);
   const seedRng = new Rng(o.seed);
   const cOut = new Payload(seedRng.derive('payload:client'), o.bytes);
   const sOut = new Payload(seedRng.derive('payload:server'), serverBytes);

@@ -2,10 +2,11 @@
 // of a transfer between two simulated stacks. The transfer itself (stacks,
 // link, the two peers, the checks) is in sim-transfer-run.ts.
 import type { LinkSpec } from '../sim/link.ts';
+import { type FaultEvent, parseFaults } from '../sim/faults.ts';
 import { choice, custom, defineCommand, flag, formatHelp, integer, number, parseCommand, UsageError } from './args.ts';
 import { formatRate, jsonOption, LINK_OPTIONS, linkSpecOf, mtuOption, pcapOption, seedOption, traceOption } from './common-options.ts';
 import { formatBytes, Progress, type ProgressStream } from './progress.ts';
-import { BYTES_MAX, type EndReport, runSimTransfer, type SimTransferOptions, type SimTransferResult } from './sim-transfer-run.ts';
+import { BYTES_MAX, type EndReport, runSimTransfer, type SimTransferOptions, type SimTransferResult, TRANSFER_LINK } from './sim-transfer-run.ts';
 
 export { BYTES_MAX, defaultMaxSteps, runSimTransfer, type EndReport, type FrameReport, type PoolReport, type SimTransferOptions, type SimTransferResult } from './sim-transfer-run.ts';
 
@@ -68,6 +69,22 @@ const probability = (description: string) => number({ description, metavar: 'P',
 const SWITCHES = ['rack', 'tlp', 'dsack', 'undo', 'frto', 'hystart', 'pacing', 'sack', 'timestamps', 'windowScaling'] as const;
 type Switch = (typeof SWITCHES)[number];
 
+/** --faults: the compact schedule form, naming only this command's hosts and link. */
+function parseFaultList(raw: string): FaultEvent[] | undefined {
+  let events: FaultEvent[];
+  try {
+    events = parseFaults(raw);
+  } catch {
+    return undefined;
+  }
+  const hostsOk = (h: unknown): boolean => h === undefined || h === 'client' || h === 'server';
+  for (const e of events) {
+    const f = e as { host?: unknown; link?: unknown; groups?: readonly (readonly string[])[] };
+    if (!hostsOk(f.host) || (f.link !== undefined && f.link !== TRANSFER_LINK) || (f.groups?.some((g) => g.some((h) => !hostsOk(h))) ?? false)) return undefined;
+  }
+  return events;
+}
+
 function parseSwitches(raw: string): Switch[] | undefined {
   const names = raw.split(',');
   return names.every((n) => (SWITCHES as readonly string[]).includes(n)) ? [...new Set(names)] as Switch[] : undefined;
@@ -98,6 +115,12 @@ export const SIM_TRANSFER = defineCommand({
     ipv6: flag({ description: 'over IPv6: fd00::1 <-> [fd00::2]:80 (the MTU must then be at least 1280)', short: '6' }),
     pcap: pcapOption('write every frame sent to a pcap file'),
     trace: traceOption(),
+    faults: custom({
+      description: `faults on the timeline, e.g. "2000:linkDown:${'client~server'},5000:linkUp:${'client~server'}" or "1s:partition:client|server,4s:heal" (kinds: crash, restart, skew, partition, heal, linkDown, linkUp, link; docs/faults.md); hosts client and server, link client~server`,
+      metavar: 'SCHEDULE',
+      expects: 'a fault schedule in the compact form of docs/faults.md, naming hosts client/server and link client~server',
+      parse: parseFaultList,
+    }),
     json: jsonOption(' (and no progress line)'),
     'server-bytes': integer({ description: 'payload bytes the server sends', metavar: 'N', min: 0, max: BYTES_MAX, maxNote: '100 GB', defaultText: 'as --bytes' }),
     jitter: number({ description: 'extra random one-way delay, uniform from 0 to MS (never reorders)', metavar: 'MS', min: 0, max: 60_000, unit: 'ms', default: 0 }),
@@ -160,6 +183,7 @@ export function transferOptionsFromArgv(argv: readonly string[]): (SimTransferOp
     ...(v.pool !== undefined ? { pool: { maxBytes: v.pool } } : {}),
     ...(v.pcap !== undefined ? { pcapFile: v.pcap, pcap: v.pcap } : {}),
     ...(v.trace !== undefined ? { traceFile: v.trace } : {}),
+    ...(v.faults !== undefined ? { faults: v.faults } : {}),
     ...(v['close-delay'] > 0 ? { closeDelayMs: v['close-delay'] } : {}),
     ...(v['server-waits'] ? { serverWaitsForEof: true } : {}),
     ...(v.deadline !== undefined ? { deadlineMs: v.deadline } : {}),

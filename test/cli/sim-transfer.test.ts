@@ -83,6 +83,27 @@ describe('tsip sim transfer', () => {
     }
   });
 
+  test('--faults: a scheduled link outage mid-transfer is in the trace, recovered from by RTOs, bytes intact; bad schedules are usage errors', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsip-faults-'));
+    try {
+      const out: string[] = [];
+      const args = ['--seed', '3', '--bytes', '1000000', '--rate', '10', '--faults', '200:linkDown:client~server,1500:linkUp:client~server', '--trace', join(dir, 't.jsonl'), '--json'];
+      expect(simTransferCommand(args, (s) => out.push(s))).toBe(0);
+      const j = JSON.parse(out[0]!) as { sha256Match: boolean; rtoCount: number; virtualMs: number };
+      expect(j.sha256Match).toBe(true);
+      expect(j.rtoCount).toBeGreaterThan(0); // nothing crossed for 1.3 s
+      expect(j.virtualMs).toBeGreaterThan(1500);
+      const faults = readFileSync(join(dir, 't.jsonl'), 'utf8').split('\n').filter((l) => l.includes('"ev":"fault"'));
+      expect(faults).toEqual(['{"t":200,"ev":"fault","do":"linkDown","link":"client~server"}', '{"t":1500,"ev":"fault","do":"linkUp","link":"client~server"}']);
+      // Only this command's hosts and link can be named.
+      for (const bad of ['200:linkDown:a~b', '1:crash:nobody', '1:partition:client|x', 'nonsense']) {
+        expect(() => transferOptionsFromArgv(['--faults', bad])).toThrow(UsageError);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('exit status 1 when the data does not arrive (a link that drops everything)', () => {
     const out: string[] = [];
     expect(simTransferCommand(['--loss', '1', '--bytes', '1000'], (x) => out.push(x))).toBe(1);
