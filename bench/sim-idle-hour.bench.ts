@@ -140,11 +140,14 @@ const spec: BenchSpec = {
   async run(): Promise<BenchReport> {
     const rows: Row[] = [];
     const figures: Record<string, number> = {};
-    for (const [label, key, keepAliveMsecs] of [
+    const scenarios = [
       ['HTTP keep-alive + app timers, silent wire', 'silent', 2 * HOUR_MS],
       ['… + TCP keepalive probe per minute', 'probe 60 s', 60_000],
       ["… + node's default keepAliveMsecs (probe per second)", 'probe 1 s', 1000],
-    ] as const) {
+    ] as const;
+    // TSIP_BENCH_IDLE_ROWS=1 runs the first row only (the target), 2 the first two.
+    const rowCount = Number(process.env.TSIP_BENCH_IDLE_ROWS ?? scenarios.length);
+    for (const [label, key, keepAliveMsecs] of scenarios.slice(0, rowCount)) {
       const r = await idleHour(keepAliveMsecs);
       rows.push({
         scenario: label,

@@ -20,7 +20,7 @@ export const DEFAULT_EPOCH_MS = Date.UTC(2000, 0, 1);
 
 /** What the application's timer that is about to fire looks like on the timeline. */
 export interface AppTimerInfo {
-  /** Ordinal of the timer in this run (1, 2, ...), in order of first firing. */
+  /** The timer's number in this run (1, 2, ... in order of creation; 0 or less: left by an earlier run). */
   id: number;
   kind: 'timeout' | 'interval' | 'immediate';
   /** The delay it was armed with (interval: its period), ms. */
@@ -50,6 +50,8 @@ interface FakeClock {
   countTimers(): number;
   reset(): void;
   setSystemTime(now: number): void;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(t: unknown): void;
   /** Created with the first timer (fake-timers 15's heap by deadline). */
   timerHeap?: { peek(): FakeTimer | undefined };
 }
@@ -119,7 +121,8 @@ export class AppTime {
   private readonly vclock: VirtualClock;
   private readonly onFire: ((info: AppTimerInfo) => void) | undefined;
   private fake: FakeClock | null = null;
-  private readonly ordinals = new Map<number, number>();
+  /** The id fake-timers gives the first timer created in this run (ids count up from there). */
+  private firstId = 0;
   /** Application timers fired so far. */
   fired = 0;
 
@@ -149,6 +152,10 @@ export class AppTime {
     apply(swaps, 'fake');
     this.fake = clock;
     installed = this;
+    // Learn where this run's timer ids start: one throwaway timer.
+    const probe = clock.setTimeout(() => {}, 0);
+    this.firstId = Number(probe) + 1;
+    clock.clearTimeout(probe);
   }
 
   /** Drop every pending application timer. */
@@ -196,11 +203,9 @@ export class AppTime {
   }
 
   private describe(t: FakeTimer): AppTimerInfo {
-    let id = this.ordinals.get(t.id);
-    if (id === undefined) {
-      id = this.ordinals.size + 1;
-      this.ordinals.set(t.id, id);
-    }
+    // Ids count timers in creation order, from this run's first: the same in
+    // every replay (a timer an earlier run left behind gets an id below 1).
+    const id = t.id - this.firstId + 1;
     const kind = t.immediate === true ? 'immediate' : typeof t.interval === 'number' ? 'interval' : 'timeout';
     return { id, kind, delay: t.interval ?? t.delay ?? 0 };
   }
