@@ -20,7 +20,7 @@ export const DEFAULT_EPOCH_MS = Date.UTC(2000, 0, 1);
 
 /** What the application's timer that is about to fire looks like on the timeline. */
 export interface AppTimerInfo {
-  /** The timer's number in this run (1, 2, ... in order of creation; 0 or less: left by an earlier run). */
+  /** The timer's number in this run (1, 2, ...), in order of first firing. */
   id: number;
   kind: 'timeout' | 'interval' | 'immediate';
   /** The delay it was armed with (interval: its period), ms. */
@@ -32,6 +32,8 @@ export interface AppTimeOptions {
   epochMs?: number;
   /** Called just before each application timer fires. */
   onFire?: (info: AppTimerInfo) => void;
+  /** Whether onFire wants to hear now (default: always); skipping saves describing each timer. */
+  listening?: () => boolean;
 }
 
 /** The parts of a fake-timers timer the driver reads. */
@@ -50,8 +52,6 @@ interface FakeClock {
   countTimers(): number;
   reset(): void;
   setSystemTime(now: number): void;
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(t: unknown): void;
   /** Created with the first timer (fake-timers 15's heap by deadline). */
   timerHeap?: { peek(): FakeTimer | undefined };
 }
@@ -120,9 +120,11 @@ export class AppTime {
   readonly epochMs: number;
   private readonly vclock: VirtualClock;
   private readonly onFire: ((info: AppTimerInfo) => void) | undefined;
+  private readonly listening: () => boolean;
   private fake: FakeClock | null = null;
-  /** The id fake-timers gives the first timer created in this run (ids count up from there). */
-  private firstId = 0;
+  /** Each timer's number in this run, by first firing (a timer object a library keeps across runs gets a new one per run). */
+  private ordinals = new WeakMap<FakeTimer, number>();
+  private nextOrdinal = 1;
   /** Application timers fired so far. */
   fired = 0;
 
@@ -131,6 +133,7 @@ export class AppTime {
     this.epochMs = opts.epochMs ?? DEFAULT_EPOCH_MS;
     if (!Number.isFinite(this.epochMs)) throw new RangeError('AppTime: epochMs must be a finite number');
     this.onFire = opts.onFire;
+    this.listening = opts.listening ?? (() => true);
   }
 
   /** The AppTime whose fakes are in place, if any. */
@@ -152,10 +155,6 @@ export class AppTime {
     apply(swaps, 'fake');
     this.fake = clock;
     installed = this;
-    // Learn where this run's timer ids start: one throwaway timer.
-    const probe = clock.setTimeout(() => {}, 0);
-    this.firstId = Number(probe) + 1;
-    clock.clearTimeout(probe);
   }
 
   /** Drop every pending application timer. */
@@ -195,7 +194,7 @@ export class AppTime {
     const first = fake.timerHeap?.peek();
     if (first === undefined || first.callAt > this.epochMs + this.vclock.now()) return false;
     this.fired++;
-    if (this.onFire !== undefined) this.onFire(this.describe(first));
+    if (this.onFire !== undefined && this.listening()) this.onFire(this.describe(first));
     fake.next();
     // fake.next() leaves now at the timer's time, which is <= ours.
     this.sync();
@@ -203,9 +202,11 @@ export class AppTime {
   }
 
   private describe(t: FakeTimer): AppTimerInfo {
-    // Ids count timers in creation order, from this run's first: the same in
-    // every replay (a timer an earlier run left behind gets an id below 1).
-    const id = t.id - this.firstId + 1;
+    let id = this.ordinals.get(t);
+    if (id === undefined) {
+      id = this.nextOrdinal++;
+      this.ordinals.set(t, id);
+    }
     const kind = t.immediate === true ? 'immediate' : typeof t.interval === 'number' ? 'interval' : 'timeout';
     return { id, kind, delay: t.interval ?? t.delay ?? 0 };
   }

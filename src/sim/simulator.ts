@@ -392,6 +392,7 @@ export class Simulator {
     const app = new AppTime(this.clock, {
       ...(opts.epochMs !== undefined ? { epochMs: opts.epochMs } : {}),
       onFire: (info) => this.emit('timer', { id: info.id, kind: info.kind, delay: info.delay }),
+      listening: () => this.eventListeners.length > 0,
     });
     const deadline = this.clock.now() + (opts.timeoutMs ?? 86_400_000);
     const maxSteps = opts.maxSteps ?? this.maxSteps;
