@@ -279,9 +279,13 @@ int main(int argc, char **argv) {
       ssize_t n = read(tun_fd, buf, sizeof buf);
       if (n <= 0) break;
       rx_pkts++;
-      /* PBUF_RAM, one allocation of the packet's size: Debian's build hands out
-       * PBUF_POOL buffers smaller than the PBUF_POOL_BUFSIZE its headers say
-       * (616 bytes here), and pbuf_take would overrun them. */
+      /* PBUF_RAM, one allocation of the packet's size. Not PBUF_POOL: in
+       * Debian's liblwip 2.1.3+dfsg1-2 the pool's elements are 616 bytes
+       * (memp_pools[MEMP_PBUF_POOL]->size, i.e. a 592-byte buffer as for
+       * TCP_MSS 536) while pbuf_alloc sizes them by its headers'
+       * PBUF_POOL_BUFSIZE (1536): a 1500-byte PBUF_POOL pbuf is one 1500-byte
+       * pbuf in a 616-byte allocation, and pbuf_take overruns it (ASan:
+       * heap-buffer-overflow; without ASan, "malloc(): corrupted top size"). */
       struct pbuf *p = pbuf_alloc(PBUF_RAW, (u16_t)n, PBUF_RAM);
       if (p == NULL) {
         rx_drops++;
