@@ -6,6 +6,9 @@
 #                                              beyond `npm ci && npm test`
 #   bash scripts/ensure-system-deps.sh start   only what `tsip up` needs
 #                                              (npm's prestart hook): iproute2
+#   bash scripts/ensure-system-deps.sh bench   what the anchors benchmark
+#                                              (bench/anchors.bench.ts) builds
+#                                              with: cc, liblwip-dev, iproute2
 #
 #   tcpdump, tshark      read and check captures
 #   iproute2             namespaces, TUN addresses (ip)
@@ -16,6 +19,9 @@
 #   python3-scapy        crafted IPv6 packets of test/interop/ipv6-hostile.test.ts
 #                        (the system /usr/bin/python3's scapy, not a pyenv one)
 #   chromium             the headless browser of test/interop/webrepl-browser.test.ts
+#   gcc, libc6-dev       cc for the benchmark's C clients and servers (bench/clients)
+#   liblwip-dev          C lwIP 2.1 (headers + liblwip.so) for the lwIP anchor
+#                        server bench/lwip/lwip-tun.c (test/bench/anchors.test.ts)
 #
 # Never fails the command it runs before for want of a tool: without root or
 # apt-get it says what is missing (tsip up then runs the simulator, and
@@ -38,7 +44,15 @@ case "$profile" in
     command -v hping3 >/dev/null 2>&1 || need+=(hping3)
     /usr/bin/python3 -c 'import scapy' >/dev/null 2>&1 || need+=(python3-scapy)
     command -v chromium >/dev/null 2>&1 || need+=(chromium)
+    command -v cc >/dev/null 2>&1 || need+=(gcc libc6-dev)
+    [ -f /usr/include/lwip/lwip/tcp.h ] || need+=(liblwip-dev)
     purpose="for the interop tests"
+    ;;
+  bench)
+    command -v ip >/dev/null 2>&1 || need+=(iproute2)
+    command -v cc >/dev/null 2>&1 || need+=(gcc libc6-dev)
+    [ -f /usr/include/lwip/lwip/tcp.h ] || need+=(liblwip-dev)
+    purpose="for the anchors benchmark (C clients, the C lwIP server)"
     ;;
   start)
     # tsip up's self-check uses tsip's own ICMP and a Node child for HTTP;
@@ -47,7 +61,7 @@ case "$profile" in
     purpose="for tsip up (without it, it runs the simulator instead)"
     ;;
   *)
-    echo "usage: bash scripts/ensure-system-deps.sh [test|start]" >&2
+    echo "usage: bash scripts/ensure-system-deps.sh [test|start|bench]" >&2
     exit 2
     ;;
 esac

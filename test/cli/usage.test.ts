@@ -167,7 +167,7 @@ describe('npm run bench', () => {
     const r = await run(['npm', 'run', '--silent', 'bench', '--', '--help']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^usage: npm run bench \[-- NAME\.\.\.\]/);
-    for (const name of ['checksum', 'memory', 'net-bulk', 'pbuf', 'sim-bulk', 'tcp-micro', 'timers', 'tun-bulk', 'tun-rr']) expect(r.stdout).toMatch(new RegExp(`\\n  ${name} +\\S`));
+    for (const name of ['anchors', 'checksum', 'memory', 'net-bulk', 'pbuf', 'sim-bulk', 'tcp-micro', 'timers', 'tun-bulk', 'tun-rr']) expect(r.stdout).toMatch(new RegExp(`\\n  ${name} +\\S`));
     expect(r.stdout).toContain('RFC 1071 Internet checksum');
     expect(r.stdout).not.toContain('running ');
     expect(r.stdout).not.toContain('wrote ');
@@ -181,7 +181,7 @@ describe('npm run bench', () => {
     const before = snapshot();
     expectUsageError(
       await bench('sim-bulk', 'nope'),
-      'npm run bench: no benchmark named nope; valid names: checksum, memory, net-bulk, pbuf, recovery, sim-bulk, sim-idle-hour, tcp-micro, timers, tun-bulk, tun-rr (see npm run bench -- --help)',
+      'npm run bench: no benchmark named nope; valid names: anchors, checksum, memory, net-bulk, pbuf, recovery, sim-bulk, sim-idle-hour, tcp-micro, timers, tun-bulk, tun-rr (see npm run bench -- --help)',
     );
     expectUsageError(await bench('--fast'), 'npm run bench: unknown option --fast (see npm run bench -- --help)');
     expect(snapshot()).toBe(before);

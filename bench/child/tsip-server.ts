@@ -1,0 +1,45 @@
+// Child process of bench/anchors.bench.ts: tsip as `tsip up` hosts it — a
+// stack on a TUN device with the built-in services (echo :7, discard :9,
+// chargen :19, http :80) — in its own Node process, so the benchmark can
+// pin it to one CPU (taskset -a -p) and read its CPU time from /proc like
+// the C servers beside it.
+//
+//   tsip-server.ts NETNS TSIP_ADDR KERNEL_ADDR PREFIX offload|plain MAX_SECONDS
+//
+// The namespace exists already (the benchmark made it and deletes it).
+// Prints "READY" once the link is configured; exits on SIGTERM/SIGINT or
+// after MAX_SECONDS (the benchmark kills it by PID when it is done).
+import { TunDevice } from '../../src/netif/tun.ts';
+import { configureTunLink } from '../../src/netif/tun-ip.ts';
+import { startServices } from '../../src/services/index.ts';
+import { Stack } from '../../src/stack/stack.ts';
+import { RealClock } from '../../src/time/real-clock.ts';
+
+const [ns, tsip, kernel, prefix, mode, maxSeconds] = process.argv.slice(2);
+if (ns === undefined || tsip === undefined || kernel === undefined || prefix === undefined || (mode !== 'offload' && mode !== 'plain') || maxSeconds === undefined) {
+  console.error('usage: tsip-server.ts NETNS TSIP_ADDR KERNEL_ADDR PREFIX offload|plain MAX_SECONDS');
+  process.exit(2);
+}
+const clock = new RealClock();
+const stack = new Stack({ name: 'tsip', clock, rng: 1 });
+const dev = TunDevice.open({ name: 'tsip0', netns: ns, offload: mode === 'offload' });
+dev.attach(stack, { addr: tsip, prefixLength: Number(prefix), mtu: 1500 });
+configureTunLink({ dev: dev.name, address: `${kernel}/${prefix}`, mtu: 1500, netns: ns });
+const services = startServices(stack);
+let closed = false;
+const close = (): void => {
+  if (closed) return;
+  closed = true;
+  const c = dev.counters;
+  const tc = stack.tcp.counters;
+  console.error(`tsip-server: TUN rx ${c.rxPackets} tx ${c.txPackets} drops rx ${c.rxDrops} tx ${c.txDrops}; TCP in ${tc.inSegs} out ${tc.outSegs} retransmitted ${tc.retransSegs}`);
+  services.stop();
+  dev.close();
+  stack.close();
+  clock.dispose();
+  process.exit(0);
+};
+process.on('SIGTERM', close);
+process.on('SIGINT', close);
+setTimeout(close, Number(maxSeconds) * 1000);
+console.log('READY');
