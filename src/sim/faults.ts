@@ -172,7 +172,7 @@ export function validateFaults(sim: Simulator, events: readonly FaultEvent[]): F
   return out;
 }
 
-/** Apply one event to `sim` now (no timeline entry: scheduleFaults emits it). */
+/** Apply one event to `sim` now (the control it calls puts the 'fault' event on the timeline). */
 export function applyFault(sim: Simulator, e: FaultEvent): void {
   const links = (): LinkControls => sim as unknown as LinkControls;
   switch (e.do) {
@@ -216,9 +216,7 @@ export function scheduleFaults(sim: Simulator, events: readonly FaultEvent[]): F
   const timers = checked.map((e, i) =>
     sim.clock.timer(() => {
       applied++;
-      const { at: _at, do: kind, ...fields } = e;
-      sim.emit('fault', { do: kind, ...fields });
-      applyFault(sim, e);
+      applyFault(sim, e); // each control puts its own 'fault' event on the timeline
     }, `fault #${i} ${e.do}`),
   );
   checked.forEach((e, i) => timers[i]!.startAt(e.at));

@@ -583,7 +583,9 @@ export class Simulator {
    * for it are dropped. A no-op on a host that is down.
    */
   crash(name: string): void {
-    this.host(name).crash();
+    const stack = this.host(name);
+    this.emit('fault', { do: 'crash', host: name });
+    stack.crash();
   }
 
   /**
@@ -596,6 +598,7 @@ export class Simulator {
   restart(name: string): Stack {
     const rec = this.record(name);
     const old = this.host(name);
+    this.emit('fault', { do: 'restart', host: name });
     old.crash();
     rec.generation++;
     const stack = this.buildHostStack(name, rec.opts);
@@ -616,7 +619,9 @@ export class Simulator {
    */
   skew(name: string, offsetMs: number, rate = 1): void {
     this.host(name);
-    this.record(name).clock.skew(offsetMs, rate);
+    const clock = this.record(name).clock;
+    this.emit('fault', { do: 'skew', host: name, offsetMs, ...(rate !== 1 ? { rate } : {}) });
+    clock.skew(offsetMs, rate);
   }
 
   /** Host `name`'s view of the simulator's clock (the one its stack uses). */
@@ -776,12 +781,14 @@ export class Simulator {
         of.set(h, i);
       }
     });
+    this.emit('fault', { do: 'partition', groups });
     this.partitionOf = of;
     this.applyPartition();
   }
 
   /** End the partition: every host reaches every other again. */
   heal(): void {
+    this.emit('fault', { do: 'heal' });
     this.partitionOf = null;
     this.applyPartition();
   }
@@ -798,6 +805,7 @@ export class Simulator {
    */
   setLinkUp(link: string, up: boolean): void {
     const l = this.linkByName(link);
+    this.emit('fault', { do: up ? 'linkUp' : 'linkDown', link });
     l.ab.setDown(!up);
     l.ba.setDown(!up);
   }
@@ -819,6 +827,7 @@ export class Simulator {
     if (dir !== 'both' && dir !== 'ab' && dir !== 'ba') throw new RangeError(`setLink: direction must be 'both', 'ab' or 'ba', got ${String(dir)}`);
     const full: LinkSpec = { latencyMs: 1, ...spec };
     buildStages({ clock: this.clock, rng: this.rng.derive('link:check') }, full); // validates before anything changes
+    this.emit('fault', { do: 'link', link, spec, ...(dir !== 'both' ? { dir } : {}) });
     const pipes: [LinkPipeline, string][] = dir === 'ab' ? [[l.ab, l.abLabel]] : dir === 'ba' ? [[l.ba, l.baLabel]] : [[l.ab, l.abLabel], [l.ba, l.baLabel]];
     for (const [pipe, label] of pipes) {
       const n = pipe.reconfigurations + 1;

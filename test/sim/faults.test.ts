@@ -55,25 +55,34 @@ describe('sim.schedule', () => {
     await w.finish();
   });
 
-  test('link events go to the link controls at their times (partition, heal, linkDown/Up, link spec)', async () => {
+  test('link events go to the link controls at their times (partition, heal, linkDown/Up, link spec), each on the timeline', async () => {
     const w = world({ echo: false });
-    const calls = stubLinks(w);
+    const L = w.sim.linkNames()[0]!;
+    expect(L).toBe('client~server');
+    const seen: string[] = [];
+    const probe = (t: number): void => {
+      w.sim.clock.after(t - w.sim.clock.now() + 1, () => {
+        const pipes = w.sim.linkPipelines(L);
+        seen.push(`${t} partitioned=${w.sim.partitionGroups().size} down=${String(!pipes.ab.up)} ab=${JSON.stringify(w.sim.linkSpec(L, 'ab'))} ba=${JSON.stringify(w.sim.linkSpec(L, 'ba'))}`);
+      });
+    };
     w.sim.schedule([
       { at: 10, do: 'partition', groups: [['client'], ['server']] },
       { at: 20, do: 'heal' },
-      { at: 30, do: 'linkDown', link: 'client-server' },
-      { at: 40, do: 'linkUp', link: 'client-server' },
-      { at: 50, do: 'link', link: 'client-server', spec: { latencyMs: 40, loss: 0.1 }, dir: 'ab' },
-      { at: 60, do: 'link', link: 'client-server', spec: { latencyMs: 1 } },
+      { at: 30, do: 'linkDown', link: L },
+      { at: 40, do: 'linkUp', link: L },
+      { at: 50, do: 'link', link: L, spec: { latencyMs: 40, loss: 0.1 }, dir: 'ab' },
+      { at: 60, do: 'link', link: L, spec: { latencyMs: 1 } },
     ]);
+    for (const t of [10, 20, 30, 40, 50, 60]) probe(t);
     await w.advance(100);
-    expect(calls).toEqual([
-      '10 partition [["client"],["server"]]',
-      '20 heal',
-      '30 setLinkUp client-server false',
-      '40 setLinkUp client-server true',
-      '50 setLink client-server {"latencyMs":40,"loss":0.1} ab',
-      '60 setLink client-server {"latencyMs":1} -',
+    expect(seen).toEqual([
+      '10 partitioned=2 down=false ab={"latencyMs":5} ba={"latencyMs":5}',
+      '20 partitioned=0 down=false ab={"latencyMs":5} ba={"latencyMs":5}',
+      '30 partitioned=0 down=true ab={"latencyMs":5} ba={"latencyMs":5}',
+      '40 partitioned=0 down=false ab={"latencyMs":5} ba={"latencyMs":5}',
+      '50 partitioned=0 down=false ab={"latencyMs":40,"loss":0.1} ba={"latencyMs":5}',
+      '60 partitioned=0 down=false ab={"latencyMs":1} ba={"latencyMs":1}',
     ]);
     expect(faults(w.events).map((e) => [e.t, e['do']])).toEqual([
       [10, 'partition'],
@@ -83,7 +92,18 @@ describe('sim.schedule', () => {
       [50, 'link'],
       [60, 'link'],
     ]);
-    expect(faults(w.events)[4]).toEqual({ t: 50, ev: 'fault', do: 'link', link: 'client-server', spec: { latencyMs: 40, loss: 0.1 }, dir: 'ab' });
+    expect(faults(w.events)[4]).toEqual({ t: 50, ev: 'fault', do: 'link', link: L, spec: { latencyMs: 40, loss: 0.1 }, dir: 'ab' });
+    await w.finish();
+  });
+
+  test('the controls called directly put the same events on the timeline', async () => {
+    const w = world({ echo: false });
+    w.sim.partition([['client'], ['server']]);
+    w.sim.heal();
+    w.sim.setLinkUp('client~server', false);
+    w.sim.setLinkUp('client~server', true);
+    w.sim.skew('client', 500);
+    expect(faults(w.events).map((e) => String(e['do']))).toEqual(['partition', 'heal', 'linkDown', 'linkUp', 'skew']);
     await w.finish();
   });
 
