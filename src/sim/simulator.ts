@@ -397,33 +397,19 @@ export class Simulator {
     const deadline = this.clock.now() + (opts.timeoutMs ?? 86_400_000);
     const maxSteps = opts.maxSteps ?? this.maxSteps;
     const outsideWaitMs = opts.outsideWaitMs ?? 50;
-    let settled = false;
-    let failed = false;
-    let value: T | undefined;
-    let error: unknown;
     app.install({ discardPending: opts.discardPendingTimers === true });
+    let outcome: Outcome<T> | null = null;
+    const settled = (): boolean => outcome?.settled === true;
     const outside = new AppDeterminism(this.rng.derive(`app:Math.random#${this.runs++}`));
     outside.install();
     try {
       // main starts under the fakes, on a fresh turn as Node would run a module.
-      Promise.resolve()
-        .then(main)
-        .then(
-          (v) => {
-            settled = true;
-            value = v;
-          },
-          (e: unknown) => {
-            settled = true;
-            failed = true;
-            error = e;
-          },
-        );
+      outcome = track(Promise.resolve().then(main));
       let steps = 0;
       let lingerUntil = -1;
       for (;;) {
         await yieldToEventLoop();
-        if (settled) {
+        if (settled()) {
           if (lingerUntil < 0) lingerUntil = this.clock.now() + (opts.lingerMs ?? 1000);
           const a = app.nextDeadline();
           if (a === null || a > lingerUntil) break;
@@ -437,8 +423,8 @@ export class Simulator {
         }
         const v = this.clock.nextDeadline();
         if (v === null && a === null) {
-          if (settled) break;
-          if (await this.waitOutside(outsideWaitMs, app, () => settled)) continue;
+          if (settled()) break;
+          if (await this.waitOutside(outsideWaitMs, app, settled)) continue;
           throw new SimulationStallError(
             `simulation stalled at ${now} ms virtual: the program has not finished and nothing is left to run ` +
               '(no frame in flight, no stack or application timer). It waits forever (a deadlock), or on something ' +
@@ -447,7 +433,7 @@ export class Simulator {
         }
         const next = Math.min(v ?? Infinity, a ?? Infinity);
         if (next > deadline) {
-          if (settled) break;
+          if (settled()) break;
           this.clock.advanceTo(deadline);
           throw new SimulationTimeoutError(`simulation: the program did not finish within ${opts.timeoutMs ?? 86_400_000} ms of virtual time`);
         }
@@ -471,8 +457,7 @@ export class Simulator {
       app.uninstall();
       outside.uninstall();
     }
-    if (failed) throw error;
-    return value as T;
+    return result(outcome!);
   }
 
   /** Give work outside the simulation up to `ms` of real time to show up; true if something did. */
@@ -490,26 +475,12 @@ export class Simulator {
    * `deadlineMs` after now); returns its value or rethrows its error.
    */
   async settle<T>(promise: Promise<T>, timeoutMs = 3_600_000): Promise<T> {
-    let settled = false;
-    let value: T | undefined;
-    let error: unknown = undefined;
-    let failed = false;
-    promise.then(
-      (v) => {
-        settled = true;
-        value = v;
-      },
-      (e: unknown) => {
-        settled = true;
-        failed = true;
-        error = e;
-      },
-    );
-    const ok = await this.runUntilAsync(() => settled, this.clock.now() + timeoutMs);
+    const outcome = track(promise);
+    const ok = await this.runUntilAsync(() => outcome.settled, this.clock.now() + timeoutMs);
     if (!ok) throw new Error(`simulator: promise did not settle within ${timeoutMs} ms of virtual time`);
-    if (failed) throw error;
-    return value as T;
+    return result(outcome);
   }
+
 
   /** Run for `ms` of virtual time. */
   runFor(ms: number): void {
@@ -945,4 +916,34 @@ export interface AttachOptions {
   down?: LinkSpec;
   /** The host's netif name (default sim0, sim1, ... per stack). */
   name?: string;
+}
+
+/** Where a Promise stands, readable synchronously by a driver loop. */
+interface Outcome<T> {
+  settled: boolean;
+  failed: boolean;
+  value: T | undefined;
+  error: unknown;
+}
+
+function track<T>(p: Promise<T>): Outcome<T> {
+  const o: Outcome<T> = { settled: false, failed: false, value: undefined, error: undefined };
+  p.then(
+    (v) => {
+      o.settled = true;
+      o.value = v;
+    },
+    (e: unknown) => {
+      o.settled = true;
+      o.failed = true;
+      o.error = e;
+    },
+  );
+  return o;
+}
+
+/** A settled outcome's value, or its error thrown. */
+function result<T>(o: Outcome<T>): T {
+  if (o.failed) throw o.error;
+  return o.value as T;
 }
