@@ -5,7 +5,7 @@
 import { Err } from '../err.ts';
 import type { Netif } from '../netif/netif.ts';
 import type { Pbuf } from '../pbuf/pbuf.ts';
-import { PbufType } from '../pbuf/pbuf.ts';
+import { PbufFlag, PbufType } from '../pbuf/pbuf.ts';
 import { Stack, type StackOptions } from '../stack/stack.ts';
 import { Rng } from '../time/rng.ts';
 import { realSleep, yieldToEventLoop } from '../time/real-yield.ts';
@@ -273,6 +273,20 @@ export class Simulator {
     for (const fn of obs) fn(t, kind, link, frame);
   }
 
+  /**
+   * Frames whose transport checksum the simulator vouches for: the frames
+   * send() made from a stack's output (checksums computed by the sender, or
+   * by segmentTcpGso), by identity. A stage that changes a frame (corrupt)
+   * or makes another (duplicate, fragmentation) forwards a new object,
+   * which is not in here: deliver() hands only the untouched originals to
+   * the receiver as already verified (PbufFlag.CSUM_VALID, as a NIC with RX
+   * checksum offload marks CHECKSUM_UNNECESSARY), so the receiver's TCP and
+   * UDP skip summing their payload, and every frame a link may have damaged
+   * is still checked (and dropped and counted when bad). Membership is set
+   * at each send(), so a pooled frame reused later starts clean.
+   */
+  private readonly verified = new WeakSet<Uint8Array>();
+
   /** Driver output: the wire gets a copy (the stack keeps `p`); super-segments are cut first. */
   send(pipe: LinkPipeline, p: Pbuf, mtu: number, label: string): number {
     const frames = this.frames;
@@ -281,11 +295,13 @@ export class Simulator {
     if (p.gsoSize > 0 && frame.length > mtu) {
       const pieces = segmentTcpGso(frame, p.gsoSize);
       for (const piece of pieces) {
+        this.verified.add(piece);
         this.observeFrame('tx', label, piece);
         pipe.send(piece);
       }
       if (pieces[0] !== frame) frames.give(frame); // the pieces are copies
     } else {
+      this.verified.add(frame);
       this.observeFrame('tx', label, frame);
       pipe.send(frame);
     }
@@ -313,6 +329,8 @@ export class Simulator {
       return;
     }
     p.take(frame);
+    // A frame as its sender's stack made it (no stage changed or copied it): its checksums are good.
+    if (this.verified.delete(frame) && wholeTransport(frame)) p.flags |= PbufFlag.CSUM_VALID;
     frames.give(frame); // copied: the buffer can carry another frame
     stack.input(p, netif);
   }
@@ -907,6 +925,26 @@ export class Simulator {
     this.pipeSpecs.set(pipe, spec);
     return pipe;
   }
+}
+
+/**
+ * True if `frame` is a whole (unfragmented) TCP or UDP datagram directly
+ * after its IP header: the frames deliver() may mark CSUM_VALID. A
+ * fragment is left to be checked after reassembly (its siblings may have
+ * been damaged), and so is anything behind IPv6 extension headers.
+ */
+function wholeTransport(frame: Uint8Array): boolean {
+  if (frame.length < 20) return false;
+  const v = frame[0]! >> 4;
+  if (v === 4) {
+    const proto = frame[9];
+    return (proto === 6 || proto === 17) && ((frame[6]! & 0x3f) | frame[7]!) === 0;
+  }
+  if (v === 6 && frame.length >= 40) {
+    const next = frame[6];
+    return next === 6 || next === 17;
+  }
+  return false;
 }
 
 /** An IPv6 address without its "/prefix". */
