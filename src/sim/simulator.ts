@@ -13,7 +13,7 @@ import { AppDeterminism } from './app-determinism.ts';
 import { AppTime } from './app-time.ts';
 import { VirtualClock } from '../time/virtual-clock.ts';
 import { FramePool } from './frame-pool.ts';
-import { segmentTcpGso } from './gso.ts';
+import { fillTcpChecksum, segmentTcpGso } from './gso.ts';
 import { buildStages, LinkPipeline, type LinkSpec, type LinkStage } from './link.ts';
 import type { PcapWriter } from './pcap.ts';
 import { SkewedClock } from '../time/skewed-clock.ts';
@@ -211,12 +211,16 @@ export class Simulator {
     const wireA = (s: Stack): void => {
       const n = s.addNetif({ name: aName, addr: o.aAddr ?? 0, prefixLength, ...six(o.aAddr6), mtu, output: (p) => this.send(link.ab, p, mtu, abLabel) });
       if (o.gso) n.gsoMaxSize = 65535;
+      n.txCsumOffload = true;
+      s.inet.txCsumOffload = true;
       link.aStack = s;
       link.aNetif = n;
     };
     const wireB = (s: Stack): void => {
       const n = s.addNetif({ name: bName, addr: o.bAddr ?? 0, prefixLength, ...six(o.bAddr6), mtu, output: (p) => this.send(link.ba, p, mtu, baLabel) });
       if (o.gso) n.gsoMaxSize = 65535;
+      n.txCsumOffload = true;
+      s.inet.txCsumOffload = true;
       link.bStack = s;
       link.bNetif = n;
     };
@@ -292,6 +296,14 @@ export class Simulator {
     const frames = this.frames;
     const frame = frames.take(p.totLen);
     p.copyPartial(frame, p.totLen, 0);
+    // TX checksum offload (Netif.txCsumOffload, connect() links only): the
+    // stack left the TCP checksum to us. The frame may cross the link
+    // without it only if nobody can see it (no tap, no frame observer) and
+    // no stage can damage, copy or fragment it; otherwise it is filled now,
+    // as the stack would have, so pcaps and traces show the same bytes. A
+    // pipeline whose send() was wrapped (tests insert stages that way) may
+    // be watched too.
+    if ((p.flags & PbufFlag.CSUM_PARTIAL) !== 0 && (!pipe.intact || frame.length > mtu || this.frameObservers.length > 0 || Object.hasOwn(pipe, 'send'))) fillTcpChecksum(frame);
     if (p.gsoSize > 0 && frame.length > mtu) {
       const pieces = segmentTcpGso(frame, p.gsoSize);
       for (const piece of pieces) {
@@ -320,7 +332,12 @@ export class Simulator {
       frames.give(frame);
       return;
     }
-    this.observeFrame('rx', label, frame);
+    // A frame as its sender's stack made it (no stage changed or copied it): its checksums are good, or were left to us.
+    const vouched = this.verified.delete(frame);
+    if (this.frameObservers.length > 0) {
+      if (vouched) fillTcpChecksum(frame); // sent unfilled before someone started watching (a no-op on a filled frame)
+      this.observeFrame('rx', label, frame);
+    }
     const p = stack.pool.allocRx(frame.length, PbufType.POOL);
     if (p === null) {
       stack.stats.link.memerr++;
@@ -330,7 +347,7 @@ export class Simulator {
     }
     p.take(frame);
     // A frame as its sender's stack made it (no stage changed or copied it): its checksums are good.
-    if (this.verified.delete(frame) && wholeTransport(frame)) p.flags |= PbufFlag.CSUM_VALID;
+    if (vouched && wholeTransport(frame)) p.flags |= PbufFlag.CSUM_VALID;
     frames.give(frame); // copied: the buffer can carry another frame
     stack.input(p, netif);
   }
