@@ -334,10 +334,10 @@ export class Simulator {
     }
     // A frame as its sender's stack made it (no stage changed or copied it): its checksums are good, or were left to us.
     const vouched = this.verified.delete(frame);
-    if (this.frameObservers.length > 0) {
-      if (vouched) fillTcpChecksum(frame); // sent unfilled before someone started watching (a no-op on a filled frame)
-      this.observeFrame('rx', label, frame);
-    }
+    // Someone watching now (a frame observer, or a wrapper around the receiving stack's input) sees the checksums filled
+    // in, even in a frame sent unfilled before they started watching (a no-op on a filled frame).
+    if (vouched && (this.frameObservers.length > 0 || Object.hasOwn(stack, 'input'))) fillTcpChecksum(frame);
+    this.observeFrame('rx', label, frame);
     const p = stack.pool.allocRx(frame.length, PbufType.POOL);
     if (p === null) {
       stack.stats.link.memerr++;
