@@ -287,7 +287,9 @@ export class Simulator {
    * checksum offload marks CHECKSUM_UNNECESSARY), so the receiver's TCP and
    * UDP skip summing their payload, and every frame a link may have damaged
    * is still checked (and dropped and counted when bad). Membership is set
-   * at each send(), so a pooled frame reused later starts clean.
+   * at each send(), so a pooled frame reused later starts clean. These
+   * frames may also lack their TCP checksum (TX offload, see send()): only
+   * frames nobody could see or damage on the way.
    */
   private readonly verified = new WeakSet<Uint8Array>();
 
@@ -346,7 +348,6 @@ export class Simulator {
       return;
     }
     p.take(frame);
-    // A frame as its sender's stack made it (no stage changed or copied it): its checksums are good.
     if (vouched && wholeTransport(frame)) p.flags |= PbufFlag.CSUM_VALID;
     frames.give(frame); // copied: the buffer can carry another frame
     stack.input(p, netif);
