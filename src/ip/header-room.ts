@@ -2,7 +2,8 @@
 // room when it has some (lwIP pbuf_add_header), else a piece of its own
 // chained in front (ROM/REF payloads have none). Shared by both families.
 import type { Pbuf } from '../pbuf/pbuf.ts';
-import { PbufType } from '../pbuf/pbuf.ts';
+import { PbufFlag, PbufType } from '../pbuf/pbuf.ts';
+import { chainOnesSum, foldSum } from '../wire/checksum.ts';
 import { PbufLayer, PbufUse, type PbufPool } from '../pbuf/pool.ts';
 
 /**
@@ -22,4 +23,20 @@ export function withHeaderRoom(pool: PbufPool, p: Pbuf, len: number): Pbuf | nul
 export function releaseHeaderRoom(head: Pbuf, p: Pbuf, len: number): void {
   if (head !== p) head.free();
   else p.removeHeader(len);
+}
+
+/**
+ * TX checksum offload done in software (Linux's skb_checksum_help): the
+ * TCP segment `p` (flagged PbufFlag.CSUM_PARTIAL, its checksum field 0),
+ * behind an IP header of `hl` bytes in `head` (withHeaderRoom's result),
+ * gets its checksum from `pseudo`, the pseudo-header sum, and loses the
+ * flag. IP calls it for a netif that does not complete checksums itself, or
+ * before cutting the packet into fragments.
+ */
+export function completeTcpChecksum(head: Pbuf, p: Pbuf, hl: number, pseudo: number): void {
+  const c = ~foldSum(chainOnesSum(head, hl, head.totLen - hl, pseudo)) & 0xffff;
+  const at = (head === p ? p.off + hl : p.off) + 16;
+  p.buf[at] = c >>> 8;
+  p.buf[at + 1] = c;
+  p.flags &= ~PbufFlag.CSUM_PARTIAL;
 }

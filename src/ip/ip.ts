@@ -8,6 +8,13 @@ import type { IpAddr } from '../wire/ipaddr.ts';
 import type { IcmpErrorSink, IpFamilyLayer, ProtocolInput } from './host.ts';
 
 export class Ip {
+  /**
+   * Some netif completes TCP checksums (Netif.txCsumOffload): TCP may leave
+   * a data segment's checksum to the device, flagging it
+   * PbufFlag.CSUM_PARTIAL; IP fills it in for a netif that cannot.
+   */
+  txCsumOffload = false;
+
   constructor(
     readonly v4: IpFamilyLayer,
     readonly v6: IpFamilyLayer,

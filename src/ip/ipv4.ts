@@ -4,13 +4,14 @@
 import { Err } from '../err.ts';
 import type { Netif } from '../netif/netif.ts';
 import type { Pbuf } from '../pbuf/pbuf.ts';
+import { PbufFlag } from '../pbuf/pbuf.ts';
 import type { ProtoStats } from '../stats.ts';
 import { Rng } from '../time/rng.ts';
 import { ipv4IsLoopback, ipv4IsMulticast } from '../wire/address.ts';
 import { internetChecksum, ipv4PseudoHeaderSum } from '../wire/checksum.ts';
 import { IPV4_HEADER_LEN, Ipv4Packet } from '../wire/ipv4.ts';
 import { fragmentAndSend } from './fragment.ts';
-import { releaseHeaderRoom, withHeaderRoom } from './header-room.ts';
+import { completeTcpChecksum, releaseHeaderRoom, withHeaderRoom } from './header-room.ts';
 import { IdentGenerator } from './ident.ts';
 import type { IcmpErrorSink, IpFamilyLayer, IpHost, IpInfo, ProtocolInput } from './host.ts';
 import { martianReason } from './martian.ts';
@@ -228,6 +229,11 @@ export class Ipv4 implements IpFamilyLayer {
       v.dst = dst;
       v.fillChecksum();
       st.xmit++;
+      if ((p.flags & PbufFlag.CSUM_PARTIAL) !== 0) {
+        // TCP left its checksum to the device: one that cannot (or a packet about to be fragmented) gets it here.
+        if (!netif.txCsumOffload || total > netif.mtu) completeTcpChecksum(head, p, IPV4_HEADER_LEN, this.pseudoSum(src, dst, protocol, total - IPV4_HEADER_LEN));
+        else head.flags |= PbufFlag.CSUM_PARTIAL;
+      }
       if (total <= netif.mtu) {
         err = netif.output(head);
       } else if (p.gsoSize > 0 && total <= netif.gsoMaxSize) {

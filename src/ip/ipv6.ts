@@ -11,6 +11,7 @@
 import { Err } from '../err.ts';
 import type { Netif } from '../netif/netif.ts';
 import type { Pbuf } from '../pbuf/pbuf.ts';
+import { PbufFlag } from '../pbuf/pbuf.ts';
 import type { Ipv6Counters, ProtoStats } from '../stats.ts';
 import { WireErrorCode } from '../wire/error.ts';
 import { IP6_ANY, Ip6Addr, ip6PseudoHeaderSum, type IpAddr } from '../wire/ipaddr.ts';
@@ -18,7 +19,7 @@ import { Icmpv6ParamProblem, IPV6_MAX_EXT_CHAIN_LEN, IPV6_MAX_EXT_HEADERS, newIp
 import { IPV6_HEADER_LEN, IPV6_MIN_MTU, Ipv6NextHeader } from '../wire/ipv6.ts';
 import { fragmentIpv6 } from './fragment6.ts';
 import { halfSipHash24 } from './halfsiphash.ts';
-import { releaseHeaderRoom, withHeaderRoom } from './header-room.ts';
+import { completeTcpChecksum, releaseHeaderRoom, withHeaderRoom } from './header-room.ts';
 import type { IcmpErrorSink, IpFamilyLayer, IpHost, IpInfo, ProtocolInput } from './host.ts';
 import { Reassembler6, type Reassembly6Options } from './reassembly6.ts';
 
@@ -551,6 +552,11 @@ export class Ipv6 implements IpFamilyLayer {
       if (total > IPV6_MIN_MTU && nextHeader !== Ipv6NextHeader.TCP) {
         const c = this.cachedPmtu(dst);
         if (c > 0 && c < mtu) mtu = c;
+      }
+      if ((p.flags & PbufFlag.CSUM_PARTIAL) !== 0) {
+        // TCP left its checksum to the device: one that cannot (or a packet about to be fragmented) gets it here.
+        if (!netif.txCsumOffload || total > mtu) completeTcpChecksum(head, p, IPV6_HEADER_LEN, this.pseudoSum(src, dst, nextHeader, total - IPV6_HEADER_LEN));
+        else head.flags |= PbufFlag.CSUM_PARTIAL;
       }
       if (total <= mtu) {
         err = netif.output(head);

@@ -49,6 +49,14 @@ export class Netif {
    */
   gsoMaxSize = 0;
   /**
+   * The device completes TCP checksums (TX checksum offload, CHECKSUM_PARTIAL):
+   * IP hands it packets whose pbuf has PbufFlag.CSUM_PARTIAL with the TCP
+   * checksum field left 0. Only the simulator's point-to-point links set it
+   * (they fill the checksum whenever anyone can see or damage the frame);
+   * IP completes the checksum itself for every other netif.
+   */
+  txCsumOffload = false;
+  /**
    * IPv6 addresses and their on-link prefix lengths (parallel arrays). The
    * links tsip runs on are point-to-point (TUN) or simulated, so there is no
    * neighbour discovery to do: a netif with an IPv6 address carries IPv6

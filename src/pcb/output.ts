@@ -3,7 +3,7 @@
 // pipe, Nagle, sender-side SWS avoidance), building headers and options,
 // retransmissions, bare ACKs, probes and RSTs.
 import { Err } from '../err.ts';
-import { PbufType } from '../pbuf/pbuf.ts';
+import { PbufFlag, PbufType } from '../pbuf/pbuf.ts';
 import type { Pbuf } from '../pbuf/pbuf.ts';
 import { PbufLayer, PbufUse } from '../pbuf/pool.ts';
 import { chainOnesSum, foldSum, onesSum } from '../wire/checksum.ts';
@@ -459,7 +459,7 @@ export function splitSeg(tcp: Tcp, pcb: TcpPcb, queue: SegQueue, seg: TcpSeg, n:
  * The segment keeps its data; ACK, window and timestamps are current.
  */
 function transmit(tcp: Tcp, pcb: TcpPcb, seg: TcpSeg, now: number, rexmit: boolean): number {
-  if (seg.p !== null && seg.dataSum < 0) seg.dataSum = chainOnesSum(seg.p);
+  if (seg.p !== null && seg.dataSum < 0 && !tcp.ip.txCsumOffload) seg.dataSum = chainOnesSum(seg.p);
   const err = sendSegment(tcp, pcb, seg.p, seg.len, seg.seq, seg.flags, seg.dataSum, now);
   if (err !== Err.OK) return err;
   seg.sentAt = now;
@@ -567,15 +567,16 @@ function sendSegment(tcp: Tcp, pcb: TcpPcb, data: Pbuf | null, dataLen: number, 
   v.checksum = 0;
   v.urgent = 0;
   if (optLen > 0) emitTcpOptions(o, head.buf, head.off + TCP_HEADER_LEN);
-  let sum = tcp.ip.pseudoSum(pcb.localIp, pcb.remoteIp, IpProtocol.TCP, hl + dataLen) + onesSum(head.buf, head.off, hl);
-  if (dataLen > 0) sum += dataSum;
-  v.checksum = ~foldSum(sum) & 0xffff;
+  // Data not summed yet (tcp.ip.txCsumOffload): the checksum is left to the device (or to IP).
+  if (dataLen > 0 && dataSum < 0) head.flags |= PbufFlag.CSUM_PARTIAL;
+  else v.checksum = ~foldSum(tcp.ip.pseudoSum(pcb.localIp, pcb.remoteIp, IpProtocol.TCP, hl + dataLen) + onesSum(head.buf, head.off, hl) + (dataLen > 0 ? dataSum : 0)) & 0xffff;
 
   // A super-segment goes out whole; the device cuts it into MSS-sized segments.
   const mss = maxPayload(pcb);
   head.gsoSize = dataLen > mss ? mss : 0;
   const err = tcp.ip.output(head, pcb.localIp, pcb.remoteIp, IpProtocol.TCP, tcp.config.ttl, 0, tcp.config.dontFragment && !pcb.pmtuFloored, pcb.flowLabel);
   head.gsoSize = 0;
+  head.flags &= ~PbufFlag.CSUM_PARTIAL;
   if (inPlace) head.removeHeader(hl);
   else head.free();
   if (err !== Err.OK) {

@@ -60,3 +60,36 @@ export function segmentTcpGso(frame: Uint8Array, mss: number): Uint8Array[] {
   }
   return out;
 }
+
+/**
+ * Compute the TCP checksum of an unfragmented IPv4/TCP or IPv6/TCP frame
+ * (no extension headers) in place, whatever its checksum field held: what
+ * a NIC with TX checksum offload does. The simulator calls it on frames a
+ * stack left partial (PbufFlag.CSUM_PARTIAL) before anyone can see or
+ * damage them; on a frame whose checksum is already right it changes
+ * nothing. Anything else is left alone.
+ */
+export function fillTcpChecksum(frame: Uint8Array): void {
+  if (frame.length < 40) return;
+  const ver = frame[0]! >> 4;
+  let ihl: number;
+  let pseudo: number;
+  if (ver === 4) {
+    ihl = (frame[0]! & 0x0f) * 4;
+    if (frame[9] !== 6 || ((frame[6]! & 0x3f) | frame[7]!) !== 0 || frame.length < ihl + 20) return;
+    const src = ((frame[12]! << 24) | (frame[13]! << 16) | (frame[14]! << 8) | frame[15]!) >>> 0;
+    const dst = ((frame[16]! << 24) | (frame[17]! << 16) | (frame[18]! << 8) | frame[19]!) >>> 0;
+    pseudo = ipv4PseudoHeaderSum(src, dst, 6, frame.length - ihl);
+  } else if (ver === 6) {
+    ihl = 40;
+    if (frame[6] !== 6 || frame.length < 60) return;
+    pseudo = ipv6PseudoHeaderSum(frame, 8, frame, 24, frame.length - 40, 6);
+  } else {
+    return;
+  }
+  frame[ihl + 16] = 0;
+  frame[ihl + 17] = 0;
+  const c = finishChecksum(onesSum(frame, ihl, frame.length - ihl, pseudo));
+  frame[ihl + 16] = c >>> 8;
+  frame[ihl + 17] = c;
+}

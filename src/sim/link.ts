@@ -47,6 +47,14 @@ export interface LinkStage {
   inFlight?(): number;
   /** Drop every held frame and stop its timers; returns how many were dropped. */
   clear?(): number;
+  /**
+   * True if the stage only delays, drops or passes on the very frames it is
+   * given (the same objects, bytes unchanged) and never reads beyond their
+   * IP headers: loss, latency, rate limit, reorder, the MTU for frames that
+   * fit. The simulator sends frames whose TCP checksum is not filled in only
+   * through pipelines of such stages (see LinkPipeline.intact).
+   */
+  readonly intact?: boolean;
 }
 
 export class LinkPipeline {
@@ -84,8 +92,16 @@ export class LinkPipeline {
     return this.current;
   }
 
+  /**
+   * Every current stage is `intact` (LinkStage.intact): a frame sent now
+   * reaches the far end as the very object sent, unless dropped, and no
+   * stage looks at its transport bytes (no tap, no corruption, no copies).
+   */
+  intact = true;
+
   /** Chain the sinks once, back to front, so send() allocates nothing. */
   private chain(stages: readonly LinkStage[]): FrameSink {
+    this.intact = stages.every((s) => s.intact === true);
     let sink = this.deliverSink;
     for (let i = stages.length - 1; i >= 0; i--) {
       const stage = stages[i]!;

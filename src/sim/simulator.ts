@@ -5,7 +5,7 @@
 import { Err } from '../err.ts';
 import type { Netif } from '../netif/netif.ts';
 import type { Pbuf } from '../pbuf/pbuf.ts';
-import { PbufType } from '../pbuf/pbuf.ts';
+import { PbufFlag, PbufType } from '../pbuf/pbuf.ts';
 import { Stack, type StackOptions } from '../stack/stack.ts';
 import { Rng } from '../time/rng.ts';
 import { realSleep, yieldToEventLoop } from '../time/real-yield.ts';
@@ -13,7 +13,7 @@ import { AppDeterminism } from './app-determinism.ts';
 import { AppTime } from './app-time.ts';
 import { VirtualClock } from '../time/virtual-clock.ts';
 import { FramePool } from './frame-pool.ts';
-import { segmentTcpGso } from './gso.ts';
+import { fillTcpChecksum, segmentTcpGso } from './gso.ts';
 import { buildStages, LinkPipeline, type LinkSpec, type LinkStage } from './link.ts';
 import type { PcapWriter } from './pcap.ts';
 import { SkewedClock } from '../time/skewed-clock.ts';
@@ -211,12 +211,16 @@ export class Simulator {
     const wireA = (s: Stack): void => {
       const n = s.addNetif({ name: aName, addr: o.aAddr ?? 0, prefixLength, ...six(o.aAddr6), mtu, output: (p) => this.send(link.ab, p, mtu, abLabel) });
       if (o.gso) n.gsoMaxSize = 65535;
+      n.txCsumOffload = true;
+      s.inet.txCsumOffload = true;
       link.aStack = s;
       link.aNetif = n;
     };
     const wireB = (s: Stack): void => {
       const n = s.addNetif({ name: bName, addr: o.bAddr ?? 0, prefixLength, ...six(o.bAddr6), mtu, output: (p) => this.send(link.ba, p, mtu, baLabel) });
       if (o.gso) n.gsoMaxSize = 65535;
+      n.txCsumOffload = true;
+      s.inet.txCsumOffload = true;
       link.bStack = s;
       link.bNetif = n;
     };
@@ -273,19 +277,45 @@ export class Simulator {
     for (const fn of obs) fn(t, kind, link, frame);
   }
 
+  /**
+   * Frames whose transport checksum the simulator vouches for: the frames
+   * send() made from a stack's output (checksums computed by the sender, or
+   * by segmentTcpGso), by identity. A stage that changes a frame (corrupt)
+   * or makes another (duplicate, fragmentation) forwards a new object,
+   * which is not in here: deliver() hands only the untouched originals to
+   * the receiver as already verified (PbufFlag.CSUM_VALID, as a NIC with RX
+   * checksum offload marks CHECKSUM_UNNECESSARY), so the receiver's TCP and
+   * UDP skip summing their payload, and every frame a link may have damaged
+   * is still checked (and dropped and counted when bad). Membership is set
+   * at each send(), so a pooled frame reused later starts clean. These
+   * frames may also lack their TCP checksum (TX offload, see send()): only
+   * frames nobody could see or damage on the way.
+   */
+  private readonly verified = new WeakSet<Uint8Array>();
+
   /** Driver output: the wire gets a copy (the stack keeps `p`); super-segments are cut first. */
   send(pipe: LinkPipeline, p: Pbuf, mtu: number, label: string): number {
     const frames = this.frames;
     const frame = frames.take(p.totLen);
     p.copyPartial(frame, p.totLen, 0);
+    // TX checksum offload (Netif.txCsumOffload, connect() links only): the
+    // stack left the TCP checksum to us. The frame may cross the link
+    // without it only if nobody can see it (no tap, no frame observer) and
+    // no stage can damage, copy or fragment it; otherwise it is filled now,
+    // as the stack would have, so pcaps and traces show the same bytes. A
+    // pipeline whose send() was wrapped (tests insert stages that way) may
+    // be watched too.
+    if ((p.flags & PbufFlag.CSUM_PARTIAL) !== 0 && (!pipe.intact || frame.length > mtu || this.frameObservers.length > 0 || Object.hasOwn(pipe, 'send'))) fillTcpChecksum(frame);
     if (p.gsoSize > 0 && frame.length > mtu) {
       const pieces = segmentTcpGso(frame, p.gsoSize);
       for (const piece of pieces) {
+        this.verified.add(piece);
         this.observeFrame('tx', label, piece);
         pipe.send(piece);
       }
       if (pieces[0] !== frame) frames.give(frame); // the pieces are copies
     } else {
+      this.verified.add(frame);
       this.observeFrame('tx', label, frame);
       pipe.send(frame);
     }
@@ -304,6 +334,11 @@ export class Simulator {
       frames.give(frame);
       return;
     }
+    // A frame as its sender's stack made it (no stage changed or copied it): its checksums are good, or were left to us.
+    const vouched = this.verified.delete(frame);
+    // Someone watching now (a frame observer, or a wrapper around the receiving stack's input) sees the checksums filled
+    // in, even in a frame sent unfilled before they started watching (a no-op on a filled frame).
+    if (vouched && (this.frameObservers.length > 0 || Object.hasOwn(stack, 'input'))) fillTcpChecksum(frame);
     this.observeFrame('rx', label, frame);
     const p = stack.pool.allocRx(frame.length, PbufType.POOL);
     if (p === null) {
@@ -313,6 +348,7 @@ export class Simulator {
       return;
     }
     p.take(frame);
+    if (vouched && wholeTransport(frame)) p.flags |= PbufFlag.CSUM_VALID;
     frames.give(frame); // copied: the buffer can carry another frame
     stack.input(p, netif);
   }
@@ -887,6 +923,26 @@ export class Simulator {
     this.pipeSpecs.set(pipe, spec);
     return pipe;
   }
+}
+
+/**
+ * True if `frame` is a whole (unfragmented) TCP or UDP datagram directly
+ * after its IP header: the frames deliver() may mark CSUM_VALID. A
+ * fragment is left to be checked after reassembly (its siblings may have
+ * been damaged), and so is anything behind IPv6 extension headers.
+ */
+function wholeTransport(frame: Uint8Array): boolean {
+  if (frame.length < 20) return false;
+  const v = frame[0]! >> 4;
+  if (v === 4) {
+    const proto = frame[9];
+    return (proto === 6 || proto === 17) && ((frame[6]! & 0x3f) | frame[7]!) === 0;
+  }
+  if (v === 6 && frame.length >= 40) {
+    const next = frame[6];
+    return next === 6 || next === 17;
+  }
+  return false;
 }
 
 /** An IPv6 address without its "/prefix". */

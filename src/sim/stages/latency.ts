@@ -16,6 +16,8 @@ export interface LatencyOptions {
 
 export class LatencyStage implements LinkStage {
   readonly name = 'latency';
+  /** Forwards the frames it is given, unchanged (or drops them): see LinkStage.intact. */
+  readonly intact = true;
   /** passed: frames handed on; maxQueued: most frames held at once. */
   readonly stats = { passed: 0, maxQueued: 0 };
   readonly delayMs: number;

@@ -37,6 +37,8 @@ export function expectedLossRate(options: LossOptions): number {
 
 export class LossStage implements LinkStage {
   readonly name = 'loss';
+  /** Forwards the frames it is given, unchanged (or drops them): see LinkStage.intact. */
+  readonly intact = true;
   /** passed, dropped; bursts: entries into the Bad state. */
   readonly stats = { passed: 0, dropped: 0, bursts: 0 };
   readonly probability: number;

@@ -15,6 +15,8 @@ const IP_OFFSET_MASK = 0x1fff;
 
 export class MtuStage implements LinkStage {
   readonly name = 'mtu';
+  /** Forwards frames within the MTU unchanged (larger ones become new fragments or are dropped): see LinkStage.intact. */
+  readonly intact = true;
   /** passed: frames sent on (fragments counted one by one); oversize: frames dropped for their size; fragmented: frames cut into fragments. */
   readonly stats = { passed: 0, oversize: 0, fragmented: 0 };
   readonly mtu: number;

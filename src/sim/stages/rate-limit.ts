@@ -31,6 +31,8 @@ function after(x: number): number {
 
 export class RateLimitStage implements LinkStage {
   readonly name = 'rate-limit';
+  /** Forwards the frames it is given, unchanged (or drops them): see LinkStage.intact. */
+  readonly intact = true;
   /** passed: frames sent on; dropped: tail drops; maxQueuedBytes: deepest queue seen. */
   readonly stats = { passed: 0, dropped: 0, maxQueuedBytes: 0 };
   readonly bitsPerSecond: number;

@@ -16,6 +16,8 @@ export interface ReorderOptions {
 
 export class ReorderStage implements LinkStage {
   readonly name = 'reorder';
+  /** Forwards the frames it is given, unchanged (or drops them): see LinkStage.intact. */
+  readonly intact = true;
   /** passed: frames sent on (held ones included, once released); reordered: frames held back. */
   readonly stats = { passed: 0, reordered: 0 };
   readonly probability: number;
