@@ -110,11 +110,19 @@ export type RecoveryMode = (typeof RecoveryMode)[keyof typeof RecoveryMode];
  * carry these fields. Defaults here and in RARE_DEFAULTS agree.
  */
 class PcbRare {
+  rack: RackState | null = null;
+  tlp: TlpState | null = null;
+  undo: UndoState | null = null;
+  nrtx = 0;
+  dupAcks = 0;
+  recovery: RecoveryMode = RecoveryMode.NONE;
+  sackedBytes = 0;
+  lostBytes = 0;
+  retransInFlight = 0;
   v6only: boolean = false;
   flowLabel: number = 0;
   gsoMax: number = 0;
   paceAt: number = 0;
-  paceRun: boolean = false;
   paceSawRecovery: boolean = false;
   frto: number = 0;
   ackedOriginal: boolean = false;
@@ -326,6 +334,8 @@ export class TcpPcb implements CcState {
   hashNext: TcpPcb | null = null;
   /** @internal Which table holds it: 0 none, 1 active, 2 TIME_WAIT, 3 listen, 4 bound only. */
   table = 0;
+  /** @internal Index in the PortRegistry's list for its port, -1 when it is the port's only user. */
+  portSlot = -1;
 
   // Sequence numbers and timestamps (u32), stored as int32: see the accessors below.
   private _iss = 0;
@@ -379,47 +389,41 @@ export class TcpPcb implements CcState {
   // --- RTT and retransmission ---
   readonly rtt: RttEstimator;
   minRtt = 0;
-  /** Consecutive retransmissions without progress (lwIP nrtx). */
-  nrtx = 0;
 
   // --- congestion control and loss recovery ---
   cwnd = 0;
   ssthresh = 0x7fffffff;
   cc: CongestionControl;
-  dupAcks = 0;
-  recovery: RecoveryMode = RecoveryMode.NONE;
-  /** Scoreboard totals (bytes) over the unacked queue. */
-  sackedBytes = 0;
-  lostBytes = 0;
-  retransInFlight = 0;
   lastSendTime = 0;
   lastRecvTime = 0;
   /** Segments transmitted so far (each one's sentOrder). */
   sendCount = 0;
   /** Application-limited: the window was not full when we last ran out of data. */
   cwndLimited = false;
+  /** A paced run is on (after idle or recovery, until cwnd is full; pacing.ts). */
+  paceRun = false;
   // RACK loss detection (rack.ts), tail loss probe (tlp.ts), undo of
   // spurious recoveries (undo.ts): made on first use, once data is in
   // flight, so idle connections do not carry them.
-  private _rack: RackState | null = null;
-  private _tlp: TlpState | null = null;
-  private _undo: UndoState | null = null;
   get rack(): RackState {
-    return this._rack ?? (this._rack = new RackState());
+    const r = this.rare;
+    return r.rack ?? (r.rack = new RackState());
   }
   get tlp(): TlpState {
-    return this._tlp ?? (this._tlp = new TlpState());
+    const r = this.rare;
+    return r.tlp ?? (r.tlp = new TlpState());
   }
   get undo(): UndoState {
-    return this._undo ?? (this._undo = new UndoState());
+    const r = this.rare;
+    return r.undo ?? (r.undo = new UndoState());
   }
   /** Is a tail loss probe outstanding? (Makes no state.) */
   get tlpActive(): boolean {
-    return this._tlp !== null && this._tlp.active;
+    return this._rare !== null && this._rare.tlp !== null && this._rare.tlp.active;
   }
   /** Has RACK seen reordering? (Makes no state.) */
   get reorderingSeen(): boolean {
-    return this._rack !== null && this._rack.reorderingSeen;
+    return this._rare !== null && this._rare.rack !== null && this._rare.rack.reorderingSeen;
   }
 
   // --- queues ---
@@ -571,6 +575,44 @@ export class TcpPcb implements CcState {
   }
 
   // --- PcbRare fields ---
+  /** Consecutive retransmissions without progress (lwIP nrtx). */
+  get nrtx(): number {
+    return this._rare === null ? 0 : this._rare.nrtx;
+  }
+  set nrtx(v: number) {
+    if (this._rare !== null || v !== 0) this.rare.nrtx = v;
+  }
+  get dupAcks(): number {
+    return this._rare === null ? 0 : this._rare.dupAcks;
+  }
+  set dupAcks(v: number) {
+    if (this._rare !== null || v !== 0) this.rare.dupAcks = v;
+  }
+  get recovery(): RecoveryMode {
+    return this._rare === null ? RecoveryMode.NONE : this._rare.recovery;
+  }
+  set recovery(v: RecoveryMode) {
+    if (this._rare !== null || v !== RecoveryMode.NONE) this.rare.recovery = v;
+  }
+  /** Scoreboard totals (bytes) over the unacked queue. */
+  get sackedBytes(): number {
+    return this._rare === null ? 0 : this._rare.sackedBytes;
+  }
+  set sackedBytes(v: number) {
+    if (this._rare !== null || v !== 0) this.rare.sackedBytes = v;
+  }
+  get lostBytes(): number {
+    return this._rare === null ? 0 : this._rare.lostBytes;
+  }
+  set lostBytes(v: number) {
+    if (this._rare !== null || v !== 0) this.rare.lostBytes = v;
+  }
+  get retransInFlight(): number {
+    return this._rare === null ? 0 : this._rare.retransInFlight;
+  }
+  set retransInFlight(v: number) {
+    if (this._rare !== null || v !== 0) this.rare.retransInFlight = v;
+  }
   /** Bound to :: but refusing IPv4 (IPV6_V6ONLY); a :: bind without it takes both families. */
   get v6only(): boolean {
     return this._rare === null ? false : this._rare.v6only;
@@ -598,13 +640,6 @@ export class TcpPcb implements CcState {
   }
   set paceAt(v: number) {
     if (this._rare !== null || v !== 0) this.rare.paceAt = v;
-  }
-  /** A paced run is on (after idle or recovery, until cwnd is full). */
-  get paceRun(): boolean {
-    return this._rare === null ? false : this._rare.paceRun;
-  }
-  set paceRun(v: boolean) {
-    if (this._rare !== null || v !== false) this.rare.paceRun = v;
   }
   /** Loss recovery was on at the last output (its end starts a paced run). */
   get paceSawRecovery(): boolean {
@@ -881,7 +916,7 @@ export class TcpPcb implements CcState {
       unackedSegs: this.unacked.count,
       oooBytes: this._ooseq === null ? 0 : this._ooseq.bytes,
       reorderingSeen: this.reorderingSeen,
-      reoWndMs: this._rack !== null && this._rack.reorderingSeen ? Math.min((this._rack.reoWndMult * this.minRtt) / 4, this.rtt.srtt || Infinity) : 0,
+      reoWndMs: this.reorderingSeen ? Math.min((this.rack.reoWndMult * this.minRtt) / 4, this.rtt.srtt || Infinity) : 0,
       counters: this.counters.snapshot(),
     };
   }

@@ -1082,6 +1082,7 @@ export class Tcp {
         pcb.timer.stop();
         pcb.timer = null;
       }
+      pcb.deadlines.release();
       return;
     }
     if (pcb.timer === null) pcb.timer = this.host.timer(() => onPcbTimer(this, pcb), `tcp ${formatIp(pcb.localIp)}:${pcb.localPort}->${formatIp(pcb.remoteIp)}:${pcb.remotePort}`);
