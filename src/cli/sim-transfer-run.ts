@@ -285,7 +285,7 @@ function transfer(o: SimTransferOptions, sim: Simulator, serverBytes: number, tr
     stateAtEnd: state,
     errors: p.errors,
     writeMemErrors: p.writeMemErrors,
-    counters: p.pcb === null ? null : { ...p.pcb.counters },
+    counters: p.pcb === null ? null : p.pcb.counters.snapshot(),
   });
   const cRep = end(cli, cState);
   const sRep = end(srv, sState);

@@ -62,7 +62,9 @@ export const CUBIC_DEFAULT_RTT_MS = 100;
  * | onIdleRestart   | epoch start shifted by the idle time; cwnd = min(cwnd, IW)              |
  */
 export class CubicCongestionControl implements CongestionControl {
-  readonly name: string = 'cubic';
+  get name(): string {
+    return 'cubic';
+  }
   /** The configured initial window in segments. */
   readonly initialWindowSegments: number;
 

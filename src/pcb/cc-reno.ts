@@ -85,7 +85,9 @@ export function lossSsthresh(c: CcState, factor: number): number {
  * | onIdleRestart   | cwnd = min(cwnd, IW)                                            |
  */
 export class RenoCongestionControl implements CongestionControl {
-  readonly name: string = 'reno';
+  get name(): string {
+    return 'reno';
+  }
   /** The configured initial window in segments. */
   readonly initialWindowSegments: number;
   /** RFC 3465 §2.1 bytes_acked: congestion-avoidance byte counter. */

@@ -32,59 +32,84 @@ export type Deadline = (typeof Deadline)[keyof typeof Deadline];
 export const DEADLINE_NAMES: readonly string[] = ['delack', 'refused', 'rto', 'reorder', 'tlp', 'pace', 'persist', 'keepalive', 'finWait2', 'poll'];
 export const DEADLINE_COUNT = DEADLINE_NAMES.length;
 
-/** Absolute deadlines in clock ms, -1 when off. */
-export class Deadlines {
+/** A fresh slot array, all off. */
+function newSlots(): number[] {
   // A plain array of doubles (V8 keeps them unboxed): less than half the
-  // memory of a Float64Array and its buffer, for every connection.
-  private readonly at: number[] = [-1.5, -1, -1, -1, -1, -1, -1, -1, -1, -1];
+  // memory of a Float64Array and its buffer. -1.5 makes the elements
+  // doubles from the start (no transition later).
+  const a = [-1.5, -1, -1, -1, -1, -1, -1, -1, -1, -1];
+  a[0] = -1;
+  return a;
+}
+if (newSlots().length !== DEADLINE_COUNT) throw new Error('Deadlines: one slot per Deadline');
 
-  constructor() {
-    // -1.5 above makes the elements doubles from the start (no transition later).
-    this.at[0] = -1;
-    if (this.at.length !== DEADLINE_COUNT) throw new Error('Deadlines: one slot per Deadline');
-  }
+/**
+ * Absolute deadlines in clock ms, -1 when off. The slots are made on the
+ * first arm (a connection idle since its handshake has none), and kept.
+ */
+export class Deadlines {
+  private at: number[] | null = null;
 
   /** The deadline, or -1 when off. */
   get(d: Deadline): number {
-    return this.at[d]!;
+    return this.at === null ? -1 : this.at[d]!;
   }
 
   armed(d: Deadline): boolean {
-    return this.at[d]! >= 0;
+    return this.at !== null && this.at[d]! >= 0;
   }
 
   /** Set (or move) a deadline; a negative time turns it off. */
   arm(d: Deadline, t: number): void {
+    if (this.at === null) {
+      if (t < 0) return;
+      this.at = newSlots();
+    }
     this.at[d] = t < 0 ? -1 : t;
   }
 
   /** Set a deadline unless it is already armed (a running timer keeps its time). */
   armIfOff(d: Deadline, t: number): void {
+    if (this.at === null) this.at = newSlots();
     if (this.at[d]! < 0) this.at[d] = t;
   }
 
   cancel(d: Deadline): void {
-    this.at[d] = -1;
+    if (this.at !== null) this.at[d] = -1;
   }
 
   /** Turn off every deadline but `keep` (-1: all). */
   cancelAll(keep: Deadline | -1 = -1): void {
-    for (let i = 0; i < DEADLINE_COUNT; i++) if (i !== keep) this.at[i] = -1;
+    const at = this.at;
+    if (at === null) return;
+    for (let i = 0; i < DEADLINE_COUNT; i++) if (i !== keep) at[i] = -1;
   }
 
   /** Is it armed and at or before `now`? Then it is turned off (the caller runs its handler). */
   take(d: Deadline, now: number): boolean {
-    const t = this.at[d]!;
+    const at = this.at;
+    if (at === null) return false;
+    const t = at[d]!;
     if (t < 0 || t > now) return false;
-    this.at[d] = -1;
+    at[d] = -1;
     return true;
+  }
+
+  /** Let the slots go if none is armed (an idle connection keeps none). */
+  release(): void {
+    const at = this.at;
+    if (at === null) return;
+    for (let i = 0; i < DEADLINE_COUNT; i++) if (at[i]! >= 0) return;
+    this.at = null;
   }
 
   /** The earliest armed deadline, or Infinity. */
   earliest(): number {
+    const at = this.at;
+    if (at === null) return Infinity;
     let t = Infinity;
     for (let i = 0; i < DEADLINE_COUNT; i++) {
-      const v = this.at[i]!;
+      const v = at[i]!;
       if (v >= 0 && v < t) t = v;
     }
     return t;
@@ -93,7 +118,9 @@ export class Deadlines {
   /** Armed deadlines by name (for tests and tcpInfo-style dumps). */
   snapshot(): Record<string, number> {
     const out: Record<string, number> = {};
-    for (let i = 0; i < DEADLINE_COUNT; i++) if (this.at[i]! >= 0) out[DEADLINE_NAMES[i]!] = this.at[i]!;
+    const at = this.at;
+    if (at === null) return out;
+    for (let i = 0; i < DEADLINE_COUNT; i++) if (at[i]! >= 0) out[DEADLINE_NAMES[i]!] = at[i]!;
     return out;
   }
 }

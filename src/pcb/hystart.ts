@@ -77,7 +77,14 @@ export class HyStart {
   private readonly counters: HyStartCounters | null;
   private _phase: HyStartPhase = HyStartPhase.OFF;
   /** SND.NXT when the current round began; the round ends when SND.UNA reaches it. */
-  private windowEnd = 0;
+  // Stored as int32 (a Smi, not a heap number per connection); read back as the u32.
+  private _windowEnd = 0;
+  private get windowEnd(): number {
+    return this._windowEnd >>> 0;
+  }
+  private set windowEnd(v: number) {
+    this._windowEnd = v | 0;
+  }
   private lastRoundMinRtt = Infinity;
   private currentRoundMinRtt = Infinity;
   private rttSampleCount = 0;

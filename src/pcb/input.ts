@@ -1171,7 +1171,7 @@ function receive(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): void {
   }
   // An in-order FIN ends the stream: what is queued beyond it is not data
   // (gotFin bins the queue, as lwIP's tcp_receive does).
-  if (!fin && !pcb.ooseq.empty) {
+  if (!fin && pcb.hasOoseq) {
     fin = drainOoseq(tcp, pcb);
     pcb.flags |= PcbFlag.ACK_NOW; // a hole was filled
   }
@@ -1366,7 +1366,7 @@ function gotFin(tcp: Tcp, pcb: TcpPcb): void {
   pcb.rcvNxt = seqAdd(pcb.rcvNxt, 1);
   pcb.flags |= PcbFlag.ACK_NOW;
   tcp.ev.gotFin = true;
-  if (!pcb.ooseq.empty) {
+  if (pcb.hasOoseq) {
     pcb.ooseqPieces = 0;
     pcb.ooseq.freeAll();
     pcb.lastOooSeq = -1;

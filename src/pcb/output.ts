@@ -528,7 +528,7 @@ function sendSegment(tcp: Tcp, pcb: TcpPcb, data: Pbuf | null, dataLen: number, 
   // options and data together stay within the MSS, or a full segment
   // would exceed the MTU); a bare ACK then carries them (see below).
   let sackLeftOut = false;
-  if (!syn && (pcb.flags & PcbFlag.SACK) !== 0 && (pcb.dsackPending || !pcb.ooseq.empty)) {
+  if (!syn && (pcb.flags & PcbFlag.SACK) !== 0 && (pcb.dsackPending || pcb.hasOoseq)) {
     // A bare ACK's options may use up to 40 bytes, but no more than the
     // MSS either: on a link with MTU 68 three blocks would not fit.
     const room = (dataLen > 0 ? pcb.mss - dataLen : Math.min(40, pcb.mss)) - (tsOn ? TS_OPT_LEN : 0);

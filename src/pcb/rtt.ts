@@ -31,7 +31,8 @@ function positiveFinite(name: string, value: number | undefined, dflt: number): 
   return value;
 }
 
-export class RttEstimator {
+/** The validated options, shared by every estimator made with the same ones (one per stack, not per connection). */
+interface RtoParams {
   readonly initialRtoMs: number;
   readonly minRtoMs: number;
   readonly maxRtoMs: number;
@@ -40,7 +41,29 @@ export class RttEstimator {
    * Backoff counts at or beyond this already give maxRto whatever the base
    * RTO is (minRto * 2^n >= maxRto), so backoff() saturates here.
    */
-  private readonly maxBackoff: number;
+  readonly maxBackoff: number;
+}
+
+/** The last options seen (a stack makes all its estimators with one set). */
+let lastParams: RtoParams | null = null;
+
+export class RttEstimator {
+  private readonly p: RtoParams;
+  get initialRtoMs(): number {
+    return this.p.initialRtoMs;
+  }
+  get minRtoMs(): number {
+    return this.p.minRtoMs;
+  }
+  get maxRtoMs(): number {
+    return this.p.maxRtoMs;
+  }
+  get granularityMs(): number {
+    return this.p.granularityMs;
+  }
+  private get maxBackoff(): number {
+    return this.p.maxBackoff;
+  }
 
   private _srtt = 0;
   private _rttvar = 0;
@@ -50,17 +73,19 @@ export class RttEstimator {
 
   /** Throws RangeError unless all options are positive finite and min <= initial <= max. */
   constructor(opts: RtoOptions = {}) {
-    this.initialRtoMs = positiveFinite('initialRtoMs', opts.initialRtoMs, 1000);
-    this.minRtoMs = positiveFinite('minRtoMs', opts.minRtoMs, 200);
-    this.maxRtoMs = positiveFinite('maxRtoMs', opts.maxRtoMs, 60000);
-    this.granularityMs = positiveFinite('granularityMs', opts.granularityMs, 1);
-    if (!(this.minRtoMs <= this.initialRtoMs && this.initialRtoMs <= this.maxRtoMs)) {
-      throw new RangeError(
-        `RttEstimator: need minRtoMs <= initialRtoMs <= maxRtoMs, got ${this.minRtoMs}, ${this.initialRtoMs}, ${this.maxRtoMs}`,
-      );
+    const initialRtoMs = positiveFinite('initialRtoMs', opts.initialRtoMs, 1000);
+    const minRtoMs = positiveFinite('minRtoMs', opts.minRtoMs, 200);
+    const maxRtoMs = positiveFinite('maxRtoMs', opts.maxRtoMs, 60000);
+    const granularityMs = positiveFinite('granularityMs', opts.granularityMs, 1);
+    if (!(minRtoMs <= initialRtoMs && initialRtoMs <= maxRtoMs)) {
+      throw new RangeError(`RttEstimator: need minRtoMs <= initialRtoMs <= maxRtoMs, got ${minRtoMs}, ${initialRtoMs}, ${maxRtoMs}`);
     }
-    this.maxBackoff = Math.max(0, Math.ceil(Math.log2(this.maxRtoMs / this.minRtoMs)));
-    this._rto = this.initialRtoMs;
+    let p = lastParams;
+    if (p === null || p.initialRtoMs !== initialRtoMs || p.minRtoMs !== minRtoMs || p.maxRtoMs !== maxRtoMs || p.granularityMs !== granularityMs) {
+      p = lastParams = { initialRtoMs, minRtoMs, maxRtoMs, granularityMs, maxBackoff: Math.max(0, Math.ceil(Math.log2(maxRtoMs / minRtoMs))) };
+    }
+    this.p = p;
+    this._rto = initialRtoMs;
   }
 
   /** Smoothed RTT, ms; 0 until the first sample. */

@@ -30,7 +30,7 @@ function queueBlocks(pcb: TcpPcb, out: Uint32Array, at: number, max: number, fir
   if (max <= 0) return 0;
   let n = 0;
   let placed = false;
-  for (let s = pcb.ooseq.head; s !== null; ) {
+  for (let s = pcb.hasOoseq ? pcb.ooseq.head : null; s !== null; ) {
     const left = s.seq;
     let right = s.end;
     let t = s.next;

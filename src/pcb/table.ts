@@ -26,7 +26,8 @@ export class TupleTable {
   constructor(private readonly kind: number) {}
 
   add(pcb: TcpPcb): void {
-    const h = tupleHash(pcb.localIp, pcb.localPort, pcb.remoteIp, pcb.remotePort);
+    // Keys as int32 (Smis): a u32 key above 2^31 would be a heap number per entry.
+    const h = tupleHash(pcb.localIp, pcb.localPort, pcb.remoteIp, pcb.remotePort) | 0;
     pcb.hashNext = this.buckets.get(h) ?? null;
     this.buckets.set(h, pcb);
     pcb.table = this.kind;
@@ -34,7 +35,7 @@ export class TupleTable {
   }
 
   remove(pcb: TcpPcb): void {
-    const h = tupleHash(pcb.localIp, pcb.localPort, pcb.remoteIp, pcb.remotePort);
+    const h = tupleHash(pcb.localIp, pcb.localPort, pcb.remoteIp, pcb.remotePort) | 0;
     let cur = this.buckets.get(h) ?? null;
     let prev: TcpPcb | null = null;
     while (cur !== null && cur !== pcb) {
@@ -54,7 +55,7 @@ export class TupleTable {
   }
 
   lookup(localIp: IpAddr, localPort: number, remoteIp: IpAddr, remotePort: number): TcpPcb | null {
-    let p = this.buckets.get(tupleHash(localIp, localPort, remoteIp, remotePort)) ?? null;
+    let p = this.buckets.get(tupleHash(localIp, localPort, remoteIp, remotePort) | 0) ?? null;
     while (p !== null) {
       if (p.localPort === localPort && p.remotePort === remotePort && ipEq(p.remoteIp, remoteIp) && ipEq(p.localIp, localIp)) return p;
       p = p.hashNext;
@@ -122,29 +123,64 @@ export class ListenTable {
   }
 }
 
-/** Every PCB holding a local port, by port: bind conflicts and ephemeral choice. */
+/**
+ * Every PCB holding a local port, by port: bind conflicts and ephemeral
+ * choice. A port with one user maps to the PCB itself (no array: a client
+ * has one per connection); with more, to a list in which each PCB knows its
+ * index (pcb.portSlot), so removal is O(1) however many connections share
+ * a listener's port.
+ */
 export class PortRegistry {
-  private readonly users = new Map<number, TcpPcb[]>();
+  private readonly users = new Map<number, TcpPcb | TcpPcb[]>();
+  /** usersOf's answer for a port with one user (refilled on each call). */
+  private readonly one: TcpPcb[] = [];
 
   add(pcb: TcpPcb): void {
-    const list = this.users.get(pcb.localPort);
-    if (list === undefined) this.users.set(pcb.localPort, [pcb]);
-    else list.push(pcb);
+    const cur = this.users.get(pcb.localPort);
+    if (cur === undefined) {
+      pcb.portSlot = -1;
+      this.users.set(pcb.localPort, pcb);
+    } else if (Array.isArray(cur)) {
+      pcb.portSlot = cur.length;
+      cur.push(pcb);
+    } else {
+      cur.portSlot = 0;
+      pcb.portSlot = 1;
+      this.users.set(pcb.localPort, [cur, pcb]);
+    }
   }
 
   remove(pcb: TcpPcb, port = pcb.localPort): void {
-    const list = this.users.get(port);
-    if (list === undefined) return;
-    const i = list.indexOf(pcb);
-    if (i < 0) return;
-    // Order does not matter: swap-remove keeps this O(1) after the search.
-    list[i] = list[list.length - 1]!;
-    list.pop();
-    if (list.length === 0) this.users.delete(port);
+    const cur = this.users.get(port);
+    if (cur === undefined) return;
+    if (!Array.isArray(cur)) {
+      if (cur === pcb) this.users.delete(port);
+      return;
+    }
+    const i = pcb.portSlot;
+    if (i < 0 || i >= cur.length || cur[i] !== pcb) return;
+    // Order does not matter: swap-remove.
+    const last = cur.pop()!;
+    if (last !== pcb) {
+      cur[i] = last;
+      last.portSlot = i;
+    }
+    pcb.portSlot = -1;
+    if (cur.length === 1) {
+      cur[0]!.portSlot = -1;
+      this.users.set(port, cur[0]!);
+    } else if (cur.length === 0) {
+      this.users.delete(port);
+    }
   }
 
+  /** The port's users. The array may be reused by the next call: read it before changing the registry. */
   usersOf(port: number): readonly TcpPcb[] {
-    return this.users.get(port) ?? EMPTY;
+    const cur = this.users.get(port);
+    if (cur === undefined) return EMPTY;
+    if (Array.isArray(cur)) return cur;
+    this.one[0] = cur;
+    return this.one;
   }
 
   inUse(port: number): boolean {

@@ -466,7 +466,7 @@ export class Tcp {
     const pcb = new TcpPcb(
       createCongestionControl(c.congestion, { initialWindowSegments: c.initialWindowSegments, hystart: c.hystart, counters: this.counters }),
       new RttEstimator({ initialRtoMs: c.initialRtoMs, minRtoMs: c.minRtoMs, maxRtoMs: c.maxRtoMs }),
-      () => this.clock.now(),
+      this.clock,
     );
     pcb.sndBuf = c.sndBuf;
     pcb.rcvBufSize = c.rcvWnd;
@@ -911,7 +911,7 @@ export class Tcp {
   freeOutOfOrder(): number {
     let freed = 0;
     for (const pcb of this.active.values()) {
-      if (pcb.ooseq.empty) continue;
+      if (!pcb.hasOoseq) continue;
       freed += pcb.ooseq.bytes;
       pcb.ooseq.freeAll();
       pcb.ooseqPieces = 0;
@@ -989,7 +989,7 @@ export class Tcp {
   purge(pcb: TcpPcb): void {
     pcb.unsent.freeAll();
     pcb.unacked.freeAll();
-    pcb.ooseq.freeAll();
+    if (pcb.hasOoseq) pcb.ooseq.freeAll();
     pcb.ooseqPieces = 0;
     if (pcb.refusedData !== null) {
       pcb.refusedData.free();
@@ -1076,7 +1076,13 @@ export class Tcp {
     const ut = this.userTimeoutAt(pcb);
     if (ut >= 0 && ut < t) t = ut;
     if (t === Infinity) {
-      if (pcb.timer !== null) pcb.timer.stop();
+      // Nothing armed: let the timer go (an idle connection holds none; a
+      // timer with its closures and name is some 400 bytes).
+      if (pcb.timer !== null) {
+        pcb.timer.stop();
+        pcb.timer = null;
+      }
+      pcb.deadlines.release();
       return;
     }
     if (pcb.timer === null) pcb.timer = this.host.timer(() => onPcbTimer(this, pcb), `tcp ${formatIp(pcb.localIp)}:${pcb.localPort}->${formatIp(pcb.remoteIp)}:${pcb.remotePort}`);
