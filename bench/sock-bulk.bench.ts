@@ -15,7 +15,8 @@
 // TSIP_BENCH_SOCK_REPS (3), TSIP_BENCH_SOCK_TREES: "name=DIR,name=DIR" to
 // compare source trees in the same run (each DIR a checkout with its own
 // bench/child/tsip-server.ts and node_modules; default: this one, "tsip"),
-// TSIP_BENCH_SOCK_MODES ("plain,offload"), TSIP_BENCH_SOCK_PROF=DIR (the
+// TSIP_BENCH_SOCK_MODES ("plain,offload"),
+// TSIP_BENCH_SOCK_SERVICES ("chargen,http"), TSIP_BENCH_SOCK_PROF=DIR (the
 // servers run under node --cpu-prof, profiles in DIR; read them with
 // npx tsx bench/tools/cpuprofile-top.ts DIR/*.cpuprofile).
 import path from 'node:path';
@@ -55,7 +56,7 @@ interface Server {
 const SERVICES = [
   { key: 'chargen', port: 19, http: false },
   { key: 'http', port: 80, http: true },
-] as const;
+].filter((s) => (process.env.TSIP_BENCH_SOCK_SERVICES ?? 'chargen,http').split(',').includes(s.key));
 
 async function measure(): Promise<BenchReport> {
   const bins = buildAnchorPrograms();
@@ -82,7 +83,7 @@ async function measure(): Promise<BenchReport> {
         servers.push({ tree: t.name, mode, ns, addr, proc: child });
       }
     }
-    const one = async (s: Server, svc: (typeof SERVICES)[number], bytes: number): Promise<{ gbps: number; cpuPerGb: number }> => {
+    const one = async (s: Server, svc: { key: string; port: number; http: boolean }, bytes: number): Promise<{ gbps: number; cpuPerGb: number }> => {
       const cpu0 = procCpuSeconds(s.proc.pid);
       const argv = [bins['bulk-recv'], s.addr, String(svc.port), String(bytes), String(MAX_SECONDS)];
       if (svc.http) argv.push(`/bytes/${bytes}`);
@@ -123,8 +124,10 @@ async function measure(): Promise<BenchReport> {
         figures[`${f} max`] = round(g.max, 3);
         figures[`${f} server CPU s/GB`] = round(c.median, 2);
       }
-      row['chargen/http'] = round(med.chargen! / med.http!, 3);
-      figures[`${s.tree} ${s.mode} chargen/http`] = round(med.chargen! / med.http!, 4);
+      if (med.chargen !== undefined && med.http !== undefined) {
+        row['chargen/http'] = round(med.chargen / med.http, 3);
+        figures[`${s.tree} ${s.mode} chargen/http`] = round(med.chargen / med.http, 4);
+      }
       rows.push(row);
     }
     for (const s of servers) s.proc.proc.kill('SIGTERM');
