@@ -34,10 +34,10 @@
 import { Err } from '../err.ts';
 import type { Pbuf } from '../pbuf/pbuf.ts';
 import type { RawTcp } from '../callbacks/raw.ts';
-import { maxPayload, segLimit, WriteFlag } from '../pcb/output.ts';
+import { WriteFlag } from '../pcb/output.ts';
 import type { TcpPcb } from '../pcb/pcb.ts';
-import { PcbFlag, TcpState } from '../pcb/state.ts';
-import { TcpFlag } from '../wire/tcp.ts';
+import { TcpState } from '../pcb/state.ts';
+import { autocork } from './autocork.ts';
 import { IP6_ADDR_ANY, IP_ANY_TYPE } from '../callbacks/addr.ts';
 import { ipIsAny, IP6_ANY, type IpAddr } from '../wire/ipaddr.ts';
 import { localFor, parseSockAddr, peerFor, resolveLiteral, sockAddrOf, type AddrInfo, type HostNames, type AnySockAddr, type SockAddr, type SockAddrArg } from './addr.ts';
@@ -1276,22 +1276,6 @@ function copyFlag(flags: number): number {
   return (flags & MSG_ZEROCOPY) !== 0 ? 0 : WriteFlag.COPY;
 }
 
-/**
- * Autocorking for GSO (Linux tcp_autocorking / tcp_tso_should_defer, in
- * spirit): with a GSO-capable netif, a write that leaves only a partial
- * super-segment queued while at least two MSS are in flight need not send
- * it now: the ACK those bring (soon: the peer acknowledges every second
- * full segment) sends it, by then filled by the writes that follow. Else a
- * writer of small blocks sends one small super-segment per write, and each
- * costs a device write. Never with TCP_NODELAY, never without GSO (there a
- * partial segment is Nagle's, unchanged), never with nothing in flight.
- */
-function autocork(pcb: TcpPcb): boolean {
-  if (pcb.gsoMax <= 0 || (pcb.flags & (PcbFlag.NODELAY | PcbFlag.ACK_NOW)) !== 0) return false;
-  const tail = pcb.unsent.tail;
-  if (tail === null || tail !== pcb.unsent.head || (tail.flags & TcpFlag.FIN) !== 0 || tail.len >= segLimit(pcb)) return false;
-  return pcb.inFlight >= 2 * maxPayload(pcb);
-}
 
 
 /** 'host:port', '[host]:port' for IPv6. */
