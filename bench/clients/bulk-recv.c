@@ -1,12 +1,14 @@
-/* bulk-recv HOST PORT BYTES MAX_SECONDS
+/* bulk-recv HOST PORT BYTES MAX_SECONDS [HTTP_PATH]
  * Connects (to a chargen server), reads BYTES and closes: payload Gbit/s
  * over connect → last byte, and its own CPU. Stops early at MAX_SECONDS
- * (then "bytes" says how much came). */
+ * (then "bytes" says how much came). With HTTP_PATH it first sends
+ * "GET HTTP_PATH HTTP/1.1" (an HTTP server's /bytes/N); the response head
+ * counts as bytes read. */
 #include "common.h"
 
 int main(int argc, char **argv) {
-  if (argc != 5) {
-    fprintf(stderr, "usage: bulk-recv HOST PORT BYTES MAX_SECONDS\n");
+  if (argc != 5 && argc != 6) {
+    fprintf(stderr, "usage: bulk-recv HOST PORT BYTES MAX_SECONDS [HTTP_PATH]\n");
     return 2;
   }
   struct sockaddr_in a = parse_addr(argv[1], argv[2]);
@@ -16,6 +18,15 @@ int main(int argc, char **argv) {
   static char buf[1 << 20];
   double c0 = cpu_s(), t0 = now_s(), deadline = t0 + max_s;
   int s = connect_to(&a, 0);
+  if (argc == 6) {
+    char req[512];
+    int m = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: bench\r\n\r\n", argv[5]);
+    if (m <= 0 || m >= (int)sizeof req) {
+      fprintf(stderr, "HTTP_PATH too long\n");
+      return 2;
+    }
+    if (send(s, req, (size_t)m, 0) != m) die("send");
+  }
   long long got = 0;
   unsigned reads = 0;
   while (got < want) {

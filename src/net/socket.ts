@@ -33,6 +33,7 @@ import { IP6_ADDR_ANY, IP_ANY_TYPE } from '../callbacks/addr.ts';
 import { formatIp, IP6_LOOPBACK, ipUnmapV4, type IpAddr } from '../wire/ipaddr.ts';
 import { addressInfo, parseHostLiteral, type AddressInfo } from './address.ts';
 import { codeForErr, netError, type NetError } from './errors.ts';
+import { autocork } from '../socket/autocork.ts';
 
 export type { AddressInfo } from './address.ts';
 
@@ -678,7 +679,7 @@ export class Socket extends Duplex {
     }
     if (queued) {
       this.touch();
-      raw.tcpOutput(pcb);
+      if (!autocork(pcb)) raw.tcpOutput(pcb);
     }
     const inStack = this.unsentUnacked;
     if (this.txChunks.length === 0 && this.txCb !== null && inStack <= this.writableHighWaterMark) {

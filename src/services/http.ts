@@ -161,7 +161,8 @@ export function httpService(layer: SocketLayer, source: StatusSource, port = 80,
     // Each block within writeTimeoutMs: a client that stops reading is reset, not waited for.
     for (let off = 0; off < size; off += BODY_BLOCK_SIZE) {
       const n = Math.min(BODY_BLOCK_SIZE, size - off);
-      await timedWrite(sock, n === BODY_BLOCK_SIZE ? block : block.subarray(0, n), conn.limits.writeTimeoutMs, conn);
+      // The block is constant (shared by every response): written zero-copy.
+      await timedWrite(sock, n === BODY_BLOCK_SIZE ? block : block.subarray(0, n), conn.limits.writeTimeoutMs, conn, true);
       c.bytesOut += n;
     }
   };

@@ -3,6 +3,7 @@
 // (a client that sends nothing) and for writes (a client that does not
 // read), on the stack's clock through the sockets' own timeouts, and a
 // reset that frees a connection at once instead of lingering in a close.
+import { MSG_ZEROCOPY } from '../socket/constants.ts';
 import { errno, OSError } from '../socket/errors.ts';
 import type { BlockingSocket } from '../socket/socket.ts';
 
@@ -94,8 +95,17 @@ export function timedReadline(sock: BlockingSocket, ms: number, kind: TimeoutKin
   return timed(sock, ms, kind, t, () => sock.readline());
 }
 
-/** All of `data` taken by the socket within `ms` (the deadline covers the whole call), else ServiceTimeout. */
-export async function timedWrite(sock: BlockingSocket, data: Uint8Array, ms: number, t?: WaitTracker): Promise<void> {
+/**
+ * All of `data` taken by the socket within `ms` (the deadline covers the
+ * whole call), else ServiceTimeout. `constant`: the bytes never change (a
+ * service's generated block), so the stack may reference them instead of
+ * copying (send flag MSG_ZEROCOPY).
+ */
+export async function timedWrite(sock: BlockingSocket, data: Uint8Array, ms: number, t?: WaitTracker, constant = false): Promise<void> {
+  if (constant) {
+    await timed(sock, ms, 'write', t, () => sock.sendall(data, MSG_ZEROCOPY));
+    return;
+  }
   const n = await timed(sock, ms, 'write', t, () => sock.write(data));
   if (n < data.length) throw new ServiceTimeout('write');
 }

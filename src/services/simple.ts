@@ -54,8 +54,16 @@ export function chargenBlock(lines = 95): Uint8Array {
   return out;
 }
 
+/**
+ * Lines per chargen write: nine rounds of the 95-line pattern (63 270 bytes,
+ * within the 64 KiB a write must be taken in by writeTimeoutMs), the same
+ * stream as one round at a time with a ninth of the calls.
+ */
+const CHARGEN_WRITE_LINES = 9 * 95;
+
 export function chargenService(layer: SocketLayer, port = 19, options: ServeOptions = {}): Service {
-  const block = chargenBlock();
+  // One constant block for every connection: written zero-copy (never modified).
+  const block = chargenBlock(CHARGEN_WRITE_LINES);
   return serve(
     layer,
     'chargen',
@@ -63,7 +71,7 @@ export function chargenService(layer: SocketLayer, port = 19, options: ServeOpti
     async (sock, _addr, c, conn) => {
       // Until the client goes away or stops reading: a failing or timed-out write ends the handler.
       for (;;) {
-        await timedWrite(sock, block, conn.limits.writeTimeoutMs, conn);
+        await timedWrite(sock, block, conn.limits.writeTimeoutMs, conn, true);
         c.bytesOut += block.length;
       }
     },

@@ -1,7 +1,7 @@
 // Argument checks the sockets make before any state changes, so a bad
 // argument never consumes or discards queued data. TypeError for the wrong
 // type, RangeError (Python's ValueError) for a bad value.
-import { MSG_DONTWAIT, MSG_PEEK } from './constants.ts';
+import { MSG_DONTWAIT, MSG_PEEK, MSG_ZEROCOPY } from './constants.ts';
 import { errno, OSError } from './errors.ts';
 
 /** A bytes-like argument (a Uint8Array; any ArrayBufferView as its bytes). */
@@ -28,6 +28,13 @@ export function sizeArg(n: unknown, what: string): number {
 export function flagsArg(flags: unknown): number {
   if (typeof flags !== 'number' || !Number.isInteger(flags)) throw new TypeError(`flags: an integer is required, not ${typeName(flags)}`);
   if ((flags & ~(MSG_PEEK | MSG_DONTWAIT)) !== 0) throw new OSError(errno.EOPNOTSUPP, `recv flags 0x${flags.toString(16)}`);
+  return flags;
+}
+
+/** send/sendall flags: MSG_ZEROCOPY; other bits are EOPNOTSUPP. */
+export function sendFlagsArg(flags: unknown): number {
+  if (typeof flags !== 'number' || !Number.isInteger(flags)) throw new TypeError(`flags: an integer is required, not ${typeName(flags)}`);
+  if ((flags & ~MSG_ZEROCOPY) !== 0) throw new OSError(errno.EOPNOTSUPP, `send flags 0x${flags.toString(16)}`);
   return flags;
 }
 

@@ -54,3 +54,12 @@ export const SO_LINGER = 0x0080;
 export const MSG_PEEK = 0x02;
 /** recv flag: this call is non-blocking even on a blocking socket (Linux's value, 0x40). */
 export const MSG_DONTWAIT = 0x40;
+/**
+ * send/sendall flag (Linux's value, 0x4000000): zero-copy. The stack keeps
+ * a reference to the caller's bytes instead of copying them (the raw API's
+ * tcpWrite without TCP_WRITE_FLAG_COPY) until the peer acknowledges them;
+ * the caller promises not to modify the buffer before then (a constant
+ * block: chargen's, HTTP's generated body). No SO_ZEROCOPY or completion
+ * notifications: there is nothing to enable and nothing to reap.
+ */
+export const MSG_ZEROCOPY = 0x4000000;

@@ -37,6 +37,7 @@ import type { RawTcp } from '../callbacks/raw.ts';
 import { WriteFlag } from '../pcb/output.ts';
 import type { TcpPcb } from '../pcb/pcb.ts';
 import { TcpState } from '../pcb/state.ts';
+import { autocork } from './autocork.ts';
 import { IP6_ADDR_ANY, IP_ANY_TYPE } from '../callbacks/addr.ts';
 import { ipIsAny, IP6_ANY, type IpAddr } from '../wire/ipaddr.ts';
 import { localFor, parseSockAddr, peerFor, resolveLiteral, sockAddrOf, type AddrInfo, type HostNames, type AnySockAddr, type SockAddr, type SockAddrArg } from './addr.ts';
@@ -50,6 +51,7 @@ import {
   MP_STREAM_POLL,
   MSG_DONTWAIT,
   MSG_PEEK,
+  MSG_ZEROCOPY,
   POLLERR,
   POLLHUP,
   POLLIN,
@@ -71,7 +73,7 @@ import {
 import { errno, errnoFromErr, OSError } from './errors.ts';
 import type { SocketLayer } from './layer.ts';
 import { SocketNotifier } from './waiters.ts';
-import { bufferArg, bufSizeArg, bytesArg, flagsArg, lingerArg, sizeArg, writeSlice } from './args.ts';
+import { bufferArg, bufSizeArg, bytesArg, flagsArg, lingerArg, sendFlagsArg, sizeArg, writeSlice } from './args.ts';
 import type { ByMode, SocketMode, TimeoutMode } from './mode.ts';
 import { concatChunks } from './concat.ts';
 
@@ -596,11 +598,16 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
   // Writing
   // -------------------------------------------------------------------------
 
-  /** send(data): one attempt, may be short. Non-blocking: EAGAIN when no buffer space. */
-  send(data: Uint8Array): ByMode<M, number, Promise<number>> {
+  /**
+   * send(data, flags=0): one attempt, may be short. Non-blocking: EAGAIN
+   * when no buffer space. flags: MSG_ZEROCOPY (the bytes are referenced,
+   * not copied, until acknowledged: do not modify them).
+   */
+  send(data: Uint8Array, flags = 0): ByMode<M, number, Promise<number>> {
     data = bytesArg(data, 'send');
+    const copy = copyFlag(sendFlagsArg(flags));
     return this.op(
-      () => this.trySend(data),
+      () => this.trySend(data, copy),
       () => {
         throw new OSError(errno.EAGAIN);
       },
@@ -619,19 +626,21 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
       const r = this.trySend(data);
       return this.asNonBlocking(r === AGAIN ? null : r);
     }
-    return this.asBlocking(this.writeAll(data, true));
+    return this.asBlocking(this.writeAll(data, true, WriteFlag.COPY));
   }
 
   /**
-   * sendall(data): blocking, all of it. Non-blocking: all of it if it fits,
-   * else OSError(EAGAIN) with nothing sent (modlwip's rule).
+   * sendall(data, flags=0): blocking, all of it. Non-blocking: all of it if
+   * it fits, else OSError(EAGAIN) with nothing sent (modlwip's rule).
+   * flags: MSG_ZEROCOPY as send's.
    */
-  sendall(data: Uint8Array): ByMode<M, void, Promise<void>> {
+  sendall(data: Uint8Array, flags = 0): ByMode<M, void, Promise<void>> {
     data = bytesArg(data, 'sendall');
+    const copy = copyFlag(sendFlagsArg(flags));
     if (this.timeoutMs === 0) {
       this.checkWritable();
       if (this.wbufCap > 0) {
-        this.trySend(data); // all of it, or ENOBUFS and nothing
+        this.trySend(data, copy); // all of it, or ENOBUFS and nothing
         return this.asNonBlocking(undefined);
       }
       if (data.length === 0) return this.asNonBlocking(undefined);
@@ -639,12 +648,12 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
       // One tcpWrite, all or nothing: it can still fail when the send queue
       // (sndQueueLen) runs out first, and then nothing may have been sent.
       const pcb = this.pcb!;
-      const err = this.raw.tcpWrite(pcb, data, WriteFlag.COPY);
+      const err = this.raw.tcpWrite(pcb, data, copy);
       this.raw.tcpOutput(pcb);
       if (err !== Err.OK) throw new OSError(errno.EAGAIN);
       return this.asNonBlocking(undefined);
     }
-    return this.asBlocking(this.writeAll(data, false).then(() => undefined));
+    return this.asBlocking(this.writeAll(data, false, copy).then(() => undefined));
   }
 
   // -------------------------------------------------------------------------
@@ -947,14 +956,15 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
     return concatChunks(parts, got);
   }
 
-  private trySend(data: Uint8Array): number | Again {
+  /** `copy`: WriteFlag.COPY, or 0 to reference the caller's bytes (MSG_ZEROCOPY). */
+  private trySend(data: Uint8Array, copy: number = WriteFlag.COPY): number | Again {
     this.checkWritable();
     if (data.length === 0) return 0;
     if (this.wbufCap > 0) return this.bufferedSend(data);
     // Still connecting: not writable (as poll says), so send waits or
     // raises EAGAIN, as on Linux; lwIP would queue behind the SYN.
     if (this._state === SockState.CONNECTING) return AGAIN;
-    const n = this.writeToTcp(data);
+    const n = this.writeToTcp(data, copy);
     return n === 0 ? AGAIN : n;
   }
 
@@ -962,13 +972,26 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
    * Send all of `data`, the timeout covering the whole call. With
    * `shortOnTimeout` (write) a timeout after some progress returns the
    * count sent (seed 000); otherwise (sendall) it raises ETIMEDOUT.
+   * What the send buffer takes at once is taken synchronously, and a call
+   * that it takes whole settles without waiting: one settled Promise per
+   * write, the retry loop only when the buffer is full.
    */
-  private async writeAll(data: Uint8Array, shortOnTimeout: boolean): Promise<number> {
-    let off = 0;
+  private writeAll(data: Uint8Array, shortOnTimeout: boolean, copy: number): Promise<number> {
+    let first: number | Again;
+    try {
+      first = this.trySend(data, copy);
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
+    if (first === data.length) return Promise.resolve(first);
+    return this.writeRest(data, first === AGAIN ? 0 : first, shortOnTimeout, copy);
+  }
+
+  private async writeRest(data: Uint8Array, off: number, shortOnTimeout: boolean, copy: number): Promise<number> {
     const deadline = this.deadline();
     while (off < data.length) {
       try {
-        off += await this.blocking(() => this.trySend(data.subarray(off)), undefined, deadline);
+        off += await this.blocking(() => this.trySend(data.subarray(off), copy), undefined, deadline);
       } catch (e) {
         if (shortOnTimeout && off > 0 && e instanceof OSError && e.errno === errno.ETIMEDOUT) break;
         throw e;
@@ -978,22 +1001,22 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
   }
 
   /** Put as much of `data` into the TCP send buffer as fits; returns bytes taken. */
-  private writeToTcp(data: Uint8Array): number {
+  private writeToTcp(data: Uint8Array, copy: number = WriteFlag.COPY): number {
     const pcb = this.pcb!;
     const space = this.raw.tcpSndbuf(pcb);
     if (space <= 0) return 0;
     let n = Math.min(space, data.length);
-    let err = this.raw.tcpWrite(pcb, data.subarray(0, n), WriteFlag.COPY);
+    let err = this.raw.tcpWrite(pcb, data.subarray(0, n), copy);
     // Out of queue slots or pbufs: try a smaller piece once, else report "full".
     if (err === Err.MEM && n > 536) {
       n = 536;
-      err = this.raw.tcpWrite(pcb, data.subarray(0, n), WriteFlag.COPY);
+      err = this.raw.tcpWrite(pcb, data.subarray(0, n), copy);
     }
     if (err !== Err.OK) {
       this.raw.tcpOutput(pcb);
       return 0;
     }
-    this.raw.tcpOutput(pcb);
+    if (!autocork(pcb)) this.raw.tcpOutput(pcb);
     return n;
   }
 
@@ -1247,6 +1270,12 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
 }
 
 const NEWLINE = new Uint8Array([0x0a]);
+
+/** tcpWrite's copy flag for send flags: MSG_ZEROCOPY references the bytes. */
+function copyFlag(flags: number): number {
+  return (flags & MSG_ZEROCOPY) !== 0 ? 0 : WriteFlag.COPY;
+}
+
 
 
 /** 'host:port', '[host]:port' for IPv6. */

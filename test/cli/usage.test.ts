@@ -181,7 +181,7 @@ describe('npm run bench', () => {
     const before = snapshot();
     expectUsageError(
       await bench('sim-bulk', 'nope'),
-      'npm run bench: no benchmark named nope; valid names: anchors, checksum, conns-1m, memory, net-bulk, pbuf, recovery, sim-bulk, sim-idle-hour, tcp-micro, timers, tun-bulk, tun-rr (see npm run bench -- --help)',
+      'npm run bench: no benchmark named nope; valid names: anchors, checksum, conns-1m, memory, net-bulk, pbuf, recovery, sim-bulk, sim-idle-hour, sock-bulk, tcp-micro, timers, tun-bulk, tun-rr (see npm run bench -- --help)',
     );
     expectUsageError(await bench('--fast'), 'npm run bench: unknown option --fast (see npm run bench -- --help)');
     expect(snapshot()).toBe(before);

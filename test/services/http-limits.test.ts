@@ -126,17 +126,21 @@ describe('HTTP responses to clients that do not read', () => {
         await s.write(enc('GET /bytes/100000000 HTTP/1.1\r\n\r\n'));
         // Never read: watch the server's pool and counters instead.
         await sleep(env, 5_000);
-        const held = env.server.pool.stats.bytesInUse;
+        // The body is written zero-copy (MSG_ZEROCOPY): what it holds is queued TCP data referencing the constant block, in pbufs of the pool.
+        const held = queuedSendBytes(env.server);
+        const heldPbufs = env.server.pool.stats.pbufsInUse;
         await sleep(env, 40_000);
-        const after = { bytes: env.server.pool.stats.bytesInUse, pcbs: env.server.tcp.pcbCount, timeouts: env.counters('http').writeTimeouts };
+        const after = { pbufs: env.server.pool.stats.pbufsInUse, bytes: env.server.pool.stats.bytesInUse, pcbs: env.server.tcp.pcbCount, timeouts: env.counters('http').writeTimeouts };
         const r = await readToEnd(s, env.now);
         s.close();
-        return { held, after, end: r.end };
+        return { held, heldPbufs, after, end: r.end };
       })(),
     );
     expect(seen.held).toBeGreaterThan(200 * 1024); // the send buffer filled
     expect(seen.after.timeouts).toBe(1);
+    expect(seen.heldPbufs).toBeGreaterThan(0);
     expect(seen.after.bytes).toBe(0);
+    expect(seen.after.pbufs).toBe(0);
     expect(seen.after.pcbs).toBe(4); // the listeners only: echo, discard, chargen, http
     expect(seen.end).toBe('ECONNRESET');
     await env.finish();
@@ -167,3 +171,10 @@ describe('HTTP responses to clients that do not read', () => {
     await env.finish();
   });
 });
+
+/** Bytes the stack's connections hold queued for sending (unsent + unacknowledged). */
+function queuedSendBytes(stack: { tcp: { active: { values(): Iterable<{ unsent: { bytes: number }; unacked: { bytes: number } }> } } }): number {
+  let n = 0;
+  for (const p of stack.tcp.active.values()) n += p.unsent.bytes + p.unacked.bytes;
+  return n;
+}

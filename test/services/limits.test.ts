@@ -259,15 +259,18 @@ describe('echo, discard, chargen timeouts', () => {
       (async () => {
         const s = await connect(env, 19);
         await sleep(env, 5_000);
-        const held = env.server.pool.stats.bytesInUse;
+        // chargen writes zero-copy (MSG_ZEROCOPY): what it holds is queued TCP data referencing its constant block, in pbufs of the pool.
+        const held = queuedSendBytes(env.server);
+        const heldPbufs = env.server.pool.stats.pbufsInUse;
         await sleep(env, 30_000);
-        const after = env.server.pool.stats.bytesInUse;
+        const after = env.server.pool.stats.bytesInUse + env.server.pool.stats.pbufsInUse;
         const r = await readToEnd(s, env.now);
         s.close();
-        return { held, after, end: r.end };
+        return { held, heldPbufs, after, end: r.end };
       })(),
     );
     expect(out.held).toBeGreaterThan(200 * 1024);
+    expect(out.heldPbufs).toBeGreaterThan(0);
     expect(out.after).toBe(0);
     expect(out.end).toBe('ECONNRESET');
     expect(env.counters('chargen').writeTimeouts).toBe(1);
@@ -297,3 +300,10 @@ describe('echo, discard, chargen timeouts', () => {
     await env.finish();
   });
 });
+
+/** Bytes the stack's connections hold queued for sending (unsent + unacknowledged). */
+function queuedSendBytes(stack: { tcp: { active: { values(): Iterable<{ unsent: { bytes: number }; unacked: { bytes: number } }> } } }): number {
+  let n = 0;
+  for (const p of stack.tcp.active.values()) n += p.unsent.bytes + p.unacked.bytes;
+  return n;
+}
