@@ -22,7 +22,9 @@ if (ns === undefined || tsip === undefined || kernel === undefined || prefix ===
 }
 const clock = new RealClock();
 const stack = new Stack({ name: 'tsip', clock, rng: 1 });
-const dev = TunDevice.open({ name: 'tsip0', netns: ns, offload: mode === 'offload' });
+// TSIP_TUN_TX_THREAD=1|0: the TUN transmit thread on or off (unset: the device's default).
+const txEnv = process.env.TSIP_TUN_TX_THREAD;
+const dev = TunDevice.open({ name: 'tsip0', netns: ns, offload: mode === 'offload', ...(txEnv === '1' || txEnv === '0' ? { txThread: txEnv === '1' } : {}) });
 dev.attach(stack, { addr: tsip, prefixLength: Number(prefix), mtu: 1500 });
 configureTunLink({ dev: dev.name, address: `${kernel}/${prefix}`, mtu: 1500, netns: ns });
 const services = startServices(stack);

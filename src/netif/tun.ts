@@ -5,6 +5,10 @@
 // 10-byte virtio_net_hdr: checksums the kernel left partial are not
 // verified, and segments larger than the MTU may come in (and go out, with
 // a GSO header, when the TCP layer builds them).
+//
+// With `txThread`, sent packets go into a ring in the addon's memory instead
+// (tun-ring.ts) and a native thread writes them: the kernel's receive path,
+// which a TUN write(2) runs inline, then runs beside the JavaScript thread.
 import type { LinkOutput, Netif } from './netif.ts';
 import { Err } from '../err.ts';
 import { type Pbuf, PbufFlag, PbufType } from '../pbuf/pbuf.ts';
@@ -12,6 +16,7 @@ import type { PbufPool } from '../pbuf/pool.ts';
 import { foldSum, ipv4PseudoHeaderSum } from '../wire/checksum.ts';
 import { ipv6PseudoHeaderSum } from '../wire/checksum6.ts';
 import { loadTunAddonModule } from './tun-addon.ts';
+import { type RingLayout, TxRing } from './tun-ring.ts';
 
 /** The addon's TunDevice, as the JavaScript side sees it. */
 interface AddonDevice {
@@ -24,11 +29,19 @@ interface AddonDevice {
   write(data: Uint8Array): number;
   writeBatch(slab: Uint8Array, meta: Uint32Array, count: number): number;
   close(): void;
+  /** Start the transmit thread; the ring's memory (control words, then records). */
+  startTx?(o: { ringBytes: number; spinUs: number }): ArrayBuffer;
+  /** Wake the transmit thread (it said it sleeps). */
+  kick?(): void;
+  /** Wait (blocking) until the ring has this many bytes free; free bytes. */
+  txWait?(freeBytes: number, timeoutMs: number): number;
 }
 
 interface Addon {
   TunDevice: new (o: { name?: string; vnetHdr?: boolean; offload?: boolean; netns?: string }) => AddonDevice;
   VNET_HDR_LEN: number;
+  /** Word indices of the transmit ring's control area (absent in an older addon). */
+  TX_RING?: RingLayout;
 }
 
 /** A TUN problem with a clear reason (no permission, busy, removed, addon missing). */
@@ -103,6 +116,18 @@ export interface TunOptions {
   shaper?: TunShaper;
   /** The device failed while running (removed, I/O error). */
   onError?: (err: TunError) => void;
+  /**
+   * Write packets from a native thread (default: off, or env
+   * TSIP_TUN_TX_THREAD=1): they are copied into a ring the thread
+   * drains, with no N-API call per packet. While the ring is full the
+   * JavaScript thread waits for room (as a blocking write would). Needs
+   * an addon built from this version; a TunError says so otherwise.
+   */
+  txThread?: boolean;
+  /** Transmit ring size in bytes, rounded up to a power of two (default 1 MiB). */
+  txRingBytes?: number;
+  /** How long the transmit thread spins for more before it sleeps, µs (default 20). */
+  txSpinUs?: number;
 }
 
 /**
@@ -153,12 +178,16 @@ export interface TunCounters {
   txDrops: number;
   /** Packets (or super-segments) the filter option dropped. */
   txFiltered: number;
+  /** With txThread: times the JavaScript thread woke the sleeping transmit thread. */
+  txKicks: number;
+  /** With txThread: times the ring was full and the JavaScript thread waited for room. */
+  txWaits: number;
 }
 
 export class TunDevice {
   readonly name: string;
   readonly offload: boolean;
-  readonly counters: TunCounters = { rxPackets: 0, rxBytes: 0, rxBatches: 0, rxGso: 0, rxCsumPartial: 0, rxDrops: 0, rxNoMem: 0, rxFiltered: 0, txPackets: 0, txBytes: 0, txGso: 0, txDrops: 0, txFiltered: 0 };
+  readonly counters: TunCounters = { rxPackets: 0, rxBytes: 0, rxBatches: 0, rxGso: 0, rxCsumPartial: 0, rxDrops: 0, rxNoMem: 0, rxFiltered: 0, txPackets: 0, txBytes: 0, txGso: 0, txDrops: 0, txFiltered: 0, txKicks: 0, txWaits: 0 };
   private readonly dev: AddonDevice;
   private readonly slab: ArrayBuffer;
   private readonly slabU8: Uint8Array;
@@ -170,10 +199,13 @@ export class TunDevice {
   private host: TunHost | null = null;
   private closed = false;
   private inBatch = false;
+  /** The transmit ring, with txThread. */
+  private readonly ring: TxRing | null = null;
 
   private constructor(
     dev: AddonDevice,
     private readonly opts: TunOptions,
+    layout: RingLayout | undefined,
   ) {
     this.dev = dev;
     this.name = dev.name;
@@ -186,6 +218,8 @@ export class TunDevice {
     this.slab = new ArrayBuffer(budget + (65536 + 16));
     this.slabU8 = new Uint8Array(this.slab);
     this.meta = new Uint32Array(2 * batch);
+    const env = process.env.TSIP_TUN_TX_THREAD;
+    if (opts.txThread ?? env === '1') this.ring = TxRing.start(dev, layout, { ringBytes: opts.txRingBytes ?? 1 << 20, spinUs: opts.txSpinUs ?? 20 });
     opts.shaper?.bind(
       (record) => this.writeRecord(record),
       (record) => this.deliverRecord(record),
@@ -202,7 +236,12 @@ export class TunDevice {
     } catch (e) {
       throw describeOpenError(e as Error & { errno?: number; syscall?: string }, name, opts.netns);
     }
-    return new TunDevice(dev, opts);
+    try {
+      return new TunDevice(dev, opts, a.TX_RING);
+    } catch (e) {
+      dev.close();
+      throw e;
+    }
   }
 
   /**
@@ -238,8 +277,32 @@ export class TunDevice {
     if (this.closed) return;
     this.closed = true;
     if (this.netif !== null) this.netif.linkUp = false;
-    this.dev.close();
+    this.dev.close(); // with txThread: writes what is queued, joins the thread
+    if (this.ring !== null) this.syncRingCounters();
   }
+
+  /** Whether packets go out through the transmit thread. */
+  get txThread(): boolean {
+    return this.ring !== null;
+  }
+
+  /** Fold the transmit thread's counters into `counters` (drops); a fatal error reports the device failed. */
+  private syncRingCounters(): void {
+    const r = this.ring!;
+    this.counters.txDrops = this.txDropsSync + r.drops();
+    const fatal = r.fatal();
+    if (fatal !== 0 && !this.ringFailed && !this.closed) {
+      // The thread stopped (the device went away): as the receive side's
+      // failure, but never thrown into the stack's output path.
+      this.ringFailed = true;
+      this.closed = true;
+      if (this.netif !== null) this.netif.linkUp = false;
+      const e = new TunError(`TUN device ${this.name} failed: write: errno ${fatal}${fatal === 77 || fatal === 5 ? ' (was the device or its namespace removed?)' : ''}`, fatal, 'write');
+      if (this.opts.onError) queueMicrotask(() => this.opts.onError!(e));
+    }
+  }
+  private txDropsSync = 0;
+  private ringFailed = false;
 
   get isClosed(): boolean {
     return this.closed;
@@ -328,6 +391,19 @@ export class TunDevice {
     if (this.closed) return Err.IF;
     const len = p.totLen;
     const hdr = this.offload ? VNET_HDR_LEN : 0;
+    const ring = this.ring;
+    if (ring !== null && this.opts.shaper === undefined && this.opts.filter === undefined) {
+      // Straight from the pbuf into the ring: one copy, as the direct write.
+      if (hdr + len > 65536 + VNET_HDR_LEN) return Err.BUF;
+      const at = this.reserve(ring, hdr + len);
+      if (at < 0) return Err.OK; // counted as a drop: lost on the wire, TCP recovers
+      const buf = ring.data;
+      p.copyPartial(buf, len, 0, at + hdr);
+      if (this.offload) this.fillVnetHeader(p, len, buf, ring.view, at);
+      this.opts.tap?.('out', buf.subarray(at + hdr, at + hdr + len));
+      this.commit(ring, hdr + len);
+      return Err.OK;
+    }
     const tx = this.tx;
     if (hdr + len > tx.length) return Err.BUF;
     p.copyPartial(tx, len, 0, hdr);
@@ -338,7 +414,7 @@ export class TunDevice {
         return Err.OK; // lost on the wire
       }
     }
-    if (this.offload) this.fillVnetHeader(p, len);
+    if (this.offload) this.fillVnetHeader(p, len, tx, this.txView, 0);
     const packet = tx.subarray(0, hdr + len);
     const shaper = this.opts.shaper;
     if (shaper !== undefined) {
@@ -354,6 +430,14 @@ export class TunDevice {
   /** Write one record (vnet header included with offload) to the kernel. */
   private writeRecord(record: Uint8Array): void {
     if (this.closed) return;
+    const ring = this.ring;
+    if (ring !== null) {
+      const at = this.reserve(ring, record.length);
+      if (at < 0) return;
+      ring.data.set(record, at);
+      this.commit(ring, record.length);
+      return;
+    }
     const n = this.dev.write(record);
     const c = this.counters;
     if (n < 0) {
@@ -364,19 +448,41 @@ export class TunDevice {
     c.txBytes += record.length - (this.offload ? VNET_HDR_LEN : 0);
   }
 
+  /** Room for a record of `len` bytes in the ring (waiting while it is full): its offset in ring.data, or -1 (dropped). */
+  private reserve(ring: TxRing, len: number): number {
+    let at = ring.reserve(len);
+    if (at >= 0) return at;
+    this.counters.txWaits++;
+    // Full: the thread is writing. Wait for a quarter of the ring, so that
+    // the next waits come a burst later, not one packet later.
+    ring.waitFree(len, 1000);
+    at = ring.reserve(len);
+    if (at >= 0) return at;
+    this.syncRingCounters();
+    this.txDropsSync++;
+    this.counters.txDrops++;
+    return -1;
+  }
+
+  private commit(ring: TxRing, len: number): void {
+    if (ring.commit()) this.counters.txKicks++;
+    const c = this.counters;
+    c.txPackets++;
+    c.txBytes += len - (this.offload ? VNET_HDR_LEN : 0);
+    if (ring.dropsOrFatalChanged()) this.syncRingCounters();
+  }
+
   /**
    * The vnet header for an outgoing packet: none of the work for ordinary
    * packets; for a TCP super-segment (p.gsoSize), GSO TCPv4 or TCPv6 with
    * the MSS and a partial checksum (the pseudo-header sum) for the kernel to
    * finish. tsip's TCP puts no extension headers in front of its segments.
    */
-  private fillVnetHeader(p: Pbuf, len: number): void {
-    const tx = this.tx;
-    const v = this.txView;
-    tx.fill(0, 0, VNET_HDR_LEN);
+  private fillVnetHeader(p: Pbuf, len: number, tx: Uint8Array, v: DataView, at: number): void {
+    tx.fill(0, at, at + VNET_HDR_LEN);
     const mtu = this.netif!.mtu;
     if (p.gsoSize === 0 || len <= mtu) return;
-    const ip = VNET_HDR_LEN;
+    const ip = at + VNET_HDR_LEN;
     const six = tx[ip]! >> 4 === 6;
     const ihl = six ? 40 : (tx[ip]! & 0x0f) * 4;
     const tcp = ip + ihl;
@@ -385,12 +491,12 @@ export class TunDevice {
     // CHECKSUM_PARTIAL: the field holds the folded pseudo-header sum.
     const pseudo = six ? ipv6PseudoHeaderSum(tx, ip + 8, tx, ip + 24, tcpLen, 6) : ipv4PseudoHeaderSum(v.getUint32(ip + 12), v.getUint32(ip + 16), 6, tcpLen);
     v.setUint16(tcp + 16, foldSum(pseudo));
-    tx[0] = VNET_F_NEEDS_CSUM;
-    tx[1] = six ? VNET_GSO_TCPV6 : VNET_GSO_TCPV4;
-    v.setUint16(2, ihl + thl, true); // hdr_len
-    v.setUint16(4, p.gsoSize, true); // gso_size
-    v.setUint16(6, ihl, true); // csum_start
-    v.setUint16(8, 16, true); // csum_offset (TCP checksum field)
+    tx[at] = VNET_F_NEEDS_CSUM;
+    tx[at + 1] = six ? VNET_GSO_TCPV6 : VNET_GSO_TCPV4;
+    v.setUint16(at + 2, ihl + thl, true); // hdr_len
+    v.setUint16(at + 4, p.gsoSize, true); // gso_size
+    v.setUint16(at + 6, ihl, true); // csum_start
+    v.setUint16(at + 8, 16, true); // csum_offset (TCP checksum field)
     this.counters.txGso++;
   }
 

@@ -1,0 +1,88 @@
+// A/B of the TUN transmit path, stack→kernel plain MTU as the anchors
+// measure it (bench/child/tsip-server.ts hosting tsip's chargen :19 on TUN
+// in its own namespace, bench/clients/bulk-recv reading BYTES), with the
+// TX thread off and on, alternating, median of REPS; C lwIP beside it as
+// the anchor. Optionally strace -c -f on the tsip servers during one
+// transfer each (syscalls per MB).
+//
+//   npx tsx bench/tools/tun-tx-ab.ts [BYTES] [REPS] [--strace] [--offload] [--no-lwip] [--modes=off,on]
+//
+// Every namespace and process is the run's own (BenchNet), removed at exit.
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildAnchorPrograms } from '../cbuild.ts';
+import { BenchNet, type Child, procCpuSeconds, stats3 } from '../netns.ts';
+import { configureTunLink } from '../../src/netif/tun-ip.ts';
+
+const args = process.argv.slice(2);
+const nums = args.filter((a) => /^\d+$/.test(a)).map(Number);
+const BYTES = nums[0] ?? 200_000_000;
+const REPS = nums[1] ?? 5;
+const STRACE = args.includes('--strace');
+const OFFLOAD = args.includes('--offload');
+const LWIP = !args.includes('--no-lwip');
+const MODES = (args.find((a) => a.startsWith('--modes='))?.slice(8) ?? 'off,on').split(',');
+const here = path.dirname(fileURLToPath(import.meta.url));
+const bins = buildAnchorPrograms();
+const net = new BenchNet('ab');
+interface Srv { id: string; ns: string; addr: string; proc: Child }
+const servers: Srv[] = [];
+try {
+  const tsx = import.meta.resolve('tsx');
+  let subnet = 1;
+  for (const mode of MODES) {
+    const ns = net.netns(`t${subnet}`);
+    const child = net.spawnIn(ns, ['env', `TSIP_TUN_TX_THREAD=${mode === 'on' ? 1 : 0}`, process.execPath, '--import', tsx, path.join(here, '..', 'child', 'tsip-server.ts'), ns, `10.89.${subnet}.2`, `10.89.${subnet}.1`, '30', OFFLOAD ? 'offload' : 'plain', '900']);
+    const l = await child.line(30_000);
+    if (!l.startsWith('READY')) throw new Error(`tsip ${mode}: ${l}`);
+    servers.push({ id: `tsip tx-thread ${mode}`, ns, addr: `10.89.${subnet}.2`, proc: child });
+    subnet++;
+  }
+  if (LWIP) {
+    const lns = net.netns('l');
+    const lwip = net.spawnIn(lns, [bins['lwip-tun'], 'lwip0', '10.91.1.2', '255.255.255.252', '10.91.1.1', '900']);
+    if (!(await lwip.line(30_000)).startsWith('READY')) throw new Error('lwip');
+    configureTunLink({ dev: 'lwip0', address: '10.91.1.1/30', mtu: 1500, netns: lns });
+    servers.push({ id: 'C lwIP', ns: lns, addr: '10.91.1.2', proc: lwip });
+  }
+  const once = async (s: Srv, n: number): Promise<{ gbps: number; cpuPerGB: number }> => {
+    const cpu0 = procCpuSeconds(s.proc.pid);
+    const c = net.spawnIn(s.ns, [bins['bulk-recv'], s.addr, '19', String(n), '20']);
+    const line = await c.line(60_000);
+    await c.done;
+    const r = JSON.parse(line) as { bytes: number; gbps: number };
+    return { gbps: r.gbps, cpuPerGB: (procCpuSeconds(s.proc.pid) - cpu0) / (r.bytes / 1e9) };
+  };
+  for (const s of servers) await once(s, Math.min(BYTES, 50_000_000)); // warm-up
+  const res = new Map(servers.map((s) => [s.id, [] as { gbps: number; cpuPerGB: number }[]]));
+  for (let i = 0; i < REPS; i++) for (const s of servers) res.get(s.id)!.push(await once(s, BYTES));
+  for (const s of servers) {
+    const xs = res.get(s.id)!;
+    const g = stats3(xs.map((x) => x.gbps));
+    const cpu = stats3(xs.map((x) => x.cpuPerGB));
+    console.log(`${s.id.padEnd(20)} ${g.median.toFixed(3)} Gbit/s (min ${g.min.toFixed(3)} max ${g.max.toFixed(3)}), server CPU ${cpu.median.toFixed(2)} s/GB  [${xs.map((x) => x.gbps.toFixed(2)).join(' ')}]`);
+  }
+  if (STRACE) {
+    for (const s of servers.filter((x) => x.id.startsWith('tsip'))) {
+      const st = spawn('strace', ['-c', '-f', '-p', String(s.proc.pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let out = '';
+      st.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      await new Promise((ok) => setTimeout(ok, 1000));
+      const r = await once(s, BYTES);
+      process.kill(st.pid!, 'SIGINT');
+      await new Promise((ok) => st.on('close', ok));
+      const total = /(\d+)\s+(\d+)?\s*total/.exec(out);
+      console.log(`--- strace -c -f on ${s.id} (${BYTES / 1e6} MB at ${r.gbps.toFixed(3)} Gbit/s under strace) ---\n${out.trim()}`);
+      if (total) console.log(`syscalls per MB: ${(Number(total[1]) / (BYTES / 1e6)).toFixed(1)}`);
+    }
+  }
+  for (const s of servers) s.proc.proc.kill('SIGTERM');
+  for (const s of servers) {
+    const r = await Promise.race([s.proc.done, new Promise<null>((ok) => setTimeout(() => ok(null), 5_000))]);
+    const last = r?.stderr.trim().split('\n').pop();
+    if (last) console.log(`${s.id}: ${last}`);
+  }
+} finally {
+  net.cleanup();
+}
