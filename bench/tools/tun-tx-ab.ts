@@ -5,10 +5,11 @@
 // the anchor. Optionally strace -c -f on the tsip servers during one
 // transfer each (syscalls per MB).
 //
-//   npx tsx bench/tools/tun-tx-ab.ts [BYTES] [REPS] [--strace] [--offload] [--no-lwip] [--modes=off,on]
+//   npx tsx bench/tools/tun-tx-ab.ts [BYTES] [REPS] [--strace] [--offload] [--no-lwip] [--modes=off,on,on:SPIN_US:PUBLISH_BYTES] [--cpu-prof=DIR]
 //
 // Every namespace and process is the run's own (BenchNet), removed at exit.
 import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildAnchorPrograms } from '../cbuild.ts';
@@ -22,6 +23,7 @@ const REPS = nums[1] ?? 5;
 const STRACE = args.includes('--strace');
 const OFFLOAD = args.includes('--offload');
 const LWIP = !args.includes('--no-lwip');
+const PROF = args.find((a) => a.startsWith('--cpu-prof='))?.slice(11);
 const MODES = (args.find((a) => a.startsWith('--modes='))?.slice(8) ?? 'off,on').split(',');
 const here = path.dirname(fileURLToPath(import.meta.url));
 const bins = buildAnchorPrograms();
@@ -33,7 +35,8 @@ try {
   let subnet = 1;
   for (const mode of MODES) {
     const ns = net.netns(`t${subnet}`);
-    const child = net.spawnIn(ns, ['env', `TSIP_TUN_TX_THREAD=${mode === 'on' ? 1 : 0}`, process.execPath, '--import', tsx, path.join(here, '..', 'child', 'tsip-server.ts'), ns, `10.89.${subnet}.2`, `10.89.${subnet}.1`, '30', OFFLOAD ? 'offload' : 'plain', '900']);
+    const [onoff, spin, pub] = mode.split(':');
+    const child = net.spawnIn(ns, ['env', `TSIP_TUN_TX_THREAD=${onoff === 'on' ? 1 : 0}`, ...(spin ? [`TSIP_TUN_TX_SPIN_US=${spin}`] : []), ...(pub ? [`TSIP_TUN_TX_PUBLISH_BYTES=${pub}`] : []), process.execPath, ...(PROF ? ['--cpu-prof', '--cpu-prof-dir', PROF] : []), '--import', tsx, path.join(here, '..', 'child', 'tsip-server.ts'), ns, `10.89.${subnet}.2`, `10.89.${subnet}.1`, '30', OFFLOAD ? 'offload' : 'plain', '900']);
     const l = await child.line(30_000);
     if (!l.startsWith('READY')) throw new Error(`tsip ${mode}: ${l}`);
     servers.push({ id: `tsip tx-thread ${mode}`, ns, addr: `10.89.${subnet}.2`, proc: child });
@@ -46,12 +49,33 @@ try {
     configureTunLink({ dev: 'lwip0', address: '10.91.1.1/30', mtu: 1500, netns: lns });
     servers.push({ id: 'C lwIP', ns: lns, addr: '10.91.1.2', proc: lwip });
   }
+  /** Per-thread CPU seconds of a process by thread name (/proc/PID/task/TID/stat). */
+  const threadCpu = (pid: number): Map<string, number> => {
+    const m = new Map<string, number>();
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        const st = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+        const name = st.slice(st.indexOf('(') + 1, st.lastIndexOf(')'));
+        const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+        m.set(name, (m.get(name) ?? 0) + (Number(f[11]) + Number(f[12])) / 100);
+      } catch {
+        /* thread gone */
+      }
+    }
+    return m;
+  };
+  const threadCpus = new Map<string, Map<string, number[]>>();
   const once = async (s: Srv, n: number): Promise<{ gbps: number; cpuPerGB: number }> => {
     const cpu0 = procCpuSeconds(s.proc.pid);
+    const th0 = threadCpu(s.proc.pid);
     const c = net.spawnIn(s.ns, [bins['bulk-recv'], s.addr, '19', String(n), '20']);
     const line = await c.line(60_000);
     await c.done;
     const r = JSON.parse(line) as { bytes: number; gbps: number };
+    const th1 = threadCpu(s.proc.pid);
+    const per = threadCpus.get(s.id) ?? new Map<string, number[]>();
+    threadCpus.set(s.id, per);
+    for (const [k, v] of th1) if (v - (th0.get(k) ?? 0) >= 0.01) per.set(k, [...(per.get(k) ?? []), (v - (th0.get(k) ?? 0)) / (r.bytes / 1e9)]);
     return { gbps: r.gbps, cpuPerGB: (procCpuSeconds(s.proc.pid) - cpu0) / (r.bytes / 1e9) };
   };
   for (const s of servers) await once(s, Math.min(BYTES, 50_000_000)); // warm-up
@@ -62,6 +86,8 @@ try {
     const g = stats3(xs.map((x) => x.gbps));
     const cpu = stats3(xs.map((x) => x.cpuPerGB));
     console.log(`${s.id.padEnd(20)} ${g.median.toFixed(3)} Gbit/s (min ${g.min.toFixed(3)} max ${g.max.toFixed(3)}), server CPU ${cpu.median.toFixed(2)} s/GB  [${xs.map((x) => x.gbps.toFixed(2)).join(' ')}]`);
+    const per = [...(threadCpus.get(s.id) ?? new Map<string, number[]>())].map(([k, v]) => `${k} ${stats3(v).median.toFixed(2)}`);
+    console.log(`${''.padEnd(20)} per thread, CPU s/GB (median): ${per.join(', ')}`);
   }
   if (STRACE) {
     for (const s of servers.filter((x) => x.id.startsWith('tsip'))) {

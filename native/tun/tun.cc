@@ -29,6 +29,7 @@
 #include <linux/futex.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
+#include <pthread.h>
 #include <sched.h>
 #include <string>
 #include <sys/ioctl.h>
@@ -69,9 +70,9 @@ constexpr int SLEEPING = 32;  // thread: 1 = asleep or about to be (JS: kick)
 constexpr int WANT = 33;      // JS: free bytes it waits for in txWait (0: not waiting)
 constexpr int DROPS = 34;     // thread: packets the kernel refused (EAGAIN/ENOBUFS/EINVAL...)
 constexpr int FATAL = 35;     // thread: errno that stopped it (device gone), 0 while running
-constexpr int PACKETS = 36;   // thread: packets written
-constexpr int LAST_ERRNO = 37;  // thread: errno of the last refused packet
-constexpr int WAKEUPS = 38;   // thread: times it slept and was woken
+constexpr int LAST_ERRNO = 36;  // thread: errno of the last refused packet
+constexpr int PACKETS = 48;   // thread: packets written (a line of its own: updated per burst)
+constexpr int WAKEUPS = 49;   // thread: times it slept and was woken
 constexpr uint32_t WRAP = 0xFFFFFFFFu;
 }  // namespace ring
 
@@ -336,7 +337,10 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
     }
     tx_ = r;
     txStop_.store(false);
-    txThread_ = std::thread([this, r] { TxLoop(r); });
+    txThread_ = std::thread([this, r] {
+      pthread_setname_np(pthread_self(), "tsip-tun-tx");
+      TxLoop(r);
+    });
     return ab;
   }
 

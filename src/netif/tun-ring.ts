@@ -6,9 +6,9 @@
 // length 0xFFFFFFFF means "go on at 0". head and tail count bytes modulo
 // 2^32. This side alone writes head, the native thread alone writes tail.
 //
-// Publishing is one Atomics.store of head; the N-API is called only to wake
-// the thread when it said it sleeps (kick) and to wait while the ring is
-// full (txWait).
+// Publishing is one Atomics.store of head per burst of packets (see
+// commit); the N-API is called only to wake the thread when it said it
+// sleeps (kick) and to wait while the ring is full (txWait).
 
 /** Word indices of the control area, as the addon exports them (TX_RING). */
 export interface RingLayout {
@@ -60,6 +60,7 @@ export class TxRing {
     this.view = new DataView(mem, L.ctrlBytes, this.cap);
     this.u32 = new Uint32Array(mem, L.ctrlBytes, this.cap / 4);
     this.head = Atomics.load(this.ctrl, L.head) >>> 0;
+    this.published = this.head;
   }
 
   /** Start the device's transmit thread; throws when the addon has none. */
@@ -91,21 +92,52 @@ export class TxRing {
     return pos + 4;
   }
 
-  /** Publish the reserved record; true when the thread had to be woken. */
-  commit(): boolean {
+  /**
+   * Finish the reserved record. It is published (visible to the thread)
+   * once publishBytes are waiting or at the end of the current JavaScript
+   * task (a microtask), whichever comes first: one store of head, and
+   * one cache line crossing to the thread, per burst rather than per packet.
+   */
+  commit(): void {
     const pos = this.pendingPos;
     this.u32[pos >>> 2] = this.pendingLen;
     this.head = (this.head + ((4 + this.pendingLen + 7) & ~7)) >>> 0;
     this.pendingPos = -1;
+    if (((this.head - this.published) >>> 0) >= this.publishBytes) this.publish();
+    else if (!this.flushQueued) {
+      this.flushQueued = true;
+      queueMicrotask(this.flush);
+    }
+  }
+
+  /** Make every committed record visible to the thread, waking it if it sleeps; true when it had to be woken. */
+  publish(): boolean {
+    if (this.head === this.published) return false;
+    this.published = this.head;
     const c = this.ctrl;
     Atomics.store(c, this.L.head, this.head | 0);
     if (Atomics.load(c, this.L.sleeping) === 1) {
       Atomics.store(c, this.L.sleeping, 0);
       this.dev.kick!();
+      this.kicks++;
       return true;
     }
     return false;
   }
+
+  /** Bytes committed but not yet published at which commit() publishes at once. */
+  publishBytes = 16 * 1024;
+  /** Times publish() woke the thread. */
+  kicks = 0;
+  /** Called after every microtask flush (the device syncs its counters). */
+  onFlush: (() => void) | null = null;
+  private published = 0;
+  private flushQueued = false;
+  private readonly flush = (): void => {
+    this.flushQueued = false;
+    this.publish();
+    this.onFlush?.();
+  };
 
   /**
    * Block until at least max(len + record overhead + wrap slack, a quarter
@@ -113,6 +145,7 @@ export class TxRing {
    */
   waitFree(len: number, timeoutMs: number): void {
     const need = Math.min(this.cap, Math.max(2 * ((4 + len + 7) & ~7), this.cap >>> 2));
+    this.publish();
     this.dev.txWait!(need, timeoutMs);
   }
 

@@ -128,6 +128,12 @@ export interface TunOptions {
   txRingBytes?: number;
   /** How long the transmit thread spins for more before it sleeps, µs (default 20). */
   txSpinUs?: number;
+  /**
+   * Packets are handed to the thread in bursts: at the end of the
+   * JavaScript task that sent them, or as soon as this many bytes wait
+   * (default 16 KiB).
+   */
+  txPublishBytes?: number;
 }
 
 /**
@@ -219,7 +225,15 @@ export class TunDevice {
     this.slabU8 = new Uint8Array(this.slab);
     this.meta = new Uint32Array(2 * batch);
     const env = process.env.TSIP_TUN_TX_THREAD;
-    if (opts.txThread ?? env === '1') this.ring = TxRing.start(dev, layout, { ringBytes: opts.txRingBytes ?? 1 << 20, spinUs: opts.txSpinUs ?? 20 });
+    if (opts.txThread ?? env === '1') {
+      const ring = TxRing.start(dev, layout, { ringBytes: opts.txRingBytes ?? 1 << 20, spinUs: opts.txSpinUs ?? 20 });
+      if (opts.txPublishBytes !== undefined) ring.publishBytes = opts.txPublishBytes;
+      ring.onFlush = () => {
+        if (ring.dropsOrFatalChanged()) this.syncRingCounters();
+        this.counters.txKicks = ring.kicks;
+      };
+      this.ring = ring;
+    }
     opts.shaper?.bind(
       (record) => this.writeRecord(record),
       (record) => this.deliverRecord(record),
@@ -277,6 +291,7 @@ export class TunDevice {
     if (this.closed) return;
     this.closed = true;
     if (this.netif !== null) this.netif.linkUp = false;
+    this.ring?.publish();
     this.dev.close(); // with txThread: writes what is queued, joins the thread
     if (this.ring !== null) this.syncRingCounters();
   }
@@ -290,6 +305,7 @@ export class TunDevice {
   private syncRingCounters(): void {
     const r = this.ring!;
     this.counters.txDrops = this.txDropsSync + r.drops();
+    this.counters.txKicks = r.kicks;
     const fatal = r.fatal();
     if (fatal !== 0 && !this.ringFailed && !this.closed) {
       // The thread stopped (the device went away): as the receive side's
@@ -465,11 +481,11 @@ export class TunDevice {
   }
 
   private commit(ring: TxRing, len: number): void {
-    if (ring.commit()) this.counters.txKicks++;
+    ring.commit();
     const c = this.counters;
+    c.txKicks = ring.kicks;
     c.txPackets++;
     c.txBytes += len - (this.offload ? VNET_HDR_LEN : 0);
-    if (ring.dropsOrFatalChanged()) this.syncRingCounters();
   }
 
   /**
