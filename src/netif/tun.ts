@@ -301,6 +301,11 @@ export class TunDevice {
     return this.ring !== null;
   }
 
+  /** The transmit thread's own counts (packets it wrote, times it was woken, bytes queued), or null without one. */
+  txThreadStats(): { packets: number; wakeups: number; lastErrno: number; queuedBytes: number } | null {
+    return this.ring?.stats() ?? null;
+  }
+
   /** Fold the transmit thread's counters into `counters` (drops); a fatal error reports the device failed. */
   private syncRingCounters(): void {
     const r = this.ring!;
