@@ -437,11 +437,13 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
         while (w < 0 && errno == EINTR);
         if (w < 0) {
           int err = errno;
-          if (err == EBADFD || err == EIO || err == ENODEV || err == EBADF || err == ENXIO) {
+          // The device is gone (detached, removed): stop. EIO (the link is
+          // down) is a drop like any other: it may come up again.
+          if (err == EBADFD || err == ENODEV || err == EBADF || err == ENXIO) {
             Fail(r, err);
             return;
           }
-          // Refused: a full queue (EAGAIN/ENOBUFS) or a packet the kernel rejects (EINVAL): dropped.
+          // Refused: a full queue (EAGAIN/ENOBUFS), the link down (EIO) or a packet the kernel rejects (EINVAL): dropped.
           r->word(ring::DROPS)->fetch_add(1, std::memory_order_relaxed);
           r->word(ring::LAST_ERRNO)->store(static_cast<uint32_t>(err), std::memory_order_relaxed);
         } else {

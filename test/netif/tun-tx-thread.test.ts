@@ -7,10 +7,10 @@
 // deleted here.
 import { describe, expect, test } from 'vitest';
 import { TunDevice } from '../../src/netif/tun.ts';
-import { configureTunLink, createNetns, deleteNetns, netnsExists } from '../../src/netif/tun-ip.ts';
+import { configureTunLink, createNetns, deleteNetns, ip, netnsExists } from '../../src/netif/tun-ip.ts';
 import { Stack } from '../../src/stack/stack.ts';
 import { RealClock } from '../../src/time/real-clock.ts';
-import { generatedSha256, skipReason, skipTun, startTunEnv } from '../support/tun.ts';
+import { generatedSha256, skipReason, skipTun, startTunEnv, waitFor } from '../support/tun.ts';
 
 describe.skipIf(skipTun)('TUN transmit thread', () => {
   for (const offload of [false, true]) {
@@ -44,6 +44,26 @@ describe.skipIf(skipTun)('TUN transmit thread', () => {
     }
   }, 30_000);
 
+  test('the link down: packets are dropped and counted (EIO), the thread lives on; up again: they go out', async () => {
+    const e = startTunEnv({ tun: { txThread: true } });
+    try {
+      ip(['link', 'set', 'tsip0', 'down'], e.ns);
+      for (let k = 0; k < 10; k++) e.stack.ping(e.kernel, 7, k, new Uint8Array(100));
+      expect(await waitFor(() => (e.dev.txThreadStats()?.queuedBytes ?? 1) === 0, 3000)).toBe(true);
+      await new Promise((ok) => setTimeout(ok, 0)); // the end-of-task sync of the thread's counters
+      e.stack.ping(e.kernel, 7, 99, new Uint8Array(100));
+      await new Promise((ok) => setTimeout(ok, 50));
+      expect(e.dev.counters.txDrops).toBeGreaterThanOrEqual(10);
+      expect(e.dev.txThreadStats()!.lastErrno).toBe(5);
+      ip(['link', 'set', 'tsip0', 'up'], e.ns);
+      const r = await e.exec(['ping', '-c', '2', '-i', '0.1', '-W', '2', e.tsip], { timeoutMs: 15_000 });
+      expect(r.code, r.stderr + r.stdout.toString()).toBe(0);
+      expect(e.dev.isClosed).toBe(false);
+    } finally {
+      e.close();
+    }
+  }, 30_000);
+
   test('close with packets queued: they are written, the thread is joined; 40 devices opened and closed in turn', () => {
     const ns = `tsipt-${process.pid}-txq`;
     if (netnsExists(ns)) deleteNetns(ns);
@@ -55,7 +75,7 @@ describe.skipIf(skipTun)('TUN transmit thread', () => {
         const dev = TunDevice.open({ name: 'tsiptxq', netns: ns, txThread: true, txRingBytes: 256 * 1024 });
         try {
           dev.attach(stack, { addr: '10.88.251.2', prefixLength: 30, mtu: 1500 });
-          if (i === 0) configureTunLink({ dev: 'tsiptxq', address: '10.88.251.1/30', mtu: 1500, netns: ns });
+          configureTunLink({ dev: 'tsiptxq', address: '10.88.251.1/30', mtu: 1500, netns: ns });
           // 200 echo requests of 1000 bytes: about 200 KiB into the ring, queued when close() comes.
           for (let k = 0; k < 200; k++) stack.ping('10.88.251.1', 1, k, new Uint8Array(1000));
           expect(dev.counters.txPackets).toBe(200);
