@@ -155,6 +155,7 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
                                           InstanceMethod("startTx", &TunDevice::StartTx),
                                           InstanceMethod("kick", &TunDevice::Kick),
                                           InstanceMethod("txWait", &TunDevice::TxWait),
+                                          InstanceMethod("txInline", &TunDevice::TxInline),
                                           InstanceAccessor("name", &TunDevice::Name, nullptr),
                                           InstanceAccessor("fd", &TunDevice::Fd, nullptr),
                                           InstanceAccessor("vnetHdr", &TunDevice::VnetHdr, nullptr),
@@ -365,7 +366,8 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
       return static_cast<uint32_t>(r->cap) - used;
     };
     // The thread may be asleep with work queued (JavaScript kicks after publishing; be sure).
-    if (r->word(ring::SLEEPING)->exchange(0) == 1) Futex(r->word(ring::SLEEPING), FUTEX_WAKE, 1, nullptr);
+    uint32_t one = 1;
+    if (r->word(ring::SLEEPING)->compare_exchange_strong(one, 0)) Futex(r->word(ring::SLEEPING), FUTEX_WAKE, 1, nullptr);
     for (;;) {
       uint32_t t = r->word(ring::TAIL)->load(std::memory_order_acquire);
       uint32_t f = freeBytes();
@@ -383,18 +385,92 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
     }
   }
 
+  // Write the records in [t, h) in order, moving the tail after each;
+  // returns the new tail, or stops (FATAL set) on a broken ring or a gone
+  // device. Runs on the transmit thread, or on the JavaScript thread in
+  // txInline() while the thread is held asleep (SLEEPING = 2): never both.
+  bool WriteRecords(TxRing* r, uint32_t& t, uint32_t h) {
+    std::atomic<uint32_t>* tail = r->word(ring::TAIL);
+    const uint32_t cap = static_cast<uint32_t>(r->cap);
+    const uint32_t mask = cap - 1;
+    uint8_t* data = r->data();
+    uint32_t packets = 0;
+    bool ok = true;
+    while (t != h) {
+      uint32_t pos = t & mask;
+      if (cap - pos < 8) {  // positions are 8-aligned: cannot happen unless JavaScript broke the format
+        Fail(r, EPROTO);
+        ok = false;
+        break;
+      }
+      uint32_t len;
+      std::memcpy(&len, data + pos, 4);
+      if (len == ring::WRAP) {
+        t += cap - pos;
+        continue;
+      }
+      if (len > cap - pos - 4 || static_cast<uint32_t>(h - t) < 4 + len) {
+        Fail(r, EPROTO);
+        ok = false;
+        break;
+      }
+      ssize_t w;
+      do w = ::write(fd_, data + pos + 4, len);
+      while (w < 0 && errno == EINTR);
+      if (w < 0) {
+        int err = errno;
+        // The device is gone (detached, removed): stop. EIO (the link is
+        // down) is a drop like any other: it may come up again.
+        if (err == EBADFD || err == ENODEV || err == EBADF || err == ENXIO) {
+          Fail(r, err);
+          ok = false;
+          break;
+        }
+        // Refused: a full queue (EAGAIN/ENOBUFS), the link down (EIO) or a packet the kernel rejects (EINVAL): dropped.
+        r->word(ring::DROPS)->fetch_add(1, std::memory_order_relaxed);
+        r->word(ring::LAST_ERRNO)->store(static_cast<uint32_t>(err), std::memory_order_relaxed);
+      } else {
+        packets++;
+      }
+      t += (4 + len + 7) & ~7u;
+      tail->store(t, std::memory_order_seq_cst);
+      uint32_t want = r->word(ring::WANT)->load(std::memory_order_seq_cst);
+      if (want != 0 && cap - static_cast<uint32_t>(h - t) >= want) {
+        r->word(ring::WANT)->store(0, std::memory_order_relaxed);
+        Futex(tail, FUTEX_WAKE, 1, nullptr);
+      }
+    }
+    r->word(ring::PACKETS)->fetch_add(packets, std::memory_order_relaxed);
+    // Anyone waiting for space while we saw h: free space only grows, let them recheck.
+    if (r->word(ring::WANT)->load(std::memory_order_seq_cst) != 0) {
+      r->word(ring::WANT)->store(0, std::memory_order_relaxed);
+      Futex(tail, FUTEX_WAKE, 1, nullptr);
+    }
+    return ok;
+  }
+
+  // txInline(): JavaScript holds the sleeping thread (it moved SLEEPING from
+  // 1 to 2) and writes what is published itself, on its own thread: for a
+  // packet or two the thread's wake-up would cost more than the write.
+  Napi::Value TxInline(const Napi::CallbackInfo& info) {
+    TxRing* r = tx_;
+    if (r == nullptr || r->word(ring::SLEEPING)->load() != 2 || r->word(ring::FATAL)->load() != 0) return info.Env().Undefined();
+    uint32_t t = r->word(ring::TAIL)->load(std::memory_order_seq_cst);
+    uint32_t h = r->word(ring::HEAD)->load(std::memory_order_seq_cst);
+    WriteRecords(r, t, h);
+    return info.Env().Undefined();
+  }
+
   // The transmit thread: write every published record, in order; sleep
-  // (after spinning spinNs_) when there is none. On stop it writes what is
-  // queued, then returns.
+  // (after spinning spinNs_) when there is none. SLEEPING: 0 awake, 1
+  // asleep (JavaScript wakes it by moving 1 to 0 and kick()), 2 asleep and
+  // held by JavaScript writing inline (it moves it back to 1). On stop it
+  // writes what is queued, then returns.
   void TxLoop(TxRing* r) {
     std::atomic<uint32_t>* head = r->word(ring::HEAD);
     std::atomic<uint32_t>* tail = r->word(ring::TAIL);
     std::atomic<uint32_t>* sleeping = r->word(ring::SLEEPING);
-    const uint32_t cap = static_cast<uint32_t>(r->cap);
-    const uint32_t mask = cap - 1;
-    uint8_t* data = r->data();
     uint32_t t = tail->load();
-    uint32_t packets = 0;
     for (;;) {
       uint32_t h = head->load(std::memory_order_acquire);
       if (h == t) {
@@ -402,69 +478,32 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
         // Nothing queued: spin a little (JavaScript usually sends in bursts), then sleep.
         uint64_t until = spinNs_ > 0 ? NowNs() + spinNs_ : 0;
         unsigned n = 0;
-        while ((h = head->load(std::memory_order_acquire)) == t && !txStop_.load(std::memory_order_relaxed)) {
+        while (spinNs_ > 0 && (h = head->load(std::memory_order_acquire)) == t && !txStop_.load(std::memory_order_relaxed)) {
           CpuRelax();
           if ((++n & 63) == 0 && NowNs() >= until) break;
         }
         if (h != t) continue;
         sleeping->store(1, std::memory_order_seq_cst);
-        h = head->load(std::memory_order_seq_cst);
-        if (h == t && !txStop_.load(std::memory_order_seq_cst)) {
-          Futex(sleeping, FUTEX_WAIT, 1, nullptr);
-          r->word(ring::WAKEUPS)->fetch_add(1, std::memory_order_relaxed);
+        bool slept = false;
+        for (;;) {
+          uint32_t v = sleeping->load(std::memory_order_seq_cst);
+          if (v == 0) break;  // kicked (or stopped)
+          t = tail->load(std::memory_order_seq_cst);
+          h = head->load(std::memory_order_seq_cst);
+          if (v == 1 && (h != t || txStop_.load(std::memory_order_seq_cst))) {
+            // Work we saw ourselves: take the ring back, unless JavaScript just took it.
+            if (sleeping->compare_exchange_strong(v, 0, std::memory_order_seq_cst)) break;
+            continue;
+          }
+          Futex(sleeping, FUTEX_WAIT, v, nullptr);  // v = 1: idle; v = 2: JavaScript writes inline
+          slept = true;
         }
-        sleeping->store(0, std::memory_order_relaxed);
+        if (slept) r->word(ring::WAKEUPS)->fetch_add(1, std::memory_order_relaxed);
+        t = tail->load(std::memory_order_seq_cst);  // JavaScript may have written some inline
         continue;
       }
-      while (t != h) {
-        uint32_t pos = t & mask;
-        if (cap - pos < 8) {  // positions are 8-aligned: cannot happen unless JavaScript broke the format
-          Fail(r, EPROTO);
-          return;
-        }
-        uint32_t len;
-        std::memcpy(&len, data + pos, 4);
-        if (len == ring::WRAP) {
-          t += cap - pos;
-          continue;
-        }
-        if (len > cap - pos - 4 || static_cast<uint32_t>(h - t) < 4 + len) {
-          Fail(r, EPROTO);
-          return;
-        }
-        ssize_t w;
-        do w = ::write(fd_, data + pos + 4, len);
-        while (w < 0 && errno == EINTR);
-        if (w < 0) {
-          int err = errno;
-          // The device is gone (detached, removed): stop. EIO (the link is
-          // down) is a drop like any other: it may come up again.
-          if (err == EBADFD || err == ENODEV || err == EBADF || err == ENXIO) {
-            Fail(r, err);
-            return;
-          }
-          // Refused: a full queue (EAGAIN/ENOBUFS), the link down (EIO) or a packet the kernel rejects (EINVAL): dropped.
-          r->word(ring::DROPS)->fetch_add(1, std::memory_order_relaxed);
-          r->word(ring::LAST_ERRNO)->store(static_cast<uint32_t>(err), std::memory_order_relaxed);
-        } else {
-          packets++;
-        }
-        t += (4 + len + 7) & ~7u;
-        tail->store(t, std::memory_order_seq_cst);
-        uint32_t want = r->word(ring::WANT)->load(std::memory_order_seq_cst);
-        if (want != 0 && cap - static_cast<uint32_t>(h - t) >= want) {
-          r->word(ring::WANT)->store(0, std::memory_order_relaxed);
-          Futex(tail, FUTEX_WAKE, 1, nullptr);
-        }
-      }
-      r->word(ring::PACKETS)->store(packets, std::memory_order_relaxed);
-      // Anyone waiting for space while we saw h: free space only grows, let them recheck.
-      if (r->word(ring::WANT)->load(std::memory_order_seq_cst) != 0) {
-        r->word(ring::WANT)->store(0, std::memory_order_relaxed);
-        Futex(tail, FUTEX_WAKE, 1, nullptr);
-      }
+      if (!WriteRecords(r, t, h)) return;
     }
-    r->word(ring::PACKETS)->store(packets, std::memory_order_relaxed);
   }
 
   void Fail(TxRing* r, int err) {

@@ -8,7 +8,8 @@
 //
 // Publishing is one Atomics.store of head per burst of packets (see
 // commit); the N-API is called only to wake the thread when it said it
-// sleeps (kick) and to wait while the ring is full (txWait).
+// sleeps (kick), to write a burst of one or two packets that finds it
+// asleep (txInline), and to wait while the ring is full (txWait).
 
 /** Word indices of the control area, as the addon exports them (TX_RING). */
 export interface RingLayout {
@@ -28,6 +29,7 @@ interface RingDevice {
   startTx?(o: { ringBytes: number; spinUs: number }): ArrayBuffer;
   kick?(): void;
   txWait?(freeBytes: number, timeoutMs: number): number;
+  txInline?(): void;
 }
 
 const WRAP = 0xffffffff;
@@ -61,6 +63,7 @@ export class TxRing {
     this.u32 = new Uint32Array(mem, L.ctrlBytes, this.cap / 4);
     this.head = Atomics.load(this.ctrl, L.head) >>> 0;
     this.published = this.head;
+    this.inline = typeof dev.txInline === 'function';
   }
 
   /** Start the device's transmit thread; throws when the addon has none. */
@@ -103,6 +106,7 @@ export class TxRing {
     this.u32[pos >>> 2] = this.pendingLen;
     this.head = (this.head + ((4 + this.pendingLen + 7) & ~7)) >>> 0;
     this.pendingPos = -1;
+    this.pendingRecords++;
     if (((this.head - this.published) >>> 0) >= this.publishBytes) this.publish();
     else if (!this.flushQueued) {
       this.flushQueued = true;
@@ -110,20 +114,40 @@ export class TxRing {
     }
   }
 
-  /** Make every committed record visible to the thread, waking it if it sleeps; true when it had to be woken. */
-  publish(): boolean {
-    if (this.head === this.published) return false;
+  /**
+   * Make every committed record visible to the thread, waking it if it
+   * sleeps. A burst of at most inlineRecords records while the thread
+   * sleeps is written here instead (txInline, the thread held asleep):
+   * for a packet or two, waking a thread costs more than the write, and a
+   * request/response exchange keeps the latency of a direct write.
+   */
+  publish(): void {
+    if (this.head === this.published) return;
+    const records = this.pendingRecords;
+    this.pendingRecords = 0;
     this.published = this.head;
     const c = this.ctrl;
-    Atomics.store(c, this.L.head, this.head | 0);
-    if (Atomics.load(c, this.L.sleeping) === 1) {
-      Atomics.store(c, this.L.sleeping, 0);
+    const L = this.L;
+    if (records <= this.inlineRecords && this.inline && Atomics.compareExchange(c, L.sleeping, 1, 2) === 1) {
+      Atomics.store(c, L.head, this.head | 0);
+      this.dev.txInline!();
+      Atomics.store(c, L.sleeping, 1);
+      this.inlined += records;
+      return;
+    }
+    Atomics.store(c, L.head, this.head | 0);
+    if (Atomics.load(c, L.sleeping) === 1 && Atomics.compareExchange(c, L.sleeping, 1, 0) === 1) {
       this.dev.kick!();
       this.kicks++;
-      return true;
     }
-    return false;
   }
+
+  /** Bursts of at most this many records find the thread asleep are written inline (default 2; 0: never). */
+  inlineRecords = 2;
+  /** Records written inline so far. */
+  inlined = 0;
+  private pendingRecords = 0;
+  private readonly inline: boolean;
 
   /** Bytes committed but not yet published at which commit() publishes at once. */
   publishBytes = 16 * 1024;

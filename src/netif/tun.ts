@@ -35,6 +35,8 @@ interface AddonDevice {
   kick?(): void;
   /** Wait (blocking) until the ring has this many bytes free; free bytes. */
   txWait?(freeBytes: number, timeoutMs: number): number;
+  /** Write the published records on this thread (the transmit thread held asleep). */
+  txInline?(): void;
 }
 
 interface Addon {
@@ -134,6 +136,13 @@ export interface TunOptions {
    * (default 16 KiB).
    */
   txPublishBytes?: number;
+  /**
+   * A burst of at most this many packets that finds the transmit thread
+   * asleep is written directly, on the JavaScript thread (default 2; 0:
+   * always through the thread): a request/response exchange keeps the
+   * cost and latency of a direct write, bulk transfers go to the thread.
+   */
+  txInlineRecords?: number;
 }
 
 /**
@@ -188,12 +197,14 @@ export interface TunCounters {
   txKicks: number;
   /** With txThread: times the ring was full and the JavaScript thread waited for room. */
   txWaits: number;
+  /** With txThread: packets written directly (short bursts that found the thread asleep). */
+  txInline: number;
 }
 
 export class TunDevice {
   readonly name: string;
   readonly offload: boolean;
-  readonly counters: TunCounters = { rxPackets: 0, rxBytes: 0, rxBatches: 0, rxGso: 0, rxCsumPartial: 0, rxDrops: 0, rxNoMem: 0, rxFiltered: 0, txPackets: 0, txBytes: 0, txGso: 0, txDrops: 0, txFiltered: 0, txKicks: 0, txWaits: 0 };
+  readonly counters: TunCounters = { rxPackets: 0, rxBytes: 0, rxBatches: 0, rxGso: 0, rxCsumPartial: 0, rxDrops: 0, rxNoMem: 0, rxFiltered: 0, txPackets: 0, txBytes: 0, txGso: 0, txDrops: 0, txFiltered: 0, txKicks: 0, txWaits: 0, txInline: 0 };
   private readonly dev: AddonDevice;
   private readonly slab: ArrayBuffer;
   private readonly slabU8: Uint8Array;
@@ -228,9 +239,11 @@ export class TunDevice {
     if (opts.txThread ?? env === '1') {
       const ring = TxRing.start(dev, layout, { ringBytes: opts.txRingBytes ?? 1 << 20, spinUs: opts.txSpinUs ?? 20 });
       if (opts.txPublishBytes !== undefined) ring.publishBytes = opts.txPublishBytes;
+      if (opts.txInlineRecords !== undefined) ring.inlineRecords = opts.txInlineRecords;
       ring.onFlush = () => {
         if (ring.dropsOrFatalChanged()) this.syncRingCounters();
         this.counters.txKicks = ring.kicks;
+        this.counters.txInline = ring.inlined;
       };
       this.ring = ring;
     }
@@ -311,6 +324,7 @@ export class TunDevice {
     const r = this.ring!;
     this.counters.txDrops = this.txDropsSync + r.drops();
     this.counters.txKicks = r.kicks;
+    this.counters.txInline = r.inlined;
     const fatal = r.fatal();
     if (fatal !== 0 && !this.ringFailed && !this.closed) {
       // The thread stopped (the device went away): as the receive side's

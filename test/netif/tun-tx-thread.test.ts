@@ -32,13 +32,31 @@ describe.skipIf(skipTun)('TUN transmit thread', () => {
     }, 60_000);
   }
 
-  test('ping: single small packets wake the sleeping thread (kicks counted), replies come back', async () => {
-    const e = startTunEnv({ tun: { txThread: true, txSpinUs: 0 } });
+  test('ping, through the thread (txInlineRecords 0): single small packets wake it (kicks counted), replies come back', async () => {
+    const e = startTunEnv({ tun: { txThread: true, txSpinUs: 0, txInlineRecords: 0 } });
     try {
       const r = await e.exec(['ping', '-c', '5', '-i', '0.05', '-W', '2', e.tsip], { timeoutMs: 15_000 });
       expect(r.code, r.stderr + r.stdout.toString()).toBe(0);
       expect(r.stdout.toString()).toMatch(/5 received/);
       expect(e.dev.counters.txKicks).toBeGreaterThan(0);
+      expect(e.dev.counters.txInline).toBe(0);
+    } finally {
+      e.close();
+    }
+  }, 30_000);
+
+  test('ping, by default: each reply finds the thread asleep and is written inline; then a download goes through the thread', async () => {
+    const e = startTunEnv({ tun: { txThread: true, txSpinUs: 0 } });
+    try {
+      const r = await e.exec(['ping', '-c', '5', '-i', '0.05', '-W', '2', e.tsip], { timeoutMs: 15_000 });
+      expect(r.code, r.stderr + r.stdout.toString()).toBe(0);
+      expect(e.dev.counters.txInline).toBeGreaterThanOrEqual(5);
+      const n = 5_000_000;
+      const d = await e.sh(`curl -s -S -m 20 http://${e.tsip}/bytes/${n} | sha256sum`, { timeoutMs: 25_000 });
+      expect(d.stdout.toString().split(' ')[0], d.stderr).toBe(generatedSha256(n));
+      const st = e.dev.txThreadStats()!;
+      expect(st.packets).toBe(e.dev.counters.txPackets);
+      expect(e.dev.counters.txInline).toBeLessThan(e.dev.counters.txPackets / 2);
     } finally {
       e.close();
     }
