@@ -31,6 +31,8 @@ export interface UpOptions {
   addr6?: string | null;
   mtu: number;
   offload: boolean;
+  /** Write packets from the TUN addon's native transmit thread (TunOptions.txThread). */
+  txThread?: boolean;
   pcap?: string;
   /** Seconds to serve (any length: timers are chained); undefined = until Ctrl-C. */
   duration?: number;
@@ -150,6 +152,7 @@ export async function up(o: UpOptions): Promise<number> {
       name: o.dev,
       ...(ns !== null ? { netns: ns } : {}),
       offload: o.offload,
+      ...(o.txThread ? { txThread: true } : {}),
       ...(faults !== null ? { shaper: faults } : {}),
       ...(pcap ? { tap: (_dir: 'in' | 'out', bytes: Uint8Array) => pcap.write(Date.now(), bytes) } : {}),
       onError: (e) => {
