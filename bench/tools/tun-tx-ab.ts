@@ -5,7 +5,8 @@
 // the anchor. Optionally strace -c -f on the tsip servers during one
 // transfer each (syscalls per MB).
 //
-//   npx tsx bench/tools/tun-tx-ab.ts [BYTES] [REPS] [--strace] [--offload] [--no-lwip] [--modes=off,on,on:SPIN_US:PUBLISH_BYTES] [--cpu-prof=DIR]
+//   npx tsx bench/tools/tun-tx-ab.ts [BYTES] [REPS] [--strace] [--offload] [--no-lwip] [--modes=off,on,on:SPIN_US:PUBLISH_BYTES] [--cpu-prof=DIR] [--test=bulk|pingpong|pingpong-pinned|connrate|connrate-pinned]
+//   (with --test other than bulk the figures are operations/s and server CPU µs per operation)
 //
 // Every namespace and process is the run's own (BenchNet), removed at exit.
 import { spawn } from 'node:child_process';
@@ -14,7 +15,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildAnchorPrograms } from '../cbuild.ts';
 import { BenchNet, type Child, procCpuSeconds, stats3 } from '../netns.ts';
-import { configureTunLink } from '../../src/netif/tun-ip.ts';
+import { configureTunLink, run } from '../../src/netif/tun-ip.ts';
 
 const args = process.argv.slice(2);
 const nums = args.filter((a) => /^\d+$/.test(a)).map(Number);
@@ -24,6 +25,8 @@ const STRACE = args.includes('--strace');
 const OFFLOAD = args.includes('--offload');
 const LWIP = !args.includes('--no-lwip');
 const PROF = args.find((a) => a.startsWith('--cpu-prof='))?.slice(11);
+/** --test=pingpong|pingpong-pinned|connrate: a transaction test instead of bulk (rate = operations/s). */
+const TEST = args.find((a) => a.startsWith('--test='))?.slice(7) ?? 'bulk';
 const MODES = (args.find((a) => a.startsWith('--modes='))?.slice(8) ?? 'off,on').split(',');
 const here = path.dirname(fileURLToPath(import.meta.url));
 const bins = buildAnchorPrograms();
@@ -68,6 +71,17 @@ try {
   const once = async (s: Srv, n: number): Promise<{ gbps: number; cpuPerGB: number }> => {
     const cpu0 = procCpuSeconds(s.proc.pid);
     const th0 = threadCpu(s.proc.pid);
+    if (TEST !== 'bulk') {
+      const pinned = TEST.endsWith('-pinned');
+      run(['taskset', '-a', '-p', '-c', pinned ? '0' : '0-1', String(s.proc.pid)]);
+      const prog = TEST.startsWith('pingpong') ? bins.pingpong : bins.connrate;
+      const argv = [prog, s.addr, '7', String(TEST.startsWith('pingpong') ? 30000 : 3000), '3'];
+      const c = net.spawnIn(s.ns, pinned ? ['taskset', '-c', '0', ...argv] : argv);
+      const line = await c.line(60_000);
+      await c.done;
+      const r = JSON.parse(line) as { ops: number; n: number };
+      return { gbps: r.ops, cpuPerGB: (procCpuSeconds(s.proc.pid) - cpu0) / r.n * 1e6 };
+    }
     const c = net.spawnIn(s.ns, [bins['bulk-recv'], s.addr, '19', String(n), '20']);
     const line = await c.line(60_000);
     await c.done;
