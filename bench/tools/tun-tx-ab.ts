@@ -104,17 +104,26 @@ try {
     console.log(`${''.padEnd(20)} per thread, CPU s/GB (median): ${per.join(', ')}`);
   }
   if (STRACE) {
+    // strace -c on the JavaScript thread (the process's main thread) and, apart, on the transmit thread.
     for (const s of servers.filter((x) => x.id.startsWith('tsip'))) {
-      const st = spawn('strace', ['-c', '-f', '-p', String(s.proc.pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
-      let out = '';
-      st.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      const tids = readdirSync(`/proc/${s.proc.pid}/task`).filter((t) => t === String(s.proc.pid) || readFileSync(`/proc/${s.proc.pid}/task/${t}/comm`, 'utf8').trim() === 'tsip-tun-tx');
+      const traces = tids.map((tid) => {
+        const st = spawn('strace', ['-c', '-p', tid], { stdio: ['ignore', 'ignore', 'pipe'] });
+        let out = '';
+        st.stderr.on('data', (d: Buffer) => (out += d.toString()));
+        return { tid, st, out: () => out, closed: new Promise((ok) => st.on('close', ok)) };
+      });
       await new Promise((ok) => setTimeout(ok, 1000));
       const r = await once(s, BYTES);
-      process.kill(st.pid!, 'SIGINT');
-      await new Promise((ok) => st.on('close', ok));
-      const total = /(\d+)\s+(\d+)?\s*total/.exec(out);
-      console.log(`--- strace -c -f on ${s.id} (${BYTES / 1e6} MB at ${r.gbps.toFixed(3)} Gbit/s under strace) ---\n${out.trim()}`);
-      if (total) console.log(`syscalls per MB: ${(Number(total[1]) / (BYTES / 1e6)).toFixed(1)}`);
+      for (const t of traces) process.kill(t.st.pid!, 'SIGINT');
+      for (const t of traces) {
+        await t.closed;
+        const what = t.tid === String(s.proc.pid) ? 'JavaScript (main) thread' : 'tsip-tun-tx thread';
+        const body = t.out().split('\n').filter((l) => !/attached|detached/.test(l)).join('\n').trim();
+        const total = /(\d+)\s+(\d+\s+)?total/.exec(body);
+        console.log(`--- strace -c -p ${t.tid} (${what}) of ${s.id}, ${BYTES / 1e6} MB at ${r.gbps.toFixed(3)} Gbit/s under strace ---\n${body}`);
+        if (total) console.log(`${what}: syscalls per MB ${(Number(total[1]) / (BYTES / 1e6)).toFixed(1)}`);
+      }
     }
   }
   for (const s of servers) s.proc.proc.kill('SIGTERM');

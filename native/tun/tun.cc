@@ -619,7 +619,7 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
   TxRing* tx_ = nullptr;
   std::thread txThread_;
   std::atomic<bool> txStop_{false};
-  uint64_t spinNs_ = 20000;
+  uint64_t spinNs_ = 0;
 };
 
 Napi::Object InitAll(Napi::Env env, Napi::Object exports) { return TunDevice::Init(env, exports); }

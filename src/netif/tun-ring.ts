@@ -116,19 +116,20 @@ export class TxRing {
 
   /**
    * Make every committed record visible to the thread, waking it if it
-   * sleeps. A burst of at most inlineRecords records while the thread
-   * sleeps is written here instead (txInline, the thread held asleep):
+   * sleeps. A burst of at most inlineRecords records (and inlineBytes)
+   * while the thread sleeps is written here instead (txInline, the thread held asleep):
    * for a packet or two, waking a thread costs more than the write, and a
    * request/response exchange keeps the latency of a direct write.
    */
   publish(): void {
     if (this.head === this.published) return;
     const records = this.pendingRecords;
+    const bytes = (this.head - this.published) >>> 0;
     this.pendingRecords = 0;
     this.published = this.head;
     const c = this.ctrl;
     const L = this.L;
-    if (records <= this.inlineRecords && this.inline && Atomics.compareExchange(c, L.sleeping, 1, 2) === 1) {
+    if (records <= this.inlineRecords && bytes <= this.inlineBytes && this.inline && Atomics.compareExchange(c, L.sleeping, 1, 2) === 1) {
       Atomics.store(c, L.head, this.head | 0);
       this.dev.txInline!();
       Atomics.store(c, L.sleeping, 1);
@@ -142,8 +143,10 @@ export class TxRing {
     }
   }
 
-  /** Bursts of at most this many records find the thread asleep are written inline (default 2; 0: never). */
+  /** Bursts of at most this many records find the thread asleep are written inline (default 2; 0: never)... */
   inlineRecords = 2;
+  /** ...when they hold at most this many bytes (ring format included): a 64 KiB super-segment goes to the thread. */
+  inlineBytes = 4096;
   /** Records written inline so far. */
   inlined = 0;
   private pendingRecords = 0;
