@@ -238,7 +238,12 @@ export class TunDevice {
     this.meta = new Uint32Array(2 * batch);
     const env = process.env.TSIP_TUN_TX_THREAD;
     if (opts.txThread ?? env === '1') {
-      const ring = TxRing.start(dev, layout, { ringBytes: opts.txRingBytes ?? 1 << 20, spinUs: opts.txSpinUs ?? 0 });
+      let ring: TxRing;
+      try {
+        ring = TxRing.start(dev, layout, { ringBytes: opts.txRingBytes ?? 1 << 20, spinUs: opts.txSpinUs ?? 0 });
+      } catch (e) {
+        throw new TunError(`TUN device ${this.name}: ${(e as Error).message}`);
+      }
       if (opts.txPublishBytes !== undefined) ring.publishBytes = opts.txPublishBytes;
       if (opts.txInlineRecords !== undefined) ring.inlineRecords = opts.txInlineRecords;
       ring.onFlush = () => {
