@@ -117,9 +117,10 @@ export class TxRing {
   /**
    * Make every committed record visible to the thread, waking it if it
    * sleeps. A burst of at most inlineRecords records (and inlineBytes)
-   * while the thread sleeps is written here instead (txInline, the thread held asleep):
-   * for a packet or two, waking a thread costs more than the write, and a
-   * request/response exchange keeps the latency of a direct write.
+   * that finds the thread asleep is written here instead (txInline, the
+   * thread held asleep): for a packet or two, waking a thread costs more
+   * than the write, and a request/response exchange keeps the latency of
+   * a direct write.
    */
   publish(): void {
     if (this.head === this.published) return;
@@ -143,7 +144,7 @@ export class TxRing {
     }
   }
 
-  /** Bursts of at most this many records find the thread asleep are written inline (default 2; 0: never)... */
+  /** Bursts of at most this many records that find the thread asleep are written inline (default 2; 0: never)... */
   inlineRecords = 2;
   /** ...when they hold at most this many bytes (ring format included): a 64 KiB super-segment goes to the thread. */
   inlineBytes = 4096;
