@@ -31,7 +31,7 @@ export interface UpOptions {
   addr6?: string | null;
   mtu: number;
   offload: boolean;
-  /** Write packets from the TUN addon's native transmit thread (TunOptions.txThread). */
+  /** false: write packets from the JavaScript thread, not the TUN addon's transmit thread (TunOptions.txThread; default on). */
   txThread?: boolean;
   pcap?: string;
   /** Seconds to serve (any length: timers are chained); undefined = until Ctrl-C. */
@@ -152,7 +152,7 @@ export async function up(o: UpOptions): Promise<number> {
       name: o.dev,
       ...(ns !== null ? { netns: ns } : {}),
       offload: o.offload,
-      ...(o.txThread ? { txThread: true } : {}),
+      ...(o.txThread !== undefined ? { txThread: o.txThread } : {}),
       ...(faults !== null ? { shaper: faults } : {}),
       ...(pcap ? { tap: (_dir: 'in' | 'out', bytes: Uint8Array) => pcap.write(Date.now(), bytes) } : {}),
       onError: (e) => {

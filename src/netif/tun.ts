@@ -119,11 +119,12 @@ export interface TunOptions {
   /** The device failed while running (removed, I/O error). */
   onError?: (err: TunError) => void;
   /**
-   * Write packets from a native thread (default: off, or env
-   * TSIP_TUN_TX_THREAD=1): they are copied into a ring the thread
-   * drains, with no N-API call per packet. While the ring is full the
-   * JavaScript thread waits for room (as a blocking write would). Needs
-   * an addon built from this version; a TunError says so otherwise.
+   * Write packets from a native thread (default: on; off with false or
+   * env TSIP_TUN_TX_THREAD=0): they are copied into a ring the thread
+   * drains, with no N-API call per packet, and the kernel's receive path
+   * that a TUN write runs inline runs on that thread. While the ring is
+   * full the JavaScript thread waits for room (as a blocking write
+   * would). true with an addon older than the thread: a TunError.
    */
   txThread?: boolean;
   /** Transmit ring size in bytes, rounded up to a power of two (default 1 MiB). */
@@ -236,8 +237,12 @@ export class TunDevice {
     this.slab = new ArrayBuffer(budget + (65536 + 16));
     this.slabU8 = new Uint8Array(this.slab);
     this.meta = new Uint32Array(2 * batch);
+    // On by default (env TSIP_TUN_TX_THREAD=0 or txThread: false: direct
+    // writes); by default only where the addon has the thread (an older
+    // addon named by TSIP_TUN_ADDON writes directly), on request always.
     const env = process.env.TSIP_TUN_TX_THREAD;
-    if (opts.txThread ?? env === '1') {
+    const want = opts.txThread ?? (env === undefined || env === '' ? null : env !== '0');
+    if (want === true || (want === null && layout !== undefined && typeof dev.startTx === 'function')) {
       let ring: TxRing;
       try {
         ring = TxRing.start(dev, layout, { ringBytes: opts.txRingBytes ?? 1 << 20, spinUs: opts.txSpinUs ?? 0 });
