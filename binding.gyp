@@ -7,7 +7,8 @@
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions"],
-      "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra"],
+      "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra", "-pthread"],
+      "ldflags": ["-pthread"],
       "conditions": [["OS!='linux'", {"sources!": ["native/tun/tun.cc"]}]]
     }
   ]

@@ -22,7 +22,10 @@ if (ns === undefined || tsip === undefined || kernel === undefined || prefix ===
 }
 const clock = new RealClock();
 const stack = new Stack({ name: 'tsip', clock, rng: 1 });
-const dev = TunDevice.open({ name: 'tsip0', netns: ns, offload: mode === 'offload' });
+// TSIP_TUN_TX_THREAD=1|0: the TUN transmit thread on or off (unset: the device's default);
+// TSIP_TUN_TX_SPIN_US, TSIP_TUN_TX_PUBLISH_BYTES, TSIP_TUN_TX_INLINE: its tuning (TunOptions txSpinUs, txPublishBytes, txInlineRecords).
+const txEnv = process.env.TSIP_TUN_TX_THREAD;
+const dev = TunDevice.open({ name: 'tsip0', netns: ns, offload: mode === 'offload', ...(txEnv === '1' || txEnv === '0' ? { txThread: txEnv === '1' } : {}), ...(process.env.TSIP_TUN_TX_SPIN_US ? { txSpinUs: Number(process.env.TSIP_TUN_TX_SPIN_US) } : {}), ...(process.env.TSIP_TUN_TX_PUBLISH_BYTES ? { txPublishBytes: Number(process.env.TSIP_TUN_TX_PUBLISH_BYTES) } : {}), ...(process.env.TSIP_TUN_TX_INLINE ? { txInlineRecords: Number(process.env.TSIP_TUN_TX_INLINE) } : {}) });
 dev.attach(stack, { addr: tsip, prefixLength: Number(prefix), mtu: 1500 });
 configureTunLink({ dev: dev.name, address: `${kernel}/${prefix}`, mtu: 1500, netns: ns });
 const services = startServices(stack);
@@ -32,7 +35,7 @@ const close = (): void => {
   closed = true;
   const c = dev.counters;
   const tc = stack.tcp.counters;
-  console.error(`tsip-server: TUN rx ${c.rxPackets} tx ${c.txPackets} drops rx ${c.rxDrops} tx ${c.txDrops}; TCP in ${tc.inSegs} out ${tc.outSegs} retransmitted ${tc.retransSegs}`);
+  console.error(`tsip-server: TUN rx ${c.rxPackets} tx ${c.txPackets} drops rx ${c.rxDrops} tx ${c.txDrops}, rx batches ${c.rxBatches}${dev.txThread ? `, tx thread: kicks ${c.txKicks} waits ${c.txWaits} inline ${c.txInline}` : ''}; TCP in ${tc.inSegs} out ${tc.outSegs} retransmitted ${tc.retransSegs}`);
   services.stop();
   dev.close();
   stack.close();

@@ -8,18 +8,34 @@
 // - optionally IFF_VNET_HDR with TUNSETOFFLOAD (checksum + TSO4/6): every
 //   packet then starts with a 10-byte virtio_net_hdr. Offload is refused
 //   without the header (the kernel would send unmarked partial checksums).
+// - optionally a transmit thread (startTx): JavaScript copies packets into
+//   a ring in memory this addon owns (handed to JavaScript as an external
+//   ArrayBuffer) and publishes them by moving a head index (Atomics); a
+//   native thread write(2)s them to the device and moves the tail. A TUN
+//   write runs the kernel's receive path inline (IP, TCP, the socket
+//   wake-up), so this takes that work off the JavaScript thread, with no
+//   N-API call per packet: JavaScript calls kick() only when the thread
+//   said it is going to sleep, and txWait() only when the ring is full.
 #include <napi.h>
 #include <uv.h>
 
+#include <atomic>
 #include <cerrno>
+#include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
+#include <pthread.h>
 #include <sched.h>
 #include <string>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
+#include <thread>
 #include <unistd.h>
 
 namespace {
@@ -34,6 +50,61 @@ Napi::Error ErrnoError(Napi::Env env, const char* what, int err) {
   e.Set("errno", Napi::Number::New(env, err));
   e.Set("syscall", Napi::String::New(env, what));
   return e;
+}
+
+
+// ---------------------------------------------------------------------------
+// The transmit ring. One block of memory: a control area of CTRL_BYTES
+// (32-bit words, each side's hot word on a cache line of its own), then
+// `cap` bytes of records (cap a power of two). A record at byte position
+// pos (8-aligned) is a little-endian u32 length followed by that many bytes
+// (the packet, with its vnet header when the device has one), padded to 8;
+// the length WRAP means "the rest of the ring is unused, go on at 0".
+// head and tail are byte counts modulo 2^32 (positions are count & (cap-1)):
+// JavaScript alone writes head, the thread alone writes tail.
+namespace ring {
+constexpr size_t CTRL_BYTES = 256;
+constexpr int HEAD = 0;       // JS: bytes published
+constexpr int TAIL = 16;      // thread: bytes consumed
+constexpr int SLEEPING = 32;  // thread: 1 = asleep or about to be (JS: kick)
+constexpr int WANT = 33;      // JS: free bytes it waits for in txWait (0: not waiting)
+constexpr int DROPS = 34;     // thread: packets the kernel refused (EAGAIN/ENOBUFS/EINVAL...)
+constexpr int FATAL = 35;     // thread: errno that stopped it (device gone), 0 while running
+constexpr int LAST_ERRNO = 36;  // thread: errno of the last refused packet
+constexpr int PACKETS = 48;   // thread: packets written (a line of its own: updated per burst)
+constexpr int WAKEUPS = 49;   // thread: times it slept and was woken
+constexpr uint32_t WRAP = 0xFFFFFFFFu;
+}  // namespace ring
+
+struct TxRing {
+  std::atomic<int> refs{1};
+  uint8_t* mem = nullptr;
+  size_t cap = 0;
+  ~TxRing() { std::free(mem); }
+  std::atomic<uint32_t>* word(int i) { return reinterpret_cast<std::atomic<uint32_t>*>(mem + 4 * i); }
+  uint8_t* data() { return mem + ring::CTRL_BYTES; }
+  void Release() {
+    if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+};
+static_assert(sizeof(std::atomic<uint32_t>) == 4, "lock-free 32-bit atomics");
+
+long Futex(std::atomic<uint32_t>* addr, int op, uint32_t val, const struct timespec* timeout) {
+  return syscall(SYS_futex, reinterpret_cast<uint32_t*>(addr), op | FUTEX_PRIVATE_FLAG, val, timeout, nullptr, 0);
+}
+
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+inline uint64_t NowNs() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
 
 // Enter the network namespace at `path` for the lifetime of this object.
@@ -81,12 +152,28 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
                                           InstanceMethod("write", &TunDevice::Write),
                                           InstanceMethod("writeBatch", &TunDevice::WriteBatch),
                                           InstanceMethod("close", &TunDevice::Close),
+                                          InstanceMethod("startTx", &TunDevice::StartTx),
+                                          InstanceMethod("kick", &TunDevice::Kick),
+                                          InstanceMethod("txWait", &TunDevice::TxWait),
+                                          InstanceMethod("txInline", &TunDevice::TxInline),
                                           InstanceAccessor("name", &TunDevice::Name, nullptr),
                                           InstanceAccessor("fd", &TunDevice::Fd, nullptr),
                                           InstanceAccessor("vnetHdr", &TunDevice::VnetHdr, nullptr),
                                       });
     exports.Set("TunDevice", ctor);
     exports.Set("VNET_HDR_LEN", Napi::Number::New(env, 10));
+    Napi::Object layout = Napi::Object::New(env);
+    layout.Set("ctrlBytes", Napi::Number::New(env, ring::CTRL_BYTES));
+    layout.Set("head", Napi::Number::New(env, ring::HEAD));
+    layout.Set("tail", Napi::Number::New(env, ring::TAIL));
+    layout.Set("sleeping", Napi::Number::New(env, ring::SLEEPING));
+    layout.Set("want", Napi::Number::New(env, ring::WANT));
+    layout.Set("drops", Napi::Number::New(env, ring::DROPS));
+    layout.Set("fatal", Napi::Number::New(env, ring::FATAL));
+    layout.Set("packets", Napi::Number::New(env, ring::PACKETS));
+    layout.Set("lastErrno", Napi::Number::New(env, ring::LAST_ERRNO));
+    layout.Set("wakeups", Napi::Number::New(env, ring::WAKEUPS));
+    exports.Set("TX_RING", layout);
     return exports;
   }
 
@@ -127,7 +214,10 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
     }
   }
 
-  ~TunDevice() override { CloseFd(); }
+  ~TunDevice() override {
+    StopTx();
+    CloseFd();
+  }
 
  private:
   // start(slab: ArrayBuffer, meta: Uint32Array(2 * maxBatch), onBatch(count), onError(err))
@@ -207,8 +297,229 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
 
   Napi::Value Close(const Napi::CallbackInfo& info) {
     StopPoll();
+    StopTx();  // writes what is queued, then joins the thread
     CloseFd();
     return info.Env().Undefined();
+  }
+
+
+  // startTx({ ringBytes, spinUs }) -> ArrayBuffer: the ring (control area,
+  // then the records), memory this addon owns; it stays valid for as long
+  // as JavaScript holds the buffer, even after close().
+  Napi::Value StartTx(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (fd_ < 0) throw Napi::Error::New(env, "TUN device is closed");
+    if (tx_ != nullptr) throw Napi::Error::New(env, "TUN transmit thread already started");
+    size_t want = 1 << 20;
+    if (info.Length() > 0 && info[0].IsObject()) {
+      Napi::Object o = info[0].As<Napi::Object>();
+      if (o.Has("ringBytes") && o.Get("ringBytes").IsNumber()) want = o.Get("ringBytes").As<Napi::Number>().Int64Value();
+      if (o.Has("spinUs") && o.Get("spinUs").IsNumber()) spinNs_ = static_cast<uint64_t>(o.Get("spinUs").As<Napi::Number>().DoubleValue() * 1000);
+    }
+    if (want < 256 * 1024 || want > (1u << 30)) throw Napi::RangeError::New(env, "ringBytes must be between 256 KiB and 1 GiB");
+    size_t cap = 1;
+    while (cap < want) cap <<= 1;
+    auto* r = new TxRing();
+    void* mem = nullptr;
+    if (posix_memalign(&mem, 4096, ring::CTRL_BYTES + cap) != 0) {
+      delete r;
+      throw Napi::Error::New(env, "out of memory for the TUN transmit ring");
+    }
+    std::memset(mem, 0, ring::CTRL_BYTES);
+    r->mem = static_cast<uint8_t*>(mem);
+    r->cap = cap;
+    r->refs.fetch_add(1);  // one for this object, one for the ArrayBuffer
+    Napi::ArrayBuffer ab;
+    try {
+      ab = Napi::ArrayBuffer::New(env, r->mem, ring::CTRL_BYTES + cap, [](Napi::Env, void*, TxRing* hint) { hint->Release(); }, r);
+    } catch (...) {
+      delete r;
+      throw;
+    }
+    tx_ = r;
+    txStop_.store(false);
+    txThread_ = std::thread([this, r] {
+      pthread_setname_np(pthread_self(), "tsip-tun-tx");
+      TxLoop(r);
+    });
+    return ab;
+  }
+
+  // kick(): wake the transmit thread (JavaScript has set SLEEPING to 0).
+  Napi::Value Kick(const Napi::CallbackInfo& info) {
+    if (tx_ != nullptr) Futex(tx_->word(ring::SLEEPING), FUTEX_WAKE, 1, nullptr);
+    return info.Env().Undefined();
+  }
+
+  // txWait(freeBytes, timeoutMs) -> free bytes now: block until the ring has
+  // freeBytes free, the thread stopped, or the time is up (back-pressure).
+  Napi::Value TxWait(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (tx_ == nullptr) throw Napi::Error::New(env, "TUN transmit thread not started");
+    uint32_t want = info[0].As<Napi::Number>().Uint32Value();
+    double ms = info[1].As<Napi::Number>().DoubleValue();
+    TxRing* r = tx_;
+    if (want > r->cap) want = static_cast<uint32_t>(r->cap);
+    uint64_t deadline = NowNs() + static_cast<uint64_t>(ms * 1e6);
+    auto freeBytes = [r]() -> uint32_t {
+      uint32_t used = r->word(ring::HEAD)->load(std::memory_order_relaxed) - r->word(ring::TAIL)->load(std::memory_order_acquire);
+      return static_cast<uint32_t>(r->cap) - used;
+    };
+    // The thread may be asleep with work queued (JavaScript kicks after publishing; be sure).
+    uint32_t one = 1;
+    if (r->word(ring::SLEEPING)->compare_exchange_strong(one, 0)) Futex(r->word(ring::SLEEPING), FUTEX_WAKE, 1, nullptr);
+    for (;;) {
+      uint32_t t = r->word(ring::TAIL)->load(std::memory_order_acquire);
+      uint32_t f = freeBytes();
+      if (f >= want || r->word(ring::FATAL)->load() != 0 || !txThread_.joinable()) return Napi::Number::New(env, f);
+      uint64_t now = NowNs();
+      if (now >= deadline) return Napi::Number::New(env, f);
+      r->word(ring::WANT)->store(want, std::memory_order_seq_cst);
+      if (r->word(ring::TAIL)->load(std::memory_order_seq_cst) != t) continue;
+      struct timespec ts;
+      uint64_t left = deadline - now;
+      ts.tv_sec = static_cast<time_t>(left / 1000000000ull);
+      ts.tv_nsec = static_cast<long>(left % 1000000000ull);
+      Futex(r->word(ring::TAIL), FUTEX_WAIT, t, &ts);
+      r->word(ring::WANT)->store(0, std::memory_order_relaxed);
+    }
+  }
+
+  // Write the records in [t, h) in order, moving the tail after each;
+  // returns the new tail, or stops (FATAL set) on a broken ring or a gone
+  // device. Runs on the transmit thread, or on the JavaScript thread in
+  // txInline() while the thread is held asleep (SLEEPING = 2): never both.
+  bool WriteRecords(TxRing* r, uint32_t& t, uint32_t h) {
+    std::atomic<uint32_t>* tail = r->word(ring::TAIL);
+    const uint32_t cap = static_cast<uint32_t>(r->cap);
+    const uint32_t mask = cap - 1;
+    uint8_t* data = r->data();
+    uint32_t packets = 0;
+    bool ok = true;
+    while (t != h) {
+      uint32_t pos = t & mask;
+      if (cap - pos < 8) {  // positions are 8-aligned: cannot happen unless JavaScript broke the format
+        Fail(r, EPROTO);
+        ok = false;
+        break;
+      }
+      uint32_t len;
+      std::memcpy(&len, data + pos, 4);
+      if (len == ring::WRAP) {
+        t += cap - pos;
+        continue;
+      }
+      if (len > cap - pos - 4 || static_cast<uint32_t>(h - t) < 4 + len) {
+        Fail(r, EPROTO);
+        ok = false;
+        break;
+      }
+      ssize_t w;
+      do w = ::write(fd_, data + pos + 4, len);
+      while (w < 0 && errno == EINTR);
+      if (w < 0) {
+        int err = errno;
+        // The device is gone (detached, removed): stop. EIO (the link is
+        // down) is a drop like any other: it may come up again.
+        if (err == EBADFD || err == ENODEV || err == EBADF || err == ENXIO) {
+          Fail(r, err);
+          ok = false;
+          break;
+        }
+        // Refused: a full queue (EAGAIN/ENOBUFS), the link down (EIO) or a packet the kernel rejects (EINVAL): dropped.
+        r->word(ring::DROPS)->fetch_add(1, std::memory_order_relaxed);
+        r->word(ring::LAST_ERRNO)->store(static_cast<uint32_t>(err), std::memory_order_relaxed);
+      } else {
+        packets++;
+      }
+      t += (4 + len + 7) & ~7u;
+      tail->store(t, std::memory_order_seq_cst);
+      uint32_t want = r->word(ring::WANT)->load(std::memory_order_seq_cst);
+      if (want != 0 && cap - static_cast<uint32_t>(h - t) >= want) {
+        r->word(ring::WANT)->store(0, std::memory_order_relaxed);
+        Futex(tail, FUTEX_WAKE, 1, nullptr);
+      }
+    }
+    r->word(ring::PACKETS)->fetch_add(packets, std::memory_order_relaxed);
+    // Anyone waiting for space while we saw h: free space only grows, let them recheck.
+    if (r->word(ring::WANT)->load(std::memory_order_seq_cst) != 0) {
+      r->word(ring::WANT)->store(0, std::memory_order_relaxed);
+      Futex(tail, FUTEX_WAKE, 1, nullptr);
+    }
+    return ok;
+  }
+
+  // txInline(): JavaScript holds the sleeping thread (it moved SLEEPING from
+  // 1 to 2) and writes what is published itself, on its own thread: for a
+  // packet or two the thread's wake-up would cost more than the write.
+  Napi::Value TxInline(const Napi::CallbackInfo& info) {
+    TxRing* r = tx_;
+    if (r == nullptr || r->word(ring::SLEEPING)->load() != 2 || r->word(ring::FATAL)->load() != 0) return info.Env().Undefined();
+    uint32_t t = r->word(ring::TAIL)->load(std::memory_order_seq_cst);
+    uint32_t h = r->word(ring::HEAD)->load(std::memory_order_seq_cst);
+    WriteRecords(r, t, h);
+    return info.Env().Undefined();
+  }
+
+  // The transmit thread: write every published record, in order; sleep
+  // (after spinning spinNs_) when there is none. SLEEPING: 0 awake, 1
+  // asleep (JavaScript wakes it by moving 1 to 0 and kick()), 2 asleep and
+  // held by JavaScript writing inline (it moves it back to 1). On stop it
+  // writes what is queued, then returns.
+  void TxLoop(TxRing* r) {
+    std::atomic<uint32_t>* head = r->word(ring::HEAD);
+    std::atomic<uint32_t>* tail = r->word(ring::TAIL);
+    std::atomic<uint32_t>* sleeping = r->word(ring::SLEEPING);
+    uint32_t t = tail->load();
+    for (;;) {
+      uint32_t h = head->load(std::memory_order_acquire);
+      if (h == t) {
+        if (txStop_.load(std::memory_order_acquire)) break;
+        // Nothing queued: spin a little (JavaScript usually sends in bursts), then sleep.
+        uint64_t until = spinNs_ > 0 ? NowNs() + spinNs_ : 0;
+        unsigned n = 0;
+        while (spinNs_ > 0 && (h = head->load(std::memory_order_acquire)) == t && !txStop_.load(std::memory_order_relaxed)) {
+          CpuRelax();
+          if ((++n & 63) == 0 && NowNs() >= until) break;
+        }
+        if (h != t) continue;
+        sleeping->store(1, std::memory_order_seq_cst);
+        bool slept = false;
+        for (;;) {
+          uint32_t v = sleeping->load(std::memory_order_seq_cst);
+          if (v == 0) break;  // kicked (or stopped)
+          t = tail->load(std::memory_order_seq_cst);
+          h = head->load(std::memory_order_seq_cst);
+          if (v == 1 && (h != t || txStop_.load(std::memory_order_seq_cst))) {
+            // Work we saw ourselves: take the ring back, unless JavaScript just took it.
+            if (sleeping->compare_exchange_strong(v, 0, std::memory_order_seq_cst)) break;
+            continue;
+          }
+          Futex(sleeping, FUTEX_WAIT, v, nullptr);  // v = 1: idle; v = 2: JavaScript writes inline
+          slept = true;
+        }
+        if (slept) r->word(ring::WAKEUPS)->fetch_add(1, std::memory_order_relaxed);
+        t = tail->load(std::memory_order_seq_cst);  // JavaScript may have written some inline
+        continue;
+      }
+      if (!WriteRecords(r, t, h)) return;
+    }
+  }
+
+  void Fail(TxRing* r, int err) {
+    r->word(ring::FATAL)->store(static_cast<uint32_t>(err), std::memory_order_seq_cst);
+    Futex(r->word(ring::TAIL), FUTEX_WAKE, 1, nullptr);
+  }
+
+  // Stop the transmit thread (it writes what is queued first) and join it.
+  void StopTx() {
+    if (tx_ == nullptr) return;
+    txStop_.store(true, std::memory_order_seq_cst);
+    tx_->word(ring::SLEEPING)->store(0, std::memory_order_seq_cst);
+    Futex(tx_->word(ring::SLEEPING), FUTEX_WAKE, 1, nullptr);
+    if (txThread_.joinable()) txThread_.join();
+    tx_->Release();
+    tx_ = nullptr;
   }
 
   Napi::Value Name(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), name_); }
@@ -305,6 +616,10 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
   size_t slabLen_ = 0;
   uint32_t* meta_ = nullptr;
   size_t maxBatch_ = 0;
+  TxRing* tx_ = nullptr;
+  std::thread txThread_;
+  std::atomic<bool> txStop_{false};
+  uint64_t spinNs_ = 0;
 };
 
 Napi::Object InitAll(Napi::Env env, Napi::Object exports) { return TunDevice::Init(env, exports); }

@@ -31,6 +31,8 @@ export interface UpOptions {
   addr6?: string | null;
   mtu: number;
   offload: boolean;
+  /** false: write packets from the JavaScript thread, not the TUN addon's transmit thread (TunOptions.txThread; default on). */
+  txThread?: boolean;
   pcap?: string;
   /** Seconds to serve (any length: timers are chained); undefined = until Ctrl-C. */
   duration?: number;
@@ -150,6 +152,7 @@ export async function up(o: UpOptions): Promise<number> {
       name: o.dev,
       ...(ns !== null ? { netns: ns } : {}),
       offload: o.offload,
+      ...(o.txThread !== undefined ? { txThread: o.txThread } : {}),
       ...(faults !== null ? { shaper: faults } : {}),
       ...(pcap ? { tap: (_dir: 'in' | 'out', bytes: Uint8Array) => pcap.write(Date.now(), bytes) } : {}),
       onError: (e) => {

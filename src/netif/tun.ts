@@ -5,6 +5,10 @@
 // 10-byte virtio_net_hdr: checksums the kernel left partial are not
 // verified, and segments larger than the MTU may come in (and go out, with
 // a GSO header, when the TCP layer builds them).
+//
+// With `txThread`, sent packets go into a ring in the addon's memory instead
+// (tun-ring.ts) and a native thread writes them: the kernel's receive path,
+// which a TUN write(2) runs inline, then runs beside the JavaScript thread.
 import type { LinkOutput, Netif } from './netif.ts';
 import { Err } from '../err.ts';
 import { type Pbuf, PbufFlag, PbufType } from '../pbuf/pbuf.ts';
@@ -12,6 +16,7 @@ import type { PbufPool } from '../pbuf/pool.ts';
 import { foldSum, ipv4PseudoHeaderSum } from '../wire/checksum.ts';
 import { ipv6PseudoHeaderSum } from '../wire/checksum6.ts';
 import { loadTunAddonModule } from './tun-addon.ts';
+import { type RingLayout, TxRing } from './tun-ring.ts';
 
 /** The addon's TunDevice, as the JavaScript side sees it. */
 interface AddonDevice {
@@ -24,11 +29,21 @@ interface AddonDevice {
   write(data: Uint8Array): number;
   writeBatch(slab: Uint8Array, meta: Uint32Array, count: number): number;
   close(): void;
+  /** Start the transmit thread; the ring's memory (control words, then records). */
+  startTx?(o: { ringBytes: number; spinUs: number }): ArrayBuffer;
+  /** Wake the transmit thread (it said it sleeps). */
+  kick?(): void;
+  /** Wait (blocking) until the ring has this many bytes free; free bytes. */
+  txWait?(freeBytes: number, timeoutMs: number): number;
+  /** Write the published records on this thread (the transmit thread held asleep). */
+  txInline?(): void;
 }
 
 interface Addon {
   TunDevice: new (o: { name?: string; vnetHdr?: boolean; offload?: boolean; netns?: string }) => AddonDevice;
   VNET_HDR_LEN: number;
+  /** Word indices of the transmit ring's control area (absent in an older addon). */
+  TX_RING?: RingLayout;
 }
 
 /** A TUN problem with a clear reason (no permission, busy, removed, addon missing). */
@@ -103,6 +118,33 @@ export interface TunOptions {
   shaper?: TunShaper;
   /** The device failed while running (removed, I/O error). */
   onError?: (err: TunError) => void;
+  /**
+   * Write packets from a native thread (default: on; off with false or
+   * env TSIP_TUN_TX_THREAD=0): they are copied into a ring the thread
+   * drains, with no N-API call per packet, and the kernel's receive path
+   * that a TUN write runs inline runs on that thread. While the ring is
+   * full the JavaScript thread waits for room (as a blocking write
+   * would). true with an addon older than the thread: a TunError.
+   */
+  txThread?: boolean;
+  /** Transmit ring size in bytes, rounded up to a power of two (default 1 MiB). */
+  txRingBytes?: number;
+  /** How long the transmit thread spins for more before it sleeps, µs (default 0: on a loaded 2-core machine spinning took CPU from the JavaScript thread). */
+  txSpinUs?: number;
+  /**
+   * Packets are handed to the thread in bursts: at the end of the
+   * JavaScript task that sent them, or as soon as this many bytes wait
+   * (default 16 KiB).
+   */
+  txPublishBytes?: number;
+  /**
+   * A burst of at most this many packets (and 4 KiB) that finds the
+   * transmit thread asleep is written directly, on the JavaScript thread
+   * (default 2; 0: always through the thread): a request/response
+   * exchange keeps the cost and latency of a direct write, bulk transfers
+   * go to the thread.
+   */
+  txInlineRecords?: number;
 }
 
 /**
@@ -153,12 +195,18 @@ export interface TunCounters {
   txDrops: number;
   /** Packets (or super-segments) the filter option dropped. */
   txFiltered: number;
+  /** With txThread: times the JavaScript thread woke the sleeping transmit thread. */
+  txKicks: number;
+  /** With txThread: times the ring was full and the JavaScript thread waited for room. */
+  txWaits: number;
+  /** With txThread: packets written directly (short bursts that found the thread asleep). */
+  txInline: number;
 }
 
 export class TunDevice {
   readonly name: string;
   readonly offload: boolean;
-  readonly counters: TunCounters = { rxPackets: 0, rxBytes: 0, rxBatches: 0, rxGso: 0, rxCsumPartial: 0, rxDrops: 0, rxNoMem: 0, rxFiltered: 0, txPackets: 0, txBytes: 0, txGso: 0, txDrops: 0, txFiltered: 0 };
+  readonly counters: TunCounters = { rxPackets: 0, rxBytes: 0, rxBatches: 0, rxGso: 0, rxCsumPartial: 0, rxDrops: 0, rxNoMem: 0, rxFiltered: 0, txPackets: 0, txBytes: 0, txGso: 0, txDrops: 0, txFiltered: 0, txKicks: 0, txWaits: 0, txInline: 0 };
   private readonly dev: AddonDevice;
   private readonly slab: ArrayBuffer;
   private readonly slabU8: Uint8Array;
@@ -170,10 +218,13 @@ export class TunDevice {
   private host: TunHost | null = null;
   private closed = false;
   private inBatch = false;
+  /** The transmit ring, with txThread. */
+  private readonly ring: TxRing | null = null;
 
   private constructor(
     dev: AddonDevice,
     private readonly opts: TunOptions,
+    layout: RingLayout | undefined,
   ) {
     this.dev = dev;
     this.name = dev.name;
@@ -186,6 +237,27 @@ export class TunDevice {
     this.slab = new ArrayBuffer(budget + (65536 + 16));
     this.slabU8 = new Uint8Array(this.slab);
     this.meta = new Uint32Array(2 * batch);
+    // On by default (env TSIP_TUN_TX_THREAD=0 or txThread: false: direct
+    // writes); by default only where the addon has the thread (an older
+    // addon named by TSIP_TUN_ADDON writes directly), on request always.
+    const env = process.env.TSIP_TUN_TX_THREAD;
+    const want = opts.txThread ?? (env === undefined || env === '' ? null : env !== '0');
+    if (want === true || (want === null && layout !== undefined && typeof dev.startTx === 'function')) {
+      let ring: TxRing;
+      try {
+        ring = TxRing.start(dev, layout, { ringBytes: opts.txRingBytes ?? 1 << 20, spinUs: opts.txSpinUs ?? 0 });
+      } catch (e) {
+        throw new TunError(`TUN device ${this.name}: ${(e as Error).message}`);
+      }
+      if (opts.txPublishBytes !== undefined) ring.publishBytes = opts.txPublishBytes;
+      if (opts.txInlineRecords !== undefined) ring.inlineRecords = opts.txInlineRecords;
+      ring.onFlush = () => {
+        if (ring.dropsOrFatalChanged()) this.syncRingCounters();
+        this.counters.txKicks = ring.kicks;
+        this.counters.txInline = ring.inlined;
+      };
+      this.ring = ring;
+    }
     opts.shaper?.bind(
       (record) => this.writeRecord(record),
       (record) => this.deliverRecord(record),
@@ -202,7 +274,12 @@ export class TunDevice {
     } catch (e) {
       throw describeOpenError(e as Error & { errno?: number; syscall?: string }, name, opts.netns);
     }
-    return new TunDevice(dev, opts);
+    try {
+      return new TunDevice(dev, opts, a.TX_RING);
+    } catch (e) {
+      dev.close();
+      throw e;
+    }
   }
 
   /**
@@ -238,8 +315,40 @@ export class TunDevice {
     if (this.closed) return;
     this.closed = true;
     if (this.netif !== null) this.netif.linkUp = false;
-    this.dev.close();
+    this.ring?.publish();
+    this.dev.close(); // with txThread: writes what is queued, joins the thread
+    if (this.ring !== null) this.syncRingCounters();
   }
+
+  /** Whether packets go out through the transmit thread. */
+  get txThread(): boolean {
+    return this.ring !== null;
+  }
+
+  /** The transmit thread's own counts (packets it wrote, times it was woken, bytes queued), or null without one. */
+  txThreadStats(): { packets: number; wakeups: number; lastErrno: number; queuedBytes: number } | null {
+    return this.ring?.stats() ?? null;
+  }
+
+  /** Fold the transmit thread's counters into `counters` (drops); a fatal error reports the device failed. */
+  private syncRingCounters(): void {
+    const r = this.ring!;
+    this.counters.txDrops = this.txDropsSync + r.drops();
+    this.counters.txKicks = r.kicks;
+    this.counters.txInline = r.inlined;
+    const fatal = r.fatal();
+    if (fatal !== 0 && !this.ringFailed && !this.closed) {
+      // The thread stopped (the device went away): as the receive side's
+      // failure, but never thrown into the stack's output path.
+      this.ringFailed = true;
+      this.closed = true;
+      if (this.netif !== null) this.netif.linkUp = false;
+      const e = new TunError(`TUN device ${this.name} failed: write: errno ${fatal}${fatal === 77 || fatal === 5 ? ' (was the device or its namespace removed?)' : ''}`, fatal, 'write');
+      if (this.opts.onError) queueMicrotask(() => this.opts.onError!(e));
+    }
+  }
+  private txDropsSync = 0;
+  private ringFailed = false;
 
   get isClosed(): boolean {
     return this.closed;
@@ -328,6 +437,19 @@ export class TunDevice {
     if (this.closed) return Err.IF;
     const len = p.totLen;
     const hdr = this.offload ? VNET_HDR_LEN : 0;
+    const ring = this.ring;
+    if (ring !== null && this.opts.shaper === undefined && this.opts.filter === undefined) {
+      // Straight from the pbuf into the ring: one copy, as the direct write.
+      if (hdr + len > 65536 + VNET_HDR_LEN) return Err.BUF;
+      const at = this.reserve(ring, hdr + len);
+      if (at < 0) return Err.OK; // counted as a drop: lost on the wire, TCP recovers
+      const buf = ring.data;
+      p.copyPartial(buf, len, 0, at + hdr);
+      if (this.offload) this.fillVnetHeader(p, len, buf, ring.view, at);
+      this.opts.tap?.('out', buf.subarray(at + hdr, at + hdr + len));
+      this.commit(ring, hdr + len);
+      return Err.OK;
+    }
     const tx = this.tx;
     if (hdr + len > tx.length) return Err.BUF;
     p.copyPartial(tx, len, 0, hdr);
@@ -338,7 +460,7 @@ export class TunDevice {
         return Err.OK; // lost on the wire
       }
     }
-    if (this.offload) this.fillVnetHeader(p, len);
+    if (this.offload) this.fillVnetHeader(p, len, tx, this.txView, 0);
     const packet = tx.subarray(0, hdr + len);
     const shaper = this.opts.shaper;
     if (shaper !== undefined) {
@@ -354,6 +476,14 @@ export class TunDevice {
   /** Write one record (vnet header included with offload) to the kernel. */
   private writeRecord(record: Uint8Array): void {
     if (this.closed) return;
+    const ring = this.ring;
+    if (ring !== null) {
+      const at = this.reserve(ring, record.length);
+      if (at < 0) return;
+      ring.data.set(record, at);
+      this.commit(ring, record.length);
+      return;
+    }
     const n = this.dev.write(record);
     const c = this.counters;
     if (n < 0) {
@@ -364,19 +494,41 @@ export class TunDevice {
     c.txBytes += record.length - (this.offload ? VNET_HDR_LEN : 0);
   }
 
+  /** Room for a record of `len` bytes in the ring (waiting while it is full): its offset in ring.data, or -1 (dropped). */
+  private reserve(ring: TxRing, len: number): number {
+    let at = ring.reserve(len);
+    if (at >= 0) return at;
+    this.counters.txWaits++;
+    // Full: the thread is writing. Wait for a quarter of the ring, so that
+    // the next waits come a burst later, not one packet later.
+    ring.waitFree(len, 1000);
+    at = ring.reserve(len);
+    if (at >= 0) return at;
+    this.syncRingCounters();
+    this.txDropsSync++;
+    this.counters.txDrops++;
+    return -1;
+  }
+
+  private commit(ring: TxRing, len: number): void {
+    ring.commit();
+    const c = this.counters;
+    c.txKicks = ring.kicks;
+    c.txPackets++;
+    c.txBytes += len - (this.offload ? VNET_HDR_LEN : 0);
+  }
+
   /**
    * The vnet header for an outgoing packet: none of the work for ordinary
    * packets; for a TCP super-segment (p.gsoSize), GSO TCPv4 or TCPv6 with
    * the MSS and a partial checksum (the pseudo-header sum) for the kernel to
    * finish. tsip's TCP puts no extension headers in front of its segments.
    */
-  private fillVnetHeader(p: Pbuf, len: number): void {
-    const tx = this.tx;
-    const v = this.txView;
-    tx.fill(0, 0, VNET_HDR_LEN);
+  private fillVnetHeader(p: Pbuf, len: number, tx: Uint8Array, v: DataView, at: number): void {
+    tx.fill(0, at, at + VNET_HDR_LEN);
     const mtu = this.netif!.mtu;
     if (p.gsoSize === 0 || len <= mtu) return;
-    const ip = VNET_HDR_LEN;
+    const ip = at + VNET_HDR_LEN;
     const six = tx[ip]! >> 4 === 6;
     const ihl = six ? 40 : (tx[ip]! & 0x0f) * 4;
     const tcp = ip + ihl;
@@ -385,12 +537,12 @@ export class TunDevice {
     // CHECKSUM_PARTIAL: the field holds the folded pseudo-header sum.
     const pseudo = six ? ipv6PseudoHeaderSum(tx, ip + 8, tx, ip + 24, tcpLen, 6) : ipv4PseudoHeaderSum(v.getUint32(ip + 12), v.getUint32(ip + 16), 6, tcpLen);
     v.setUint16(tcp + 16, foldSum(pseudo));
-    tx[0] = VNET_F_NEEDS_CSUM;
-    tx[1] = six ? VNET_GSO_TCPV6 : VNET_GSO_TCPV4;
-    v.setUint16(2, ihl + thl, true); // hdr_len
-    v.setUint16(4, p.gsoSize, true); // gso_size
-    v.setUint16(6, ihl, true); // csum_start
-    v.setUint16(8, 16, true); // csum_offset (TCP checksum field)
+    tx[at] = VNET_F_NEEDS_CSUM;
+    tx[at + 1] = six ? VNET_GSO_TCPV6 : VNET_GSO_TCPV4;
+    v.setUint16(at + 2, ihl + thl, true); // hdr_len
+    v.setUint16(at + 4, p.gsoSize, true); // gso_size
+    v.setUint16(at + 6, ihl, true); // csum_start
+    v.setUint16(at + 8, 16, true); // csum_offset (TCP checksum field)
     this.counters.txGso++;
   }
 

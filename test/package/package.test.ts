@@ -59,7 +59,7 @@ function run(argv: string[], cwd: string, env: NodeJS.ProcessEnv = process.env, 
 beforeAll(() => {
   // 1. A copy of the checkout, packed as npm would publish it (prepare builds dist/, prepack the prebuilt addon).
   const copy = join(work, 'repo');
-  const files = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: repo }).toString('utf8').split('\0').filter((f) => f !== '' && existsSync(join(repo, f)));
+  const files = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: repo }).toString('utf8').split('\0').filter((f) => f !== '' && f !== 'node_modules' && existsSync(join(repo, f))); // a worktree's node_modules may be an untracked symlink
   for (const f of files) cpSync(join(repo, f), join(copy, f), { preserveTimestamps: true });
   symlinkSync(join(repo, 'node_modules'), join(copy, 'node_modules'));
   if (existsSync(join(repo, 'build/Release/tsip_tun.node'))) cpSync(join(repo, 'build/Release/tsip_tun.node'), join(copy, 'build/Release/tsip_tun.node'), { preserveTimestamps: true });

@@ -87,7 +87,7 @@ export function execAsync(argv: string[], o: { input?: Uint8Array | string; time
  * kernel fd00:88:N::1/64 (DAD and router solicitations off); without it
  * IPv6 is off on the device, as before.
  */
-export function startTunEnv(o: { offload?: boolean; mtu?: number; stack?: StackOptions; filter?: TunOptions['filter']; shaper?: (clock: RealClock) => NonNullable<TunOptions['shaper']>; ipv6?: boolean } = {}): TunEnv {
+export function startTunEnv(o: { offload?: boolean; mtu?: number; stack?: StackOptions; filter?: TunOptions['filter']; shaper?: (clock: RealClock) => NonNullable<TunOptions['shaper']>; ipv6?: boolean; tun?: Pick<TunOptions, 'txThread' | 'txRingBytes' | 'txSpinUs' | 'txPublishBytes' | 'txInlineRecords'> } = {}): TunEnv {
   const n = ++counter % 250;
   const ns = `tsipt-${process.pid}-${n}`;
   const tsip = `10.88.${n}.2`;
@@ -101,7 +101,7 @@ export function startTunEnv(o: { offload?: boolean; mtu?: number; stack?: StackO
   let dev: TunDevice | null = null;
   try {
     stack = new Stack({ name: 'tsip', clock, rng: n, ...o.stack });
-    dev = TunDevice.open({ name: 'tsip0', netns: ns, offload: o.offload ?? false, ...(o.filter ? { filter: o.filter } : {}), ...(o.shaper ? { shaper: o.shaper(clock) } : {}) });
+    dev = TunDevice.open({ name: 'tsip0', netns: ns, offload: o.offload ?? false, ...(o.filter ? { filter: o.filter } : {}), ...(o.shaper ? { shaper: o.shaper(clock) } : {}), ...o.tun });
     dev.attach(stack, { addr: tsip, prefixLength: 30, ...(tsip6 !== undefined ? { addr6: tsip6, prefixLength6: 64 } : {}), mtu: o.mtu ?? 1500 });
     configureTunLink({ dev: dev.name, address: `${kernel}/30`, ...(kernel6 !== undefined ? { address6: `${kernel6}/64` } : {}), mtu: o.mtu ?? 1500, netns: ns });
   } catch (e) {
