@@ -379,12 +379,16 @@ export class Simulator {
    * turn, so promise continuations run at the virtual instant that caused
    * them. Still deterministic: only the order of events matters.
    */
-  async runUntilAsync(done: () => boolean, deadlineMs = Infinity, maxSteps = this.maxSteps): Promise<boolean> {
+  async runUntilAsync(done: () => boolean, deadlineMs = Infinity, maxSteps = this.maxSteps, outsideWaitMs = 0): Promise<boolean> {
     let steps = 0;
     for (;;) {
       await yieldToEventLoop();
       if (done()) return true;
-      const next = this.clock.nextDeadline();
+      let next = this.clock.nextDeadline();
+      // Nothing virtual left: real work (I/O, a WebAssembly compile such as
+      // undici's first connection) may still be on its way; give it its turn.
+      if (next === null && outsideWaitMs > 0 && (await this.waitOutside(outsideWaitMs, null, done))) continue;
+      next = this.clock.nextDeadline();
       if (next === null || next > deadlineMs) {
         if (Number.isFinite(deadlineMs) && deadlineMs > this.clock.now()) this.clock.advanceTo(deadlineMs);
         await yieldToEventLoop();
@@ -497,11 +501,11 @@ export class Simulator {
   }
 
   /** Give work outside the simulation up to `ms` of real time to show up; true if something did. */
-  private async waitOutside(ms: number, app: AppTime, settled: () => boolean): Promise<boolean> {
+  private async waitOutside(ms: number, app: AppTime | null, settled: () => boolean): Promise<boolean> {
     // Counted in sleeps, not read from a clock: performance.now is virtual here.
     for (let i = 0; i < ms; i++) {
       await realSleep(1);
-      if (settled() || app.nextDeadline() !== null || this.clock.nextDeadline() !== null) return true;
+      if (settled() || (app !== null && app.nextDeadline() !== null) || this.clock.nextDeadline() !== null) return true;
     }
     return false;
   }
@@ -509,10 +513,13 @@ export class Simulator {
   /**
    * Run the simulation until `promise` settles (or virtual time passes
    * `deadlineMs` after now); returns its value or rethrows its error.
+   * When nothing virtual is left to run it first gives work outside the
+   * simulation (real I/O, undici compiling its parser) up to 50 ms of real
+   * time to show up, instead of jumping to the deadline at once.
    */
   async settle<T>(promise: Promise<T>, timeoutMs = 3_600_000): Promise<T> {
     const outcome = track(promise);
-    const ok = await this.runUntilAsync(() => outcome.settled, this.clock.now() + timeoutMs);
+    const ok = await this.runUntilAsync(() => outcome.settled, this.clock.now() + timeoutMs, this.maxSteps, 50);
     if (!ok) throw new Error(`simulator: promise did not settle within ${timeoutMs} ms of virtual time`);
     return result(outcome);
   }

@@ -154,6 +154,13 @@ describe('virtual application time (Simulator.run)', () => {
     expect(sim.clock.now()).toBe(2000);
   });
 
+  test('settle() waits for real work when nothing virtual is left (it used to jump straight to its deadline)', async () => {
+    const sim = new Simulator();
+    const text = await sim.settle(readFile(new URL(import.meta.url), 'utf8'));
+    expect(text.length).toBeGreaterThan(100);
+    expect(sim.clock.now()).toBe(0);
+  });
+
   test('a program that outlives timeoutMs fails with SimulationTimeoutError at that virtual time', async () => {
     const sim = new Simulator();
     await expect(sim.run(() => sleep(2 * 86_400_000), { timeoutMs: 86_400_000 })).rejects.toBeInstanceOf(SimulationTimeoutError);
