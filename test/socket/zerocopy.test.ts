@@ -13,6 +13,7 @@ import { errno, OSError } from '../../src/socket/errors.ts';
 import type { BlockingSocket, SockAddr } from '../../src/socket/socket.ts';
 import type { Stack } from '../../src/stack/stack.ts';
 import { chargenBlock } from '../../src/services/simple.ts';
+import { pattern } from '../net/helpers.ts';
 
 const PORT = 8000;
 const SERVER: SockAddr = ['10.0.0.2', PORT];
@@ -61,18 +62,6 @@ async function connected(p: Pair): Promise<{ c: BlockingSocket; s: BlockingSocke
   const [s] = await p.run(ls.accept());
   ls.close();
   return { c, s };
-}
-
-function pattern(n: number, seed: number): Uint8Array {
-  const b = new Uint8Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    b[i] = x & 0xff;
-  }
-  return b;
 }
 
 /** The server sends `blocks` (each with `flags`), then closes; the client reads to EOF. */
