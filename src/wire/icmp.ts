@@ -4,7 +4,7 @@
 // |     Type      |     Code      |          Checksum             |
 // |          Identifier           |        Sequence Number        |  (echo)
 // |            unused             |         Next-Hop MTU          |  (frag needed)
-import { ByteView } from './view.ts';
+import { IcmpHeaderView } from './view.ts';
 import { assertRange } from './bytes.ts';
 import { onesSum } from './checksum.ts';
 import { WireError, WireErrorCode, wireError } from './error.ts';
@@ -41,47 +41,10 @@ export const ICMP_HEADER_LEN = 8;
  * bounds checks in getters: call check() first. Offsets it returns are
  * absolute indexes into buf.
  */
-export class IcmpView extends ByteView {
+export class IcmpView extends IcmpHeaderView {
   /** OK or TRUNCATED (len < 8). */
   check(): WireErrorCode {
     return this.len < ICMP_HEADER_LEN ? WireErrorCode.TRUNCATED : WireErrorCode.OK;
-  }
-
-  get type(): number {
-    return this.buf[this.off]!;
-  }
-  set type(v: number) {
-    this.buf[this.off] = v;
-  }
-
-  get code(): number {
-    return this.buf[this.off + 1]!;
-  }
-  set code(v: number) {
-    this.buf[this.off + 1] = v;
-  }
-
-  get checksum(): number {
-    return this.u16(2);
-  }
-  set checksum(v: number) {
-    this.setU16(2, v);
-  }
-
-  /** Echo identifier (bytes 4-5). */
-  get ident(): number {
-    return this.u16(4);
-  }
-  set ident(v: number) {
-    this.setU16(4, v);
-  }
-
-  /** Echo sequence number (bytes 6-7). */
-  get seqNo(): number {
-    return this.u16(6);
-  }
-  set seqNo(v: number) {
-    this.setU16(6, v);
   }
 
   /** Next-hop MTU of a FRAG_NEEDED message (bytes 6-7, RFC 1191). */

@@ -13,7 +13,7 @@
 // The checksum covers the IPv6 pseudo-header (RFC 4443 §2.3), so check()
 // cannot verify it: icmpv6ChecksumOk() takes the addresses. Addresses are
 // 16-byte regions of caller buffers (buf + offset).
-import { ByteView } from './view.ts';
+import { IcmpHeaderView } from './view.ts';
 import { assertRange } from './bytes.ts';
 import { onesSum } from './checksum.ts';
 import { ipv6PseudoHeaderSum } from './checksum6.ts';
@@ -130,7 +130,7 @@ function isNd(type: number): boolean {
  * getters: call check() first. Offsets it returns are absolute indexes
  * into buf.
  */
-export class Icmpv6View extends ByteView {
+export class Icmpv6View extends IcmpHeaderView {
   /**
    * OK; TRUNCATED if shorter than 4 bytes or the type's fixed part;
    * BAD_OPTION if an ND message has an option of length 0 or one that runs
@@ -153,43 +153,6 @@ export class Icmpv6View extends ByteView {
       }
     }
     return WireErrorCode.OK;
-  }
-
-  get type(): number {
-    return this.buf[this.off]!;
-  }
-  set type(v: number) {
-    this.buf[this.off] = v;
-  }
-
-  get code(): number {
-    return this.buf[this.off + 1]!;
-  }
-  set code(v: number) {
-    this.buf[this.off + 1] = v;
-  }
-
-  get checksum(): number {
-    return this.u16(2);
-  }
-  set checksum(v: number) {
-    this.setU16(2, v);
-  }
-
-  /** Echo identifier (bytes 4-5). */
-  get ident(): number {
-    return this.u16(4);
-  }
-  set ident(v: number) {
-    this.setU16(4, v);
-  }
-
-  /** Echo sequence number (bytes 6-7). */
-  get seqNo(): number {
-    return this.u16(6);
-  }
-  set seqNo(v: number) {
-    this.setU16(6, v);
   }
 
   /** Bytes 4-7 as a u32: the MTU of Packet Too Big, the pointer of Parameter Problem. */

@@ -59,3 +59,46 @@ export abstract class PortsView extends ByteView {
     this.setU16(2, v);
   }
 }
+
+/**
+ * ICMPv4 and ICMPv6 share their first 8 bytes: type, code, checksum, and
+ * for echo messages the identifier and sequence number.
+ */
+export abstract class IcmpHeaderView extends ByteView {
+  get type(): number {
+    return this.buf[this.off]!;
+  }
+  set type(v: number) {
+    this.buf[this.off] = v;
+  }
+
+  get code(): number {
+    return this.buf[this.off + 1]!;
+  }
+  set code(v: number) {
+    this.buf[this.off + 1] = v;
+  }
+
+  get checksum(): number {
+    return this.u16(2);
+  }
+  set checksum(v: number) {
+    this.setU16(2, v);
+  }
+
+  /** Echo identifier (bytes 4-5). */
+  get ident(): number {
+    return this.u16(4);
+  }
+  set ident(v: number) {
+    this.setU16(4, v);
+  }
+
+  /** Echo sequence number (bytes 6-7). */
+  get seqNo(): number {
+    return this.u16(6);
+  }
+  set seqNo(v: number) {
+    this.setU16(6, v);
+  }
+}
