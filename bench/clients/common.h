@@ -74,4 +74,22 @@ static inline int connect_to(const struct sockaddr_in *a, int nodelay) {
   return s;
 }
 
+/* One transaction: send 1 byte, wait for the 1-byte echo (dies on error or EOF). */
+static inline void echo_one_byte(int s) {
+  char b = 'x';
+  for (;;) {
+    ssize_t n = send(s, &b, 1, 0);
+    if (n == 1) break;
+    if (n < 0 && errno == EINTR) continue;
+    die("send");
+  }
+  for (;;) {
+    ssize_t n = recv(s, &b, 1, 0);
+    if (n == 1) break;
+    if (n < 0 && errno == EINTR) continue;
+    if (n == 0) errno = ECONNRESET;
+    die("recv");
+  }
+}
+
 #endif

@@ -7,20 +7,7 @@
 
 static void one(const struct sockaddr_in *a) {
   int s = connect_to(a, 1);
-  char b = 'x';
-  for (;;) {
-    ssize_t n = send(s, &b, 1, 0);
-    if (n == 1) break;
-    if (n < 0 && errno == EINTR) continue;
-    die("send");
-  }
-  for (;;) {
-    ssize_t n = recv(s, &b, 1, 0);
-    if (n == 1) break;
-    if (n < 0 && errno == EINTR) continue;
-    if (n == 0) errno = ECONNRESET;
-    die("recv");
-  }
+  echo_one_byte(s);
   close(s);
 }
 

@@ -4,23 +4,6 @@
  * transactions/s and its own CPU per transaction. */
 #include "common.h"
 
-static void one(int s) {
-  char b = 'x';
-  for (;;) {
-    ssize_t n = send(s, &b, 1, 0);
-    if (n == 1) break;
-    if (n < 0 && errno == EINTR) continue;
-    die("send");
-  }
-  for (;;) {
-    ssize_t n = recv(s, &b, 1, 0);
-    if (n == 1) break;
-    if (n < 0 && errno == EINTR) continue;
-    if (n == 0) errno = ECONNRESET;
-    die("recv");
-  }
-}
-
 int main(int argc, char **argv) {
   if (argc != 5) {
     fprintf(stderr, "usage: pingpong HOST PORT COUNT MAX_SECONDS\n");
@@ -31,11 +14,11 @@ int main(int argc, char **argv) {
   double max_s = atof(argv[4]);
   hard_bound(max_s + 10);
   int s = connect_to(&a, 1);
-  for (int i = 0; i < 500; i++) one(s);
+  for (int i = 0; i < 500; i++) echo_one_byte(s);
   double c0 = cpu_s(), t0 = now_s(), deadline = t0 + max_s;
   long long n = 0;
   while (n < count) {
-    one(s);
+    echo_one_byte(s);
     n++;
     if ((n & 255) == 0 && now_s() > deadline) break;
   }
