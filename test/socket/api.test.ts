@@ -4,7 +4,6 @@
 // resets, and the socket options. Every test runs two simulated stacks
 // (client 10.0.0.1, server 10.0.0.2, 5 ms one way) and ends with no PCB,
 // no socket and no pbuf left on either side.
-import { createHash } from 'node:crypto';
 import { describe, expect, test } from 'vitest';
 import {
   AF_INET,
@@ -27,7 +26,7 @@ import { errno, errnoName, EWOULDBLOCK, isOSError, OSError } from '../../src/soc
 import { getaddrinfo, type SockAddr, type BlockingSocket, type Socket, SockState } from '../../src/socket/socket.ts';
 import { PcbFlag, SockOpt, TcpState } from '../../src/pcb/state.ts';
 import type { StackOptions } from '../../src/stack/stack.ts';
-import { dec, enc, sockPair, type SockPair, errnoOf } from '../support/sockets.ts';
+import { dec, enc, sockPair, type SockPair, errnoOf, syncErrno, sha, pattern, done } from '../support/sockets.ts';
 
 const PORT = 8000;
 const SERVER: SockAddr = ['10.0.0.2', PORT];
@@ -44,18 +43,6 @@ async function connected(pair: SockPair, port = PORT): Promise<{ ls: BlockingSoc
   return { ls, c, s };
 }
 
-/** The errno `fn` throws synchronously (non-blocking calls must not return a Promise). */
-function syncErrno(fn: () => unknown): number {
-  try {
-    const r = fn();
-    expect(r).not.toBeInstanceOf(Promise);
-  } catch (e) {
-    if (e instanceof OSError) return e.errno;
-    throw e;
-  }
-  return 0;
-}
-
 /** Record the virtual time at which `p` settles. */
 function track<T>(pair: SockPair, p: Promise<T>): { at: number | null; value?: T; error?: unknown; p: Promise<T> } {
   const t: { at: number | null; value?: T; error?: unknown; p: Promise<T> } = { at: null, p };
@@ -70,31 +57,6 @@ function track<T>(pair: SockPair, p: Promise<T>): { at: number | null; value?: T
     },
   );
   return t;
-}
-
-const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
-
-function pattern(n: number, seed = 7): Uint8Array {
-  const b = new Uint8Array(n);
-  let x = seed;
-  for (let i = 0; i < n; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    b[i] = x >>> 24;
-  }
-  return b;
-}
-
-/** Close `socks`, run until the network is quiet, and check nothing is left (stricter than finish(): before the stacks are closed). */
-async function done(pair: SockPair, ...socks: Socket[]): Promise<void> {
-  for (const s of socks) s.close();
-  await pair.sim.runUntilAsync(() => pair.sim.clock.pendingTimers() === 0, pair.sim.clock.now() + 600_000);
-  expect(pair.client.tcp.pcbCount).toBe(0);
-  expect(pair.server.tcp.pcbCount).toBe(0);
-  expect(pair.client.sockets.open).toBe(0);
-  expect(pair.server.sockets.open).toBe(0);
-  pair.client.pool.assertEmpty();
-  pair.server.pool.assertEmpty();
-  await pair.finish();
 }
 
 describe('OSError and errno', () => {

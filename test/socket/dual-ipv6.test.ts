@@ -18,21 +18,11 @@ import {
   SOCK_STREAM,
   SOL_SOCKET,
 } from '../../src/socket/constants.ts';
-import { errno, OSError } from '../../src/socket/errors.ts';
+import { errno } from '../../src/socket/errors.ts';
 import { getaddrinfo, type SockAddr6 } from '../../src/socket/socket.ts';
-import { dec, enc, sockPair, type SockPair, errnoOf } from '../support/sockets.ts';
+import { dec, enc, sockPair, type SockPair, errnoOf, syncErrno } from '../support/sockets.ts';
 
 const PORT = 8000;
-
-function syncErrno(fn: () => unknown): number {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof OSError) return e.errno;
-    throw e;
-  }
-  return 0;
-}
 
 describe('AF_INET6 stream sockets with IPv4 peers', () => {
   test("a listener on '::' accepts an IPv4 client; both ends' addresses as Linux reports them", async () => {

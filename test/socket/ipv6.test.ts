@@ -4,7 +4,6 @@
 // server with an IPv4 and an IPv6 client at once, IPV6_V6ONLY, loopback
 // ::1, ICMPv6 errors as errnos. Every test ends with no socket, PCB or
 // pbuf left.
-import { createHash } from 'node:crypto';
 import { describe, expect, test } from 'vitest';
 import { AF_INET, AF_INET6, IPPROTO_IPV6, IPV6_V6ONLY, SOCK_DGRAM, SOCK_STREAM } from '../../src/socket/constants.ts';
 import { EMSGSIZE } from '../../src/socket/dgram.ts';
@@ -12,7 +11,7 @@ import { errno } from '../../src/socket/errors.ts';
 import { getaddrinfo } from '../../src/socket/socket.ts';
 import type { Stack } from '../../src/stack/stack.ts';
 import { pattern } from '../support/packets.ts';
-import { dec, enc, sockPair, type SockPair, errnoOf } from '../support/sockets.ts';
+import { dec, enc, sockPair, type SockPair, errnoOf, sha } from '../support/sockets.ts';
 
 const PORT = 8000;
 
@@ -20,8 +19,6 @@ const PORT = 8000;
 function dualPair(o: { v4?: boolean; mtu?: number } = {}): SockPair {
   return sockPair({ seed: 6, families: o.v4 === false ? 'v6' : 'dual', ...(o.mtu !== undefined ? { mtu: o.mtu } : {}) });
 }
-
-const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
 /** An AF_INET6 listener on the server: '::' unless told. */
 function listen6(st: Stack, host = '::', v6only = false, port = PORT) {

@@ -6,12 +6,11 @@
 // and SO_ERROR (seed 004: writable on success, readable and writable on
 // failure). Re-creates MicroPython's tests/net_hosted accept_nonblock.py,
 // connect_nonblock.py and connect_timeout.py on two simulated stacks.
-import { createHash } from 'node:crypto';
 import { describe, expect, test } from 'vitest';
 import { MP_STREAM_POLL, POLLERR, POLLHUP, POLLIN, POLLOUT, SO_ERROR, SOL_SOCKET } from '../../src/socket/constants.ts';
 import { errno, OSError } from '../../src/socket/errors.ts';
-import { type NonBlockingSocket, type SockAddr, type Socket, SockState } from '../../src/socket/socket.ts';
-import { dec, enc, sockPair, type SockPair } from '../support/sockets.ts';
+import { type NonBlockingSocket, type SockAddr, SockState } from '../../src/socket/socket.ts';
+import { dec, enc, sockPair, type SockPair, syncErrno, now, sha, pattern, done } from '../support/sockets.ts';
 
 const PORT = 8000;
 const SERVER: SockAddr = ['10.0.0.2', PORT];
@@ -30,49 +29,6 @@ async function connected(pair: SockPair): Promise<{ ls: NonBlockingSocket; c: No
   const [s] = now(nls.accept()); // inherits the listener's timeout: non-blocking
   expect(s.gettimeout()).toBe(0);
   return { ls: nls, c, s };
-}
-
-/** The errno `fn` throws synchronously; it must not return a Promise. */
-function syncErrno(fn: () => unknown): number {
-  let r: unknown;
-  try {
-    r = fn();
-  } catch (e) {
-    if (e instanceof OSError) return e.errno;
-    throw e;
-  }
-  expect(r).not.toBeInstanceOf(Promise);
-  return 0;
-}
-
-/** A non-blocking call's result, checked at run time to be a value, never a Promise (the types say so already). */
-function now<T>(r: T): T {
-  expect(r).not.toBeInstanceOf(Promise);
-  return r;
-}
-
-const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
-
-function pattern(n: number, seed = 7): Uint8Array {
-  const b = new Uint8Array(n);
-  let x = seed;
-  for (let i = 0; i < n; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    b[i] = x >>> 24;
-  }
-  return b;
-}
-
-async function done(pair: SockPair, ...socks: Socket[]): Promise<void> {
-  for (const s of socks) s.close();
-  await pair.sim.runUntilAsync(() => pair.sim.clock.pendingTimers() === 0, pair.sim.clock.now() + 600_000);
-  expect(pair.client.tcp.pcbCount).toBe(0);
-  expect(pair.server.tcp.pcbCount).toBe(0);
-  expect(pair.client.sockets.open).toBe(0);
-  expect(pair.server.sockets.open).toBe(0);
-  pair.client.pool.assertEmpty();
-  pair.server.pool.assertEmpty();
-  await pair.finish();
 }
 
 describe('accept', () => {

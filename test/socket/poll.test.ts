@@ -9,8 +9,8 @@ import { describe, expect, test } from 'vitest';
 import { MP_STREAM_POLL, POLL_ONESHOT, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, SO_ERROR, SOL_SOCKET } from '../../src/socket/constants.ts';
 import { errno, OSError } from '../../src/socket/errors.ts';
 import type { Pollable, PollResult } from '../../src/socket/poller.ts';
-import { type BlockingSocket, type SockAddr, type Socket, SockState } from '../../src/socket/socket.ts';
-import { dec, enc, sockPair, type SockPair } from '../support/sockets.ts';
+import { type BlockingSocket, type SockAddr, SockState } from '../../src/socket/socket.ts';
+import { dec, enc, sockPair, type SockPair, syncErrno, done } from '../support/sockets.ts';
 
 const PORT = 8000;
 const SERVER: SockAddr = ['10.0.0.2', PORT];
@@ -26,16 +26,6 @@ async function connected(pair: SockPair): Promise<{ ls: BlockingSocket; c: Block
   const [s] = await pair.run(ls.accept());
   await pair.advance(50); // the handshake's last ACK and any window update have landed
   return { ls, c, s };
-}
-
-function syncErrno(fn: () => unknown): number {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof OSError) return e.errno;
-    throw e;
-  }
-  return 0;
 }
 
 async function rejected(pair: SockPair, p: Promise<unknown>): Promise<number> {
@@ -63,18 +53,6 @@ function track<T>(pair: SockPair, p: Promise<T>): { at: number | null; value?: T
 }
 
 const flagsOf = (r: PollResult[], obj: Pollable): number | undefined => r.find(([o]) => o === obj)?.[1];
-
-async function done(pair: SockPair, ...socks: Socket[]): Promise<void> {
-  for (const s of socks) s.close();
-  await pair.sim.runUntilAsync(() => pair.sim.clock.pendingTimers() === 0, pair.sim.clock.now() + 600_000);
-  expect(pair.client.tcp.pcbCount).toBe(0);
-  expect(pair.server.tcp.pcbCount).toBe(0);
-  expect(pair.client.sockets.open).toBe(0);
-  expect(pair.server.sockets.open).toBe(0);
-  pair.client.pool.assertEmpty();
-  pair.server.pool.assertEmpty();
-  await pair.finish();
-}
 
 describe('poll flags per state', () => {
   test('NEW: HUP|OUT (also with mask 0: HUP is always reported); ioctl and pollFlags agree', async () => {

@@ -5,14 +5,13 @@
 // ENOBUFS, and nothing is taken) and flushed as ACKs make room; the peer
 // gets every byte in order, and close() still delivers what is held before
 // the FIN.
-import { createHash } from 'node:crypto';
 import { describe, expect, test } from 'vitest';
 import { MP_STREAM_POLL, POLLIN, POLLOUT } from '../../src/socket/constants.ts';
 import { errno, OSError } from '../../src/socket/errors.ts';
 import { type BlockingSocket, type SockAddr, type Socket, SockState } from '../../src/socket/socket.ts';
 import type { LinkSpec } from '../../src/sim/link.ts';
 import type { StackOptions } from '../../src/stack/stack.ts';
-import { dec, enc, sockPair, type SockPair } from '../support/sockets.ts';
+import { dec, enc, sockPair, type SockPair, syncErrno, now, sha, pattern, done } from '../support/sockets.ts';
 
 const PORT = 8000;
 const SERVER: SockAddr = ['10.0.0.2', PORT];
@@ -39,51 +38,9 @@ async function connected(pair: SockPair): Promise<{ ls: BlockingSocket; c: Block
   return { ls, c, s };
 }
 
-function syncErrno(fn: () => unknown): number {
-  let r: unknown;
-  try {
-    r = fn();
-  } catch (e) {
-    if (e instanceof OSError) return e.errno;
-    throw e;
-  }
-  expect(r).not.toBeInstanceOf(Promise);
-  return 0;
-}
-
-/** A non-blocking call's result, checked at run time to be a value, never a Promise (the types say so already). */
-function now<T>(r: T): T {
-  expect(r).not.toBeInstanceOf(Promise);
-  return r;
-}
-
-const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
-
-function pattern(n: number, seed = 7): Uint8Array {
-  const b = new Uint8Array(n);
-  let x = seed;
-  for (let i = 0; i < n; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    b[i] = x >>> 24;
-  }
-  return b;
-}
-
 /** Blocking read of everything until EOF on `s` (run inside the simulator). */
 async function readAll(pair: SockPair, s: Socket): Promise<Uint8Array> {
   return pair.run(s.setblocking(true).read());
-}
-
-async function done(pair: SockPair, ...socks: Socket[]): Promise<void> {
-  for (const s of socks) s.close();
-  await pair.sim.runUntilAsync(() => pair.sim.clock.pendingTimers() === 0, pair.sim.clock.now() + 600_000);
-  expect(pair.client.tcp.pcbCount).toBe(0);
-  expect(pair.server.tcp.pcbCount).toBe(0);
-  expect(pair.client.sockets.open).toBe(0);
-  expect(pair.server.sockets.open).toBe(0);
-  pair.client.pool.assertEmpty();
-  pair.server.pool.assertEmpty();
-  await pair.finish();
 }
 
 describe('setwritebuffer', () => {

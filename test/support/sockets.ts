@@ -1,10 +1,12 @@
 // Socket-layer test support: two stacks in the simulator (client 10.0.0.1,
 // server 10.0.0.2), driven with the async simulator driver so that code
 // awaiting socket calls keeps pace with virtual time.
+import { createHash } from 'node:crypto';
 import { expect } from 'vitest';
 import type { LinkSpec } from '../../src/sim/link.ts';
 import { Simulator } from '../../src/sim/simulator.ts';
 import type { Stack, StackOptions } from '../../src/stack/stack.ts';
+import type { Socket } from '../../src/socket/socket.ts';
 import { OSError } from '../../src/socket/errors.ts';
 
 export const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
@@ -70,4 +72,49 @@ export async function errnoOf(pair: SockPair, fn: () => unknown): Promise<number
     throw e;
   }
   return 0;
+}
+
+/** The errno `fn` throws synchronously (0: none); a non-blocking call must not return a Promise. */
+export function syncErrno(fn: () => unknown): number {
+  let r: unknown;
+  try {
+    r = fn();
+  } catch (e) {
+    if (e instanceof OSError) return e.errno;
+    throw e;
+  }
+  expect(r).not.toBeInstanceOf(Promise);
+  return 0;
+}
+
+/** A non-blocking call's result, checked at run time to be a value, never a Promise (the types say so already). */
+export function now<T>(r: T): T {
+  expect(r).not.toBeInstanceOf(Promise);
+  return r;
+}
+
+export const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+
+/** `n` pseudo-random bytes (an LCG from `seed`): a payload whose corruption or reordering changes its hash. */
+export function pattern(n: number, seed = 7): Uint8Array {
+  const b = new Uint8Array(n);
+  let x = seed;
+  for (let i = 0; i < n; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    b[i] = x >>> 24;
+  }
+  return b;
+}
+
+/** Close `socks`, run until the network is quiet, and check nothing is left (stricter than finish(): before the stacks are closed). */
+export async function done(pair: SockPair, ...socks: Socket[]): Promise<void> {
+  for (const s of socks) s.close();
+  await pair.sim.runUntilAsync(() => pair.sim.clock.pendingTimers() === 0, pair.sim.clock.now() + 600_000);
+  expect(pair.client.tcp.pcbCount).toBe(0);
+  expect(pair.server.tcp.pcbCount).toBe(0);
+  expect(pair.client.sockets.open).toBe(0);
+  expect(pair.server.sockets.open).toBe(0);
+  pair.client.pool.assertEmpty();
+  pair.server.pool.assertEmpty();
+  await pair.finish();
 }
