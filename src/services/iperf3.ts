@@ -66,6 +66,9 @@ export interface Iperf3Result {
 }
 
 export interface Iperf3Service extends Service {
+  /** The connection counters and the iperf3 ones in one object (so the status page shows both). */
+  readonly counters: ServiceCounters & Iperf3Counters;
+  /** The same object as `counters`. */
   readonly iperf3: Iperf3Counters;
   /** The last test that exchanged results, null before one has. */
   readonly lastResult: Iperf3Result | null;
@@ -371,7 +374,8 @@ export function iperf3Service(layer: SocketLayer, port = IPERF3_PORT, options: I
     graceMs: options.graceMs ?? IPERF3_DEFAULTS.graceMs,
   };
   for (const [k, v] of Object.entries(o)) if (!(Number.isFinite(v) && v > 0)) throw new RangeError(`iperf3 option ${k} must be a positive number, got ${String(v)}`);
-  const iperf3: Iperf3Counters = { tests: 0, completed: 0, deniedBusy: 0, badCookies: 0, badJson: 0, refused: 0, clientTerminated: 0, aborted: 0, timeouts: 0, protocolErrors: 0 };
+  // Filled in once serve() made its counters (before any connection can come): one object for both.
+  let iperf3: ServiceCounters & Iperf3Counters;
   let lastResult: Iperf3Result | null = null;
   let session: Session | null = null;
   // Room for a full test's streams and a few callers to turn away; idle: a stalled test.
@@ -419,10 +423,11 @@ export function iperf3Service(layer: SocketLayer, port = IPERF3_PORT, options: I
     options,
     defaults,
   );
+  iperf3 = Object.assign(svc.counters, { tests: 0, completed: 0, deniedBusy: 0, badCookies: 0, badJson: 0, refused: 0, clientTerminated: 0, aborted: 0, timeouts: 0, protocolErrors: 0 });
   return {
     name: svc.name,
     port: svc.port,
-    counters: svc.counters,
+    counters: iperf3,
     iperf3,
     get lastResult() {
       return lastResult;

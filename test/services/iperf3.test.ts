@@ -119,6 +119,7 @@ async function drain(s: BlockingSocket, until: () => boolean = () => false): Pro
 }
 
 interface Params {
+  omit?: number;
   reverse?: boolean;
   parallel?: number;
   time?: number;
@@ -132,7 +133,7 @@ async function startTest(e: Env, p: Params, id = 1): Promise<{ ctl: BlockingSock
   const ctl = await connect(e);
   await ctl.sendall(ck);
   expect(await readState(ctl)).toBe(S.PARAM_EXCHANGE);
-  await sendJson(ctl, { tcp: true, omit: 0, time: p.time ?? 10, num: p.num ?? 0, blockcount: 0, parallel: p.parallel ?? 1, ...(p.reverse ? { reverse: true } : {}), len: p.len ?? 131072, pacing_timer: 1000, client_version: '3.12' });
+  await sendJson(ctl, { tcp: true, omit: p.omit ?? 0, time: p.time ?? 10, num: p.num ?? 0, blockcount: 0, parallel: p.parallel ?? 1, ...(p.reverse ? { reverse: true } : {}), len: p.len ?? 131072, pacing_timer: 1000, client_version: '3.12' });
   expect(await readState(ctl)).toBe(S.CREATE_STREAMS);
   const streams: BlockingSocket[] = [];
   for (let i = 0; i < (p.parallel ?? 1); i++) {
@@ -194,6 +195,28 @@ describe('iperf3 service (scripted client, simulator)', () => {
       { id: 1, bytes: 300_000 },
       { id: 3, bytes: 400_000 },
     ]);
+    await e.finish();
+  });
+
+  test('-O 1: bytes before the end of the omitted second are not counted, and the seconds start there', async () => {
+    const e = setup();
+    await e.run(
+      (async () => {
+        const { ctl, streams } = await startTest(e, { omit: 1, time: 2 });
+        await streams[0]!.sendall(block);
+        await new Promise<void>((r) => e.sim.clock.after(1500, r));
+        await streams[0]!.sendall(block);
+        await streams[0]!.sendall(block);
+        await new Promise<void>((r) => e.sim.clock.after(500, r));
+        const res = await endTest(ctl, [{ id: 1, bytes: 200_000 }]);
+        const r0 = (res.streams as { bytes: number; end_time: number }[])[0]!;
+        expect(r0.bytes).toBe(200_000);
+        expect(r0.end_time).toBeGreaterThan(0.9);
+        expect(r0.end_time).toBeLessThan(1.2);
+        for (const s of [ctl, ...streams]) s.close();
+      })(),
+    );
+    expect(e.svc.counters.bytesIn).toBe(300_000);
     await e.finish();
   });
 
