@@ -103,8 +103,22 @@ async function readExact(sock: BlockingSocket, n: number, clock: Clock, deadline
   return buf;
 }
 
+/**
+ * After a last message (ACCESS_DENIED, SERVER_ERROR): wait briefly, and for
+ * a few reads at most, for the caller to hang up, so that unread bytes of
+ * its do not turn our close into a reset that could overtake the message.
+ */
+async function hangUp(sock: BlockingSocket, clock: Clock, ms: number): Promise<void> {
+  const sink = new Uint8Array(IPERF3_COOKIE_SIZE);
+  const deadline = clock.now() + Math.min(ms, 2_000);
+  for (let i = 0; i < 4 && clock.now() < deadline; i++) {
+    const n = await timedRecvInto(sock, sink, deadline - clock.now()).catch(() => 0);
+    if (n === 0) return;
+  }
+}
+
 /** Why a test ended before its results: which counter it goes to. */
-type Ending = 'clientTerminated' | 'aborted' | 'timeouts' | 'protocolErrors' | 'badJson' | 'badCookies' | 'refused';
+type Ending = 'clientTerminated' | 'aborted' | 'timeouts' | 'protocolErrors' | 'badJson' | 'badCookies';
 
 class Stop extends Error {
   constructor(readonly why: Ending) {
@@ -213,7 +227,9 @@ class Session {
       const check = checkParams(await this.readJson(), this.o);
       if (!check.ok) {
         await this.send(serverError(check.errno));
-        throw new Stop('refused');
+        this.svc.iperf3.refused++;
+        await hangUp(this.control, this.clock, this.o.handshakeTimeoutMs);
+        return;
       }
       const p = (this.params = check.params);
       this.state = 'streams';
@@ -381,16 +397,11 @@ export function iperf3Service(layer: SocketLayer, port = IPERF3_PORT, options: I
   // Room for a full test's streams and a few callers to turn away; idle: a stalled test.
   const defaults: ResolvedLimits = { maxConnections: o.maxStreams + 16, idleTimeoutMs: 30_000, writeTimeoutMs: 30_000, shedAfterMs: 1_000 };
 
-  /** ACCESS_DENIED, then wait (briefly, bounded) for the caller to hang up so its cookie does not turn our close into a reset. */
+  /** ACCESS_DENIED, then a graceful end (see hangUp). */
   const deny = async (sock: BlockingSocket, clock: Clock, limits: ResolvedLimits): Promise<void> => {
     iperf3.deniedBusy++;
     await timedWrite(sock, stateByte(Iperf3State.ACCESS_DENIED), limits.writeTimeoutMs || o.handshakeTimeoutMs);
-    const sink = new Uint8Array(IPERF3_COOKIE_SIZE);
-    const deadline = clock.now() + Math.min(o.handshakeTimeoutMs, 2_000);
-    for (let i = 0; i < 4 && clock.now() < deadline; i++) {
-      const n = await timedRecvInto(sock, sink, deadline - clock.now()).catch(() => 0);
-      if (n === 0) return;
-    }
+    await hangUp(sock, clock, o.handshakeTimeoutMs);
   };
 
   const svc = serve(
