@@ -51,6 +51,7 @@ const REPS = num('REPS', 3, 1);
 /** TSIP_BENCH_ANCHORS_ONLY=iperf3: only the iperf3 rows (bench/anchors-iperf3.ts). */
 const ONLY_IPERF3 = process.env.TSIP_BENCH_ANCHORS_ONLY === 'iperf3';
 const IPERF3_SECONDS = num('IPERF3_SECONDS', 5, 1);
+// (With it, the results go to bench/results/anchors-iperf3.json instead of anchors.json.)
 /** Longest a bulk transfer may run before the client stops (and the figure counts what went). */
 const BULK_MAX_SECONDS = 20;
 /**
@@ -256,7 +257,8 @@ async function measure(log: (l: string) => void): Promise<BenchReport> {
   }
   const left = leftoverNamespaces();
   if (left.length > 0) notes.push(`WARNING: namespaces left behind: ${left.join(', ')}`);
-  return { name: 'anchors', rows, figures, notes };
+  // Only the iperf3 rows: their own file, so a partial run never replaces the full anchors.json.
+  return { name: ONLY_IPERF3 ? 'anchors-iperf3' : 'anchors', rows, figures, notes };
 }
 
 /** Run the anchors (build, measure) or say why not; `log` gets build lines. */
