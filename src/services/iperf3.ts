@@ -33,6 +33,7 @@ export interface Iperf3Options extends ServeOptions {
 }
 
 /** What the iperf3 service saw, beyond the per-connection ServiceCounters. */
+/** Names distinct from ServiceCounters': both live in one object. */
 export interface Iperf3Counters {
   /** Tests that got their streams and started. */
   tests: number;
@@ -45,7 +46,7 @@ export interface Iperf3Counters {
   /** JSON messages too long, empty or not JSON. */
   badJson: number;
   /** Tests refused with SERVER_ERROR: UDP, SCTP, --bidir, limits. */
-  refused: number;
+  refusedTests: number;
   /** Tests the client ended early with CLIENT_TERMINATE. */
   clientTerminated: number;
   /** Tests whose control connection closed or broke before the end. */
@@ -227,7 +228,7 @@ class Session {
       const check = checkParams(await this.readJson(), this.o);
       if (!check.ok) {
         await this.send(serverError(check.errno));
-        this.svc.iperf3.refused++;
+        this.svc.iperf3.refusedTests++;
         await hangUp(this.control, this.clock, this.o.handshakeTimeoutMs);
         return;
       }
@@ -434,7 +435,7 @@ export function iperf3Service(layer: SocketLayer, port = IPERF3_PORT, options: I
     options,
     defaults,
   );
-  iperf3 = Object.assign(svc.counters, { tests: 0, completed: 0, deniedBusy: 0, badCookies: 0, badJson: 0, refused: 0, clientTerminated: 0, aborted: 0, timeouts: 0, protocolErrors: 0 });
+  iperf3 = Object.assign(svc.counters, { tests: 0, completed: 0, deniedBusy: 0, badCookies: 0, badJson: 0, refusedTests: 0, clientTerminated: 0, aborted: 0, timeouts: 0, protocolErrors: 0 });
   return {
     name: svc.name,
     port: svc.port,

@@ -90,7 +90,7 @@ describe.skipIf(skipIperf3)('iperf3 -c (unmodified) against tsip on a TUN device
     // UDP is refused with an error the client prints.
     const udp = await e.exec(['iperf3', '-c', e.tsip, '-u', '-t', '1'], { timeoutMs: 30_000 });
     expect(udp.code).not.toBe(0);
-    expect(s.iperf3.refused).toBe(1);
+    expect(s.iperf3.refusedTests).toBe(1);
     s.stop();
     svc = null;
     expect(await waitFor(() => e.stack.pool.stats.bytesInUse <= poolBefore, 10_000), `pool ${e.stack.pool.stats.bytesInUse} > ${poolBefore}`).toBe(true);
