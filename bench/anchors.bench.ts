@@ -29,7 +29,8 @@
 // is its syscalls, softirq work lands wherever it runs).
 //
 // Knobs (environment): TSIP_BENCH_ANCHORS_QUICK=1 (tiny counts, 1 run),
-// TSIP_BENCH_ANCHORS_BYTES, _PP_COUNT, _CONN_COUNT, _SECONDS, _REPS.
+// TSIP_BENCH_ANCHORS_BYTES, _PP_COUNT, _CONN_COUNT, _SECONDS, _REPS,
+// _IPERF3_SECONDS; TSIP_BENCH_ANCHORS_ONLY=iperf3 runs only the iperf3 rows.
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,6 +38,7 @@ import { type BenchReport, type BenchSpec, type Row, round } from './lib.ts';
 import { buildAnchorPrograms, type Program } from './cbuild.ts';
 import { BenchNet, type Child, leftoverNamespaces, procCpuSeconds, stats3, tunAvailable, vethSetup } from './netns.ts';
 import { configureTunLink, run } from '../src/netif/tun-ip.ts';
+import { iperf3Anchors } from './anchors-iperf3.ts';
 
 const QUICK = process.env.TSIP_BENCH_ANCHORS_QUICK === '1';
 const num = (name: string, full: number, quick: number): number => Number(process.env[`TSIP_BENCH_ANCHORS_${name}`] ?? (QUICK ? quick : full));
@@ -46,6 +48,10 @@ const PP_COUNT = num('PP_COUNT', 50_000, 1_000);
 const CONN_COUNT = num('CONN_COUNT', 4_000, 100);
 const SECONDS = num('SECONDS', 3, 1);
 const REPS = num('REPS', 3, 1);
+/** TSIP_BENCH_ANCHORS_ONLY=iperf3: only the iperf3 rows (bench/anchors-iperf3.ts). */
+const ONLY_IPERF3 = process.env.TSIP_BENCH_ANCHORS_ONLY === 'iperf3';
+const IPERF3_SECONDS = num('IPERF3_SECONDS', 5, 1);
+// (With it, the results go to bench/results/anchors-iperf3.json instead of anchors.json.)
 /** Longest a bulk transfer may run before the client stops (and the figure counts what went). */
 const BULK_MAX_SECONDS = 20;
 /**
@@ -199,8 +205,8 @@ async function measure(log: (l: string) => void): Promise<BenchReport> {
     const servers = await startServers(net, bins, true);
     const byId = new Map(servers.map((s) => [s.id, s]));
     // One unmeasured bulk transfer per stack each way (tsip's JIT, the caches).
-    for (const t of TESTS.filter((x) => x.bulk)) for (const id of t.stacks) await clientRun(net, bins, byId.get(id)!, t, [WARMUP_BYTES, BULK_MAX_SECONDS]);
-    for (const t of TESTS) {
+    for (const t of TESTS.filter((x) => x.bulk && !ONLY_IPERF3)) for (const id of t.stacks) await clientRun(net, bins, byId.get(id)!, t, [WARMUP_BYTES, BULK_MAX_SECONDS]);
+    for (const t of ONLY_IPERF3 ? [] : TESTS) {
       const samples = new Map<StackId, Sample[]>(t.stacks.map((id) => [id, []]));
       for (let i = 0; i < REPS; i++) for (const id of t.stacks) samples.get(id)!.push(await clientRun(net, bins, byId.get(id)!, t, t.args()));
       const med = (id: StackId, f: (s: Sample) => number): number => (samples.has(id) ? stats3(samples.get(id)!.map(f)).median : NaN);
@@ -237,6 +243,7 @@ async function measure(log: (l: string) => void): Promise<BenchReport> {
         figures[`${t.key} tsip-offload/kernel`] = round(med('tsip-offload', (s) => s.rate) / kern, 4);
       }
     }
+    await iperf3Anchors({ net, servers, kernelServerNs: net.nsName('kb'), reps: REPS, seconds: IPERF3_SECONDS, rows, figures, notes, log });
     // The servers' own counters (they print them on stderr when stopped).
     for (const s of servers) if (s.id !== 'kernel') s.proc.proc.kill('SIGTERM');
     for (const s of servers) {
@@ -250,7 +257,8 @@ async function measure(log: (l: string) => void): Promise<BenchReport> {
   }
   const left = leftoverNamespaces();
   if (left.length > 0) notes.push(`WARNING: namespaces left behind: ${left.join(', ')}`);
-  return { name: 'anchors', rows, figures, notes };
+  // Only the iperf3 rows: their own file, so a partial run never replaces the full anchors.json.
+  return { name: ONLY_IPERF3 ? 'anchors-iperf3' : 'anchors', rows, figures, notes };
 }
 
 /** Run the anchors (build, measure) or say why not; `log` gets build lines. */

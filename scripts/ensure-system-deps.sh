@@ -8,7 +8,8 @@
 #                                              (npm's prestart hook): iproute2
 #   bash scripts/ensure-system-deps.sh bench   what the anchors benchmark
 #                                              (bench/anchors.bench.ts) builds
-#                                              with: cc, liblwip-dev, iproute2
+#                                              with: cc, liblwip-dev, iproute2,
+#                                              iperf3
 #
 #   tcpdump, tshark      read and check captures
 #   iproute2             namespaces, TUN addresses (ip)
@@ -22,6 +23,8 @@
 #   gcc, libc6-dev       cc for the benchmark's C clients and servers (bench/clients)
 #   liblwip-dev          C lwIP 2.1 (headers + liblwip.so) for the lwIP anchor
 #                        server bench/lwip/lwip-tun.c (test/bench/anchors.test.ts)
+#   iperf3               the unmodified client of test/interop/iperf3.test.ts and
+#                        the iperf3 rows of the anchors benchmark
 #
 # Never fails the command it runs before for want of a tool: without root or
 # apt-get it says what is missing (tsip up then runs the simulator, and
@@ -46,13 +49,15 @@ case "$profile" in
     command -v chromium >/dev/null 2>&1 || need+=(chromium)
     command -v cc >/dev/null 2>&1 || need+=(gcc libc6-dev)
     [ -f /usr/include/lwip/lwip/tcp.h ] || need+=(liblwip-dev)
+    command -v iperf3 >/dev/null 2>&1 || need+=(iperf3)
     purpose="for the interop tests"
     ;;
   bench)
     command -v ip >/dev/null 2>&1 || need+=(iproute2)
     command -v cc >/dev/null 2>&1 || need+=(gcc libc6-dev)
     [ -f /usr/include/lwip/lwip/tcp.h ] || need+=(liblwip-dev)
-    purpose="for the anchors benchmark (C clients, the C lwIP server)"
+    command -v iperf3 >/dev/null 2>&1 || need+=(iperf3)
+    purpose="for the anchors benchmark (C clients, the C lwIP server, iperf3)"
     ;;
   start)
     # tsip up's self-check uses tsip's own ICMP and a Node child for HTTP;

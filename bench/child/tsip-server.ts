@@ -1,6 +1,6 @@
 // Child process of bench/anchors.bench.ts: tsip as `tsip up` hosts it — a
 // stack on a TUN device with the built-in services (echo :7, discard :9,
-// chargen :19, http :80) — in its own Node process, so the benchmark can
+// chargen :19, http :80, and iperf3 :5201) — in its own Node process, so the benchmark can
 // pin it to one CPU (taskset -a -p) and read its CPU time from /proc like
 // the C servers beside it.
 //
@@ -11,7 +11,7 @@
 // after MAX_SECONDS (the benchmark kills it by PID when it is done).
 import { TunDevice } from '../../src/netif/tun.ts';
 import { configureTunLink } from '../../src/netif/tun-ip.ts';
-import { startServices } from '../../src/services/index.ts';
+import { iperf3Service, startServices } from '../../src/services/index.ts';
 import { Stack } from '../../src/stack/stack.ts';
 import { RealClock } from '../../src/time/real-clock.ts';
 
@@ -29,6 +29,7 @@ const dev = TunDevice.open({ name: 'tsip0', netns: ns, offload: mode === 'offloa
 dev.attach(stack, { addr: tsip, prefixLength: Number(prefix), mtu: 1500 });
 configureTunLink({ dev: dev.name, address: `${kernel}/${prefix}`, mtu: 1500, netns: ns });
 const services = startServices(stack);
+services.list.push(iperf3Service(stack.sockets)); // :5201, for the iperf3 rows (bench/anchors-iperf3.ts)
 let closed = false;
 const close = (): void => {
   if (closed) return;

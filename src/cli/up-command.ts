@@ -75,6 +75,17 @@ export const UP = defineCommand({
     terminal: servicePort('serve a password-protected terminal on this TCP port (opt in: the REPL runs code)'),
     'terminal-password': text({ description: 'the terminal password (or env TSIP_TERMINAL_PASSWORD; required with --terminal)', metavar: 'PW', expects: 'a non-empty password' }),
     'terminal-mode': choice({ description: 'what the terminal serves: repl, a Node REPL; shell, line commands (help, echo, stats, conns)', metavar: 'MODE', values: ['repl', 'shell'], default: 'repl' }),
+    iperf3: flag({ description: 'serve iperf3 tests (TCP; forward, -R, -P) to an unmodified iperf3 client on --iperf3-port' }),
+    'iperf3-port': custom({
+      description: 'the TCP port of --iperf3',
+      metavar: 'PORT',
+      expects: `a TCP port from 1 to 65535 other than ${SERVICE_PORTS.join(', ')} (the services use them)`,
+      default: 5201,
+      parse: (raw: string): number | undefined => {
+        const n = /^\d+$/.test(raw) ? Number(raw) : NaN;
+        return n >= 1 && n <= 65535 && !(SERVICE_PORTS as readonly number[]).includes(n) ? n : undefined;
+      },
+    }),
     webrepl: servicePort('serve MicroPython-style WebREPL (WebSocket terminal and webrepl_cli.py file transfers) on this TCP port (opt in: the REPL runs code)'),
     'webrepl-password': text({ description: 'the WebREPL password (or env TSIP_WEBREPL_PASSWORD; required with --webrepl)', metavar: 'PW', expects: 'a non-empty password' }),
     'webrepl-root': text({ description: 'the directory WebREPL file transfers are confined to (none: file transfers are refused)', metavar: 'DIR', expects: 'a directory' }),
@@ -117,6 +128,14 @@ export function upOptionsOf(argv: string[], env: NodeJS.ProcessEnv = process.env
   } else {
     for (const o of ['webrepl-password', 'webrepl-root', 'webrepl-mode'] as const) if (p.given.has(o)) usage(`--${o} needs --webrepl PORT`);
   }
+  let iperf3: UpOptions['iperf3'];
+  if (v.iperf3) {
+    const port = v['iperf3-port'];
+    if (port === v.terminal || port === v.webrepl) usage(`--iperf3-port ${port} is taken by --terminal or --webrepl`);
+    iperf3 = { port };
+  } else if (p.given.has('iperf3-port')) {
+    usage('--iperf3-port needs --iperf3');
+  }
   const linkOpts = ['delay', 'rate', 'loss', 'dup', 'reorder', 'corrupt'] as const;
   const shaped = linkOpts.some((k) => p.given.has(k));
   if (!shaped && p.given.has('seed')) usage('--seed needs a link option (--delay, --rate, --loss, --dup, --reorder, --corrupt)');
@@ -138,6 +157,7 @@ export function upOptionsOf(argv: string[], env: NodeJS.ProcessEnv = process.env
     ...(v.duration === undefined ? {} : { duration: v.duration }),
     ...(terminal === undefined ? {} : { terminal }),
     ...(webrepl === undefined ? {} : { webrepl }),
+    ...(iperf3 === undefined ? {} : { iperf3 }),
     ...(faults === undefined ? {} : { faults }),
     ...(v.simulate ? { simulate: true } : {}),
     log: (l) => console.log(l),

@@ -13,6 +13,7 @@ import { Simulator } from '../sim/simulator.ts';
 import { generatedBody, startServices } from '../services/index.ts';
 import { startTerminal, type TerminalService } from '../services/terminal.ts';
 import { webreplService, type WebReplService } from '../services/webrepl.ts';
+import { iperf3Service } from '../services/iperf3.ts';
 import { Stack } from '../stack/stack.ts';
 import { AF_INET6 } from '../socket/constants.ts';
 import { RealClock } from '../time/real-clock.ts';
@@ -41,6 +42,8 @@ export interface UpOptions {
   terminal?: { port: number; password: string; mode: 'repl' | 'shell' };
   /** Opt-in WebREPL service (src/services/webrepl.ts): password, REPL or shell over WebSocket, file transfers under `root`. */
   webrepl?: { port: number; password: string; mode: 'repl' | 'shell'; root?: string };
+  /** Opt-in iperf3 server (src/services/iperf3.ts) for an unmodified `iperf3 -c`. */
+  iperf3?: { port: number };
   /** Link faults in user space on both directions of the TUN link (none: no shaping at all). */
   faults?: { spec: LinkSpec; seed: number | string };
   /** Run the services in the simulator even where a TUN device could be used. */
@@ -172,6 +175,10 @@ export async function up(o: UpOptions): Promise<number> {
       terminal = startTerminal(stack, { ...o.terminal, log: o.log });
       await terminal.ready;
       o.log(`terminal: password-protected ${o.terminal.mode} on ${a.tsip}:${o.terminal.port} (try: ${ns !== null ? `ip netns exec ${ns} ` : ''}nc ${a.tsip} ${o.terminal.port})`);
+    }
+    if (o.iperf3) {
+      services.list.push(iperf3Service(stack.sockets, o.iperf3.port)); // its counters on the status page; stopped with the services
+      o.log(`iperf3: TCP tests on ${a.tsip}:${o.iperf3.port} (try: ${ns !== null ? `ip netns exec ${ns} ` : ''}iperf3 -c ${a.tsip}${o.iperf3.port !== 5201 ? ` -p ${o.iperf3.port}` : ''} [-R] [-P N])`);
     }
     if (o.webrepl) {
       // tty: echo and line editing, as webrepl.html's terminal expects (webrepl_cli.py ignores text frames).

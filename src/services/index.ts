@@ -1,8 +1,10 @@
 // `tsip/services`: tsip's built-in services, as `tsip up` runs them (echo,
 // discard, chargen, HTTP with a live status page, UDP echo), and the opt-in
-// password-protected terminal and WebREPL (a WebSocket terminal with file transfers). Their limits and the status page: docs/services.md.
+// password-protected terminal and WebREPL (a WebSocket terminal with file transfers), and an opt-in iperf3 server. Their limits and the status page: docs/services.md.
 export { generatedBody, httpService, type HttpOptions, type StatusSource } from './http.ts';
 export { chargenService, discardService, echoService } from './simple.ts';
+export { IPERF3_DEFAULTS, iperf3Service, type Iperf3Counters, type Iperf3Options, type Iperf3Result, type Iperf3Service } from './iperf3.ts';
+export { IPERF3_PORT, Iperf3Errno, Iperf3State, type Iperf3Params } from './iperf3-wire.ts';
 export { serve, type Handler, type ServeOptions, type Service, type ServiceCounters } from './serve.ts';
 export type { ServiceLimits } from './limits.ts';
 export type { ConnectionVisibility, StatusOptions } from './status.ts';

@@ -23,7 +23,7 @@ describe.skipIf(!lwipHeaders)('anchors: C programs', () => {
 if (!lwipHeaders) test.skip('anchors: liblwip-dev is not installed (bash scripts/ensure-system-deps.sh bench)', () => {});
 
 describe.skipIf(skipTun || !lwipHeaders)('anchors: a tiny run', () => {
-  test('every stack answers every client; figures and ratios are finite', { timeout: 60_000 }, async () => {
+  test('every stack answers every client; figures and ratios are finite', { timeout: 120_000 }, async () => {
     Object.assign(process.env, {
       TSIP_BENCH_ANCHORS_QUICK: '1',
       TSIP_BENCH_ANCHORS_BYTES: '4000000',
@@ -31,11 +31,20 @@ describe.skipIf(skipTun || !lwipHeaders)('anchors: a tiny run', () => {
       TSIP_BENCH_ANCHORS_CONN_COUNT: '40',
       TSIP_BENCH_ANCHORS_SECONDS: '1',
       TSIP_BENCH_ANCHORS_REPS: '1',
+      TSIP_BENCH_ANCHORS_IPERF3_SECONDS: '1',
     });
     const { runAnchors } = await import('../../bench/anchors.bench.ts');
     const r = await runAnchors(() => {});
     expect(r.notes?.join('\n')).not.toMatch(/^(skipped|failed):/m);
-    expect(r.rows.length).toBe(12);
+    // Two iperf3 rows when the iperf3 client is installed (bench/anchors-iperf3.ts).
+    const { iperf3Available } = await import('../../bench/anchors-iperf3.ts');
+    expect(r.rows.length).toBe(iperf3Available() ? 14 : 12);
+    if (iperf3Available()) {
+      for (const key of ['iperf3 kernel-to-stack', 'iperf3 stack-to-kernel']) {
+        for (const id of ['kernel', 'tsip', 'tsip-offload']) expect(r.figures[`${key} ${id} Gbit/s`], `${key} ${id}`).toBeGreaterThan(0);
+        expect(Number.isFinite(r.figures[`${key} tsip/kernel`]), key).toBe(true);
+      }
+    }
     for (const key of ['kernel-to-stack', 'stack-to-kernel', 'pingpong pinned', 'pingpong unpinned', 'connect unpinned', 'connect pinned']) {
       for (const id of ['kernel', 'lwip', 'tsip']) {
         const unit = key.includes('stack') ? 'Gbit/s' : key.startsWith('pingpong') ? 'transactions/s' : 'connections/s';
