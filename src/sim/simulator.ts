@@ -13,8 +13,9 @@ import { AppDeterminism } from './app-determinism.ts';
 import { AppTime } from './app-time.ts';
 import { VirtualClock } from '../time/virtual-clock.ts';
 import { FramePool } from './frame-pool.ts';
+import { endLoan } from '../pbuf/pool.ts';
 import { fillTcpChecksum, segmentTcpGso } from './gso.ts';
-import { buildStages, LinkPipeline, type LinkSpec, type LinkStage } from './link.ts';
+import { buildStages, type FrameSink, LinkPipeline, type LinkSpec, type LinkStage } from './link.ts';
 import type { PcapWriter } from './pcap.ts';
 import { SkewedClock } from '../time/skewed-clock.ts';
 import { scheduleFaults, type FaultEvent, type FaultScheduleHandle } from './faults.ts';
@@ -28,6 +29,12 @@ export interface SimulatorOptions {
   seed?: number | string;
   /** Reuse frame buffers after delivery (default true; false allocates one per frame, for comparison). */
   reuseFrames?: boolean;
+  /**
+   * Pass TCP payloads by reference on point-to-point links where nothing
+   * needs a copy (default true; false copies every frame, for comparison):
+   * see Simulator.send.
+   */
+  lendFrames?: boolean;
   /** Timer events one runUntil may process before it throws as a runaway (default 50 million). */
   maxSteps?: number;
   /** Re-arms of one timer at or before now, at one instant, before the clock throws naming it (default 100 000). */
@@ -59,6 +66,15 @@ export interface ConnectOptions {
    * dropped (DF) or fragmented, as every frame is: see MtuStage.
    */
   gso?: boolean;
+  /**
+   * With gso: the super-segments cross the link whole, as between two veth
+   * ends with GSO and GRO (TSO/LRO NICs): the receiver gets segments of up
+   * to 64 KiB, and each fault acts on a whole super-segment (one loss
+   * draw loses all its MSS-sized pieces). The link carries frames up to
+   * 64 KiB (plus the IP header); what the stacks send otherwise is still
+   * bounded by their netifs' `mtu`.
+   */
+  gro?: boolean;
   /** Netif names (default sim0, sim1, ... per stack). */
   aName?: string;
   bName?: string;
@@ -145,6 +161,44 @@ interface HostRecord {
 /** Timer events one run may process before it is declared a runaway. */
 const MAX_STEPS = 50_000_000;
 
+/** The largest frame a GRO link carries: a 64 KiB IPv6 payload behind its 40-byte header. */
+const GRO_MAX_FRAME = 65535 + 40;
+
+/** Frames shorter than this are copied: a loan's bookkeeping costs more than copying a few hundred bytes. */
+const LEND_MIN = 512;
+
+/** A frame whose TCP payload is lent (Simulator.lend): bytes block[start, start + len) follow the frame's first `hdr` bytes. */
+interface Loan {
+  lender: Pbuf;
+  block: Uint8Array;
+  start: number;
+  len: number;
+  hdr: number;
+}
+
+/**
+ * Length of the IPv4 or IPv6 header plus TCP header at the start of
+ * `buf[off, off + len)`, if that is an unfragmented TCP segment whose
+ * headers both lie there (IPv6 without extension headers); else 0.
+ */
+function tcpHeadersLength(buf: Uint8Array, off: number, len: number): number {
+  if (len < 40) return 0;
+  const v = buf[off]! >> 4;
+  let ihl: number;
+  if (v === 4) {
+    if (buf[off + 9] !== 6 || ((buf[off + 6]! & 0x3f) | buf[off + 7]!) !== 0) return 0;
+    ihl = (buf[off]! & 0x0f) * 4;
+  } else if (v === 6) {
+    if (buf[off + 6] !== 6) return 0;
+    ihl = 40;
+  } else {
+    return 0;
+  }
+  if (ihl < 20 || ihl + 20 > len) return 0;
+  const hl = ihl + (buf[off + ihl + 12]! >> 4) * 4;
+  return hl >= ihl + 20 && hl <= len ? hl : 0;
+}
+
 export class Simulator {
   readonly clock: VirtualClock;
   readonly rng: Rng;
@@ -154,6 +208,22 @@ export class Simulator {
   readonly frames: FramePool;
   /** Timer events processed so far, over every run. */
   steps = 0;
+  /** Pass TCP payloads by reference where nothing needs a copy (SimulatorOptions.lendFrames). */
+  readonly lendFrames: boolean;
+  /** Frames sent / delivered with their payload passed by reference (the rest are copies). */
+  readonly lendStats = { lent: 0, delivered: 0, dropped: 0, copiedBack: 0 };
+  /** Frames in flight whose payload is lent, by frame (see send). */
+  private readonly loans = new Map<Uint8Array, Loan>();
+  /** What every pipeline's intact stages hand their discarded frames to: ends the loan of a lent one. */
+  private readonly dropSink: FrameSink = (frame) => {
+    const loan = this.loans.get(frame);
+    if (loan === undefined) return;
+    this.loans.delete(frame);
+    this.verified.delete(frame);
+    endLoan(loan.lender, loan.block);
+    this.lendStats.dropped++;
+    this.frames.give(frame);
+  };
   /** run() calls so far (each draws Math.random from its own stream). */
   private runs = 0;
   /** Application timers still pending when the last run() returned (they resume in the next run in this process). */
@@ -173,6 +243,7 @@ export class Simulator {
   constructor(opts: SimulatorOptions = {}) {
     this.rng = new Rng(opts.seed ?? 1);
     this.frames = new FramePool(opts.reuseFrames === false ? 0 : 256);
+    this.lendFrames = opts.lendFrames !== false;
     this.maxSteps = opts.maxSteps ?? MAX_STEPS;
     this.clock = new VirtualClock(0, opts.maxRearmsPerInstant !== undefined ? { maxRearmsPerInstant: opts.maxRearmsPerInstant } : {});
   }
@@ -197,19 +268,22 @@ export class Simulator {
     const baSpec = { ...base, ...o.ba };
     const prefixLength = o.prefixLength ?? 24;
     const mtu = o.mtu ?? 1500;
+    // With GRO the wire carries whole super-segments; without, frames up to the MTU.
+    const gro = o.gso === true && o.gro === true;
+    const wireMtu = gro ? Math.max(mtu, GRO_MAX_FRAME) : mtu;
     // Pipelines deliver into the far side's netif, which exists only once
     // added (and is replaced when its host restarts): the link object holds
     // the current ends.
     const abLabel = `${a.name}->${b.name}`;
     const baLabel = `${b.name}->${a.name}`;
     const link = { name: this.uniqueLinkName(`${a.name}~${b.name}`) } as SimLink;
-    link.ab = this.pipeline(abLabel, abSpec, mtu, o.pcap, (frame) => this.deliver(link.bStack, link.bNetif, frame, abLabel));
-    link.ba = this.pipeline(baLabel, baSpec, mtu, o.pcap, (frame) => this.deliver(link.aStack, link.aNetif, frame, baLabel));
+    link.ab = this.pipeline(abLabel, abSpec, wireMtu, o.pcap, (frame) => this.deliver(link.bStack, link.bNetif, frame, abLabel));
+    link.ba = this.pipeline(baLabel, baSpec, wireMtu, o.pcap, (frame) => this.deliver(link.aStack, link.aNetif, frame, baLabel));
     const six = (x: string | undefined) => (x === undefined ? {} : { addr6: x, prefixLength6: o.prefixLength6 ?? 64 });
     const aName = o.aName ?? `sim${a.netifs.length - 1}`;
     const bName = o.bName ?? `sim${b.netifs.length - 1}`;
     const wireA = (s: Stack): void => {
-      const n = s.addNetif({ name: aName, addr: o.aAddr ?? 0, prefixLength, ...six(o.aAddr6), mtu, output: (p) => this.send(link.ab, p, mtu, abLabel) });
+      const n = s.addNetif({ name: aName, addr: o.aAddr ?? 0, prefixLength, ...six(o.aAddr6), mtu, output: (p) => this.send(link.ab, p, wireMtu, abLabel, true) });
       if (o.gso) n.gsoMaxSize = 65535;
       n.txCsumOffload = true;
       s.inet.txCsumOffload = true;
@@ -217,7 +291,7 @@ export class Simulator {
       link.aNetif = n;
     };
     const wireB = (s: Stack): void => {
-      const n = s.addNetif({ name: bName, addr: o.bAddr ?? 0, prefixLength, ...six(o.bAddr6), mtu, output: (p) => this.send(link.ba, p, mtu, baLabel) });
+      const n = s.addNetif({ name: bName, addr: o.bAddr ?? 0, prefixLength, ...six(o.bAddr6), mtu, output: (p) => this.send(link.ba, p, wireMtu, baLabel, true) });
       if (o.gso) n.gsoMaxSize = 65535;
       n.txCsumOffload = true;
       s.inet.txCsumOffload = true;
@@ -293,8 +367,14 @@ export class Simulator {
    */
   private readonly verified = new WeakSet<Uint8Array>();
 
-  /** Driver output: the wire gets a copy (the stack keeps `p`); super-segments are cut first. */
-  send(pipe: LinkPipeline, p: Pbuf, mtu: number, label: string): number {
+  /**
+   * Driver output: the wire gets a copy (the stack keeps `p`); super-segments
+   * are cut first (unless `mtu`, the largest frame the wire carries, is a
+   * GRO link's). On a point-to-point link (`lend`) where nothing needs a
+   * copy, a TCP segment's payload is passed by reference instead (see lend).
+   */
+  send(pipe: LinkPipeline, p: Pbuf, mtu: number, label: string, lend = false): number {
+    if (lend && this.lendFrames && this.lend(pipe, p, mtu)) return Err.OK;
     const frames = this.frames;
     const frame = frames.take(p.totLen);
     p.copyPartial(frame, p.totLen, 0);
@@ -323,6 +403,75 @@ export class Simulator {
   }
 
   /**
+   * Send `p` with its TCP payload passed by reference, if it may be: the
+   * pipeline's stages are all intact (they only hold, drop or pass the
+   * frame, and report drops to dropSink), nobody watches frames (no tap,
+   * observer or wrapped send), the frame fits the wire whole, and the
+   * payload is one run of bytes in a block its pbuf owns (not the
+   * application's memory, as a REF write is). The frame on the wire is a
+   * pooled buffer holding a snapshot of the IP and TCP headers only (the
+   * sender rewrites its header room when it retransmits); the payload
+   * bytes stay in the sender's block, lent (PbufPool.lend) until the
+   * receiver frees what it borrowed (deliver) or a stage drops the frame.
+   * A loan does not pin the sender's pbuf: the sender frees its segment
+   * when acked, as always, and only the block waits for the loan. No
+   * checksum is computed: the frame cannot be damaged or seen. False:
+   * send a copy.
+   */
+  private lend(pipe: LinkPipeline, p: Pbuf, mtu: number): boolean {
+    const total = p.totLen;
+    if (total < LEND_MIN || total > mtu || !pipe.intact || this.frameObservers.length > 0 || Object.hasOwn(pipe, 'send')) return false;
+    const hdr = tcpHeadersLength(p.buf, p.off, p.len);
+    if (hdr === 0) return false;
+    // The payload: the rest of the first piece, or the whole second piece after a header-only first one.
+    let q: Pbuf = p;
+    let start = p.off + hdr;
+    if (hdr === p.len) {
+      const n = p.next;
+      if (n === null || n.next !== null) return false;
+      q = n;
+      start = n.off;
+    } else if (p.next !== null) {
+      return false;
+    }
+    const len = total - hdr;
+    if (!q.ownsBlock || start + len !== q.off + q.len) return false;
+    const frame = this.frames.take(total);
+    p.copyPartial(frame, hdr, 0);
+    const block = q.pool.lend(q, start, start + len);
+    this.loans.set(frame, { lender: q, block, start, len, hdr });
+    this.lendStats.lent++;
+    pipe.send(frame);
+    return true;
+  }
+
+  /**
+   * A lent frame arrives: the receiver gets a chain of a header piece (a
+   * copy of the snapshot, from its pool) and a piece borrowing the
+   * sender's payload bytes (PbufPool.borrow, charged what a copy would
+   * have held), marked verified. Pool full: dropped and counted, as a copy.
+   */
+  private deliverLoan(stack: Stack, netif: Netif, frame: Uint8Array, loan: Loan): void {
+    const pool = stack.pool;
+    const head = pool.allocRx(loan.hdr, PbufType.POOL);
+    const body = head === null ? null : pool.borrow(loan.lender, loan.block, loan.start, loan.len, pool.rxPoolBytes(frame.length));
+    if (body === null) {
+      head?.free();
+      endLoan(loan.lender, loan.block);
+      stack.stats.link.memerr++;
+      stack.stats.link.drop++;
+      this.frames.give(frame);
+      return;
+    }
+    head!.takeAt(frame, loan.hdr, 0);
+    head!.cat(body);
+    head!.flags |= PbufFlag.CSUM_VALID;
+    this.frames.give(frame);
+    this.lendStats.delivered++;
+    stack.input(head!, netif);
+  }
+
+  /**
    * Driver input: copy the frame into the receiver's pool, as a NIC would. An
    * RX allocation, which may use the pool's input reserve: as a DATA one it
    * failed once send queues had filled the pool, so no ACK ever got in and
@@ -330,7 +479,18 @@ export class Simulator {
    */
   deliver(stack: Stack, netif: Netif, frame: Uint8Array, label: string): void {
     const frames = this.frames;
+    const loan = this.loans.size === 0 ? undefined : this.loans.get(frame);
+    if (loan !== undefined) {
+      this.loans.delete(frame);
+      if (netif.isUp && this.frameObservers.length === 0 && !Object.hasOwn(stack, 'input')) return this.deliverLoan(stack, netif, frame, loan);
+      // Someone watches now (or nobody can receive): the frame becomes an ordinary copy, checksum filled below.
+      frame.set(loan.block.subarray(loan.start, loan.start + loan.len), loan.hdr);
+      endLoan(loan.lender, loan.block);
+      this.verified.add(frame);
+      this.lendStats.copiedBack++;
+    }
     if (!netif.isUp) {
+      this.verified.delete(frame);
       frames.give(frame);
       return;
     }
@@ -690,12 +850,12 @@ export class Simulator {
   }
 
   private pipeline(label: string, spec: LinkSpec, mtu: number, pcap: PcapWriter | undefined, deliverFn: (frame: Uint8Array) => void): LinkPipeline {
-    const ctx = { clock: this.clock, rng: this.rng.derive(`link:${label}`), name: label };
+    const ctx = { clock: this.clock, rng: this.rng.derive(`link:${label}`), name: label, drop: this.dropSink };
     const stages = buildStages(ctx, spec);
     // The MTU first (what the sender's device could put on the wire), the tap before it (what the sender handed over).
-    stages.unshift(new MtuStage(mtu));
+    stages.unshift(new MtuStage(mtu, this.dropSink));
     if (pcap !== undefined) stages.unshift(new TapStage(ctx, (t, f) => pcap.write(t, f)));
-    return new LinkPipeline(stages, deliverFn);
+    return new LinkPipeline(stages, deliverFn, this.dropSink);
   }
 
   // -------------------------------------------------------------------------
@@ -845,7 +1005,7 @@ export class Simulator {
     const pipes: [LinkPipeline, string][] = dir === 'ab' ? [[l.ab, l.abLabel]] : dir === 'ba' ? [[l.ba, l.baLabel]] : [[l.ab, l.abLabel], [l.ba, l.baLabel]];
     for (const [pipe, label] of pipes) {
       const n = pipe.reconfigurations + 1;
-      const ctx = { clock: this.clock, rng: this.rng.derive(`link:${label}#${n}`), name: label };
+      const ctx = { clock: this.clock, rng: this.rng.derive(`link:${label}#${n}`), name: label, drop: this.dropSink };
       const fixed: LinkStage[] = [];
       for (const s of pipe.stages) {
         if (s instanceof TapStage || s instanceof MtuStage) fixed.push(s);
@@ -922,9 +1082,9 @@ export class Simulator {
   }
 
   private topoPipeline(label: string, spec: LinkSpec, mtu: number, pcap: PcapWriter | undefined, deliverFn: (frame: Uint8Array) => void, drop: (frame: Uint8Array) => void): LinkPipeline {
-    const ctx = { clock: this.clock, rng: this.rng.derive(`link:${label}`), name: label };
+    const ctx = { clock: this.clock, rng: this.rng.derive(`link:${label}`), name: label, drop: this.dropSink };
     const stages = buildStages(ctx, spec);
-    stages.unshift(new MtuStage(mtu));
+    stages.unshift(new MtuStage(mtu, this.dropSink));
     if (pcap !== undefined) stages.unshift(new TapStage(ctx, (t, f) => pcap.write(t, f)));
     const pipe = new LinkPipeline(stages, deliverFn, drop);
     this.pipeSpecs.set(pipe, spec);
