@@ -167,13 +167,29 @@ const GRO_MAX_FRAME = 65535 + 40;
 /** Frames shorter than this are copied: a loan's bookkeeping costs more than copying a few hundred bytes. */
 const LEND_MIN = 512;
 
-/** A frame whose TCP payload is lent (Simulator.lend): bytes block[start, start + len) follow the frame's first `hdr` bytes. */
+/**
+ * A frame whose TCP payload is lent (Simulator.lend): after the frame's
+ * first `hdr` bytes come block[start, start + len), then the next loan's
+ * bytes (a super-segment's payload spans its pbuf chain's pieces).
+ */
 interface Loan {
   lender: Pbuf;
   block: Uint8Array;
   start: number;
   len: number;
   hdr: number;
+  next: Loan | null;
+}
+
+/**
+ * The pbuf whose pool block holds `q`'s bytes: q itself, or for a slice
+ * piece (a super-segment made of queued segments) the piece it shows;
+ * null for memory no pool owns (a REF write's application buffer).
+ */
+function blockOwner(q: Pbuf): Pbuf | null {
+  let o: Pbuf | null = q;
+  while (o !== null && !o.ownsBlock) o = o.parent;
+  return o !== null && o.buf === q.buf ? o : null;
 }
 
 /**
@@ -220,7 +236,7 @@ export class Simulator {
     if (loan === undefined) return;
     this.loans.delete(frame);
     this.verified.delete(frame);
-    endLoan(loan.lender, loan.block);
+    this.endLoans(loan);
     this.lendStats.dropped++;
     this.frames.give(frame);
   };
@@ -406,7 +422,7 @@ export class Simulator {
    * Send `p` with its TCP payload passed by reference, if it may be: the
    * pipeline's stages are all intact (they only hold, drop or pass the
    * frame, and report drops to dropSink), nobody watches frames (no tap,
-   * observer or wrapped send), the frame fits the wire whole, and the
+   * observer, wrapped send or deliver), the frame fits the wire whole, and the
    * payload is one run of bytes in a block its pbuf owns (not the
    * application's memory, as a REF write is). The frame on the wire is a
    * pooled buffer holding a snapshot of the IP and TCP headers only (the
@@ -420,29 +436,34 @@ export class Simulator {
    */
   private lend(pipe: LinkPipeline, p: Pbuf, mtu: number): boolean {
     const total = p.totLen;
-    if (total < LEND_MIN || total > mtu || !pipe.intact || this.frameObservers.length > 0 || Object.hasOwn(pipe, 'send')) return false;
+    if (total < LEND_MIN || total > mtu || !pipe.intact || this.frameObservers.length > 0 || Object.hasOwn(pipe, 'send') || Object.hasOwn(this, 'deliver')) return false;
     const hdr = tcpHeadersLength(p.buf, p.off, p.len);
     if (hdr === 0) return false;
-    // The payload: the rest of the first piece, or the whole second piece after a header-only first one.
-    let q: Pbuf = p;
-    let start = p.off + hdr;
-    if (hdr === p.len) {
-      const n = p.next;
-      if (n === null || n.next !== null) return false;
-      q = n;
-      start = n.off;
-    } else if (p.next !== null) {
-      return false;
-    }
-    const len = total - hdr;
-    if (!q.ownsBlock || start + len !== q.off + q.len) return false;
+    // The payload: the rest of the first piece (if any) and every later piece, each in a pool block (not the application's memory).
+    for (let q: Pbuf | null = hdr === p.len ? p.next : p; q !== null; q = q.next) if (blockOwner(q) === null) return false;
     const frame = this.frames.take(total);
     p.copyPartial(frame, hdr, 0);
-    const block = q.pool.lend(q, start, start + len);
-    this.loans.set(frame, { lender: q, block, start, len, hdr });
+    let first: Loan | null = null;
+    let last: Loan | null = null;
+    for (let q: Pbuf | null = p; q !== null; q = q.next) {
+      const start = q === p ? p.off + hdr : q.off;
+      const len = q.off + q.len - start;
+      if (len === 0) continue;
+      const owner = blockOwner(q)!;
+      const loan: Loan = { lender: owner, block: owner.pool.lend(owner, start, start + len), start, len, hdr, next: null };
+      if (last === null) first = loan;
+      else last.next = loan;
+      last = loan;
+    }
+    this.loans.set(frame, first!);
     this.lendStats.lent++;
     pipe.send(frame);
     return true;
+  }
+
+  /** End every loan of a lent frame's chain. */
+  private endLoans(loan: Loan | null): void {
+    for (let l = loan; l !== null; l = l.next) endLoan(l.lender, l.block);
   }
 
   /**
@@ -454,21 +475,30 @@ export class Simulator {
   private deliverLoan(stack: Stack, netif: Netif, frame: Uint8Array, loan: Loan): void {
     const pool = stack.pool;
     const head = pool.allocRx(loan.hdr, PbufType.POOL);
-    const body = head === null ? null : pool.borrow(loan.lender, loan.block, loan.start, loan.len, pool.rxPoolBytes(frame.length));
-    if (body === null) {
-      head?.free();
-      endLoan(loan.lender, loan.block);
+    // The first borrowed piece is charged what a copy of the whole frame would have held; the rest nothing.
+    let charge = pool.rxPoolBytes(frame.length);
+    let l: Loan | null = loan;
+    if (head !== null) {
+      for (; l !== null; l = l.next) {
+        const body = pool.borrow(l.lender, l.block, l.start, l.len, charge);
+        if (body === null) break;
+        head.cat(body);
+        charge = 0;
+      }
+    }
+    if (head === null || l !== null) {
+      head?.free(); // ends the loans already borrowed
+      this.endLoans(l);
       stack.stats.link.memerr++;
       stack.stats.link.drop++;
       this.frames.give(frame);
       return;
     }
-    head!.takeAt(frame, loan.hdr, 0);
-    head!.cat(body);
-    head!.flags |= PbufFlag.CSUM_VALID;
+    head.takeAt(frame, loan.hdr, 0);
+    head.flags |= PbufFlag.CSUM_VALID;
     this.frames.give(frame);
     this.lendStats.delivered++;
-    stack.input(head!, netif);
+    stack.input(head, netif);
   }
 
   /**
@@ -484,8 +514,12 @@ export class Simulator {
       this.loans.delete(frame);
       if (netif.isUp && this.frameObservers.length === 0 && !Object.hasOwn(stack, 'input')) return this.deliverLoan(stack, netif, frame, loan);
       // Someone watches now (or nobody can receive): the frame becomes an ordinary copy, checksum filled below.
-      frame.set(loan.block.subarray(loan.start, loan.start + loan.len), loan.hdr);
-      endLoan(loan.lender, loan.block);
+      let at = loan.hdr;
+      for (let l: Loan | null = loan; l !== null; l = l.next) {
+        frame.set(l.block.subarray(l.start, l.start + l.len), at);
+        at += l.len;
+      }
+      this.endLoans(loan);
       this.verified.add(frame);
       this.lendStats.copiedBack++;
     }
