@@ -253,10 +253,13 @@ export class Simulator {
     if (loan === undefined) return;
     this.loans.delete(frame);
     this.endLoans(loan);
+    this.freeToken(frame);
     this.lendStats.dropped++;
   };
-  /** Loan records to reuse (a frame in flight costs no allocation but its token). */
+  /** Loan records to reuse. */
   private readonly freeLoans: Loan[] = [];
+  /** Lent frames' tokens to reuse, by length. */
+  private readonly tokens: (Uint8Array[] | undefined)[] = [];
   /** run() calls so far (each draws Math.random from its own stream). */
   private runs = 0;
   /** Application timers still pending when the last run() returned (they resume in the next run in this process). */
@@ -459,7 +462,7 @@ export class Simulator {
     // The payload: the rest of the first piece (if any) and every later piece, each in a pool block (not the application's memory).
     for (let q: Pbuf | null = hdr === p.len ? p.next : p; q !== null; q = q.next) if (blockOwner(q) === null) return false;
     // The wire's frame is a token of the right length (what stages count); the headers travel in the loan.
-    const frame = new Uint8Array(TOKEN_BYTES, 0, total);
+    const frame = this.tokens[total]?.pop() ?? new Uint8Array(TOKEN_BYTES, 0, total);
     let first: Loan | null = null;
     let last: Loan | null = null;
     for (let q: Pbuf | null = p; q !== null; q = q.next) {
@@ -497,6 +500,18 @@ export class Simulator {
     }
   }
 
+  /** Recycle a lent frame's token (a view made once per length is cheaper than a view per frame). */
+  private freeToken(token: Uint8Array): void {
+    const len = token.length;
+    let list = this.tokens[len];
+    if (list === undefined) {
+      while (this.tokens.length < len) this.tokens.push(undefined); // stays a packed array
+      list = [];
+      this.tokens[len] = list;
+    }
+    if (list.length < 256) list.push(token);
+  }
+
   /** Recycle a loan record whose loan has ended or passed to a borrowed pbuf. */
   private freeLoan(l: Loan): void {
     l.lender = null;
@@ -531,6 +546,7 @@ export class Simulator {
         l = next;
       }
     }
+    this.freeToken(frame);
     if (head === null || l !== null) {
       head?.free(); // ends the loans already borrowed
       this.endLoans(l);
@@ -564,6 +580,7 @@ export class Simulator {
         at += l.len;
       }
       this.endLoans(loan);
+      this.freeToken(frame);
       frame = real;
       this.verified.add(frame);
       this.lendStats.copiedBack++;
