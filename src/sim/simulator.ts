@@ -193,10 +193,12 @@ function newLoan(): Loan {
 const MAX_HEADERS = 120;
 
 /**
- * What lent frames' tokens view: bytes nobody writes or reads (one more
- * than the largest frame, so a FramePool never takes a token for a frame).
+ * What lent frames' tokens view: bytes nobody writes or reads. A token's
+ * byteOffset is its slot (at most MAX_TOKENS live per simulator); the
+ * buffer is larger than any frame, so a FramePool never keeps a token.
  */
-const TOKEN_BYTES = new ArrayBuffer(GRO_MAX_FRAME + 1);
+const MAX_TOKENS = 1 << 16;
+const TOKEN_BYTES = new ArrayBuffer(MAX_TOKENS + GRO_MAX_FRAME + 1);
 
 /**
  * The pbuf whose pool block holds `q`'s bytes: q itself, or for a slice
@@ -245,13 +247,17 @@ export class Simulator {
   readonly lendFrames: boolean;
   /** Frames sent / delivered with their payload passed by reference (the rest are copies). */
   readonly lendStats = { lent: 0, delivered: 0, dropped: 0, copiedBack: 0 };
-  /** Frames in flight whose payload is lent, by frame (see send). */
-  private readonly loans = new Map<Uint8Array, Loan>();
+  /** Frames in flight whose payload is lent, by their token's slot (its byteOffset; see newToken). */
+  private readonly loans: (Loan | null)[] = [];
+  /** Token slots made so far, and those free again. */
+  private slotCount = 0;
+  private readonly freeSlots: number[] = [];
   /** What every pipeline's intact stages hand their discarded frames to: ends the loan of a lent one. */
   private readonly dropSink: FrameSink = (frame) => {
-    const loan = this.loans.get(frame);
-    if (loan === undefined) return;
-    this.loans.delete(frame);
+    if (frame.buffer !== TOKEN_BYTES) return;
+    const loan = this.loans[frame.byteOffset];
+    if (loan === null || loan === undefined) return;
+    this.loans[frame.byteOffset] = null;
     this.endLoans(loan);
     this.freeToken(frame);
     this.lendStats.dropped++;
@@ -462,7 +468,8 @@ export class Simulator {
     // The payload: the rest of the first piece (if any) and every later piece, each in a pool block (not the application's memory).
     for (let q: Pbuf | null = hdr === p.len ? p.next : p; q !== null; q = q.next) if (blockOwner(q) === null) return false;
     // The wire's frame is a token of the right length (what stages count); the headers travel in the loan.
-    const frame = this.tokens[total]?.pop() ?? new Uint8Array(TOKEN_BYTES, 0, total);
+    const frame = this.tokens[total]?.pop() ?? this.newToken(total);
+    if (frame === null) return false;
     let first: Loan | null = null;
     let last: Loan | null = null;
     for (let q: Pbuf | null = p; q !== null; q = q.next) {
@@ -484,7 +491,7 @@ export class Simulator {
     const src = p.buf;
     for (let i = 0, o = p.off; i < hdr; i++) h[i] = src[o + i]!;
     first!.hdr = hdr;
-    this.loans.set(frame, first!);
+    this.loans[frame.byteOffset] = first!;
     this.lendStats.lent++;
     pipe.send(frame);
     return true;
@@ -500,6 +507,18 @@ export class Simulator {
     }
   }
 
+  /**
+   * A new token of `len` bytes: a view of TOKEN_BYTES whose byteOffset is
+   * its slot in `loans`, so finding a frame's loan is an array index. Null
+   * when every slot is taken (the frame is copied instead).
+   */
+  private newToken(len: number): Uint8Array | null {
+    const slot = this.freeSlots.pop() ?? (this.slotCount < MAX_TOKENS ? this.slotCount++ : -1);
+    if (slot < 0) return null;
+    while (this.loans.length <= slot) this.loans.push(null);
+    return new Uint8Array(TOKEN_BYTES, slot, len);
+  }
+
   /** Recycle a lent frame's token (a view made once per length is cheaper than a view per frame). */
   private freeToken(token: Uint8Array): void {
     const len = token.length;
@@ -509,7 +528,8 @@ export class Simulator {
       list = [];
       this.tokens[len] = list;
     }
-    if (list.length < 256) list.push(token);
+    if (list.length < 64) list.push(token);
+    else this.freeSlots.push(token.byteOffset);
   }
 
   /** Recycle a loan record whose loan has ended or passed to a borrowed pbuf. */
@@ -567,9 +587,9 @@ export class Simulator {
    */
   deliver(stack: Stack, netif: Netif, frame: Uint8Array, label: string): void {
     const frames = this.frames;
-    const loan = this.loans.size === 0 ? undefined : this.loans.get(frame);
-    if (loan !== undefined) {
-      this.loans.delete(frame);
+    const loan = frame.buffer === TOKEN_BYTES ? this.loans[frame.byteOffset] : null;
+    if (loan !== null && loan !== undefined) {
+      this.loans[frame.byteOffset] = null;
       if (netif.isUp && this.frameObservers.length === 0 && !Object.hasOwn(stack, 'input')) return this.deliverLoan(stack, netif, frame, loan);
       // Someone watches now (or nobody can receive): the token becomes an ordinary copy, checksum filled below.
       const real = frames.take(frame.length);
