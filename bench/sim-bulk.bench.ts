@@ -61,7 +61,7 @@ interface BulkResult {
   poolInUseAfter: number;
 }
 
-function bulk(bytes: number, loss: number, seed: number, data: Uint8Array, gso = false, lend = LEND): BulkResult {
+export function bulk(bytes: number, loss: number, seed: number, data: Uint8Array, gso = false, lend = LEND): BulkResult {
   const sim = new Simulator({ seed, lendFrames: lend });
   const client = sim.addStack('client');
   const server = sim.addStack('server');

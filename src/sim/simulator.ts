@@ -427,9 +427,11 @@ export class Simulator {
     // as the stack would have, so pcaps and traces show the same bytes. A
     // pipeline whose send() was wrapped (tests insert stages that way) may
     // be watched too.
-    if ((p.flags & PbufFlag.CSUM_PARTIAL) !== 0 && (!pipe.intact || frame.length > mtu || this.frameObservers.length > 0 || Object.hasOwn(pipe, 'send'))) fillTcpChecksum(frame);
+    // A super-segment the link cuts (gso without gro) needs none: segmentTcpGso sums each piece.
+    if ((p.flags & PbufFlag.CSUM_PARTIAL) !== 0 && !(p.gsoSize > 0 && frame.length > mtu) && (!pipe.intact || frame.length > mtu || this.frameObservers.length > 0 || Object.hasOwn(pipe, 'send'))) fillTcpChecksum(frame);
     if (p.gsoSize > 0 && frame.length > mtu) {
       const pieces = segmentTcpGso(frame, p.gsoSize);
+      if (pieces[0] === frame && (p.flags & PbufFlag.CSUM_PARTIAL) !== 0) fillTcpChecksum(frame); // not cut after all
       for (const piece of pieces) {
         this.verified.add(piece);
         this.observeFrame('tx', label, piece);
