@@ -230,8 +230,9 @@ export class Ipv4 implements IpFamilyLayer {
       v.fillChecksum();
       st.xmit++;
       if ((p.flags & PbufFlag.CSUM_PARTIAL) !== 0) {
-        // TCP left its checksum to the device: one that cannot (or a packet about to be fragmented) gets it here.
-        if (!netif.txCsumOffload || total > netif.mtu) completeTcpChecksum(head, p, IPV4_HEADER_LEN, this.pseudoSum(src, dst, protocol, total - IPV4_HEADER_LEN));
+        // TCP left its checksum to the device: one that cannot (or a packet about to be fragmented) gets it here; a
+        // super-segment the device cuts itself (GSO) is summed by it, piece by piece.
+        if (!netif.txCsumOffload || (total > netif.mtu && !(p.gsoSize > 0 && total <= netif.gsoMaxSize))) completeTcpChecksum(head, p, IPV4_HEADER_LEN, this.pseudoSum(src, dst, protocol, total - IPV4_HEADER_LEN));
         else head.flags |= PbufFlag.CSUM_PARTIAL;
       }
       if (total <= netif.mtu) {

@@ -554,8 +554,9 @@ export class Ipv6 implements IpFamilyLayer {
         if (c > 0 && c < mtu) mtu = c;
       }
       if ((p.flags & PbufFlag.CSUM_PARTIAL) !== 0) {
-        // TCP left its checksum to the device: one that cannot (or a packet about to be fragmented) gets it here.
-        if (!netif.txCsumOffload || total > mtu) completeTcpChecksum(head, p, IPV6_HEADER_LEN, this.pseudoSum(src, dst, nextHeader, total - IPV6_HEADER_LEN));
+        // TCP left its checksum to the device: one that cannot (or a packet about to be fragmented) gets it here; a
+        // super-segment the device cuts itself (GSO) is summed by it, piece by piece.
+        if (!netif.txCsumOffload || (total > mtu && !(p.gsoSize > 0 && total <= netif.gsoMaxSize))) completeTcpChecksum(head, p, IPV6_HEADER_LEN, this.pseudoSum(src, dst, nextHeader, total - IPV6_HEADER_LEN));
         else head.flags |= PbufFlag.CSUM_PARTIAL;
       }
       if (total <= mtu) {

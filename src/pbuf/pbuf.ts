@@ -76,6 +76,19 @@ export class Pbuf {
    * keeps the pieces after it alive); releasing the piece drops it.
    */
   parent: Pbuf | null = null;
+  /**
+   * Loans of this pbuf's block (PbufPool.lend): another stack reads bytes
+   * [lentStart, lentEnd) of `buf` in place (the simulator passing a frame's
+   * payload by reference). While any is out the block is not recycled,
+   * even once this pbuf is freed, and no header may be written over the
+   * lent bytes (addHeader refuses).
+   */
+  lent = 0;
+  lentStart = 0;
+  lentEnd = 0;
+  /** For a borrowed piece (PbufPool.borrow): the pbuf whose block it shows, and the bytes its pool charged for it. */
+  lender: Pbuf | null = null;
+  charged = 0;
 
   /** @internal Use PbufPool.alloc / wrap. */
   constructor(pool: PbufPool, type: PbufType, buf: Uint8Array, off: number, len: number, ownsBlock: boolean) {
@@ -146,6 +159,8 @@ export class Pbuf {
     // pbuf_add_header_impl (so addHeader(hlen) with hlen 0 works on ROM/REF).
     if (n === 0) return true;
     if (!this.ownsBlock || n > this.off) return false;
+    // Never write a header over bytes lent to a receiver (a trimmed segment's new header room may hold them).
+    if (this.lent > 0 && this.off - n < this.lentEnd && this.off > this.lentStart) return false;
     this.off -= n;
     this.len += n;
     this.totLen += n;

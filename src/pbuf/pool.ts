@@ -335,6 +335,53 @@ export class PbufPool {
     return head;
   }
 
+  /**
+   * Lend bytes [start, end) of `p`'s block (indices into p.buf) to a reader
+   * in another stack, without a reference: p's owner may free p at any
+   * time and its pool accounts for that as usual, but the block is not
+   * recycled until the loan ends (borrow() then the borrowed piece's
+   * release, or endLoan), and addHeader never writes over the lent bytes.
+   * Returns the block to pass to borrow()/endLoan(). `p` must own its block.
+   */
+  lend(p: Pbuf, start: number, end: number): Uint8Array {
+    if (!p.ownsBlock || p.ref <= 0) throw new PbufError('only a live pbuf that owns its block can lend it');
+    if (p.lent === 0) {
+      p.lentStart = start;
+      p.lentEnd = end;
+    } else {
+      if (start < p.lentStart) p.lentStart = start;
+      if (end > p.lentEnd) p.lentEnd = end;
+    }
+    p.lent++;
+    return p.buf;
+  }
+
+  /**
+   * A REF piece of this pool showing `block[start, start + len)`, taking
+   * over a loan made by lender.pool.lend(): releasing the piece ends the
+   * loan. This pool is charged `chargeBytes` (what a copy of the received
+   * frame would have held, so limits and accounting stay as with copies).
+   * Null (counted, the loan still open) at a limit of `use`.
+   */
+  borrow(lender: Pbuf, block: Uint8Array, start: number, len: number, chargeBytes: number, use: PbufUse = PbufUse.RX): Pbuf | null {
+    if (!this.reserve(chargeBytes, false, use) && (use === PbufUse.DATA || this.onShortage === null || !this.onShortage() || !this.reserve(chargeBytes, false, use))) return null;
+    const p = new Pbuf(this, PbufType.REF, block, start, len, false);
+    p.lender = lender;
+    p.charged = chargeBytes;
+    this.track(p);
+    return p;
+  }
+
+  /** Block bytes allocRx(length, POOL) would take: what a borrowed piece standing for a copied frame is charged. */
+  rxPoolBytes(length: number): number {
+    const unit = this.opts.poolBufSize;
+    let bytes = 0;
+    for (let left = length; ; left -= unit) {
+      bytes += blockBytesFor(Math.min(left, unit));
+      if (left <= unit) return bytes;
+    }
+  }
+
   /** @internal Called by Pbuf.free for each piece whose count reached zero. */
   release(p: Pbuf): void {
     const s = this.stats;
@@ -343,9 +390,18 @@ export class PbufPool {
     if (p.type === PbufType.POOL) s.poolPbufsInUse--;
     if (p.ownsBlock) {
       s.bytesInUse -= p.buf.byteLength;
-      this.memory.put(p.buf);
+      // A lent block goes back to the allocator when its last loan ends (endLoan), not now.
+      if (p.lent === 0) this.memory.put(p.buf);
     }
     if (this.live !== null) this.live.delete(p);
+    // A borrowed piece gives back what it was charged and ends its loan.
+    const lender = p.lender;
+    if (lender !== null) {
+      s.bytesInUse -= p.charged;
+      p.lender = null;
+      p.charged = 0;
+      endLoan(lender, p.buf);
+    }
     // A slice piece lets go of the piece whose bytes it showed.
     const parent = p.parent;
     if (parent !== null) {
@@ -432,6 +488,19 @@ export class PbufPool {
   private track(p: Pbuf): void {
     if (this.live !== null) this.live.add(p);
   }
+}
+
+/**
+ * End one loan of `lender`'s block (see PbufPool.lend), e.g. when the frame
+ * that carried it was dropped before anyone borrowed it. The block goes
+ * back to the lender's allocator once no loan is left and the lender is freed.
+ */
+export function endLoan(lender: Pbuf, block: Uint8Array): void {
+  if (lender.lent <= 0) throw new PbufError('loan ended twice');
+  if (--lender.lent > 0) return;
+  lender.lentStart = 0;
+  lender.lentEnd = 0;
+  if (lender.ref === 0) lender.pool.memory.put(block);
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

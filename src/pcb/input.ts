@@ -123,6 +123,12 @@ export function tcpInput(tcp: Tcp, p: Pbuf, info: IpInfo): void {
   if (s.srcPort === 0 || s.dstPort === 0) return badSeg(tcp, p, 'proterr');
   if (s.dataLen > 0) {
     p.removeHeader(hl);
+    // Headers in a piece of their own (the simulator's by-reference frames): the data starts at the next piece.
+    if (p.len === 0 && p.next !== null) {
+      const data = p.dechain()!;
+      p.free();
+      p = data;
+    }
     s.p = p;
   } else {
     p.free();

@@ -3,8 +3,12 @@
 // once the receiver had copied it into a pbuf); the simulator now takes one
 // from here and gives it back after delivery. Frames are pooled by exact
 // length: a bulk transfer uses a handful of sizes (full segments, ACKs).
+/** Frames longer than this are left to the GC (the largest a link carries: 64 KiB of IPv6 payload and its header). */
+const MAX_POOLED = 65535 + 40;
+
 export class FramePool {
-  private readonly free = new Map<number, Uint8Array[]>();
+  /** Free frames by length: an array index is cheaper than a Map lookup per frame (lengths are at most 64 KiB or so). */
+  private readonly free: (Uint8Array[] | undefined)[] = [];
   /** Frames handed out that came from the pool / were newly allocated. */
   readonly stats = { reused: 0, allocated: 0 };
 
@@ -12,8 +16,8 @@ export class FramePool {
 
   /** A frame of exactly `len` bytes; its contents are whatever was there before. */
   take(len: number): Uint8Array {
-    const list = this.free.get(len);
-    const f = list?.pop();
+    const list = this.free[len];
+    const f = list === undefined ? undefined : list.pop();
     if (f !== undefined) {
       this.stats.reused++;
       return f;
@@ -26,10 +30,13 @@ export class FramePool {
   give(frame: Uint8Array): void {
     // Only whole buffers: a view into something larger may be shared.
     if (frame.byteOffset !== 0 || frame.byteLength !== frame.buffer.byteLength) return;
-    let list = this.free.get(frame.length);
+    const len = frame.length;
+    if (len > MAX_POOLED) return;
+    let list = this.free[len];
     if (list === undefined) {
       list = [];
-      this.free.set(frame.length, list);
+      while (this.free.length < len) this.free.push(undefined); // stays a packed array
+      this.free[len] = list;
     }
     if (list.length < this.maxPerSize) list.push(frame);
   }

@@ -34,6 +34,12 @@ export interface StageContext {
   rng: Rng;
   /** Names the stage's timers in errors, e.g. 'client->server/rate-limit' (default: the stage's name). */
   name?: string;
+  /**
+   * Takes every frame an `intact` stage discards (lost, tail-dropped,
+   * oversize, held when cleared), so the frame's owner can reclaim it: the
+   * simulator ends the loan of a frame passed by reference.
+   */
+  drop?: FrameSink;
 }
 
 /** One piece of device middleware (smoltcp's phy habit). */
@@ -51,8 +57,10 @@ export interface LinkStage {
    * True if the stage only delays, drops or passes on the very frames it is
    * given (the same objects, bytes unchanged) and never reads beyond their
    * IP headers: loss, latency, rate limit, reorder, the MTU for frames that
-   * fit. The simulator sends frames whose TCP checksum is not filled in only
-   * through pipelines of such stages (see LinkPipeline.intact).
+   * fit. The simulator sends frames whose TCP checksum is not filled in,
+   * and frames whose payload it passes by reference, only through
+   * pipelines of such stages (see LinkPipeline.intact); such a stage must
+   * hand every frame it discards to its context's `drop`.
    */
   readonly intact?: boolean;
 }
@@ -306,7 +314,12 @@ export function buildStages(ctx: StageContext, spec: LinkSpec): LinkStage[] {
   if (spec.reorderDelayMs !== undefined) checkNonNegative('LinkSpec', 'reorderDelayMs', spec.reorderDelayMs);
   if (spec.corrupt !== undefined) checkProbability('LinkSpec', 'corrupt', spec.corrupt);
 
-  const sub = (name: string): StageContext => ({ clock: ctx.clock, rng: ctx.rng.derive(name), name: ctx.name === undefined ? name : `${ctx.name}/${name}` });
+  const sub = (name: string): StageContext => ({
+    clock: ctx.clock,
+    rng: ctx.rng.derive(name),
+    name: ctx.name === undefined ? name : `${ctx.name}/${name}`,
+    ...(ctx.drop !== undefined ? { drop: ctx.drop } : {}),
+  });
   const stages: LinkStage[] = [];
   if (spec.loss !== undefined || spec.burstLoss !== undefined) {
     stages.push(

@@ -85,10 +85,13 @@ export class FrameQueue {
     return n;
   }
 
-  /** Forget every entry; returns how many there were. */
-  clear(): number {
+  /** Forget every entry (each handed to `drop`, if given); returns how many there were. */
+  clear(drop?: FrameSink): number {
     const n = this.len;
-    while (this.len > 0) this.dropHead();
+    while (this.len > 0) {
+      if (drop !== undefined) drop(this.headFrame());
+      this.dropHead();
+    }
     this.head = 0;
     return n;
   }

@@ -58,7 +58,7 @@ export class LatencyStage implements LinkStage {
   clear(): number {
     this.timer.stop();
     this.lastDue = -Infinity;
-    return this.queue.clear();
+    return this.queue.clear(this.ctx.drop);
   }
 
   private release(): void {

@@ -43,6 +43,7 @@ export class LossStage implements LinkStage {
   readonly stats = { passed: 0, dropped: 0, bursts: 0 };
   readonly probability: number;
   private readonly rng: StageContext['rng'];
+  private readonly drop: StageContext['drop'];
   private readonly pGoodToBad: number;
   private readonly pBadToGood: number;
   private readonly lossInBad: number;
@@ -51,6 +52,7 @@ export class LossStage implements LinkStage {
 
   constructor(ctx: StageContext, options: LossOptions) {
     this.rng = ctx.rng;
+    this.drop = ctx.drop;
     this.probability = checkProbability('LossStage', 'probability', options.probability);
     const b = options.burst;
     this.bursty = b !== undefined;
@@ -77,6 +79,7 @@ export class LossStage implements LinkStage {
     }
     if (this.rng.chance(p)) {
       this.stats.dropped++;
+      this.drop?.(frame);
       return;
     }
     this.stats.passed++;

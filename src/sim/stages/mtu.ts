@@ -21,7 +21,11 @@ export class MtuStage implements LinkStage {
   readonly stats = { passed: 0, oversize: 0, fragmented: 0 };
   readonly mtu: number;
 
-  constructor(mtu: number) {
+  /** `drop` takes the frames refused for their size (see StageContext.drop). */
+  constructor(
+    mtu: number,
+    private readonly drop?: FrameSink,
+  ) {
     this.mtu = checkPositive('MtuStage', 'mtu', mtu);
   }
 
@@ -34,6 +38,7 @@ export class MtuStage implements LinkStage {
     const pieces = fragmentIpv4(frame, this.mtu);
     if (pieces === null) {
       this.stats.oversize++;
+      this.drop?.(frame);
       return;
     }
     this.stats.fragmented++;

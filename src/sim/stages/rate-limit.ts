@@ -67,6 +67,7 @@ export class RateLimitStage implements LinkStage {
     }
     if (q.bytes + frame.length > this.queueBytes) {
       this.stats.dropped++;
+      this.ctx.drop?.(frame);
       return;
     }
     q.push(frame, next, this.refilledAt);
@@ -85,7 +86,7 @@ export class RateLimitStage implements LinkStage {
 
   clear(): number {
     this.timer.stop();
-    return this.queue.clear();
+    return this.queue.clear(this.ctx.drop);
   }
 
   private canSend(length: number): boolean {

@@ -52,7 +52,7 @@ export class ReorderStage implements LinkStage {
 
   clear(): number {
     this.timer.stop();
-    return this.held.clear();
+    return this.held.clear(this.ctx.drop);
   }
 
   private release(): void {
