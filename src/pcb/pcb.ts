@@ -3,7 +3,7 @@
 // lwIP's names in comments where they differ.
 import type { Pbuf } from '../pbuf/pbuf.ts';
 import type { Timer } from '../time/timer-heap.ts';
-import type { CcState, CongestionControl } from './congestion.ts';
+import type { CcState, CongestionControl, CongestionFactory } from './congestion.ts';
 import { Deadlines } from './deadlines.ts';
 import { RackState } from './rack.ts';
 import { RttEstimator } from './rtt.ts';
@@ -300,6 +300,11 @@ export interface PcbClock {
   now(): number;
 }
 
+const CC_INIT_PENDING = 1;
+
+/** What makeCc passes to a late init: its cwnd and ssthresh writes are dropped (the PCB's were set at ccInit). */
+const INIT_VIEW = { cwnd: 0, ssthresh: 0, mss: 0, flightSize: 0, now: 0, srtt: 0, minRtt: 0, sndUna: 0, sndNxt: 0 } satisfies CcState;
+
 // Memory layout notes (issue 17 part 6; Node's V8 has no pointer
 // compression, so a field is 8 bytes): a field that ever holds a number
 // outside the 31-bit Smi range (a u32 sequence number, -Infinity, a
@@ -393,7 +398,21 @@ export class TcpPcb implements CcState {
   // --- congestion control and loss recovery ---
   cwnd = 0;
   ssthresh = 0x7fffffff;
-  cc: CongestionControl;
+  /**
+   * The congestion controller, made on first use (see ccInit): a connection
+   * idle since its handshake does not carry one (CUBIC + HyStart++ are
+   * about 320 bytes).
+   */
+  get cc(): CongestionControl {
+    return this._cc ?? this.makeCc();
+  }
+  private _cc: CongestionControl | null;
+  /** @internal Makes this PCB's controller (one function per stack); null when one was given to the constructor. */
+  private readonly ccMake: CongestionFactory | null;
+  /** @internal SND.NXT (int32) when ccInit ran without making the controller; CC_INIT_PENDING in _bits says it did. */
+  private _ccInitSeq = 0;
+  /** @internal Private flag bits (CC_INIT_PENDING). */
+  private _bits = 0;
   lastSendTime = 0;
   lastRecvTime = 0;
   /** Segments transmitted so far (each one's sentOrder). */
@@ -469,10 +488,51 @@ export class TcpPcb implements CcState {
   /** @internal Clock access for CcState.now. */
   private readonly clock: PcbClock;
 
-  constructor(cc: CongestionControl, rtt: RttEstimator, clock: PcbClock | (() => number)) {
-    this.cc = cc;
+  /** `cc` is a controller, or a factory to make one when first needed (the stack passes one shared factory). */
+  constructor(cc: CongestionControl | CongestionFactory, rtt: RttEstimator, clock: PcbClock | (() => number)) {
+    if (typeof cc === 'function') {
+      this._cc = null;
+      this.ccMake = cc;
+    } else {
+      this._cc = cc;
+      this.ccMake = null;
+    }
     this.rtt = rtt;
     this.clock = typeof clock === 'function' ? { now: clock } : clock;
+  }
+
+  /**
+   * The connection is established: cc.init(this) (cwnd = IW, ssthresh).
+   * While the controller is not made yet, a throwaway one sets cwnd and
+   * ssthresh, and the real one is made by the first use of `cc` and then
+   * initialised with the SND.NXT of this moment. What init leaves in a
+   * controller depends only on SND.NXT (HyStart++'s first round end): its
+   * other inputs (mss, now) only set cwnd/ssthresh, kept from here, or
+   * CUBIC's lastAckTime, which nothing reads before it is set again.
+   */
+  ccInit(): void {
+    if (this._cc !== null || this.ccMake === null) {
+      this.cc.init(this);
+      return;
+    }
+    this.ccMake().init(this);
+    this._ccInitSeq = this._sndNxt;
+    this._bits |= CC_INIT_PENDING;
+  }
+
+  private makeCc(): CongestionControl {
+    const cc = this.ccMake!();
+    if (this._bits & CC_INIT_PENDING) {
+      this._bits &= ~CC_INIT_PENDING;
+      const v = INIT_VIEW;
+      v.mss = this.mss;
+      v.now = this.now;
+      v.sndUna = this.sndUna;
+      v.sndNxt = this._ccInitSeq >>> 0;
+      cc.init(v);
+    }
+    this._cc = cc;
+    return cc;
   }
 
   get iss(): number {

@@ -13,7 +13,7 @@ import type { Timer } from '../time/timer-heap.ts';
 import { IpProtocol } from '../wire/ipv4.ts';
 import { bindReaches, bindsOverlap, formatIp, ipEq, ipIsAny, type IpAddr } from '../wire/ipaddr.ts';
 import { newTcpOptions, TcpFlag, TcpView, type TcpOptions } from '../wire/tcp.ts';
-import { createCongestionControl } from './congestion.ts';
+import { type CongestionControl, createCongestionControl } from './congestion.ts';
 import { callErr, callPoll } from './events.ts';
 import { hasRefused, type InEvents, type InSeg, newInEvents, newInSeg, offerRefused, tcpInput } from './input.ts';
 import { IsnGenerator } from './isn.ts';
@@ -416,6 +416,8 @@ export class Tcp {
   private twHead = 0;
   private readonly twTimer: Timer;
   private nextEphemeral: number;
+  /** Makes a connection's congestion controller (TcpPcb makes it when first needed). */
+  private readonly makeCc: () => CongestionControl;
 
   constructor(
     readonly host: TcpHost,
@@ -427,6 +429,8 @@ export class Tcp {
     if (c.oooMaxBytes === 0) c.oooMaxBytes = c.rcvWnd;
     validate(c);
     this.config = c;
+    this.makeCc = () => createCongestionControl(c.congestion, { initialWindowSegments: c.initialWindowSegments, hystart: c.hystart, counters: this.counters });
+    this.makeCc(); // an unknown algorithm fails here, not at the first connection
     this.stats = host.stats.tcp;
     this.pool = host.pool;
     this.clock = host.clock;
@@ -464,7 +468,7 @@ export class Tcp {
       return null;
     }
     const pcb = new TcpPcb(
-      createCongestionControl(c.congestion, { initialWindowSegments: c.initialWindowSegments, hystart: c.hystart, counters: this.counters }),
+      this.makeCc,
       new RttEstimator({ initialRtoMs: c.initialRtoMs, minRtoMs: c.minRtoMs, maxRtoMs: c.maxRtoMs }),
       this.clock,
     );
