@@ -4,9 +4,9 @@
 import type { Pbuf } from '../pbuf/pbuf.ts';
 import type { Timer } from '../time/timer-heap.ts';
 import type { CcState, CongestionControl, CongestionFactory } from './congestion.ts';
-import { Deadlines } from './deadlines.ts';
+import { type Deadlines, withDeadlines } from './deadlines.ts';
 import { RackState } from './rack.ts';
-import { RttEstimator } from './rtt.ts';
+import { RttEstimator, type RtoOptions } from './rtt.ts';
 import { TlpState } from './tlp.ts';
 import { UndoState } from './undo.ts';
 import { SegQueue } from './segment.ts';
@@ -174,133 +174,150 @@ class RareCounters {
   undos = 0;
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Ctor = abstract new (...args: any[]) => object;
+
 /**
- * A PCB's counters: the ones every connection moves are fields, the rest
- * live in an object made on their first increment.
+ * A PCB's counters added to a base class (TS mixin; TcpPcb is made with
+ * it, so they cost no object of their own): the ones every connection
+ * moves are fields, the rest live in an object made on their first
+ * increment.
  */
-export class PcbCounterSet implements PcbCounters {
-  segsIn = 0;
-  segsOut = 0;
-  dataSegsIn = 0;
-  dataSegsOut = 0;
-  bytesSent = 0;
-  bytesAcked = 0;
-  bytesReceived = 0;
-  private _rare: RareCounters | null = null;
-  private get rare(): RareCounters {
-    return this._rare ?? (this._rare = new RareCounters());
+export function withCounters<B extends Ctor>(Base: B) {
+  abstract class WithCounters extends Base implements PcbCounters {
+    segsIn = 0;
+    segsOut = 0;
+    dataSegsIn = 0;
+    dataSegsOut = 0;
+    bytesSent = 0;
+    bytesAcked = 0;
+    bytesReceived = 0;
+    /** @internal The rare counters, made on first increment. */
+    rareCounters: RareCounters | null = null;
+    /** @internal */
+    get rareCountersMade(): RareCounters {
+      return this.rareCounters ?? (this.rareCounters = new RareCounters());
+    }
+    get bytesRetrans(): number {
+      return this.rareCounters === null ? 0 : this.rareCounters.bytesRetrans;
+    }
+    set bytesRetrans(v: number) {
+      if (this.rareCounters !== null || v !== 0) this.rareCountersMade.bytesRetrans = v;
+    }
+    get retransmits(): number {
+      return this.rareCounters === null ? 0 : this.rareCounters.retransmits;
+    }
+    set retransmits(v: number) {
+      if (this.rareCounters !== null || v !== 0) this.rareCountersMade.retransmits = v;
+    }
+    get fastRetransmits(): number {
+      return this.rareCounters === null ? 0 : this.rareCounters.fastRetransmits;
+    }
+    set fastRetransmits(v: number) {
+      if (this.rareCounters !== null || v !== 0) this.rareCountersMade.fastRetransmits = v;
+    }
+    get rtoCount(): number {
+      return this.rareCounters === null ? 0 : this.rareCounters.rtoCount;
+    }
+    set rtoCount(v: number) {
+      if (this.rareCounters !== null || v !== 0) this.rareCountersMade.rtoCount = v;
+    }
+    get recoveries(): number {
+      return this.rareCounters === null ? 0 : this.rareCounters.recoveries;
+    }
+    set recoveries(v: number) {
+      if (this.rareCounters !== null || v !== 0) this.rareCountersMade.recoveries = v;
+    }
+    get dupAcksIn(): number {
+      return this.rareCounters === null ? 0 : this.rareCounters.dupAcksIn;
+    }
+    set dupAcksIn(v: number) {
+      if (this.rareCounters !== null || v !== 0) this.rareCountersMade.dupAcksIn = v;
+    }
+    get oooSegsIn(): number {
+      return this.rareCounters === null ? 0 : this.rareCounters.oooSegsIn;
+    }
+    set oooSegsIn(v: number) {
+      if (this.rareCounters !== null || v !== 0) this.rareCountersMade.oooSegsIn = v;
+    }
+    get probes(): number {
+      return this.rareCounters === null ? 0 : this.rareCounters.probes;
+    }
+    set probes(v: number) {
+      if (this.rareCounters !== null || v !== 0) this.rareCountersMade.probes = v;
+    }
+    get reorderSeen(): number {
+      return this.rareCounters === null ? 0 : this.rareCounters.reorderSeen;
+    }
+    set reorderSeen(v: number) {
+      if (this.rareCounters !== null || v !== 0) this.rareCountersMade.reorderSeen = v;
+    }
+    get rackLosses(): number {
+      return this.rareCounters === null ? 0 : this.rareCounters.rackLosses;
+    }
+    set rackLosses(v: number) {
+      if (this.rareCounters !== null || v !== 0) this.rareCountersMade.rackLosses = v;
+    }
+    get lossProbes(): number {
+      return this.rareCounters === null ? 0 : this.rareCounters.lossProbes;
+    }
+    set lossProbes(v: number) {
+      if (this.rareCounters !== null || v !== 0) this.rareCountersMade.lossProbes = v;
+    }
+    get dsacksIn(): number {
+      return this.rareCounters === null ? 0 : this.rareCounters.dsacksIn;
+    }
+    set dsacksIn(v: number) {
+      if (this.rareCounters !== null || v !== 0) this.rareCountersMade.dsacksIn = v;
+    }
+    get undos(): number {
+      return this.rareCounters === null ? 0 : this.rareCounters.undos;
+    }
+    set undos(v: number) {
+      if (this.rareCounters !== null || v !== 0) this.rareCountersMade.undos = v;
+    }
+    /** A plain copy (every field). */
+    snapshot(): PcbCounters {
+      return {
+        segsIn: this.segsIn,
+        segsOut: this.segsOut,
+        dataSegsIn: this.dataSegsIn,
+        dataSegsOut: this.dataSegsOut,
+        bytesSent: this.bytesSent,
+        bytesRetrans: this.bytesRetrans,
+        bytesAcked: this.bytesAcked,
+        bytesReceived: this.bytesReceived,
+        retransmits: this.retransmits,
+        fastRetransmits: this.fastRetransmits,
+        rtoCount: this.rtoCount,
+        recoveries: this.recoveries,
+        dupAcksIn: this.dupAcksIn,
+        oooSegsIn: this.oooSegsIn,
+        probes: this.probes,
+        reorderSeen: this.reorderSeen,
+        rackLosses: this.rackLosses,
+        lossProbes: this.lossProbes,
+        dsacksIn: this.dsacksIn,
+        undos: this.undos,
+      };
+    }
   }
-  get bytesRetrans(): number {
-    return this._rare === null ? 0 : this._rare.bytesRetrans;
-  }
-  set bytesRetrans(v: number) {
-    if (this._rare !== null || v !== 0) this.rare.bytesRetrans = v;
-  }
-  get retransmits(): number {
-    return this._rare === null ? 0 : this._rare.retransmits;
-  }
-  set retransmits(v: number) {
-    if (this._rare !== null || v !== 0) this.rare.retransmits = v;
-  }
-  get fastRetransmits(): number {
-    return this._rare === null ? 0 : this._rare.fastRetransmits;
-  }
-  set fastRetransmits(v: number) {
-    if (this._rare !== null || v !== 0) this.rare.fastRetransmits = v;
-  }
-  get rtoCount(): number {
-    return this._rare === null ? 0 : this._rare.rtoCount;
-  }
-  set rtoCount(v: number) {
-    if (this._rare !== null || v !== 0) this.rare.rtoCount = v;
-  }
-  get recoveries(): number {
-    return this._rare === null ? 0 : this._rare.recoveries;
-  }
-  set recoveries(v: number) {
-    if (this._rare !== null || v !== 0) this.rare.recoveries = v;
-  }
-  get dupAcksIn(): number {
-    return this._rare === null ? 0 : this._rare.dupAcksIn;
-  }
-  set dupAcksIn(v: number) {
-    if (this._rare !== null || v !== 0) this.rare.dupAcksIn = v;
-  }
-  get oooSegsIn(): number {
-    return this._rare === null ? 0 : this._rare.oooSegsIn;
-  }
-  set oooSegsIn(v: number) {
-    if (this._rare !== null || v !== 0) this.rare.oooSegsIn = v;
-  }
-  get probes(): number {
-    return this._rare === null ? 0 : this._rare.probes;
-  }
-  set probes(v: number) {
-    if (this._rare !== null || v !== 0) this.rare.probes = v;
-  }
-  get reorderSeen(): number {
-    return this._rare === null ? 0 : this._rare.reorderSeen;
-  }
-  set reorderSeen(v: number) {
-    if (this._rare !== null || v !== 0) this.rare.reorderSeen = v;
-  }
-  get rackLosses(): number {
-    return this._rare === null ? 0 : this._rare.rackLosses;
-  }
-  set rackLosses(v: number) {
-    if (this._rare !== null || v !== 0) this.rare.rackLosses = v;
-  }
-  get lossProbes(): number {
-    return this._rare === null ? 0 : this._rare.lossProbes;
-  }
-  set lossProbes(v: number) {
-    if (this._rare !== null || v !== 0) this.rare.lossProbes = v;
-  }
-  get dsacksIn(): number {
-    return this._rare === null ? 0 : this._rare.dsacksIn;
-  }
-  set dsacksIn(v: number) {
-    if (this._rare !== null || v !== 0) this.rare.dsacksIn = v;
-  }
-  get undos(): number {
-    return this._rare === null ? 0 : this._rare.undos;
-  }
-  set undos(v: number) {
-    if (this._rare !== null || v !== 0) this.rare.undos = v;
-  }
-  /** A plain copy (every field). */
-  snapshot(): PcbCounters {
-    return {
-      segsIn: this.segsIn,
-      segsOut: this.segsOut,
-      dataSegsIn: this.dataSegsIn,
-      dataSegsOut: this.dataSegsOut,
-      bytesSent: this.bytesSent,
-      bytesRetrans: this.bytesRetrans,
-      bytesAcked: this.bytesAcked,
-      bytesReceived: this.bytesReceived,
-      retransmits: this.retransmits,
-      fastRetransmits: this.fastRetransmits,
-      rtoCount: this.rtoCount,
-      recoveries: this.recoveries,
-      dupAcksIn: this.dupAcksIn,
-      oooSegsIn: this.oooSegsIn,
-      probes: this.probes,
-      reorderSeen: this.reorderSeen,
-      rackLosses: this.rackLosses,
-      lossProbes: this.lossProbes,
-      dsacksIn: this.dsacksIn,
-      undos: this.undos,
-    };
-  }
+  return WithCounters;
 }
+
+/** A counter set on its own. */
+export class PcbCounterSet extends withCounters(Object) {}
 
 /** What a PCB reads the time from (the stack's clock). */
 export interface PcbClock {
   now(): number;
 }
 
+// Bits of TcpPcb._bits.
 const CC_INIT_PENDING = 1;
+const B_FREED = 2;
+const B_CWND_LIMITED = 4;
+const B_PACE_RUN = 8;
 
 /** What makeCc passes to a late init: its cwnd and ssthresh writes are dropped (the PCB's were set at ccInit). */
 const INIT_VIEW = { cwnd: 0, ssthresh: 0, mss: 0, flightSize: 0, now: 0, srtt: 0, minRtt: 0, sndUna: 0, sndNxt: 0 } satisfies CcState;
@@ -313,7 +330,12 @@ const INIT_VIEW = { cwnd: 0, ssthresh: 0, mss: 0, flightSize: 0, now: 0, srtt: 0
 // (`| 0`) behind accessors that give back the u32 (`>>> 0`); fields most
 // connections never change live in PcbRare, made on their first
 // non-default write.
-export class TcpPcb implements CcState {
+//
+// A PCB *is* its RTT estimator, its deadline table and its counter set
+// (extends withCounters(withDeadlines(RttEstimator))): their fields live in
+// the PCB object instead of objects of their own (a header and a pointer
+// each). `pcb.rtt`, `pcb.deadlines` and `pcb.counters` are the PCB itself.
+export class TcpPcb extends withCounters(withDeadlines(RttEstimator)) implements CcState {
   private _state: TcpState = TcpState.CLOSED;
   /** RFC 9293 state. Changed only through Tcp.setState (the one door, with its trace hook). */
   get state(): TcpState {
@@ -328,7 +350,12 @@ export class TcpPcb implements CcState {
   /** SockOpt bits (SO_REUSEADDR, SO_KEEPALIVE). */
   soOptions = 0;
   /** Set once the PCB is released; the engine checks it after every callback. */
-  freed = false;
+  get freed(): boolean {
+    return (this._bits & B_FREED) !== 0;
+  }
+  set freed(v: boolean) {
+    this._bits = v ? this._bits | B_FREED : this._bits & ~B_FREED;
+  }
 
   /** A u32 for IPv4, an Ip6Addr for IPv6 (wire/ipaddr.ts); 0 or :: while unbound/any. */
   localIp: IpAddr = 0;
@@ -392,7 +419,10 @@ export class TcpPcb implements CcState {
   ourMss = 536;
 
   // --- RTT and retransmission ---
-  readonly rtt: RttEstimator;
+  /** The RFC 6298 estimator: the PCB itself (it extends RttEstimator, so the estimator's fields cost no object of their own). */
+  get rtt(): RttEstimator {
+    return this;
+  }
   minRtt = 0;
 
   // --- congestion control and loss recovery ---
@@ -411,16 +441,26 @@ export class TcpPcb implements CcState {
   private readonly ccMake: CongestionFactory | null;
   /** @internal SND.NXT (int32) when ccInit ran without making the controller; CC_INIT_PENDING in _bits says it did. */
   private _ccInitSeq = 0;
-  /** @internal Private flag bits (CC_INIT_PENDING). */
+  /** @internal The PCB's own flag bits (B_*, CC_INIT_PENDING): one field for several booleans. */
   private _bits = 0;
   lastSendTime = 0;
   lastRecvTime = 0;
   /** Segments transmitted so far (each one's sentOrder). */
   sendCount = 0;
   /** Application-limited: the window was not full when we last ran out of data. */
-  cwndLimited = false;
+  get cwndLimited(): boolean {
+    return (this._bits & B_CWND_LIMITED) !== 0;
+  }
+  set cwndLimited(v: boolean) {
+    this._bits = v ? this._bits | B_CWND_LIMITED : this._bits & ~B_CWND_LIMITED;
+  }
   /** A paced run is on (after idle or recovery, until cwnd is full; pacing.ts). */
-  paceRun = false;
+  get paceRun(): boolean {
+    return (this._bits & B_PACE_RUN) !== 0;
+  }
+  set paceRun(v: boolean) {
+    this._bits = v ? this._bits | B_PACE_RUN : this._bits & ~B_PACE_RUN;
+  }
   // RACK loss detection (rack.ts), tail loss probe (tlp.ts), undo of
   // spurious recoveries (undo.ts): made on first use, once data is in
   // flight, so idle connections do not carry them.
@@ -461,8 +501,10 @@ export class TcpPcb implements CcState {
   // --- timers ---
   /** The one clock timer, set to the earliest armed deadline (Tcp.armTimer); null while none is armed. */
   timer: Timer | null = null;
-  /** Named deadlines in clock ms (deadlines.ts). */
-  readonly deadlines = new Deadlines();
+  /** Named deadlines in clock ms (deadlines.ts): the PCB itself (made withDeadlines). */
+  get deadlines(): Deadlines {
+    return this;
+  }
   /** When the peer last acknowledged data, or data was queued on empty queues (the user timeout counts from here). */
   progressAt = 0;
 
@@ -477,7 +519,10 @@ export class TcpPcb implements CcState {
   /** The listener a passive-open PCB came from (until accepted). */
   listener: TcpPcb | null = null;
 
-  readonly counters = new PcbCounterSet();
+  /** Per-connection counters: the PCB itself (made withCounters). */
+  get counters(): PcbCounterSet {
+    return this;
+  }
 
   /** @internal The rarely used fields (PcbRare), made on their first non-default write. */
   private _rare: PcbRare | null = null;
@@ -489,7 +534,9 @@ export class TcpPcb implements CcState {
   private readonly clock: PcbClock;
 
   /** `cc` is a controller, or a factory to make one when first needed (the stack passes one shared factory). */
-  constructor(cc: CongestionControl | CongestionFactory, rtt: RttEstimator, clock: PcbClock | (() => number)) {
+  /** `rtt`: the RTO options (RttEstimator's; validated there, RangeError). */
+  constructor(cc: CongestionControl | CongestionFactory, rtt: RtoOptions, clock: PcbClock | (() => number)) {
+    super(rtt);
     if (typeof cc === 'function') {
       this._cc = null;
       this.ccMake = cc;
@@ -497,7 +544,6 @@ export class TcpPcb implements CcState {
       this._cc = cc;
       this.ccMake = null;
     }
-    this.rtt = rtt;
     this.clock = typeof clock === 'function' ? { now: clock } : clock;
   }
 
@@ -931,10 +977,6 @@ export class TcpPcb implements CcState {
   get flightSize(): number {
     return this.inFlight - this.limitedTxBytes;
   }
-  get srtt(): number {
-    return this.rtt.srtt;
-  }
-
   /** Bytes in flight by RFC 6675's definition (what the network still holds). */
   get pipe(): number {
     return this.inFlight - this.sackedBytes - this.lostBytes + this.retransInFlight;

@@ -20,7 +20,6 @@ import { IsnGenerator } from './isn.ts';
 import { enqueueFin, enqueueSyn, output, sendRstFromPcb, segLimit, updateRcvAnnWnd, windowScaleFor, write as queueWrite, maxPayload } from './output.ts';
 import { Deadline } from './deadlines.ts';
 import { type ConnectedFn, TcpPcb } from './pcb.ts';
-import { RttEstimator } from './rtt.ts';
 import { seqAdd, seqDiff, seqGt } from './seq.ts';
 import { PcbFlag, SockOpt, TcpState } from './state.ts';
 import { ListenTable, PortRegistry, TableKind, TupleTable } from './table.ts';
@@ -469,7 +468,7 @@ export class Tcp {
     }
     const pcb = new TcpPcb(
       this.makeCc,
-      new RttEstimator({ initialRtoMs: c.initialRtoMs, minRtoMs: c.minRtoMs, maxRtoMs: c.maxRtoMs }),
+      { initialRtoMs: c.initialRtoMs, minRtoMs: c.minRtoMs, maxRtoMs: c.maxRtoMs },
       this.clock,
     );
     pcb.sndBuf = c.sndBuf;
