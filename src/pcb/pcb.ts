@@ -6,7 +6,7 @@ import type { Timer } from '../time/timer-heap.ts';
 import type { CcState, CongestionControl, CongestionFactory } from './congestion.ts';
 import { type Deadlines, withDeadlines } from './deadlines.ts';
 import { RackState } from './rack.ts';
-import { RttEstimator, type RtoOptions } from './rtt.ts';
+import { RttEstimator, type RtoOptions, type RtoParams, rtoParams } from './rtt.ts';
 import { TlpState } from './tlp.ts';
 import { UndoState } from './undo.ts';
 import { SegQueue } from './segment.ts';
@@ -110,6 +110,7 @@ export type RecoveryMode = (typeof RecoveryMode)[keyof typeof RecoveryMode];
  * carry these fields. Defaults here and in RARE_DEFAULTS agree.
  */
 class PcbRare {
+  ooseq: SegQueue | null = null;
   rack: RackState | null = null;
   tlp: TlpState | null = null;
   undo: UndoState | null = null;
@@ -313,6 +314,21 @@ export interface PcbClock {
   now(): number;
 }
 
+/**
+ * What all PCBs of a stack share, one object per stack that each PCB
+ * points to once: the RTO parameters (RttEstimator's), the clock, and the
+ * factory of congestion controllers.
+ */
+export interface PcbEnv extends RtoParams {
+  readonly clock: PcbClock;
+  readonly makeCc: CongestionFactory;
+}
+
+/** A stack's PcbEnv; RangeError for invalid RTO options. */
+export function pcbEnv(clock: PcbClock, makeCc: CongestionFactory, rto: RtoOptions): PcbEnv {
+  return { ...rtoParams(rto), clock, makeCc };
+}
+
 // Bits of TcpPcb._bits.
 const CC_INIT_PENDING = 1;
 const B_FREED = 2;
@@ -436,11 +452,7 @@ export class TcpPcb extends withCounters(withDeadlines(RttEstimator)) implements
   get cc(): CongestionControl {
     return this._cc ?? this.makeCc();
   }
-  private _cc: CongestionControl | null;
-  /** @internal Makes this PCB's controller (one function per stack); null when one was given to the constructor. */
-  private readonly ccMake: CongestionFactory | null;
-  /** @internal SND.NXT (int32) when ccInit ran without making the controller; CC_INIT_PENDING in _bits says it did. */
-  private _ccInitSeq = 0;
+  private _cc: CongestionControl | null = null;
   /** @internal The PCB's own flag bits (B_*, CC_INIT_PENDING): one field for several booleans. */
   private _bits = 0;
   lastSendTime = 0;
@@ -488,14 +500,15 @@ export class TcpPcb extends withCounters(withDeadlines(RttEstimator)) implements
   // --- queues ---
   readonly unsent = new SegQueue();
   readonly unacked = new SegQueue();
-  private _ooseq: SegQueue | null = null;
-  /** Out-of-order segments (made on first use; reading an empty one makes it too). */
+  /** Out-of-order segments (in PcbRare, made on first use; reading an empty one makes it too). */
   get ooseq(): SegQueue {
-    return this._ooseq ?? (this._ooseq = new SegQueue());
+    const r = this.rare;
+    return r.ooseq ?? (r.ooseq = new SegQueue());
   }
   /** Does the out-of-order queue hold anything? (Makes no state.) */
   get hasOoseq(): boolean {
-    return this._ooseq !== null && this._ooseq.head !== null;
+    const r = this._rare;
+    return r !== null && r.ooseq !== null && r.ooseq.head !== null;
   }
 
   // --- timers ---
@@ -530,51 +543,45 @@ export class TcpPcb extends withCounters(withDeadlines(RttEstimator)) implements
     return this._rare ?? (this._rare = new PcbRare());
   }
 
-  /** @internal Clock access for CcState.now. */
-  private readonly clock: PcbClock;
+  /** @internal The stack's shared PcbEnv (RttEstimator keeps it as its parameters). */
+  private get env(): PcbEnv {
+    return this.p as PcbEnv;
+  }
 
-  /** `cc` is a controller, or a factory to make one when first needed (the stack passes one shared factory). */
-  /** `rtt`: the RTO options (RttEstimator's; validated there, RangeError). */
-  constructor(cc: CongestionControl | CongestionFactory, rtt: RtoOptions, clock: PcbClock | (() => number)) {
-    super(rtt);
-    if (typeof cc === 'function') {
-      this._cc = null;
-      this.ccMake = cc;
-    } else {
-      this._cc = cc;
-      this.ccMake = null;
-    }
-    this.clock = typeof clock === 'function' ? { now: clock } : clock;
+  constructor(env: PcbEnv) {
+    super(env);
   }
 
   /**
    * The connection is established: cc.init(this) (cwnd = IW, ssthresh).
    * While the controller is not made yet, a throwaway one sets cwnd and
    * ssthresh, and the real one is made by the first use of `cc` and then
-   * initialised with the SND.NXT of this moment. What init leaves in a
-   * controller depends only on SND.NXT (HyStart++'s first round end): its
-   * other inputs (mss, now) only set cwnd/ssthresh, kept from here, or
+   * initialised as if SND.NXT were still ISS + 1 (what it is here after a
+   * handshake; otherwise the controller is made now). What init leaves in
+   * a controller depends only on SND.NXT (HyStart++'s first round end):
+   * its other inputs (mss, now) only set cwnd/ssthresh, kept from here, or
    * CUBIC's lastAckTime, which nothing reads before it is set again.
    */
   ccInit(): void {
-    if (this._cc !== null || this.ccMake === null) {
-      this.cc.init(this);
+    if (this._cc !== null) {
+      this._cc.init(this);
       return;
     }
-    this.ccMake().init(this);
-    this._ccInitSeq = this._sndNxt;
-    this._bits |= CC_INIT_PENDING;
+    const cc = this.env.makeCc();
+    cc.init(this);
+    if (this._sndNxt === ((this._iss + 1) | 0)) this._bits |= CC_INIT_PENDING;
+    else this._cc = cc;
   }
 
   private makeCc(): CongestionControl {
-    const cc = this.ccMake!();
+    const cc = this.env.makeCc();
     if (this._bits & CC_INIT_PENDING) {
       this._bits &= ~CC_INIT_PENDING;
       const v = INIT_VIEW;
       v.mss = this.mss;
       v.now = this.now;
       v.sndUna = this.sndUna;
-      v.sndNxt = this._ccInitSeq >>> 0;
+      v.sndNxt = ((this._iss + 1) | 0) >>> 0;
       cc.init(v);
     }
     this._cc = cc;
@@ -963,7 +970,7 @@ export class TcpPcb extends withCounters(withDeadlines(RttEstimator)) implements
 
   // --- CcState ---
   get now(): number {
-    return this.clock.now();
+    return this.env.clock.now();
   }
   /** Bytes sent and not yet cumulatively acknowledged (SND.MAX - SND.UNA). */
   get inFlight(): number {
@@ -1016,7 +1023,7 @@ export class TcpPcb extends withCounters(withDeadlines(RttEstimator)) implements
       inRecovery: this.recovery !== RecoveryMode.NONE,
       unsentBytes: this.unsent.bytes,
       unackedSegs: this.unacked.count,
-      oooBytes: this._ooseq === null ? 0 : this._ooseq.bytes,
+      oooBytes: this._rare === null || this._rare.ooseq === null ? 0 : this._rare.ooseq.bytes,
       reorderingSeen: this.reorderingSeen,
       reoWndMs: this.reorderingSeen ? Math.min((this.rack.reoWndMult * this.minRtt) / 4, this.rtt.srtt || Infinity) : 0,
       counters: this.counters.snapshot(),

@@ -19,7 +19,7 @@ import { hasRefused, type InEvents, type InSeg, newInEvents, newInSeg, offerRefu
 import { IsnGenerator } from './isn.ts';
 import { enqueueFin, enqueueSyn, output, sendRstFromPcb, segLimit, updateRcvAnnWnd, windowScaleFor, write as queueWrite, maxPayload } from './output.ts';
 import { Deadline } from './deadlines.ts';
-import { type ConnectedFn, TcpPcb } from './pcb.ts';
+import { type ConnectedFn, type PcbEnv, TcpPcb, pcbEnv } from './pcb.ts';
 import { seqAdd, seqDiff, seqGt } from './seq.ts';
 import { PcbFlag, SockOpt, TcpState } from './state.ts';
 import { ListenTable, PortRegistry, TableKind, TupleTable } from './table.ts';
@@ -415,8 +415,8 @@ export class Tcp {
   private twHead = 0;
   private readonly twTimer: Timer;
   private nextEphemeral: number;
-  /** Makes a connection's congestion controller (TcpPcb makes it when first needed). */
-  private readonly makeCc: () => CongestionControl;
+  /** What every PCB of this layer shares (clock, RTO parameters, congestion controller factory). */
+  private readonly pcbEnv: PcbEnv;
 
   constructor(
     readonly host: TcpHost,
@@ -428,11 +428,12 @@ export class Tcp {
     if (c.oooMaxBytes === 0) c.oooMaxBytes = c.rcvWnd;
     validate(c);
     this.config = c;
-    this.makeCc = () => createCongestionControl(c.congestion, { initialWindowSegments: c.initialWindowSegments, hystart: c.hystart, counters: this.counters });
-    this.makeCc(); // an unknown algorithm fails here, not at the first connection
     this.stats = host.stats.tcp;
     this.pool = host.pool;
     this.clock = host.clock;
+    const makeCc = (): CongestionControl => createCongestionControl(c.congestion, { initialWindowSegments: c.initialWindowSegments, hystart: c.hystart, counters: this.counters });
+    makeCc(); // an unknown algorithm fails here, not at the first connection
+    this.pcbEnv = pcbEnv(this.clock, makeCc, { initialRtoMs: c.initialRtoMs, minRtoMs: c.minRtoMs, maxRtoMs: c.maxRtoMs });
     this.ip = host.inet;
     this.isn = new IsnGenerator(host.rng);
     this.cookies = new SynCookies(this.isn);
@@ -466,11 +467,7 @@ export class Tcp {
       this.stats.memerr++;
       return null;
     }
-    const pcb = new TcpPcb(
-      this.makeCc,
-      { initialRtoMs: c.initialRtoMs, minRtoMs: c.minRtoMs, maxRtoMs: c.maxRtoMs },
-      this.clock,
-    );
+    const pcb = new TcpPcb(this.pcbEnv);
     pcb.sndBuf = c.sndBuf;
     pcb.rcvBufSize = c.rcvWnd;
     pcb.rcvWnd = c.rcvWnd;
