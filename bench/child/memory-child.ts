@@ -7,6 +7,8 @@
 //     gc; heapUsed; N connection pairs; gc; heapUsed; then the server
 //     stack is closed (its PCBs freed), gc, heapUsed again: the drop is the
 //     server ends' share, the rest the client ends'. One "result" line.
+//   memory-child.ts snapshot N FILE
+//     N connection pairs, gc, a heap snapshot written to FILE.
 //   memory-child.ts max LIMIT_BYTES MAX_PAIRS TIME_MS STEP
 //     grow by STEP pairs at a time; after each step gc and a "step" line;
 //     near the limit the step shrinks (STEP/5, STEP/25); stop before
@@ -151,6 +153,15 @@ if (mode === 'per-conn') {
     bytesPerClientEnd: (serverGone.heapUsed - before.heapUsed) / n,
     arrayBuffersPerPair: (after.arrayBuffers - before.arrayBuffers) / n,
   });
+} else if (mode === 'snapshot') {
+  // N pairs open, then a heap snapshot to FILE (aggregate it by constructor
+  // to see where an idle end's bytes are).
+  const n = Number(args[0]);
+  const w = new World();
+  w.grow(n);
+  heapAfterGc();
+  const { writeHeapSnapshot } = await import('node:v8');
+  out({ type: 'result', mode, pairs: n, file: writeHeapSnapshot(args[1]) });
 } else if (mode === 'max') {
   const limit = Number(args[0]);
   const maxPairs = Number(args[1]);

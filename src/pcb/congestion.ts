@@ -4,9 +4,13 @@
 // controller only decides cwnd and ssthresh at the moments listed below.
 //
 // One controller object per connection: it may keep per-connection state
-// (CUBIC's W_max, K, epoch). There is no module-level mutable state. Time is
-// `c.now` from the stack's injected clock, never the wall clock, and the
-// per-ACK path (`onAck`) does not allocate.
+// (CUBIC's W_max, K, epoch). TcpPcb makes it on first use (a connection
+// idle since its handshake has none), so what init() leaves in the
+// controller must not matter beyond c.sndNxt: the late init passes the
+// same SND.NXT but a later c.now (see TcpPcb.ccInit). There is no
+// module-level mutable state. Time is `c.now` from the stack's injected
+// clock, never the wall clock, and the per-ACK path (`onAck`) does not
+// allocate.
 import { CubicCongestionControl } from './cc-cubic.ts';
 import { RenoCongestionControl } from './cc-reno.ts';
 import type { HyStartCounters } from './hystart.ts';

@@ -43,84 +43,99 @@ function newSlots(): number[] {
 }
 if (newSlots().length !== DEADLINE_COUNT) throw new Error('Deadlines: one slot per Deadline');
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Ctor = abstract new (...args: any[]) => object;
+
 /**
- * Absolute deadlines in clock ms, -1 when off. The slots are made on the
- * first arm (a connection idle since its handshake has none), and kept.
+ * The deadline table added to a base class (TS mixin): TcpPcb is made
+ * with it, so the table costs one field of the PCB rather than an object
+ * of its own (issue 17 part 6); `Deadlines` below is the same table alone.
  */
-export class Deadlines {
-  private at: number[] | null = null;
+export function withDeadlines<B extends Ctor>(Base: B) {
+  abstract class WithDeadlines extends Base {
+    /**
+     * @internal Absolute deadlines in clock ms, -1 when off. The slots are
+     * made on the first arm (a connection idle since its handshake has
+     * none), let go by release().
+     */
+    deadlineAt: number[] | null = null;
 
-  /** The deadline, or -1 when off. */
-  get(d: Deadline): number {
-    return this.at === null ? -1 : this.at[d]!;
-  }
-
-  armed(d: Deadline): boolean {
-    return this.at !== null && this.at[d]! >= 0;
-  }
-
-  /** Set (or move) a deadline; a negative time turns it off. */
-  arm(d: Deadline, t: number): void {
-    if (this.at === null) {
-      if (t < 0) return;
-      this.at = newSlots();
+    /** The deadline, or -1 when off. */
+    get(d: Deadline): number {
+      return this.deadlineAt === null ? -1 : this.deadlineAt[d]!;
     }
-    this.at[d] = t < 0 ? -1 : t;
-  }
 
-  /** Set a deadline unless it is already armed (a running timer keeps its time). */
-  armIfOff(d: Deadline, t: number): void {
-    if (this.at === null) this.at = newSlots();
-    if (this.at[d]! < 0) this.at[d] = t;
-  }
-
-  cancel(d: Deadline): void {
-    if (this.at !== null) this.at[d] = -1;
-  }
-
-  /** Turn off every deadline but `keep` (-1: all). */
-  cancelAll(keep: Deadline | -1 = -1): void {
-    const at = this.at;
-    if (at === null) return;
-    for (let i = 0; i < DEADLINE_COUNT; i++) if (i !== keep) at[i] = -1;
-  }
-
-  /** Is it armed and at or before `now`? Then it is turned off (the caller runs its handler). */
-  take(d: Deadline, now: number): boolean {
-    const at = this.at;
-    if (at === null) return false;
-    const t = at[d]!;
-    if (t < 0 || t > now) return false;
-    at[d] = -1;
-    return true;
-  }
-
-  /** Let the slots go if none is armed (an idle connection keeps none). */
-  release(): void {
-    const at = this.at;
-    if (at === null) return;
-    for (let i = 0; i < DEADLINE_COUNT; i++) if (at[i]! >= 0) return;
-    this.at = null;
-  }
-
-  /** The earliest armed deadline, or Infinity. */
-  earliest(): number {
-    const at = this.at;
-    if (at === null) return Infinity;
-    let t = Infinity;
-    for (let i = 0; i < DEADLINE_COUNT; i++) {
-      const v = at[i]!;
-      if (v >= 0 && v < t) t = v;
+    armed(d: Deadline): boolean {
+      return this.deadlineAt !== null && this.deadlineAt[d]! >= 0;
     }
-    return t;
-  }
 
-  /** Armed deadlines by name (for tests and tcpInfo-style dumps). */
-  snapshot(): Record<string, number> {
-    const out: Record<string, number> = {};
-    const at = this.at;
-    if (at === null) return out;
-    for (let i = 0; i < DEADLINE_COUNT; i++) if (at[i]! >= 0) out[DEADLINE_NAMES[i]!] = at[i]!;
-    return out;
+    /** Set (or move) a deadline; a negative time turns it off. */
+    arm(d: Deadline, t: number): void {
+      if (this.deadlineAt === null) {
+        if (t < 0) return;
+        this.deadlineAt = newSlots();
+      }
+      this.deadlineAt[d] = t < 0 ? -1 : t;
+    }
+
+    /** Set a deadline unless it is already armed (a running timer keeps its time). */
+    armIfOff(d: Deadline, t: number): void {
+      if (this.deadlineAt === null) this.deadlineAt = newSlots();
+      if (this.deadlineAt[d]! < 0) this.deadlineAt[d] = t;
+    }
+
+    cancel(d: Deadline): void {
+      if (this.deadlineAt !== null) this.deadlineAt[d] = -1;
+    }
+
+    /** Turn off every deadline but `keep` (-1: all). */
+    cancelAll(keep: Deadline | -1 = -1): void {
+      const at = this.deadlineAt;
+      if (at === null) return;
+      for (let i = 0; i < DEADLINE_COUNT; i++) if (i !== keep) at[i] = -1;
+    }
+
+    /** Is it armed and at or before `now`? Then it is turned off (the caller runs its handler). */
+    take(d: Deadline, now: number): boolean {
+      const at = this.deadlineAt;
+      if (at === null) return false;
+      const t = at[d]!;
+      if (t < 0 || t > now) return false;
+      at[d] = -1;
+      return true;
+    }
+
+    /** Let the slots go if none is armed (an idle connection keeps none). */
+    release(): void {
+      const at = this.deadlineAt;
+      if (at === null) return;
+      for (let i = 0; i < DEADLINE_COUNT; i++) if (at[i]! >= 0) return;
+      this.deadlineAt = null;
+    }
+
+    /** The earliest armed deadline, or Infinity. */
+    earliest(): number {
+      const at = this.deadlineAt;
+      if (at === null) return Infinity;
+      let t = Infinity;
+      for (let i = 0; i < DEADLINE_COUNT; i++) {
+        const v = at[i]!;
+        if (v >= 0 && v < t) t = v;
+      }
+      return t;
+    }
+
+    /** Armed deadlines by name (for tests and tcpInfo-style dumps). Not `snapshot`: a TcpPcb is also its counter set, whose snapshot() that is. */
+    armedByName(): Record<string, number> {
+      const out: Record<string, number> = {};
+      const at = this.deadlineAt;
+      if (at === null) return out;
+      for (let i = 0; i < DEADLINE_COUNT; i++) if (at[i]! >= 0) out[DEADLINE_NAMES[i]!] = at[i]!;
+      return out;
+    }
   }
+  return WithDeadlines;
 }
+
+/** A table of named deadlines on its own. */
+export class Deadlines extends withDeadlines(Object) {}

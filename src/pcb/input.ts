@@ -561,7 +561,7 @@ function ackSyn(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): void {
   pcb.sackedBytes = 0;
   pcb.lostBytes = 0;
   pcb.retransInFlight = 0;
-  pcb.cc.init(pcb);
+  pcb.ccInit();
   if (synLost) {
     pcb.cwnd = Math.min(pcb.cwnd, pcb.mss);
     // RFC 6298 §5.7: after a SYN timeout with an initial RTO below 3 s, data starts with a 3 s RTO.

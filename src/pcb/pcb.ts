@@ -3,10 +3,10 @@
 // lwIP's names in comments where they differ.
 import type { Pbuf } from '../pbuf/pbuf.ts';
 import type { Timer } from '../time/timer-heap.ts';
-import type { CcState, CongestionControl } from './congestion.ts';
-import { Deadlines } from './deadlines.ts';
+import type { CcState, CongestionControl, CongestionFactory } from './congestion.ts';
+import { type Deadlines, withDeadlines } from './deadlines.ts';
 import { RackState } from './rack.ts';
-import { RttEstimator } from './rtt.ts';
+import { RttEstimator, type RtoOptions, type RtoParams, rtoParams } from './rtt.ts';
 import { TlpState } from './tlp.ts';
 import { UndoState } from './undo.ts';
 import { SegQueue } from './segment.ts';
@@ -110,6 +110,7 @@ export type RecoveryMode = (typeof RecoveryMode)[keyof typeof RecoveryMode];
  * carry these fields. Defaults here and in RARE_DEFAULTS agree.
  */
 class PcbRare {
+  ooseq: SegQueue | null = null;
   rack: RackState | null = null;
   tlp: TlpState | null = null;
   undo: UndoState | null = null;
@@ -174,131 +175,168 @@ class RareCounters {
   undos = 0;
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Ctor = abstract new (...args: any[]) => object;
+
 /**
- * A PCB's counters: the ones every connection moves are fields, the rest
- * live in an object made on their first increment.
+ * A PCB's counters added to a base class (TS mixin; TcpPcb is made with
+ * it, so they cost no object of their own): the ones every connection
+ * moves are fields, the rest live in an object made on their first
+ * increment.
  */
-export class PcbCounterSet implements PcbCounters {
-  segsIn = 0;
-  segsOut = 0;
-  dataSegsIn = 0;
-  dataSegsOut = 0;
-  bytesSent = 0;
-  bytesAcked = 0;
-  bytesReceived = 0;
-  private _rare: RareCounters | null = null;
-  private get rare(): RareCounters {
-    return this._rare ?? (this._rare = new RareCounters());
+export function withCounters<B extends Ctor>(Base: B) {
+  abstract class WithCounters extends Base implements PcbCounters {
+    segsIn = 0;
+    segsOut = 0;
+    dataSegsIn = 0;
+    dataSegsOut = 0;
+    bytesSent = 0;
+    bytesAcked = 0;
+    bytesReceived = 0;
+    /** @internal The rare counters, made on first increment. */
+    rareCounters: RareCounters | null = null;
+    /** @internal */
+    get rareCountersMade(): RareCounters {
+      return this.rareCounters ?? (this.rareCounters = new RareCounters());
+    }
+    get bytesRetrans(): number {
+      return this.rareCounters === null ? 0 : this.rareCounters.bytesRetrans;
+    }
+    set bytesRetrans(v: number) {
+      if (this.rareCounters !== null || v !== 0) this.rareCountersMade.bytesRetrans = v;
+    }
+    get retransmits(): number {
+      return this.rareCounters === null ? 0 : this.rareCounters.retransmits;
+    }
+    set retransmits(v: number) {
+      if (this.rareCounters !== null || v !== 0) this.rareCountersMade.retransmits = v;
+    }
+    get fastRetransmits(): number {
+      return this.rareCounters === null ? 0 : this.rareCounters.fastRetransmits;
+    }
+    set fastRetransmits(v: number) {
+      if (this.rareCounters !== null || v !== 0) this.rareCountersMade.fastRetransmits = v;
+    }
+    get rtoCount(): number {
+      return this.rareCounters === null ? 0 : this.rareCounters.rtoCount;
+    }
+    set rtoCount(v: number) {
+      if (this.rareCounters !== null || v !== 0) this.rareCountersMade.rtoCount = v;
+    }
+    get recoveries(): number {
+      return this.rareCounters === null ? 0 : this.rareCounters.recoveries;
+    }
+    set recoveries(v: number) {
+      if (this.rareCounters !== null || v !== 0) this.rareCountersMade.recoveries = v;
+    }
+    get dupAcksIn(): number {
+      return this.rareCounters === null ? 0 : this.rareCounters.dupAcksIn;
+    }
+    set dupAcksIn(v: number) {
+      if (this.rareCounters !== null || v !== 0) this.rareCountersMade.dupAcksIn = v;
+    }
+    get oooSegsIn(): number {
+      return this.rareCounters === null ? 0 : this.rareCounters.oooSegsIn;
+    }
+    set oooSegsIn(v: number) {
+      if (this.rareCounters !== null || v !== 0) this.rareCountersMade.oooSegsIn = v;
+    }
+    get probes(): number {
+      return this.rareCounters === null ? 0 : this.rareCounters.probes;
+    }
+    set probes(v: number) {
+      if (this.rareCounters !== null || v !== 0) this.rareCountersMade.probes = v;
+    }
+    get reorderSeen(): number {
+      return this.rareCounters === null ? 0 : this.rareCounters.reorderSeen;
+    }
+    set reorderSeen(v: number) {
+      if (this.rareCounters !== null || v !== 0) this.rareCountersMade.reorderSeen = v;
+    }
+    get rackLosses(): number {
+      return this.rareCounters === null ? 0 : this.rareCounters.rackLosses;
+    }
+    set rackLosses(v: number) {
+      if (this.rareCounters !== null || v !== 0) this.rareCountersMade.rackLosses = v;
+    }
+    get lossProbes(): number {
+      return this.rareCounters === null ? 0 : this.rareCounters.lossProbes;
+    }
+    set lossProbes(v: number) {
+      if (this.rareCounters !== null || v !== 0) this.rareCountersMade.lossProbes = v;
+    }
+    get dsacksIn(): number {
+      return this.rareCounters === null ? 0 : this.rareCounters.dsacksIn;
+    }
+    set dsacksIn(v: number) {
+      if (this.rareCounters !== null || v !== 0) this.rareCountersMade.dsacksIn = v;
+    }
+    get undos(): number {
+      return this.rareCounters === null ? 0 : this.rareCounters.undos;
+    }
+    set undos(v: number) {
+      if (this.rareCounters !== null || v !== 0) this.rareCountersMade.undos = v;
+    }
+    /** A plain copy (every field). */
+    snapshot(): PcbCounters {
+      return {
+        segsIn: this.segsIn,
+        segsOut: this.segsOut,
+        dataSegsIn: this.dataSegsIn,
+        dataSegsOut: this.dataSegsOut,
+        bytesSent: this.bytesSent,
+        bytesRetrans: this.bytesRetrans,
+        bytesAcked: this.bytesAcked,
+        bytesReceived: this.bytesReceived,
+        retransmits: this.retransmits,
+        fastRetransmits: this.fastRetransmits,
+        rtoCount: this.rtoCount,
+        recoveries: this.recoveries,
+        dupAcksIn: this.dupAcksIn,
+        oooSegsIn: this.oooSegsIn,
+        probes: this.probes,
+        reorderSeen: this.reorderSeen,
+        rackLosses: this.rackLosses,
+        lossProbes: this.lossProbes,
+        dsacksIn: this.dsacksIn,
+        undos: this.undos,
+      };
+    }
   }
-  get bytesRetrans(): number {
-    return this._rare === null ? 0 : this._rare.bytesRetrans;
-  }
-  set bytesRetrans(v: number) {
-    if (this._rare !== null || v !== 0) this.rare.bytesRetrans = v;
-  }
-  get retransmits(): number {
-    return this._rare === null ? 0 : this._rare.retransmits;
-  }
-  set retransmits(v: number) {
-    if (this._rare !== null || v !== 0) this.rare.retransmits = v;
-  }
-  get fastRetransmits(): number {
-    return this._rare === null ? 0 : this._rare.fastRetransmits;
-  }
-  set fastRetransmits(v: number) {
-    if (this._rare !== null || v !== 0) this.rare.fastRetransmits = v;
-  }
-  get rtoCount(): number {
-    return this._rare === null ? 0 : this._rare.rtoCount;
-  }
-  set rtoCount(v: number) {
-    if (this._rare !== null || v !== 0) this.rare.rtoCount = v;
-  }
-  get recoveries(): number {
-    return this._rare === null ? 0 : this._rare.recoveries;
-  }
-  set recoveries(v: number) {
-    if (this._rare !== null || v !== 0) this.rare.recoveries = v;
-  }
-  get dupAcksIn(): number {
-    return this._rare === null ? 0 : this._rare.dupAcksIn;
-  }
-  set dupAcksIn(v: number) {
-    if (this._rare !== null || v !== 0) this.rare.dupAcksIn = v;
-  }
-  get oooSegsIn(): number {
-    return this._rare === null ? 0 : this._rare.oooSegsIn;
-  }
-  set oooSegsIn(v: number) {
-    if (this._rare !== null || v !== 0) this.rare.oooSegsIn = v;
-  }
-  get probes(): number {
-    return this._rare === null ? 0 : this._rare.probes;
-  }
-  set probes(v: number) {
-    if (this._rare !== null || v !== 0) this.rare.probes = v;
-  }
-  get reorderSeen(): number {
-    return this._rare === null ? 0 : this._rare.reorderSeen;
-  }
-  set reorderSeen(v: number) {
-    if (this._rare !== null || v !== 0) this.rare.reorderSeen = v;
-  }
-  get rackLosses(): number {
-    return this._rare === null ? 0 : this._rare.rackLosses;
-  }
-  set rackLosses(v: number) {
-    if (this._rare !== null || v !== 0) this.rare.rackLosses = v;
-  }
-  get lossProbes(): number {
-    return this._rare === null ? 0 : this._rare.lossProbes;
-  }
-  set lossProbes(v: number) {
-    if (this._rare !== null || v !== 0) this.rare.lossProbes = v;
-  }
-  get dsacksIn(): number {
-    return this._rare === null ? 0 : this._rare.dsacksIn;
-  }
-  set dsacksIn(v: number) {
-    if (this._rare !== null || v !== 0) this.rare.dsacksIn = v;
-  }
-  get undos(): number {
-    return this._rare === null ? 0 : this._rare.undos;
-  }
-  set undos(v: number) {
-    if (this._rare !== null || v !== 0) this.rare.undos = v;
-  }
-  /** A plain copy (every field). */
-  snapshot(): PcbCounters {
-    return {
-      segsIn: this.segsIn,
-      segsOut: this.segsOut,
-      dataSegsIn: this.dataSegsIn,
-      dataSegsOut: this.dataSegsOut,
-      bytesSent: this.bytesSent,
-      bytesRetrans: this.bytesRetrans,
-      bytesAcked: this.bytesAcked,
-      bytesReceived: this.bytesReceived,
-      retransmits: this.retransmits,
-      fastRetransmits: this.fastRetransmits,
-      rtoCount: this.rtoCount,
-      recoveries: this.recoveries,
-      dupAcksIn: this.dupAcksIn,
-      oooSegsIn: this.oooSegsIn,
-      probes: this.probes,
-      reorderSeen: this.reorderSeen,
-      rackLosses: this.rackLosses,
-      lossProbes: this.lossProbes,
-      dsacksIn: this.dsacksIn,
-      undos: this.undos,
-    };
-  }
+  return WithCounters;
 }
+
+/** A counter set on its own. */
+export class PcbCounterSet extends withCounters(Object) {}
 
 /** What a PCB reads the time from (the stack's clock). */
 export interface PcbClock {
   now(): number;
 }
+
+/**
+ * What all PCBs of a stack share, one object per stack that each PCB
+ * points to once: the RTO parameters (RttEstimator's), the clock, and the
+ * factory of congestion controllers.
+ */
+export interface PcbEnv extends RtoParams {
+  readonly clock: PcbClock;
+  readonly makeCc: CongestionFactory;
+}
+
+/** A stack's PcbEnv; RangeError for invalid RTO options. */
+export function pcbEnv(clock: PcbClock, makeCc: CongestionFactory, rto: RtoOptions): PcbEnv {
+  return { ...rtoParams(rto), clock, makeCc };
+}
+
+// Bits of TcpPcb._bits.
+const CC_INIT_PENDING = 1;
+const B_FREED = 2;
+const B_CWND_LIMITED = 4;
+const B_PACE_RUN = 8;
+
+/** What makeCc passes to a late init: its cwnd and ssthresh writes are dropped (the PCB's were set at ccInit). */
+const INIT_VIEW = { cwnd: 0, ssthresh: 0, mss: 0, flightSize: 0, now: 0, srtt: 0, minRtt: 0, sndUna: 0, sndNxt: 0 } satisfies CcState;
 
 // Memory layout notes (issue 17 part 6; Node's V8 has no pointer
 // compression, so a field is 8 bytes): a field that ever holds a number
@@ -308,7 +346,12 @@ export interface PcbClock {
 // (`| 0`) behind accessors that give back the u32 (`>>> 0`); fields most
 // connections never change live in PcbRare, made on their first
 // non-default write.
-export class TcpPcb implements CcState {
+//
+// A PCB *is* its RTT estimator, its deadline table and its counter set
+// (extends withCounters(withDeadlines(RttEstimator))): their fields live in
+// the PCB object instead of objects of their own (a header and a pointer
+// each). `pcb.rtt`, `pcb.deadlines` and `pcb.counters` are the PCB itself.
+export class TcpPcb extends withCounters(withDeadlines(RttEstimator)) implements CcState {
   private _state: TcpState = TcpState.CLOSED;
   /** RFC 9293 state. Changed only through Tcp.setState (the one door, with its trace hook). */
   get state(): TcpState {
@@ -323,7 +366,12 @@ export class TcpPcb implements CcState {
   /** SockOpt bits (SO_REUSEADDR, SO_KEEPALIVE). */
   soOptions = 0;
   /** Set once the PCB is released; the engine checks it after every callback. */
-  freed = false;
+  get freed(): boolean {
+    return (this._bits & B_FREED) !== 0;
+  }
+  set freed(v: boolean) {
+    this._bits = v ? this._bits | B_FREED : this._bits & ~B_FREED;
+  }
 
   /** A u32 for IPv4, an Ip6Addr for IPv6 (wire/ipaddr.ts); 0 or :: while unbound/any. */
   localIp: IpAddr = 0;
@@ -387,21 +435,44 @@ export class TcpPcb implements CcState {
   ourMss = 536;
 
   // --- RTT and retransmission ---
-  readonly rtt: RttEstimator;
+  /** The RFC 6298 estimator: the PCB itself (it extends RttEstimator, so the estimator's fields cost no object of their own). */
+  get rtt(): RttEstimator {
+    return this;
+  }
   minRtt = 0;
 
   // --- congestion control and loss recovery ---
   cwnd = 0;
   ssthresh = 0x7fffffff;
-  cc: CongestionControl;
+  /**
+   * The congestion controller, made on first use (see ccInit): a connection
+   * idle since its handshake does not carry one (CUBIC + HyStart++ are
+   * about 320 bytes).
+   */
+  get cc(): CongestionControl {
+    return this._cc ?? this.makeCc();
+  }
+  private _cc: CongestionControl | null = null;
+  /** @internal The PCB's own flag bits (B_*, CC_INIT_PENDING): one field for several booleans. */
+  private _bits = 0;
   lastSendTime = 0;
   lastRecvTime = 0;
   /** Segments transmitted so far (each one's sentOrder). */
   sendCount = 0;
   /** Application-limited: the window was not full when we last ran out of data. */
-  cwndLimited = false;
+  get cwndLimited(): boolean {
+    return (this._bits & B_CWND_LIMITED) !== 0;
+  }
+  set cwndLimited(v: boolean) {
+    this._bits = v ? this._bits | B_CWND_LIMITED : this._bits & ~B_CWND_LIMITED;
+  }
   /** A paced run is on (after idle or recovery, until cwnd is full; pacing.ts). */
-  paceRun = false;
+  get paceRun(): boolean {
+    return (this._bits & B_PACE_RUN) !== 0;
+  }
+  set paceRun(v: boolean) {
+    this._bits = v ? this._bits | B_PACE_RUN : this._bits & ~B_PACE_RUN;
+  }
   // RACK loss detection (rack.ts), tail loss probe (tlp.ts), undo of
   // spurious recoveries (undo.ts): made on first use, once data is in
   // flight, so idle connections do not carry them.
@@ -429,21 +500,24 @@ export class TcpPcb implements CcState {
   // --- queues ---
   readonly unsent = new SegQueue();
   readonly unacked = new SegQueue();
-  private _ooseq: SegQueue | null = null;
-  /** Out-of-order segments (made on first use; reading an empty one makes it too). */
+  /** Out-of-order segments (in PcbRare, made on first use; reading an empty one makes it too). */
   get ooseq(): SegQueue {
-    return this._ooseq ?? (this._ooseq = new SegQueue());
+    const r = this.rare;
+    return r.ooseq ?? (r.ooseq = new SegQueue());
   }
   /** Does the out-of-order queue hold anything? (Makes no state.) */
   get hasOoseq(): boolean {
-    return this._ooseq !== null && this._ooseq.head !== null;
+    const r = this._rare;
+    return r !== null && r.ooseq !== null && r.ooseq.head !== null;
   }
 
   // --- timers ---
   /** The one clock timer, set to the earliest armed deadline (Tcp.armTimer); null while none is armed. */
   timer: Timer | null = null;
-  /** Named deadlines in clock ms (deadlines.ts). */
-  readonly deadlines = new Deadlines();
+  /** Named deadlines in clock ms (deadlines.ts): the PCB itself (made withDeadlines). */
+  get deadlines(): Deadlines {
+    return this;
+  }
   /** When the peer last acknowledged data, or data was queued on empty queues (the user timeout counts from here). */
   progressAt = 0;
 
@@ -458,7 +532,10 @@ export class TcpPcb implements CcState {
   /** The listener a passive-open PCB came from (until accepted). */
   listener: TcpPcb | null = null;
 
-  readonly counters = new PcbCounterSet();
+  /** Per-connection counters: the PCB itself (made withCounters). */
+  get counters(): PcbCounterSet {
+    return this;
+  }
 
   /** @internal The rarely used fields (PcbRare), made on their first non-default write. */
   private _rare: PcbRare | null = null;
@@ -466,13 +543,49 @@ export class TcpPcb implements CcState {
     return this._rare ?? (this._rare = new PcbRare());
   }
 
-  /** @internal Clock access for CcState.now. */
-  private readonly clock: PcbClock;
+  /** @internal The stack's shared PcbEnv (RttEstimator keeps it as its parameters). */
+  private get env(): PcbEnv {
+    return this.p as PcbEnv;
+  }
 
-  constructor(cc: CongestionControl, rtt: RttEstimator, clock: PcbClock | (() => number)) {
-    this.cc = cc;
-    this.rtt = rtt;
-    this.clock = typeof clock === 'function' ? { now: clock } : clock;
+  constructor(env: PcbEnv) {
+    super(env);
+  }
+
+  /**
+   * The connection is established: cc.init(this) (cwnd = IW, ssthresh).
+   * While the controller is not made yet, a throwaway one sets cwnd and
+   * ssthresh, and the real one is made by the first use of `cc` and then
+   * initialised as if SND.NXT were still ISS + 1 (what it is here after a
+   * handshake; otherwise the controller is made now). What init leaves in
+   * a controller depends only on SND.NXT (HyStart++'s first round end):
+   * its other inputs (mss, now) only set cwnd/ssthresh, kept from here, or
+   * CUBIC's lastAckTime, which nothing reads before it is set again.
+   */
+  ccInit(): void {
+    if (this._cc !== null) {
+      this._cc.init(this);
+      return;
+    }
+    const cc = this.env.makeCc();
+    cc.init(this);
+    if (this._sndNxt === ((this._iss + 1) | 0)) this._bits |= CC_INIT_PENDING;
+    else this._cc = cc;
+  }
+
+  private makeCc(): CongestionControl {
+    const cc = this.env.makeCc();
+    if (this._bits & CC_INIT_PENDING) {
+      this._bits &= ~CC_INIT_PENDING;
+      const v = INIT_VIEW;
+      v.mss = this.mss;
+      v.now = this.now;
+      v.sndUna = this.sndUna;
+      v.sndNxt = ((this._iss + 1) | 0) >>> 0;
+      cc.init(v);
+    }
+    this._cc = cc;
+    return cc;
   }
 
   get iss(): number {
@@ -857,7 +970,7 @@ export class TcpPcb implements CcState {
 
   // --- CcState ---
   get now(): number {
-    return this.clock.now();
+    return this.env.clock.now();
   }
   /** Bytes sent and not yet cumulatively acknowledged (SND.MAX - SND.UNA). */
   get inFlight(): number {
@@ -871,10 +984,6 @@ export class TcpPcb implements CcState {
   get flightSize(): number {
     return this.inFlight - this.limitedTxBytes;
   }
-  get srtt(): number {
-    return this.rtt.srtt;
-  }
-
   /** Bytes in flight by RFC 6675's definition (what the network still holds). */
   get pipe(): number {
     return this.inFlight - this.sackedBytes - this.lostBytes + this.retransInFlight;
@@ -914,7 +1023,7 @@ export class TcpPcb implements CcState {
       inRecovery: this.recovery !== RecoveryMode.NONE,
       unsentBytes: this.unsent.bytes,
       unackedSegs: this.unacked.count,
-      oooBytes: this._ooseq === null ? 0 : this._ooseq.bytes,
+      oooBytes: this._rare === null || this._rare.ooseq === null ? 0 : this._rare.ooseq.bytes,
       reorderingSeen: this.reorderingSeen,
       reoWndMs: this.reorderingSeen ? Math.min((this.rack.reoWndMult * this.minRtt) / 4, this.rtt.srtt || Infinity) : 0,
       counters: this.counters.snapshot(),

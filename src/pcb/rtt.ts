@@ -32,7 +32,7 @@ function positiveFinite(name: string, value: number | undefined, dflt: number): 
 }
 
 /** The validated options, shared by every estimator made with the same ones (one per stack, not per connection). */
-interface RtoParams {
+export interface RtoParams {
   readonly initialRtoMs: number;
   readonly minRtoMs: number;
   readonly maxRtoMs: number;
@@ -47,8 +47,29 @@ interface RtoParams {
 /** The last options seen (a stack makes all its estimators with one set). */
 let lastParams: RtoParams | null = null;
 
+/**
+ * Validated RTO parameters for `opts` (shared: the last set made is given
+ * again for equal options). Throws RangeError unless all options are
+ * positive finite and min <= initial <= max.
+ */
+export function rtoParams(opts: RtoOptions = {}): RtoParams {
+  const initialRtoMs = positiveFinite('initialRtoMs', opts.initialRtoMs, 1000);
+  const minRtoMs = positiveFinite('minRtoMs', opts.minRtoMs, 200);
+  const maxRtoMs = positiveFinite('maxRtoMs', opts.maxRtoMs, 60000);
+  const granularityMs = positiveFinite('granularityMs', opts.granularityMs, 1);
+  if (!(minRtoMs <= initialRtoMs && initialRtoMs <= maxRtoMs)) {
+    throw new RangeError(`RttEstimator: need minRtoMs <= initialRtoMs <= maxRtoMs, got ${minRtoMs}, ${initialRtoMs}, ${maxRtoMs}`);
+  }
+  let p = lastParams;
+  if (p === null || p.initialRtoMs !== initialRtoMs || p.minRtoMs !== minRtoMs || p.maxRtoMs !== maxRtoMs || p.granularityMs !== granularityMs) {
+    p = lastParams = { initialRtoMs, minRtoMs, maxRtoMs, granularityMs, maxBackoff: Math.max(0, Math.ceil(Math.log2(maxRtoMs / minRtoMs))) };
+  }
+  return p;
+}
+
 export class RttEstimator {
-  private readonly p: RtoParams;
+  /** The parameters (a subclass may pass an object with more in it: TcpPcb's per-stack PcbEnv). */
+  protected readonly p: RtoParams;
   get initialRtoMs(): number {
     return this.p.initialRtoMs;
   }
@@ -71,21 +92,11 @@ export class RttEstimator {
   private _samples = 0;
   private _backoff = 0;
 
-  /** Throws RangeError unless all options are positive finite and min <= initial <= max. */
-  constructor(opts: RtoOptions = {}) {
-    const initialRtoMs = positiveFinite('initialRtoMs', opts.initialRtoMs, 1000);
-    const minRtoMs = positiveFinite('minRtoMs', opts.minRtoMs, 200);
-    const maxRtoMs = positiveFinite('maxRtoMs', opts.maxRtoMs, 60000);
-    const granularityMs = positiveFinite('granularityMs', opts.granularityMs, 1);
-    if (!(minRtoMs <= initialRtoMs && initialRtoMs <= maxRtoMs)) {
-      throw new RangeError(`RttEstimator: need minRtoMs <= initialRtoMs <= maxRtoMs, got ${minRtoMs}, ${initialRtoMs}, ${maxRtoMs}`);
-    }
-    let p = lastParams;
-    if (p === null || p.initialRtoMs !== initialRtoMs || p.minRtoMs !== minRtoMs || p.maxRtoMs !== maxRtoMs || p.granularityMs !== granularityMs) {
-      p = lastParams = { initialRtoMs, minRtoMs, maxRtoMs, granularityMs, maxBackoff: Math.max(0, Math.ceil(Math.log2(maxRtoMs / minRtoMs))) };
-    }
+  /** `opts`: options (validated by rtoParams, RangeError) or parameters rtoParams made. */
+  constructor(opts: RtoOptions | RtoParams = {}) {
+    const p = 'maxBackoff' in opts ? opts : rtoParams(opts);
     this.p = p;
-    this._rto = initialRtoMs;
+    this._rto = p.initialRtoMs;
   }
 
   /** Smoothed RTT, ms; 0 until the first sample. */

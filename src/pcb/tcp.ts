@@ -13,14 +13,13 @@ import type { Timer } from '../time/timer-heap.ts';
 import { IpProtocol } from '../wire/ipv4.ts';
 import { bindReaches, bindsOverlap, formatIp, ipEq, ipIsAny, type IpAddr } from '../wire/ipaddr.ts';
 import { newTcpOptions, TcpFlag, TcpView, type TcpOptions } from '../wire/tcp.ts';
-import { createCongestionControl } from './congestion.ts';
+import { type CongestionControl, createCongestionControl } from './congestion.ts';
 import { callErr, callPoll } from './events.ts';
 import { hasRefused, type InEvents, type InSeg, newInEvents, newInSeg, offerRefused, tcpInput } from './input.ts';
 import { IsnGenerator } from './isn.ts';
 import { enqueueFin, enqueueSyn, output, sendRstFromPcb, segLimit, updateRcvAnnWnd, windowScaleFor, write as queueWrite, maxPayload } from './output.ts';
 import { Deadline } from './deadlines.ts';
-import { type ConnectedFn, TcpPcb } from './pcb.ts';
-import { RttEstimator } from './rtt.ts';
+import { type ConnectedFn, type PcbEnv, TcpPcb, pcbEnv } from './pcb.ts';
 import { seqAdd, seqDiff, seqGt } from './seq.ts';
 import { PcbFlag, SockOpt, TcpState } from './state.ts';
 import { ListenTable, PortRegistry, TableKind, TupleTable } from './table.ts';
@@ -416,6 +415,8 @@ export class Tcp {
   private twHead = 0;
   private readonly twTimer: Timer;
   private nextEphemeral: number;
+  /** What every PCB of this layer shares (clock, RTO parameters, congestion controller factory). */
+  private readonly pcbEnv: PcbEnv;
 
   constructor(
     readonly host: TcpHost,
@@ -430,6 +431,9 @@ export class Tcp {
     this.stats = host.stats.tcp;
     this.pool = host.pool;
     this.clock = host.clock;
+    const makeCc = (): CongestionControl => createCongestionControl(c.congestion, { initialWindowSegments: c.initialWindowSegments, hystart: c.hystart, counters: this.counters });
+    makeCc(); // an unknown algorithm fails here, not at the first connection
+    this.pcbEnv = pcbEnv(this.clock, makeCc, { initialRtoMs: c.initialRtoMs, minRtoMs: c.minRtoMs, maxRtoMs: c.maxRtoMs });
     this.ip = host.inet;
     this.isn = new IsnGenerator(host.rng);
     this.cookies = new SynCookies(this.isn);
@@ -463,11 +467,7 @@ export class Tcp {
       this.stats.memerr++;
       return null;
     }
-    const pcb = new TcpPcb(
-      createCongestionControl(c.congestion, { initialWindowSegments: c.initialWindowSegments, hystart: c.hystart, counters: this.counters }),
-      new RttEstimator({ initialRtoMs: c.initialRtoMs, minRtoMs: c.minRtoMs, maxRtoMs: c.maxRtoMs }),
-      this.clock,
-    );
+    const pcb = new TcpPcb(this.pcbEnv);
     pcb.sndBuf = c.sndBuf;
     pcb.rcvBufSize = c.rcvWnd;
     pcb.rcvWnd = c.rcvWnd;

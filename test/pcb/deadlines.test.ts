@@ -15,7 +15,7 @@ describe('the deadline table', () => {
     d.armIfOff(Deadline.RTO, 100); // a running timer keeps its time
     expect(d.get(Deadline.RTO)).toBe(300);
     expect(d.earliest()).toBe(240);
-    expect(d.snapshot()).toEqual({ delack: 240, rto: 300 });
+    expect(d.armedByName()).toEqual({ delack: 240, rto: 300 });
     expect(d.take(Deadline.RTO, 299)).toBe(false);
     expect(d.take(Deadline.DELACK, 240)).toBe(true);
     expect(d.armed(Deadline.DELACK)).toBe(false);
@@ -23,7 +23,7 @@ describe('the deadline table', () => {
     expect(d.armed(Deadline.PERSIST)).toBe(false);
     d.arm(Deadline.POLL, 50);
     d.cancelAll(Deadline.POLL);
-    expect(d.snapshot()).toEqual({ poll: 50 });
+    expect(d.armedByName()).toEqual({ poll: 50 });
     d.cancel(Deadline.POLL);
     expect(d.earliest()).toBe(Infinity);
   });

@@ -152,7 +152,7 @@ describe('pacing after idle (restart after idle)', () => {
     expect(first).toBe(Math.floor(q / MSS) + 1); // a quantum, plus the segment that crosses it
     const at = pcb.deadlines.get(Deadline.PACE);
     expect(at).toBeGreaterThan(peer.clock.now());
-    expect(pcb.deadlines.snapshot()).toHaveProperty('pace');
+    expect(pcb.deadlines.armedByName()).toHaveProperty('pace');
     expect(peer.stack.tcp.counters.pacingDelayed).toBe(1);
     peer.clock.advanceTo(at);
     expect(peer.take().length).toBeGreaterThan(0);
