@@ -40,6 +40,8 @@ export interface SimTransferOptions {
   mtu?: number;
   /** Netifs take 64 KiB TCP super-segments, cut by the link (software TSO). */
   gso?: boolean;
+  /** With gso: super-segments cross the link whole (GRO), not cut into frames. */
+  gro?: boolean;
   /** Over IPv6 (fd00::1 <-> [fd00::2]:80) instead of IPv4. */
   ipv6?: boolean;
   /** Each side waits this long (virtual ms) after writing its last byte before it half-closes (default 0). */
@@ -200,6 +202,7 @@ function transfer(o: SimTransferOptions, sim: Simulator, serverBytes: number, tr
     link: o.link,
     ...(o.mtu !== undefined ? { mtu: o.mtu } : {}),
     ...(o.gso ? { gso: true } : {}),
+    ...(o.gso && o.gro ? { gro: true } : {}),
     ...(pcap !== undefined ? { pcap } : {}),
   });
   if (o.faults !== undefined && o.faults.length > 0) sim.schedule(o.faults);

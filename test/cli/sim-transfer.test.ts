@@ -58,6 +58,19 @@ describe('tsip sim transfer', () => {
     expect(plain.superSegments).toEqual({ client: 0, server: 0 });
   });
 
+  test('--gso --gro: super-segments cross the link whole; intact under loss, nothing left behind', () => {
+    const out: string[] = [];
+    const code = simTransferCommand(['--seed', '7', '--loss', '0.01', '--bytes', '2000000', '--gso', '--gro', '--json'], (s) => out.push(s));
+    const j = JSON.parse(out[0]!) as Record<string, unknown>;
+    expect(code).toBe(0);
+    expect(j).toMatchObject({ sha256Match: true, poolInUse: 0, pcbsLeft: 0 });
+    // Whole super-segments on the wire: far fewer frames than MSS-sized pieces would make.
+    const cut = runSimTransfer({ seed: 7, bytes: 2_000_000, gso: true, link: { latencyMs: 1 } });
+    const whole = runSimTransfer({ seed: 7, bytes: 2_000_000, gso: true, gro: true, link: { latencyMs: 1 } });
+    expect(whole.sha256Match).toBe(true);
+    expect(whole.frames.clientToServer.sent).toBeLessThan(cut.frames.clientToServer.sent / 5);
+  });
+
   test('the readable report, rate and delay options, and a pcap', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tsip-transfer-'));
     try {
