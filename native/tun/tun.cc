@@ -140,6 +140,83 @@ inline void CpuRelax() {
 #endif
 }
 
+// Receive checksum offload, as a NIC does it: the read paths vouch for a
+// plain (no vnet header) IPv4/IPv6 TCP or UDP packet, not a fragment, whose
+// checksum they found right, by setting bit 24 of its length (RX_CSUM_OK);
+// JavaScript marks its pbuf PbufFlag.CSUM_VALID and skips the sum. A wrong
+// or absent checksum gets no mark: JavaScript checks and counts it as before.
+constexpr uint32_t RX_CSUM_OK = 1u << 24;
+
+// Ones'-complement sum of n bytes as native-order 16-bit words (a right
+// checksum folds to 0xFFFF in either byte order).
+inline uint64_t SumBytes(const uint8_t* p, size_t n, uint64_t s) {
+  while (n >= 8) {
+    uint32_t a, b;
+    std::memcpy(&a, p, 4);
+    std::memcpy(&b, p + 4, 4);
+    s += static_cast<uint64_t>(a) + b;
+    p += 8;
+    n -= 8;
+  }
+  while (n >= 2) {
+    uint16_t w;
+    std::memcpy(&w, p, 2);
+    s += w;
+    p += 2;
+    n -= 2;
+  }
+  if (n != 0) {
+    uint8_t last[2] = {*p, 0};
+    uint16_t w;
+    std::memcpy(&w, last, 2);
+    s += w;
+  }
+  return s;
+}
+
+inline uint32_t Fold(uint64_t s) {
+  while (s >> 16) s = (s & 0xffff) + (s >> 16);
+  return static_cast<uint32_t>(s);
+}
+
+inline uint16_t Be16(uint16_t v) { return static_cast<uint16_t>((v >> 8) | (v << 8)); }
+
+bool L4ChecksumOk(const uint8_t* pkt, uint32_t len) {
+  if (len < 1) return false;
+  uint32_t ipHdr, l4;
+  uint8_t proto;
+  uint64_t s;
+  if (pkt[0] >> 4 == 4) {
+    if (len < 20) return false;
+    ipHdr = (pkt[0] & 15u) * 4;
+    uint32_t total = (static_cast<uint32_t>(pkt[2]) << 8) | pkt[3];
+    if (ipHdr < 20 || total < ipHdr || total > len) return false;
+    if ((pkt[6] & 0x3f) != 0 || pkt[7] != 0) return false;  // a fragment
+    proto = pkt[9];
+    l4 = total - ipHdr;
+    s = SumBytes(pkt + 12, 8, 0);
+  } else if (pkt[0] >> 4 == 6) {
+    if (len < 40) return false;
+    ipHdr = 40;
+    l4 = (static_cast<uint32_t>(pkt[4]) << 8) | pkt[5];
+    if (40 + l4 > len) return false;
+    proto = pkt[6];  // TCP or UDP right after the header only
+    s = SumBytes(pkt + 8, 32, 0);
+  } else {
+    return false;
+  }
+  const uint8_t* t = pkt + ipHdr;
+  if (proto == 6) {
+    if (l4 < 20) return false;
+  } else if (proto == 17) {
+    if (l4 < 8 || ((static_cast<uint32_t>(t[4]) << 8) | t[5]) != l4 || (t[6] == 0 && t[7] == 0)) return false;
+  } else {
+    return false;
+  }
+  s += Be16(proto) + Be16(static_cast<uint16_t>(l4));
+  return Fold(SumBytes(t, l4, s)) == 0xffff;
+}
+
 inline uint64_t NowNs() {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -204,6 +281,7 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
                                       });
     exports.Set("TunDevice", ctor);
     exports.Set("VNET_HDR_LEN", Napi::Number::New(env, 10));
+    exports.Set("RX_CSUM_OK", Napi::Number::New(env, RX_CSUM_OK));
     Napi::Object layout = Napi::Object::New(env);
     layout.Set("ctrlBytes", Napi::Number::New(env, ring::CTRL_BYTES));
     layout.Set("head", Napi::Number::New(env, ring::HEAD));
@@ -289,7 +367,8 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
 
  private:
   // start(slab: ArrayBuffer, meta: Uint32Array(2 * maxBatch), onBatch(count), onError(err))
-  // Each batch: packet i is slab[meta[2i], meta[2i] + meta[2i+1]).
+  // Each batch: packet i is slab[meta[2i], meta[2i] + (meta[2i+1] & 0xFFFFFF)),
+  // bit 24 of meta[2i+1] (RX_CSUM_OK): its TCP/UDP checksum was found right.
   Napi::Value Start(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (fd_ < 0) throw Napi::Error::New(env, "TUN device is closed");
@@ -654,7 +733,8 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
         }
         if (k == 0) break;
         uint32_t len = static_cast<uint32_t>(k);
-        std::memcpy(data + pos, &len, 4);
+        uint32_t word = len | (!vnet_ && L4ChecksumOk(data + pos + 4, len) ? RX_CSUM_OK : 0);
+        std::memcpy(data + pos, &word, 4);
         h += (4 + len + 7) & ~7u;
         n++;
         if (h - published >= 64 * 1024) {
@@ -893,7 +973,7 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
       }
       if (n == 0) break;
       meta_[2 * count] = static_cast<uint32_t>(used);
-      meta_[2 * count + 1] = static_cast<uint32_t>(n);
+      meta_[2 * count + 1] = static_cast<uint32_t>(n) | (!vnet_ && L4ChecksumOk(slab_ + used, static_cast<uint32_t>(n)) ? RX_CSUM_OK : 0);
       used += static_cast<size_t>((n + 7) & ~7);
       count++;
     }

@@ -47,12 +47,17 @@ export interface RxThreadStats {
 }
 
 const WRAP = 0xffffffff;
+/** A record's length word: the length in the low 24 bits, bit 24 "checksum found right" (native/tun/tun.cc RX_CSUM_OK). */
+export const LEN_MASK = 0xffffff;
+export const RX_CSUM_OK = 0x1000000;
 
 export class RxRing {
   /** The record area (offsets returned by next() are into this). */
   readonly data: Uint8Array;
   /** Length of the packet next() returned last. */
   len = 0;
+  /** Whether the thread found that packet's TCP/UDP checksum right (RX_CSUM_OK: receive checksum offload). */
+  csumOk = false;
   /** Times this side woke the thread waiting for room. */
   kicks = 0;
   private readonly u32: Uint32Array;
@@ -97,12 +102,14 @@ export class RxRing {
         if (this.tail === this.head) return -1;
       }
       const pos = this.tail & this.mask;
-      const len = this.u32[pos >>> 2]!;
-      if (len === WRAP) {
+      const word = this.u32[pos >>> 2]!;
+      if (word === WRAP) {
         this.tail = (this.tail + this.cap - pos) >>> 0;
         continue;
       }
+      const len = word & LEN_MASK;
       this.len = len;
+      this.csumOk = (word & RX_CSUM_OK) !== 0;
       this.tail = (this.tail + ((4 + len + 7) & ~7)) >>> 0;
       return pos + 4;
     }

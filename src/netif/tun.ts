@@ -21,7 +21,7 @@ import { foldSum, ipv4PseudoHeaderSum } from '../wire/checksum.ts';
 import { ipv6PseudoHeaderSum } from '../wire/checksum6.ts';
 import { loadTunAddonModule } from './tun-addon.ts';
 import { type RingLayout, TxRing } from './tun-ring.ts';
-import { RxRing, type RxRingLayout, type RxThreadStats } from './tun-rx-ring.ts';
+import { LEN_MASK, RX_CSUM_OK, RxRing, type RxRingLayout, type RxThreadStats } from './tun-rx-ring.ts';
 
 /** The addon's TunDevice, as the JavaScript side sees it. */
 interface AddonDevice {
@@ -441,7 +441,7 @@ export class TunDevice {
       for (;;) {
         const len = ring.len;
         if (shaper !== undefined) shaper.in(data.subarray(off, off + len));
-        else this.inputRecord(data, off, len, netif, pool, c);
+        else this.inputRecord(data, off, len, netif, pool, c, ring.csumOk ? PbufFlag.CSUM_VALID : 0);
         packets++;
         bytes += len;
         if (packets >= this.rxBatch || bytes >= this.rxBudget || this.closed) break;
@@ -503,10 +503,14 @@ export class TunDevice {
     this.inBatch = true;
     try {
       const shaper = this.opts.shaper;
+      // The length's bit 24: the addon found the TCP/UDP checksum right (a shaper may change the bytes: not passed on).
       if (shaper !== undefined) {
-        for (let i = 0; i < count; i++) shaper.in(slab.subarray(meta[2 * i]!, meta[2 * i]! + meta[2 * i + 1]!));
+        for (let i = 0; i < count; i++) shaper.in(slab.subarray(meta[2 * i]!, meta[2 * i]! + (meta[2 * i + 1]! & LEN_MASK)));
       } else {
-        for (let i = 0; i < count; i++) this.inputRecord(slab, meta[2 * i]!, meta[2 * i + 1]!, netif, pool, c);
+        for (let i = 0; i < count; i++) {
+          const w = meta[2 * i + 1]!;
+          this.inputRecord(slab, meta[2 * i]!, w & LEN_MASK, netif, pool, c, (w & RX_CSUM_OK) !== 0 ? PbufFlag.CSUM_VALID : 0);
+        }
       }
     } finally {
       this.inBatch = false;
@@ -530,8 +534,8 @@ export class TunDevice {
     }
   }
 
-  private inputRecord(slab: Uint8Array, off: number, len: number, netif: Netif, pool: PbufPool, c: TunCounters): void {
-    let flags = 0;
+  /** One received record into the stack; `flags`: pbuf flags the read path vouches for (CSUM_VALID). */
+  private inputRecord(slab: Uint8Array, off: number, len: number, netif: Netif, pool: PbufPool, c: TunCounters, flags = 0): void {
     if (this.offload) {
       if (len < VNET_HDR_LEN) {
         c.rxDrops++;

@@ -35,6 +35,27 @@ for i in range(n):
 print(n)
 `;
 
+// Raw UDP from SRC to DST:PORT, alternately with a right and a wrong
+// checksum (the right one XOR 0x5555), N of each.
+const PY_RAW_UDP = `
+import socket, struct, sys
+src, dst, port, n = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+def csum(b):
+    if len(b) % 2: b += b'\\0'
+    s = sum(struct.unpack('!%dH' % (len(b) // 2), b))
+    while s >> 16: s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_UDP)
+for i in range(2 * n):
+    payload = bytes((i + k) & 255 for k in range(37))
+    ln = 8 + len(payload)
+    hdr = struct.pack('!HHHH', 40000, port, ln, 0)
+    c = csum(socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack('!BBH', 0, 17, ln) + hdr + payload) or 0xffff
+    if i % 2: c ^= 0x5555
+    s.sendto(struct.pack('!HHHH', 40000, port, ln, c) + payload, (dst, 0))
+print('ok')
+`;
+
 /** A tap recording the numbered datagrams tsip receives, checking each one's bytes. */
 function datagramTap(): { tap: NonNullable<TunOptions['tap']>; seqs: number[]; corrupt: number } {
   const r = { seqs: [] as number[], corrupt: 0, tap: (dir: 'in' | 'out', b: Uint8Array) => {} };
@@ -136,6 +157,25 @@ describe.skipIf(skipTun)('TUN receive thread', () => {
       }
       e.stack.pool.assertEmpty();
     }, 60_000);
+  }
+
+  // Receive checksum offload: the read paths vouch only for checksums they found right.
+  for (const [tag, rx] of MODES.slice(0, 2)) {
+    test(`datagrams with a wrong UDP checksum are still dropped and counted, right ones are not (${tag})`, async () => {
+      const e = startTunEnv({ tun: rx });
+      try {
+        const r = await e.exec(['python3', '-c', PY_RAW_UDP, e.kernel, e.tsip, String(PORT), '10'], { timeoutMs: 20_000 });
+        expect(r.code, r.stderr).toBe(0);
+        const u = e.stack.udp.counters;
+        expect(await waitFor(() => u.inCsumErrors >= 10 && e.dev.counters.rxPackets >= 20, 5000)).toBe(true);
+        await new Promise((ok) => setTimeout(ok, 50));
+        expect(u.inCsumErrors).toBe(10);
+        expect(e.dev.counters.rxPackets).toBe(20);
+      } finally {
+        e.close();
+      }
+      e.stack.pool.assertEmpty();
+    }, 30_000);
   }
 
   test('by default a bulk upload hands reading to the thread, and request/response hands it back', async () => {
