@@ -14,6 +14,8 @@
 // JavaScript thread), rx-on (the default: the thread engages under a
 // backlog), rx-always (TSIP_TUN_RX_ENGAGE=0: the thread reads every packet),
 // rx-on:ENGAGE:IDLE_WAKES; the transmit thread stays at its default then.
+// base=DIR: the tsip server of another checkout (its bench/child/tsip-server.ts,
+// its own addon build), at its defaults: a before/after in one run.
 //
 // Every namespace and process is the run's own (BenchNet), removed at exit.
 import { spawn } from 'node:child_process';
@@ -40,6 +42,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 /** The tsip server's environment for a mode (see the header). */
 function modeEnv(mode: string): string[] {
   const [what, a, b] = mode.split(':');
+  if (what!.startsWith('base=')) return [];
   if (what === 'rx-off') return ['TSIP_TUN_RX_THREAD=0'];
   if (what === 'rx-always') return ['TSIP_TUN_RX_THREAD=1', 'TSIP_TUN_RX_ENGAGE=0'];
   if (what === 'rx-on') return ['TSIP_TUN_RX_THREAD=1', ...(a ? [`TSIP_TUN_RX_ENGAGE=${a}`] : []), ...(b ? [`TSIP_TUN_RX_IDLE_WAKES=${b}`] : [])];
@@ -54,10 +57,11 @@ try {
   let subnet = 1;
   for (const mode of MODES) {
     const ns = net.netns(`t${subnet}`);
-    const child = net.spawnIn(ns, ['env', ...modeEnv(mode), process.execPath, ...(PROF ? ['--cpu-prof', '--cpu-prof-dir', PROF] : []), '--import', tsx, path.join(here, '..', 'child', 'tsip-server.ts'), ns, `10.89.${subnet}.2`, `10.89.${subnet}.1`, '30', OFFLOAD ? 'offload' : 'plain', '900']);
+    const script = mode.startsWith('base=') ? path.join(mode.slice(5), 'bench', 'child', 'tsip-server.ts') : path.join(here, '..', 'child', 'tsip-server.ts');
+    const child = net.spawnIn(ns, ['env', ...modeEnv(mode), process.execPath, ...(PROF ? ['--cpu-prof', '--cpu-prof-dir', PROF] : []), '--import', tsx, script, ns, `10.89.${subnet}.2`, `10.89.${subnet}.1`, '30', OFFLOAD ? 'offload' : 'plain', '900']);
     const l = await child.line(30_000);
     if (!l.startsWith('READY')) throw new Error(`tsip ${mode}: ${l}`);
-    servers.push({ id: mode.startsWith('rx-') ? `tsip ${mode}` : `tsip tx-thread ${mode}`, ns, addr: `10.89.${subnet}.2`, proc: child });
+    servers.push({ id: mode.startsWith('base=') ? 'tsip base' : mode.startsWith('rx-') ? `tsip ${mode}` : `tsip tx-thread ${mode}`, ns, addr: `10.89.${subnet}.2`, proc: child });
     subnet++;
   }
   if (LWIP) {

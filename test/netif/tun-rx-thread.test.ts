@@ -179,7 +179,7 @@ describe.skipIf(skipTun)('TUN receive thread', () => {
   }
 
   test('by default a bulk upload hands reading to the thread, and request/response hands it back', async () => {
-    const e = startTunEnv({ tun: { rxThreadIdleWakes: 4 } });
+    const e = startTunEnv({ tun: { rxThread: true, rxThreadEngage: 8, rxThreadIdleWakes: 4 } });
     try {
       const r = await e.sh(`head -c 20000000 /dev/zero | socat -u - TCP:${e.tsip}:9`, { timeoutMs: 40_000 });
       expect(r.code, r.stderr).toBe(0);
