@@ -85,7 +85,7 @@ function inOrder(seqs: number[]): boolean {
 const MODES: [string, Pick<TunOptions, 'rxThread' | 'rxThreadEngage'>][] = [
   ['thread always', { rxThread: true, rxThreadEngage: 0 }],
   ['no thread', { rxThread: false }],
-  ['default', {}],
+  ['default: the thread on demand', { rxThread: true }],
 ];
 
 describe.skipIf(skipTun)('TUN receive thread', () => {
