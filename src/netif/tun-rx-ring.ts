@@ -44,6 +44,10 @@ export interface RxThreadStats {
   handbacks: number;
   /** Bytes published and not yet consumed. */
   queuedBytes: number;
+  /** Who reads now: 'inline' (the JavaScript thread), 'thread', 'handback' (the thread stopped, JavaScript takes over), 'stopped'. */
+  mode: string;
+  /** Whether the JavaScript side said it is idle (wake it). */
+  jsIdle: boolean;
 }
 
 const WRAP = 0xffffffff;
@@ -165,6 +169,8 @@ export class RxRing {
       engages: Atomics.load(c, L.engages) >>> 0,
       handbacks: Atomics.load(c, L.handbacks) >>> 0,
       queuedBytes: ((Atomics.load(c, L.head) >>> 0) - this.tail) >>> 0,
+      mode: ['inline', 'thread', 'handback', 'stopped'][Atomics.load(c, L.mode)] ?? '?',
+      jsIdle: Atomics.load(c, L.jsIdle) === 1,
     };
   }
 }

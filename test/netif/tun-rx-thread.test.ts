@@ -129,14 +129,17 @@ describe.skipIf(skipTun)('TUN receive thread', () => {
       const e = startTunEnv({ tun: rx });
       try {
         const data = randomBytes(20_000_000);
-        const file = join(dir, `up-${tag.replace(/ /g, '-')}.bin`);
+        const file = join(dir, `up-${tag.replace(/[^a-z]+/g, '-')}.bin`);
         writeFileSync(file, data);
         const ls = e.stack.socket();
         ls.bind(['0.0.0.0', 5001]);
         ls.listen(1);
+        ls.settimeout(30); // accept() fails rather than hangs if the sender never connects
         const sender = e.exec(['socat', '-u', `FILE:${file}`, `TCP:${e.tsip}:5001`], { timeoutMs: 40_000 });
         const [s] = await ls.accept();
         s.settimeout(40);
+        const why = (): string => `dev ${JSON.stringify(e.dev.counters)} rx ${JSON.stringify(e.dev.rxThreadStats())} tcp ${JSON.stringify(e.stack.tcp.counters)}`;
+        const watchdog = setTimeout(() => console.error(`upload stalled? ${why()}`), 15_000);
         const h = createHash('sha256');
         let got = 0;
         for (;;) {
@@ -145,11 +148,12 @@ describe.skipIf(skipTun)('TUN receive thread', () => {
           h.update(d);
           got += d.length;
         }
+        clearTimeout(watchdog);
         s.close();
         ls.close();
         const r = await sender;
         expect(r.code, r.stderr).toBe(0);
-        expect(got).toBe(data.length);
+        expect(got, why()).toBe(data.length);
         expect(h.digest('hex')).toBe(createHash('sha256').update(data).digest('hex'));
         if (rx.rxThreadEngage === 0) expect(e.dev.counters.rxRing).toBe(e.dev.counters.rxPackets);
       } finally {
