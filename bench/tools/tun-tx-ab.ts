@@ -142,7 +142,9 @@ try {
         await t.closed;
         const what = t.tid === String(s.proc.pid) ? 'JavaScript (main) thread' : `${t.name} thread`;
         const body = t.out().split('\n').filter((l) => !/attached|detached/.test(l)).join('\n').trim();
-        const total = /(\d+)\s+(\d+\s+)?total/.exec(body);
+        // The total line: % time, seconds, usecs/call, calls, [errors], "total": calls is the 4th field.
+        const totalLine = body.split('\n').find((l) => /\stotal\s*$/.test(l))?.trim().split(/\s+/);
+        const total = totalLine && totalLine.length >= 5 ? [totalLine.join(' '), totalLine[3]!] : null;
         console.log(`--- strace -c -p ${t.tid} (${what}) of ${s.id}, ${BYTES / 1e6} MB at ${r.gbps.toFixed(3)} Gbit/s under strace ---\n${body}`);
         if (total) console.log(`${what}: syscalls per MB ${(Number(total[1]) / (BYTES / 1e6)).toFixed(1)}`);
         if (total) summary.push({ server: s.id, strace: what, syscallsPerMB: Number(total[1]) / (BYTES / 1e6), gbpsUnderStrace: r.gbps, table: body });
