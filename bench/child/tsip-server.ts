@@ -24,8 +24,13 @@ const clock = new RealClock();
 const stack = new Stack({ name: 'tsip', clock, rng: 1 });
 // TSIP_TUN_TX_THREAD=1|0: the TUN transmit thread on or off (unset: the device's default);
 // TSIP_TUN_TX_SPIN_US, TSIP_TUN_TX_PUBLISH_BYTES, TSIP_TUN_TX_INLINE: its tuning (TunOptions txSpinUs, txPublishBytes, txInlineRecords).
+// TSIP_TUN_RX_THREAD=1|0 is read by the device itself; TSIP_TUN_RX_ENGAGE, TSIP_TUN_RX_IDLE_WAKES: its tuning (rxThreadEngage, rxThreadIdleWakes).
+function rxTuning(): { rxThreadEngage?: number; rxThreadIdleWakes?: number } {
+  const e = process.env;
+  return { ...(e.TSIP_TUN_RX_ENGAGE ? { rxThreadEngage: Number(e.TSIP_TUN_RX_ENGAGE) } : {}), ...(e.TSIP_TUN_RX_IDLE_WAKES ? { rxThreadIdleWakes: Number(e.TSIP_TUN_RX_IDLE_WAKES) } : {}) };
+}
 const txEnv = process.env.TSIP_TUN_TX_THREAD;
-const dev = TunDevice.open({ name: 'tsip0', netns: ns, offload: mode === 'offload', ...(txEnv === '1' || txEnv === '0' ? { txThread: txEnv === '1' } : {}), ...(process.env.TSIP_TUN_TX_SPIN_US ? { txSpinUs: Number(process.env.TSIP_TUN_TX_SPIN_US) } : {}), ...(process.env.TSIP_TUN_TX_PUBLISH_BYTES ? { txPublishBytes: Number(process.env.TSIP_TUN_TX_PUBLISH_BYTES) } : {}), ...(process.env.TSIP_TUN_TX_INLINE ? { txInlineRecords: Number(process.env.TSIP_TUN_TX_INLINE) } : {}) });
+const dev = TunDevice.open({ name: 'tsip0', netns: ns, offload: mode === 'offload', ...(txEnv === '1' || txEnv === '0' ? { txThread: txEnv === '1' } : {}), ...(process.env.TSIP_TUN_TX_SPIN_US ? { txSpinUs: Number(process.env.TSIP_TUN_TX_SPIN_US) } : {}), ...(process.env.TSIP_TUN_TX_PUBLISH_BYTES ? { txPublishBytes: Number(process.env.TSIP_TUN_TX_PUBLISH_BYTES) } : {}), ...(process.env.TSIP_TUN_TX_INLINE ? { txInlineRecords: Number(process.env.TSIP_TUN_TX_INLINE) } : {}), ...rxTuning() });
 dev.attach(stack, { addr: tsip, prefixLength: Number(prefix), mtu: 1500 });
 configureTunLink({ dev: dev.name, address: `${kernel}/${prefix}`, mtu: 1500, netns: ns });
 const services = startServices(stack);
@@ -36,7 +41,7 @@ const close = (): void => {
   closed = true;
   const c = dev.counters;
   const tc = stack.tcp.counters;
-  console.error(`tsip-server: TUN rx ${c.rxPackets} tx ${c.txPackets} drops rx ${c.rxDrops} tx ${c.txDrops}, rx batches ${c.rxBatches}${dev.txThread ? `, tx thread: kicks ${c.txKicks} waits ${c.txWaits} inline ${c.txInline}` : ''}; TCP in ${tc.inSegs} out ${tc.outSegs} retransmitted ${tc.retransSegs}`);
+  console.error(`tsip-server: TUN rx ${c.rxPackets} tx ${c.txPackets} drops rx ${c.rxDrops} tx ${c.txDrops}, rx batches ${c.rxBatches}${dev.txThread ? `, tx thread: kicks ${c.txKicks} waits ${c.txWaits} inline ${c.txInline}` : ''}${dev.rxThread ? `, rx thread: ring ${c.rxRing} ${JSON.stringify(dev.rxThreadStats())}` : ''}; TCP in ${tc.inSegs} out ${tc.outSegs} retransmitted ${tc.retransSegs}`);
   services.stop();
   dev.close();
   stack.close();

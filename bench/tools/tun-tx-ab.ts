@@ -5,12 +5,21 @@
 // the anchor. Optionally strace -c -f on the tsip servers during one
 // transfer each (syscalls per MB).
 //
-//   npx tsx bench/tools/tun-tx-ab.ts [BYTES] [REPS] [--strace] [--offload] [--no-lwip] [--modes=off,on,on:SPIN_US:PUBLISH_BYTES] [--cpu-prof=DIR] [--test=bulk|pingpong|pingpong-pinned|connrate|connrate-pinned]
-//   (with --test other than bulk the figures are operations/s and server CPU µs per operation)
+//   npx tsx bench/tools/tun-tx-ab.ts [BYTES] [REPS] [--strace] [--offload] [--no-lwip] [--modes=off,on,on:SPIN_US:PUBLISH_BYTES] [--cpu-prof=DIR] [--test=bulk|recv|pingpong|pingpong-pinned|connrate|connrate-pinned] [--json=FILE]
+//   (with --test other than bulk/recv the figures are operations/s and server CPU µs per operation)
+//
+// --test=recv is the other direction, kernel→stack (bulk-send writing BYTES
+// to discard :9), as the anchors measure it. A mode may also set the
+// receive thread (tun-rx-ab.ts runs this tool so): rx-off (uv_poll on the
+// JavaScript thread), rx-on (the default: the thread engages under a
+// backlog), rx-always (TSIP_TUN_RX_ENGAGE=0: the thread reads every packet),
+// rx-on:ENGAGE:IDLE_WAKES; the transmit thread stays at its default then.
+// base=DIR: the tsip server of another checkout (its bench/child/tsip-server.ts,
+// its own addon build), at its defaults: a before/after in one run.
 //
 // Every namespace and process is the run's own (BenchNet), removed at exit.
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildAnchorPrograms } from '../cbuild.ts';
@@ -28,7 +37,17 @@ const PROF = args.find((a) => a.startsWith('--cpu-prof='))?.slice(11);
 /** --test=pingpong|pingpong-pinned|connrate: a transaction test instead of bulk (rate = operations/s). */
 const TEST = args.find((a) => a.startsWith('--test='))?.slice(7) ?? 'bulk';
 const MODES = (args.find((a) => a.startsWith('--modes='))?.slice(8) ?? 'off,on').split(',');
+const JSON_OUT = args.find((a) => a.startsWith('--json='))?.slice(7);
 const here = path.dirname(fileURLToPath(import.meta.url));
+/** The tsip server's environment for a mode (see the header). */
+function modeEnv(mode: string): string[] {
+  const [what, a, b] = mode.split(':');
+  if (what!.startsWith('base=')) return [];
+  if (what === 'rx-off') return ['TSIP_TUN_RX_THREAD=0'];
+  if (what === 'rx-always') return ['TSIP_TUN_RX_THREAD=1', 'TSIP_TUN_RX_ENGAGE=0'];
+  if (what === 'rx-on') return ['TSIP_TUN_RX_THREAD=1', ...(a ? [`TSIP_TUN_RX_ENGAGE=${a}`] : []), ...(b ? [`TSIP_TUN_RX_IDLE_WAKES=${b}`] : [])];
+  return [`TSIP_TUN_TX_THREAD=${what === 'on' ? 1 : 0}`, ...(a ? [`TSIP_TUN_TX_SPIN_US=${a}`] : []), ...(b ? [`TSIP_TUN_TX_PUBLISH_BYTES=${b}`] : [])];
+}
 const bins = buildAnchorPrograms();
 const net = new BenchNet('ab');
 interface Srv { id: string; ns: string; addr: string; proc: Child }
@@ -38,11 +57,11 @@ try {
   let subnet = 1;
   for (const mode of MODES) {
     const ns = net.netns(`t${subnet}`);
-    const [onoff, spin, pub] = mode.split(':');
-    const child = net.spawnIn(ns, ['env', `TSIP_TUN_TX_THREAD=${onoff === 'on' ? 1 : 0}`, ...(spin ? [`TSIP_TUN_TX_SPIN_US=${spin}`] : []), ...(pub ? [`TSIP_TUN_TX_PUBLISH_BYTES=${pub}`] : []), process.execPath, ...(PROF ? ['--cpu-prof', '--cpu-prof-dir', PROF] : []), '--import', tsx, path.join(here, '..', 'child', 'tsip-server.ts'), ns, `10.89.${subnet}.2`, `10.89.${subnet}.1`, '30', OFFLOAD ? 'offload' : 'plain', '900']);
+    const script = mode.startsWith('base=') ? path.join(mode.slice(5), 'bench', 'child', 'tsip-server.ts') : path.join(here, '..', 'child', 'tsip-server.ts');
+    const child = net.spawnIn(ns, ['env', ...modeEnv(mode), process.execPath, ...(PROF ? ['--cpu-prof', '--cpu-prof-dir', PROF] : []), '--import', tsx, script, ns, `10.89.${subnet}.2`, `10.89.${subnet}.1`, '30', OFFLOAD ? 'offload' : 'plain', '900']);
     const l = await child.line(30_000);
     if (!l.startsWith('READY')) throw new Error(`tsip ${mode}: ${l}`);
-    servers.push({ id: `tsip tx-thread ${mode}`, ns, addr: `10.89.${subnet}.2`, proc: child });
+    servers.push({ id: mode.startsWith('base=') ? 'tsip base' : mode.startsWith('rx-') ? `tsip ${mode}` : `tsip tx-thread ${mode}`, ns, addr: `10.89.${subnet}.2`, proc: child });
     subnet++;
   }
   if (LWIP) {
@@ -71,7 +90,7 @@ try {
   const once = async (s: Srv, n: number): Promise<{ gbps: number; cpuPerGB: number }> => {
     const cpu0 = procCpuSeconds(s.proc.pid);
     const th0 = threadCpu(s.proc.pid);
-    if (TEST !== 'bulk') {
+    if (TEST !== 'bulk' && TEST !== 'recv') {
       const pinned = TEST.endsWith('-pinned');
       run(['taskset', '-a', '-p', '-c', pinned ? '0' : '0-1', String(s.proc.pid)]);
       const prog = TEST.startsWith('pingpong') ? bins.pingpong : bins.connrate;
@@ -82,7 +101,7 @@ try {
       const r = JSON.parse(line) as { ops: number; n: number };
       return { gbps: r.ops, cpuPerGB: (procCpuSeconds(s.proc.pid) - cpu0) / r.n * 1e6 };
     }
-    const c = net.spawnIn(s.ns, [bins['bulk-recv'], s.addr, '19', String(n), '20']);
+    const c = net.spawnIn(s.ns, TEST === 'recv' ? [bins['bulk-send'], s.addr, '9', String(n), '20'] : [bins['bulk-recv'], s.addr, '19', String(n), '20']);
     const line = await c.line(60_000);
     await c.done;
     const r = JSON.parse(line) as { bytes: number; gbps: number };
@@ -95,10 +114,12 @@ try {
   for (const s of servers) await once(s, Math.min(BYTES, 50_000_000)); // warm-up
   const res = new Map(servers.map((s) => [s.id, [] as { gbps: number; cpuPerGB: number }[]]));
   for (let i = 0; i < REPS; i++) for (const s of servers) res.get(s.id)!.push(await once(s, BYTES));
+  const summary: Record<string, unknown>[] = [];
   for (const s of servers) {
     const xs = res.get(s.id)!;
     const g = stats3(xs.map((x) => x.gbps));
     const cpu = stats3(xs.map((x) => x.cpuPerGB));
+    summary.push({ server: s.id, test: TEST, bytes: BYTES, reps: REPS, median: g.median, min: g.min, max: g.max, runs: xs.map((x) => x.gbps), cpuMedian: cpu.median, unit: TEST === 'bulk' || TEST === 'recv' ? 'Gbit/s; server CPU s/GB' : 'ops/s; server CPU µs/op', perThreadCpu: Object.fromEntries([...(threadCpus.get(s.id) ?? new Map<string, number[]>())].map(([k, v]) => [k, stats3(v).median])) });
     console.log(`${s.id.padEnd(20)} ${g.median.toFixed(3)} Gbit/s (min ${g.min.toFixed(3)} max ${g.max.toFixed(3)}), server CPU ${cpu.median.toFixed(2)} s/GB  [${xs.map((x) => x.gbps.toFixed(2)).join(' ')}]`);
     const per = [...(threadCpus.get(s.id) ?? new Map<string, number[]>())].map(([k, v]) => `${k} ${stats3(v).median.toFixed(2)}`);
     console.log(`${''.padEnd(20)} per thread, CPU s/GB (median): ${per.join(', ')}`);
@@ -106,23 +127,27 @@ try {
   if (STRACE) {
     // strace -c on the JavaScript thread (the process's main thread) and, apart, on the transmit thread.
     for (const s of servers.filter((x) => x.id.startsWith('tsip'))) {
-      const tids = readdirSync(`/proc/${s.proc.pid}/task`).filter((t) => t === String(s.proc.pid) || readFileSync(`/proc/${s.proc.pid}/task/${t}/comm`, 'utf8').trim() === 'tsip-tun-tx');
+      const comm = (t: string): string => readFileSync(`/proc/${s.proc.pid}/task/${t}/comm`, 'utf8').trim();
+      const tids = readdirSync(`/proc/${s.proc.pid}/task`).filter((t) => t === String(s.proc.pid) || comm(t) === 'tsip-tun-tx' || comm(t) === 'tsip-tun-rx');
       const traces = tids.map((tid) => {
         const st = spawn('strace', ['-c', '-p', tid], { stdio: ['ignore', 'ignore', 'pipe'] });
         let out = '';
         st.stderr.on('data', (d: Buffer) => (out += d.toString()));
-        return { tid, st, out: () => out, closed: new Promise((ok) => st.on('close', ok)) };
+        return { tid, name: tid === String(s.proc.pid) ? 'main' : comm(tid), st, out: () => out, closed: new Promise((ok) => st.on('close', ok)) };
       });
       await new Promise((ok) => setTimeout(ok, 1000));
       const r = await once(s, BYTES);
       for (const t of traces) process.kill(t.st.pid!, 'SIGINT');
       for (const t of traces) {
         await t.closed;
-        const what = t.tid === String(s.proc.pid) ? 'JavaScript (main) thread' : 'tsip-tun-tx thread';
+        const what = t.tid === String(s.proc.pid) ? 'JavaScript (main) thread' : `${t.name} thread`;
         const body = t.out().split('\n').filter((l) => !/attached|detached/.test(l)).join('\n').trim();
-        const total = /(\d+)\s+(\d+\s+)?total/.exec(body);
+        // The total line: % time, seconds, usecs/call, calls, [errors], "total": calls is the 4th field.
+        const totalLine = body.split('\n').find((l) => /\stotal\s*$/.test(l))?.trim().split(/\s+/);
+        const total = totalLine && totalLine.length >= 5 ? [totalLine.join(' '), totalLine[3]!] : null;
         console.log(`--- strace -c -p ${t.tid} (${what}) of ${s.id}, ${BYTES / 1e6} MB at ${r.gbps.toFixed(3)} Gbit/s under strace ---\n${body}`);
         if (total) console.log(`${what}: syscalls per MB ${(Number(total[1]) / (BYTES / 1e6)).toFixed(1)}`);
+        if (total) summary.push({ server: s.id, strace: what, syscallsPerMB: Number(total[1]) / (BYTES / 1e6), gbpsUnderStrace: r.gbps, table: body });
       }
     }
   }
@@ -131,7 +156,9 @@ try {
     const r = await Promise.race([s.proc.done, new Promise<null>((ok) => setTimeout(() => ok(null), 5_000))]);
     const last = r?.stderr.trim().split('\n').pop();
     if (last) console.log(`${s.id}: ${last}`);
+    if (last) summary.push({ server: s.id, exit: last });
   }
+  if (JSON_OUT) writeFileSync(JSON_OUT, `${JSON.stringify({ date: new Date().toISOString(), argv: process.argv.slice(2), loadavg: readFileSync('/proc/loadavg', 'utf8').trim(), results: summary }, null, 1)}\n`);
 } finally {
   net.cleanup();
 }

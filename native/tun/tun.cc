@@ -16,6 +16,15 @@
 //   wake-up), so this takes that work off the JavaScript thread, with no
 //   N-API call per packet: JavaScript calls kick() only when the thread
 //   said it is going to sleep, and txWait() only when the ring is full.
+// - optionally a receive thread (startRx): the mirror image. A native thread
+//   read(2)s packets into a second addon-owned ring and publishes them with
+//   one atomic store per burst; JavaScript drains the ring and moves the
+//   tail, and is woken (uv_async) only when it said it is idle. Reading is
+//   handed between the two: while a read on the JavaScript thread finds a
+//   backlog of `engage` packets the thread reads, and after `idleWakes`
+//   wake-ups in a row that carried a packet or two to an idle JavaScript
+//   thread it hands reading back (request/response then keeps one wake-up
+//   per packet, as without the thread). See "The receive ring".
 #include <napi.h>
 #include <uv.h>
 
@@ -29,9 +38,11 @@
 #include <linux/futex.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <string>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -89,6 +100,34 @@ struct TxRing {
 };
 static_assert(sizeof(std::atomic<uint32_t>) == 4, "lock-free 32-bit atomics");
 
+// ---------------------------------------------------------------------------
+// The receive ring: the same block and record format as the transmit ring,
+// the other way round: the thread alone writes head (and the records), the
+// JavaScript side alone writes tail. Who reads the device is MODE: INLINE
+// (JavaScript, uv_poll; the thread parked on a futex), THREAD, or HANDBACK
+// (the thread stopped reading and waits for JavaScript to empty the ring
+// and take over). Waking JavaScript: it sets JS_IDLE to 1 when it found the
+// ring empty, then checks head and MODE again; the thread, after each store
+// of head or MODE, takes JS_IDLE back to 0 and sends the uv_async when it
+// was 1 (both sides' store-then-load are seq_cst: one of them sees the other).
+namespace rxring {
+constexpr int HEAD = 0;        // thread: bytes published
+constexpr int TAIL = 16;       // JS: bytes consumed
+constexpr int JS_IDLE = 32;    // JS: 1 = idle, wake me (thread: 1 -> 0 and uv_async_send)
+constexpr int MODE = 33;       // who reads: see below
+constexpr int ROOM_WAIT = 34;  // thread: 1 = waiting for room (JS: rxKick after moving tail)
+constexpr int FATAL = 35;      // thread: errno that stopped it (device gone), 0 while running
+constexpr int PACKETS = 48;    // thread: packets read into the ring
+constexpr int WAKEUPS = 49;    // thread: uv_async wake-ups sent to JS
+constexpr int FULL = 50;       // thread: times it found the ring full and stopped reading
+constexpr int ENGAGES = 51;    // JS: times a backlog handed reading to the thread
+constexpr int HANDBACKS = 52;  // thread: times it handed reading back to JS
+constexpr uint32_t INLINE = 0, THREAD = 1, HANDBACK = 2, STOPPED = 3;
+// Room the thread keeps for one read: the largest packet (64 KiB, vnet header) and its length word.
+constexpr uint32_t MAX_PACKET = 65536 + 10;
+constexpr uint32_t MAX_RECORD = (4 + MAX_PACKET + 7) & ~7u;
+}  // namespace rxring
+
 long Futex(std::atomic<uint32_t>* addr, int op, uint32_t val, const struct timespec* timeout) {
   return syscall(SYS_futex, reinterpret_cast<uint32_t*>(addr), op | FUTEX_PRIVATE_FLAG, val, timeout, nullptr, 0);
 }
@@ -99,6 +138,83 @@ inline void CpuRelax() {
 #elif defined(__aarch64__)
   asm volatile("yield");
 #endif
+}
+
+// Receive checksum offload, as a NIC does it: the read paths vouch for a
+// plain (no vnet header) IPv4/IPv6 TCP or UDP packet, not a fragment, whose
+// checksum they found right, by setting bit 24 of its length (RX_CSUM_OK);
+// JavaScript marks its pbuf PbufFlag.CSUM_VALID and skips the sum. A wrong
+// or absent checksum gets no mark: JavaScript checks and counts it as before.
+constexpr uint32_t RX_CSUM_OK = 1u << 24;
+
+// Ones'-complement sum of n bytes as native-order 16-bit words (a right
+// checksum folds to 0xFFFF in either byte order).
+inline uint64_t SumBytes(const uint8_t* p, size_t n, uint64_t s) {
+  while (n >= 8) {
+    uint32_t a, b;
+    std::memcpy(&a, p, 4);
+    std::memcpy(&b, p + 4, 4);
+    s += static_cast<uint64_t>(a) + b;
+    p += 8;
+    n -= 8;
+  }
+  while (n >= 2) {
+    uint16_t w;
+    std::memcpy(&w, p, 2);
+    s += w;
+    p += 2;
+    n -= 2;
+  }
+  if (n != 0) {
+    uint8_t last[2] = {*p, 0};
+    uint16_t w;
+    std::memcpy(&w, last, 2);
+    s += w;
+  }
+  return s;
+}
+
+inline uint32_t Fold(uint64_t s) {
+  while (s >> 16) s = (s & 0xffff) + (s >> 16);
+  return static_cast<uint32_t>(s);
+}
+
+inline uint16_t Be16(uint16_t v) { return static_cast<uint16_t>((v >> 8) | (v << 8)); }
+
+bool L4ChecksumOk(const uint8_t* pkt, uint32_t len) {
+  if (len < 1) return false;
+  uint32_t ipHdr, l4;
+  uint8_t proto;
+  uint64_t s;
+  if (pkt[0] >> 4 == 4) {
+    if (len < 20) return false;
+    ipHdr = (pkt[0] & 15u) * 4;
+    uint32_t total = (static_cast<uint32_t>(pkt[2]) << 8) | pkt[3];
+    if (ipHdr < 20 || total < ipHdr || total > len) return false;
+    if ((pkt[6] & 0x3f) != 0 || pkt[7] != 0) return false;  // a fragment
+    proto = pkt[9];
+    l4 = total - ipHdr;
+    s = SumBytes(pkt + 12, 8, 0);
+  } else if (pkt[0] >> 4 == 6) {
+    if (len < 40) return false;
+    ipHdr = 40;
+    l4 = (static_cast<uint32_t>(pkt[4]) << 8) | pkt[5];
+    if (40 + l4 > len) return false;
+    proto = pkt[6];  // TCP or UDP right after the header only
+    s = SumBytes(pkt + 8, 32, 0);
+  } else {
+    return false;
+  }
+  const uint8_t* t = pkt + ipHdr;
+  if (proto == 6) {
+    if (l4 < 20) return false;
+  } else if (proto == 17) {
+    if (l4 < 8 || ((static_cast<uint32_t>(t[4]) << 8) | t[5]) != l4 || (t[6] == 0 && t[7] == 0)) return false;
+  } else {
+    return false;
+  }
+  s += Be16(proto) + Be16(static_cast<uint16_t>(l4));
+  return Fold(SumBytes(t, l4, s)) == 0xffff;
 }
 
 inline uint64_t NowNs() {
@@ -156,12 +272,16 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
                                           InstanceMethod("kick", &TunDevice::Kick),
                                           InstanceMethod("txWait", &TunDevice::TxWait),
                                           InstanceMethod("txInline", &TunDevice::TxInline),
+                                          InstanceMethod("startRx", &TunDevice::StartRx),
+                                          InstanceMethod("rxKick", &TunDevice::RxKick),
+                                          InstanceMethod("rxInline", &TunDevice::RxInline),
                                           InstanceAccessor("name", &TunDevice::Name, nullptr),
                                           InstanceAccessor("fd", &TunDevice::Fd, nullptr),
                                           InstanceAccessor("vnetHdr", &TunDevice::VnetHdr, nullptr),
                                       });
     exports.Set("TunDevice", ctor);
     exports.Set("VNET_HDR_LEN", Napi::Number::New(env, 10));
+    exports.Set("RX_CSUM_OK", Napi::Number::New(env, RX_CSUM_OK));
     Napi::Object layout = Napi::Object::New(env);
     layout.Set("ctrlBytes", Napi::Number::New(env, ring::CTRL_BYTES));
     layout.Set("head", Napi::Number::New(env, ring::HEAD));
@@ -174,6 +294,21 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
     layout.Set("lastErrno", Napi::Number::New(env, ring::LAST_ERRNO));
     layout.Set("wakeups", Napi::Number::New(env, ring::WAKEUPS));
     exports.Set("TX_RING", layout);
+    Napi::Object rx = Napi::Object::New(env);
+    rx.Set("ctrlBytes", Napi::Number::New(env, ring::CTRL_BYTES));
+    rx.Set("head", Napi::Number::New(env, rxring::HEAD));
+    rx.Set("tail", Napi::Number::New(env, rxring::TAIL));
+    rx.Set("jsIdle", Napi::Number::New(env, rxring::JS_IDLE));
+    rx.Set("mode", Napi::Number::New(env, rxring::MODE));
+    rx.Set("roomWait", Napi::Number::New(env, rxring::ROOM_WAIT));
+    rx.Set("fatal", Napi::Number::New(env, rxring::FATAL));
+    rx.Set("packets", Napi::Number::New(env, rxring::PACKETS));
+    rx.Set("wakeups", Napi::Number::New(env, rxring::WAKEUPS));
+    rx.Set("full", Napi::Number::New(env, rxring::FULL));
+    rx.Set("engages", Napi::Number::New(env, rxring::ENGAGES));
+    rx.Set("handbacks", Napi::Number::New(env, rxring::HANDBACKS));
+    rx.Set("handback", Napi::Number::New(env, rxring::HANDBACK));
+    exports.Set("RX_RING", rx);
     return exports;
   }
 
@@ -212,16 +347,28 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
         throw ErrnoError(env, "ioctl TUNSETOFFLOAD", err);
       }
     }
+    // Join the native threads when the environment goes away (exit, a worker ending).
+    if (napi_add_env_cleanup_hook(env, &TunDevice::OnEnvExit, this) == napi_ok) hooked_ = true;
+  }
+
+  static void OnEnvExit(void* arg) {
+    auto* self = static_cast<TunDevice*>(arg);
+    self->hooked_ = false;
+    self->StopRxThread();
+    self->StopTx();
   }
 
   ~TunDevice() override {
+    if (hooked_) napi_remove_env_cleanup_hook(Env(), &TunDevice::OnEnvExit, this);
+    StopRxThread();
     StopTx();
     CloseFd();
   }
 
  private:
   // start(slab: ArrayBuffer, meta: Uint32Array(2 * maxBatch), onBatch(count), onError(err))
-  // Each batch: packet i is slab[meta[2i], meta[2i] + meta[2i+1]).
+  // Each batch: packet i is slab[meta[2i], meta[2i] + (meta[2i+1] & 0xFFFFFF)),
+  // bit 24 of meta[2i+1] (RX_CSUM_OK): its TCP/UDP checksum was found right.
   Napi::Value Start(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (fd_ < 0) throw Napi::Error::New(env, "TUN device is closed");
@@ -246,6 +393,7 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
     rc = uv_poll_start(&poll_, UV_READABLE, &TunDevice::OnReadable);
     if (rc != 0) throw Napi::Error::New(env, std::string("uv_poll_start: ") + uv_strerror(rc));
     polling_ = true;
+    pollActive_ = true;
     Ref();  // stay alive while polling
     return env.Undefined();
   }
@@ -296,7 +444,7 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
   }
 
   Napi::Value Close(const Napi::CallbackInfo& info) {
-    StopPoll();
+    StopPoll();  // joins the receive thread too
     StopTx();  // writes what is queued, then joins the thread
     CloseFd();
     return info.Env().Undefined();
@@ -383,6 +531,271 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
       Futex(r->word(ring::TAIL), FUTEX_WAIT, t, &ts);
       r->word(ring::WANT)->store(0, std::memory_order_relaxed);
     }
+  }
+
+  // startRx({ ringBytes, engage, idleWakes }, onRx) -> ArrayBuffer: the
+  // receive ring (control area, then records), memory this addon owns.
+  // Call after start(). engage 0: the thread always reads; else reading
+  // stays on the JavaScript thread (uv_poll) until one read finds `engage`
+  // packets waiting. onRx() is called (uv_async) when the thread published
+  // records, handed reading back or failed while JavaScript was idle.
+  Napi::Value StartRx(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (fd_ < 0) throw Napi::Error::New(env, "TUN device is closed");
+    if (!polling_) throw Napi::Error::New(env, "startRx() needs start() first");
+    if (rx_ != nullptr) throw Napi::Error::New(env, "TUN receive thread already started");
+    if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsFunction()) throw Napi::TypeError::New(env, "startRx({ ringBytes, engage, idleWakes }, onRx)");
+    Napi::Object o = info[0].As<Napi::Object>();
+    size_t want = 1 << 20;
+    if (o.Has("ringBytes") && o.Get("ringBytes").IsNumber()) want = o.Get("ringBytes").As<Napi::Number>().Int64Value();
+    if (o.Has("engage") && o.Get("engage").IsNumber()) engage_ = o.Get("engage").As<Napi::Number>().Uint32Value();
+    if (o.Has("idleWakes") && o.Get("idleWakes").IsNumber()) idleWakes_ = o.Get("idleWakes").As<Napi::Number>().Uint32Value();
+    if (want < 256 * 1024 || want > (1u << 30)) throw Napi::RangeError::New(env, "ringBytes must be between 256 KiB and 1 GiB");
+    size_t cap = 1;
+    while (cap < want) cap <<= 1;
+    int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (efd < 0) throw ErrnoError(env, "eventfd", errno);
+    auto* r = new TxRing();  // same block and reference count; the rx layout on top
+    void* mem = nullptr;
+    if (posix_memalign(&mem, 4096, ring::CTRL_BYTES + cap) != 0) {
+      delete r;
+      close(efd);
+      throw Napi::Error::New(env, "out of memory for the TUN receive ring");
+    }
+    std::memset(mem, 0, ring::CTRL_BYTES);
+    r->mem = static_cast<uint8_t*>(mem);
+    r->cap = cap;
+    r->word(rxring::JS_IDLE)->store(1);
+    r->word(rxring::MODE)->store(engage_ == 0 ? rxring::THREAD : rxring::INLINE);
+    r->refs.fetch_add(1);
+    Napi::ArrayBuffer ab;
+    try {
+      ab = Napi::ArrayBuffer::New(env, r->mem, ring::CTRL_BYTES + cap, [](Napi::Env, void*, TxRing* hint) { hint->Release(); }, r);
+    } catch (...) {
+      delete r;
+      close(efd);
+      throw;
+    }
+    int rc = uv_async_init(GetLoop(env), &async_, &TunDevice::OnAsync);
+    if (rc != 0) {
+      r->Release();
+      close(efd);
+      throw Napi::Error::New(env, std::string("uv_async_init: ") + uv_strerror(rc));
+    }
+    async_.data = this;
+    asyncOpen_ = true;
+    Ref();  // released when the async handle is closed
+    onRx_ = Napi::Persistent(info[1].As<Napi::Function>());
+    rx_ = r;
+    rxStopFd_ = efd;
+    if (engage_ == 0 && pollActive_) {
+      uv_poll_stop(&poll_);
+      pollActive_ = false;
+    }
+    rxThread_ = std::thread([this, r] {
+      pthread_setname_np(pthread_self(), "tsip-tun-rx");
+      RxLoop(r);
+    });
+    return ab;
+  }
+
+  // rxKick(): the thread waits for room (ROOM_WAIT) and JavaScript moved the tail.
+  Napi::Value RxKick(const Napi::CallbackInfo& info) {
+    if (rx_ != nullptr) Futex(rx_->word(rxring::TAIL), FUTEX_WAKE, 1, nullptr);
+    return info.Env().Undefined();
+  }
+
+  // rxInline(): JavaScript emptied the ring after the thread handed reading
+  // back (MODE HANDBACK): read on this thread again, with uv_poll.
+  Napi::Value RxInline(const Napi::CallbackInfo& info) {
+    TxRing* r = rx_;
+    if (r == nullptr || !polling_) return info.Env().Undefined();
+    uint32_t m = rxring::HANDBACK;
+    if (r->word(rxring::MODE)->compare_exchange_strong(m, rxring::INLINE) && !pollActive_) {
+      if (uv_poll_start(&poll_, UV_READABLE, &TunDevice::OnReadable) == 0) pollActive_ = true;
+    }
+    return info.Env().Undefined();
+  }
+
+  // A read on the JavaScript thread found a backlog: the thread reads from now on.
+  void Engage() {
+    TxRing* r = rx_;
+    if (pollActive_) {
+      uv_poll_stop(&poll_);
+      pollActive_ = false;
+    }
+    r->word(rxring::ENGAGES)->fetch_add(1, std::memory_order_relaxed);
+    // JavaScript looks at the ring only when woken: the first burst must wake it.
+    r->word(rxring::JS_IDLE)->store(1, std::memory_order_seq_cst);
+    r->word(rxring::MODE)->store(rxring::THREAD, std::memory_order_seq_cst);
+    Futex(r->word(rxring::MODE), FUTEX_WAKE, 1, nullptr);
+  }
+
+  static void OnAsync(uv_async_t* handle) {
+    auto* self = static_cast<TunDevice*>(handle->data);
+    if (self->onRx_.IsEmpty()) return;
+    Napi::HandleScope scope(self->env_);
+    self->onRx_.MakeCallback(self->Value(), {});
+  }
+
+  // Wake JavaScript if it said it is idle (after a store of head or MODE).
+  void WakeJs(TxRing* r, bool force = false) {
+    if (r->word(rxring::JS_IDLE)->exchange(0, std::memory_order_seq_cst) == 1 || force) {
+      r->word(rxring::WAKEUPS)->fetch_add(1, std::memory_order_relaxed);
+      uv_async_send(&async_);
+    }
+  }
+
+  // The receive thread. Parked while JavaScript reads (MODE INLINE or
+  // HANDBACK); while it reads (THREAD): poll the device, read every packet
+  // there is into the ring (publishing every 64 KiB and at the end of the
+  // burst), wake JavaScript if idle. A full ring stops the reading (the
+  // kernel's queue holds, then drops) until JavaScript moves the tail.
+  void RxLoop(TxRing* r) {
+    std::atomic<uint32_t>* head = r->word(rxring::HEAD);
+    std::atomic<uint32_t>* tail = r->word(rxring::TAIL);
+    std::atomic<uint32_t>* mode = r->word(rxring::MODE);
+    const uint32_t cap = static_cast<uint32_t>(r->cap);
+    const uint32_t mask = cap - 1;
+    uint8_t* data = r->data();
+    uint32_t h = head->load();
+    uint32_t published = h;
+    uint32_t lonely = 0;  // wake-ups in a row that carried at most 2 packets to an idle JavaScript
+    struct pollfd fds[2];
+    fds[0].fd = fd_;
+    fds[0].events = POLLIN;
+    fds[1].fd = rxStopFd_;
+    fds[1].events = POLLIN;
+    auto publish = [&]() {
+      if (h == published) return;
+      head->store(h, std::memory_order_seq_cst);
+      published = h;
+    };
+    auto fail = [&](int err) {
+      publish();
+      r->word(rxring::FATAL)->store(static_cast<uint32_t>(err), std::memory_order_seq_cst);
+      WakeJs(r, true);
+    };
+    while (!rxStop_.load(std::memory_order_acquire)) {
+      uint32_t m = mode->load(std::memory_order_seq_cst);
+      if (m == rxring::STOPPED) break;
+      if (m != rxring::THREAD) {
+        Futex(mode, FUTEX_WAIT, m, nullptr);
+        lonely = 0;
+        continue;
+      }
+      int pr = poll(fds, 2, -1);
+      if (pr < 0) {
+        if (errno == EINTR) continue;
+        fail(errno);
+        return;
+      }
+      if (fds[1].revents != 0) break;  // stop
+      if (fds[0].revents & POLLNVAL) {
+        fail(EBADF);
+        return;
+      }
+      uint32_t n = 0;
+      for (;;) {
+        uint32_t pos = h & mask;
+        uint32_t skip = cap - pos < rxring::MAX_RECORD ? cap - pos : 0;
+        if ((h - tail->load(std::memory_order_acquire)) + skip + rxring::MAX_RECORD > cap) {
+          // Full: hand JavaScript what there is and wait for room.
+          publish();
+          WakeJs(r);
+          r->word(rxring::FULL)->fetch_add(1, std::memory_order_relaxed);
+          std::atomic<uint32_t>* wait = r->word(rxring::ROOM_WAIT);
+          while (!rxStop_.load(std::memory_order_acquire)) {
+            uint32_t t = tail->load(std::memory_order_seq_cst);
+            wait->store(1, std::memory_order_seq_cst);
+            if (tail->load(std::memory_order_seq_cst) != t || (h - t) + skip + rxring::MAX_RECORD <= cap) break;
+            struct timespec ts = {0, 50 * 1000 * 1000};  // belt and braces: recheck stop
+            Futex(tail, FUTEX_WAIT, t, &ts);
+            if ((h - tail->load(std::memory_order_seq_cst)) + skip + rxring::MAX_RECORD <= cap) break;
+          }
+          wait->store(0, std::memory_order_relaxed);
+          if (rxStop_.load(std::memory_order_acquire)) break;
+          continue;
+        }
+        if (skip != 0) {
+          uint32_t wrap = ring::WRAP;
+          std::memcpy(data + pos, &wrap, 4);
+          h += skip;
+          pos = 0;
+        }
+        ssize_t k = ::read(fd_, data + pos + 4, rxring::MAX_PACKET);
+        if (k < 0) {
+          int err = errno;
+          if (err == EINTR) continue;
+          if (err == EAGAIN) break;
+          fail(err);  // the device went away (EBADFD), or an I/O error
+          return;
+        }
+        if (k == 0) break;
+        uint32_t len = static_cast<uint32_t>(k);
+        uint32_t word = len | (!vnet_ && L4ChecksumOk(data + pos + 4, len) ? RX_CSUM_OK : 0);
+        std::memcpy(data + pos, &word, 4);
+        h += (4 + len + 7) & ~7u;
+        n++;
+        if (h - published >= 64 * 1024) {
+          publish();
+          WakeJs(r);
+        }
+        if (n >= 4096 || rxStop_.load(std::memory_order_relaxed)) break;
+      }
+      r->word(rxring::PACKETS)->fetch_add(n, std::memory_order_relaxed);
+      publish();
+      bool idle = r->word(rxring::JS_IDLE)->load(std::memory_order_seq_cst) == 1;
+      WakeJs(r);
+      // Request/response: each packet finds JavaScript idle and costs it a
+      // wake-up it would get from uv_poll anyway, plus this thread's. Hand
+      // reading back after idleWakes such wake-ups in a row.
+      if (engage_ != 0 && idleWakes_ != 0) {
+        lonely = idle && n <= 2 ? lonely + 1 : 0;
+        if (lonely >= idleWakes_) {
+          lonely = 0;
+          r->word(rxring::HANDBACKS)->fetch_add(1, std::memory_order_relaxed);
+          mode->store(rxring::HANDBACK, std::memory_order_seq_cst);
+          WakeJs(r);
+        }
+      }
+    }
+    publish();
+  }
+
+  // Stop the receive thread and join it (what the ring holds is left there).
+  void StopRxThread() {
+    if (rx_ == nullptr || !rxThread_.joinable()) return;
+    rxStop_.store(true, std::memory_order_seq_cst);
+    uint64_t one = 1;
+    ssize_t w = ::write(rxStopFd_, &one, sizeof one);
+    (void)w;
+    rx_->word(rxring::MODE)->store(rxring::STOPPED, std::memory_order_seq_cst);
+    Futex(rx_->word(rxring::MODE), FUTEX_WAKE, 1, nullptr);
+    Futex(rx_->word(rxring::TAIL), FUTEX_WAKE, 1, nullptr);
+    rxThread_.join();
+  }
+
+  // Join the thread, close the async handle, drop the ring (JavaScript may still hold it).
+  void StopRx() {
+    if (rx_ == nullptr) return;
+    StopRxThread();
+    if (rxStopFd_ >= 0) {
+      close(rxStopFd_);
+      rxStopFd_ = -1;
+    }
+    rx_->Release();
+    rx_ = nullptr;
+    if (asyncOpen_) {
+      asyncOpen_ = false;
+      uv_close(reinterpret_cast<uv_handle_t*>(&async_), &TunDevice::OnAsyncClosed);
+    }
+  }
+
+  static void OnAsyncClosed(uv_handle_t* handle) {
+    auto* self = static_cast<TunDevice*>(handle->data);
+    self->onRx_.Reset();
+    self->Unref();
   }
 
   // Write the records in [t, h) in order, moving the tail after each;
@@ -560,10 +973,12 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
       }
       if (n == 0) break;
       meta_[2 * count] = static_cast<uint32_t>(used);
-      meta_[2 * count + 1] = static_cast<uint32_t>(n);
+      meta_[2 * count + 1] = static_cast<uint32_t>(n) | (!vnet_ && L4ChecksumOk(slab_ + used, static_cast<uint32_t>(n)) ? RX_CSUM_OK : 0);
       used += static_cast<size_t>((n + 7) & ~7);
       count++;
     }
+    // A backlog: the receive thread reads from now on (what follows lands in its ring, after this batch).
+    if (rx_ != nullptr && engage_ != 0 && count >= engage_) Engage();
     if (count > 0) Deliver(count);
   }
 
@@ -580,8 +995,10 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
   }
 
   void StopPoll() {
+    StopRx();
     if (!polling_) return;
     polling_ = false;
+    pollActive_ = false;
     uv_poll_stop(&poll_);
     uv_close(reinterpret_cast<uv_handle_t*>(&poll_), &TunDevice::OnPollClosed);
   }
@@ -620,6 +1037,17 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
   std::thread txThread_;
   std::atomic<bool> txStop_{false};
   uint64_t spinNs_ = 0;
+  bool pollActive_ = false;  // uv_poll started (off while the receive thread reads)
+  bool hooked_ = false;
+  TxRing* rx_ = nullptr;  // the receive ring (TxRing's block, the rxring layout)
+  std::thread rxThread_;
+  std::atomic<bool> rxStop_{false};
+  int rxStopFd_ = -1;
+  uv_async_t async_;
+  bool asyncOpen_ = false;
+  Napi::FunctionReference onRx_;
+  uint32_t engage_ = 8;
+  uint32_t idleWakes_ = 16;
 };
 
 Napi::Object InitAll(Napi::Env env, Napi::Object exports) { return TunDevice::Init(env, exports); }

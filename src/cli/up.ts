@@ -34,6 +34,8 @@ export interface UpOptions {
   offload: boolean;
   /** false: write packets from the JavaScript thread, not the TUN addon's transmit thread (TunOptions.txThread; default on). */
   txThread?: boolean;
+  /** false: read packets on the JavaScript thread only, not the TUN addon's receive thread (TunOptions.rxThread; default on). */
+  rxThread?: boolean;
   pcap?: string;
   /** Seconds to serve (any length: timers are chained); undefined = until Ctrl-C. */
   duration?: number;
@@ -156,6 +158,7 @@ export async function up(o: UpOptions): Promise<number> {
       ...(ns !== null ? { netns: ns } : {}),
       offload: o.offload,
       ...(o.txThread !== undefined ? { txThread: o.txThread } : {}),
+      ...(o.rxThread !== undefined ? { rxThread: o.rxThread } : {}),
       ...(faults !== null ? { shaper: faults } : {}),
       ...(pcap ? { tap: (_dir: 'in' | 'out', bytes: Uint8Array) => pcap.write(Date.now(), bytes) } : {}),
       onError: (e) => {

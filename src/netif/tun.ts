@@ -9,6 +9,10 @@
 // With `txThread`, sent packets go into a ring in the addon's memory instead
 // (tun-ring.ts) and a native thread writes them: the kernel's receive path,
 // which a TUN write(2) runs inline, then runs beside the JavaScript thread.
+//
+// With `rxThread`, a native thread reads the device into a second ring
+// (tun-rx-ring.ts) while there is a backlog, and the JavaScript thread
+// takes the packets from there, in place, with no system call of its own.
 import type { LinkOutput, Netif } from './netif.ts';
 import { Err } from '../err.ts';
 import { type Pbuf, PbufFlag, PbufType } from '../pbuf/pbuf.ts';
@@ -17,6 +21,7 @@ import { foldSum, ipv4PseudoHeaderSum } from '../wire/checksum.ts';
 import { ipv6PseudoHeaderSum } from '../wire/checksum6.ts';
 import { loadTunAddonModule } from './tun-addon.ts';
 import { type RingLayout, TxRing } from './tun-ring.ts';
+import { LEN_MASK, RX_CSUM_OK, RxRing, type RxRingLayout, type RxThreadStats } from './tun-rx-ring.ts';
 
 /** The addon's TunDevice, as the JavaScript side sees it. */
 interface AddonDevice {
@@ -37,6 +42,10 @@ interface AddonDevice {
   txWait?(freeBytes: number, timeoutMs: number): number;
   /** Write the published records on this thread (the transmit thread held asleep). */
   txInline?(): void;
+  /** Start the receive thread (after start()); the ring's memory. */
+  startRx?(o: { ringBytes: number; engage: number; idleWakes: number }, onRx: () => void): ArrayBuffer;
+  rxKick?(): void;
+  rxInline?(): void;
 }
 
 interface Addon {
@@ -44,6 +53,8 @@ interface Addon {
   VNET_HDR_LEN: number;
   /** Word indices of the transmit ring's control area (absent in an older addon). */
   TX_RING?: RingLayout;
+  /** Word indices of the receive ring's control area (absent in an older addon). */
+  RX_RING?: RxRingLayout;
 }
 
 /** A TUN problem with a clear reason (no permission, busy, removed, addon missing). */
@@ -145,6 +156,27 @@ export interface TunOptions {
    * go to the thread.
    */
   txInlineRecords?: number;
+  /**
+   * Read packets on a native thread while they come in faster than one
+   * at a time (default: on; off with false or env TSIP_TUN_RX_THREAD=0):
+   * the thread read(2)s them into a ring in the addon's memory and the
+   * JavaScript thread takes them from there, in place, with no system
+   * call or N-API call per packet or per batch (it is woken only when it
+   * was idle). Reading starts on the JavaScript thread, as without the
+   * thread, and moves to the thread when one read finds rxThreadEngage
+   * packets waiting; the thread hands it back after rxThreadIdleWakes
+   * wake-ups in a row that each carried a packet or two to an idle
+   * JavaScript thread (request/response: there the thread would add a
+   * thread wake-up to every packet). true with an addon older than the
+   * thread: a TunError.
+   */
+  rxThread?: boolean;
+  /** Receive ring size in bytes, rounded up to a power of two (default 1 MiB). */
+  rxRingBytes?: number;
+  /** Packets one read on the JavaScript thread must find to hand reading to the thread (default 8; 0: the thread always reads). */
+  rxThreadEngage?: number;
+  /** Lone-packet wake-ups in a row after which the thread hands reading back (default 16; 0: never). */
+  rxThreadIdleWakes?: number;
 }
 
 /**
@@ -201,12 +233,14 @@ export interface TunCounters {
   txWaits: number;
   /** With txThread: packets written directly (short bursts that found the thread asleep). */
   txInline: number;
+  /** With rxThread: packets taken from the receive ring (of rxPackets; the others were read on the JavaScript thread). */
+  rxRing: number;
 }
 
 export class TunDevice {
   readonly name: string;
   readonly offload: boolean;
-  readonly counters: TunCounters = { rxPackets: 0, rxBytes: 0, rxBatches: 0, rxGso: 0, rxCsumPartial: 0, rxDrops: 0, rxNoMem: 0, rxFiltered: 0, txPackets: 0, txBytes: 0, txGso: 0, txDrops: 0, txFiltered: 0, txKicks: 0, txWaits: 0, txInline: 0 };
+  readonly counters: TunCounters = { rxPackets: 0, rxBytes: 0, rxBatches: 0, rxGso: 0, rxCsumPartial: 0, rxDrops: 0, rxNoMem: 0, rxFiltered: 0, txPackets: 0, txBytes: 0, txGso: 0, txDrops: 0, txFiltered: 0, txKicks: 0, txWaits: 0, txInline: 0, rxRing: 0 };
   private readonly dev: AddonDevice;
   private readonly slab: ArrayBuffer;
   private readonly slabU8: Uint8Array;
@@ -220,11 +254,19 @@ export class TunDevice {
   private inBatch = false;
   /** The transmit ring, with txThread. */
   private readonly ring: TxRing | null = null;
+  /** The receive ring, with rxThread (started by attach). */
+  private rxRing: RxRing | null = null;
+  private readonly rxLayout: RxRingLayout | undefined;
+  private rxWanted = false;
+  private rxQueued = false;
+  private readonly rxBatch: number;
+  private readonly rxBudget: number;
 
   private constructor(
     dev: AddonDevice,
     private readonly opts: TunOptions,
     layout: RingLayout | undefined,
+    rxLayout?: RxRingLayout,
   ) {
     this.dev = dev;
     this.name = dev.name;
@@ -237,6 +279,8 @@ export class TunDevice {
     this.slab = new ArrayBuffer(budget + (65536 + 16));
     this.slabU8 = new Uint8Array(this.slab);
     this.meta = new Uint32Array(2 * batch);
+    this.rxBatch = batch;
+    this.rxBudget = budget;
     // On by default (env TSIP_TUN_TX_THREAD=0 or txThread: false: direct
     // writes); by default only where the addon has the thread (an older
     // addon named by TSIP_TUN_ADDON writes directly), on request always.
@@ -258,6 +302,14 @@ export class TunDevice {
       };
       this.ring = ring;
     }
+    // The receive thread: the same defaults and choices (env TSIP_TUN_RX_THREAD).
+    const rxEnv = process.env.TSIP_TUN_RX_THREAD;
+    const rxWant = opts.rxThread ?? (rxEnv === undefined || rxEnv === '' ? null : rxEnv !== '0');
+    this.rxLayout = rxLayout;
+    if (rxWant === true && (rxLayout === undefined || typeof dev.startRx !== 'function')) {
+      throw new TunError(`TUN device ${this.name}: rxThread needs a TUN addon with a receive thread: rebuild it (npm rebuild tsip, or npm ci in a checkout)`);
+    }
+    this.rxWanted = rxWant === true || (rxWant === null && rxLayout !== undefined && typeof dev.startRx === 'function');
     opts.shaper?.bind(
       (record) => this.writeRecord(record),
       (record) => this.deliverRecord(record),
@@ -275,7 +327,7 @@ export class TunDevice {
       throw describeOpenError(e as Error & { errno?: number; syscall?: string }, name, opts.netns);
     }
     try {
-      return new TunDevice(dev, opts, a.TX_RING);
+      return new TunDevice(dev, opts, a.TX_RING, a.RX_RING);
     } catch (e) {
       dev.close();
       throw e;
@@ -307,6 +359,14 @@ export class TunDevice {
       (count) => this.onBatch(count),
       (err) => this.onDeviceError(err),
     );
+    if (this.rxWanted) {
+      try {
+        this.rxRing = RxRing.start(this.dev, this.rxLayout, { ringBytes: this.opts.rxRingBytes ?? 1 << 20, engage: this.opts.rxThreadEngage ?? 8, idleWakes: this.opts.rxThreadIdleWakes ?? 16 }, this.drainRx);
+      } catch (e) {
+        this.dev.stop();
+        throw new TunError(`TUN device ${this.name}: ${(e as Error).message}`);
+      }
+    }
     return netif;
   }
 
@@ -318,6 +378,83 @@ export class TunDevice {
     this.ring?.publish();
     this.dev.close(); // with txThread: writes what is queued, joins the thread
     if (this.ring !== null) this.syncRingCounters();
+  }
+
+  /** Whether packets may come in through the receive thread. */
+  get rxThread(): boolean {
+    return this.rxRing !== null;
+  }
+
+  /** The receive thread's own counts, or null without one. */
+  rxThreadStats(): RxThreadStats | null {
+    return this.rxRing?.stats() ?? null;
+  }
+
+  /**
+   * Take what the receive thread published, one batch (batch packets,
+   * batchBytes) at a time as the uv_poll path does, the application
+   * running between batches (setImmediate); then say it is idle. Called
+   * by the addon when the thread woke this idle thread.
+   */
+  private readonly drainRx = (): void => {
+    this.rxQueued = false;
+    const ring = this.rxRing;
+    if (ring === null || this.closed) return;
+    for (;;) {
+      const full = this.rxRingBatch(ring);
+      if (this.closed) return;
+      if (full) {
+        // More may wait: the rest after the application's turn, as uv_poll would.
+        if (!this.rxQueued) {
+          this.rxQueued = true;
+          setImmediate(this.drainRx);
+        }
+        return;
+      }
+      const s = ring.idle();
+      if (s === 'more') continue;
+      if (s === 'fatal') {
+        const err = ring.fatal();
+        this.dev.stop();
+        this.onDeviceError(Object.assign(new Error(`read: errno ${err}`), { errno: err }));
+      }
+      return;
+    }
+  };
+
+  /** One batch from the receive ring into the stack; true when it stopped at the batch limits. */
+  private rxRingBatch(ring: RxRing): boolean {
+    const c = this.counters;
+    const netif = this.netif!;
+    const pool = this.pool!;
+    const host = this.host!;
+    const data = ring.data;
+    const shaper = this.opts.shaper;
+    let off = ring.next();
+    if (off < 0) return false;
+    c.rxBatches++;
+    let packets = 0;
+    let bytes = 0;
+    host.beginInputBatch?.();
+    this.inBatch = true;
+    try {
+      for (;;) {
+        const len = ring.len;
+        if (shaper !== undefined) shaper.in(data.subarray(off, off + len));
+        else this.inputRecord(data, off, len, netif, pool, c, ring.csumOk ? PbufFlag.CSUM_VALID : 0);
+        packets++;
+        bytes += len;
+        if (packets >= this.rxBatch || bytes >= this.rxBudget || this.closed) break;
+        off = ring.next();
+        if (off < 0) break;
+      }
+    } finally {
+      this.inBatch = false;
+      c.rxRing += packets;
+      host.endInputBatch?.();
+      ring.release();
+    }
+    return off >= 0;
   }
 
   /** Whether packets go out through the transmit thread. */
@@ -366,10 +503,14 @@ export class TunDevice {
     this.inBatch = true;
     try {
       const shaper = this.opts.shaper;
+      // The length's bit 24: the addon found the TCP/UDP checksum right (a shaper may change the bytes: not passed on).
       if (shaper !== undefined) {
-        for (let i = 0; i < count; i++) shaper.in(slab.subarray(meta[2 * i]!, meta[2 * i]! + meta[2 * i + 1]!));
+        for (let i = 0; i < count; i++) shaper.in(slab.subarray(meta[2 * i]!, meta[2 * i]! + (meta[2 * i + 1]! & LEN_MASK)));
       } else {
-        for (let i = 0; i < count; i++) this.inputRecord(slab, meta[2 * i]!, meta[2 * i + 1]!, netif, pool, c);
+        for (let i = 0; i < count; i++) {
+          const w = meta[2 * i + 1]!;
+          this.inputRecord(slab, meta[2 * i]!, w & LEN_MASK, netif, pool, c, (w & RX_CSUM_OK) !== 0 ? PbufFlag.CSUM_VALID : 0);
+        }
       }
     } finally {
       this.inBatch = false;
@@ -393,8 +534,8 @@ export class TunDevice {
     }
   }
 
-  private inputRecord(slab: Uint8Array, off: number, len: number, netif: Netif, pool: PbufPool, c: TunCounters): void {
-    let flags = 0;
+  /** One received record into the stack; `flags`: pbuf flags the read path vouches for (CSUM_VALID). */
+  private inputRecord(slab: Uint8Array, off: number, len: number, netif: Netif, pool: PbufPool, c: TunCounters, flags = 0): void {
     if (this.offload) {
       if (len < VNET_HDR_LEN) {
         c.rxDrops++;

@@ -74,30 +74,37 @@ describe.skipIf(skipTun)('TUN device errors and lifecycle', () => {
     expect(res.message).toMatch(/no permission/);
   }, 40_000);
 
-  test('the device removed while running: onError gets a TunError, the link goes down, output fails cleanly', async () => {
-    const ns = freshNs();
-    const clock = new RealClock();
-    const stack = new Stack({ clock, name: 'tunerr' });
-    const errors: TunError[] = [];
-    const dev = TunDevice.open({ name: 'tsipgone', netns: ns, onError: (e) => errors.push(e) });
-    try {
-      const netif = dev.attach(stack, { addr: '10.88.250.2', prefixLength: 30, mtu: 1500 });
-      ip(['link', 'set', 'tsipgone', 'up'], ns);
-      ip(['link', 'del', 'tsipgone'], ns);
-      expect(await waitFor(() => errors.length > 0, 3000)).toBe(true);
-      expect(errors[0]).toBeInstanceOf(TunError);
-      expect(errors[0]!.message).toMatch(/tsipgone failed/);
-      expect(dev.isClosed).toBe(true);
-      expect(netif.linkUp).toBe(false);
-      // Sending now is a counted error, not a crash.
-      expect(stack.ping('10.88.250.1', 1, 1, new Uint8Array(8))).not.toBe(0);
-    } finally {
-      dev.close();
-      stack.close();
-      clock.dispose();
-    }
-    stack.pool.assertEmpty();
-  });
+  // Receive on the JavaScript thread, through the receive thread always, and by default (the thread engages under load).
+  for (const [tag, rx] of [
+    ['rx inline', { rxThread: false }],
+    ['rx thread', { rxThread: true, rxThreadEngage: 0 }],
+    ['rx default', {}],
+  ] as const) {
+    test(`the device removed while running: onError gets a TunError, the link goes down, output fails cleanly (${tag})`, async () => {
+      const ns = freshNs();
+      const clock = new RealClock();
+      const stack = new Stack({ clock, name: 'tunerr' });
+      const errors: TunError[] = [];
+      const dev = TunDevice.open({ name: 'tsipgone', netns: ns, onError: (e) => errors.push(e), ...rx });
+      try {
+        const netif = dev.attach(stack, { addr: '10.88.250.2', prefixLength: 30, mtu: 1500 });
+        ip(['link', 'set', 'tsipgone', 'up'], ns);
+        ip(['link', 'del', 'tsipgone'], ns);
+        expect(await waitFor(() => errors.length > 0, 3000)).toBe(true);
+        expect(errors[0]).toBeInstanceOf(TunError);
+        expect(errors[0]!.message).toMatch(/tsipgone failed/);
+        expect(dev.isClosed).toBe(true);
+        expect(netif.linkUp).toBe(false);
+        // Sending now is a counted error, not a crash.
+        expect(stack.ping('10.88.250.1', 1, 1, new Uint8Array(8))).not.toBe(0);
+      } finally {
+        dev.close();
+        stack.close();
+        clock.dispose();
+      }
+      stack.pool.assertEmpty();
+    });
+  }
 
   test('close is idempotent and releases the device name for reuse', () => {
     const ns = freshNs();

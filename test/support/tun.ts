@@ -25,6 +25,15 @@ export const skipReason = `interop tests skipped: ${TUN.why} (set REQUIRE_TUN=1 
 
 let counter = 0;
 
+/**
+ * A second run of the TUN tests in another receive mode:
+ * TSIP_TEST_TUN_RX=thread (the receive thread reads every packet),
+ * inline (no receive thread: uv_poll on the JavaScript thread); unset: the
+ * device's default (the thread engages under load). A test's own options win.
+ */
+const RX_MODE: Pick<TunOptions, 'rxThread' | 'rxThreadEngage'> =
+  process.env.TSIP_TEST_TUN_RX === 'thread' ? { rxThread: true, rxThreadEngage: 0 } : process.env.TSIP_TEST_TUN_RX === 'inline' ? { rxThread: false } : {};
+
 export interface TunEnv {
   ns: string;
   stack: Stack;
@@ -87,7 +96,7 @@ export function execAsync(argv: string[], o: { input?: Uint8Array | string; time
  * kernel fd00:88:N::1/64 (DAD and router solicitations off); without it
  * IPv6 is off on the device, as before.
  */
-export function startTunEnv(o: { offload?: boolean; mtu?: number; stack?: StackOptions; filter?: TunOptions['filter']; shaper?: (clock: RealClock) => NonNullable<TunOptions['shaper']>; ipv6?: boolean; tun?: Pick<TunOptions, 'txThread' | 'txRingBytes' | 'txSpinUs' | 'txPublishBytes' | 'txInlineRecords'> } = {}): TunEnv {
+export function startTunEnv(o: { offload?: boolean; mtu?: number; stack?: StackOptions; filter?: TunOptions['filter']; shaper?: (clock: RealClock) => NonNullable<TunOptions['shaper']>; ipv6?: boolean; tun?: Pick<TunOptions, 'txThread' | 'txRingBytes' | 'txSpinUs' | 'txPublishBytes' | 'txInlineRecords' | 'rxThread' | 'rxRingBytes' | 'rxThreadEngage' | 'rxThreadIdleWakes' | 'tap'> } = {}): TunEnv {
   const n = ++counter % 250;
   const ns = `tsipt-${process.pid}-${n}`;
   const tsip = `10.88.${n}.2`;
@@ -101,7 +110,7 @@ export function startTunEnv(o: { offload?: boolean; mtu?: number; stack?: StackO
   let dev: TunDevice | null = null;
   try {
     stack = new Stack({ name: 'tsip', clock, rng: n, ...o.stack });
-    dev = TunDevice.open({ name: 'tsip0', netns: ns, offload: o.offload ?? false, ...(o.filter ? { filter: o.filter } : {}), ...(o.shaper ? { shaper: o.shaper(clock) } : {}), ...o.tun });
+    dev = TunDevice.open({ name: 'tsip0', netns: ns, offload: o.offload ?? false, ...(o.filter ? { filter: o.filter } : {}), ...(o.shaper ? { shaper: o.shaper(clock) } : {}), ...RX_MODE, ...o.tun });
     dev.attach(stack, { addr: tsip, prefixLength: 30, ...(tsip6 !== undefined ? { addr6: tsip6, prefixLength6: 64 } : {}), mtu: o.mtu ?? 1500 });
     configureTunLink({ dev: dev.name, address: `${kernel}/30`, ...(kernel6 !== undefined ? { address6: `${kernel6}/64` } : {}), mtu: o.mtu ?? 1500, netns: ns });
   } catch (e) {
