@@ -5,12 +5,16 @@
 // the anchor. Optionally strace -c -f on the tsip servers during one
 // transfer each (syscalls per MB).
 //
-//   npx tsx bench/tools/tun-tx-ab.ts [BYTES] [REPS] [--strace] [--offload] [--no-lwip] [--modes=off,on,on:SPIN_US:PUBLISH_BYTES] [--cpu-prof=DIR] [--test=bulk|pingpong|pingpong-pinned|connrate|connrate-pinned]
-//   (with --test other than bulk the figures are operations/s and server CPU µs per operation)
+//   npx tsx bench/tools/tun-tx-ab.ts [BYTES] [REPS] [--strace] [--offload] [--no-lwip] [--modes=off,on,on:SPIN_US:PUBLISH_BYTES] [--cpu-prof=DIR] [--test=bulk|pingpong|pingpong-pinned|connrate|connrate-pinned] [--dirs=LABEL=DIR,...] [--ops=N] [--perf=PREFIX] [--tcpdump=PREFIX]
+//   (with --test other than bulk the figures are operations/s and server CPU µs per operation;
+//   BYTES is then unused and --ops=N sets the transactions/connections per run, default 30000/3000)
+//   --dirs: one tsip server per mode per checkout (e.g. --dirs=base=/tmp/base,mine=.), each running
+//   that checkout's bench/child/tsip-server.ts, so a change is A/B'd against its base in one run
+//   (servers alternate within every rep); without it, this checkout only.
 //
 // Every namespace and process is the run's own (BenchNet), removed at exit.
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildAnchorPrograms } from '../cbuild.ts';
@@ -24,10 +28,15 @@ const REPS = nums[1] ?? 5;
 const STRACE = args.includes('--strace');
 const OFFLOAD = args.includes('--offload');
 const LWIP = !args.includes('--no-lwip');
+/** --perf=PREFIX: perf record -g each tsip server over one extra run (PREFIX.N.data). */
+const PERF = args.find((a) => a.startsWith('--perf='))?.slice(7);
+/** --tcpdump=PREFIX: the first 60 TCP packets of one extra run on each tsip server's TUN (PREFIX.N.txt). */
+const TCPDUMP = args.find((a) => a.startsWith('--tcpdump='))?.slice(10);
 const PROF = args.find((a) => a.startsWith('--cpu-prof='))?.slice(11);
 /** --test=pingpong|pingpong-pinned|connrate: a transaction test instead of bulk (rate = operations/s). */
 const TEST = args.find((a) => a.startsWith('--test='))?.slice(7) ?? 'bulk';
 const MODES = (args.find((a) => a.startsWith('--modes='))?.slice(8) ?? 'off,on').split(',');
+const OPS = Number(args.find((a) => a.startsWith('--ops='))?.slice(6) ?? 0);
 const here = path.dirname(fileURLToPath(import.meta.url));
 const bins = buildAnchorPrograms();
 const net = new BenchNet('ab');
@@ -36,14 +45,18 @@ const servers: Srv[] = [];
 try {
   const tsx = import.meta.resolve('tsx');
   let subnet = 1;
+  const dirsArg = args.find((a) => a.startsWith('--dirs='))?.slice(7);
+  const dirs = dirsArg === undefined ? [['', path.join(here, '..', '..')]] : dirsArg.split(',').map((d) => [`${d.slice(0, d.indexOf('='))} `, path.resolve(d.slice(d.indexOf('=') + 1))]);
   for (const mode of MODES) {
-    const ns = net.netns(`t${subnet}`);
-    const [onoff, spin, pub] = mode.split(':');
-    const child = net.spawnIn(ns, ['env', `TSIP_TUN_TX_THREAD=${onoff === 'on' ? 1 : 0}`, ...(spin ? [`TSIP_TUN_TX_SPIN_US=${spin}`] : []), ...(pub ? [`TSIP_TUN_TX_PUBLISH_BYTES=${pub}`] : []), process.execPath, ...(PROF ? ['--cpu-prof', '--cpu-prof-dir', PROF] : []), '--import', tsx, path.join(here, '..', 'child', 'tsip-server.ts'), ns, `10.89.${subnet}.2`, `10.89.${subnet}.1`, '30', OFFLOAD ? 'offload' : 'plain', '900']);
-    const l = await child.line(30_000);
-    if (!l.startsWith('READY')) throw new Error(`tsip ${mode}: ${l}`);
-    servers.push({ id: `tsip tx-thread ${mode}`, ns, addr: `10.89.${subnet}.2`, proc: child });
-    subnet++;
+    for (const [label, dir] of dirs) {
+      const ns = net.netns(`t${subnet}`);
+      const [onoff, spin, pub] = mode.split(':');
+      const child = net.spawnIn(ns, ['env', `TSIP_TUN_TX_THREAD=${onoff === 'on' ? 1 : 0}`, ...(spin ? [`TSIP_TUN_TX_SPIN_US=${spin}`] : []), ...(pub ? [`TSIP_TUN_TX_PUBLISH_BYTES=${pub}`] : []), process.execPath, ...(PROF ? ['--cpu-prof', '--cpu-prof-dir', PROF] : []), '--import', tsx, path.join(dir!, 'bench', 'child', 'tsip-server.ts'), ns, `10.89.${subnet}.2`, `10.89.${subnet}.1`, '30', OFFLOAD ? 'offload' : 'plain', '900']);
+      const l = await child.line(30_000);
+      if (!l.startsWith('READY')) throw new Error(`tsip ${label}${mode}: ${l}`);
+      servers.push({ id: `tsip ${label}tx ${mode}`, ns, addr: `10.89.${subnet}.2`, proc: child });
+      subnet++;
+    }
   }
   if (LWIP) {
     const lns = net.netns('l');
@@ -68,19 +81,31 @@ try {
     return m;
   };
   const threadCpus = new Map<string, Map<string, number[]>>();
-  const once = async (s: Srv, n: number): Promise<{ gbps: number; cpuPerGB: number }> => {
+  /** [user, system] CPU seconds of a process (/proc/PID/stat utime, stime). */
+  const userSys = (pid: number): [number, number] => {
+    const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+    return [Number(f[11]) / 100, Number(f[12]) / 100];
+  };
+  /** Per server: user and system µs per operation of each transaction run. */
+  const userSysPer = new Map<string, [number, number][]>();
+  /** gbps: Gbit/s, or operations/s for a transaction test; units: MB moved, or operations done. */
+  const once = async (s: Srv, n: number): Promise<{ gbps: number; cpuPerGB: number; units: number }> => {
     const cpu0 = procCpuSeconds(s.proc.pid);
     const th0 = threadCpu(s.proc.pid);
     if (TEST !== 'bulk') {
+      const us0 = userSys(s.proc.pid);
       const pinned = TEST.endsWith('-pinned');
       run(['taskset', '-a', '-p', '-c', pinned ? '0' : '0-1', String(s.proc.pid)]);
       const prog = TEST.startsWith('pingpong') ? bins.pingpong : bins.connrate;
-      const argv = [prog, s.addr, '7', String(TEST.startsWith('pingpong') ? 30000 : 3000), '3'];
+      const argv = [prog, s.addr, '7', String(OPS || (TEST.startsWith('pingpong') ? 30000 : 3000)), '3'];
       const c = net.spawnIn(s.ns, pinned ? ['taskset', '-c', '0', ...argv] : argv);
       const line = await c.line(60_000);
       await c.done;
       const r = JSON.parse(line) as { ops: number; n: number };
-      return { gbps: r.ops, cpuPerGB: (procCpuSeconds(s.proc.pid) - cpu0) / r.n * 1e6 };
+      const us1 = userSys(s.proc.pid);
+      userSysPer.set(s.id, [...(userSysPer.get(s.id) ?? []), [((us1[0] - us0[0]) / r.n) * 1e6, ((us1[1] - us0[1]) / r.n) * 1e6]]);
+      return { gbps: r.ops, cpuPerGB: ((procCpuSeconds(s.proc.pid) - cpu0) / r.n) * 1e6, units: r.n };
     }
     const c = net.spawnIn(s.ns, [bins['bulk-recv'], s.addr, '19', String(n), '20']);
     const line = await c.line(60_000);
@@ -90,18 +115,52 @@ try {
     const per = threadCpus.get(s.id) ?? new Map<string, number[]>();
     threadCpus.set(s.id, per);
     for (const [k, v] of th1) if (v - (th0.get(k) ?? 0) >= 0.01) per.set(k, [...(per.get(k) ?? []), (v - (th0.get(k) ?? 0)) / (r.bytes / 1e9)]);
-    return { gbps: r.gbps, cpuPerGB: (procCpuSeconds(s.proc.pid) - cpu0) / (r.bytes / 1e9) };
+    return { gbps: r.gbps, cpuPerGB: (procCpuSeconds(s.proc.pid) - cpu0) / (r.bytes / 1e9), units: r.bytes / 1e6 };
   };
   for (const s of servers) await once(s, Math.min(BYTES, 50_000_000)); // warm-up
-  const res = new Map(servers.map((s) => [s.id, [] as { gbps: number; cpuPerGB: number }[]]));
+  const res = new Map(servers.map((s) => [s.id, [] as { gbps: number; cpuPerGB: number; units: number }[]]));
   for (let i = 0; i < REPS; i++) for (const s of servers) res.get(s.id)!.push(await once(s, BYTES));
   for (const s of servers) {
     const xs = res.get(s.id)!;
     const g = stats3(xs.map((x) => x.gbps));
     const cpu = stats3(xs.map((x) => x.cpuPerGB));
-    console.log(`${s.id.padEnd(20)} ${g.median.toFixed(3)} Gbit/s (min ${g.min.toFixed(3)} max ${g.max.toFixed(3)}), server CPU ${cpu.median.toFixed(2)} s/GB  [${xs.map((x) => x.gbps.toFixed(2)).join(' ')}]`);
+    if (TEST === 'bulk') console.log(`${s.id.padEnd(20)} ${g.median.toFixed(3)} Gbit/s (min ${g.min.toFixed(3)} max ${g.max.toFixed(3)}), server CPU ${cpu.median.toFixed(2)} s/GB  [${xs.map((x) => x.gbps.toFixed(2)).join(' ')}]`);
+    else console.log(`${s.id.padEnd(20)} ${g.median.toFixed(0)} ops/s (min ${g.min.toFixed(0)} max ${g.max.toFixed(0)}), server CPU ${cpu.median.toFixed(1)} µs/op  [${xs.map((x) => x.gbps.toFixed(0)).join(' ')}]`);
+    const usr = userSysPer.get(s.id);
+    if (usr !== undefined) console.log(`${''.padEnd(20)} user ${stats3(usr.map((x) => x[0])).median.toFixed(1)} µs/op, system ${stats3(usr.map((x) => x[1])).median.toFixed(1)} µs/op (medians)`);
     const per = [...(threadCpus.get(s.id) ?? new Map<string, number[]>())].map(([k, v]) => `${k} ${stats3(v).median.toFixed(2)}`);
     console.log(`${''.padEnd(20)} per thread, CPU s/GB (median): ${per.join(', ')}`);
+  }
+  if (TCPDUMP !== undefined) {
+    // The first packets of one more run on each tsip server's TUN (as the kernel sees them): TCPDUMP.<n>.txt.
+    let i = 0;
+    for (const s of servers.filter((x) => x.id.startsWith('tsip'))) {
+      const file = `${TCPDUMP}.${i++}.txt`;
+      const td = spawn('ip', ['netns', 'exec', s.ns, 'tcpdump', '-n', '-l', '-S', '-i', 'tsip0', '-c', '60', 'tcp'], { stdio: ['ignore', 'pipe', 'ignore'] });
+      let out = '';
+      td.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      const closed = new Promise((ok) => td.on('close', ok));
+      await new Promise((ok) => setTimeout(ok, 500));
+      await once(s, BYTES);
+      td.kill('SIGINT');
+      await closed;
+      writeFileSync(file, out);
+      console.log(`tcpdump of ${s.id}: ${file}`);
+    }
+  }
+  if (PERF !== undefined) {
+    // perf record (call graphs, user + kernel) of each tsip server over one more run: PERF.<n>.data.
+    let i = 0;
+    for (const s of servers.filter((x) => x.id.startsWith('tsip'))) {
+      const file = `${PERF}.${i++}.data`;
+      const pr = spawn('perf', ['record', '-q', '-g', '-o', file, '-p', String(s.proc.pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const closed = new Promise((ok) => pr.on('close', ok));
+      await new Promise((ok) => setTimeout(ok, 500));
+      const r = await once(s, BYTES);
+      process.kill(pr.pid!, 'SIGINT');
+      await closed;
+      console.log(`perf record of ${s.id} (${r.units.toFixed(0)} ${TEST === 'bulk' ? 'MB' : 'operations'} at ${r.gbps.toFixed(1)}): ${file}`);
+    }
   }
   if (STRACE) {
     // strace -c on the JavaScript thread (the process's main thread) and, apart, on the transmit thread.
@@ -121,8 +180,9 @@ try {
         const what = t.tid === String(s.proc.pid) ? 'JavaScript (main) thread' : 'tsip-tun-tx thread';
         const body = t.out().split('\n').filter((l) => !/attached|detached/.test(l)).join('\n').trim();
         const total = /(\d+)\s+(\d+\s+)?total/.exec(body);
-        console.log(`--- strace -c -p ${t.tid} (${what}) of ${s.id}, ${BYTES / 1e6} MB at ${r.gbps.toFixed(3)} Gbit/s under strace ---\n${body}`);
-        if (total) console.log(`${what}: syscalls per MB ${(Number(total[1]) / (BYTES / 1e6)).toFixed(1)}`);
+        const unit = TEST === 'bulk' ? 'MB' : 'operation';
+        console.log(`--- strace -c -p ${t.tid} (${what}) of ${s.id}, ${r.units.toFixed(0)} ${unit}s at ${r.gbps.toFixed(3)} ${TEST === 'bulk' ? 'Gbit' : 'op'}/s under strace ---\n${body}`);
+        if (total) console.log(`${what}: syscalls per ${unit} ${(Number(total[1]) / r.units).toFixed(2)}`);
       }
     }
   }
