@@ -25,13 +25,18 @@ export class SocketNotifier {
   private timer: Timer | null = null;
   private readonly watchers = new Set<() => void>();
   private scheduled = false;
-  private readonly runBound = (): void => this.run();
+  /** run() as a function for host.defer, made once per socket. */
+  private readonly runBound: () => void;
 
   constructor(
     private readonly layer: SocketLayer,
     /** The socket the callback is called with. */
     private readonly owner: Parameters<SocketLayer['callbackFailed']>[1],
-  ) {}
+  ) {
+    // Assigned here, not as a field initializer: under a keep-names
+    // transpiler (tsx, esbuild) a named arrow costs a defineProperty per socket.
+    this.runBound = () => this.run();
+  }
 
   /** Resolves true at the next change of the socket, false at `deadline` (ms on the stack clock; Infinity: never). */
   waitChange(deadline: number): Promise<boolean> {
