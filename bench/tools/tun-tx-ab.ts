@@ -65,6 +65,8 @@ try {
     configureTunLink({ dev: 'lwip0', address: '10.91.1.1/30', mtu: 1500, netns: lns });
     servers.push({ id: 'C lwIP', ns: lns, addr: '10.91.1.2', proc: lwip });
   }
+  // Connection tests leave every client port in TIME_WAIT for a minute: the whole port range (as the anchors bench does).
+  for (const s of servers) run(['sysctl', '-q', '-w', 'net.ipv4.ip_local_port_range=1024 65535'], s.ns);
   /** Per-thread CPU seconds of a process by thread name (/proc/PID/task/TID/stat). */
   const threadCpu = (pid: number): Map<string, number> => {
     const m = new Map<string, number>();
