@@ -17,6 +17,10 @@
 // time = samples with the function anywhere on the stack (counted once per
 // sample even when it recurses). Functions are keyed by name + file + line,
 // so the same function reached through different call paths is one row.
+// --tree PCT prints the call tree instead (top-down, merged by function
+// name along each path), every node with at least PCT% of the sampled time:
+// where the time of a hot caller goes, which the flat list cannot show.
+//
 // "(garbage collector)", "(program)" (native code outside JS: the addon's
 // read(), libuv) and "(idle)" are V8's own pseudo-frames.
 import { readFileSync } from 'node:fs';
@@ -122,8 +126,60 @@ export function summarise(p: CpuProfile, o: { includeIdle?: boolean; focus?: str
   return { rows, totalMs: totalUs / 1000 };
 }
 
+/** The call tree, merged by function name per path, as indented lines (nodes with at least minPct of the time). */
+export function tree(p: CpuProfile, o: { includeIdle?: boolean; minPct: number; per: number }): string[] {
+  const byId = new Map<number, ProfileNode>();
+  for (const n of p.nodes) byId.set(n.id, n);
+  const selfUs = new Map<number, number>();
+  const samples = p.samples ?? [];
+  const deltas = p.timeDeltas ?? [];
+  const mean = samples.length > 0 ? (p.endTime - p.startTime) / samples.length : 0;
+  let totalUs = 0;
+  for (let i = 0; i < samples.length; i++) {
+    const leaf = byId.get(samples[i]!);
+    if (leaf === undefined || (!o.includeIdle && leaf.callFrame.functionName === '(idle)')) continue;
+    const us = i + 1 < deltas.length ? Math.max(0, deltas[i + 1]!) : mean;
+    totalUs += us;
+    selfUs.set(leaf.id, (selfUs.get(leaf.id) ?? 0) + us);
+  }
+  interface T { name: string; self: number; total: number; kids: Map<string, T> }
+  const mk = (name: string): T => ({ name, self: 0, total: 0, kids: new Map() });
+  const walk = (n: ProfileNode, into: T): number => {
+    const f = n.callFrame;
+    const name = `${f.functionName || '(anonymous)'}${f.url ? ` ${shortUrl(f.url).replace(/^src\//, '')}` : ''}`;
+    let t = into.kids.get(name);
+    if (t === undefined) into.kids.set(name, (t = mk(name)));
+    const s = selfUs.get(n.id) ?? 0;
+    let sum = s;
+    t.self += s;
+    for (const c of n.children ?? []) sum += walk(byId.get(c)!, t);
+    t.total += sum;
+    return sum;
+  };
+  const root = mk('(root)');
+  const r = p.nodes.find((n) => n.callFrame.functionName === '(root)') ?? p.nodes[0]!;
+  for (const c of r.children ?? []) walk(byId.get(c)!, root);
+  const out: string[] = [];
+  const fmt = (us: number): string => (o.per > 0 ? `${(us / o.per).toFixed(2)}µs/u` : `${(us / 1000).toFixed(1)}ms`);
+  const show = (t: T, depth: number): void => {
+    for (const k of [...t.kids.values()].sort((a, b) => b.total - a.total)) {
+      if (totalUs === 0 || (100 * k.total) / totalUs < o.minPct) continue;
+      out.push(`${'  '.repeat(depth)}${fmt(k.total)} (self ${fmt(k.self)}) ${k.name}`);
+      show(k, depth + 1);
+    }
+  };
+  show(root, 0);
+  return out;
+}
+
 function main(argv: string[]): number {
-  const files = argv.filter((a, i) => !a.startsWith('--') && !['--top', '--focus', '--per'].includes(argv[i - 1] ?? ''));
+  const files = argv.filter((a, i) => !a.startsWith('--') && !['--top', '--focus', '--per', '--tree'].includes(argv[i - 1] ?? ''));
+  const tri = argv.indexOf('--tree');
+  if (tri >= 0) {
+    const pi = argv.indexOf('--per');
+    for (const f of files) for (const l of tree(JSON.parse(readFileSync(f, 'utf8')) as CpuProfile, { includeIdle: argv.includes('--idle'), minPct: Number(argv[tri + 1]), per: pi >= 0 ? Number(argv[pi + 1]) : 0 })) console.log(l);
+    return 0;
+  }
   const ti = argv.indexOf('--top');
   const top = ti >= 0 ? Number(argv[ti + 1]) : 25;
   const json = argv.includes('--json');
@@ -133,7 +189,7 @@ function main(argv: string[]): number {
   const pi = argv.indexOf('--per');
   const per = pi >= 0 ? Number(argv[pi + 1]) : 0;
   if (files.length === 0) {
-    console.error('usage: tsx bench/tools/cpuprofile-top.ts PROFILE.cpuprofile [--top N] [--json] [--idle]');
+    console.error('usage: tsx bench/tools/cpuprofile-top.ts PROFILE.cpuprofile [--top N] [--json] [--idle] [--focus NAME] [--per N] [--tree MIN_PCT]');
     return 2;
   }
   for (const f of files) {

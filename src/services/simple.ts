@@ -16,7 +16,11 @@ export function echoService(layer: SocketLayer, port = 7, options: ServeOptions 
         const d = await timedRecv(sock, 65536, conn.limits.idleTimeoutMs, conn);
         if (d.length === 0) return;
         c.bytesIn += d.length;
-        await timedWrite(sock, d, conn.limits.writeTimeoutMs, conn);
+        // What the send buffer takes now goes without a wait (the usual
+        // case: an echo is no larger than what arrived): a non-blocking
+        // write, no Promise; the rest, if any, as a timed blocking write.
+        const n = sock.settimeout(0).write(d) ?? 0;
+        if (n < d.length) await timedWrite(sock, n === 0 ? d : d.subarray(n), conn.limits.writeTimeoutMs, conn);
         c.bytesOut += d.length;
       }
     },

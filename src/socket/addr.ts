@@ -104,7 +104,9 @@ export function localFor(ip: IpAddr, v6only: boolean): IpAddr {
 /** The socket address of `ip`:`port` as a socket of family `af` reports it (IPv4 on AF_INET6 as ::ffff:a.b.c.d, 0.0.0.0 as ::). */
 export function sockAddrOf(af: number, ip: IpAddr, port: number): AnySockAddr {
   if (af !== AF_INET6) return [formatIp(ip), port];
-  if (typeof ip === 'number') return addr6(ip === 0 ? '::' : formatIp(Ip6Addr.v4Mapped(ip)), port);
+  // An IPv4 peer of a dual-stack socket: '::ffff:' and the dotted quad, as
+  // formatting the mapped IPv6 address writes it (RFC 5952 §5), without making one.
+  if (typeof ip === 'number') return addr6(ip === 0 ? '::' : `::ffff:${formatIp(ip)}`, port);
   return addr6(formatIp(ip), port);
 }
 
@@ -114,9 +116,15 @@ export function familyOfSockAddr(addr: SockAddrArg): number {
   return addr.length > 2 || (typeof addr[0] === 'string' && addr[0].includes(':')) ? AF_INET6 : AF_INET;
 }
 
+/** A dotted quad as formatIp writes it: four decimal octets without leading zeros. */
+const CANONICAL_QUAD = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
+
 /** [host, port] with '::ffff:a.b.c.d' turned back into the dotted quad (for logs and IPv4-minded handlers). */
 export function plainSockAddr(addr: AnySockAddr): AnySockAddr {
   if ((addr as readonly unknown[]).length !== 4 || !addr[0].startsWith('::ffff:')) return addr;
+  // The form sockAddrOf writes (a canonical dotted quad after the prefix) needs no parse (one per accepted connection).
+  const tail = addr[0].slice(7);
+  if (CANONICAL_QUAD.test(tail)) return [tail, addr[1]];
   const ip = parseIp(addr[0]);
   return ip !== null && typeof ip !== 'number' && ip.isV4Mapped ? [formatIp(ip.w3), addr[1]] : addr;
 }

@@ -1006,7 +1006,7 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
     const space = this.raw.tcpSndbuf(pcb);
     if (space <= 0) return 0;
     let n = Math.min(space, data.length);
-    let err = this.raw.tcpWrite(pcb, data.subarray(0, n), copy);
+    let err = this.raw.tcpWrite(pcb, n === data.length ? data : data.subarray(0, n), copy);
     // Out of queue slots or pbufs: try a smaller piece once, else report "full".
     if (err === Err.MEM && n > 536) {
       n = 536;

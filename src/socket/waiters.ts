@@ -14,33 +14,64 @@ export class SocketNotifier {
    */
   callback: ((sock: never) => void) | null = null;
   private callbackDue = false;
-  private readonly waiters = new Set<() => void>();
+  /** Blocked calls: how each is resumed (true: the socket changed; false: its deadline passed), and its deadline. */
+  private waiters: ((changed: boolean) => void)[] = [];
+  private waitDeadlines: number[] = [];
+  /**
+   * One timer for every waiter's deadline, made on the first finite one and
+   * reused: a blocking call per request (a server's recv with a timeout)
+   * then costs no timer of its own.
+   */
+  private timer: Timer | null = null;
   private readonly watchers = new Set<() => void>();
   private scheduled = false;
+  /** run() as a function for host.defer, made once per socket. */
+  private readonly runBound: () => void;
 
   constructor(
     private readonly layer: SocketLayer,
     /** The socket the callback is called with. */
     private readonly owner: Parameters<SocketLayer['callbackFailed']>[1],
-  ) {}
+  ) {
+    // Assigned here, not as a field initializer: under a keep-names
+    // transpiler (tsx, esbuild) a named arrow costs a defineProperty per socket.
+    this.runBound = () => this.run();
+  }
 
   /** Resolves true at the next change of the socket, false at `deadline` (ms on the stack clock; Infinity: never). */
   waitChange(deadline: number): Promise<boolean> {
     return new Promise((resolve) => {
-      let timer: Timer | null = null;
-      const wake = (): void => {
-        timer?.stop();
-        resolve(true);
-      };
-      this.waiters.add(wake);
+      this.waiters.push(resolve);
+      this.waitDeadlines.push(deadline);
       if (Number.isFinite(deadline)) {
-        timer = this.layer.host.clock.timer(() => {
-          this.waiters.delete(wake);
-          resolve(false);
-        });
-        timer.startAt(deadline);
+        const t = (this.timer ??= this.layer.host.clock.timer(() => this.expire()));
+        if (!t.active || t.deadline > deadline) t.startAt(deadline);
       }
     });
+  }
+
+  /** The timer fired: resume the waiters whose deadline passed (in the order they began), re-arm for the rest. */
+  private expire(): void {
+    const now = this.layer.host.clock.now();
+    const ws = this.waiters;
+    const ds = this.waitDeadlines;
+    let next = Infinity;
+    let keep = 0;
+    const due: ((changed: boolean) => void)[] = [];
+    for (let i = 0; i < ws.length; i++) {
+      const d = ds[i]!;
+      if (d <= now) {
+        due.push(ws[i]!);
+        continue;
+      }
+      if (d < next) next = d;
+      ws[keep] = ws[i]!;
+      ds[keep++] = d;
+    }
+    ws.length = keep;
+    ds.length = keep;
+    if (next !== Infinity) this.timer!.startAt(next);
+    for (const w of due) w(false);
   }
 
   /** Pollers watch the socket through this; returns the unwatch function. */
@@ -57,17 +88,28 @@ export class SocketNotifier {
     if (forCallback) this.callbackDue = true;
     if (this.scheduled) return;
     this.scheduled = true;
-    this.layer.host.defer(() => this.run());
+    this.layer.host.defer(this.runBound);
   }
 
   private run(): void {
     this.scheduled = false;
-    if (this.waiters.size > 0) {
-      const ws = [...this.waiters];
-      this.waiters.clear();
-      for (const w of ws) w();
+    const ws = this.waiters;
+    const n = ws.length;
+    if (n > 0) {
+      this.timer?.stop();
+      if (n === 1) {
+        // The usual case, one blocked call: no arrays made.
+        const w = ws[0]!;
+        ws.length = 0;
+        this.waitDeadlines.length = 0;
+        w(true);
+      } else {
+        this.waiters = [];
+        this.waitDeadlines = [];
+        for (const w of ws) w(true);
+      }
     }
-    for (const fn of [...this.watchers]) fn();
+    if (this.watchers.size > 0) for (const fn of [...this.watchers]) fn();
     const cb = this.callback;
     if (this.callbackDue && cb !== null) {
       this.callbackDue = false;
