@@ -133,6 +133,8 @@ interface Stream {
   bytes: number;
   /** Forward mode, after TEST_END: the byte count the client says it sent (Infinity before). */
   waitFor: number;
+  /** Closed gracefully (reverse mode, at the test's end): not reset with the rest. */
+  closed: boolean;
 }
 
 /** One test, from its control connection's cookie to IPERF_DONE. */
@@ -145,6 +147,8 @@ class Session {
   total = 0;
   /** Reverse mode: bytes still to send for -n / -k (Infinity for -t). */
   budget = Infinity;
+  /** Reverse mode: streams inside a sendall (their block is not counted yet). */
+  private sending = 0;
   private startedAt = 0;
   private readonly block: { data: Uint8Array | null } = { data: null };
   private readonly wakeStreams: (() => void)[] = [];
@@ -242,6 +246,8 @@ class Session {
       await this.awaitTestEnd(p);
       this.stopSending();
       const endedAt = this.clock.now();
+      // Reverse: the blocks being written finish (the client reads them), so the sums count them.
+      if (p.reverse) await this.waitFor(this.wakeControl, () => this.sending === 0, this.o.drainTimeoutMs);
       await this.send(stateByte(Iperf3State.EXCHANGE_RESULTS));
       const theirs = clientStreamBytes(await this.readJson());
       if (theirs === null) throw new Stop('protocolErrors');
@@ -313,17 +319,29 @@ class Session {
   private stopSending(): void {
     this.state = 'ending';
     this.omitTimer.stop();
+    this.wake(this.wakeStreams);
   }
 
   /** A data stream with the right cookie: counted, then served until the test ends. */
   async stream(sock: BlockingSocket, counters: ServiceCounters): Promise<void> {
-    const s: Stream = { sock, id: streamId(this.streams.length), bytes: 0, waitFor: Infinity };
+    const s: Stream = { sock, id: streamId(this.streams.length), bytes: 0, waitFor: Infinity, closed: false };
     this.streams.push(s);
     if (this.streams.length === this.params!.parallel) this.wake(this.wakeControl);
     try {
       sock.settimeout(null); // the session's deadlines bound the streams
-      if (this.params!.reverse) await this.sendStream(s, counters);
-      else await this.recvStream(s, counters);
+      if (this.params!.reverse) {
+        await this.sendStream(s, counters);
+        // A -n / -k budget sent: hold the stream open until TEST_END.
+        await this.waitFor(this.wakeStreams, () => this.state !== 'running', this.o.maxTestSeconds * 1000 + this.o.graceMs);
+        // TEST_END came: like iperf3's server, close the stream. After TEST_END the client drains its streams with
+        // blocking reads of a whole -l block, and only our FIN ends a read
+        // that the last bytes do not fill.
+        if (!this.over()) {
+          s.closed = true;
+          sock.close();
+          return;
+        }
+      } else await this.recvStream(s, counters);
     } catch {
       /* the client closed or reset it, or the test ended: the control connection decides */
     }
@@ -347,15 +365,24 @@ class Session {
     await this.waitFor(this.wakeStreams, () => this.state !== 'streams', this.o.handshakeTimeoutMs + 1000);
     const block = this.sendBlock();
     while (this.state === 'running') {
+      if (this.budget <= 0) return;
+      // Whole -l blocks for -t: after TEST_END iperf3's client drains its
+      // streams with blocking reads of a whole block, so a stream that
+      // stopped mid-block would hang it (it then never answers
+      // EXCHANGE_RESULTS). A -n / -k budget is sent exactly: the client
+      // ends the test when it has counted that many bytes.
       const take = Math.min(block.length, this.budget);
-      if (take <= 0) return;
       this.budget -= take;
-      // Constant bytes: the stack references them instead of copying (MSG_ZEROCOPY).
-      const n = await s.sock.send(take === block.length ? block : block.subarray(0, take), MSG_ZEROCOPY);
-      this.budget += take - n;
-      s.bytes += n;
-      this.total += n;
-      counters.bytesOut += n;
+      this.sending++;
+      try {
+        // Constant bytes: the stack references them instead of copying (MSG_ZEROCOPY).
+        await s.sock.sendall(take === block.length ? block : block.subarray(0, take), MSG_ZEROCOPY);
+      } finally {
+        if (--this.sending === 0) this.wake(this.wakeControl);
+      }
+      s.bytes += take;
+      this.total += take;
+      counters.bytesOut += take;
     }
   }
 
@@ -373,7 +400,7 @@ class Session {
     if (this.state === 'over') return;
     this.state = 'over';
     this.omitTimer.stop();
-    for (const s of this.streams) resetSocket(s.sock);
+    for (const s of this.streams) if (!s.closed) resetSocket(s.sock);
     this.wake(this.wakeStreams);
     this.wake(this.wakeControl);
   }

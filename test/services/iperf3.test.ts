@@ -294,6 +294,46 @@ describe('iperf3 service (scripted client, simulator)', () => {
     await e.finish();
   });
 
+  test('reverse -t: after TEST_END each stream ends with a FIN, so a client draining whole blocks with blocking reads (iperf3 3.12) is not left waiting', async () => {
+    const e = setup();
+    const len = 131_072;
+    await e.run(
+      (async () => {
+        const { ctl, streams } = await startTest(e, { reverse: true, time: 1, len });
+        const s = streams[0]!;
+        let got = 0;
+        // Odd read sizes while running: the client's reads no longer line up with the server's blocks.
+        while (got < 500_000) got += (await s.recv(70_001)).length;
+        await ctl.sendall(Uint8Array.of(S.TEST_END));
+        // As iperf3's client after TEST_END: read whole blocks, each until it is full or EOF, before the control connection.
+        let eof = false;
+        while (!eof) {
+          let part = 0;
+          while (part < len) {
+            const d = await s.recv(len - part);
+            if (d.length === 0) {
+              eof = true;
+              break;
+            }
+            part += d.length;
+          }
+          got += part;
+        }
+        expect(await readState(ctl)).toBe(S.EXCHANGE_RESULTS);
+        await sendJson(ctl, { cpu_util_total: 1, cpu_util_user: 0.5, cpu_util_system: 0.5, sender_has_retransmits: 1, streams: [{ id: 1, bytes: got, retransmits: 0, jitter: 0, errors: 0, packets: 0, start_time: 0, end_time: 1 }] });
+        const theirs = await readJson(ctl);
+        expect(await readState(ctl)).toBe(S.DISPLAY_RESULTS);
+        await ctl.sendall(Uint8Array.of(S.IPERF_DONE));
+        // Everything sent arrived before the FIN: the server's count is the client's.
+        expect((theirs.streams as { bytes: number }[])[0]!.bytes).toBe(got);
+        ctl.close();
+        s.close();
+      })(),
+    );
+    expect(e.svc.iperf3).toMatchObject({ tests: 1, completed: 1, timeouts: 0 });
+    await e.finish();
+  });
+
   test('a second client while a test runs gets ACCESS_DENIED (-1) and is closed; the test goes on', async () => {
     const e = setup();
     await e.run(
