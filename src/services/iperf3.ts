@@ -8,7 +8,7 @@
 // test's own length), JSON messages are size-capped, and what is not
 // iperf3 is counted and reset.
 import type { SocketLayer } from '../socket/layer.ts';
-import { IPPROTO_TCP, MSG_ZEROCOPY, TCP_NODELAY } from '../socket/constants.ts';
+import { IPPROTO_TCP, MSG_ZEROCOPY, POLLIN, TCP_NODELAY } from '../socket/constants.ts';
 import type { BlockingSocket } from '../socket/socket.ts';
 import type { Clock } from '../time/clock.ts';
 import { checkParams, clientStreamBytes, frameJson, type Iperf3Params, IPERF3_COOKIE_SIZE, IPERF3_PORT, Iperf3State, isCookie, sameBytes, serverError, serverResults, stateByte, streamId } from './iperf3-wire.ts';
@@ -239,7 +239,7 @@ class Session {
       const p = (this.params = check.params);
       this.state = 'streams';
       await this.send(stateByte(Iperf3State.CREATE_STREAMS));
-      if (!(await this.waitFor(this.wakeControl, () => this.streams.length === p.parallel, this.o.handshakeTimeoutMs))) throw new Stop(this.over() ? 'aborted' : 'timeouts');
+      await this.awaitStreams(p);
       this.start(p);
       c.tests++;
       await this.send(Uint8Array.of(Iperf3State.TEST_START, Iperf3State.TEST_RUNNING));
@@ -272,6 +272,33 @@ class Session {
     } finally {
       this.end();
     }
+  }
+
+  /**
+   * Until every stream has come. The client sends nothing on the control
+   * connection meanwhile, so anything readable there (EOF, a reset,
+   * CLIENT_TERMINATE on Ctrl-C) ends the test at once rather than at the
+   * handshake deadline, while other clients are turned away as busy.
+   */
+  private async awaitStreams(p: Iperf3Params): Promise<void> {
+    const controlSaid = (): boolean => this.control.pollFlags(POLLIN) !== 0;
+    const unwatch = this.control.watch(() => this.wake(this.wakeControl));
+    let all: boolean;
+    try {
+      all = await this.waitFor(this.wakeControl, () => this.streams.length === p.parallel || controlSaid(), this.o.handshakeTimeoutMs);
+    } finally {
+      unwatch();
+    }
+    if (this.streams.length === p.parallel) return;
+    if (this.over()) throw new Stop('aborted');
+    if (!all) throw new Stop('timeouts');
+    let b: number | null = null;
+    try {
+      b = await this.readByte(this.clock.now() + this.o.handshakeTimeoutMs);
+    } catch {
+      /* reset: b stays null */
+    }
+    throw new Stop(b === null ? 'aborted' : b === Iperf3State.CLIENT_TERMINATE ? 'clientTerminated' : 'protocolErrors');
   }
 
   /** TEST_RUNNING is out: the clock starts, the writers go. */

@@ -334,6 +334,39 @@ describe('iperf3 service (scripted client, simulator)', () => {
     await e.finish();
   });
 
+  test('a client gone or terminating while its streams are being created ends the test at once, not at the handshake deadline', async () => {
+    const e = setup();
+    await e.run(
+      (async () => {
+        const t0 = e.sim.clock.now();
+        // Ctrl-C during stream creation: CLIENT_TERMINATE on the control connection.
+        let ctl = await connect(e);
+        await ctl.sendall(cookie(1));
+        expect(await readState(ctl)).toBe(S.PARAM_EXCHANGE);
+        await sendJson(ctl, { tcp: true, time: 5, parallel: 2 });
+        expect(await readState(ctl)).toBe(S.CREATE_STREAMS);
+        await ctl.sendall(Uint8Array.of(S.CLIENT_TERMINATE));
+        expect(await readState(ctl)).toBe(null);
+        ctl.close();
+        // The control connection closed during stream creation.
+        ctl = await connect(e);
+        await ctl.sendall(cookie(2));
+        expect(await readState(ctl)).toBe(S.PARAM_EXCHANGE);
+        await sendJson(ctl, { tcp: true, time: 5, parallel: 1 });
+        expect(await readState(ctl)).toBe(S.CREATE_STREAMS);
+        ctl.close();
+        // Both over within a few round trips: the next client is served, not told the server is busy.
+        await new Promise<void>((r) => e.sim.clock.after(50, r));
+        const t = await startTest(e, { time: 1 }, 3);
+        expect(e.sim.clock.now() - t0).toBeLessThan(1_000);
+        await endTest(t.ctl, [{ id: 1, bytes: 0 }]);
+        for (const s of [t.ctl, ...t.streams]) s.close();
+      })(),
+    );
+    expect(e.svc.iperf3).toMatchObject({ clientTerminated: 1, aborted: 1, deniedBusy: 0, timeouts: 0, completed: 1 });
+    await e.finish();
+  });
+
   test('a second client while a test runs gets ACCESS_DENIED (-1) and is closed; the test goes on', async () => {
     const e = setup();
     await e.run(
