@@ -35,6 +35,7 @@ import type { TcpPcb } from '../src/pcb/pcb.ts';
 import { Simulator } from '../src/sim/simulator.ts';
 import { Rng } from '../src/time/rng.ts';
 import { type BenchReport, type BenchSpec, type Row, round } from './lib.ts';
+import { stats3 } from './netns.ts';
 
 const BYTES = 50_000_000;
 const WARMUP_BYTES = 20_000_000;
@@ -180,12 +181,7 @@ const spec: BenchSpec = {
     const figures: Record<string, number> = {};
     const notes: string[] = [];
     if (AB) return alternate(data, rows, figures, notes);
-    const configs: [boolean, number][] = [
-      [false, 0],
-      [false, 0.01],
-    ];
-    if (GSO_ROWS) configs.push([true, 0], [true, 0.01]);
-    for (const [gso, loss] of configs) {
+    for (const [gso, loss] of configs()) {
       const tag = `${gso ? 'gso ' : ''}loss ${loss * 100}%`;
       const runs: BulkResult[] = [];
       for (let i = 0; i < REPEATS; i++) {
@@ -235,17 +231,19 @@ const spec: BenchSpec = {
 };
 
 /** TSIP_BENCH_SIM_AB=1: by reference (B) and copies (A) alternately, in one process. */
-function alternate(data: Uint8Array, rows: Row[], figures: Record<string, number>, notes: string[]): BenchReport {
-  const median = (a: number[]): number => {
-    const s = [...a].sort((x, y) => x - y);
-    return s.length % 2 === 1 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-  };
-  const configs: [boolean, number][] = [
+/** The measured configurations, [gso link, loss]: MTU 1500 first, then the gso + gro link when asked for. */
+function configs(): [boolean, number][] {
+  const c: [boolean, number][] = [
     [false, 0],
     [false, 0.01],
   ];
-  if (GSO_ROWS) configs.push([true, 0], [true, 0.01]);
-  for (const [gso, loss] of configs) {
+  if (GSO_ROWS) c.push([true, 0], [true, 0.01]);
+  return c;
+}
+
+function alternate(data: Uint8Array, rows: Row[], figures: Record<string, number>, notes: string[]): BenchReport {
+  const median = (a: number[]): number => stats3(a).median;
+  for (const [gso, loss] of configs()) {
     const tag = `${gso ? 'gso ' : ''}loss ${loss * 100}%`;
     const copies: number[] = [];
     const byRef: number[] = [];
