@@ -16,6 +16,7 @@ import type { TcpPcb } from '../../src/pcb/pcb.ts';
 import { TcpState } from '../../src/pcb/state.ts';
 import { Simulator } from '../../src/sim/simulator.ts';
 import type { Stack } from '../../src/stack/stack.ts';
+import { Handshakes } from './handshakes.ts';
 
 export const PORT = 5001;
 /** Handshakes started at one virtual instant; the simulator runs them before the next batch. */
@@ -37,20 +38,7 @@ export class ConnWorld {
   readonly serverIps: string[] = [];
   readonly listener: TcpPcb;
   opened = 0;
-  connected = 0;
-  accepted = 0;
-  failed = 0;
-  private readonly onConnected = (): number => {
-    this.connected++;
-    return Err.OK;
-  };
-  private readonly onAccept = (_a: unknown, _pcb: TcpPcb, err: number): number => {
-    if (err === Err.OK) this.accepted++;
-    return Err.OK;
-  };
-  private readonly onErr = (): void => {
-    this.failed++;
-  };
+  readonly hs = new Handshakes();
 
   /** Room for `maxConns` connections: PCB and TIME_WAIT limits raised to fit. */
   constructor(maxConns: number) {
@@ -68,7 +56,7 @@ export class ConnWorld {
     if (this.rs.tcpBind(l, 0, PORT) !== Err.OK) throw new Error(`bind ${PORT} failed`);
     const listener = this.rs.tcpListen(l, 0xffff);
     if (listener === null) throw new Error('listen failed');
-    this.rs.tcpAccept(listener, this.onAccept);
+    this.rs.tcpAccept(listener, this.hs.onAccept);
     this.listener = listener;
   }
 
@@ -77,18 +65,15 @@ export class ConnWorld {
     const target = this.opened + n;
     while (this.opened < target) {
       const b = Math.min(BATCH, target - this.opened);
-      const wantConnected = this.connected + b;
-      const wantAccepted = this.accepted + b;
-      for (let i = 0; i < b; i++) {
-        const pcb = this.rc.tcpNew();
-        if (pcb === null) throw new Error(`tcpNew failed at ${this.opened} connections`);
-        this.rc.tcpErr(pcb, this.onErr);
-        const err = this.rc.tcpConnect(pcb, this.serverIps[this.opened % this.links]!, PORT, this.onConnected);
-        if (err !== Err.OK) throw new Error(`connect failed at ${this.opened} connections: ${err}`);
-        this.opened++;
-      }
-      const ok = this.sim.runUntil(() => (this.connected >= wantConnected && this.accepted >= wantAccepted) || this.failed > 0, this.sim.clock.now() + 60_000);
-      if (!ok || this.failed > 0) throw new Error(`handshakes did not complete: ${this.connected} connected, ${this.accepted} accepted, ${this.failed} failed of ${this.opened}`);
+      this.hs.batch(
+        this.sim,
+        b,
+        () => {
+          this.hs.connect(this.rc, this.serverIps[this.opened % this.links]!, PORT, `${this.opened} connections`);
+          this.opened++;
+        },
+        () => this.opened,
+      );
     }
   }
 

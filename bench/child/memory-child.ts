@@ -28,6 +28,7 @@ import type { TcpPcb } from '../../src/pcb/pcb.ts';
 import { TcpState } from '../../src/pcb/state.ts';
 import { Simulator } from '../../src/sim/simulator.ts';
 import type { Stack } from '../../src/stack/stack.ts';
+import { Handshakes } from './handshakes.ts';
 
 const gcFn = (globalThis as { gc?: () => void }).gc;
 if (gcFn === undefined) {
@@ -53,21 +54,8 @@ class World {
   readonly rc: RawTcp;
   readonly rs: RawTcp;
   pairs = 0;
-  connected = 0;
-  accepted = 0;
-  failed = 0;
+  readonly hs = new Handshakes();
   private listeners = 0;
-  private readonly onConnected = (): number => {
-    this.connected++;
-    return Err.OK;
-  };
-  private readonly onAccept = (_a: unknown, _pcb: TcpPcb, err: number): number => {
-    if (err === Err.OK) this.accepted++;
-    return Err.OK;
-  };
-  private readonly onErr = (): void => {
-    this.failed++;
-  };
 
   constructor() {
     // Default TCP configuration, except a wider ephemeral range on the client.
@@ -83,20 +71,17 @@ class World {
     const target = this.pairs + n;
     while (this.pairs < target) {
       const b = Math.min(BATCH, target - this.pairs);
-      const wantConnected = this.connected + b;
-      const wantAccepted = this.accepted + b;
-      for (let i = 0; i < b; i++) {
-        const port = BASE_PORT + Math.floor(this.pairs / PER_PORT);
-        while (this.listeners <= port - BASE_PORT) this.listen(BASE_PORT + this.listeners);
-        const pcb = this.rc.tcpNew();
-        if (pcb === null) throw new Error(`tcpNew failed at ${this.pairs} pairs`);
-        this.rc.tcpErr(pcb, this.onErr);
-        const err = this.rc.tcpConnect(pcb, '10.0.0.2', port, this.onConnected);
-        if (err !== Err.OK) throw new Error(`connect failed at ${this.pairs} pairs: ${err}`);
-        this.pairs++;
-      }
-      const ok = this.sim.runUntil(() => (this.connected >= wantConnected && this.accepted >= wantAccepted) || this.failed > 0, this.sim.clock.now() + 60_000);
-      if (!ok || this.failed > 0) throw new Error(`handshakes did not complete: ${this.connected} connected, ${this.accepted} accepted, ${this.failed} failed of ${this.pairs}`);
+      this.hs.batch(
+        this.sim,
+        b,
+        () => {
+          const port = BASE_PORT + Math.floor(this.pairs / PER_PORT);
+          while (this.listeners <= port - BASE_PORT) this.listen(BASE_PORT + this.listeners);
+          this.hs.connect(this.rc, '10.0.0.2', port, `${this.pairs} pairs`);
+          this.pairs++;
+        },
+        () => this.pairs,
+      );
     }
   }
 
@@ -104,7 +89,7 @@ class World {
     const l = this.rs.tcpNew()!;
     if (this.rs.tcpBind(l, 0, port) !== Err.OK) throw new Error(`bind ${port} failed`);
     if (this.rs.tcpListen(l, 0xffff) === null) throw new Error(`listen ${port} failed`);
-    this.rs.tcpAccept(l, this.onAccept);
+    this.rs.tcpAccept(l, this.hs.onAccept);
     this.listeners++;
   }
 

@@ -38,6 +38,6 @@ describe('many idle connections in one simulator', () => {
     expect(w2.server.tcp.pcbCount).toBe(0);
     expect(w2.client.pool.stats.pbufsInUse).toBe(0);
     expect(w2.server.pool.stats.pbufsInUse).toBe(0);
-    expect(w2.failed).toBe(0);
+    expect(w2.hs.failed).toBe(0);
   }, 120_000);
 });
