@@ -4,56 +4,18 @@
 // intact, retransmissions after loss come from the same memory, the
 // references are held exactly until the ACK, and the pool ends empty.
 // Also: the GSO autocorking of small writes (socket.ts autocork).
-import { createHash } from 'node:crypto';
 import { describe, expect, test } from 'vitest';
-import type { LinkSpec } from '../../src/sim/link.ts';
-import { Simulator } from '../../src/sim/simulator.ts';
 import { MSG_ZEROCOPY, IPPROTO_TCP, TCP_NODELAY } from '../../src/socket/constants.ts';
 import { errno, OSError } from '../../src/socket/errors.ts';
 import type { BlockingSocket, SockAddr } from '../../src/socket/socket.ts';
-import type { Stack } from '../../src/stack/stack.ts';
 import { chargenBlock } from '../../src/services/simple.ts';
 import { pattern } from '../net/helpers.ts';
+import { sha, sockPair, type SockPair } from '../support/sockets.ts';
 
 const PORT = 8000;
 const SERVER: SockAddr = ['10.0.0.2', PORT];
-const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
-interface Pair {
-  sim: Simulator;
-  client: Stack;
-  server: Stack;
-  run<T>(p: Promise<T>): Promise<T>;
-  advance(ms: number): Promise<void>;
-  finish(): Promise<void>;
-}
-
-function pair(o: { seed?: number; ba?: LinkSpec; gso?: boolean } = {}): Pair {
-  const sim = new Simulator({ seed: o.seed ?? 1 });
-  const client = sim.addStack('client', { pool: { trackLive: true } });
-  const server = sim.addStack('server', { pool: { trackLive: true } });
-  sim.connect(client, server, { aAddr: '10.0.0.1', bAddr: '10.0.0.2', link: { latencyMs: 5 }, ...(o.ba ? { ba: o.ba } : {}), ...(o.gso ? { gso: true } : {}) });
-  return {
-    sim,
-    client,
-    server,
-    run: (p) => sim.settle(p, 600_000),
-    advance: async (ms) => {
-      await sim.runUntilAsync(() => false, sim.clock.now() + ms);
-    },
-    finish: async () => {
-      await sim.runUntilAsync(() => sim.clock.pendingTimers() === 0, sim.clock.now() + 600_000);
-      for (const st of [client, server]) {
-        expect(st.sockets.open, `${st.name}: sockets left open`).toBe(0);
-        expect(st.tcp.pcbCount, `${st.name}: PCBs left`).toBe(0);
-        st.pool.assertEmpty();
-      }
-      sim.close();
-    },
-  };
-}
-
-async function connected(p: Pair): Promise<{ c: BlockingSocket; s: BlockingSocket }> {
+async function connected(p: SockPair): Promise<{ c: BlockingSocket; s: BlockingSocket }> {
   const ls = p.server.socket();
   ls.bind(['0.0.0.0', PORT]);
   ls.listen(2);
@@ -96,7 +58,7 @@ const concat = (bs: Uint8Array[]): Uint8Array => {
 
 describe('MSG_ZEROCOPY', () => {
   test('bytes arrive intact; the pool holds references, not copies, while they wait; empty at the end', async () => {
-    const p = pair();
+    const p = sockPair();
     const { c, s } = await connected(p);
     const data = pattern(200_000, 7);
     const before = p.server.pool.stats.bytesInUse;
@@ -117,7 +79,7 @@ describe('MSG_ZEROCOPY', () => {
   });
 
   test('the reference is held until the ACK, then released', async () => {
-    const p = pair();
+    const p = sockPair();
     const { c, s } = await connected(p);
     await p.advance(100);
     const pbufs0 = p.server.pool.stats.pbufsInUse;
@@ -142,7 +104,7 @@ describe('MSG_ZEROCOPY', () => {
   });
 
   test('retransmissions after loss send the right bytes from the referenced buffer (one constant block, as HTTP)', async () => {
-    const p = pair({ seed: 5, ba: { loss: 0.03 } });
+    const p = sockPair({ seed: 5, ba: { loss: 0.03 } });
     const block = pattern(65536, 11);
     const blocks = Array.from({ length: 24 }, () => block);
     const got = await transfer(p, blocks, MSG_ZEROCOPY);
@@ -153,7 +115,7 @@ describe('MSG_ZEROCOPY', () => {
   });
 
   test('with GSO and loss: super-segments split for retransmission still carry the referenced bytes', async () => {
-    const p = pair({ seed: 9, ba: { loss: 0.02 }, gso: true });
+    const p = sockPair({ seed: 9, ba: { loss: 0.02 }, gso: true });
     const blocks = Array.from({ length: 40 }, (_, i) => pattern(7000 + i * 97, i + 1));
     const got = await transfer(p, blocks, MSG_ZEROCOPY);
     expect(p.server.tcp.counters.retransSegs).toBeGreaterThan(0);
@@ -162,7 +124,7 @@ describe('MSG_ZEROCOPY', () => {
   });
 
   test('send flags other than MSG_ZEROCOPY: EOPNOTSUPP, nothing taken', async () => {
-    const p = pair();
+    const p = sockPair();
     const { c, s } = await connected(p);
     expect(() => s.send(new Uint8Array(10), 0x40)).toThrow(OSError);
     try {
@@ -183,7 +145,7 @@ describe('GSO autocorking', () => {
     const blocks = Array.from({ length: 150 }, () => block);
     const segs: number[] = [];
     for (const nodelay of [false, true]) {
-      const p = pair({ gso: true });
+      const p = sockPair({ gso: true });
       const got = await transfer(p, blocks, 0, nodelay);
       expect(sha(got)).toBe(sha(concat(blocks)));
       segs.push(p.server.tcp.counters.outSegs);

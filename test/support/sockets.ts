@@ -34,11 +34,11 @@ export function pairAddrs(f: PairFamilies = 'v4'): { aAddr?: string; bAddr?: str
   };
 }
 
-export function sockPair(o: { seed?: number; link?: LinkSpec; ab?: LinkSpec; ba?: LinkSpec; client?: StackOptions; server?: StackOptions; families?: PairFamilies; mtu?: number } = {}): SockPair {
+export function sockPair(o: { seed?: number; link?: LinkSpec; ab?: LinkSpec; ba?: LinkSpec; client?: StackOptions; server?: StackOptions; families?: PairFamilies; mtu?: number; gso?: boolean } = {}): SockPair {
   const sim = new Simulator({ seed: o.seed ?? 1 });
   const client = sim.addStack('client', { pool: { trackLive: true }, ...o.client });
   const server = sim.addStack('server', { pool: { trackLive: true }, ...o.server });
-  sim.connect(client, server, { ...pairAddrs(o.families), link: { latencyMs: 5, ...o.link }, ...(o.ab ? { ab: o.ab } : {}), ...(o.ba ? { ba: o.ba } : {}), ...(o.mtu !== undefined ? { mtu: o.mtu } : {}) });
+  sim.connect(client, server, { ...pairAddrs(o.families), link: { latencyMs: 5, ...o.link }, ...(o.ab ? { ab: o.ab } : {}), ...(o.ba ? { ba: o.ba } : {}), ...(o.mtu !== undefined ? { mtu: o.mtu } : {}), ...(o.gso ? { gso: true } : {}) });
   return {
     sim,
     client,
