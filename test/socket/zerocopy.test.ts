@@ -27,7 +27,7 @@ async function connected(p: SockPair): Promise<{ c: BlockingSocket; s: BlockingS
 }
 
 /** The server sends `blocks` (each with `flags`), then closes; the client reads to EOF. */
-async function transfer(p: Pair, blocks: Uint8Array[], flags: number, nodelay = false): Promise<Uint8Array> {
+async function transfer(p: SockPair, blocks: Uint8Array[], flags: number, nodelay = false): Promise<Uint8Array> {
   const { c, s } = await connected(p);
   if (nodelay) s.setsockopt(IPPROTO_TCP, TCP_NODELAY, 1);
   const total = blocks.reduce((n, b) => n + b.length, 0);
