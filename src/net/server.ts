@@ -103,6 +103,7 @@ export class Server extends EventEmitter {
     const pcb = raw.tcpNew();
     if (pcb === null) return fail('ENOBUFS');
     raw.setReuseAddr(pcb, true); // as libuv does for listeners (TIME_WAIT leftovers do not block a restart)
+    raw.tcp.setAppLate(pcb, true); // accepted connections answer after the packet (see PcbFlag.APP_LATE)
     let err = raw.tcpBind(pcb, ip, port);
     if (err === Err.OK) {
       err = raw.tcpListenWithErr(pcb, o.backlog ?? 511).err;

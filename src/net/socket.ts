@@ -498,6 +498,8 @@ export class Socket extends Duplex {
 
   private install(pcb: TcpPcb): void {
     const { raw } = this.host;
+    // This application answers after the packet, not inside the callback.
+    raw.tcp.setAppLate(pcb, true);
     raw.tcpArg(pcb, this);
     raw.tcpRecv(pcb, (arg, _pcb, p) => {
       if (arg !== this) {

@@ -17,7 +17,7 @@ import { IpProtocol } from '../wire/ipv4.ts';
 import { parseTcpOptions, TCP_HEADER_LEN, TcpFlag, type TcpOptions } from '../wire/tcp.ts';
 import { WireErrorCode } from '../wire/error.ts';
 import { callAccept, callConnected, callErr, callRecv, callSent } from './events.ts';
-import { enqueueSyn, maxPayload, output, restartRto, retransmitSeg, sendAck, sendRst, sendStatelessSynAck, tsNow, windowScaleFor } from './output.ts';
+import { delayAck, enqueueSyn, maxPayload, output, restartRto, retransmitSeg, sendAck, sendRst, sendStatelessSynAck, tsNow, windowScaleFor } from './output.ts';
 import { COOKIE_MAX_AGE, COOKIE_MSS, cookieMssIndex, cookieOptionsFromTsEcr, type CookieOptions, cookieTsVal } from './syncookie.ts';
 import { Deadline } from './deadlines.ts';
 import { RecoveryMode, type TcpPcb } from './pcb.ts';
@@ -239,7 +239,7 @@ function initPassivePcb(tcp: Tcp, lpcb: TcpPcb, npcb: TcpPcb, s: InSeg, iss: num
   npcb.listener = lpcb;
   npcb.arg = lpcb.arg;
   npcb.soOptions = lpcb.soOptions & (SockOpt.KEEPALIVE | SockOpt.REUSEADDR);
-  npcb.flags |= (lpcb.flags & PcbFlag.NODELAY) | PcbFlag.BACKLOGPEND;
+  npcb.flags |= (lpcb.flags & (PcbFlag.NODELAY | PcbFlag.APP_LATE)) | PcbFlag.BACKLOGPEND;
   npcb.keepIdle = lpcb.keepIdle;
   npcb.keepIntvl = lpcb.keepIntvl;
   npcb.keepCnt = lpcb.keepCnt;
@@ -1189,15 +1189,13 @@ function receive(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): void {
   if (pcb.rcvUnacked >= 2 * maxPayload(pcb) || pcb.flags & PcbFlag.ACK_DELAY) {
     if (tcp.batching) {
       // Inside a driver's batch: one ACK at its end covers the whole run.
-      pcb.flags |= PcbFlag.ACK_DELAY;
-      if (!pcb.deadlines.armed(Deadline.DELACK)) pcb.deadlines.arm(Deadline.DELACK, now + tcp.config.delayedAckMs);
+      delayAck(tcp, pcb, now);
       tcp.queueBatchAck(pcb);
     } else {
       pcb.flags |= PcbFlag.ACK_NOW;
     }
   } else {
-    pcb.flags |= PcbFlag.ACK_DELAY;
-    if (!pcb.deadlines.armed(Deadline.DELACK)) pcb.deadlines.arm(Deadline.DELACK, now + tcp.config.delayedAckMs);
+    delayAck(tcp, pcb, now);
   }
 }
 
@@ -1370,7 +1368,19 @@ function trimSegTail(seg: TcpSeg, k: number): void {
 /** An in-order FIN (RFC 9293 eighth check). */
 function gotFin(tcp: Tcp, pcb: TcpPcb): void {
   pcb.rcvNxt = seqAdd(pcb.rcvNxt, 1);
-  pcb.flags |= PcbFlag.ACK_NOW;
+  if ((pcb.flags & (PcbFlag.APP_LATE | PcbFlag.ACK_NOW | PcbFlag.ACK_DELAY)) === PcbFlag.APP_LATE && pcb.state === TcpState.ESTABLISHED) {
+    // Into CLOSE_WAIT with an application that answers on a later turn:
+    // its close (or last reply) usually follows at once and carries this
+    // ACK (FIN+ACK in one segment, as lwIP's in-callback close gives);
+    // else the delayed-ACK timer sends it (RFC 1122 4.2.3.2; Linux enters
+    // pingpong mode here and delays it the same way). Only when this
+    // segment is all the peer has unacknowledged: its tail-loss probe
+    // waits out a delayed ACK for one segment in flight (RFC 8985 §7.2
+    // WCDelAckT), not for two.
+    delayAck(tcp, pcb, tcp.clock.now());
+  } else {
+    pcb.flags |= PcbFlag.ACK_NOW;
+  }
   tcp.ev.gotFin = true;
   if (pcb.hasOoseq) {
     pcb.ooseqPieces = 0;

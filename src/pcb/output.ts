@@ -479,6 +479,12 @@ export function restartRto(pcb: TcpPcb, now: number): void {
   pcb.deadlines.arm(Deadline.RTO, pcb.unacked.empty ? -1 : now + pcb.rtt.currentRto());
 }
 
+/** Owe an ACK that may wait for the delayed-ACK timer (or ride on the next segment sent). */
+export function delayAck(tcp: Tcp, pcb: TcpPcb, now: number): void {
+  pcb.flags |= PcbFlag.ACK_DELAY;
+  if (!pcb.deadlines.armed(Deadline.DELACK)) pcb.deadlines.arm(Deadline.DELACK, now + tcp.config.delayedAckMs);
+}
+
 /** An ACK with no data (lwIP tcp_send_empty_ack). */
 export function sendAck(tcp: Tcp, pcb: TcpPcb): number {
   return sendSegment(tcp, pcb, null, 0, pcb.sndNxt, 0, 0, tcp.clock.now());

@@ -71,6 +71,15 @@ export const PcbFlag = {
   BATCH_ACK: 0x2000,
   /** A passive open still in SYN_RCVD, counted in its listener's synQueued. */
   SYN_QUEUED: 0x4000,
+  /**
+   * The application answers on a later turn, not inside the recv callback
+   * (the socket layers). The ACK of the peer's FIN, and a window update the
+   * peer does not need yet, then wait for the delayed-ACK timer, so the
+   * reply or our FIN that the application sends meanwhile carries them
+   * (Linux's pingpong mode). A raw-API application answers inside the
+   * callback, before output, so lwIP's immediate ACK already rides along.
+   */
+  APP_LATE: 0x8000,
 } as const;
 
 /** Socket-level options (lwIP's SOF_*). */

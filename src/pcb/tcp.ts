@@ -17,7 +17,7 @@ import { type CongestionControl, createCongestionControl } from './congestion.ts
 import { callErr, callPoll } from './events.ts';
 import { hasRefused, type InEvents, type InSeg, newInEvents, newInSeg, offerRefused, tcpInput } from './input.ts';
 import { IsnGenerator } from './isn.ts';
-import { enqueueFin, enqueueSyn, output, sendRstFromPcb, segLimit, updateRcvAnnWnd, windowScaleFor, write as queueWrite, maxPayload } from './output.ts';
+import { delayAck, enqueueFin, enqueueSyn, output, sendRstFromPcb, segLimit, updateRcvAnnWnd, windowScaleFor, write as queueWrite, maxPayload } from './output.ts';
 import { Deadline } from './deadlines.ts';
 import { type ConnectedFn, type PcbEnv, TcpPcb, pcbEnv } from './pcb.ts';
 import { seqAdd, seqDiff, seqGt } from './seq.ts';
@@ -639,12 +639,35 @@ export class Tcp {
     // Did the peer last hear a zero window? (Asked before updateRcvAnnWnd,
     // which already counts the opening in rcvAnnWnd.)
     const wasClosed = !seqGt(pcb.rcvAnnRightEdge, pcb.rcvNxt);
+    const mss = maxPayload(pcb);
+    const stillOpen = seqDiff(pcb.rcvAnnRightEdge, pcb.rcvNxt);
     const opened = updateRcvAnnWnd(pcb);
-    const threshold = Math.min(pcb.rcvBufSize >>> 2, 4 * maxPayload(pcb));
+    const threshold = Math.min(pcb.rcvBufSize >>> 2, 4 * mss);
     if (opened >= threshold || (wasClosed && opened > 0)) {
+      if ((pcb.flags & (PcbFlag.APP_LATE | PcbFlag.ACK_DELAY)) === (PcbFlag.APP_LATE | PcbFlag.ACK_DELAY) && stillOpen >= Math.max(4 * mss, pcb.rcvBufSize >>> 3)) {
+        // An ACK is owed already (the delayed-ACK timer runs) and the peer
+        // still has an eighth of the buffer, at least four full segments,
+        // to send into (each second one brings an ACK with this window at
+        // once): the opening rides on that ACK, or on the application's
+        // reply sent meanwhile (an echo, a request's answer), instead of
+        // costing a segment of its own. Typically the first read, which
+        // opens the SYN's unscaled 64 KiB to the whole buffer. A bulk
+        // receiver, whose data is ACKed as it comes, still updates at once.
+        return;
+      }
       pcb.flags |= PcbFlag.ACK_NOW;
       output(this, pcb);
     }
+  }
+
+  /**
+   * Mark a PCB as driven by an application that answers on a later turn
+   * (the socket layers), not inside its callbacks: see PcbFlag.APP_LATE.
+   * A listener passes the mark to the connections it accepts.
+   */
+  setAppLate(pcb: TcpPcb, on: boolean): void {
+    if (on) pcb.flags |= PcbFlag.APP_LATE;
+    else pcb.flags &= ~PcbFlag.APP_LATE;
   }
 
   /**

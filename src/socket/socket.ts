@@ -159,6 +159,8 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
     this.raw = layer.raw;
     this.sndBufSize = this.raw.tcp.config.sndBuf;
     this.pcb = pcb;
+    // This application answers after the packet, not inside the callback.
+    this.raw.tcp.setAppLate(pcb, true);
     this.raw.tcpArg(pcb, this);
     this.installConnectionCallbacks(pcb);
     if (accepted) {

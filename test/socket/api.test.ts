@@ -581,7 +581,9 @@ describe('blocking reads: once and exact', () => {
     expect(r.at).toBe(t0 + 55); // arrival of the segment, 5 ms after the send
     expect(dec(r.value!)).toBe('abc');
     await pair.run(c.send(enc('defgh')));
-    await pair.advance(20);
+    // Nagle holds 'defgh' until 'abc' is acknowledged: by the delayed ACK
+    // (40 ms after it arrived), as the read asked the peer for nothing.
+    await pair.advance(50);
     expect(s.pending).toBe(5);
     expect(dec(await pair.run(s.recv(2)))).toBe('de');
     expect(dec(await pair.run(s.recv(100)))).toBe('fgh');
