@@ -55,6 +55,28 @@ describe('ACKs ride on the socket application\'s answer', () => {
     await pair.finish();
   });
 
+  test('node:net echo server (allowHalfOpen off): three segments per connection as well', async () => {
+    const pair = sockPair();
+    const srv = pair.server.net.createServer((sock) => {
+      sock.on('data', (d) => sock.write(d));
+    });
+    srv.listen(7007);
+    const fromServer = logArrivals(pair, pair.client);
+    for (let i = 0; i < 3; i++) {
+      const before = fromServer.length;
+      const c = pair.client.socket();
+      await pair.run(c.connect(['10.0.0.2', 7007]));
+      await pair.run(c.write(enc('y')));
+      expect(dec(await pair.run(c.read(1)))).toBe('y');
+      c.close();
+      await idle(pair);
+      expect(fromServer.slice(before).map((s) => `${s.flags}${s.len || ''}`)).toEqual(['SA', 'PA1', 'FA']);
+    }
+    expect(pair.server.tcp.counters.retransSegs).toBe(0);
+    srv.close();
+    await pair.finish();
+  });
+
   test('a reader that sees EOF and does not close: the FIN is ACKed by the delayed-ACK timer (40 ms), and the peer does not resend it', async () => {
     const pair = sockPair();
     const ls = pair.server.socket();
