@@ -1,5 +1,5 @@
-// Wall-clock time for running on a real device. One Node timer is armed
-// for the earliest deadline; an idle stack therefore keeps no Node timer.
+// Wall-clock time for running on a real device. One Node timer is armed,
+// for the earliest deadline or before it; an idle stack keeps none.
 import { performance } from 'node:perf_hooks';
 import type { Clock } from './clock.ts';
 import { type Timer, type TimerCallback, TimerHeap } from './timer-heap.ts';
@@ -83,6 +83,14 @@ export class RealClock implements Clock {
     if (this.firing || this.disposed) return; // fire() re-arms once when it is done
     const next = this.heap.peek()?.deadline ?? Infinity;
     if (next === this.armedFor) return;
+    // A first deadline that moved later (a delayed ACK replaced by the
+    // retransmission timeout, a read deadline pushed back) keeps the Node
+    // timer already armed: it fires early, finds nothing due and re-arms
+    // for the rest. Re-arming at every such move cost a clearTimeout and a
+    // setTimeout (a Timeout object) several times per request/response.
+    // Only an earlier deadline re-arms at once; an idle clock still drops
+    // its Node timer.
+    if (next > this.armedFor && next !== Infinity) return;
     if (this.armed !== null) clearTimeout(this.armed);
     this.armed = null;
     this.armedFor = next;

@@ -145,6 +145,35 @@ describe('RealClock', () => {
     expect(t.maxLive).toBe(1);
   });
 
+  it('a first deadline moved later keeps the armed Node timer (no re-arm per move); it fires early, finds nothing due, re-arms; never early', async () => {
+    const t = trackNodeTimers();
+    const c = new RealClock();
+    let fired = 0;
+    let firedAt = 0;
+    const a = c.after(5, () => {
+      fired++;
+      firedAt = c.now();
+    });
+    // A request/response pattern: the first deadline moves later many times.
+    for (let i = 0; i < 100; i++) a.start(20 + (i % 3));
+    const deadline = a.deadline;
+    expect(t.delays).toHaveLength(1); // only the first arming: each later move kept it
+    expect(t.live.size).toBe(1);
+    await until(() => fired === 1);
+    expect(firedAt).toBeGreaterThanOrEqual(deadline); // never early
+    expect(t.delays).toHaveLength(2); // the early fire re-armed once, for the real deadline
+    expect(t.maxLive).toBe(1);
+    expect(t.live.size).toBe(0);
+    // An earlier deadline still re-arms at once; stopping the only timer disarms.
+    const b = c.after(1000, () => fired++);
+    b.start(5);
+    expect(t.delays).toHaveLength(4);
+    await until(() => fired === 2);
+    const d = c.after(50, () => fired++);
+    d.stop();
+    expect(t.live.size).toBe(0);
+  });
+
   it('a timer restarting itself from its callback keeps one Node timer', async () => {
     const t = trackNodeTimers();
     const c = new RealClock();
