@@ -98,8 +98,10 @@ export function write(tcp: Tcp, pcb: TcpPcb, data: Uint8Array, flags: number): n
     }
   }
 
-  // Phase 2: new segments for the rest.
-  const fresh: TcpSeg[] = [];
+  // Phase 2: new segments for the rest (the usual small write makes one:
+  // no array for it).
+  let first: TcpSeg | null = null;
+  let fresh: TcpSeg[] | null = null;
   let pieces = lastPiece === null ? 0 : 1;
   let off = intoLast;
   let seq = seqAdd(pcb.sndLbb, intoLast);
@@ -111,7 +113,7 @@ export function write(tcp: Tcp, pcb: TcpPcb, data: Uint8Array, flags: number): n
       p = pool.alloc(PbufLayer.TRANSPORT, Math.max(n, max), PbufType.RAM);
       if (p !== null) {
         if (n < max) p.realloc(n);
-        p.buf.set(data.subarray(off, off + n), p.off);
+        p.buf.set(n === len ? data : data.subarray(off, off + n), p.off);
       }
     } else {
       p = pool.wrap(data.subarray(off, off + n), PbufType.REF);
@@ -120,11 +122,14 @@ export function write(tcp: Tcp, pcb: TcpPcb, data: Uint8Array, flags: number): n
       const poolFull = p === null;
       if (p !== null) p.free();
       if (lastPiece !== null) lastPiece.free();
-      for (const s of fresh) s.free();
+      if (first !== null) first.free();
+      if (fresh !== null) for (const s of fresh) s.free();
       return memFail(tcp, pcb, poolFull);
     }
     pieces++;
-    fresh.push(new TcpSeg(p, seq, n, 0));
+    const seg = new TcpSeg(p, seq, n, 0);
+    if (first === null) first = seg;
+    else (fresh ??= []).push(seg);
     seq = seqAdd(seq, n);
     off += n;
   }
@@ -146,7 +151,8 @@ export function write(tcp: Tcp, pcb: TcpPcb, data: Uint8Array, flags: number): n
     last.dataSum = -1;
     pcb.unsent.bytes += intoLast;
   }
-  for (const s of fresh) pcb.unsent.push(s);
+  if (first !== null) pcb.unsent.push(first);
+  if (fresh !== null) for (const s of fresh) pcb.unsent.push(s);
   const tail = pcb.unsent.tail;
   if (tail !== null && (flags & WriteFlag.MORE) === 0) tail.flags |= TcpFlag.PSH;
   pcb.sndLbb = seq;

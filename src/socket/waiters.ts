@@ -99,9 +99,9 @@ export class SocketNotifier {
       this.timer?.stop();
       if (n === 1) {
         // The usual case, one blocked call: no arrays made.
-        const w = ws[0]!;
-        ws.length = 0;
-        this.waitDeadlines.length = 0;
+        // (pop, not `length = 0`: cheaper, and this runs per request)
+        const w = ws.pop()!;
+        this.waitDeadlines.pop();
         w(true);
       } else {
         this.waiters = [];

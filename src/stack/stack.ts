@@ -561,12 +561,17 @@ export class Stack implements IpHost {
 
   /** Forget the processed heads of both queues (what is left waits for the next pass). */
   private compactQueues(): void {
-    if (this.deferredHead === this.deferred.length) this.deferred.length = 0;
-    else this.deferred.splice(0, this.deferredHead);
+    // (Setting an array's length is a runtime call even when it changes
+    // nothing: skipped for the queues a pass left empty, the usual case.)
+    if (this.deferredHead === this.deferred.length) {
+      if (this.deferredHead !== 0) this.deferred.length = 0;
+    } else this.deferred.splice(0, this.deferredHead);
     this.deferredHead = 0;
     if (this.queueHead === this.queueP.length) {
-      this.queueP.length = 0;
-      this.queueIf.length = 0;
+      if (this.queueHead !== 0) {
+        this.queueP.length = 0;
+        this.queueIf.length = 0;
+      }
     } else {
       this.queueP.splice(0, this.queueHead);
       this.queueIf.splice(0, this.queueHead);
