@@ -952,6 +952,16 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
 
   // Read packets until the kernel has none left or the batch is full, then
   // hand the batch to JavaScript (which copies what it keeps).
+  //
+  // Request/response traffic wakes us for one packet at a time, and the
+  // read(2) that finds the queue empty (EAGAIN) was a third of the
+  // system calls of each exchange. After a wake-up that found one packet
+  // alone, the next reads one packet and stops without that probe: the
+  // poll is level-triggered, so a packet left behind wakes us again at
+  // once. At most kMaxLoneDrains such drains in a row; then a full one
+  // (a burst that began after a lone packet costs a few extra loop turns,
+  // never a packet).
+  static constexpr uint32_t kMaxLoneDrains = 4;
   void Drain(int status) {
     Napi::HandleScope scope(env_);
     if (status < 0) {
@@ -961,7 +971,9 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
     size_t count = 0;
     size_t used = 0;
     const size_t maxPacket = 65536 + 10;
-    while (count < maxBatch_ && used + maxPacket <= slabLen_) {
+    const bool lone = lastDrainLone_ && loneStreak_ < kMaxLoneDrains;
+    const size_t limit = lone ? 1 : maxBatch_;
+    while (count < limit && used + maxPacket <= slabLen_) {
       ssize_t n = ::read(fd_, slab_ + used, maxPacket);
       if (n < 0) {
         int err = errno;
@@ -976,6 +988,12 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
       meta_[2 * count + 1] = static_cast<uint32_t>(n) | (!vnet_ && L4ChecksumOk(slab_ + used, static_cast<uint32_t>(n)) ? RX_CSUM_OK : 0);
       used += static_cast<size_t>((n + 7) & ~7);
       count++;
+    }
+    if (lone) {
+      loneStreak_++;
+    } else {
+      loneStreak_ = 0;
+      lastDrainLone_ = count == 1;  // one packet, then EAGAIN (or a full batch of one: never)
     }
     // A backlog: the receive thread reads from now on (what follows lands in its ring, after this batch).
     if (rx_ != nullptr && engage_ != 0 && count >= engage_) Engage();
@@ -1033,6 +1051,9 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
   size_t slabLen_ = 0;
   uint32_t* meta_ = nullptr;
   size_t maxBatch_ = 0;
+  // Drain: the last full drain found one packet alone; lone drains since then.
+  bool lastDrainLone_ = false;
+  uint32_t loneStreak_ = 0;
   TxRing* tx_ = nullptr;
   std::thread txThread_;
   std::atomic<bool> txStop_{false};
