@@ -17,7 +17,7 @@ export interface IpHost {
   readonly netifs: readonly Netif[];
   /** A timer whose callback runs as stack work (marked busy, deferred work drained after). */
   /** A timer whose callback runs as stack work; `name` labels it in errors (a runaway timer). */
-  timer(cb: TimerCallback, name?: string): Timer;
+  timer(cb: TimerCallback, name?: string | (() => string)): Timer;
 }
 
 /**

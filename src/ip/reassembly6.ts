@@ -87,7 +87,7 @@ export function newReassembly6Counters(): Reassembly6Counters {
 /** What the reassembler needs from the stack (IpHost satisfies it). */
 export interface Reassembly6Host {
   readonly clock: Clock;
-  timer(cb: TimerCallback, name?: string): Timer;
+  timer(cb: TimerCallback, name?: string | (() => string)): Timer;
 }
 
 interface Fragment {

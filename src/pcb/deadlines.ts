@@ -32,6 +32,19 @@ export type Deadline = (typeof Deadline)[keyof typeof Deadline];
 export const DEADLINE_NAMES: readonly string[] = ['delack', 'refused', 'rto', 'reorder', 'tlp', 'pace', 'persist', 'keepalive', 'finWait2', 'poll'];
 export const DEADLINE_COUNT = DEADLINE_NAMES.length;
 
+/**
+ * Slot arrays let go by release() (all off), kept for the next first arm:
+ * a request/response connection goes idle, and lets its slots go, at
+ * every exchange. Bounded; shared by every table (one JS thread).
+ */
+const spareSlots: number[][] = [];
+const SPARE_SLOTS = 256;
+
+/** A slot array, all off: a spare one if any. */
+function takeSlots(): number[] {
+  return spareSlots.pop() ?? newSlots();
+}
+
 /** A fresh slot array, all off. */
 function newSlots(): number[] {
   // A plain array of doubles (V8 keeps them unboxed): less than half the
@@ -73,14 +86,14 @@ export function withDeadlines<B extends Ctor>(Base: B) {
     arm(d: Deadline, t: number): void {
       if (this.deadlineAt === null) {
         if (t < 0) return;
-        this.deadlineAt = newSlots();
+        this.deadlineAt = takeSlots();
       }
       this.deadlineAt[d] = t < 0 ? -1 : t;
     }
 
     /** Set a deadline unless it is already armed (a running timer keeps its time). */
     armIfOff(d: Deadline, t: number): void {
-      if (this.deadlineAt === null) this.deadlineAt = newSlots();
+      if (this.deadlineAt === null) this.deadlineAt = takeSlots();
       if (this.deadlineAt[d]! < 0) this.deadlineAt[d] = t;
     }
 
@@ -111,6 +124,7 @@ export function withDeadlines<B extends Ctor>(Base: B) {
       if (at === null) return;
       for (let i = 0; i < DEADLINE_COUNT; i++) if (at[i]! >= 0) return;
       this.deadlineAt = null;
+      if (spareSlots.length < SPARE_SLOTS) spareSlots.push(at);
     }
 
     /** The earliest armed deadline, or Infinity. */

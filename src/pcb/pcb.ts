@@ -2,7 +2,7 @@
 // knows. Field names follow RFC 9293's variables (SND.UNA -> sndUna) with
 // lwIP's names in comments where they differ.
 import type { Pbuf } from '../pbuf/pbuf.ts';
-import type { Timer } from '../time/timer-heap.ts';
+import type { PcbTimer } from './tcp.ts';
 import type { CcState, CongestionControl, CongestionFactory } from './congestion.ts';
 import { type Deadlines, withDeadlines } from './deadlines.ts';
 import { RackState } from './rack.ts';
@@ -513,7 +513,7 @@ export class TcpPcb extends withCounters(withDeadlines(RttEstimator)) implements
 
   // --- timers ---
   /** The one clock timer, set to the earliest armed deadline (Tcp.armTimer); null while none is armed. */
-  timer: Timer | null = null;
+  timer: PcbTimer | null = null;
   /** Named deadlines in clock ms (deadlines.ts): the PCB itself (made withDeadlines). */
   get deadlines(): Deadlines {
     return this;

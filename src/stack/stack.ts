@@ -306,7 +306,7 @@ export class Stack implements IpHost {
   }
 
   /** A timer whose callback runs as stack work: busy while it runs, deferred work drained after. */
-  timer(cb: TimerCallback, name?: string): Timer {
+  timer(cb: TimerCallback, name?: string | (() => string)): Timer {
     return this.clock.timer(() => {
       if (this.closed) return;
       this.depth++;
@@ -318,7 +318,7 @@ export class Stack implements IpHost {
         this.depth--;
       }
       this.drain();
-    }, name === undefined ? undefined : `${this.name}/${name}`);
+    }, name === undefined ? undefined : () => `${this.name}/${typeof name === 'string' ? name : name()}`);
   }
 
   /**

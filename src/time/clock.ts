@@ -6,9 +6,9 @@ export interface Clock {
   /** Milliseconds since the clock's origin (monotonic, may be fractional). */
   now(): number;
   /** A stopped, reusable timer; start it with start()/startAt(). `name` labels it in errors (a runaway). */
-  timer(cb: TimerCallback, name?: string): Timer;
+  timer(cb: TimerCallback, name?: string | (() => string)): Timer;
   /** Convenience: a timer started to fire once after `delayMs`. */
-  after(delayMs: number, cb: TimerCallback, name?: string): Timer;
+  after(delayMs: number, cb: TimerCallback, name?: string | (() => string)): Timer;
   /** Earliest pending deadline, or null when nothing is scheduled. */
   nextDeadline(): number | null;
   /** Number of scheduled timers (an idle stack schedules none). */

@@ -33,11 +33,11 @@ export class RealClock implements Clock {
     return performance.now() - this.origin;
   }
 
-  timer(cb: TimerCallback, name?: string): Timer {
+  timer(cb: TimerCallback, name?: string | (() => string)): Timer {
     return this.heap.create(cb, name);
   }
 
-  after(delayMs: number, cb: TimerCallback, name?: string): Timer {
+  after(delayMs: number, cb: TimerCallback, name?: string | (() => string)): Timer {
     return this.timer(cb, name).start(delayMs);
   }
 

@@ -64,13 +64,13 @@ export class SkewedClock implements Clock {
     return this.local(b);
   }
 
-  timer(cb: TimerCallback, name?: string): Timer {
+  timer(cb: TimerCallback, name?: string | (() => string)): Timer {
     // The view's timer type only overrides start/startAt/deadline; it stands
     // in for a Timer (whose private heap makes the class nominal).
     return new SkewedTimer(this, this.base.timer(cb, name)) as unknown as Timer;
   }
 
-  after(delayMs: number, cb: TimerCallback, name?: string): Timer {
+  after(delayMs: number, cb: TimerCallback, name?: string | (() => string)): Timer {
     return this.timer(cb, name).start(delayMs);
   }
 

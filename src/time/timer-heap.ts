@@ -27,9 +27,18 @@ export class Timer {
   constructor(
     private readonly heap: TimerHeap,
     public callback: TimerCallback,
-    /** Shown in errors about this timer (e.g. 'client->server/rate-limit'). */
-    readonly name = 'unnamed timer',
+    /**
+     * Shown in errors about this timer (e.g. 'client->server/rate-limit');
+     * a function is called only then (a name built per connection would
+     * cost two address formats and a string each).
+     */
+    private readonly label: string | (() => string) = 'unnamed timer',
   ) {}
+
+  /** The timer's name, as errors show it. */
+  get name(): string {
+    return typeof this.label === 'string' ? this.label : this.label();
+  }
 
   get active(): boolean {
     return this.index >= 0;
@@ -79,7 +88,7 @@ export class TimerHeap {
     return this.items.length;
   }
 
-  create(cb: TimerCallback, name?: string): Timer {
+  create(cb: TimerCallback, name?: string | (() => string)): Timer {
     return new Timer(this, cb, name);
   }
 

@@ -24,11 +24,11 @@ export class VirtualClock implements Clock {
     return this.t;
   }
 
-  timer(cb: TimerCallback, name?: string): Timer {
+  timer(cb: TimerCallback, name?: string | (() => string)): Timer {
     return this.heap.create(cb, name);
   }
 
-  after(delayMs: number, cb: TimerCallback, name?: string): Timer {
+  after(delayMs: number, cb: TimerCallback, name?: string | (() => string)): Timer {
     return this.heap.create(cb, name).start(delayMs);
   }
 
