@@ -9,6 +9,7 @@ import { RawTcp } from '../../src/callbacks/raw.ts';
 import { Err } from '../../src/err.ts';
 import { echoService } from '../../src/services/simple.ts';
 import type { TcpPcb } from '../../src/pcb/pcb.ts';
+import type { BlockingSocket } from '../../src/socket/socket.ts';
 import type { Stack } from '../../src/stack/stack.ts';
 import { dec, enc, sockPair, type SockPair } from '../support/sockets.ts';
 import { flagStr, parseSent } from '../support/tcp.ts';
@@ -34,21 +35,39 @@ async function idle(pair: SockPair): Promise<void> {
   await pair.sim.runUntilAsync(() => pair.sim.clock.pendingTimers() === 0, pair.sim.clock.now() + 600_000);
 }
 
+/** `n` client connections to an echo server on `port`: connect, one byte each way, close; what the server sent for each. */
+async function echoConnections(pair: SockPair, port: number, n: number): Promise<string[][]> {
+  const fromServer = logArrivals(pair, pair.client);
+  const out: string[][] = [];
+  for (let i = 0; i < n; i++) {
+    const before = fromServer.length;
+    const c = pair.client.socket();
+    await pair.run(c.connect(['10.0.0.2', port]));
+    await pair.run(c.write(enc('x')));
+    expect(dec(await pair.run(c.read(1)))).toBe('x');
+    c.close();
+    await idle(pair);
+    out.push(fromServer.slice(before).map((s) => `${s.flags}${s.len || ''}`));
+  }
+  return out;
+}
+
+/** A listening socket on the server's port 8000, a client connected to it, and the accepted socket. */
+async function connected(pair: SockPair): Promise<{ ls: BlockingSocket; c: BlockingSocket; s: BlockingSocket }> {
+  const ls = pair.server.socket();
+  ls.bind(['0.0.0.0', 8000]);
+  ls.listen(1);
+  const c = pair.client.socket();
+  await pair.run(c.connect(['10.0.0.2', 8000]));
+  const [s] = await pair.run(ls.accept());
+  return { ls, c, s };
+}
+
 describe('ACKs ride on the socket application\'s answer', () => {
   test('connect, 1-byte echo, close: the echo server sends three segments (SYN-ACK, echo+ACK, FIN+ACK), none retransmitted', async () => {
     const pair = sockPair();
     const svc = echoService(pair.server.sockets, 7);
-    const fromServer = logArrivals(pair, pair.client);
-    for (let i = 0; i < 5; i++) {
-      const before = fromServer.length;
-      const c = pair.client.socket();
-      await pair.run(c.connect(['10.0.0.2', 7]));
-      await pair.run(c.write(enc('x')));
-      expect(dec(await pair.run(c.read(1)))).toBe('x');
-      c.close();
-      await idle(pair);
-      expect(fromServer.slice(before).map((s) => `${s.flags}${s.len || ''}`)).toEqual(['SA', 'PA1', 'FA']);
-    }
+    expect(await echoConnections(pair, 7, 5)).toEqual(Array(5).fill(['SA', 'PA1', 'FA']));
     expect(pair.server.tcp.counters.retransSegs).toBe(0);
     expect(pair.client.tcp.counters.retransSegs).toBe(0);
     svc.stop();
@@ -61,17 +80,7 @@ describe('ACKs ride on the socket application\'s answer', () => {
       sock.on('data', (d) => sock.write(d));
     });
     srv.listen(7007);
-    const fromServer = logArrivals(pair, pair.client);
-    for (let i = 0; i < 3; i++) {
-      const before = fromServer.length;
-      const c = pair.client.socket();
-      await pair.run(c.connect(['10.0.0.2', 7007]));
-      await pair.run(c.write(enc('y')));
-      expect(dec(await pair.run(c.read(1)))).toBe('y');
-      c.close();
-      await idle(pair);
-      expect(fromServer.slice(before).map((s) => `${s.flags}${s.len || ''}`)).toEqual(['SA', 'PA1', 'FA']);
-    }
+    expect(await echoConnections(pair, 7007, 3)).toEqual(Array(3).fill(['SA', 'PA1', 'FA']));
     expect(pair.server.tcp.counters.retransSegs).toBe(0);
     srv.close();
     await pair.finish();
@@ -79,12 +88,7 @@ describe('ACKs ride on the socket application\'s answer', () => {
 
   test('a reader that sees EOF and does not close: the FIN is ACKed by the delayed-ACK timer (40 ms), and the peer does not resend it', async () => {
     const pair = sockPair();
-    const ls = pair.server.socket();
-    ls.bind(['0.0.0.0', 8000]);
-    ls.listen(1);
-    const c = pair.client.socket();
-    await pair.run(c.connect(['10.0.0.2', 8000]));
-    const [s] = await pair.run(ls.accept());
+    const { ls, c, s } = await connected(pair);
     const fromServer = logArrivals(pair, pair.client);
     const toServer = logArrivals(pair, pair.server);
     c.close();
@@ -105,12 +109,7 @@ describe('ACKs ride on the socket application\'s answer', () => {
 
   test('data then a FIN in two segments, both unacknowledged: the FIN is ACKed at once (the peer\'s tail-loss probe does not wait for two)', async () => {
     const pair = sockPair();
-    const ls = pair.server.socket();
-    ls.bind(['0.0.0.0', 8000]);
-    ls.listen(1);
-    const c = pair.client.socket();
-    await pair.run(c.connect(['10.0.0.2', 8000]));
-    const [s] = await pair.run(ls.accept());
+    const { ls, c, s } = await connected(pair);
     await pair.advance(100); // an RTT sample for the client's probe timer
     const fromServer = logArrivals(pair, pair.client);
     const toServer = logArrivals(pair, pair.server);
@@ -130,12 +129,7 @@ describe('ACKs ride on the socket application\'s answer', () => {
 
   test('the first read opens the SYN\'s 64 KiB window to the whole buffer: the opening rides on the reply, or goes with the delayed ACK', async () => {
     const pair = sockPair();
-    const ls = pair.server.socket();
-    ls.bind(['0.0.0.0', 8000]);
-    ls.listen(1);
-    const c = pair.client.socket();
-    await pair.run(c.connect(['10.0.0.2', 8000]));
-    const [s] = await pair.run(ls.accept());
+    const { ls, c, s } = await connected(pair);
     const fromServer = logArrivals(pair, pair.client);
     const scale = s.tcpPcb!.rcvScale;
     const full = pair.server.tcp.config.rcvWnd;
