@@ -217,6 +217,32 @@ bool L4ChecksumOk(const uint8_t* pkt, uint32_t len) {
   return Fold(SumBytes(t, l4, s)) == 0xffff;
 }
 
+// Transmit checksum offload, done here for a plain TUN (no vnet header): a
+// record whose length has bit 24 set (TX_CSUM_NEEDED) is an IPv4/IPv6 TCP
+// packet whose checksum field holds the folded pseudo-header sum
+// (CHECKSUM_PARTIAL, what a vnet header's NEEDS_CSUM asks of the kernel);
+// the writer sums the TCP header and data and stores the checksum before
+// the write, on the transmit thread when it runs: not on JavaScript's.
+constexpr uint32_t TX_CSUM_NEEDED = 1u << 24;
+
+void CompleteTcpChecksum(uint8_t* pkt, uint32_t len) {
+  uint32_t start;
+  if (len < 1) return;
+  if (pkt[0] >> 4 == 4) {
+    start = (pkt[0] & 15u) * 4;
+  } else if (pkt[0] >> 4 == 6) {
+    start = 40;  // tsip's TCP puts no extension headers in front of its segments
+  } else {
+    return;
+  }
+  if (start < 20 || start + 20 > len) return;
+  uint8_t* t = pkt + start;
+  // Native-order words: the sum and its complement stored back in native
+  // order give the same bytes as the big-endian computation (RFC 1071 §2(B)).
+  uint16_t c = static_cast<uint16_t>(~Fold(SumBytes(t, len - start, 0)));
+  std::memcpy(t + 16, &c, 2);
+}
+
 inline uint64_t NowNs() {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -282,6 +308,7 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
     exports.Set("TunDevice", ctor);
     exports.Set("VNET_HDR_LEN", Napi::Number::New(env, 10));
     exports.Set("RX_CSUM_OK", Napi::Number::New(env, RX_CSUM_OK));
+    exports.Set("TX_CSUM_NEEDED", Napi::Number::New(env, TX_CSUM_NEEDED));
     Napi::Object layout = Napi::Object::New(env);
     layout.Set("ctrlBytes", Napi::Number::New(env, ring::CTRL_BYTES));
     layout.Set("head", Napi::Number::New(env, ring::HEAD));
@@ -822,11 +849,14 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
         t += cap - pos;
         continue;
       }
+      const bool csum = (len & TX_CSUM_NEEDED) != 0;
+      len &= ~TX_CSUM_NEEDED;
       if (len > cap - pos - 4 || static_cast<uint32_t>(h - t) < 4 + len) {
         Fail(r, EPROTO);
         ok = false;
         break;
       }
+      if (csum && !vnet_) CompleteTcpChecksum(data + pos + 4, len);
       ssize_t w;
       do w = ::write(fd_, data + pos + 4, len);
       while (w < 0 && errno == EINTR);

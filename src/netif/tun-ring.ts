@@ -100,10 +100,12 @@ export class TxRing {
    * once publishBytes are waiting or at the end of the current JavaScript
    * task (a microtask), whichever comes first: one store of head, and
    * one cache line crossing to the thread, per burst rather than per packet.
+   * `mark`: bits ORed into the record's length word (the addon's
+   * TX_CSUM_NEEDED: complete the TCP checksum before the write).
    */
-  commit(): void {
+  commit(mark = 0): void {
     const pos = this.pendingPos;
-    this.u32[pos >>> 2] = this.pendingLen;
+    this.u32[pos >>> 2] = (this.pendingLen | mark) >>> 0;
     this.head = (this.head + ((4 + this.pendingLen + 7) & ~7)) >>> 0;
     this.pendingPos = -1;
     this.pendingRecords++;

@@ -17,7 +17,7 @@ import type { LinkOutput, Netif } from './netif.ts';
 import { Err } from '../err.ts';
 import { type Pbuf, PbufFlag, PbufType } from '../pbuf/pbuf.ts';
 import type { PbufPool } from '../pbuf/pool.ts';
-import { foldSum, ipv4PseudoHeaderSum } from '../wire/checksum.ts';
+import { foldSum, ipv4PseudoHeaderSum, onesSum } from '../wire/checksum.ts';
 import { ipv6PseudoHeaderSum } from '../wire/checksum6.ts';
 import { loadTunAddonModule } from './tun-addon.ts';
 import { type RingLayout, TxRing } from './tun-ring.ts';
@@ -55,6 +55,8 @@ interface Addon {
   TX_RING?: RingLayout;
   /** Word indices of the receive ring's control area (absent in an older addon). */
   RX_RING?: RxRingLayout;
+  /** The transmit ring's "complete the TCP checksum" length bit (absent in an older addon). */
+  TX_CSUM_NEEDED?: number;
 }
 
 /** A TUN problem with a clear reason (no permission, busy, removed, addon missing). */
@@ -197,6 +199,8 @@ export interface TunShaper {
 /** What the device needs from the stack (a Stack satisfies it). */
 export interface TunHost {
   readonly pool: PbufPool;
+  /** The stack's IP: told that TCP may leave checksums to this netif (Ip.txCsumOffload). */
+  readonly inet?: { txCsumOffload: boolean };
   addNetif(o: { name: string; addr?: number | string; prefixLength?: number; addr6?: string | readonly string[]; prefixLength6?: number; mtu?: number; output: LinkOutput; isDefault?: boolean }): Netif;
   /** Bracket one batch of received packets (Stack: one ACK per connection per batch). */
   beginInputBatch?(): void;
@@ -223,6 +227,8 @@ export interface TunCounters {
   txBytes: number;
   /** Super-segments sent with a GSO header for the kernel to cut. */
   txGso: number;
+  /** TCP packets whose checksum the addon's writer completed (plain TUN, transmit ring, no tap): JavaScript did not sum their data. */
+  txCsumNative: number;
   /** Packets the kernel refused (queue full). */
   txDrops: number;
   /** Packets (or super-segments) the filter option dropped. */
@@ -240,7 +246,7 @@ export interface TunCounters {
 export class TunDevice {
   readonly name: string;
   readonly offload: boolean;
-  readonly counters: TunCounters = { rxPackets: 0, rxBytes: 0, rxBatches: 0, rxGso: 0, rxCsumPartial: 0, rxDrops: 0, rxNoMem: 0, rxFiltered: 0, txPackets: 0, txBytes: 0, txGso: 0, txDrops: 0, txFiltered: 0, txKicks: 0, txWaits: 0, txInline: 0, rxRing: 0 };
+  readonly counters: TunCounters = { rxPackets: 0, rxBytes: 0, rxBatches: 0, rxGso: 0, rxCsumPartial: 0, rxDrops: 0, rxNoMem: 0, rxFiltered: 0, txPackets: 0, txBytes: 0, txGso: 0, txCsumNative: 0, txDrops: 0, txFiltered: 0, txKicks: 0, txWaits: 0, txInline: 0, rxRing: 0 };
   private readonly dev: AddonDevice;
   private readonly slab: ArrayBuffer;
   private readonly slabU8: Uint8Array;
@@ -267,6 +273,8 @@ export class TunDevice {
     private readonly opts: TunOptions,
     layout: RingLayout | undefined,
     rxLayout?: RxRingLayout,
+    /** The addon's TX_CSUM_NEEDED (0: it cannot complete checksums). */
+    private readonly txCsumBit = 0,
   ) {
     this.dev = dev;
     this.name = dev.name;
@@ -327,7 +335,7 @@ export class TunDevice {
       throw describeOpenError(e as Error & { errno?: number; syscall?: string }, name, opts.netns);
     }
     try {
-      return new TunDevice(dev, opts, a.TX_RING, a.RX_RING);
+      return new TunDevice(dev, opts, a.TX_RING, a.RX_RING, a.TX_CSUM_NEEDED ?? 0);
     } catch (e) {
       dev.close();
       throw e;
@@ -352,6 +360,12 @@ export class TunDevice {
     });
     // With offload the kernel takes (and sends) up to 64 KiB TCP segments.
     if (this.offload) netif.gsoMaxSize = 65535;
+    // TCP leaves its checksum to this netif (Netif.txCsumOffload): the
+    // kernel completes it (offload: NEEDS_CSUM in the vnet header), else
+    // the addon's writer does (a ring record marked TX_CSUM_NEEDED), else
+    // output() here; either way not a second time in JavaScript.
+    netif.txCsumOffload = true;
+    if (host.inet !== undefined) host.inet.txCsumOffload = true;
     this.netif = netif;
     this.dev.start(
       this.slab,
@@ -586,14 +600,25 @@ export class TunDevice {
       if (at < 0) return Err.OK; // counted as a drop: lost on the wire, TCP recovers
       const buf = ring.data;
       p.copyPartial(buf, len, 0, at + hdr);
+      let mark = 0;
       if (this.offload) this.fillVnetHeader(p, len, buf, ring.view, at);
+      else if ((p.flags & PbufFlag.CSUM_PARTIAL) !== 0) {
+        // The addon's writer completes it, unless a tap must see it whole first.
+        const native = this.txCsumBit !== 0 && this.opts.tap === undefined;
+        completeTcpChecksumAt(buf, ring.view, at, len, native);
+        if (native) {
+          mark = this.txCsumBit;
+          this.counters.txCsumNative++;
+        }
+      }
       this.opts.tap?.('out', buf.subarray(at + hdr, at + hdr + len));
-      this.commit(ring, hdr + len);
+      this.commit(ring, hdr + len, mark);
       return Err.OK;
     }
     const tx = this.tx;
     if (hdr + len > tx.length) return Err.BUF;
     p.copyPartial(tx, len, 0, hdr);
+    if (!this.offload && (p.flags & PbufFlag.CSUM_PARTIAL) !== 0) completeTcpChecksumAt(tx, this.txView, 0, len, false);
     if (this.opts.filter !== undefined) {
       this.opts.tap?.('out', tx.subarray(hdr, hdr + len));
       if (!this.opts.filter('out', tx.subarray(hdr, hdr + len))) {
@@ -651,8 +676,8 @@ export class TunDevice {
     return -1;
   }
 
-  private commit(ring: TxRing, len: number): void {
-    ring.commit();
+  private commit(ring: TxRing, len: number, mark = 0): void {
+    ring.commit(mark);
     const c = this.counters;
     c.txKicks = ring.kicks;
     c.txPackets++;
@@ -667,8 +692,8 @@ export class TunDevice {
    */
   private fillVnetHeader(p: Pbuf, len: number, tx: Uint8Array, v: DataView, at: number): void {
     tx.fill(0, at, at + VNET_HDR_LEN);
-    const mtu = this.netif!.mtu;
-    if (p.gsoSize === 0 || len <= mtu) return;
+    const gso = p.gsoSize !== 0 && len > this.netif!.mtu;
+    if (!gso && (p.flags & PbufFlag.CSUM_PARTIAL) === 0) return;
     const ip = at + VNET_HDR_LEN;
     const six = tx[ip]! >> 4 === 6;
     const ihl = six ? 40 : (tx[ip]! & 0x0f) * 4;
@@ -679,11 +704,12 @@ export class TunDevice {
     const pseudo = six ? ipv6PseudoHeaderSum(tx, ip + 8, tx, ip + 24, tcpLen, 6) : ipv4PseudoHeaderSum(v.getUint32(ip + 12), v.getUint32(ip + 16), 6, tcpLen);
     v.setUint16(tcp + 16, foldSum(pseudo));
     tx[at] = VNET_F_NEEDS_CSUM;
+    v.setUint16(at + 6, ihl, true); // csum_start
+    v.setUint16(at + 8, 16, true); // csum_offset (TCP checksum field)
+    if (!gso) return; // a partial checksum only (gso_type NONE)
     tx[at + 1] = six ? VNET_GSO_TCPV6 : VNET_GSO_TCPV4;
     v.setUint16(at + 2, ihl + thl, true); // hdr_len
     v.setUint16(at + 4, p.gsoSize, true); // gso_size
-    v.setUint16(at + 6, ihl, true); // csum_start
-    v.setUint16(at + 8, 16, true); // csum_offset (TCP checksum field)
     this.counters.txGso++;
   }
 
@@ -694,4 +720,24 @@ export class TunDevice {
     if (this.opts.onError) this.opts.onError(e);
     else throw e;
   }
+}
+
+/**
+ * A TCP packet at `at` in `buf` (no vnet header) whose checksum TCP left
+ * partial (PbufFlag.CSUM_PARTIAL, field 0): store the pseudo-header sum in
+ * the field, and with `partialOnly` false finish the checksum here too
+ * (else the addon's writer does: TX_CSUM_NEEDED).
+ */
+function completeTcpChecksumAt(buf: Uint8Array, v: DataView, at: number, len: number, partialOnly: boolean): void {
+  const six = buf[at]! >> 4 === 6;
+  const ihl = six ? 40 : (buf[at]! & 0x0f) * 4;
+  const tcp = at + ihl;
+  const tcpLen = len - ihl;
+  const pseudo = six ? ipv6PseudoHeaderSum(buf, at + 8, buf, at + 24, tcpLen, 6) : ipv4PseudoHeaderSum(v.getUint32(at + 12), v.getUint32(at + 16), 6, tcpLen);
+  if (partialOnly) {
+    v.setUint16(tcp + 16, foldSum(pseudo));
+    return;
+  }
+  v.setUint16(tcp + 16, 0);
+  v.setUint16(tcp + 16, ~foldSum(onesSum(buf, tcp, tcpLen, pseudo)) & 0xffff);
 }
