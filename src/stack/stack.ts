@@ -137,8 +137,15 @@ export class Stack implements IpHost {
   private readonly queueP: Pbuf[] = [];
   private readonly queueIf: Netif[] = [];
   private queueHead = 0;
+  /**
+   * Deferred work: slots [deferredHead, deferredLen) are due. The array is
+   * never shortened in steady use (run slots hold noop): setting an
+   * array's length to 0 drops its backing store, and the next push, one
+   * per packet that wakes a socket, allocated a new one.
+   */
   private readonly deferred: (() => void)[] = [];
   private deferredHead = 0;
+  private deferredLen = 0;
   private readonly drainTimer: Timer;
   private readonly strict: boolean;
   private readonly onInternalError: ((err: unknown) => void) | undefined;
@@ -301,7 +308,7 @@ export class Stack implements IpHost {
    * if the stack is idle, at the next turn of its clock (never inline).
    */
   defer(fn: () => void): void {
-    this.deferred.push(fn);
+    this.deferred[this.deferredLen++] = fn;
     this.kick();
   }
 
@@ -402,7 +409,7 @@ export class Stack implements IpHost {
       this.tcp.abandonAll(Err.ABRT);
       this.udp.abandonAll(Err.ABRT);
       // Deferred work (socket wake-ups) runs while the stack still runs it; bounded passes.
-      for (let pass = 0; pass < 1000 && this.deferredHead < this.deferred.length; pass++) this.drain(true);
+      for (let pass = 0; pass < 1000 && this.deferredHead < this.deferredLen; pass++) this.drain(true);
     } finally {
       this.close();
     }
@@ -528,13 +535,13 @@ export class Stack implements IpHost {
     let consistent = false;
     try {
       for (;;) {
-        const more = this.deferredHead < this.deferred.length || this.queueHead < this.queueP.length;
+        const more = this.deferredHead < this.deferredLen || this.queueHead < this.queueP.length;
         if (!more) break;
         if (budget-- === 0) {
           this.yieldDrain();
           break;
         }
-        if (this.deferredHead < this.deferred.length) {
+        if (this.deferredHead < this.deferredLen) {
           const fn = this.deferred[this.deferredHead]!;
           this.deferred[this.deferredHead++] = noop;
           this.stats.stack.deferredRun++;
@@ -563,9 +570,16 @@ export class Stack implements IpHost {
   private compactQueues(): void {
     // (Setting an array's length is a runtime call even when it changes
     // nothing: skipped for the queues a pass left empty, the usual case.)
-    if (this.deferredHead === this.deferred.length) {
-      if (this.deferredHead !== 0) this.deferred.length = 0;
-    } else this.deferred.splice(0, this.deferredHead);
+    const d = this.deferred;
+    if (this.deferredHead !== 0) {
+      // Move what is still due to the front; the slots behind it hold noop.
+      let to = 0;
+      for (let i = this.deferredHead; i < this.deferredLen; i++) {
+        d[to++] = d[i]!;
+        d[i] = noop;
+      }
+      this.deferredLen = to;
+    }
     this.deferredHead = 0;
     if (this.queueHead === this.queueP.length) {
       if (this.queueHead !== 0) {
@@ -586,6 +600,7 @@ export class Stack implements IpHost {
     this.queueHead = 0;
     this.deferred.length = 0;
     this.deferredHead = 0;
+    this.deferredLen = 0;
   }
 
   /**
