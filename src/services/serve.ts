@@ -174,7 +174,7 @@ export function serve(layer: SocketLayer, name: string, port: number, handler: H
       ended: false,
       waiting(kind) {
         c.waitKind = kind;
-        c.waitSince = clock.now();
+        if (kind !== null) c.waitSince = clock.now(); // (unread while not waiting: no clock read twice per request)
       },
     };
     counters.accepted++;
