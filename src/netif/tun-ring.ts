@@ -33,6 +33,7 @@ interface RingDevice {
 }
 
 const WRAP = 0xffffffff;
+const RESOLVED = Promise.resolve();
 
 export class TxRing {
   /** The record area (offsets returned by reserve are into this). */
@@ -112,7 +113,9 @@ export class TxRing {
     if (((this.head - this.published) >>> 0) >= this.publishBytes) this.publish();
     else if (!this.flushQueued) {
       this.flushQueued = true;
-      queueMicrotask(this.flush);
+      // A plain promise reaction: Node's queueMicrotask wraps each callback
+      // in an async resource (an allocation and a scope per packet burst).
+      RESOLVED.then(this.flush);
     }
   }
 
