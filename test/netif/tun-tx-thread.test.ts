@@ -7,10 +7,10 @@
 // deleted here.
 import { describe, expect, test } from 'vitest';
 import { TunDevice } from '../../src/netif/tun.ts';
-import { foldSum, ipv4PseudoHeaderSum, onesSum } from '../../src/wire/checksum.ts';
 import { configureTunLink, createNetns, deleteNetns, ip, netnsExists } from '../../src/netif/tun-ip.ts';
 import { Stack } from '../../src/stack/stack.ts';
 import { RealClock } from '../../src/time/real-clock.ts';
+import { parseSent } from '../support/tcp.ts';
 import { generatedSha256, skipReason, skipTun, startTunEnv, waitFor } from '../support/tun.ts';
 
 describe.skipIf(skipTun)('TUN transmit thread', () => {
@@ -46,12 +46,7 @@ describe.skipIf(skipTun)('TUN transmit thread', () => {
       expect(e.dev.counters.txCsumNative).toBe(0);
       const withData = out.filter((b) => b.length > 40 + 12);
       expect(withData.length).toBeGreaterThan(50);
-      for (const b of out) {
-        const ihl = (b[0]! & 15) * 4;
-        const total = (b[2]! << 8) | b[3]!;
-        const v = new DataView(b.buffer, b.byteOffset);
-        expect(foldSum(onesSum(b, ihl, total - ihl, ipv4PseudoHeaderSum(v.getUint32(12), v.getUint32(16), 6, total - ihl)))).toBe(0xffff);
-      }
+      for (const b of out) expect(() => parseSent(b)).not.toThrow(); // parseSent verifies the TCP checksum
     } finally {
       e.close();
     }
