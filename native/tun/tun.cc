@@ -28,6 +28,8 @@
 #include <napi.h>
 #include <uv.h>
 
+#include "gro.h"
+
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
@@ -122,6 +124,7 @@ constexpr int WAKEUPS = 49;    // thread: uv_async wake-ups sent to JS
 constexpr int FULL = 50;       // thread: times it found the ring full and stopped reading
 constexpr int ENGAGES = 51;    // JS: times a backlog handed reading to the thread
 constexpr int HANDBACKS = 52;  // thread: times it handed reading back to JS
+constexpr int COALESCED = 53;  // thread: segments merged into the one before (gro.h)
 constexpr uint32_t INLINE = 0, THREAD = 1, HANDBACK = 2, STOPPED = 3;
 // Room the thread keeps for one read: the largest packet (64 KiB, vnet header) and its length word.
 constexpr uint32_t MAX_PACKET = 65536 + 10;
@@ -147,74 +150,15 @@ inline void CpuRelax() {
 // or absent checksum gets no mark: JavaScript checks and counts it as before.
 constexpr uint32_t RX_CSUM_OK = 1u << 24;
 
-// Ones'-complement sum of n bytes as native-order 16-bit words (a right
-// checksum folds to 0xFFFF in either byte order).
-inline uint64_t SumBytes(const uint8_t* p, size_t n, uint64_t s) {
-  while (n >= 8) {
-    uint32_t a, b;
-    std::memcpy(&a, p, 4);
-    std::memcpy(&b, p + 4, 4);
-    s += static_cast<uint64_t>(a) + b;
-    p += 8;
-    n -= 8;
-  }
-  while (n >= 2) {
-    uint16_t w;
-    std::memcpy(&w, p, 2);
-    s += w;
-    p += 2;
-    n -= 2;
-  }
-  if (n != 0) {
-    uint8_t last[2] = {*p, 0};
-    uint16_t w;
-    std::memcpy(&w, last, 2);
-    s += w;
-  }
-  return s;
-}
+using gro::Fold;
+using gro::SumBytes;
 
-inline uint32_t Fold(uint64_t s) {
-  while (s >> 16) s = (s & 0xffff) + (s >> 16);
-  return static_cast<uint32_t>(s);
-}
-
-inline uint16_t Be16(uint16_t v) { return static_cast<uint16_t>((v >> 8) | (v << 8)); }
-
+// The JavaScript-thread read path's check (the receive thread inspects
+// packets with gro::Inspect itself, to merge them).
 bool L4ChecksumOk(const uint8_t* pkt, uint32_t len) {
-  if (len < 1) return false;
-  uint32_t ipHdr, l4;
-  uint8_t proto;
-  uint64_t s;
-  if (pkt[0] >> 4 == 4) {
-    if (len < 20) return false;
-    ipHdr = (pkt[0] & 15u) * 4;
-    uint32_t total = (static_cast<uint32_t>(pkt[2]) << 8) | pkt[3];
-    if (ipHdr < 20 || total < ipHdr || total > len) return false;
-    if ((pkt[6] & 0x3f) != 0 || pkt[7] != 0) return false;  // a fragment
-    proto = pkt[9];
-    l4 = total - ipHdr;
-    s = SumBytes(pkt + 12, 8, 0);
-  } else if (pkt[0] >> 4 == 6) {
-    if (len < 40) return false;
-    ipHdr = 40;
-    l4 = (static_cast<uint32_t>(pkt[4]) << 8) | pkt[5];
-    if (40 + l4 > len) return false;
-    proto = pkt[6];  // TCP or UDP right after the header only
-    s = SumBytes(pkt + 8, 32, 0);
-  } else {
-    return false;
-  }
-  const uint8_t* t = pkt + ipHdr;
-  if (proto == 6) {
-    if (l4 < 20) return false;
-  } else if (proto == 17) {
-    if (l4 < 8 || ((static_cast<uint32_t>(t[4]) << 8) | t[5]) != l4 || (t[6] == 0 && t[7] == 0)) return false;
-  } else {
-    return false;
-  }
-  s += Be16(proto) + Be16(static_cast<uint16_t>(l4));
-  return Fold(SumBytes(t, l4, s)) == 0xffff;
+  gro::Seg g;
+  gro::Inspect(pkt, len, g);
+  return g.csumOk;
 }
 
 // Transmit checksum offload, done here for a plain TUN (no vnet header): a
@@ -334,6 +278,7 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
     rx.Set("full", Napi::Number::New(env, rxring::FULL));
     rx.Set("engages", Napi::Number::New(env, rxring::ENGAGES));
     rx.Set("handbacks", Napi::Number::New(env, rxring::HANDBACKS));
+    rx.Set("coalesced", Napi::Number::New(env, rxring::COALESCED));
     rx.Set("handback", Napi::Number::New(env, rxring::HANDBACK));
     exports.Set("RX_RING", rx);
     return exports;
@@ -577,6 +522,7 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
     if (o.Has("ringBytes") && o.Get("ringBytes").IsNumber()) want = o.Get("ringBytes").As<Napi::Number>().Int64Value();
     if (o.Has("engage") && o.Get("engage").IsNumber()) engage_ = o.Get("engage").As<Napi::Number>().Uint32Value();
     if (o.Has("idleWakes") && o.Get("idleWakes").IsNumber()) idleWakes_ = o.Get("idleWakes").As<Napi::Number>().Uint32Value();
+    if (o.Has("coalesce")) coalesce_ = o.Get("coalesce").ToBoolean().Value();
     if (want < 256 * 1024 || want > (1u << 30)) throw Napi::RangeError::New(env, "ringBytes must be between 256 KiB and 1 GiB");
     size_t cap = 1;
     while (cap < want) cap <<= 1;
@@ -693,10 +639,29 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
     fds[0].events = POLLIN;
     fds[1].fd = rxStopFd_;
     fds[1].events = POLLIN;
+    // Receive coalescing (gro.h): the run being merged is the last record,
+    // unpublished (JavaScript must not see it change); its start is runH.
+    const bool coalesce = coalesce_ && !vnet_;
+    gro::Run run;
+    gro::Seg seg;
+    uint32_t runH = 0;
+    uint32_t merged = 0;
+    auto endRun = [&]() {
+      if (run.segs == 0) return;
+      uint8_t* rec = data + run.pos;
+      gro::Finish(run, rec + 4);
+      uint32_t word = run.len | RX_CSUM_OK;
+      std::memcpy(rec, &word, 4);
+      run.segs = 0;
+    };
+    auto publishTo = [&](uint32_t to) {
+      if (to == published) return;
+      head->store(to, std::memory_order_seq_cst);
+      published = to;
+    };
     auto publish = [&]() {
-      if (h == published) return;
-      head->store(h, std::memory_order_seq_cst);
-      published = h;
+      endRun();
+      publishTo(h);
     };
     auto fail = [&](int err) {
       publish();
@@ -745,6 +710,7 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
           continue;
         }
         if (skip != 0) {
+          endRun();  // a run never wraps
           uint32_t wrap = ring::WRAP;
           std::memcpy(data + pos, &wrap, 4);
           h += skip;
@@ -760,17 +726,42 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
         }
         if (k == 0) break;
         uint32_t len = static_cast<uint32_t>(k);
-        uint32_t word = len | (!vnet_ && L4ChecksumOk(data + pos + 4, len) ? RX_CSUM_OK : 0);
+        uint32_t word = len;
+        n++;
+        if (!vnet_) {
+          uint8_t* pkt = data + pos + 4;
+          gro::Inspect(pkt, len, seg);
+          if (seg.csumOk) word |= RX_CSUM_OK;
+          if (run.segs != 0) {
+            uint8_t* a = data + run.pos + 4;
+            if (gro::Fits(run, a, pkt, seg)) {
+              gro::Append(run, a, pkt + seg.l3 + seg.thl, seg);
+              h = runH + ((4 + run.len + 7) & ~7u);
+              merged++;
+              goto read_done;
+            }
+            endRun();
+          }
+          if (coalesce && seg.data) {
+            gro::Begin(run, pos, len, seg);
+            runH = h;
+          }
+        }
         std::memcpy(data + pos, &word, 4);
         h += (4 + len + 7) & ~7u;
-        n++;
+      read_done:
         if (h - published >= 64 * 1024) {
-          publish();
-          WakeJs(r);
+          // Records before an open run are final: hand them over, keep merging.
+          uint32_t before = published;
+          if (!run.open) publish();
+          else publishTo(runH);
+          if (published != before) WakeJs(r);
         }
         if (n >= 4096 || rxStop_.load(std::memory_order_relaxed)) break;
       }
       r->word(rxring::PACKETS)->fetch_add(n, std::memory_order_relaxed);
+      if (merged != 0) r->word(rxring::COALESCED)->fetch_add(merged, std::memory_order_relaxed);
+      merged = 0;
       publish();
       bool idle = r->word(rxring::JS_IDLE)->load(std::memory_order_seq_cst) == 1;
       WakeJs(r);
@@ -1099,6 +1090,7 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
   Napi::FunctionReference onRx_;
   uint32_t engage_ = 8;
   uint32_t idleWakes_ = 16;
+  bool coalesce_ = true;  // the receive thread merges TCP runs (gro.h); plain devices only
 };
 
 Napi::Object InitAll(Napi::Env env, Napi::Object exports) { return TunDevice::Init(env, exports); }

@@ -22,14 +22,25 @@ export interface RxRingLayout {
   full: number;
   engages: number;
   handbacks: number;
+  /** Segments the thread merged into the one before (receive coalescing); absent in an older addon. */
+  coalesced?: number;
   /** The MODE value "the thread stopped reading, take over". */
   handback: number;
 }
 
 interface RxRingDevice {
-  startRx?(o: { ringBytes: number; engage: number; idleWakes: number }, onRx: () => void): ArrayBuffer;
+  startRx?(o: RxStartOptions, onRx: () => void): ArrayBuffer;
   rxKick?(): void;
   rxInline?(): void;
+}
+
+/** What the receive thread is started with (the addon's startRx). */
+export interface RxStartOptions {
+  ringBytes: number;
+  engage: number;
+  idleWakes: number;
+  /** Merge in-order runs of one connection's TCP segments into one packet (native/tun/gro.h). */
+  coalesce: boolean;
 }
 
 export interface RxThreadStats {
@@ -42,6 +53,8 @@ export interface RxThreadStats {
   /** Times a backlog handed reading to the thread, and times it handed it back. */
   engages: number;
   handbacks: number;
+  /** TCP segments merged into the one before them (receive coalescing): packets read = records handed over + coalesced. */
+  coalesced: number;
   /** Bytes published and not yet consumed. */
   queuedBytes: number;
   /** Who reads now: 'inline' (the JavaScript thread), 'thread', 'handback' (the thread stopped, JavaScript takes over), 'stopped'. */
@@ -88,7 +101,7 @@ export class RxRing {
   }
 
   /** Start the device's receive thread (after dev.start()); throws when the addon has none. */
-  static start(dev: RxRingDevice, layout: RxRingLayout | undefined, o: { ringBytes: number; engage: number; idleWakes: number }, onRx: () => void): RxRing {
+  static start(dev: RxRingDevice, layout: RxRingLayout | undefined, o: RxStartOptions, onRx: () => void): RxRing {
     if (layout === undefined || typeof dev.startRx !== 'function') {
       throw new Error('rxThread needs a TUN addon with a receive thread: rebuild it (npm rebuild tsip, or npm ci in a checkout)');
     }
@@ -168,6 +181,7 @@ export class RxRing {
       fullStalls: Atomics.load(c, L.full) >>> 0,
       engages: Atomics.load(c, L.engages) >>> 0,
       handbacks: Atomics.load(c, L.handbacks) >>> 0,
+      coalesced: L.coalesced === undefined ? 0 : Atomics.load(c, L.coalesced) >>> 0,
       queuedBytes: ((Atomics.load(c, L.head) >>> 0) - this.tail) >>> 0,
       mode: ['inline', 'thread', 'handback', 'stopped'][Atomics.load(c, L.mode)] ?? '?',
       jsIdle: Atomics.load(c, L.jsIdle) === 1,

@@ -21,7 +21,7 @@ import { foldSum, ipv4PseudoHeaderSum, onesSum } from '../wire/checksum.ts';
 import { ipv6PseudoHeaderSum } from '../wire/checksum6.ts';
 import { loadTunAddonModule } from './tun-addon.ts';
 import { type RingLayout, TxRing } from './tun-ring.ts';
-import { LEN_MASK, RX_CSUM_OK, RxRing, type RxRingLayout, type RxThreadStats } from './tun-rx-ring.ts';
+import { LEN_MASK, RX_CSUM_OK, RxRing, type RxRingLayout, type RxStartOptions, type RxThreadStats } from './tun-rx-ring.ts';
 
 /** The addon's TunDevice, as the JavaScript side sees it. */
 interface AddonDevice {
@@ -43,7 +43,7 @@ interface AddonDevice {
   /** Write the published records on this thread (the transmit thread held asleep). */
   txInline?(): void;
   /** Start the receive thread (after start()); the ring's memory. */
-  startRx?(o: { ringBytes: number; engage: number; idleWakes: number }, onRx: () => void): ArrayBuffer;
+  startRx?(o: RxStartOptions, onRx: () => void): ArrayBuffer;
   rxKick?(): void;
   rxInline?(): void;
 }
@@ -179,6 +179,15 @@ export interface TunOptions {
   rxThreadEngage?: number;
   /** Lone-packet wake-ups in a row after which the thread hands reading back (default 16; 0: never). */
   rxThreadIdleWakes?: number;
+  /**
+   * Receive coalescing (software GRO) on the receive thread of a plain
+   * device (default: on; off with false or env TSIP_TUN_RX_GRO=0): a run of
+   * in-order TCP data segments of one connection read in one burst is
+   * merged into one packet of up to 64 KiB (Linux's GRO rules; lengths and
+   * checksums made right), so IP and TCP input and the ACK run once per run.
+   * Never with a shaper or a filter (they see every packet as it came).
+   */
+  rxCoalesce?: boolean;
 }
 
 /**
@@ -375,7 +384,10 @@ export class TunDevice {
     );
     if (this.rxWanted) {
       try {
-        this.rxRing = RxRing.start(this.dev, this.rxLayout, { ringBytes: this.opts.rxRingBytes ?? 1 << 20, engage: this.opts.rxThreadEngage ?? 8, idleWakes: this.opts.rxThreadIdleWakes ?? 16 }, this.drainRx);
+        const o = this.opts;
+        const groEnv = process.env.TSIP_TUN_RX_GRO;
+        const coalesce = (o.rxCoalesce ?? (groEnv === undefined || groEnv === '' || groEnv !== '0')) && o.shaper === undefined && o.filter === undefined;
+        this.rxRing = RxRing.start(this.dev, this.rxLayout, { ringBytes: o.rxRingBytes ?? 1 << 20, engage: o.rxThreadEngage ?? 8, idleWakes: o.rxThreadIdleWakes ?? 16, coalesce }, this.drainRx);
       } catch (e) {
         this.dev.stop();
         throw new TunError(`TUN device ${this.name}: ${(e as Error).message}`);
