@@ -29,6 +29,7 @@
 #include <uv.h>
 
 #include "gro.h"
+#include "gso.h"
 
 #include <atomic>
 #include <cerrno>
@@ -168,6 +169,10 @@ bool L4ChecksumOk(const uint8_t* pkt, uint32_t len) {
 // the writer sums the TCP header and data and stores the checksum before
 // the write, on the transmit thread when it runs: not on JavaScript's.
 constexpr uint32_t TX_CSUM_NEEDED = 1u << 24;
+// Transmit segmentation for a plain TUN (gso.h): a record whose length has
+// bit 25 set (TX_GSO) starts with a little-endian u32 MSS (counted in the
+// length), then a TCP super-segment the writer cuts into MSS-sized packets.
+constexpr uint32_t TX_GSO = 1u << 25;
 
 void CompleteTcpChecksum(uint8_t* pkt, uint32_t len) {
   uint32_t start;
@@ -253,6 +258,7 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
     exports.Set("VNET_HDR_LEN", Napi::Number::New(env, 10));
     exports.Set("RX_CSUM_OK", Napi::Number::New(env, RX_CSUM_OK));
     exports.Set("TX_CSUM_NEEDED", Napi::Number::New(env, TX_CSUM_NEEDED));
+    exports.Set("TX_GSO", Napi::Number::New(env, TX_GSO));
     Napi::Object layout = Napi::Object::New(env);
     layout.Set("ctrlBytes", Napi::Number::New(env, ring::CTRL_BYTES));
     layout.Set("head", Napi::Number::New(env, ring::HEAD));
@@ -841,31 +847,52 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
         continue;
       }
       const bool csum = (len & TX_CSUM_NEEDED) != 0;
-      len &= ~TX_CSUM_NEEDED;
-      if (len > cap - pos - 4 || static_cast<uint32_t>(h - t) < 4 + len) {
+      const bool gso = (len & TX_GSO) != 0;
+      len &= ~(TX_CSUM_NEEDED | TX_GSO);
+      if (len > cap - pos - 4 || static_cast<uint32_t>(h - t) < 4 + len || (gso && len < 4)) {
         Fail(r, EPROTO);
         ok = false;
         break;
       }
-      if (csum && !vnet_) CompleteTcpChecksum(data + pos + 4, len);
-      ssize_t w;
-      do w = ::write(fd_, data + pos + 4, len);
-      while (w < 0 && errno == EINTR);
-      if (w < 0) {
+      uint8_t* pkt = data + pos + 4;
+      // One packet out; false when the device is gone (FATAL set).
+      auto put = [&](const struct iovec* iov, int cnt) -> bool {
+        ssize_t w;
+        do w = ::writev(fd_, iov, cnt);
+        while (w < 0 && errno == EINTR);
+        if (w >= 0) {
+          packets++;
+          return true;
+        }
         int err = errno;
         // The device is gone (detached, removed): stop. EIO (the link is
         // down) is a drop like any other: it may come up again.
         if (err == EBADFD || err == ENODEV || err == EBADF || err == ENXIO) {
           Fail(r, err);
           ok = false;
-          break;
+          return false;
         }
         // Refused: a full queue (EAGAIN/ENOBUFS), the link down (EIO) or a packet the kernel rejects (EINVAL): dropped.
         r->word(ring::DROPS)->fetch_add(1, std::memory_order_relaxed);
         r->word(ring::LAST_ERRNO)->store(static_cast<uint32_t>(err), std::memory_order_relaxed);
+        return true;
+      };
+      int pieces = -1;
+      if (gso && !vnet_) {
+        uint32_t mss;
+        std::memcpy(&mss, pkt, 4);
+        pieces = gso::Segment(pkt + 4, len - 4, mss, [&](const struct iovec* iov) { return put(iov, 2); });
+        if (pieces < 0) {  // not a super-segment it can cut: as it is, checksum filled
+          gso::FillTcpChecksum(pkt + 4, len - 4);
+          struct iovec one = {pkt + 4, len - 4};
+          put(&one, 1);
+        }
       } else {
-        packets++;
+        if (csum && !vnet_) CompleteTcpChecksum(pkt, len);
+        struct iovec one = {pkt, len};
+        put(&one, 1);
       }
+      if (!ok) break;
       t += (4 + len + 7) & ~7u;
       tail->store(t, std::memory_order_seq_cst);
       uint32_t want = r->word(ring::WANT)->load(std::memory_order_seq_cst);

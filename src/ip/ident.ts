@@ -44,8 +44,13 @@ export class IdentGenerator {
     this.k1 = rng.u32();
   }
 
-  /** The Identification for the next datagram from `src` to `dst` carrying `protocol`. */
-  next(src: number, dst: number, protocol: number): number {
+  /**
+   * The Identification for the next datagram from `src` to `dst` carrying
+   * `protocol`; `count` > 1 reserves that many in a row (a TCP super-segment
+   * the device cuts into `count` datagrams numbered from this one, as
+   * Linux's ip_select_ident_segs).
+   */
+  next(src: number, dst: number, protocol: number, count = 1): number {
     let h: number;
     if (src === this.lastSrc && dst === this.lastDst && protocol === this.lastProto) {
       h = this.lastHash;
@@ -69,7 +74,7 @@ export class IdentGenerator {
       step += this.rng.int(Math.min(now - last, 0x10000));
     }
     const c = (this.counters[b]! + step) & 0xffff;
-    this.counters[b] = c;
+    this.counters[b] = (c + count - 1) & 0xffff;
     return (h + c) & 0xffff;
   }
 }

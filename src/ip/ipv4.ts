@@ -218,7 +218,8 @@ export class Ipv4 implements IpFamilyLayer {
       v.dscp = tos >>> 2;
       v.ecn = tos & 3;
       v.totalLength = total;
-      v.ident = this.idents.next(src, dst, protocol);
+      // A super-segment the device cuts: one Identification per piece (at most; TCP options make pieces fewer).
+      v.ident = this.idents.next(src, dst, protocol, p.gsoSize > 0 && total > netif.mtu ? Math.ceil((total - IPV4_HEADER_LEN - 20) / p.gsoSize) : 1);
       v.reservedFlag = false; // recycled memory: the flag setters keep the other bits
       v.dontFragment = dontFragment;
       v.moreFragments = false;

@@ -57,6 +57,8 @@ interface Addon {
   RX_RING?: RxRingLayout;
   /** The transmit ring's "complete the TCP checksum" length bit (absent in an older addon). */
   TX_CSUM_NEEDED?: number;
+  /** The transmit ring's "cut this TCP super-segment" length bit (absent in an older addon). */
+  TX_GSO?: number;
 }
 
 /** A TUN problem with a clear reason (no permission, busy, removed, addon missing). */
@@ -188,6 +190,15 @@ export interface TunOptions {
    * Never with a shaper or a filter (they see every packet as it came).
    */
   rxCoalesce?: boolean;
+  /**
+   * Transmit segmentation (software GSO) on a plain device with the
+   * transmit ring (default: on; off with false or env TSIP_TUN_TX_GSO=0):
+   * TCP builds segments of up to 64 KiB, as for a device with TSO, and the
+   * addon's writer cuts each into MTU-sized packets (headers and checksums
+   * per packet, payload written from the ring with no copy). Never with a
+   * shaper or a filter (they see every packet as it goes).
+   */
+  txSegmentation?: boolean;
 }
 
 /**
@@ -238,6 +249,8 @@ export interface TunCounters {
   txGso: number;
   /** TCP packets whose checksum the addon's writer completed (plain TUN, transmit ring, no tap): JavaScript did not sum their data. */
   txCsumNative: number;
+  /** TCP super-segments handed to the addon's writer to cut (txSegmentation); each counts once in txPackets. */
+  txGsoNative: number;
   /** Packets the kernel refused (queue full). */
   txDrops: number;
   /** Packets (or super-segments) the filter option dropped. */
@@ -255,7 +268,7 @@ export interface TunCounters {
 export class TunDevice {
   readonly name: string;
   readonly offload: boolean;
-  readonly counters: TunCounters = { rxPackets: 0, rxBytes: 0, rxBatches: 0, rxGso: 0, rxCsumPartial: 0, rxDrops: 0, rxNoMem: 0, rxFiltered: 0, txPackets: 0, txBytes: 0, txGso: 0, txCsumNative: 0, txDrops: 0, txFiltered: 0, txKicks: 0, txWaits: 0, txInline: 0, rxRing: 0 };
+  readonly counters: TunCounters = { rxPackets: 0, rxBytes: 0, rxBatches: 0, rxGso: 0, rxCsumPartial: 0, rxDrops: 0, rxNoMem: 0, rxFiltered: 0, txPackets: 0, txBytes: 0, txGso: 0, txCsumNative: 0, txGsoNative: 0, txDrops: 0, txFiltered: 0, txKicks: 0, txWaits: 0, txInline: 0, rxRing: 0 };
   private readonly dev: AddonDevice;
   private readonly slab: ArrayBuffer;
   private readonly slabU8: Uint8Array;
@@ -284,6 +297,8 @@ export class TunDevice {
     rxLayout?: RxRingLayout,
     /** The addon's TX_CSUM_NEEDED (0: it cannot complete checksums). */
     private readonly txCsumBit = 0,
+    /** The addon's TX_GSO (0: it cannot cut super-segments). */
+    private readonly txGsoBit = 0,
   ) {
     this.dev = dev;
     this.name = dev.name;
@@ -344,7 +359,7 @@ export class TunDevice {
       throw describeOpenError(e as Error & { errno?: number; syscall?: string }, name, opts.netns);
     }
     try {
-      return new TunDevice(dev, opts, a.TX_RING, a.RX_RING, a.TX_CSUM_NEEDED ?? 0);
+      return new TunDevice(dev, opts, a.TX_RING, a.RX_RING, a.TX_CSUM_NEEDED ?? 0, a.TX_GSO ?? 0);
     } catch (e) {
       dev.close();
       throw e;
@@ -367,8 +382,9 @@ export class TunDevice {
       isDefault: o.isDefault ?? true,
       output: (p) => this.output(p),
     });
-    // With offload the kernel takes (and sends) up to 64 KiB TCP segments.
-    if (this.offload) netif.gsoMaxSize = 65535;
+    // With offload the kernel takes (and sends) up to 64 KiB TCP segments;
+    // a plain device's transmit ring cuts them itself (txSegmentation).
+    if (this.offload || this.txGso) netif.gsoMaxSize = 65535;
     // TCP leaves its checksum to this netif (Netif.txCsumOffload): the
     // kernel completes it (offload: NEEDS_CSUM in the vnet header), else
     // the addon's writer does (a ring record marked TX_CSUM_NEEDED), else
@@ -481,6 +497,16 @@ export class TunDevice {
       ring.release();
     }
     return off >= 0;
+  }
+
+  /**
+   * Whether TCP hands this plain device 64 KiB super-segments that the
+   * addon's writer cuts into MTU-sized packets (TunOptions.txSegmentation).
+   */
+  get txGso(): boolean {
+    if (this.offload || this.ring === null || this.txGsoBit === 0 || this.opts.shaper !== undefined || this.opts.filter !== undefined) return false;
+    const env = process.env.TSIP_TUN_TX_GSO;
+    return this.opts.txSegmentation ?? (env === undefined || env === '' || env !== '0');
   }
 
   /** Whether packets go out through the transmit thread. */
@@ -614,6 +640,7 @@ export class TunDevice {
       p.copyPartial(buf, len, 0, at + hdr);
       let mark = 0;
       if (this.offload) this.fillVnetHeader(p, len, buf, ring.view, at);
+      else if (p.gsoSize !== 0 && len > this.netif!.mtu && this.txGsoBit !== 0) return this.outputGso(ring, p, len);
       else if ((p.flags & PbufFlag.CSUM_PARTIAL) !== 0) {
         // The addon's writer completes it, unless a tap must see it whole first.
         const native = this.txCsumBit !== 0 && this.opts.tap === undefined;
@@ -648,6 +675,24 @@ export class TunDevice {
     }
     this.writeRecord(packet);
     if (this.opts.filter === undefined) this.opts.tap?.('out', tx.subarray(hdr, hdr + len));
+    return Err.OK;
+  }
+
+  /**
+   * A TCP super-segment for the addon's writer to cut (a TX_GSO record: the
+   * MSS, then the packet with its checksum partial). A tap sees it whole,
+   * checksum completed, as tcpdump sees a GSO packet on Linux.
+   */
+  private outputGso(ring: TxRing, p: Pbuf, len: number): number {
+    const at = this.reserve(ring, 4 + len);
+    if (at < 0) return Err.OK;
+    const buf = ring.data;
+    ring.view.setUint32(at, p.gsoSize, true);
+    p.copyPartial(buf, len, 0, at + 4);
+    completeTcpChecksumAt(buf, ring.view, at + 4, len, this.opts.tap === undefined);
+    this.opts.tap?.('out', buf.subarray(at + 4, at + 4 + len));
+    this.commit(ring, len, this.txGsoBit);
+    this.counters.txGsoNative++;
     return Err.OK;
   }
 
