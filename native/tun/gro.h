@@ -8,8 +8,8 @@
 // packet is a well-formed IPv4/IPv6 TCP packet (lengths, IP header checksum
 // and TCP checksum recomputed), so a tap sees a valid segment.
 //
-// What merges (Linux's tcp_gro_receive rules, kept strict): every segment
-// has the right checksum, no IP options or extension headers, is not a
+// What merges (Linux's inet_gro_receive and tcp_gro_receive rules, kept
+// strict): every segment has the right IPv4 header and TCP checksums, no IP options or extension headers, is not a
 // fragment, carries data, and has flags ACK or ACK|PSH; it follows the
 // previous one's last byte; its IP header (TOS/traffic class, TTL/hop
 // limit, DF, addresses, flow label) and TCP header (ports, ACK number,
@@ -99,7 +99,8 @@ inline void Inspect(const uint8_t* pkt, uint32_t len, Seg& g) {
     proto = pkt[9];
     l4 = total - ipHdr;
     s = SumBytes(pkt + 12, 8, 0);
-    plainIp = ipHdr == 20 && total == len;
+    // Mergeable only with a right header checksum: Finish() writes a new one.
+    plainIp = ipHdr == 20 && total == len && Fold(SumBytes(pkt, 20, 0)) == 0xffff;
     g.v4 = true;
   } else if (pkt[0] >> 4 == 6) {
     if (len < 40) return;
