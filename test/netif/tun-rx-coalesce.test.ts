@@ -543,9 +543,8 @@ describe.skipIf(skipTun)('TUN receive coalescing (GRO)', () => {
 
   test('the merge rules, segment by segment: hand-made segments read in one burst are handed over in exactly the expected groups', () => craftedBurst(GROUPS), 30_000);
 
-  // KNOWN BUG (gro.h Inspect checks no IPv4 header checksum): a segment
-  // whose header checksum is wrong is merged like any other, and the merged
-  // packet gets a right one, so tsip takes in what it drops without GRO.
+  // A merged packet gets a new IPv4 header checksum, so a segment whose own
+  // is wrong must never merge (gro.h Inspect): IP input drops it, as without GRO.
   test('a segment with a wrong IPv4 header checksum is not merged and reaches IP input as it came (dropped there)', () => craftedBurst(BAD_IP_GROUPS), 30_000);
 });
 
