@@ -461,7 +461,7 @@ function activeInput(tcp: Tcp, pcb: TcpPcb, s: InSeg): void {
       dropSeg(tcp, s);
       return finishInput(tcp, pcb);
     }
-    if (pcb.refusedData !== null && s.dataLen > 0) {
+    if (pcb.refusedData !== null && s.dataLen > 0 && (pcb.flags & PcbFlag.QUEUE_REFUSED) === 0) {
       // Still refused and this segment brings more data: its data (and a
       // FIN behind it) is dropped, the peer resends (lwIP). A bare FIN goes
       // on: it is latched behind the refused data. Unlike lwIP, the ACK and
@@ -1499,11 +1499,17 @@ function dispatch(tcp: Tcp, pcb: TcpPcb): void {
       tcp.abort(pcb);
       return abandonDispatch(tcp, ev);
     }
-    const r = callRecv(tcp, pcb, data);
-    if (r === Err.ABRT) return abandonDispatch(tcp, ev);
-    if (r !== Err.OK) {
-      pcb.refusedData = data;
-      pcb.deadlines.arm(Deadline.REFUSED, tcp.clock.now() + tcp.config.refusedRetryMs);
+    if (pcb.refusedData !== null) {
+      // Still refused (PcbFlag.QUEUE_REFUSED let the segment in): it waits behind, in order.
+      pcb.refusedData.cat(data);
+      tcp.counters.refusedQueued++;
+    } else {
+      const r = callRecv(tcp, pcb, data);
+      if (r === Err.ABRT) return abandonDispatch(tcp, ev);
+      if (r !== Err.OK) {
+        pcb.refusedData = data;
+        pcb.deadlines.arm(Deadline.REFUSED, tcp.clock.now() + tcp.config.refusedRetryMs);
+      }
     }
   }
   if (ev.gotFin) {

@@ -80,6 +80,16 @@ export const PcbFlag = {
    * callback, before output, so lwIP's immediate ACK already rides along.
    */
   APP_LATE: 0x8000,
+  /**
+   * In-order data arriving while earlier data is refused is kept behind it
+   * (chained to the refused data, ACKed) instead of dropped as lwIP does.
+   * The socket layer sets it on a connection waiting for accept(), which
+   * refuses its data until then: without it, a peer that sends at once
+   * (an upload, a request body) sees everything after its first segment
+   * dropped and must resend it. What is kept never exceeds the window we
+   * announced, as for data that was taken.
+   */
+  QUEUE_REFUSED: 0x10000,
 } as const;
 
 /** Socket-level options (lwIP's SOF_*). */

@@ -258,6 +258,8 @@ export interface TcpCounters {
   userTimeouts: number;
   /** Out-of-order bytes dropped because received packets found the pool full (freeOutOfOrder). */
   ooseqFreed: number;
+  /** Data segments kept behind refused data (PcbFlag.QUEUE_REFUSED: a connection waiting for accept()) instead of dropped. */
+  refusedQueued: number;
   /** Tail loss probes sent (Linux TCPLossProbes). */
   lossProbes: number;
   /** Probes that repaired a loss nothing else had reported (TCPLossProbeRecovery). */
@@ -340,6 +342,7 @@ export class Tcp {
     pcbsReclaimed: 0,
     userTimeouts: 0,
     ooseqFreed: 0,
+    refusedQueued: 0,
     dsackOldSent: 0,
     dsackOfoSent: 0,
     memoryShed: 0,
@@ -669,6 +672,12 @@ export class Tcp {
   setAppLate(pcb: TcpPcb, on: boolean): void {
     if (on) pcb.flags |= PcbFlag.APP_LATE;
     else pcb.flags &= ~PcbFlag.APP_LATE;
+  }
+
+  /** Keep in-order data behind refused data instead of dropping it: see PcbFlag.QUEUE_REFUSED. */
+  setQueueRefused(pcb: TcpPcb, on: boolean): void {
+    if (on) pcb.flags |= PcbFlag.QUEUE_REFUSED;
+    else pcb.flags &= ~PcbFlag.QUEUE_REFUSED;
   }
 
   /**

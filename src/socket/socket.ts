@@ -808,8 +808,11 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
       return Err.MEM; // the engine resets the new connection
     }
     const raw = this.raw;
-    // Refuse (never discard) data and FIN until accept() (seed 000/001).
+    // Refuse (never discard) data and FIN until accept() (seed 000/001);
+    // what follows the refused data waits behind it rather than being
+    // dropped for the peer to resend (PcbFlag.QUEUE_REFUSED).
     raw.tcpRecv(npcb, () => Err.BUF);
+    raw.tcp.setQueueRefused(npcb, true);
     raw.tcpErr(npcb, () => {
       const i = this.acceptQ.indexOf(npcb);
       if (i >= 0) this.acceptQ.splice(i, 1);
@@ -843,6 +846,7 @@ export class Socket<out M extends SocketMode = SocketMode, out A extends AnySock
     s.linger = [this.linger[0], this.linger[1]];
     this.layer.counters.accepted++;
     // What the connection held while waiting (data, FIN) comes in now.
+    this.raw.tcp.setQueueRefused(npcb, false);
     this.raw.tcpProcessRefusedData(npcb);
     return [s, s.peer!];
   }
