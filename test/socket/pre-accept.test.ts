@@ -21,16 +21,21 @@ async function readAll(pair: SockPair, s: { read(n: number): Promise<Uint8Array 
   return out.subarray(0, got);
 }
 
+/** A listener on the server's port 8000 and a client connected to it (not yet accepted), sending `data`. */
+async function uploading(pair: SockPair, seed: string, n: number) {
+  const ls = pair.server.socket();
+  ls.bind(['0.0.0.0', 8000]);
+  ls.listen(1);
+  const data = new Rng(seed).fill(new Uint8Array(n));
+  const c = pair.client.socket();
+  await pair.run(c.connect(['10.0.0.2', 8000]));
+  return { ls, c, data, sent: c.sendall(data) };
+}
+
 describe('data before accept()', () => {
   test('a 40 KB upload sent right after connect, accept() 200 ms later: every byte sent once, none dropped, all read in order', async () => {
     const pair = sockPair();
-    const ls = pair.server.socket();
-    ls.bind(['0.0.0.0', 8000]);
-    ls.listen(1);
-    const data = new Rng('pre-accept').fill(new Uint8Array(40_000));
-    const c = pair.client.socket();
-    await pair.run(c.connect(['10.0.0.2', 8000]));
-    const sent = c.sendall(data);
+    const { ls, c, data, sent } = await uploading(pair, 'pre-accept', 40_000);
     await pair.advance(200);
     // Everything arrived and was acknowledged while the connection waited: no resend needed.
     await pair.run(sent);
@@ -48,13 +53,7 @@ describe('data before accept()', () => {
 
   test('the window still bounds it: 1 MB sent before a late accept() (2 s): the server holds at most its receive window, then everything arrives intact', async () => {
     const pair = sockPair();
-    const ls = pair.server.socket();
-    ls.bind(['0.0.0.0', 8000]);
-    ls.listen(1);
-    const data = new Rng('pre-accept-1m').fill(new Uint8Array(1_000_000));
-    const c = pair.client.socket();
-    await pair.run(c.connect(['10.0.0.2', 8000]));
-    const sent = c.sendall(data);
+    const { ls, c, data, sent } = await uploading(pair, 'pre-accept-1m', 1_000_000);
     await pair.advance(2000);
     // Held for the connection: at most what the server's window let in (the pool's data share is the bound).
     const held = pair.server.pool.stats.bytesInUse;
@@ -73,13 +72,8 @@ describe('data before accept()', () => {
 
   test('data and the FIN before accept(): read in full, then EOF', async () => {
     const pair = sockPair();
-    const ls = pair.server.socket();
-    ls.bind(['0.0.0.0', 8000]);
-    ls.listen(1);
-    const data = new Rng('pre-accept-fin').fill(new Uint8Array(20_000));
-    const c = pair.client.socket();
-    await pair.run(c.connect(['10.0.0.2', 8000]));
-    await pair.run(c.sendall(data));
+    const { ls, c, data, sent } = await uploading(pair, 'pre-accept-fin', 20_000);
+    await pair.run(sent);
     c.close();
     await pair.advance(300);
     const [s] = await pair.run(ls.accept());
