@@ -26,7 +26,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { TunOptions } from '../../src/netif/tun.ts';
 import { AF_INET6 } from '../../src/socket/constants.ts';
 import { parseSent } from '../support/tcp.ts';
-import { skipReason, skipTun, startTunEnv, waitFor, type TunEnv } from '../support/tun.ts';
+import { generatedSha256, skipReason, skipTun, startTunEnv, waitFor, type TunEnv } from '../support/tun.ts';
 
 const ACK = 0x10;
 const PSH = 0x08;
@@ -505,6 +505,35 @@ describe.skipIf(skipTun)('TUN receive coalescing (GRO)', () => {
       expect(t.maxLen).toBeLessThanOrEqual(1500);
       expect(t.packets).toBeGreaterThan(n / 1448);
       expectFlow(t, port, n, f.sha, await kernelRetransSegs(e), 1448);
+    } finally {
+      e.close();
+    }
+    e.stack.pool.assertEmpty();
+  }, 40_000);
+
+  test('with a filter, neither coalescing nor segmentation: the filter sees every packet as it came and went, none above the MTU', async () => {
+    const port = 5001;
+    const n = 5_000_000;
+    const f = file('up-filter.bin', n);
+    let maxIn = 0;
+    let maxOut = 0;
+    const filter = (dir: 'in' | 'out', b: Uint8Array): boolean => {
+      if (dir === 'in') maxIn = Math.max(maxIn, b.length);
+      else maxOut = Math.max(maxOut, b.length);
+      return true;
+    };
+    const e = startTunEnv({ filter, tun: { rxThread: true, rxThreadEngage: 0, rxCoalesce: true, txThread: true, txSegmentation: true } });
+    try {
+      expect(e.dev.txGso).toBe(false);
+      const r = await upload(e, port, f.path, false);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.sha).toBe(f.sha);
+      const d = await e.sh(`curl -s -S -m 20 http://${e.tsip}/bytes/2000000 | sha256sum`, { timeoutMs: 25_000 });
+      expect(d.stdout.toString().split(' ')[0], d.stderr).toBe(generatedSha256(2_000_000));
+      expect(e.dev.rxThreadStats()!.coalesced).toBe(0);
+      expect(e.dev.counters.txGsoNative).toBe(0);
+      expect(maxIn).toBeLessThanOrEqual(1500);
+      expect(maxOut).toBeLessThanOrEqual(1500);
     } finally {
       e.close();
     }
