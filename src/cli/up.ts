@@ -36,6 +36,10 @@ export interface UpOptions {
   txThread?: boolean;
   /** false: read packets on the JavaScript thread only, not the TUN addon's receive thread (TunOptions.rxThread; default on). */
   rxThread?: boolean;
+  /** false: no receive coalescing on the receive thread (TunOptions.rxCoalesce; default on). */
+  rxCoalesce?: boolean;
+  /** false: no transmit segmentation, TCP sends MTU-sized segments (TunOptions.txSegmentation; default on). */
+  txSegmentation?: boolean;
   pcap?: string;
   /** Seconds to serve (any length: timers are chained); undefined = until Ctrl-C. */
   duration?: number;
@@ -159,6 +163,8 @@ export async function up(o: UpOptions): Promise<number> {
       offload: o.offload,
       ...(o.txThread !== undefined ? { txThread: o.txThread } : {}),
       ...(o.rxThread !== undefined ? { rxThread: o.rxThread } : {}),
+      ...(o.rxCoalesce !== undefined ? { rxCoalesce: o.rxCoalesce } : {}),
+      ...(o.txSegmentation !== undefined ? { txSegmentation: o.txSegmentation } : {}),
       ...(faults !== null ? { shaper: faults } : {}),
       ...(pcap ? { tap: (_dir: 'in' | 'out', bytes: Uint8Array) => pcap.write(Date.now(), bytes) } : {}),
       onError: (e) => {
