@@ -73,7 +73,7 @@ export const UP = defineCommand({
     'no-gro': flag({ description: 'no receive coalescing: the receive thread hands every packet over as it came (by default it merges a run of in-order TCP segments of one connection into one packet of up to 64 KB, as GRO does)' }),
     'no-gso': flag({ description: 'no transmit segmentation: TCP sends MTU-sized segments (by default it sends 64 KB segments that the transmit thread cuts into MTU-sized packets, as TSO does)' }),
     dev: text({ description: 'TUN device name', metavar: 'NAME', pattern: DEV_RE, expects: "a device name of 1 to 15 characters (IFNAMSIZ) without '/', ':' or spaces", default: 'tsip0' }),
-    pcap: pcapOption('capture every packet in and out to a pcap file (written on exit)'),
+    pcap: pcapOption('capture every packet in and out to a pcap file (written on exit); it records what the stack sees, merged and 64 KB packets included, as tcpdump on a GRO/TSO interface (--no-gro --no-gso for wire-sized packets)'),
     duration: number({ description: 'serve for S seconds, then clean up and exit', metavar: 'S', min: 0, minExclusive: true, max: DURATION_MAX_S, maxNote: '365 days', unit: 'seconds', defaultText: 'until Ctrl-C' }),
     terminal: servicePort('serve a password-protected terminal on this TCP port (opt in: the REPL runs code)'),
     'terminal-password': text({ description: 'the terminal password (or env TSIP_TERMINAL_PASSWORD; required with --terminal)', metavar: 'PW', expects: 'a non-empty password' }),
