@@ -3,7 +3,8 @@
 // callback that returns anything but ERR_OK keeps the pbuf with the engine.
 // It is offered again on the next segment and every refusedRetryMs
 // (250 ms) until taken, never discarded; a FIN behind it waits for it;
-// segments bringing more data meanwhile are dropped (the peer resends).
+// segments bringing more data meanwhile are dropped (the peer resends),
+// or, with setQueueRefused (the socket layer before accept()), kept behind it.
 import { describe, expect, test } from 'vitest';
 import { Err } from '../../src/err.ts';
 import type { Pbuf } from '../../src/pbuf/pbuf.ts';
@@ -119,6 +120,35 @@ describe('refused data', () => {
     send(c, 300, data.subarray(300, 600));
     send(c, 600, data.subarray(600, 900), ACK | FIN);
     expect(c.app.log).toEqual(['recv:300', 'recv:300', 'recv:300', 'fin']);
+    expect(sha256(c.app.data)).toBe(sha256(data));
+    finish(c);
+  });
+
+  test('with setQueueRefused, data behind refused data is kept (ACKed, the window shrinks), out-of-order data waits in the queue, and all of it comes in order when taken, then the FIN', () => {
+    const c = openConn();
+    c.peer.raw.tcp.setQueueRefused(c.pcb, true);
+    let refuse = true;
+    refuser(c, () => refuse, []);
+    const data = payload(1200, 6);
+    send(c, 0, data.subarray(0, 300));
+    c.peer.advance(100);
+    expect(wire(c, c.peer.take())).toEqual([`A ack=300 wnd=${WND - 300} len=0`]);
+    const drops = c.peer.stack.stats.tcp.drop;
+    send(c, 300, data.subarray(300, 600));
+    send(c, 900, data.subarray(900, 1200), ACK | FIN); // ahead of 600..900: out of order
+    send(c, 600, data.subarray(600, 900));
+    expect(c.peer.stack.stats.tcp.drop).toBe(drops);
+    expect(c.peer.stack.tcp.counters.refusedQueued).toBe(2);
+    expect(c.pcb.refusedData!.totLen).toBe(1200);
+    expect(c.pcb.refusedFin).toBe(true);
+    expect(c.pcb.stateName).toBe('CLOSE_WAIT');
+    c.peer.advance(100);
+    // Everything acknowledged, FIN included; the window holds what is kept (and the FIN's one, as lwIP counts it).
+    expect(wire(c, c.peer.take()).at(-1)).toBe(`A ack=1201 wnd=${WND - 1201} len=0`);
+    expect(c.app.log).toEqual([]);
+    refuse = false;
+    c.peer.advance(250);
+    expect(c.app.log).toEqual(['recv:1200', 'fin']);
     expect(sha256(c.app.data)).toBe(sha256(data));
     finish(c);
   });
