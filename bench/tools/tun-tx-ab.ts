@@ -15,7 +15,8 @@
 // JavaScript thread), rx-on (the default: the thread engages under a
 // backlog), rx-always (TSIP_TUN_RX_ENGAGE=0: the thread reads every packet),
 // rx-on:ENGAGE:IDLE_WAKES, gro-off (TSIP_TUN_RX_GRO=0: no receive
-// coalescing), gso-off (TSIP_TUN_TX_GSO=0: TCP sends MTU-sized segments);
+// coalescing), gso-off (TSIP_TUN_TX_GSO=0: TCP sends MTU-sized segments),
+// no-inline (TSIP_TUN_TX_INLINE=0: every write through the transmit thread);
 // the transmit thread stays at its default then.
 // base=DIR: the tsip server of another checkout (its bench/child/tsip-server.ts,
 // its own addon build), at its defaults: a before/after in one run.
@@ -57,6 +58,7 @@ function modeEnv(mode: string): string[] {
   if (what === 'rx-off') return ['TSIP_TUN_RX_THREAD=0'];
   if (what === 'gro-off') return ['TSIP_TUN_RX_GRO=0'];
   if (what === 'gso-off') return ['TSIP_TUN_TX_GSO=0'];
+  if (what === 'no-inline') return ['TSIP_TUN_TX_INLINE=0'];
   if (what === 'rx-always') return ['TSIP_TUN_RX_THREAD=1', 'TSIP_TUN_RX_ENGAGE=0'];
   if (what === 'rx-on') return ['TSIP_TUN_RX_THREAD=1', ...(a ? [`TSIP_TUN_RX_ENGAGE=${a}`] : []), ...(b ? [`TSIP_TUN_RX_IDLE_WAKES=${b}`] : [])];
   return [`TSIP_TUN_TX_THREAD=${what === 'on' ? 1 : 0}`, ...(a ? [`TSIP_TUN_TX_SPIN_US=${a}`] : []), ...(b ? [`TSIP_TUN_TX_PUBLISH_BYTES=${b}`] : [])];
