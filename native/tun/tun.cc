@@ -150,6 +150,10 @@ inline void CpuRelax() {
 // JavaScript marks its pbuf PbufFlag.CSUM_VALID and skips the sum. A wrong
 // or absent checksum gets no mark: JavaScript checks and counts it as before.
 constexpr uint32_t RX_CSUM_OK = 1u << 24;
+// Bit 25 of a receive record's length: the receive thread merged this
+// packet from two or more segments (gro.h). TCP then ACKs it as it would
+// have ACKed the second of them: at once, not on the delayed-ACK timer.
+constexpr uint32_t RX_COALESCED = 1u << 25;
 
 using gro::Fold;
 using gro::SumBytes;
@@ -257,6 +261,7 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
     exports.Set("TunDevice", ctor);
     exports.Set("VNET_HDR_LEN", Napi::Number::New(env, 10));
     exports.Set("RX_CSUM_OK", Napi::Number::New(env, RX_CSUM_OK));
+    exports.Set("RX_COALESCED", Napi::Number::New(env, RX_COALESCED));
     exports.Set("TX_CSUM_NEEDED", Napi::Number::New(env, TX_CSUM_NEEDED));
     exports.Set("TX_GSO", Napi::Number::New(env, TX_GSO));
     Napi::Object layout = Napi::Object::New(env);
@@ -656,7 +661,7 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
       if (run.segs == 0) return;
       uint8_t* rec = data + run.pos;
       gro::Finish(run, rec + 4);
-      uint32_t word = run.len | RX_CSUM_OK;
+      uint32_t word = run.len | RX_CSUM_OK | (run.segs > 1 ? RX_COALESCED : 0);
       std::memcpy(rec, &word, 4);
       run.segs = 0;
     };

@@ -64,9 +64,10 @@ export interface RxThreadStats {
 }
 
 const WRAP = 0xffffffff;
-/** A record's length word: the length in the low 24 bits, bit 24 "checksum found right" (native/tun/tun.cc RX_CSUM_OK). */
+/** A record's length word: the length in the low 24 bits, bit 24 "checksum found right" (native/tun/tun.cc RX_CSUM_OK), bit 25 "merged from two or more segments" (RX_COALESCED). */
 export const LEN_MASK = 0xffffff;
 export const RX_CSUM_OK = 0x1000000;
+export const RX_COALESCED = 0x2000000;
 
 export class RxRing {
   /** The record area (offsets returned by next() are into this). */
@@ -75,6 +76,8 @@ export class RxRing {
   len = 0;
   /** Whether the thread found that packet's TCP/UDP checksum right (RX_CSUM_OK: receive checksum offload). */
   csumOk = false;
+  /** Whether the thread merged that packet from two or more TCP segments (RX_COALESCED). */
+  merged = false;
   /** Times this side woke the thread waiting for room. */
   kicks = 0;
   private readonly u32: Uint32Array;
@@ -127,6 +130,7 @@ export class RxRing {
       const len = word & LEN_MASK;
       this.len = len;
       this.csumOk = (word & RX_CSUM_OK) !== 0;
+      this.merged = (word & RX_COALESCED) !== 0;
       this.tail = (this.tail + ((4 + len + 7) & ~7)) >>> 0;
       return pos + 4;
     }

@@ -483,7 +483,7 @@ export class TunDevice {
       for (;;) {
         const len = ring.len;
         if (shaper !== undefined) shaper.in(data.subarray(off, off + len));
-        else this.inputRecord(data, off, len, netif, pool, c, ring.csumOk ? PbufFlag.CSUM_VALID : 0);
+        else this.inputRecord(data, off, len, netif, pool, c, (ring.csumOk ? PbufFlag.CSUM_VALID : 0) | (ring.merged ? PbufFlag.COALESCED : 0));
         packets++;
         bytes += len;
         if (packets >= this.rxBatch || bytes >= this.rxBudget || this.closed) break;
@@ -600,7 +600,10 @@ export class TunDevice {
       } else if (vflags & VNET_F_DATA_VALID) {
         flags |= PbufFlag.CSUM_VALID;
       }
-      if (slab[off + 1] !== VNET_GSO_NONE) c.rxGso++;
+      if (slab[off + 1] !== VNET_GSO_NONE) {
+        c.rxGso++;
+        flags |= PbufFlag.COALESCED; // the kernel's GRO merged it
+      }
       off += VNET_HDR_LEN;
       len -= VNET_HDR_LEN;
     }

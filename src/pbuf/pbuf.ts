@@ -36,6 +36,11 @@ export const PbufFlag = {
   CSUM_PARTIAL: 0x40,
   /** The device already verified the transport checksum (VIRTIO_NET_HDR_F_DATA_VALID). */
   CSUM_VALID: 0x80,
+  /**
+   * The device merged this TCP packet from two or more segments (receive
+   * coalescing, GRO): TCP acknowledges it as it would the second of them.
+   */
+  COALESCED: 0x100,
 } as const;
 
 /** Thrown only for programming errors (double free, use after free), never for packet contents. */

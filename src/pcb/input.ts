@@ -1171,6 +1171,8 @@ function receive(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): void {
     return;
   }
   let fin = (s.flags & TcpFlag.FIN) !== 0;
+  // Merged by the device from two or more segments: ACKed as the second of them would be.
+  const merged = s.p !== null && (s.p.flags & PbufFlag.COALESCED) !== 0;
   if (s.dataLen > 0) {
     takeData(tcp, pcb, s.p!, s.dataLen);
     s.p = null;
@@ -1186,7 +1188,7 @@ function receive(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): void {
     return;
   }
   // Delayed ACK: at least every second full-sized segment, else within the timer.
-  if (pcb.rcvUnacked >= 2 * maxPayload(pcb) || pcb.flags & PcbFlag.ACK_DELAY) {
+  if (pcb.rcvUnacked >= 2 * maxPayload(pcb) || pcb.flags & PcbFlag.ACK_DELAY || merged) {
     if (tcp.batching) {
       // Inside a driver's batch: one ACK at its end covers the whole run.
       delayAck(tcp, pcb, now);

@@ -605,6 +605,26 @@ describe.skipIf(skipTun)('TUN receive coalescing (GRO)', () => {
     e.stack.pool.assertEmpty();
   }, 40_000);
 
+  test('a merged run is ACKed as its segments would be (at once, not after the delayed-ACK timer): 1548-byte writes to discard make the kernel resend nothing', async () => {
+    const e = startTunEnv({ tun: { rxThread: true, rxThreadEngage: 0, rxCoalesce: true } });
+    try {
+      // One connection; every 60 ms a write of 1548 bytes (a full segment
+      // and a small one), 15 times. tsip answers nothing but ACKs: if a
+      // merged pair waited 40 ms for its ACK, Linux's loss probe (2 SRTT,
+      // at least 10 ms) would resend its tail.
+      const py = 'import socket,time,sys\ns=socket.create_connection((sys.argv[1],9))\nfor i in range(15):\n    s.sendall(bytes(1548)); time.sleep(0.06)\ns.close()\n';
+      const before = await kernelRetransSegs(e);
+      const r = await e.exec(['python3', '-c', py, e.tsip], { timeoutMs: 20_000 });
+      expect(r.code, r.stderr).toBe(0);
+      await new Promise((ok) => setTimeout(ok, 100));
+      expect(e.dev.rxThreadStats()!.coalesced, 'the pairs were merged').toBeGreaterThan(0);
+      expect(await kernelRetransSegs(e) - before).toBe(0);
+    } finally {
+      e.close();
+    }
+    e.stack.pool.assertEmpty();
+  }, 40_000);
+
   test('two uploads at once (two connections to two listeners): both intact and in order, merged packets', async () => {
     const ports = [5001, 5002];
     const n = 10_000_000;
