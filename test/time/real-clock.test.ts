@@ -161,13 +161,19 @@ describe('RealClock', () => {
     expect(t.live.size).toBe(1);
     await until(() => fired === 1);
     expect(firedAt).toBeGreaterThanOrEqual(deadline); // never early
-    expect(t.delays).toHaveLength(2); // the early fire re-armed once, for the real deadline
+    // The early fire re-armed once, for the real deadline (and at most once
+    // more: libuv's millisecond loop time can fire that one up to 1 ms
+    // before the deadline, found not yet due).
+    expect(t.delays.length).toBeGreaterThanOrEqual(2);
+    expect(t.delays.length).toBeLessThanOrEqual(3);
+    if (t.delays.length === 3) expect(t.delays[2]).toBeLessThanOrEqual(2);
     expect(t.maxLive).toBe(1);
     expect(t.live.size).toBe(0);
     // An earlier deadline still re-arms at once; stopping the only timer disarms.
+    const armed = t.delays.length;
     const b = c.after(1000, () => fired++);
     b.start(5);
-    expect(t.delays).toHaveLength(4);
+    expect(t.delays).toHaveLength(armed + 2);
     await until(() => fired === 2);
     const d = c.after(50, () => fired++);
     d.stop();
