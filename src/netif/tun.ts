@@ -401,8 +401,7 @@ export class TunDevice {
     if (this.rxWanted) {
       try {
         const o = this.opts;
-        const groEnv = process.env.TSIP_TUN_RX_GRO;
-        const coalesce = (o.rxCoalesce ?? (groEnv === undefined || groEnv === '' || groEnv !== '0')) && o.shaper === undefined && o.filter === undefined;
+        const coalesce = (o.rxCoalesce ?? process.env.TSIP_TUN_RX_GRO !== '0') && o.shaper === undefined && o.filter === undefined;
         this.rxRing = RxRing.start(this.dev, this.rxLayout, { ringBytes: o.rxRingBytes ?? 1 << 20, engage: o.rxThreadEngage ?? 8, idleWakes: o.rxThreadIdleWakes ?? 16, coalesce }, this.drainRx);
       } catch (e) {
         this.dev.stop();
@@ -505,8 +504,7 @@ export class TunDevice {
    */
   get txGso(): boolean {
     if (this.offload || this.ring === null || this.txGsoBit === 0 || this.opts.shaper !== undefined || this.opts.filter !== undefined) return false;
-    const env = process.env.TSIP_TUN_TX_GSO;
-    return this.opts.txSegmentation ?? (env === undefined || env === '' || env !== '0');
+    return this.opts.txSegmentation ?? process.env.TSIP_TUN_TX_GSO !== '0';
   }
 
   /** Whether packets go out through the transmit thread. */
