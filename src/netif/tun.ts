@@ -681,8 +681,8 @@ export class TunDevice {
 
   /**
    * A TCP super-segment for the addon's writer to cut (a TX_GSO record: the
-   * MSS, then the packet with its checksum partial). A tap sees it whole,
-   * checksum completed, as tcpdump sees a GSO packet on Linux.
+   * MSS, then the packet; its checksum field is left as TCP left it). A tap
+   * sees it whole, checksum completed, as tcpdump sees a GSO packet on Linux.
    */
   private outputGso(ring: TxRing, p: Pbuf, len: number): number {
     const at = this.reserve(ring, 4 + len);
@@ -690,8 +690,12 @@ export class TunDevice {
     const buf = ring.data;
     ring.view.setUint32(at, p.gsoSize, true);
     p.copyPartial(buf, len, 0, at + 4);
-    completeTcpChecksumAt(buf, ring.view, at + 4, len, this.opts.tap === undefined);
-    this.opts.tap?.('out', buf.subarray(at + 4, at + 4 + len));
+    // The writer sums every piece from scratch (gso.h): the super-segment's
+    // own checksum is only for a tap's eyes.
+    if (this.opts.tap !== undefined) {
+      completeTcpChecksumAt(buf, ring.view, at + 4, len, false);
+      this.opts.tap('out', buf.subarray(at + 4, at + 4 + len));
+    }
     this.commit(ring, len, this.txGsoBit);
     this.counters.txGsoNative++;
     return Err.OK;
