@@ -461,9 +461,10 @@ function activeInput(tcp: Tcp, pcb: TcpPcb, s: InSeg): void {
       dropSeg(tcp, s);
       return finishInput(tcp, pcb);
     }
-    if (pcb.refusedData !== null && s.dataLen > 0 && (pcb.flags & PcbFlag.QUEUE_REFUSED) === 0) {
-      // Still refused and this segment brings more data: its data (and a
-      // FIN behind it) is dropped, the peer resends (lwIP). A bare FIN goes
+    if (pcb.refusedData !== null && s.dataLen > 0 && !tcp.mayQueueRefused(pcb, s.dataLen)) {
+      // Still refused and this segment brings more data (and QUEUE_REFUSED
+      // is off, or its budget spent): its data (and a FIN behind it) is
+      // dropped, the peer resends (lwIP). A bare FIN goes
       // on: it is latched behind the refused data. Unlike lwIP, the ACK and
       // window it carries still count: a peer sending and never reading
       // would otherwise never tell us its window closed, and we would send
@@ -1425,14 +1426,17 @@ function gotFin(tcp: Tcp, pcb: TcpPcb): void {
 export function offerRefused(tcp: Tcp, pcb: TcpPcb): number {
   const data = pcb.refusedData;
   const fin = pcb.refusedFin;
+  const queued = pcb.refusedQueuedBytes;
   pcb.refusedData = null;
   pcb.refusedFin = false;
+  tcp.releaseRefused(pcb);
   pcb.deadlines.cancel(Deadline.REFUSED);
   if (data !== null) {
     const r = callRecv(tcp, pcb, data);
     if (r === Err.ABRT || pcb.freed) return Err.ABRT;
     if (r !== Err.OK) {
       pcb.refusedData = data;
+      tcp.queuedRefused(pcb, queued);
       pcb.refusedFin = fin;
       pcb.deadlines.arm(Deadline.REFUSED, tcp.clock.now() + tcp.config.refusedRetryMs);
       return Err.INPROGRESS;
@@ -1503,6 +1507,7 @@ function dispatch(tcp: Tcp, pcb: TcpPcb): void {
     }
     if (pcb.refusedData !== null) {
       // Still refused (PcbFlag.QUEUE_REFUSED let the segment in): it waits behind, in order.
+      tcp.queuedRefused(pcb, data.totLen);
       pcb.refusedData.cat(data);
       tcp.counters.refusedQueued++;
     } else {

@@ -131,6 +131,7 @@ class PcbRare {
   ooseqPieces: number = 0;
   refusedData: Pbuf | null = null;
   refusedFin: boolean = false;
+  refusedQueuedBytes: number = 0;
   lastOooSeq: number = -1;
   dsackPending: boolean = false;
   dsackLeft: number = 0;
@@ -795,6 +796,13 @@ export class TcpPcb extends withCounters(withDeadlines(RttEstimator)) implements
   }
   set refusedData(v: Pbuf | null) {
     if (this._rare !== null || v !== null) this.rare.refusedData = v;
+  }
+  /** Bytes chained behind the refused data (QUEUE_REFUSED), counted in Tcp.refusedQueuedBytes. */
+  get refusedQueuedBytes(): number {
+    return this._rare === null ? 0 : this._rare.refusedQueuedBytes;
+  }
+  set refusedQueuedBytes(v: number) {
+    if (this._rare !== null || v !== 0) this.rare.refusedQueuedBytes = v;
   }
   /** The peer's FIN came behind the refused data: report it once the data is taken. */
   get refusedFin(): boolean {

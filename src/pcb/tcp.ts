@@ -92,6 +92,15 @@ export interface TcpConfig {
   pollTickMs?: number;
   /** How often refused data is offered again (lwIP's fast timer). */
   refusedRetryMs?: number;
+  /**
+   * Most bytes all connections together may keep queued behind refused
+   * data (PcbFlag.QUEUE_REFUSED: connections waiting for accept()). Beyond
+   * it, or under memory pressure, such data is dropped for the peer to
+   * resend, as lwIP does: clients that connect and upload to a listener
+   * that does not accept cannot fill the pool. 0: derived, a quarter of
+   * the pool's data share.
+   */
+  refusedQueueMaxBytes?: number;
   /** Longest interval between zero-window probes. */
   maxPersistMs?: number;
   ttl?: number;
@@ -211,6 +220,7 @@ const DEFAULTS: ResolvedTcpConfig = {
   invalidAckIntervalMs: 500,
   pollTickMs: 500,
   refusedRetryMs: 250,
+  refusedQueueMaxBytes: 0, // derived: a quarter of the pool's data share
   maxPersistMs: 60_000,
   ttl: 64,
   dontFragment: true,
@@ -260,6 +270,8 @@ export interface TcpCounters {
   ooseqFreed: number;
   /** Data segments kept behind refused data (PcbFlag.QUEUE_REFUSED: a connection waiting for accept()) instead of dropped. */
   refusedQueued: number;
+  /** Data segments dropped behind refused data although QUEUE_REFUSED was set: the refusedQueueMaxBytes budget was spent or memory was short. */
+  refusedQueueFull: number;
   /** Tail loss probes sent (Linux TCPLossProbes). */
   lossProbes: number;
   /** Probes that repaired a loss nothing else had reported (TCPLossProbeRecovery). */
@@ -343,6 +355,7 @@ export class Tcp {
     userTimeouts: 0,
     ooseqFreed: 0,
     refusedQueued: 0,
+    refusedQueueFull: 0,
     dsackOldSent: 0,
     dsackOfoSent: 0,
     memoryShed: 0,
@@ -701,6 +714,7 @@ export class Tcp {
       if (pcb.refusedData !== null) {
         pcb.refusedData.free();
         pcb.refusedData = null;
+        this.releaseRefused(pcb);
       }
       pcb.refusedFin = false;
     }
@@ -983,6 +997,32 @@ export class Tcp {
     return true;
   }
 
+  /** Bytes all connections keep queued behind refused data now (bounded by config.refusedQueueMaxBytes). */
+  refusedQueuedBytes = 0;
+
+  /** May `pcb` keep `bytes` more behind its refused data (QUEUE_REFUSED set, budget left, no memory pressure)? */
+  mayQueueRefused(pcb: TcpPcb, bytes: number): boolean {
+    if ((pcb.flags & PcbFlag.QUEUE_REFUSED) === 0) return false;
+    const max = this.config.refusedQueueMaxBytes || this.pool.dataBytesLimit / 4;
+    if (this.refusedQueuedBytes + bytes <= max && !this.underMemoryPressure()) return true;
+    this.counters.refusedQueueFull++;
+    return false;
+  }
+
+  /** `data` was chained behind `pcb`'s refused data: count it against the budget. */
+  queuedRefused(pcb: TcpPcb, bytes: number): void {
+    pcb.refusedQueuedBytes += bytes;
+    this.refusedQueuedBytes += bytes;
+  }
+
+  /** `pcb`'s refused data was taken or freed: what it had queued leaves the budget. */
+  releaseRefused(pcb: TcpPcb): void {
+    const n = pcb.refusedQueuedBytes;
+    if (n === 0) return;
+    this.refusedQueuedBytes -= n;
+    pcb.refusedQueuedBytes = 0;
+  }
+
   /** Is the pool's data share nearly gone (config.pressureFraction left)? */
   underMemoryPressure(): boolean {
     const pool = this.pool;
@@ -1026,6 +1066,7 @@ export class Tcp {
     if (pcb.refusedData !== null) {
       pcb.refusedData.free();
       pcb.refusedData = null;
+      this.releaseRefused(pcb);
     }
     pcb.refusedFin = false;
     pcb.sackedBytes = 0;
@@ -1226,6 +1267,7 @@ export class Tcp {
       // offering it to the closed application).
       pcb.refusedData.free();
       pcb.refusedData = null;
+      this.releaseRefused(pcb);
       pcb.refusedFin = false;
       if (pcb.state === TcpState.TIME_WAIT) {
         this.enterTimeWait(pcb); // the peer is done: just the usual 2*MSL
@@ -1422,7 +1464,7 @@ function validate(c: ResolvedTcpConfig): void {
     const v = c[k];
     if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) throw new RangeError(`tcp config ${k} must be a positive number, got ${String(v)}`);
   }
-  const nonNegative: (keyof ResolvedTcpConfig)[] = ['invalidAckIntervalMs', 'challengeAcksPerSecond', 'userTimeoutMs', 'shedIdleMs', 'shedIntervalMs', 'pressureFraction', 'pressureSndBuf'];
+  const nonNegative: (keyof ResolvedTcpConfig)[] = ['refusedQueueMaxBytes', 'invalidAckIntervalMs', 'challengeAcksPerSecond', 'userTimeoutMs', 'shedIdleMs', 'shedIntervalMs', 'pressureFraction', 'pressureSndBuf'];
   for (const k of nonNegative) {
     const v = c[k];
     if (typeof v !== 'number' || !(v >= 0) || !Number.isFinite(v)) throw new RangeError(`tcp config ${k} must be a non-negative number, got ${String(v)}`);

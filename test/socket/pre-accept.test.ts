@@ -85,4 +85,58 @@ describe('data before accept()', () => {
     ls.close();
     await pair.finish();
   });
+
+  test('a shared budget bounds it: eight clients uploading 60 KB each to a listener that does not accept keep at most refusedQueueMaxBytes queued; the rest is resent after accept(), all intact', async () => {
+    const budget = 100_000;
+    const pair = sockPair({ server: { tcp: { refusedQueueMaxBytes: budget } } });
+    const ls = pair.server.socket();
+    ls.bind(['0.0.0.0', 8000]);
+    ls.listen(8);
+    const uploads = [];
+    for (let i = 0; i < 8; i++) {
+      const data = new Rng(`budget-${i}`).fill(new Uint8Array(60_000));
+      const c = pair.client.socket();
+      await pair.run(c.connect(['10.0.0.2', 8000]));
+      uploads.push({ c, data, sent: c.sendall(data) });
+    }
+    // Sample the budget while nothing is accepted: it is never exceeded (one segment may be the last one let in).
+    let peak = 0;
+    for (let t = 0; t < 50; t++) {
+      await pair.advance(20);
+      peak = Math.max(peak, pair.server.tcp.refusedQueuedBytes);
+    }
+    expect(peak).toBeGreaterThan(budget / 2);
+    expect(peak).toBeLessThanOrEqual(budget);
+    expect(pair.server.tcp.counters.refusedQueueFull).toBeGreaterThan(0);
+    // Every connection is then accepted and read whole; the budget empties.
+    for (const u of uploads) {
+      const [s] = await pair.run(ls.accept());
+      const got = await readAll(pair, s, u.data.length);
+      await pair.run(u.sent);
+      expect(sha(got)).toBe(sha(u.data));
+      u.c.close();
+      s.close();
+    }
+    expect(pair.server.tcp.refusedQueuedBytes).toBe(0);
+    ls.close();
+    await pair.finish();
+  });
+
+  test('the default budget is a quarter of the pool\'s data share; an aborted waiting connection gives its share back', async () => {
+    const pair = sockPair({ server: { pool: { trackLive: true, maxBytes: 1 << 20 } } });
+    const { ls, c, sent } = await uploading(pair, 'pre-accept-abort', 600_000);
+    await pair.advance(1000);
+    const held = pair.server.tcp.refusedQueuedBytes;
+    expect(held).toBeGreaterThan(0);
+    expect(held).toBeLessThanOrEqual(pair.server.pool.dataBytesLimit / 4);
+    // The client gives up: its RST frees the waiting connection and what it held.
+    pair.client.tcp.abort(c.tcpPcb!);
+    await pair.run(sent.catch(() => undefined));
+    await pair.advance(100);
+    expect(pair.server.tcp.refusedQueuedBytes).toBe(0);
+    c.close();
+    ls.close();
+    await pair.finish();
+  });
 });
+
