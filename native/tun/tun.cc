@@ -158,14 +158,6 @@ constexpr uint32_t RX_COALESCED = 1u << 25;
 using gro::Fold;
 using gro::SumBytes;
 
-// The JavaScript-thread read path's check (the receive thread inspects
-// packets with gro::Inspect itself, to merge them).
-bool L4ChecksumOk(const uint8_t* pkt, uint32_t len) {
-  gro::Seg g;
-  gro::Inspect(pkt, len, g);
-  return g.csumOk;
-}
-
 // Transmit checksum offload, done here for a plain TUN (no vnet header): a
 // record whose length has bit 24 set (TX_CSUM_NEEDED) is an IPv4/IPv6 TCP
 // packet whose checksum field holds the folded pseudo-header sum
@@ -349,9 +341,10 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
   }
 
  private:
-  // start(slab: ArrayBuffer, meta: Uint32Array(2 * maxBatch), onBatch(count), onError(err))
+  // start(slab: ArrayBuffer, meta: Uint32Array(2 * maxBatch), onBatch(count, merged), onError(err), { coalesce }?)
   // Each batch: packet i is slab[meta[2i], meta[2i] + (meta[2i+1] & 0xFFFFFF)),
-  // bit 24 of meta[2i+1] (RX_CSUM_OK): its TCP/UDP checksum was found right.
+  // bit 24 of meta[2i+1] (RX_CSUM_OK): its TCP/UDP checksum was found right;
+  // bit 25 (RX_COALESCED): merged from two or more segments (coalesce, on by default).
   Napi::Value Start(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (fd_ < 0) throw Napi::Error::New(env, "TUN device is closed");
@@ -361,6 +354,10 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
     Napi::ArrayBuffer slab = info[0].As<Napi::ArrayBuffer>();
     Napi::TypedArray meta = info[1].As<Napi::TypedArray>();
     if (meta.TypedArrayType() != napi_uint32_array) throw Napi::TypeError::New(env, "meta must be a Uint32Array");
+    if (info.Length() > 4 && info[4].IsObject()) {
+      Napi::Object o = info[4].As<Napi::Object>();
+      if (o.Has("coalesce")) coalesce_ = o.Get("coalesce").ToBoolean().Value();
+    }
     slabRef_ = Napi::Persistent(slab);
     metaRef_ = Napi::Persistent(meta.As<Napi::Uint32Array>());
     onBatch_ = Napi::Persistent(info[2].As<Napi::Function>());
@@ -1021,41 +1018,81 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
       ReportError(std::string("poll: ") + uv_strerror(status), -status);
       return;
     }
-    size_t count = 0;
+    size_t count = 0;  // records handed over
+    size_t reads = 0;  // packets read (a merged record holds several)
     size_t used = 0;
+    uint32_t merged = 0;
     const size_t maxPacket = 65536 + 10;
     const bool lone = lastDrainLone_ && loneStreak_ < kMaxLoneDrains;
     const size_t limit = lone ? 1 : maxBatch_;
-    while (count < limit && used + maxPacket <= slabLen_) {
+    // Receive coalescing (gro.h), as the receive thread does: the run being
+    // merged is the last record; a packet that continues it is read right
+    // behind it and its payload moved down onto the run's end.
+    const bool coalesce = coalesce_ && !vnet_;
+    gro::Run run;
+    gro::Seg seg;
+    size_t runIdx = 0;
+    auto endRun = [&]() {
+      if (run.segs == 0) return;
+      gro::Finish(run, slab_ + run.pos);
+      meta_[2 * runIdx + 1] = run.len | RX_CSUM_OK | (run.segs > 1 ? RX_COALESCED : 0);
+      run.segs = 0;
+    };
+    while (reads < limit && used + maxPacket <= slabLen_) {
       ssize_t n = ::read(fd_, slab_ + used, maxPacket);
       if (n < 0) {
         int err = errno;
         if (err == EAGAIN || err == EINTR) break;
         // EBADFD / EIO: the device went away while running.
-        if (count > 0) Deliver(count);
+        endRun();
+        if (count > 0) Deliver(count, merged);
         ReportError(ErrnoText("read", err), err);
         return;
       }
       if (n == 0) break;
+      reads++;
+      const uint32_t len = static_cast<uint32_t>(n);
+      uint32_t word = len;
+      if (!vnet_) {
+        uint8_t* pkt = slab_ + used;
+        gro::Inspect(pkt, len, seg);
+        if (seg.csumOk) word |= RX_CSUM_OK;
+        if (run.segs != 0) {
+          uint8_t* a = slab_ + run.pos;
+          if (gro::Fits(run, a, pkt, seg)) {
+            gro::Append(run, a, pkt + seg.l3 + seg.thl, seg);
+            used = run.pos + ((run.len + 7) & ~7u);
+            merged++;
+            continue;
+          }
+          endRun();
+        }
+        if (coalesce && seg.data) {
+          gro::Begin(run, static_cast<uint32_t>(used), len, seg);
+          runIdx = count;
+        }
+      }
       meta_[2 * count] = static_cast<uint32_t>(used);
-      meta_[2 * count + 1] = static_cast<uint32_t>(n) | (!vnet_ && L4ChecksumOk(slab_ + used, static_cast<uint32_t>(n)) ? RX_CSUM_OK : 0);
-      used += static_cast<size_t>((n + 7) & ~7);
+      meta_[2 * count + 1] = word;
+      used += static_cast<size_t>((len + 7) & ~7u);
       count++;
     }
+    endRun();
     if (lone) {
       loneStreak_++;
     } else {
       loneStreak_ = 0;
-      lastDrainLone_ = count == 1;  // one packet, then EAGAIN (or a full batch of one: never)
+      lastDrainLone_ = reads == 1;  // one packet, then EAGAIN (or a full batch of one: never)
     }
     // A backlog: the receive thread reads from now on (what follows lands in its ring, after this batch).
-    if (rx_ != nullptr && engage_ != 0 && count >= engage_) Engage();
-    if (count > 0) Deliver(count);
+    if (rx_ != nullptr && engage_ != 0 && reads >= engage_) Engage();
+    if (count > 0) Deliver(count, merged);
   }
 
-  void Deliver(size_t count) {
+  // onBatch(records, merged): merged = segments folded into the record before them.
+  void Deliver(size_t count, uint32_t merged) {
     Napi::Object recv = Value();
-    onBatch_.MakeCallback(recv, {Napi::Number::New(env_, static_cast<double>(count))});
+    onBatch_.MakeCallback(recv, {Napi::Number::New(env_, static_cast<double>(count)), Napi::Number::New(env_, merged)});
   }
 
   void ReportError(const std::string& message, int err) {
@@ -1122,7 +1159,7 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
   Napi::FunctionReference onRx_;
   uint32_t engage_ = 8;
   uint32_t idleWakes_ = 16;
-  bool coalesce_ = true;  // the receive thread merges TCP runs (gro.h); plain devices only
+  bool coalesce_ = true;  // reads merge TCP runs (gro.h), on either thread; plain devices only
 };
 
 Napi::Object InitAll(Napi::Env env, Napi::Object exports) { return TunDevice::Init(env, exports); }

@@ -21,14 +21,15 @@ import { foldSum, ipv4PseudoHeaderSum, onesSum } from '../wire/checksum.ts';
 import { ipv6PseudoHeaderSum } from '../wire/checksum6.ts';
 import { loadTunAddonModule } from './tun-addon.ts';
 import { type RingLayout, TxRing } from './tun-ring.ts';
-import { LEN_MASK, RX_CSUM_OK, RxRing, type RxRingLayout, type RxStartOptions, type RxThreadStats } from './tun-rx-ring.ts';
+import { LEN_MASK, RX_COALESCED, RX_CSUM_OK, RxRing, type RxRingLayout, type RxStartOptions, type RxThreadStats } from './tun-rx-ring.ts';
 
 /** The addon's TunDevice, as the JavaScript side sees it. */
 interface AddonDevice {
   readonly name: string;
   readonly fd: number;
   readonly vnetHdr: boolean;
-  start(slab: ArrayBuffer, meta: Uint32Array, onBatch: (count: number) => void, onError: (err: Error) => void): void;
+  /** onBatch(records, merged): `merged` segments were folded into the records before them (an older addon passes none). */
+  start(slab: ArrayBuffer, meta: Uint32Array, onBatch: (count: number, merged?: number) => void, onError: (err: Error) => void, o?: { coalesce: boolean }): void;
   stop(): void;
   /** Bytes written, or -errno when the kernel queue is full (packet dropped). */
   write(data: Uint8Array): number;
@@ -184,7 +185,8 @@ export interface TunOptions {
   /**
    * Receive coalescing (software GRO) on the receive thread of a plain
    * device (default: on; off with false or env TSIP_TUN_RX_GRO=0): a run of
-   * in-order TCP data segments of one connection read in one burst is
+   * in-order TCP data segments of one connection read in one burst (by the
+   * receive thread or by a batch of reads on the JavaScript thread) is
    * merged into one packet of up to 64 KiB (Linux's GRO rules; lengths and
    * checksums made right), so IP and TCP input and the ACK run once per run.
    * Never with a shaper or a filter (they see every packet as it came).
@@ -263,12 +265,18 @@ export interface TunCounters {
   txInline: number;
   /** With rxThread: packets taken from the receive ring (of rxPackets; the others were read on the JavaScript thread). */
   rxRing: number;
+  /**
+   * Segments that JavaScript-thread reads merged into the packet before
+   * them (rxCoalesce; each merged packet counts once in rxPackets). The
+   * receive thread counts its own in rxThreadStats().coalesced.
+   */
+  rxCoalesced: number;
 }
 
 export class TunDevice {
   readonly name: string;
   readonly offload: boolean;
-  readonly counters: TunCounters = { rxPackets: 0, rxBytes: 0, rxBatches: 0, rxGso: 0, rxCsumPartial: 0, rxDrops: 0, rxNoMem: 0, rxFiltered: 0, txPackets: 0, txBytes: 0, txGso: 0, txCsumNative: 0, txGsoNative: 0, txDrops: 0, txFiltered: 0, txKicks: 0, txWaits: 0, txInline: 0, rxRing: 0 };
+  readonly counters: TunCounters = { rxPackets: 0, rxBytes: 0, rxBatches: 0, rxGso: 0, rxCsumPartial: 0, rxDrops: 0, rxNoMem: 0, rxFiltered: 0, txPackets: 0, txBytes: 0, txGso: 0, txCsumNative: 0, txGsoNative: 0, txDrops: 0, txFiltered: 0, txKicks: 0, txWaits: 0, txInline: 0, rxRing: 0, rxCoalesced: 0 };
   private readonly dev: AddonDevice;
   private readonly slab: ArrayBuffer;
   private readonly slabU8: Uint8Array;
@@ -392,17 +400,18 @@ export class TunDevice {
     netif.txCsumOffload = true;
     if (host.inet !== undefined) host.inet.txCsumOffload = true;
     this.netif = netif;
+    const opts = this.opts;
+    const coalesce = (opts.rxCoalesce ?? process.env.TSIP_TUN_RX_GRO !== '0') && opts.shaper === undefined && opts.filter === undefined;
     this.dev.start(
       this.slab,
       this.meta,
-      (count) => this.onBatch(count),
+      (count, merged) => this.onBatch(count, merged ?? 0),
       (err) => this.onDeviceError(err),
+      { coalesce },
     );
     if (this.rxWanted) {
       try {
-        const o = this.opts;
-        const coalesce = (o.rxCoalesce ?? process.env.TSIP_TUN_RX_GRO !== '0') && o.shaper === undefined && o.filter === undefined;
-        this.rxRing = RxRing.start(this.dev, this.rxLayout, { ringBytes: o.rxRingBytes ?? 1 << 20, engage: o.rxThreadEngage ?? 8, idleWakes: o.rxThreadIdleWakes ?? 16, coalesce }, this.drainRx);
+        this.rxRing = RxRing.start(this.dev, this.rxLayout, { ringBytes: opts.rxRingBytes ?? 1 << 20, engage: opts.rxThreadEngage ?? 8, idleWakes: opts.rxThreadIdleWakes ?? 16, coalesce }, this.drainRx);
       } catch (e) {
         this.dev.stop();
         throw new TunError(`TUN device ${this.name}: ${(e as Error).message}`);
@@ -541,9 +550,10 @@ export class TunDevice {
     return this.closed;
   }
 
-  private onBatch(count: number): void {
+  private onBatch(count: number, merged: number): void {
     const c = this.counters;
     c.rxBatches++;
+    c.rxCoalesced += merged;
     const netif = this.netif!;
     const pool = this.pool!;
     const slab = this.slabU8;
@@ -559,7 +569,7 @@ export class TunDevice {
       } else {
         for (let i = 0; i < count; i++) {
           const w = meta[2 * i + 1]!;
-          this.inputRecord(slab, meta[2 * i]!, w & LEN_MASK, netif, pool, c, (w & RX_CSUM_OK) !== 0 ? PbufFlag.CSUM_VALID : 0);
+          this.inputRecord(slab, meta[2 * i]!, w & LEN_MASK, netif, pool, c, ((w & RX_CSUM_OK) !== 0 ? PbufFlag.CSUM_VALID : 0) | ((w & RX_COALESCED) !== 0 ? PbufFlag.COALESCED : 0));
         }
       }
     } finally {

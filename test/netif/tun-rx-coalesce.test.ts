@@ -420,7 +420,8 @@ const tcpChecksumField = (b: Uint8Array): number => {
  * (behind a full ring, the JavaScript thread blocked) and check that the
  * records the stack is handed are exactly the groups, merged right.
  */
-async function craftedBurst(groups: [string, Crafted[]][]): Promise<void> {
+async function craftedBurst(groups: [string, Crafted[]][], reader: 'thread' | 'js' = 'thread'): Promise<void> {
+  const thread = reader === 'thread';
   const seen: Uint8Array[] = [];
   let fillers = 0;
   const tap: NonNullable<TunOptions['tap']> = (dir, b) => {
@@ -431,7 +432,9 @@ async function craftedBurst(groups: [string, Crafted[]][]): Promise<void> {
     else if (b[9] === 17 && dport === FILL_PORT) fillers++;
   };
   // A 256 KiB ring; JavaScript takes all of it in its first batch once unblocked (batch limits above what the ring holds).
-  const e = startTunEnv({ tun: { rxThread: true, rxThreadEngage: 0, rxRingBytes: 256 * 1024, rxCoalesce: true, batch: 1024, batchBytes: 1 << 20, tap } });
+  // Without the thread, the kernel's queue holds the burst and one batch of reads on the JavaScript thread takes it.
+  const e = startTunEnv({ tun: { rxThread: thread, rxThreadEngage: 0, rxRingBytes: 256 * 1024, rxCoalesce: true, batch: 1024, batchBytes: 1 << 20, tap } });
+  const coalesced = (): number => (thread ? e.dev.rxThreadStats()!.coalesced : e.dev.counters.rxCoalesced);
   try {
     const segs = groups.flatMap(([, g]) => g);
     // The thread stops reading after 138 of these (138 records of 1432
@@ -440,16 +443,17 @@ async function craftedBurst(groups: [string, Crafted[]][]): Promise<void> {
     // 12 datagrams left in the kernel's queue (17 KiB) and the segments
     // (~75 KiB at most), all read in one burst.
     const nfill = 150;
-    expect(e.dev.rxThreadStats()!.packets, 'the ring is empty and unused before').toBe(0);
+    if (thread) expect(e.dev.rxThreadStats()!.packets, 'the ring is empty and unused before').toBe(0);
     // Block this thread while the datagrams fill the ring (the receive
     // thread stops reading) and the crafted segments queue behind them.
     const r = spawnSync('ip', ['netns', 'exec', e.ns, 'python3', '-c', PY_CRAFT, e.dev.name, e.kernel, e.tsip, String(nfill), String(FILL_PORT), String(CRAFT_PORT), JSON.stringify(segs)], { timeout: 20_000, encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
-    expect(e.dev.rxThreadStats()!.fullStalls, 'the ring filled while JavaScript was blocked').toBeGreaterThan(0);
+    if (thread) expect(e.dev.rxThreadStats()!.fullStalls, 'the ring filled while JavaScript was blocked').toBeGreaterThan(0);
     await waitFor(() => fillers === nfill && seen.length >= groups.length, 3000);
     await new Promise((ok) => setTimeout(ok, 50)); // nothing more comes
     expect(fillers).toBe(nfill);
-    expect(e.dev.rxThreadStats()!.fullStalls, 'the thread stopped once only (not within the burst)').toBe(1);
+    if (thread) expect(e.dev.rxThreadStats()!.fullStalls, 'the thread stopped once only (not within the burst)').toBe(1);
+    else expect(e.dev.counters.rxRing, 'every packet read on the JavaScript thread').toBe(0);
     const desc = (b: Uint8Array): string => {
       const l3 = (b[0]! & 15) * 4;
       const v = new DataView(b.buffer, b.byteOffset);
@@ -497,8 +501,8 @@ async function craftedBurst(groups: [string, Crafted[]][]): Promise<void> {
     // input found exactly the wrong ones the burst carried.
     expect(e.stack.stats.ip.chkerr, 'IPv4 header checksum errors').toBe(segs.filter((s) => s.badIpCsum).length);
     expect(e.stack.tcp.counters.inErrs, 'TCP checksum errors').toBe(segs.filter((s) => s.badCsum).length);
-    expect(e.dev.rxThreadStats()!.coalesced).toBe(segs.length - groups.length);
-    await expectCountsAddUp(e);
+    expect(coalesced()).toBe(segs.length - groups.length);
+    if (thread) await expectCountsAddUp(e);
   } finally {
     e.close();
   }
@@ -550,6 +554,30 @@ describe.skipIf(skipTun)('TUN receive coalescing (GRO)', () => {
     }, 60_000);
   }
 
+  test('without the receive thread, batches of reads on the JavaScript thread merge too: a 20 MB upload over IPv4, sha256 right, merged packets valid and in order', async () => {
+    const port = 5001;
+    const n = 20_000_000;
+    const f = file('up-js.bin', n);
+    const t = uploadTap(new Map([[port, f.data]]));
+    const e = startTunEnv({ tun: { rxThread: false, rxCoalesce: true, tap: t.tap } });
+    try {
+      const r = await upload(e, port, f.path, false);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.got).toBe(n);
+      expect(r.sha).toBe(f.sha);
+      expect(e.dev.rxThreadStats()).toBeNull();
+      expect(e.dev.counters.rxCoalesced).toBeGreaterThan(0);
+      expect(e.dev.counters.rxDrops).toBe(0);
+      expect(t.bad, t.firstBad).toBe(0);
+      expect(t.overMtu).toBeGreaterThan(0);
+      expect(t.maxLen).toBeLessThanOrEqual(65535);
+      expectFlow(t, port, n, f.sha, await kernelRetransSegs(e), 1448);
+    } finally {
+      e.close();
+    }
+    e.stack.pool.assertEmpty();
+  }, 60_000);
+
   test('rxCoalesce: false: a 5 MB upload arrives intact, nothing merged, no packet above the MTU', async () => {
     const port = 5001;
     const n = 5_000_000;
@@ -564,6 +592,7 @@ describe.skipIf(skipTun)('TUN receive coalescing (GRO)', () => {
       await expectCountsAddUp(e);
       const st = e.dev.rxThreadStats()!;
       expect(st.coalesced).toBe(0);
+      expect(e.dev.counters.rxCoalesced).toBe(0);
       expect(st.packets).toBe(e.dev.counters.rxRing);
       expect(t.bad, t.firstBad).toBe(0);
       expect(t.overMtu).toBe(0);
@@ -596,6 +625,7 @@ describe.skipIf(skipTun)('TUN receive coalescing (GRO)', () => {
       const d = await e.sh(`curl -s -S -m 20 http://${e.tsip}/bytes/2000000 | sha256sum`, { timeoutMs: 25_000 });
       expect(d.stdout.toString().split(' ')[0], d.stderr).toBe(generatedSha256(2_000_000));
       expect(e.dev.rxThreadStats()!.coalesced).toBe(0);
+      expect(e.dev.counters.rxCoalesced).toBe(0);
       expect(e.dev.counters.txGsoNative).toBe(0);
       expect(maxIn).toBeLessThanOrEqual(1500);
       expect(maxOut).toBeLessThanOrEqual(1500);
@@ -657,41 +687,48 @@ describe.skipIf(skipTun)('TUN receive coalescing (GRO)', () => {
 
   test('the merge rules, segment by segment: hand-made segments read in one burst are handed over in exactly the expected groups', () => craftedBurst(GROUPS), 30_000);
 
-  test('hostile bursts (truncated, mangled, lying lengths, random bytes, v4 and v6) read back to back: no crash, every merged packet valid, counts add up, the stack still answers', async () => {
-    let merged = 0;
-    let badMerged = 0;
-    const tap: NonNullable<TunOptions['tap']> = (dir, b) => {
-      if (dir !== 'in' || b.length <= 1500) return;
-      merged++; // the fuzz packets are all smaller: this one was merged
+  test('the same rules on the JavaScript thread (no receive thread): one batch of reads hands over exactly the expected groups', () => craftedBurst(GROUPS, 'js'), 30_000);
+
+  for (const reader of ['thread', 'js'] as const) {
+    test(`hostile bursts (truncated, mangled, lying lengths, random bytes, v4 and v6) read back to back${reader === 'js' ? ' on the JavaScript thread' : ''}: no crash, every merged packet valid, counts add up, the stack still answers`, async () => {
+      const thread = reader === 'thread';
+      let merged = 0;
+      let badMerged = 0;
+      const tap: NonNullable<TunOptions['tap']> = (dir, b) => {
+        if (dir !== 'in' || b.length <= 1500) return;
+        merged++; // the fuzz packets are all smaller: this one was merged
+        try {
+          parseSent(b);
+        } catch {
+          badMerged++;
+        }
+      };
+      const e = startTunEnv({ ipv6: true, tun: { rxThread: thread, rxThreadEngage: 0, rxRingBytes: 256 * 1024, rxCoalesce: true, batch: 1024, batchBytes: 1 << 20, tap } });
       try {
-        parseSent(b);
-      } catch {
-        badMerged++;
+        for (const seed of [1, 2, 3]) {
+          const r = spawnSync('ip', ['netns', 'exec', e.ns, 'python3', '-c', PY_FUZZ, e.dev.name, e.kernel, e.tsip, e.kernel6!, e.tsip6!, '150', String(FILL_PORT), String(CRAFT_PORT), '400', String(seed)], { timeout: 20_000, encoding: 'utf8' });
+          expect(r.status, r.stderr).toBe(0);
+          if (thread) await expectCountsAddUp(e);
+          else await waitFor(() => merged > 0, 3000);
+        }
+        expect(e.dev.isClosed).toBe(false);
+        expect(thread ? e.dev.rxThreadStats()!.coalesced : e.dev.counters.rxCoalesced).toBeGreaterThan(0);
+        expect(merged).toBeGreaterThan(0);
+        expect(badMerged).toBe(0);
+        // Still a working stack: a TCP exchange with the kernel.
+        const d = await e.sh(`curl -s -S -m 10 http://${e.tsip}/bytes/100000 | sha256sum`, { timeoutMs: 15_000 });
+        expect(d.stdout.toString().split(' ')[0], d.stderr).toBe(generatedSha256(100_000));
+      } finally {
+        e.close();
       }
-    };
-    const e = startTunEnv({ ipv6: true, tun: { rxThread: true, rxThreadEngage: 0, rxRingBytes: 256 * 1024, rxCoalesce: true, batch: 1024, batchBytes: 1 << 20, tap } });
-    try {
-      for (const seed of [1, 2, 3]) {
-        const r = spawnSync('ip', ['netns', 'exec', e.ns, 'python3', '-c', PY_FUZZ, e.dev.name, e.kernel, e.tsip, e.kernel6!, e.tsip6!, '150', String(FILL_PORT), String(CRAFT_PORT), '400', String(seed)], { timeout: 20_000, encoding: 'utf8' });
-        expect(r.status, r.stderr).toBe(0);
-        await expectCountsAddUp(e);
-      }
-      expect(e.dev.isClosed).toBe(false);
-      expect(e.dev.rxThreadStats()!.coalesced).toBeGreaterThan(0);
-      expect(merged).toBeGreaterThan(0);
-      expect(badMerged).toBe(0);
-      // Still a working stack: a TCP exchange with the kernel.
-      const d = await e.sh(`curl -s -S -m 10 http://${e.tsip}/bytes/100000 | sha256sum`, { timeoutMs: 15_000 });
-      expect(d.stdout.toString().split(' ')[0], d.stderr).toBe(generatedSha256(100_000));
-    } finally {
-      e.close();
-    }
-    e.stack.pool.assertEmpty();
-  }, 60_000);
+      e.stack.pool.assertEmpty();
+    }, 60_000);
+  }
 
   // A merged packet gets a new IPv4 header checksum, so a segment whose own
   // is wrong must never merge (gro.h Inspect): IP input drops it, as without GRO.
   test('a segment with a wrong IPv4 header checksum is not merged and reaches IP input as it came (dropped there)', () => craftedBurst(BAD_IP_GROUPS), 30_000);
+  test('… nor on the JavaScript thread', () => craftedBurst(BAD_IP_GROUPS, 'js'), 30_000);
 });
 
 if (skipTun) test.skip(skipReason, () => {});
