@@ -618,8 +618,15 @@ function synchronized(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): void {
       s.flags &= ~TcpFlag.SYN;
     } else {
       if (pcb.state === TcpState.SYN_RCVD && s.seq === pcb.irs && (f & TcpFlag.ACK) === 0) {
+        // The peer's SYN again: it may not have our SYN-ACK, so it goes
+        // again (lwIP, Linux). Not within minRtoMs of the last one: no
+        // peer resends a SYN that soon (its first RTO is a second), so that
+        // is a copy the network made, and our own timer covers a loss.
         const syn = pcb.unacked.head ?? pcb.unsent.head;
-        if (syn !== null && syn.flags & TcpFlag.SYN) retransmitSeg(tcp, pcb, syn, now);
+        if (syn !== null && syn.flags & TcpFlag.SYN) {
+          if (now - syn.sentAt >= tcp.config.minRtoMs) retransmitSeg(tcp, pcb, syn, now);
+          else tcp.counters.dupSynsIgnored++;
+        }
         return;
       }
       if ((f & TcpFlag.RST) === 0 && tcp.challengeAllowed(pcb)) sendAck(tcp, pcb);

@@ -270,6 +270,8 @@ export interface TcpCounters {
   ooseqFreed: number;
   /** Data segments kept behind refused data (PcbFlag.QUEUE_REFUSED: a connection waiting for accept()) instead of dropped. */
   refusedQueued: number;
+  /** Copies of the peer's SYN in SYN_RCVD within minRtoMs of our SYN-ACK: a network duplicate, not answered with another SYN-ACK. */
+  dupSynsIgnored: number;
   /** Data segments dropped behind refused data although QUEUE_REFUSED was set: the refusedQueueMaxBytes budget was spent or memory was short. */
   refusedQueueFull: number;
   /** Tail loss probes sent (Linux TCPLossProbes). */
@@ -356,6 +358,7 @@ export class Tcp {
     ooseqFreed: 0,
     refusedQueued: 0,
     refusedQueueFull: 0,
+    dupSynsIgnored: 0,
     dsackOldSent: 0,
     dsackOfoSent: 0,
     memoryShed: 0,

@@ -42,6 +42,9 @@ import { VirtualClock } from '../time/virtual-clock.ts';
 import { formatIpv4Address, parseIpv4Address, prefixToMask } from '../wire/address.ts';
 import { IP6_LOOPBACK, Ip6Addr, type IpAddr, toIpAddr } from '../wire/ipaddr.ts';
 
+/** How many times inputQueueLimit may wait when it is a synchronous device's answer to our own output (see enqueue). */
+const SYNC_QUEUE_FACTOR = 16;
+
 export interface StackOptions {
   /** A name for logs and pcaps. */
   name?: string;
@@ -59,7 +62,12 @@ export interface StackOptions {
   tcp?: TcpConfig;
   udp?: UdpConfig;
   socket?: SocketLayerOptions;
-  /** Packets that may wait while the stack is busy (default 1024); more are dropped and counted (stats.stack.inputQueueDrops). */
+  /**
+   * Packets that may wait while the stack is busy (default 1024); more are
+   * dropped and counted (stats.stack.inputQueueDrops). Answers a
+   * synchronous device delivers inside the stack's own output may wait up
+   * to 16 times as many.
+   */
   inputQueueLimit?: number;
   /**
    * Queued packets and deferred work items one pass processes before the
@@ -470,7 +478,13 @@ export class Stack implements IpHost {
   }
 
   private enqueue(p: Pbuf, netif: Netif): void {
-    if (this.queueP.length - this.queueHead >= this.inputQueueLimit) {
+    // During one of our own driver calls, input comes from a device that
+    // delivers synchronously (a zero-latency link, loopback): the peer's
+    // answers to what this call sends. Bounded by that call's burst (a
+    // window of small segments at worst), they get SYNC_QUEUE_FACTOR times
+    // the limit: dropped, they would be losses the burst inflicted on itself.
+    const limit = this.inDriver > 0 ? this.inputQueueLimit * SYNC_QUEUE_FACTOR : this.inputQueueLimit;
+    if (this.queueP.length - this.queueHead >= limit) {
       this.stats.stack.inputQueueDrops++;
       this.stats.link.drop++;
       p.free();

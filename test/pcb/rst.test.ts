@@ -253,6 +253,9 @@ describe('SYN in a synchronized state (RFC 5961 §4)', () => {
     raw.tcpAccept(l, () => Err.OK);
     peer.inject({ seq: 1000, flags: SYN, mss: 1460 });
     const first = peer.take();
+    // The peer resends its SYN (half a second later: before our own SYN-ACK timer, 1 s).
+    peer.advance(500);
+    expect(peer.take()).toEqual([]);
     peer.inject({ seq: 1000, flags: SYN, mss: 1460 });
     const again = peer.take();
     expect(wire(again)).toEqual(wire(first));
@@ -263,6 +266,29 @@ describe('SYN in a synchronized state (RFC 5961 §4)', () => {
     // A SYN with a different ISN is a different attempt: challenge ACK, not a SYN-ACK.
     peer.inject({ seq: 3000, flags: SYN, mss: 1460 });
     expect(wire(peer.take())).toEqual([['A', u32(first[0]!.seq + 1), 1001]]);
+    closeAndCheck(peer);
+  });
+
+  test('SYN_RCVD: a copy of the SYN right behind it (the network duplicated it) gets no second SYN-ACK; our timer still resends a lost one', () => {
+    const peer = scriptedPeer({ tcp: { timestamps: false } });
+    const raw = peer.raw;
+    const l = raw.tcpNew()!;
+    raw.tcpBind(l, anyIp(), 80);
+    raw.tcpListen(l);
+    raw.tcpAccept(l, () => Err.OK);
+    peer.inject({ seq: 1000, flags: SYN, mss: 1460 });
+    const first = peer.take();
+    expect(flagStr(first[0]!.flags)).toBe('SA');
+    peer.advance(5);
+    peer.inject({ seq: 1000, flags: SYN, mss: 1460 });
+    expect(peer.take()).toEqual([]);
+    expect(peer.stack.tcp.counters.dupSynsIgnored).toBe(1);
+    expect(peer.stack.tcp.pcbCount).toBe(2);
+    // Our SYN-ACK was in fact lost: the retransmission timer (1 s) sends it again all the same.
+    peer.advance(1000);
+    const resent = peer.take();
+    expect(wire(resent)).toEqual(wire(first));
+    expect(peer.stack.tcp.counters.retransSegs).toBe(1);
     closeAndCheck(peer);
   });
 });

@@ -3,8 +3,11 @@
 // whose handler does what a careless user callback would.
 import { describe, expect, test } from 'vitest';
 import { Err } from '../../src/err.ts';
+import type { Netif } from '../../src/netif/netif.ts';
+import { PbufType } from '../../src/pbuf/pbuf.ts';
+import { PbufLayer } from '../../src/pbuf/pool.ts';
 import { Pinger } from '../../src/ip/ping.ts';
-import { ReentrancyError } from '../../src/stack/stack.ts';
+import { ReentrancyError, Stack } from '../../src/stack/stack.ts';
 import type { VirtualClock } from '../../src/time/virtual-clock.ts';
 import { addr, captureStack, ipPacket, pattern } from '../support/packets.ts';
 
@@ -114,6 +117,46 @@ describe('stack reentrancy', () => {
     expect(handled).toBe(4);
     expect(stack.stats.stack.inputQueueDrops).toBe(7);
     stack.pool.assertEmpty();
+  });
+
+  test('a synchronous device answering inside our own output may queue 16 times the limit (its answers are not losses the burst inflicts on itself); beyond that, drops', () => {
+    for (const [answers, dropped] of [
+      [40, 0],
+      [60, 12],
+    ] as const) {
+      // IPv4 by hand: a device that, for each packet the stack sends, delivers `answers` packets back before returning.
+      const stack = new Stack({ pool: { trackLive: true }, inputQueueLimit: 3 });
+      const feedTo = (netif: Netif, bytes: Uint8Array): void => {
+        const p = stack.pool.alloc(PbufLayer.RAW, bytes.length, PbufType.POOL)!;
+        p.take(bytes);
+        stack.input(p, netif);
+      };
+      const dev: Netif = stack.addNetif({
+        name: 'sync0',
+        addr: addr('10.9.0.1'),
+        prefixLength: 24,
+        mtu: 1500,
+        output: () => {
+          for (let i = 0; i < answers; i++) feedTo(dev, ipPacket(new Uint8Array([i, 0, 0, 0]), { src: '10.9.0.2', dst: '10.9.0.1', protocol: PROTO, ident: i }));
+          return Err.OK;
+        },
+      });
+      let handled = 0;
+      stack.ip.register(PROTO, (p) => {
+        p.free();
+        handled++;
+      });
+      const out = stack.pool.alloc(PbufLayer.TRANSPORT, 4, PbufType.RAM)!;
+      expect(stack.ip.output(out, addr('10.9.0.1'), addr('10.9.0.2'), PROTO)).toBe(Err.OK);
+      out.free();
+      // Queued while the stack's output ran; processed on the clock's next turn (same instant).
+      const clock = stack.clock as VirtualClock;
+      for (let i = 0; i < 10 && (clock.nextDeadline() ?? Infinity) <= clock.now(); i++) clock.runNext();
+      expect(handled, `${answers} answers`).toBe(answers - dropped);
+      expect(stack.stats.stack.inputQueueDrops).toBe(dropped);
+      stack.pool.assertEmpty();
+      stack.close();
+    }
   });
 
   test('an exception in a handler is counted, rethrown once the stack is consistent, and the stack keeps working', () => {
