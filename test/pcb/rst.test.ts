@@ -244,13 +244,19 @@ describe('SYN in a synchronized state (RFC 5961 §4)', () => {
     });
   }
 
-  test('SYN_RCVD: a retransmitted SYN gets the SYN-ACK again (same ISS, same ACK)', () => {
-    const peer = scriptedPeer({ tcp: { timestamps: false } });
+  /** A listener on port 80 that takes every connection. */
+  const listenOn80 = (peer: ReturnType<typeof scriptedPeer>) => {
     const raw = peer.raw;
     const l = raw.tcpNew()!;
     raw.tcpBind(l, anyIp(), 80);
     raw.tcpListen(l);
     raw.tcpAccept(l, () => Err.OK);
+    return l;
+  };
+
+  test('SYN_RCVD: a retransmitted SYN gets the SYN-ACK again (same ISS, same ACK)', () => {
+    const peer = scriptedPeer({ tcp: { timestamps: false } });
+    const l = listenOn80(peer);
     peer.inject({ seq: 1000, flags: SYN, mss: 1460 });
     const first = peer.take();
     // The peer resends its SYN (half a second later: before our own SYN-ACK timer, 1 s).
@@ -271,11 +277,7 @@ describe('SYN in a synchronized state (RFC 5961 §4)', () => {
 
   test('SYN_RCVD: a copy of the SYN right behind it (the network duplicated it) gets no second SYN-ACK; our timer still resends a lost one', () => {
     const peer = scriptedPeer({ tcp: { timestamps: false } });
-    const raw = peer.raw;
-    const l = raw.tcpNew()!;
-    raw.tcpBind(l, anyIp(), 80);
-    raw.tcpListen(l);
-    raw.tcpAccept(l, () => Err.OK);
+    listenOn80(peer);
     peer.inject({ seq: 1000, flags: SYN, mss: 1460 });
     const first = peer.take();
     expect(flagStr(first[0]!.flags)).toBe('SA');
