@@ -12,6 +12,14 @@ import { PcbFlag, TcpState } from './state.ts';
 
 /** RFC 8985 §7.2 WCDelAckT: the worst-case delayed ACK of a peer holding one segment. */
 export const TLP_WC_DELACK_MS = 200;
+/**
+ * Slack added to 2*SRTT when more than one segment is in flight (Linux's
+ * TCP_TIMEOUT_MIN, 2 ms): where the RTT is tens of microseconds (a TUN to
+ * the local kernel, a LAN, a simulated link with no delay), 2*SRTT is
+ * shorter than the peer's scheduling and ACK processing jitter, and
+ * probes would go out for segments that were never lost.
+ */
+export const TLP_MIN_SLACK_MS = 2;
 
 export class TlpState {
   /** TLP.end_seq: SND.NXT when the probe went out (valid while `active`). */
@@ -40,8 +48,9 @@ function eligible(pcb: TcpPcb): boolean {
 
 /**
  * Arm the probe timeout after new data went out or an ACK acknowledged new
- * data: PTO = 2*SRTT (plus the peer's worst-case delayed ACK when one
- * segment is in flight), never later than the RTO would have fired.
+ * data: PTO = 2*SRTT plus the peer's worst-case delayed ACK when one
+ * segment is in flight, else plus TLP_MIN_SLACK_MS; never later than the
+ * RTO would have fired.
  */
 export function tlpArm(pcb: TcpPcb, now: number): void {
   if (!eligible(pcb)) {
@@ -49,7 +58,7 @@ export function tlpArm(pcb: TcpPcb, now: number): void {
     return;
   }
   let pto = 2 * pcb.rtt.srtt;
-  if (pcb.unacked.count === 1 && pcb.inFlight <= pcb.mss) pto += TLP_WC_DELACK_MS;
+  pto += pcb.unacked.count === 1 && pcb.inFlight <= pcb.mss ? TLP_WC_DELACK_MS : TLP_MIN_SLACK_MS;
   let at = now + pto;
   const rtoAt = pcb.deadlines.get(Deadline.RTO);
   if (rtoAt >= 0 && at >= rtoAt) {

@@ -6,6 +6,7 @@ import { describe, expect, test } from 'vitest';
 import { Deadline } from '../../src/pcb/deadlines.ts';
 import { RecoveryMode, type TcpPcb } from '../../src/pcb/pcb.ts';
 import type { TcpConfig } from '../../src/pcb/tcp.ts';
+import { TLP_MIN_SLACK_MS } from '../../src/pcb/tlp.ts';
 import { ACK, Err, flagStr, payload, scriptedPeer, type ScriptedPeer, type SentSeg, SYN } from '../support/tcp.ts';
 import { anyIp } from '../support/family.ts';
 
@@ -254,14 +255,16 @@ describe('undo: a congestion response that proves spurious is reverted', () => {
 });
 
 describe('tail loss probe (RFC 8985 §7)', () => {
-  test('PTO = 2*SRTT after the last send; the probe is the last segment when nothing new is queued; the RTO is re-armed behind it', () => {
+  test('PTO = 2*SRTT + 2 ms after the last send (Linux\'s TCP_TIMEOUT_MIN slack); the probe is the last segment when nothing new is queued; the RTO is re-armed behind it', () => {
     const c = conn();
     c.send(3 * MSS);
     c.out();
     const sentAt = c.peer.clock.now();
     const srtt = c.pcb.rtt.srtt;
-    expect(c.pcb.deadlines.get(Deadline.TLP)).toBe(sentAt + 2 * srtt);
+    expect(c.pcb.deadlines.get(Deadline.TLP)).toBe(sentAt + 2 * srtt + TLP_MIN_SLACK_MS);
     c.peer.advance(2 * srtt);
+    expect(c.out(), 'nothing at 2*SRTT yet').toEqual([]);
+    c.peer.advance(TLP_MIN_SLACK_MS);
     expect(c.out()).toEqual([['PA', 2 * MSS, MSS]]);
     expect(c.pcb.info().counters.lossProbes).toBe(1);
     expect(c.pcb.deadlines.get(Deadline.RTO)).toBe(c.peer.clock.now() + c.pcb.rtt.currentRto());
@@ -274,7 +277,7 @@ describe('tail loss probe (RFC 8985 §7)', () => {
     const c = conn({ initialWindowSegments: 2 });
     c.send(3 * MSS);
     expect(c.out()).toEqual([seg(0), seg(MSS)]);
-    c.peer.advance(2 * c.pcb.rtt.srtt);
+    c.peer.advance(2 * c.pcb.rtt.srtt + TLP_MIN_SLACK_MS);
     expect(c.out()).toEqual([['PA', 2 * MSS, MSS]]);
     expect(c.pcb.tlp.isRetrans).toBe(false);
     c.finish();
