@@ -25,6 +25,7 @@ import { applySackBlocks, clearLossMarks, firstBlockIsDsack, markLost, markSegLo
 import { rackDelivered, rackDetectLoss, rackOnSpurious, rackOnRecoveryEnd, rackReoWnd } from './rack.ts';
 import { tlpArm, tlpOnAck, TlpVerdict } from './tlp.ts';
 import { undoBegin, undoByDsack, undoByTimestamp, undoWindow } from './undo.ts';
+import { collapseOoseq } from './ooseq-collapse.ts';
 import { TcpSeg } from './segment.ts';
 import { seqAdd, seqDiff, seqGeq, seqGt, seqLeq, seqLt } from './seq.ts';
 import { PcbFlag, SockOpt, TcpState } from './state.ts';
@@ -1256,7 +1257,8 @@ function drainOoseq(tcp: Tcp, pcb: TcpPcb): boolean {
 /**
  * Keep an out-of-order segment, trimmed against its neighbours so the
  * queue never overlaps; enforce the byte and piece caps by dropping from
- * the highest sequence numbers (least useful, as lwIP does).
+ * the highest sequence numbers (least useful, as lwIP does), once merging
+ * contiguous runs could not bring the pieces under their cap.
  */
 function insertOoseq(tcp: Tcp, pcb: TcpPcb, s: InSeg): void {
   pcb.counters.oooSegsIn++;
@@ -1305,6 +1307,8 @@ function insertOoseq(tcp: Tcp, pcb: TcpPcb, s: InSeg): void {
   if (seg.p !== null) pcb.ooseqPieces += seg.p.clen();
   pcb.lastOooSeq = seg.seq;
   const cfg = tcp.config;
+  // Too many pieces for the bytes they hold (a small MSS): merge runs first (ooseq-collapse.ts).
+  if (pcb.ooseqPieces > cfg.oooMaxSegments && q.bytes <= cfg.oooMaxBytes) tcp.counters.ooseqCollapsed += collapseOoseq(tcp.pool, pcb);
   while ((q.bytes > cfg.oooMaxBytes || pcb.ooseqPieces > cfg.oooMaxSegments) && q.tail !== null) {
     const t = q.tail;
     if (t.p !== null) pcb.ooseqPieces -= t.p.clen();

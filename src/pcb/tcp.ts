@@ -268,6 +268,8 @@ export interface TcpCounters {
   userTimeouts: number;
   /** Out-of-order bytes dropped because received packets found the pool full (freeOutOfOrder). */
   ooseqFreed: number;
+  /** pbuf pieces saved by copying runs of contiguous out-of-order segments into one, when the queue reached oooMaxSegments (Linux TCPRcvCollapsed). */
+  ooseqCollapsed: number;
   /** Data segments kept behind refused data (PcbFlag.QUEUE_REFUSED: a connection waiting for accept()) instead of dropped. */
   refusedQueued: number;
   /** Copies of the peer's SYN in SYN_RCVD within minRtoMs of our SYN-ACK: a network duplicate, not answered with another SYN-ACK. */
@@ -356,6 +358,7 @@ export class Tcp {
     pcbsReclaimed: 0,
     userTimeouts: 0,
     ooseqFreed: 0,
+    ooseqCollapsed: 0,
     refusedQueued: 0,
     refusedQueueFull: 0,
     dupSynsIgnored: 0,

@@ -183,7 +183,7 @@ describe('lwIP test_tcp_oos.c', () => {
     finish(c);
   });
 
-  test('test_tcp_recv_ooseq_max_pbufs: with a piece cap P, 1-byte segments 1..P are kept, one more is not', () => {
+  test('test_tcp_recv_ooseq_max_pbufs, with Linux\'s collapse: at the piece cap P, contiguous 1-byte segments 1..P are merged into one piece instead of the next being dropped', () => {
     const P = 8;
     const c = openConn({ peerIsn: 0x8000 - 1, tcp: { ...LWIP_TEST_TCP, oooMaxSegments: P } });
     const data = payload(64, 4);
@@ -193,13 +193,44 @@ describe('lwIP test_tcp_oos.c', () => {
       expect(ooseqBytes(c.pcb)).toBe(i);
       expect(c.pcb.ooseqPieces).toBe(i);
     }
+    // One more piece: lwIP drops it; the run 1..P is copied into one piece and it is kept.
     send(c, P + 2, data.subarray(P + 2, P + 3));
-    expect(c.pcb.ooseq.count).toBe(P);
-    expect(ooseqBytes(c.pcb)).toBe(P);
-    // Filling the hole delivers 0..P in one call.
+    expect(ooseq(c)).toEqual([[1, P], [P + 2, 1]]);
+    expect(c.pcb.ooseqPieces).toBe(2);
+    expect(c.peer.stack.tcp.counters.ooseqCollapsed).toBe(P - 1);
+    expect(c.peer.stack.stats.tcp.memerr).toBe(0);
+    // Filling the holes delivers everything, in order.
     send(c, 0, data.subarray(0, 1));
     expect(c.app.log).toEqual([`recv:${P + 1}`]);
-    expect([...c.app.data]).toEqual([...data.subarray(0, P + 1)]);
+    send(c, P + 1, data.subarray(P + 1, P + 2));
+    expect([...c.app.data]).toEqual([...data.subarray(0, P + 3)]);
+    expect(c.pcb.ooseqPieces).toBe(0);
+    finish(c);
+  });
+
+  test('the piece cap still holds against tiny segments with gaps between them (nothing to merge): beyond P, the highest are dropped', () => {
+    const P = 8;
+    const c = openConn({ peerIsn: 0x8000 - 1, tcp: { ...LWIP_TEST_TCP, oooMaxSegments: P } });
+    const data = payload(64, 6);
+    for (let i = 1; i <= P + 4; i++) send(c, 2 * i, data.subarray(2 * i, 2 * i + 1));
+    expect(c.pcb.ooseqPieces).toBe(P);
+    expect(ooseq(c)).toEqual(Array.from({ length: P }, (_, k) => [2 * (k + 1), 1]));
+    expect(c.peer.stack.tcp.counters.ooseqCollapsed).toBe(0);
+    expect(c.peer.stack.stats.tcp.memerr).toBe(4);
+    finish(c);
+  });
+
+  test('a window of small segments reordered: merging keeps every byte, the sender resends nothing', () => {
+    const c = openConn({ tcp: { ...LWIP_TEST_TCP, oooMaxSegments: 16 } });
+    const seg = 40;
+    const data = payload(200 * seg, 7);
+    // Segment 0 is late; 1..199 arrive first (far more pieces than the cap).
+    for (let k = 1; k < 200; k++) send(c, k * seg, data.subarray(k * seg, (k + 1) * seg));
+    expect(c.pcb.ooseqPieces).toBeLessThanOrEqual(16);
+    expect(ooseqBytes(c.pcb)).toBe(199 * seg);
+    expect(c.peer.stack.stats.tcp.memerr).toBe(0);
+    send(c, 0, data.subarray(0, seg));
+    expect(sha256(c.app.data)).toBe(sha256(data));
     expect(c.pcb.ooseqPieces).toBe(0);
     finish(c);
   });
