@@ -1024,7 +1024,7 @@ function undoEpisode(tcp: Tcp, pcb: TcpPcb, byDsack: boolean): void {
   const wasRto = pcb.recovery === RecoveryMode.RTO || pcb.undo.fromRto;
   if (pcb.recovery !== RecoveryMode.NONE) endRecovery(pcb);
   undoWindow(pcb);
-  if (tcp.config.rack && pcb.flags & PcbFlag.SACK) rackOnSpurious(pcb);
+  if (tcp.config.rack && pcb.flags & PcbFlag.SACK) rackOnSpurious(pcb, true);
   pcb.rtt.resetBackoff();
   pcb.counters.undos++;
   if (byDsack) tcp.counters.dsackUndo++;

@@ -89,10 +89,19 @@ export function rackReoWnd(pcb: TcpPcb, dupThresh: number, inRecovery: boolean):
  * A retransmission proved spurious: a D-SACK arrived (RFC 8985 §6.2 step
  * 4), or timestamps showed it (Eifel undo -- our addition, so a peer that
  * sends no D-SACKs still widens the window). Widen the reordering window,
- * once per round trip.
+ * once per round trip. `undone`: a whole recovery episode was undone, so
+ * the holes were filled by the originals, late: that is reordering seen
+ * (Linux's tcp_try_undo_partial checks reordering the same way). Without
+ * it, a reordered segment that is always retransmitted before its late
+ * original is reported never counts as reordering (only never-retransmitted
+ * segments do, step 3), and the window stays 0 in every recovery.
  */
-export function rackOnSpurious(pcb: TcpPcb): void {
+export function rackOnSpurious(pcb: TcpPcb, undone = false): void {
   const r = pcb.rack;
+  if (undone && !r.reorderingSeen) {
+    r.reorderingSeen = true;
+    pcb.counters.reorderSeen++;
+  }
   if (r.dsackRoundOn && seqGeq(pcb.sndUna, r.dsackRound)) r.dsackRoundOn = false;
   if (r.dsackRoundOn) return;
   r.dsackRoundOn = true;
