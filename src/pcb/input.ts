@@ -604,6 +604,22 @@ function acceptable(pcb: TcpPcb, seq: number, len: number): boolean {
   return (seqGeq(seq, nxt) && seqDiff(seq, nxt) < wnd) || (seqGeq(last, nxt) && seqDiff(last, nxt) < wnd);
 }
 
+/**
+ * A duplicate ACK that reordering put behind a later one (Linux
+ * tcp_disordered_ack): a pure ACK at RCV.NXT that acknowledges nothing new
+ * (SEG.ACK = SND.UNA), would not update the window, and whose timestamp is
+ * older than TS.Recent by at most an RTO. PAWS would drop it as an old
+ * duplicate, yet on a path that reorders ACKs its SACK blocks are news
+ * (dropping them delays loss recovery). It is processed; TS.Recent stays.
+ */
+function disorderedAck(pcb: TcpPcb, s: InSeg): boolean {
+  if ((s.flags & (TcpFlag.SYN | TcpFlag.FIN | TcpFlag.RST | TcpFlag.ACK)) !== TcpFlag.ACK || s.dataLen !== 0) return false;
+  if (s.seq !== pcb.rcvNxt || s.ack !== pcb.sndUna) return false;
+  // Would not update the window (the SND.WL1 rule).
+  if (seqGt(s.seq, pcb.sndWl1) || (s.seq === pcb.sndWl1 && s.wnd << pcb.sndScale > pcb.sndWnd)) return false;
+  return seqDiff(pcb.tsRecent, s.opts.tsVal) <= pcb.rtt.currentRto();
+}
+
 function synchronized(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): void {
   const f = s.flags;
   const ev = tcp.ev;
@@ -635,9 +651,13 @@ function synchronized(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): void {
     }
   }
 
-  // PAWS (RFC 7323 §5): an older timestamp marks an old duplicate.
+  // PAWS (RFC 7323 §5): an older timestamp marks an old duplicate, unless
+  // it is a duplicate ACK that reordering put behind a later one.
   const o = s.opts;
-  if (pcb.flags & PcbFlag.TIMESTAMP && o.hasTimestamp && (f & TcpFlag.RST) === 0 && seqLt(o.tsVal, pcb.tsRecent)) {
+  const tsOld = (pcb.flags & PcbFlag.TIMESTAMP) !== 0 && o.hasTimestamp && (f & TcpFlag.RST) === 0 && seqLt(o.tsVal, pcb.tsRecent);
+  if (tsOld && disorderedAck(pcb, s)) {
+    tcp.counters.pawsDisorderedAcks++;
+  } else if (tsOld) {
     tcp.counters.pawsDrops++;
     if (tcp.invalidAckAllowed(pcb, s.dataLen + (f & TcpFlag.FIN ? 1 : 0), false)) {
       pcb.flags |= PcbFlag.ACK_NOW;
@@ -651,7 +671,7 @@ function synchronized(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): void {
   // acceptable (in the window, with an acceptable ACK): a spoofed
   // below-window segment with a huge TSval would otherwise make every real
   // segment fail PAWS (Linux, too, updates only after tcp_ack accepted it).
-  const updateTs = (pcb.flags & PcbFlag.TIMESTAMP) !== 0 && o.hasTimestamp && (f & TcpFlag.RST) === 0 && seqLeq(s.seq, pcb.tsLastAckSent);
+  const updateTs = !tsOld && (pcb.flags & PcbFlag.TIMESTAMP) !== 0 && o.hasTimestamp && (f & TcpFlag.RST) === 0 && seqLeq(s.seq, pcb.tsLastAckSent);
   const tsVal = o.tsVal;
 
   // Sequence number check.

@@ -272,6 +272,8 @@ export interface TcpCounters {
   ooseqCollapsed: number;
   /** Data segments kept behind refused data (PcbFlag.QUEUE_REFUSED: a connection waiting for accept()) instead of dropped. */
   refusedQueued: number;
+  /** Duplicate ACKs with a timestamp older than TS.Recent that PAWS let through: reordered behind a later ACK (Linux tcp_disordered_ack). */
+  pawsDisorderedAcks: number;
   /** Copies of the peer's SYN in SYN_RCVD within minRtoMs of our SYN-ACK: a network duplicate, not answered with another SYN-ACK. */
   dupSynsIgnored: number;
   /** Data segments dropped behind refused data although QUEUE_REFUSED was set: the refusedQueueMaxBytes budget was spent or memory was short. */
@@ -362,6 +364,7 @@ export class Tcp {
     refusedQueued: 0,
     refusedQueueFull: 0,
     dupSynsIgnored: 0,
+    pawsDisorderedAcks: 0,
     dsackOldSent: 0,
     dsackOfoSent: 0,
     memoryShed: 0,

@@ -356,3 +356,29 @@ describe('F-RTO (RFC 5682): a spurious timeout found without timestamps', () => 
     c.finish();
   });
 });
+
+describe('PAWS and ACKs that reordering swapped', () => {
+  test('a duplicate ACK overtaken by a later one (older TSval) still brings its SACK blocks (Linux tcp_disordered_ack); an old ACK of new data is still dropped', () => {
+    const c = conn({ tlp: false }, { ts: true });
+    c.send(4 * MSS);
+    expect(c.out().length).toBe(4);
+    c.peer.advance(RTT);
+    const ecr = c.tsOf.get(0)!;
+    const counters = c.peer.stack.tcp.counters;
+    const drops = counters.pawsDrops;
+    const dupAck = (tsVal: number, l: number, r: number): void =>
+      c.peer.inject({ seq: c.rcv, ack: c.base, flags: ACK, wnd: 0xffff, sack: [[(c.base + l) >>> 0, (c.base + r) >>> 0]], ts: [tsVal, ecr] });
+    // The peer's second duplicate ACK (segments 1 and 2 SACKed) arrives before its first (segment 1 only).
+    dupAck(6010, 2 * MSS, 3 * MSS);
+    expect(c.pcb.sackedBytes).toBe(MSS);
+    dupAck(6005, MSS, 2 * MSS);
+    expect(counters.pawsDisorderedAcks).toBe(1);
+    expect(counters.pawsDrops).toBe(drops);
+    expect(c.pcb.sackedBytes, 'the late ACK\'s block counted').toBe(2 * MSS);
+    // An ACK with an old TSval that acknowledges new data is no duplicate: PAWS drops it.
+    c.peer.inject({ seq: c.rcv, ack: (c.base + MSS) >>> 0, flags: ACK, wnd: 0xffff, ts: [6001, ecr] });
+    expect(counters.pawsDrops).toBe(drops + 1);
+    expect(c.pcb.sndUna).toBe(c.base);
+    c.finish();
+  });
+});
