@@ -29,14 +29,19 @@ export const PACING_CA_GAIN = 1.2;
 /** A quantum is this long at the rate (Linux sk_pacing_shift 10: ~1 ms), and at least two segments. */
 export const PACING_QUANTUM_MS = 1;
 
+/** Below this SRTT (ms) nothing is paced: no timer could space segments that finely. */
+export const PACING_MIN_SRTT_MS = 0.001;
+
 /**
  * The pacing rate in bytes per ms, or 0 for none (pacing off, no RTT
- * sample yet, or an SRTT of 0 on a zero-delay link).
+ * sample yet, or an SRTT of about 0 on a zero-delay link: samples of 0
+ * shrink it geometrically towards the smallest doubles, and w / SRTT
+ * would be Infinity).
  */
 export function pacingRate(tcp: Tcp, pcb: TcpPcb): number {
   if (!tcp.config.pacing || pcb.rtt.samples === 0) return 0;
   const srtt = pcb.rtt.srtt;
-  if (!(srtt > 0)) return 0;
+  if (!(srtt >= PACING_MIN_SRTT_MS)) return 0;
   const r = pcb.recovery;
   const slowStart = pcb.cwnd < pcb.ssthresh && (r === RecoveryMode.NONE || r === RecoveryMode.RTO);
   // What is in flight may exceed a cwnd just cut by recovery: it drains at its own pace.
@@ -79,7 +84,9 @@ export function paceHold(tcp: Tcp, pcb: TcpPcb, now: number, rate: number, mss: 
   if (rate <= 0) return false;
   const at = pcb.paceAt;
   const dl = pcb.deadlines;
-  if (now >= at - pacingQuantum(mss, rate) / rate) {
+  // Held only while provably early (a NaN from a degenerate rate sends
+  // rather than re-arming the timer at now for ever).
+  if (!(now < at - pacingQuantum(mss, rate) / rate)) {
     dl.cancel(Deadline.PACE); // an ACK ended the wait early
     return false;
   }

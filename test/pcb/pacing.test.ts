@@ -7,7 +7,7 @@ import { describe, expect, test } from 'vitest';
 import { RawTcp, WriteFlag } from '../../src/callbacks/raw.ts';
 import { runSimTransfer } from '../../src/cli/sim-transfer-run.ts';
 import { Deadline } from '../../src/pcb/deadlines.ts';
-import { PACING_CA_GAIN, PACING_SS_GAIN, pacingQuantum, pacingRate } from '../../src/pcb/pacing.ts';
+import { PACING_CA_GAIN, PACING_SS_GAIN, paceHold, pacingQuantum, pacingRate } from '../../src/pcb/pacing.ts';
 import type { TcpConfig } from '../../src/pcb/tcp.ts';
 import type { LinkSpec } from '../../src/sim/link.ts';
 import { PcapWriter, readPcap } from '../../src/sim/pcap.ts';
@@ -156,6 +156,37 @@ describe('pacing after idle (restart after idle)', () => {
     expect(peer.stack.tcp.counters.pacingDelayed).toBe(1);
     peer.clock.advanceTo(at);
     expect(peer.take().length).toBeGreaterThan(0);
+    peer.raw.tcpAbort(pcb);
+  });
+});
+
+describe('pacing on a zero-delay link', () => {
+  // RTT samples of 0 shrink SRTT by 7/8 each, towards the smallest doubles
+  // (4e-306 ms was seen): cwnd / SRTT was Infinity, the quantum time
+  // Infinity / Infinity = NaN, and the hold test `now >= at - NaN` false,
+  // so the PACE deadline was re-armed at now for ever (a sweep line, seed
+  // 86, LAST_ACK with 1005 segments unsent: the clock's runaway guard).
+  test('an SRTT worn down to almost 0 paces nothing, and a degenerate rate never holds a segment', () => {
+    const MSS = 1000;
+    const peer = scriptedPeer();
+    const { pcb, iss, irs } = acceptConnection(peer, { mss: MSS });
+    peer.take();
+    pcb.rtt.sample(1);
+    for (let i = 0; i < 5300; i++) pcb.rtt.sample(0);
+    expect(pcb.rtt.srtt).toBeGreaterThan(0);
+    expect(pcb.rtt.srtt).toBeLessThan(1e-300);
+    expect(pacingRate(peer.stack.tcp, pcb)).toBe(0);
+    const now = peer.clock.now();
+    pcb.paceAt = now;
+    expect(paceHold(peer.stack.tcp, pcb, now, Infinity, MSS)).toBe(false);
+    expect(paceHold(peer.stack.tcp, pcb, now, NaN, MSS)).toBe(false);
+    expect(pcb.deadlines.armed(Deadline.PACE)).toBe(false);
+    // Data goes at once, and nothing is left armed at the present.
+    peer.raw.tcpWrite(pcb, payload(5 * MSS), WriteFlag.COPY);
+    peer.raw.tcpOutput(pcb);
+    expect(peer.take()).toHaveLength(5);
+    expect(pcb.deadlines.armed(Deadline.PACE)).toBe(false);
+    peer.inject({ seq: irs + 1, ack: (iss + 1 + 5 * MSS) >>> 0, flags: ACK });
     peer.raw.tcpAbort(pcb);
   });
 });
