@@ -43,7 +43,7 @@ import { formatIpv4Address, parseIpv4Address, prefixToMask } from '../wire/addre
 import { IP6_LOOPBACK, Ip6Addr, type IpAddr, toIpAddr } from '../wire/ipaddr.ts';
 
 /** How many times inputQueueLimit may wait when it is a synchronous device's answer to our own output (see enqueue). */
-const SYNC_QUEUE_FACTOR = 16;
+const SYNC_QUEUE_FACTOR = 64;
 
 export interface StackOptions {
   /** A name for logs and pcaps. */
@@ -66,7 +66,7 @@ export interface StackOptions {
    * Packets that may wait while the stack is busy (default 1024); more are
    * dropped and counted (stats.stack.inputQueueDrops). Answers a
    * synchronous device delivers inside the stack's own output may wait up
-   * to 16 times as many.
+   * to 64 times as many.
    */
   inputQueueLimit?: number;
   /**
@@ -480,9 +480,11 @@ export class Stack implements IpHost {
   private enqueue(p: Pbuf, netif: Netif): void {
     // During one of our own driver calls, input comes from a device that
     // delivers synchronously (a zero-latency link, loopback): the peer's
-    // answers to what this call sends. Bounded by that call's burst (a
-    // window of small segments at worst), they get SYNC_QUEUE_FACTOR times
-    // the limit: dropped, they would be losses the burst inflicted on itself.
+    // answers to what this call sends. Bounded by the windows in flight
+    // both ways (at MTU 68 a 256 KiB window is 16k segments, and GSO cuts
+    // a burst into all of them at once), they get SYNC_QUEUE_FACTOR times
+    // the limit (the pool bounds their memory): dropped, they would be
+    // losses the burst inflicted on itself.
     const limit = this.inDriver > 0 ? this.inputQueueLimit * SYNC_QUEUE_FACTOR : this.inputQueueLimit;
     if (this.queueP.length - this.queueHead >= limit) {
       this.stats.stack.inputQueueDrops++;
