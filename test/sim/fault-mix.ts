@@ -114,14 +114,16 @@ export function describeFailure(m: MixOutcome): string {
   return `fault mix ${m.seed} failed: ${m.problems.join('; ')}\n  reproduce: npx tsx src/cli/main.ts sim transfer ${mixArgv(m.seed).join(' ')}`;
 }
 
+/** A by-hand sweep's `--name N` argument (dflt when absent). */
+export function sweepArg(name: string, dflt: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
+}
+
 // By hand: npx tsx test/sim/fault-mix.ts --count N [--from S]
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const arg = (name: string, dflt: number): number => {
-    const i = process.argv.indexOf(`--${name}`);
-    return i >= 0 ? Number(process.argv[i + 1]) : dflt;
-  };
-  const from = arg('from', 0);
-  const count = arg('count', 1000);
+  const from = sweepArg('from', 0);
+  const count = sweepArg('count', 1000);
   let failed = 0;
   let maxSteps = 0;
   let maxSeed = from;

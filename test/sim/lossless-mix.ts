@@ -19,6 +19,7 @@
 //   npx tsx test/sim/lossless-mix.ts --count 2000 [--from 0]
 import { runSimTransfer, type SimTransferResult, transferOptionsFromArgv } from '../../src/cli/sim-transfer.ts';
 import { Rng } from '../../src/time/rng.ts';
+import { sweepArg } from './fault-mix.ts';
 
 const OFF = ['rack', 'tlp', 'sack', 'timestamps', 'pacing', 'hystart', 'windowScaling'];
 
@@ -70,12 +71,8 @@ export function runLossless(seed: number, maxBytes?: number): { problems: string
 
 // By hand: npx tsx test/sim/lossless-mix.ts --count N [--from S]
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const arg = (name: string, dflt: number): number => {
-    const i = process.argv.indexOf(`--${name}`);
-    return i >= 0 ? Number(process.argv[i + 1]) : dflt;
-  };
-  const from = arg('from', 0);
-  const count = arg('count', 500);
+  const from = sweepArg('from', 0);
+  const count = sweepArg('count', 500);
   let failed = 0;
   for (let seed = from; seed < from + count; seed++) {
     const m = runLossless(seed);
