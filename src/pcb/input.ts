@@ -641,8 +641,9 @@ function synchronized(tcp: Tcp, pcb: TcpPcb, s: InSeg, now: number): void {
         // is a copy the network made, and our own timer covers a loss.
         const syn = pcb.unacked.head ?? pcb.unsent.head;
         if (syn !== null && syn.flags & TcpFlag.SYN) {
-          if (now - syn.sentAt >= tcp.config.minRtoMs) retransmitSeg(tcp, pcb, syn, now);
-          else tcp.counters.dupSynsIgnored++;
+          // (One never sent, still in unsent, goes at once.)
+          if (syn === pcb.unacked.head && now - syn.sentAt < tcp.config.minRtoMs) tcp.counters.dupSynsIgnored++;
+          else retransmitSeg(tcp, pcb, syn, now);
         }
         return;
       }
