@@ -9,6 +9,7 @@ import { PbufType } from '../pbuf/pbuf.ts';
 import { PbufLayer, type PbufPool, PbufUse } from '../pbuf/pool.ts';
 import { TcpFlag } from '../wire/tcp.ts';
 import type { TcpPcb } from './pcb.ts';
+import { seqDiff } from './seq.ts';
 import { TcpSeg } from './segment.ts';
 
 /** Most bytes one merged segment holds (one pbuf of at most this size). */
@@ -26,7 +27,7 @@ export function collapseOoseq(pool: PbufPool, pcb: TcpPcb): number {
     let last = cur;
     let bytes = cur.len;
     let pieces = cur.clen;
-    for (let n = last.next; n !== null && n.seq === last.end && (last.flags & TcpFlag.FIN) === 0 && bytes + n.len <= MAX_MERGED; n = last.next) {
+    for (let n = last.next; n !== null && seqDiff(n.seq, last.end) === 0 && (last.flags & TcpFlag.FIN) === 0 && bytes + n.len <= MAX_MERGED; n = last.next) {
       last = n;
       bytes += n.len;
       pieces += n.clen;

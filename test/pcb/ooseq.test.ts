@@ -220,20 +220,22 @@ describe('lwIP test_tcp_oos.c', () => {
     finish(c);
   });
 
-  test('a window of small segments reordered: merging keeps every byte, the sender resends nothing', () => {
-    const c = openConn({ tcp: { ...LWIP_TEST_TCP, oooMaxSegments: 16 } });
-    const seg = 40;
-    const data = payload(200 * seg, 7);
-    // Segment 0 is late; 1..199 arrive first (far more pieces than the cap).
-    for (let k = 1; k < 200; k++) send(c, k * seg, data.subarray(k * seg, (k + 1) * seg));
-    expect(c.pcb.ooseqPieces).toBeLessThanOrEqual(16);
-    expect(ooseqBytes(c.pcb)).toBe(199 * seg);
-    expect(c.peer.stack.stats.tcp.memerr).toBe(0);
-    send(c, 0, data.subarray(0, seg));
-    expect(sha256(c.app.data)).toBe(sha256(data));
-    expect(c.pcb.ooseqPieces).toBe(0);
-    finish(c);
-  });
+  for (const peerIsn of [1000, 0xffffffff - 3000]) {
+    test(`a window of small segments reordered${peerIsn > 0x80000000 ? ', across the 2^32 wrap' : ''}: merging keeps every byte, the sender resends nothing`, () => {
+      const c = openConn({ peerIsn, tcp: { ...LWIP_TEST_TCP, oooMaxSegments: 16 } });
+      const seg = 40;
+      const data = payload(200 * seg, 7);
+      // Segment 0 is late; 1..199 arrive first (far more pieces than the cap).
+      for (let k = 1; k < 200; k++) send(c, k * seg, data.subarray(k * seg, (k + 1) * seg));
+      expect(c.pcb.ooseqPieces).toBeLessThanOrEqual(16);
+      expect(ooseqBytes(c.pcb)).toBe(199 * seg);
+      expect(c.peer.stack.stats.tcp.memerr).toBe(0);
+      send(c, 0, data.subarray(0, seg));
+      expect(sha256(c.app.data)).toBe(sha256(data));
+      expect(c.pcb.ooseqPieces).toBe(0);
+      finish(c);
+    });
+  }
 
   test('the caps drop from the highest sequence numbers: a lower segment that pushes the queue over the cap evicts the highest one', () => {
     const c = openConn({ tcp: { ...LWIP_TEST_TCP, oooMaxBytes: 3 * MSS } });
