@@ -59,6 +59,7 @@ function modeEnv(mode: string): string[] {
   if (what === 'gro-off') return ['TSIP_TUN_RX_GRO=0'];
   if (what === 'gso-off') return ['TSIP_TUN_TX_GSO=0'];
   if (what === 'no-inline') return ['TSIP_TUN_TX_INLINE=0'];
+  if (what === 'busy') return [`TSIP_TUN_BUSY_POLL_US=${a ?? 50}`];
   if (what === 'rx-always') return ['TSIP_TUN_RX_THREAD=1', 'TSIP_TUN_RX_ENGAGE=0'];
   if (what === 'rx-on') return ['TSIP_TUN_RX_THREAD=1', ...(a ? [`TSIP_TUN_RX_ENGAGE=${a}`] : []), ...(b ? [`TSIP_TUN_RX_IDLE_WAKES=${b}`] : [])];
   return [`TSIP_TUN_TX_THREAD=${what === 'on' ? 1 : 0}`, ...(a ? [`TSIP_TUN_TX_SPIN_US=${a}`] : []), ...(b ? [`TSIP_TUN_TX_PUBLISH_BYTES=${b}`] : [])];
@@ -167,7 +168,7 @@ try {
     let i = 0;
     for (const s of servers.filter((x) => x.id.startsWith('tsip'))) {
       const file = `${TCPDUMP}.${i++}.txt`;
-      const td = spawn('ip', ['netns', 'exec', s.ns, 'tcpdump', '-n', '-l', '-S', '-i', 'tsip0', '-c', '60', 'tcp'], { stdio: ['ignore', 'pipe', 'ignore'] });
+      const td = spawn('ip', ['netns', 'exec', s.ns, 'tcpdump', '-n', '-l', '-S', '-i', 'tsip0', '-c', process.env.TSIP_AB_TCPDUMP_COUNT ?? '60', 'tcp'], { stdio: ['ignore', 'pipe', 'ignore'] });
       let out = '';
       td.stdout.on('data', (d: Buffer) => (out += d.toString()));
       const closed = new Promise((ok) => td.on('close', ok));

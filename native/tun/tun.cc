@@ -246,6 +246,7 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
                                           InstanceMethod("startRx", &TunDevice::StartRx),
                                           InstanceMethod("rxKick", &TunDevice::RxKick),
                                           InstanceMethod("rxInline", &TunDevice::RxInline),
+                                          InstanceMethod("busyPollStats", &TunDevice::BusyPollStats),
                                           InstanceAccessor("name", &TunDevice::Name, nullptr),
                                           InstanceAccessor("fd", &TunDevice::Fd, nullptr),
                                           InstanceAccessor("vnetHdr", &TunDevice::VnetHdr, nullptr),
@@ -357,6 +358,11 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
     if (info.Length() > 4 && info[4].IsObject()) {
       Napi::Object o = info[4].As<Napi::Object>();
       if (o.Has("coalesce")) coalesce_ = o.Get("coalesce").ToBoolean().Value();
+      if (o.Has("busyPollUs")) {
+        const double us = o.Get("busyPollUs").ToNumber().DoubleValue();
+        if (!(us >= 0 && us <= 1e6)) throw Napi::RangeError::New(env, "busyPollUs must be between 0 and 1e6");
+        busyPollNs_ = static_cast<uint64_t>(us * 1000.0);
+      }
     }
     slabRef_ = Napi::Persistent(slab);
     metaRef_ = Napi::Persistent(meta.As<Napi::Uint32Array>());
@@ -985,6 +991,13 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
     tx_ = nullptr;
   }
 
+  // busyPollStats(): [packets read while busy polling, empty reads]
+  Napi::Value BusyPollStats(const Napi::CallbackInfo& info) {
+    Napi::Array a = Napi::Array::New(info.Env(), 2);
+    a.Set(0u, Napi::Number::New(info.Env(), busyPollHits_));
+    a.Set(1u, Napi::Number::New(info.Env(), busyPollEmpty_));
+    return a;
+  }
   Napi::Value Name(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), name_); }
   Napi::Value Fd(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), fd_); }
   Napi::Value VnetHdr(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), vnet_); }
@@ -1013,10 +1026,50 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
   // never a packet).
   static constexpr uint32_t kMaxLoneDrains = 4;
   void Drain(int status) {
+    size_t reads = DrainOnce(status);
+    if (busyPollNs_ != 0 && status >= 0 && reads > 0) BusyPoll();
+  }
+
+  // Busy polling (start option busyPollUs, as SO_BUSY_POLL for a socket):
+  // after a drain that found packets, keep reading for up to busyPollNs_
+  // past the last packet instead of going back to sleep in epoll. A peer
+  // on another CPU that answers within that time is read at once, without
+  // the wake-up (an interprocessor interrupt and a schedule) between its
+  // packet and our read. An empty read yields the CPU, so a peer on this
+  // CPU runs in the meantime. It stops when JavaScript says it has work
+  // queued for a later turn (the batch's return value), when the device
+  // stops or the receive thread takes over, and after kBusyPollBudgetNs
+  // in all, so that timers and other I/O get their turn.
+  static constexpr uint64_t kBusyPollBudgetNs = 2000000;
+  void BusyPoll() {
+    const uint64_t start = MonoNs();
+    uint64_t last = start;
+    size_t reads = 1;
+    for (;;) {
+      if (!pollActive_ || fd_ < 0 || !spinOk_) return;
+      const uint64_t now = MonoNs();
+      if (reads > 0) last = now;
+      if (now - last > busyPollNs_ || now - start > kBusyPollBudgetNs) return;
+      if (reads == 0) {
+        busyPollEmpty_++;
+        sched_yield();
+      } else {
+        busyPollHits_ += reads;
+      }
+      reads = DrainOnce(0);
+    }
+  }
+  static uint64_t MonoNs() {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+  }
+
+  size_t DrainOnce(int status) {
     Napi::HandleScope scope(env_);
     if (status < 0) {
       ReportError(std::string("poll: ") + uv_strerror(status), -status);
-      return;
+      return 0;
     }
     size_t count = 0;  // records handed over
     size_t reads = 0;  // packets read (a merged record holds several)
@@ -1047,7 +1100,7 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
         endRun();
         if (count > 0) Deliver(count, merged);
         ReportError(ErrnoText("read", err), err);
-        return;
+        return 0;
       }
       if (n == 0) break;
       reads++;
@@ -1087,12 +1140,15 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
     // A backlog: the receive thread reads from now on (what follows lands in its ring, after this batch).
     if (rx_ != nullptr && engage_ != 0 && reads >= engage_) Engage();
     if (count > 0) Deliver(count, merged);
+    return reads;
   }
 
   // onBatch(records, merged): merged = segments folded into the record before them.
+  // It returns false when the stack has input queued for a later turn: busy polling stops then.
   void Deliver(size_t count, uint32_t merged) {
     Napi::Object recv = Value();
-    onBatch_.MakeCallback(recv, {Napi::Number::New(env_, static_cast<double>(count)), Napi::Number::New(env_, merged)});
+    Napi::Value r = onBatch_.MakeCallback(recv, {Napi::Number::New(env_, static_cast<double>(count)), Napi::Number::New(env_, merged)});
+    spinOk_ = !(r.IsBoolean() && !r.As<Napi::Boolean>().Value());
   }
 
   void ReportError(const std::string& message, int err) {
@@ -1143,6 +1199,11 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
   size_t maxBatch_ = 0;
   // Drain: the last full drain found one packet alone; lone drains since then.
   bool lastDrainLone_ = false;
+  // Busy polling after a drain that read something (0 = off); what it read and its empty reads.
+  uint64_t busyPollNs_ = 0;
+  bool spinOk_ = true;
+  double busyPollHits_ = 0;
+  double busyPollEmpty_ = 0;
   uint32_t loneStreak_ = 0;
   TxRing* tx_ = nullptr;
   std::thread txThread_;

@@ -29,7 +29,8 @@ interface AddonDevice {
   readonly fd: number;
   readonly vnetHdr: boolean;
   /** onBatch(records, merged): `merged` segments were folded into the records before them (an older addon passes none). */
-  start(slab: ArrayBuffer, meta: Uint32Array, onBatch: (count: number, merged?: number) => void, onError: (err: Error) => void, o?: { coalesce: boolean }): void;
+  /** onBatch returns false when the stack has input queued for a later turn (busy polling stops). */
+  start(slab: ArrayBuffer, meta: Uint32Array, onBatch: (count: number, merged?: number) => boolean, onError: (err: Error) => void, o?: { coalesce: boolean; busyPollUs?: number }): void;
   stop(): void;
   /** Bytes written, or -errno when the kernel queue is full (packet dropped). */
   write(data: Uint8Array): number;
@@ -47,6 +48,8 @@ interface AddonDevice {
   startRx?(o: RxStartOptions, onRx: () => void): ArrayBuffer;
   rxKick?(): void;
   rxInline?(): void;
+  /** [packets read while busy polling, empty reads] (absent in an older addon). */
+  busyPollStats?(): [number, number];
 }
 
 interface Addon {
@@ -193,6 +196,20 @@ export interface TunOptions {
    */
   rxCoalesce?: boolean;
   /**
+   * Busy polling on the JavaScript thread's reads, in microseconds (default
+   * 0: off; env TSIP_TUN_BUSY_POLL_US), as SO_BUSY_POLL does for a Linux
+   * socket: after a batch of received packets, the device keeps reading
+   * (without sleeping in epoll) until no packet came for this long. A peer
+   * that answers within it, on another CPU, is read without the wake-up
+   * between its packet and tsip's read: request/response latency, not
+   * throughput. The cost is CPU spent polling (an empty read yields the
+   * CPU to other runnable tasks). Polling ends early when the stack queues
+   * input for a later turn, and after 2 ms in one go, so timers and other
+   * I/O keep their turn. Up to 1e6; at most what the peer's think time is
+   * worth (50-100 is typical).
+   */
+  busyPollUs?: number;
+  /**
    * Transmit segmentation (software GSO) on a plain device with the
    * transmit ring (default: on; off with false or env TSIP_TUN_TX_GSO=0):
    * TCP builds segments of up to 64 KiB, as for a device with TSO, and the
@@ -227,6 +244,8 @@ export interface TunHost {
   /** Bracket one batch of received packets (Stack: one ACK per connection per batch). */
   beginInputBatch?(): void;
   endInputBatch?(): void;
+  /** Input queued for a later turn (the device then stops busy polling). */
+  inputBacklog?(): boolean;
 }
 
 export interface TunCounters {
@@ -358,6 +377,7 @@ export class TunDevice {
 
   /** Open (create) the TUN device. */
   static open(opts: TunOptions = {}): TunDevice {
+    busyPollMicros(opts); // a bad value fails before the device exists
     const a = loadTunAddon();
     const name = opts.name ?? 'tsip0';
     let dev: AddonDevice;
@@ -407,7 +427,7 @@ export class TunDevice {
       this.meta,
       (count, merged) => this.onBatch(count, merged ?? 0),
       (err) => this.onDeviceError(err),
-      { coalesce },
+      { coalesce, busyPollUs: busyPollMicros(opts) },
     );
     if (this.rxWanted) {
       try {
@@ -436,6 +456,12 @@ export class TunDevice {
   }
 
   /** The receive thread's own counts, or null without one. */
+  /** Busy polling (TunOptions.busyPollUs): packets it read, and its empty reads; zeros when off. */
+  busyPollStats(): { packets: number; emptyReads: number } {
+    const [packets, emptyReads] = this.dev.busyPollStats?.() ?? [0, 0];
+    return { packets, emptyReads };
+  }
+
   rxThreadStats(): RxThreadStats | null {
     return this.rxRing?.stats() ?? null;
   }
@@ -550,7 +576,8 @@ export class TunDevice {
     return this.closed;
   }
 
-  private onBatch(count: number, merged: number): void {
+  /** A batch from the addon's reads; false: the stack has input queued for later (busy polling stops). */
+  private onBatch(count: number, merged: number): boolean {
     const c = this.counters;
     c.rxBatches++;
     c.rxCoalesced += merged;
@@ -576,6 +603,7 @@ export class TunDevice {
       this.inBatch = false;
       host.endInputBatch?.();
     }
+    return host.inputBacklog?.() !== true;
   }
 
   /** A record the shaper lets through to the stack (inside a batch, or later from a timer). */
@@ -812,4 +840,12 @@ function completeTcpChecksumAt(buf: Uint8Array, v: DataView, at: number, len: nu
   }
   v.setUint16(tcp + 16, 0);
   v.setUint16(tcp + 16, ~foldSum(onesSum(buf, tcp, tcpLen, pseudo)) & 0xffff);
+}
+
+/** TunOptions.busyPollUs, else env TSIP_TUN_BUSY_POLL_US, else 0; a TunError for a value out of [0, 1e6]. */
+function busyPollMicros(opts: TunOptions): number {
+  const env = process.env.TSIP_TUN_BUSY_POLL_US;
+  const v = opts.busyPollUs ?? (env === undefined || env === '' ? 0 : Number(env));
+  if (typeof v !== 'number' || !(v >= 0 && v <= 1e6)) throw new TunError(`busyPollUs must be a number of microseconds from 0 to 1e6, got ${String(v)}${opts.busyPollUs === undefined ? ' (env TSIP_TUN_BUSY_POLL_US)' : ''}`);
+  return v;
 }

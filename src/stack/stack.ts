@@ -279,6 +279,11 @@ export class Stack implements IpHost {
     this.tcp.batching = true;
   }
 
+  /** Received input waits for a later turn (queued, or a drain out of budget): a busy-polling driver stops reading. */
+  inputBacklog(): boolean {
+    return this.continuation || this.queueHead < this.queueP.length;
+  }
+
   endInputBatch(): void {
     if (this.batchDepth === 0 || --this.batchDepth > 0) return;
     this.tcp.batching = false;

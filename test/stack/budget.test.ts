@@ -41,6 +41,7 @@ describe('bounded work per pass (virtual time)', () => {
     feed(dgram(1)); // returns: the loop did not run inline forever
     expect(loop.count()).toBe(1 + 64); // the packet itself, then one budget of loopback packets
     expect(stack.stats.stack.budgetYields).toBe(1);
+    expect(stack.inputBacklog()).toBe(true); // a busy-polling driver stops reading now
     expect(clock.nextDeadline()).toBe(clock.now()); // the rest is due now, on the next turn
     // A timer due now runs within the next turn: the loop does not hold time or timers up.
     let timerRan = false;
@@ -56,6 +57,7 @@ describe('bounded work per pass (virtual time)', () => {
     while (clock.runNext()) turns++;
     expect(turns).toBeLessThanOrEqual(2);
     expect(clock.pendingTimers()).toBe(0);
+    expect(stack.inputBacklog()).toBe(false);
     expect(stack.stats.stack.inputQueueDrops).toBe(0);
     stack.close();
     stack.pool.assertEmpty();

@@ -96,7 +96,7 @@ export function execAsync(argv: string[], o: { input?: Uint8Array | string; time
  * kernel fd00:88:N::1/64 (DAD and router solicitations off); without it
  * IPv6 is off on the device, as before.
  */
-export function startTunEnv(o: { offload?: boolean; mtu?: number; stack?: StackOptions; filter?: TunOptions['filter']; shaper?: (clock: RealClock) => NonNullable<TunOptions['shaper']>; ipv6?: boolean; tun?: Pick<TunOptions, 'txThread' | 'txRingBytes' | 'txSpinUs' | 'txPublishBytes' | 'txInlineRecords' | 'txSegmentation' | 'rxThread' | 'rxRingBytes' | 'rxThreadEngage' | 'rxThreadIdleWakes' | 'rxCoalesce' | 'batch' | 'batchBytes' | 'tap'> } = {}): TunEnv {
+export function startTunEnv(o: { offload?: boolean; mtu?: number; stack?: StackOptions; filter?: TunOptions['filter']; shaper?: (clock: RealClock) => NonNullable<TunOptions['shaper']>; ipv6?: boolean; tun?: Pick<TunOptions, 'txThread' | 'txRingBytes' | 'txSpinUs' | 'txPublishBytes' | 'txInlineRecords' | 'txSegmentation' | 'rxThread' | 'rxRingBytes' | 'rxThreadEngage' | 'rxThreadIdleWakes' | 'rxCoalesce' | 'busyPollUs' | 'batch' | 'batchBytes' | 'tap'> } = {}): TunEnv {
   const n = ++counter % 250;
   const ns = `tsipt-${process.pid}-${n}`;
   const tsip = `10.88.${n}.2`;
