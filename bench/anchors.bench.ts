@@ -63,8 +63,12 @@ const SERVER_MAX_SECONDS = Math.ceil(120 + (REPS + 1) * (8 * (BULK_MAX_SECONDS +
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
-type StackId = 'kernel' | 'lwip' | 'tsip' | 'tsip-offload';
-const LABEL: Record<StackId, string> = { kernel: 'kernel', lwip: 'C lwIP', tsip: 'tsip', 'tsip-offload': 'tsip offload' };
+type StackId = 'kernel' | 'lwip' | 'tsip' | 'tsip-offload' | 'tsip-busy';
+const LABEL: Record<StackId, string> = { kernel: 'kernel', lwip: 'C lwIP', tsip: 'tsip', 'tsip-offload': 'tsip offload', 'tsip-busy': 'tsip busy-poll' };
+/** The busy-polling tsip server's window (TunOptions.busyPollUs), µs. */
+const BUSY_POLL_US = 100;
+/** The columns, in order: each stack's rate, then the ratios. */
+const COLUMNS: StackId[] = ['kernel', 'lwip', 'tsip', 'tsip-offload', 'tsip-busy'];
 
 interface Server {
   id: StackId;
@@ -91,10 +95,10 @@ const ALL: StackId[] = ['kernel', 'lwip', 'tsip'];
 const TESTS: TestDef[] = [
   { key: 'kernel-to-stack', title: 'kernel→stack bulk (discard :9)', unit: 'Gbit/s', program: 'bulk-send', port: 9, pinned: false, bulk: true, args: () => [BYTES, BULK_MAX_SECONDS], stacks: [...ALL, 'tsip-offload'] },
   { key: 'stack-to-kernel', title: 'stack→kernel bulk (chargen :19)', unit: 'Gbit/s', program: 'bulk-recv', port: 19, pinned: false, bulk: true, args: () => [BYTES, BULK_MAX_SECONDS], stacks: [...ALL, 'tsip-offload'] },
-  { key: 'pingpong pinned', title: '1-byte ping-pong, all on one CPU', unit: 'transactions/s', program: 'pingpong', port: 7, pinned: true, bulk: false, args: () => [PP_COUNT, SECONDS], stacks: ALL },
-  { key: 'pingpong unpinned', title: '1-byte ping-pong, unpinned', unit: 'transactions/s', program: 'pingpong', port: 7, pinned: false, bulk: false, args: () => [PP_COUNT, SECONDS], stacks: ALL },
-  { key: 'connect unpinned', title: 'connect + 1-byte echo + close, unpinned', unit: 'connections/s', program: 'connrate', port: 7, pinned: false, bulk: false, args: () => [CONN_COUNT, SECONDS], stacks: ALL },
-  { key: 'connect pinned', title: 'connect + 1-byte echo + close, all on one CPU', unit: 'connections/s', program: 'connrate', port: 7, pinned: true, bulk: false, args: () => [CONN_COUNT, SECONDS], stacks: ALL },
+  { key: 'pingpong pinned', title: '1-byte ping-pong, all on one CPU', unit: 'transactions/s', program: 'pingpong', port: 7, pinned: true, bulk: false, args: () => [PP_COUNT, SECONDS], stacks: [...ALL, 'tsip-busy'] },
+  { key: 'pingpong unpinned', title: '1-byte ping-pong, unpinned', unit: 'transactions/s', program: 'pingpong', port: 7, pinned: false, bulk: false, args: () => [PP_COUNT, SECONDS], stacks: [...ALL, 'tsip-busy'] },
+  { key: 'connect unpinned', title: 'connect + 1-byte echo + close, unpinned', unit: 'connections/s', program: 'connrate', port: 7, pinned: false, bulk: false, args: () => [CONN_COUNT, SECONDS], stacks: [...ALL, 'tsip-busy'] },
+  { key: 'connect pinned', title: 'connect + 1-byte echo + close, all on one CPU', unit: 'connections/s', program: 'connrate', port: 7, pinned: true, bulk: false, args: () => [CONN_COUNT, SECONDS], stacks: [...ALL, 'tsip-busy'] },
 ];
 
 interface Sample {
@@ -146,10 +150,12 @@ async function startServers(net: BenchNet, bins: Record<Program, string>, tsipOf
   servers.push({ id: 'lwip', clientNs: lns, addr: '10.91.1.2', proc: lwip });
   // tsip in a Node child of its own, as tsip up hosts it.
   const tsx = import.meta.resolve('tsx');
-  for (const [id, subnet, offload] of [['tsip', 1, false], ['tsip-offload', 2, true]] as const) {
+  // tsip-busy: the same plain server with busy polling on its reads (request/response rows only).
+  for (const [id, subnet, offload, nsTag] of [['tsip', 1, false, 'tp'], ['tsip-offload', 2, true, 'to'], ['tsip-busy', 3, false, 'tb']] as const) {
     if (offload && !tsipOffload) continue;
-    const ns = net.netns(id === 'tsip' ? 'tp' : 'to');
-    const child = net.spawnIn(ns, [process.execPath, '--import', tsx, path.join(here, 'child', 'tsip-server.ts'), ns, `10.89.${subnet}.2`, `10.89.${subnet}.1`, '30', offload ? 'offload' : 'plain', String(SERVER_MAX_SECONDS)]);
+    const ns = net.netns(nsTag);
+    const env = id === 'tsip-busy' ? ['env', `TSIP_TUN_BUSY_POLL_US=${BUSY_POLL_US}`] : [];
+    const child = net.spawnIn(ns, [...env, process.execPath, '--import', tsx, path.join(here, 'child', 'tsip-server.ts'), ns, `10.89.${subnet}.2`, `10.89.${subnet}.1`, '30', offload ? 'offload' : 'plain', String(SERVER_MAX_SECONDS)]);
     await ready(child, `tsip (${id})`);
     servers.push({ id, clientNs: ns, addr: `10.89.${subnet}.2`, proc: child });
   }
@@ -198,6 +204,7 @@ async function measure(log: (l: string) => void): Promise<BenchReport> {
   const notes: string[] = [
     `Same C clients for every stack (bench/clients/*.c, cc -O2); ${REPS} run(s) each, median (min–max in the JSON figures); bulk ${BYTES / 1e6} MB per transfer after one ${WARMUP_BYTES / 1e6} MB warm-up per stack; ping-pong ≤ ${PP_COUNT} transactions after 500 unmeasured, connections ≤ ${CONN_COUNT} after 50 unmeasured, each ≤ ${SECONDS} s.`,
     'kernel = Linux over a veth pair (default offloads) with a one-thread epoll server; C lwIP = Debian liblwip 2.1.3, raw API, one thread, own TUN (MTU 1500, no offload); tsip = a Node process hosting tsip and its services on TUN, MTU 1500 without offload ("tsip offload": vnet header, csum + TSO/GSO; bulk only).',
+    `tsip busy-poll = the plain tsip server with TunOptions.busyPollUs = ${BUSY_POLL_US} (after a batch it keeps reading for ${BUSY_POLL_US} µs past the last packet instead of sleeping in epoll; off by default); request/response rows only.`,
     'pinned = server (all threads, taskset -a -p) and client (taskset -c 0) on CPU 0; unpinned = all CPUs. Ratios: tsip/lwIP and tsip/kernel from the medians; "tsip offload/lwIP" compares tsip with offload against plain-MTU lwIP.',
     'server CPU: the server process (/proc utime+stime, 10 ms ticks), per GB for bulk and per operation otherwise; for the kernel server that is its syscalls only (softirq time lands on whichever task runs).',
   ];
@@ -212,20 +219,22 @@ async function measure(log: (l: string) => void): Promise<BenchReport> {
       const med = (id: StackId, f: (s: Sample) => number): number => (samples.has(id) ? stats3(samples.get(id)!.map(f)).median : NaN);
       const digits = t.bulk ? 3 : 0;
       const row: Row = { test: t.title, unit: t.unit };
-      for (const id of ['kernel', 'lwip', 'tsip', 'tsip-offload'] as StackId[]) row[LABEL[id]] = samples.has(id) ? round(med(id, (s) => s.rate), digits) : '';
+      for (const id of COLUMNS) row[LABEL[id]] = samples.has(id) ? round(med(id, (s) => s.rate), digits) : '';
       const tsip = med('tsip', (s) => s.rate);
       const lwip = med('lwip', (s) => s.rate);
       const kern = med('kernel', (s) => s.rate);
       row['tsip/lwIP'] = round(tsip / lwip, 3);
       row['tsip/kernel'] = round(tsip / kern, 3);
       row['tsip offload/lwIP'] = samples.has('tsip-offload') ? round(med('tsip-offload', (s) => s.rate) / lwip, 3) : '';
+      row['tsip busy-poll/lwIP'] = samples.has('tsip-busy') ? round(med('tsip-busy', (s) => s.rate) / lwip, 3) : '';
       rows.push(row);
       const cpuRow: Row = { test: `  server CPU, ${t.key}`, unit: t.bulk ? 'CPU s/GB' : 'CPU µs/op' };
-      for (const id of ['kernel', 'lwip', 'tsip', 'tsip-offload'] as StackId[]) cpuRow[LABEL[id]] = samples.has(id) ? round(med(id, (s) => s.serverCpu), 2) : '';
+      for (const id of COLUMNS) cpuRow[LABEL[id]] = samples.has(id) ? round(med(id, (s) => s.serverCpu), 2) : '';
       const lwipCpu = med('lwip', (s) => s.serverCpu);
       cpuRow['tsip/lwIP'] = lwipCpu > 0 ? round(med('tsip', (s) => s.serverCpu) / lwipCpu, 3) : '';
       cpuRow['tsip/kernel'] = '';
       cpuRow['tsip offload/lwIP'] = '';
+      cpuRow['tsip busy-poll/lwIP'] = samples.has('tsip-busy') && lwipCpu > 0 ? round(med('tsip-busy', (s) => s.serverCpu) / lwipCpu, 3) : '';
       rows.push(cpuRow);
       for (const id of t.stacks) {
         const xs = samples.get(id)!;
@@ -242,8 +251,12 @@ async function measure(log: (l: string) => void): Promise<BenchReport> {
         figures[`${t.key} tsip-offload/lwIP`] = round(med('tsip-offload', (s) => s.rate) / lwip, 4);
         figures[`${t.key} tsip-offload/kernel`] = round(med('tsip-offload', (s) => s.rate) / kern, 4);
       }
+      if (samples.has('tsip-busy')) {
+        figures[`${t.key} tsip-busy/lwIP`] = round(med('tsip-busy', (s) => s.rate) / lwip, 4);
+        figures[`${t.key} tsip-busy/kernel`] = round(med('tsip-busy', (s) => s.rate) / kern, 4);
+      }
     }
-    await iperf3Anchors({ net, servers, kernelServerNs: net.nsName('kb'), reps: REPS, seconds: IPERF3_SECONDS, rows, figures, notes, log });
+    await iperf3Anchors({ net, servers: servers.filter((s): s is Server & { id: Exclude<StackId, 'tsip-busy'> } => s.id !== 'tsip-busy'), kernelServerNs: net.nsName('kb'), reps: REPS, seconds: IPERF3_SECONDS, rows, figures, notes, log });
     // The servers' own counters (they print them on stderr when stopped).
     for (const s of servers) if (s.id !== 'kernel') s.proc.proc.kill('SIGTERM');
     for (const s of servers) {
