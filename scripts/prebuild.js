@@ -4,7 +4,7 @@
 // and src/netif/tun-addon.ts look there). Reuses build/Release when it is
 // newer than the addon's sources, else builds it with node-gyp.
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
@@ -15,7 +15,8 @@ if (process.platform !== 'linux') {
 }
 const libc = process.report?.getReport()?.header?.glibcVersionRuntime ? 'glibc' : 'musl';
 const built = `${root}build/Release/tsip_tun.node`;
-const sources = [`${root}binding.gyp`, `${root}native/tun/tun.cc`];
+// Every source of the addon: tun.cc and the headers it includes (gro.h, gso.h).
+const sources = [`${root}binding.gyp`, ...readdirSync(`${root}native/tun`).map((f) => `${root}native/tun/${f}`)];
 const fresh = existsSync(built) && sources.every((s) => statSync(s).mtimeMs <= statSync(built).mtimeMs);
 if (!fresh) {
   const gyp = [process.env.npm_config_node_gyp, `${root}node_modules/node-gyp/bin/node-gyp.js`].find((f) => f && existsSync(f));

@@ -16,7 +16,8 @@
 // backlog), rx-always (TSIP_TUN_RX_ENGAGE=0: the thread reads every packet),
 // rx-on:ENGAGE:IDLE_WAKES, gro-off (TSIP_TUN_RX_GRO=0: no receive
 // coalescing), gso-off (TSIP_TUN_TX_GSO=0: TCP sends MTU-sized segments),
-// no-inline (TSIP_TUN_TX_INLINE=0: every write through the transmit thread);
+// no-inline (TSIP_TUN_TX_INLINE=0: every write through the transmit thread),
+// busy[:US] (TSIP_TUN_BUSY_POLL_US=US, default 50: busy polling on the reads);
 // the transmit thread stays at its default then.
 // base=DIR: the tsip server of another checkout (its bench/child/tsip-server.ts,
 // its own addon build), at its defaults: a before/after in one run.

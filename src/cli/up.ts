@@ -40,6 +40,8 @@ export interface UpOptions {
   rxCoalesce?: boolean;
   /** false: no transmit segmentation, TCP sends MTU-sized segments (TunOptions.txSegmentation; default on). */
   txSegmentation?: boolean;
+  /** Busy polling on the device's reads, µs (TunOptions.busyPollUs; default 0: off). */
+  busyPollUs?: number;
   pcap?: string;
   /** Seconds to serve (any length: timers are chained); undefined = until Ctrl-C. */
   duration?: number;
@@ -165,6 +167,7 @@ export async function up(o: UpOptions): Promise<number> {
       ...(o.rxThread !== undefined ? { rxThread: o.rxThread } : {}),
       ...(o.rxCoalesce !== undefined ? { rxCoalesce: o.rxCoalesce } : {}),
       ...(o.txSegmentation !== undefined ? { txSegmentation: o.txSegmentation } : {}),
+      ...(o.busyPollUs !== undefined ? { busyPollUs: o.busyPollUs } : {}),
       ...(faults !== null ? { shaper: faults } : {}),
       ...(pcap ? { tap: (_dir: 'in' | 'out', bytes: Uint8Array) => pcap.write(Date.now(), bytes) } : {}),
       onError: (e) => {
@@ -176,7 +179,7 @@ export async function up(o: UpOptions): Promise<number> {
     configureTunLink({ dev: dev.name, address: `${a.kernel}/${a.prefix}`, ...(a6 !== null ? { address6: `${a6.kernel}/${a6.prefix}` } : {}), mtu: o.mtu, ...(ns !== null ? { netns: ns } : {}) });
     const d = dev;
     // The kernel side may see the status page's connection rows, whatever the prefix (a /30 is covered anyway).
-    services = startServices(stack, { extra: () => ({ tun: { name: d.name, offload: d.offload, ...d.counters, ...(d.rxThread ? { rxThread: d.rxThreadStats() } : {}) }, ...(faults !== null ? { linkFaults: faults.stats() } : {}) }), localPeers: [a.kernel, ...(a6 !== null ? [a6.kernel] : [])] });
+    services = startServices(stack, { extra: () => ({ tun: { name: d.name, offload: d.offload, ...d.counters, ...(d.rxThread ? { rxThread: d.rxThreadStats() } : {}), ...(o.busyPollUs ? { busyPoll: d.busyPollStats() } : {}) }, ...(faults !== null ? { linkFaults: faults.stats() } : {}) }), localPeers: [a.kernel, ...(a6 !== null ? [a6.kernel] : [])] });
     o.log(`tsip up: ${a.tsip}/${a.prefix}${a6 !== null ? ` and ${a6.tsip}/${a6.prefix}` : ''} on ${dev.name}${ns !== null ? ` in network namespace ${ns}` : ''} (kernel side ${a.kernel}${a6 !== null ? `, ${a6.kernel}` : ''}), MTU ${o.mtu}, offload ${o.offload ? 'on' : 'off'}`);
     if (faults !== null && o.faults !== undefined) o.log(`link faults (user space, each way, seed ${String(o.faults.seed)}): ${describeLinkSpec(o.faults.spec, formatRate)}`);
     o.log('services: echo :7, discard :9, chargen :19, http :80 (/, /status.json, /bytes/N)');

@@ -125,6 +125,13 @@ describe('args: the commands', () => {
     expect(upErr(['--duration', String(DURATION_MAX_S + 1)])).toContain(`at most ${DURATION_MAX_S} seconds`);
   });
 
+  test('up --busy-poll US: passed to the device as busyPollUs; off unless given; out of 0..1e6 refused', () => {
+    expect(upOptionsOf(['--busy-poll', '100'], {})).toMatchObject({ busyPollUs: 100 });
+    expect(upOptionsOf([], {})).not.toHaveProperty('busyPollUs');
+    expect(upErr(['--busy-poll', '-3'])).toBe('tsip up: --busy-poll must be a number from 0 to 1000000 microseconds, got -3 (see tsip up --help)');
+    expect(upErr(['--busy-poll', '2e6'])).toContain('--busy-poll must be a number from 0 to 1000000 microseconds');
+  });
+
   test('up: names non-empty, device names within IFNAMSIZ, ports, addresses, MTU, option combinations', () => {
     expect(upErr(['--netns', ''])).toBe(`tsip up: --netns must be a namespace name: 1 to 64 letters, digits, '_', '.' or '-', got "" (see tsip up --help)`);
     expect(upErr(['--dev', ''])).toContain('--dev must be a device name of 1 to 15 characters');

@@ -41,6 +41,15 @@ describe('tsip up', () => {
     expect(netnsExists(ns)).toBe(false);
   }, 100_000);
 
+  test.skipIf(skipTun)('--busy-poll 100: the self-check passes with busy polling on the device', () => {
+    const ns = `tsipt-${process.pid}-upbp`;
+    const r = tsip(['up', '--netns', ns, '--addr', '10.88.250.2/30', '--busy-poll', '100', '--duration', '1']);
+    expect(r.out).toMatch(/self-check: 1 MB download, sha256 matches/);
+    expect(r.out).toMatch(/self-check passed/);
+    expect(r.code, r.out).toBe(0);
+    expect(netnsExists(ns)).toBe(false);
+  }, 100_000);
+
   test('link fault options: the LinkSpec of tsip sim, no delay unless asked for, none given: no shaping', () => {
     const spec = (args: string[]) => {
       const o = upOptionsOf(args, {});
