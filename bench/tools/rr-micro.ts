@@ -5,7 +5,11 @@
 // limits) or a raw-API echo — so that the difference between the two is the
 // socket layer and the service, measured as CPU µs per transaction.
 //
-//   npx tsx bench/tools/rr-micro.ts [OPS] [service|raw|both]
+// With `conn` as the third argument each transaction is a connection of
+// its own instead (connect, 1 byte each way, the client closes first), as
+// the anchors' connect-echo-close.
+//
+//   npx tsx bench/tools/rr-micro.ts [OPS] [service|raw|both] [conn]
 // (both: three of each, alternating; the first pair includes the JIT's warm-up)
 import { Err } from '../../src/err.ts';
 import { type Pbuf, PbufType } from '../../src/pbuf/pbuf.ts';
@@ -17,6 +21,7 @@ import { RealClock } from '../../src/time/real-clock.ts';
 
 const OPS = Number(process.argv[2] ?? 200_000);
 const WHICH = process.argv[3] ?? 'both';
+const CONN = process.argv[4] === 'conn';
 
 function wire(a: Stack, aAddr: string, b: Stack, bAddr: string): { pump: () => number } {
   const q: [Stack, Netif, Uint8Array][] = [];
@@ -69,25 +74,48 @@ async function once(kind: 'service' | 'raw'): Promise<{ usPerOp: number; cpuUsPe
     });
   }
   const craw = client.sockets.raw;
-  const pcb = craw.tcpNew()!;
   let done = 0;
   const one = new Uint8Array([42]);
-  craw.tcpNagleDisable(pcb);
-  craw.tcpRecv(pcb, (_a, pc, p) => {
-    if (p === null) return 0;
-    craw.tcpRecved(pc, p.totLen);
-    p.free();
-    if (++done < OPS) {
+  let pcb = craw.tcpNew()!;
+  /** One connection: connect, 1 byte each way, close (the client first); the next when the server's FIN came. */
+  const connectOne = (): void => {
+    pcb = craw.tcpNew()!;
+    craw.tcpNagleDisable(pcb);
+    craw.tcpRecv(pcb, (_a, pc, p) => {
+      if (p !== null) {
+        craw.tcpRecved(pc, p.totLen);
+        p.free();
+        craw.tcpClose(pc);
+        return 0;
+      }
+      if (++done < OPS) connectOne();
+      return 0;
+    });
+    craw.tcpConnect(pcb, '10.9.0.2', 7, (_a, pc) => {
       craw.tcpWrite(pc, one);
       craw.tcpOutput(pc);
-    }
-    return 0;
-  });
-  craw.tcpConnect(pcb, '10.9.0.2', 7, (_a, pc) => {
-    craw.tcpWrite(pc, one);
-    craw.tcpOutput(pc);
-    return 0;
-  });
+      return 0;
+    });
+  };
+  if (CONN) connectOne();
+  else {
+    craw.tcpNagleDisable(pcb);
+    craw.tcpRecv(pcb, (_a, pc, p) => {
+      if (p === null) return 0;
+      craw.tcpRecved(pc, p.totLen);
+      p.free();
+      if (++done < OPS) {
+        craw.tcpWrite(pc, one);
+        craw.tcpOutput(pc);
+      }
+      return 0;
+    });
+    craw.tcpConnect(pcb, '10.9.0.2', 7, (_a, pc) => {
+      craw.tcpWrite(pc, one);
+      craw.tcpOutput(pc);
+      return 0;
+    });
+  }
   const t0 = performance.now();
   const c0 = process.cpuUsage();
   while (done < OPS) {
@@ -96,7 +124,7 @@ async function once(kind: 'service' | 'raw'): Promise<{ usPerOp: number; cpuUsPe
   }
   const cpu = process.cpuUsage(c0);
   const ms = performance.now() - t0;
-  craw.tcpAbort(pcb);
+  if (!CONN) craw.tcpAbort(pcb);
   services.stop();
   client.close();
   server.close();
@@ -107,5 +135,5 @@ async function once(kind: 'service' | 'raw'): Promise<{ usPerOp: number; cpuUsPe
 const kinds: ('service' | 'raw')[] = WHICH === 'both' ? ['service', 'raw', 'service', 'raw', 'service', 'raw'] : [WHICH as 'service' | 'raw'];
 for (const k of kinds) {
   const r = await once(k);
-  console.log(`${k.padEnd(8)} ${r.usPerOp.toFixed(2)} µs/op wall, ${r.cpuUsPerOp.toFixed(2)} µs/op CPU (${OPS} transactions)`);
+  console.log(`${k.padEnd(8)} ${r.usPerOp.toFixed(2)} µs/op wall, ${r.cpuUsPerOp.toFixed(2)} µs/op CPU (${OPS} ${CONN ? 'connections' : 'transactions'})`);
 }
