@@ -4,16 +4,16 @@
 # tun-fuzz.test.ts; by hand:
 #
 #   ip netns exec NS python3 tun-fuzz.py stateless K4 T4 K6 T6 SEED COUNT
-#   ip netns exec NS python3 tun-fuzz.py stateful T6 SRC6 SEED CONNS SEGMENTS
+#   ip netns exec NS python3 tun-fuzz.py stateful T SRC SEED CONNS SEGMENTS
 #
 # stateless: COUNT random packets of both families (scapy's fuzz() of TCP,
 #   UDP, ICMP, ICMPv6 and IPv6 extension headers, shuffled fragments with
 #   lying offsets, byte-flipped SYNs, truncations), from the kernel's own
 #   addresses K4/K6 to tsip's T4/T6.
-# stateful: CONNS connections to tsip's echo, discard and HTTP ports over
-#   IPv6 from SRC6, an on-link address nobody owns (the kernel does not
-#   forward in a new namespace, so it neither answers tsip nor resets the
-#   connections): a real handshake, then SEGMENTS segments with random
+# stateful: CONNS connections to tsip's echo, discard and HTTP ports at T
+#   (IPv4 or IPv6) from SRC, an on-link address of the same family that
+#   nobody owns (the kernel does not forward in a new namespace, so it
+#   neither answers tsip nor resets the connections): a real handshake, then SEGMENTS segments with random
 #   flags, sequence and acknowledgment numbers near and far from the window,
 #   random windows, urgent pointers, options (timestamps, SACK blocks, window
 #   scale, garbage) and payloads, some with bad checksums, lying data
@@ -34,6 +34,7 @@ from scapy.layers.inet import ICMP, IP, TCP, UDP, fragment
 from scapy.layers.inet6 import (ICMPv6EchoRequest, ICMPv6ND_NS, ICMPv6ND_RA, ICMPv6PacketTooBig, IPv6,
                                 IPv6ExtHdrDestOpt, IPv6ExtHdrFragment, IPv6ExtHdrHopByHop, IPv6ExtHdrRouting)
 from scapy.packet import Raw, fuzz
+from scapy.utils import checksum
 
 IF, P4, P6 = 'tsip0', 0x0800, 0x86dd
 MTU = 1500
@@ -101,14 +102,31 @@ def stateless(k4, t4, k6, t6, seed, count):
     return stats
 
 
-def stateful(t6, src, seed, conns, segments):
+def stateful(t, src, seed, conns, segments):
     rnd = random.Random(seed)
-    s = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(P6))
-    s.bind((IF, P6))
+    v6 = ':' in t
+    proto, hlen = (P6, 40) if v6 else (P4, 20)
+
+    def net():
+        return IPv6(src=src, dst=t) if v6 else IP(src=src, dst=t)
+
+    def cut_short(b):
+        """The packet cut at a random length, its IP length field saying so."""
+        b = b[:rnd.randint(hlen, len(b))]
+        if v6:
+            b[4:6] = (len(b) - 40).to_bytes(2, 'big')
+        else:
+            b[2:4] = len(b).to_bytes(2, 'big')
+            b[10:12] = b'\0\0'
+            b[10:12] = checksum(bytes(b[:20])).to_bytes(2, 'big')
+        return b
+
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(proto))
+    s.bind((IF, proto))
     stats = {'conns': conns, 'handshakes': 0, 'sent': 0, 'answers': 0, 'resetsFromTsip': 0, 'gone': 0}
 
     def send(b):
-        s.sendto(b, (IF, P6))
+        s.sendto(b, (IF, proto))
         stats['sent'] += 1
 
     def answers(wait, until_port=None):
@@ -122,8 +140,8 @@ def stateful(t6, src, seed, conns, segments):
             b, addr = s.recvfrom(70000)
             if addr[2] == socket.PACKET_OUTGOING:
                 continue
-            p = IPv6(b)
-            if p.src != t6 or p.dst != src or not p.haslayer(TCP):
+            p = IPv6(b) if v6 else IP(b)
+            if p.src != t or p.dst != src or not p.haslayer(TCP):
                 continue
             stats['answers'] += 1
             got.setdefault(p[TCP].dport, []).append(p[TCP])
@@ -169,32 +187,31 @@ def stateful(t6, src, seed, conns, segments):
         isn = rnd.getrandbits(32)
         ts_on = rnd.random() < 0.5
         syn_opts = [('MSS', 1440), ('SAckOK', b''), ('WScale', 7)] + ([('Timestamp', (1, 0))] if ts_on else [])
-        send(bytes(IPv6(src=src, dst=t6) / TCP(sport=sport, dport=dport, flags='S', seq=isn, window=65535, options=syn_opts)))
+        send(bytes(net() / TCP(sport=sport, dport=dport, flags='S', seq=isn, window=65535, options=syn_opts)))
         synack = [r for r in answers(1.0, sport).get(sport, []) if r.flags & 0x12 == 0x12]
         if not synack:
             continue
         stats['handshakes'] += 1
         c = live[sport] = [dport, (isn + 1) & MASK, (synack[0].seq + 1) & MASK, ts_on, 1]
-        send(bytes(IPv6(src=src, dst=t6) / TCP(sport=sport, dport=dport, flags='A', seq=c[1], ack=c[2], window=65535)))
+        send(bytes(net() / TCP(sport=sport, dport=dport, flags='A', seq=c[1], ack=c[2], window=65535)))
         for _ in range(segments):
             flags = rnd.choice(['A', 'PA', 'PA', 'A', 'FA', 'S', 'SA', 'R', 'RA', 'U', 'UA', 'UPA', '', 'FSRPAUEC', 'E', 'C'])
             tcp = TCP(sport=sport, dport=dport, flags=flags, seq=near(c[1]), ack=near(c[2]),
                       window=rnd.choice([0, 1, 100, 65535, rnd.getrandbits(16)]),
                       urgptr=rnd.choice([0, 1, rnd.getrandbits(16)]), options=options())
-            room = MTU - len(bytes(IPv6(src=src, dst=t6) / tcp))
+            room = MTU - len(bytes(net() / tcp))
             if room < 0:  # more options than a header holds
                 tcp.options = []
-                room = MTU - 60
+                room = MTU - hlen - 20
             data = bytes(rnd.getrandbits(8) for _ in range(min(room, rnd.choice([0, 0, 1, 10, 100, 1000, 1380]))))
-            b = bytearray(bytes(IPv6(src=src, dst=t6) / tcp / Raw(data)))
+            b = bytearray(bytes(net() / tcp / Raw(data)))
             m = rnd.random()
             if m < 0.05:
-                b[40 + 16] ^= 0xff  # bad checksum
+                b[hlen + 16] ^= 0xff  # bad checksum
             elif m < 0.1:
-                b[40 + 12] = rnd.getrandbits(8)  # the data offset lies
+                b[hlen + 12] = rnd.getrandbits(8)  # the data offset lies
             elif m < 0.13:
-                b = b[:rnd.randint(40, len(b))]  # cut short, payload length to match
-                b[4:6] = (len(b) - 40).to_bytes(2, 'big')
+                b = cut_short(b)
             send(bytes(b))
             if m >= 0.13 and 'S' not in flags and 'R' not in flags and tcp.seq == c[1]:
                 c[1] = (c[1] + len(data) + (1 if 'F' in flags else 0)) & MASK
@@ -217,7 +234,7 @@ def stateful(t6, src, seed, conns, segments):
         time.sleep(0.6)
         for sport, (dport, snd, rcv, ts_on, tsr) in live.items():
             opts = [('Timestamp', ((tsr + 1) & MASK, 0))] if ts_on else []
-            send(bytes(IPv6(src=src, dst=t6) / TCP(sport=sport, dport=dport, flags='A', seq=(snd + 0x40000000) & MASK, ack=rcv, window=65535, options=opts)))
+            send(bytes(net() / TCP(sport=sport, dport=dport, flags='A', seq=(snd + 0x40000000) & MASK, ack=rcv, window=65535, options=opts)))
         got = answers(0.3)
         for sport in list(live):
             acks = [r for r in got.get(sport, []) if r.flags & 0x10 and not r.flags & 0x04]
@@ -225,7 +242,7 @@ def stateful(t6, src, seed, conns, segments):
                 del live[sport]
                 stats['gone'] += 1
                 continue
-            send(bytes(IPv6(src=src, dst=t6) / TCP(sport=sport, dport=live[sport][0], flags='R', seq=acks[-1].ack)))
+            send(bytes(net() / TCP(sport=sport, dport=live[sport][0], flags='R', seq=acks[-1].ack)))
     stats['left'] = len(live)
     return stats
 
@@ -237,5 +254,5 @@ if __name__ == '__main__':
     elif mode == 'stateful':
         out = stateful(args[0], args[1], int(args[2]), int(args[3]), int(args[4]))
     else:
-        sys.exit('usage: tun-fuzz.py stateless K4 T4 K6 T6 SEED COUNT | stateful T6 SRC6 SEED CONNS SEGMENTS')
+        sys.exit('usage: tun-fuzz.py stateless K4 T4 K6 T6 SEED COUNT | stateful T SRC SEED CONNS SEGMENTS')
     print(json.dumps(out))

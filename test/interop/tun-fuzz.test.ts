@@ -1,8 +1,8 @@
 // Seeded hostile traffic over the TUN device (test/interop/tun-fuzz.py,
 // scapy through an AF_PACKET socket bound to tsip0, so mangled headers
 // reach tsip as built): random and mangled IPv4/IPv6 packets from the
-// kernel's addresses, and live IPv6 connections to the echo, discard and
-// HTTP services fed segments with random flags, sequence numbers, windows,
+// kernel's addresses, and live IPv4 and IPv6 connections to the echo,
+// discard and HTTP services fed segments with random flags, sequence numbers, windows,
 // options and payloads, then torn down with exact resets. Each seed must
 // leave tsip answering pings, with no internal error; at the end downloads
 // over both families are intact, no connection of the fuzz is left, and the
@@ -21,7 +21,8 @@ import { generatedSha256, skipReason, skipTun, startTunEnv, waitFor, type TunEnv
 
 const PYTHON = '/usr/bin/python3';
 const SCRIPT = fileURLToPath(new URL('./tun-fuzz.py', import.meta.url));
-/** An on-link IPv6 source nobody owns: the kernel neither answers tsip for it nor resets its connections. */
+/** On-link sources nobody owns (a /24 and a /64): the kernel neither answers tsip for them nor resets their connections. */
+const FUZZ_SRC4_HOST = '.240';
 const FUZZ_SRC6_HOST = '::f0';
 
 /** '1-3,7' → [1, 2, 3, 7]. */
@@ -52,6 +53,7 @@ interface StatefulOut {
 
 describe.skipIf(skipTun || !existsSync(PYTHON))('seeded hostile traffic (scapy) over TUN', () => {
   let env: TunEnv;
+  let fuzz4 = '';
   let fuzz6 = '';
   let baselineBytes = 0;
   const internal: unknown[] = [];
@@ -59,6 +61,7 @@ describe.skipIf(skipTun || !existsSync(PYTHON))('seeded hostile traffic (scapy) 
   beforeAll(() => {
     env = startTunEnv({
       ipv6: true,
+      prefixLength: 24,
       stack: {
         // Fragments that never complete wait out a short time, so the pool is back quickly.
         ip: { reassembly: { timeoutMs: 2000 } },
@@ -66,6 +69,7 @@ describe.skipIf(skipTun || !existsSync(PYTHON))('seeded hostile traffic (scapy) 
         onInternalError: (err) => internal.push(err),
       },
     });
+    fuzz4 = env.tsip.replace(/\.2$/, FUZZ_SRC4_HOST);
     fuzz6 = env.tsip6!.replace(/::2$/, FUZZ_SRC6_HOST);
     baselineBytes = env.stack.pool.stats.bytesInUse;
   });
@@ -113,10 +117,13 @@ describe.skipIf(skipTun || !existsSync(PYTHON))('seeded hostile traffic (scapy) 
     expect(internal).toEqual([]);
   }, 180_000);
 
-  test.each(SEEDS)('seed %i: 20 IPv6 connections fed 60 random segments each, then reset exactly', async (seed) => {
-    const out = await script<StatefulOut>(['stateful', env.tsip6!, fuzz6, String(seed), '20', '60']);
-    expect(out.handshakes).toBe(20);
-    expect(out.left).toBe(0);
+  test.each(SEEDS)('seed %i: 20 IPv4 and 20 IPv6 connections fed 60 random segments each, then reset exactly', async (seed) => {
+    for (const [dst, src] of [[env.tsip, fuzz4], [env.tsip6!, fuzz6]] as const) {
+      const out = await script<StatefulOut>(['stateful', dst, src, String(seed), '20', '60']);
+      expect(out.handshakes, `${src} -> ${dst}`).toBe(20);
+      expect(out.left, `${src} -> ${dst}`).toBe(0);
+      expect(out.answers, `${src} -> ${dst}`).toBeGreaterThan(20);
+    }
     await answersPings();
     expect(internal).toEqual([]);
   }, 180_000);

@@ -90,13 +90,14 @@ export function execAsync(argv: string[], o: { input?: Uint8Array | string; time
 
 /**
  * tsip on a TUN device in a fresh namespace, services running, the kernel
- * side configured. Subnet 10.88.N.0/30 with N unique per test in this
+ * side configured. Subnet 10.88.N.0/30 (or /prefixLength: a wider one
+ * leaves on-link addresses nobody owns) with N unique per test in this
  * process; the namespace name carries the pid so parallel workers never clash.
  * With `ipv6: true` the link also carries IPv6: tsip fd00:88:N::2/64, the
  * kernel fd00:88:N::1/64 (DAD and router solicitations off); without it
  * IPv6 is off on the device, as before.
  */
-export function startTunEnv(o: { offload?: boolean; mtu?: number; stack?: StackOptions; filter?: TunOptions['filter']; shaper?: (clock: RealClock) => NonNullable<TunOptions['shaper']>; ipv6?: boolean; tun?: Pick<TunOptions, 'txThread' | 'txRingBytes' | 'txSpinUs' | 'txPublishBytes' | 'txInlineRecords' | 'txSegmentation' | 'rxThread' | 'rxRingBytes' | 'rxThreadEngage' | 'rxThreadIdleWakes' | 'rxCoalesce' | 'busyPollUs' | 'batch' | 'batchBytes' | 'tap'> } = {}): TunEnv {
+export function startTunEnv(o: { offload?: boolean; mtu?: number; prefixLength?: number; stack?: StackOptions; filter?: TunOptions['filter']; shaper?: (clock: RealClock) => NonNullable<TunOptions['shaper']>; ipv6?: boolean; tun?: Pick<TunOptions, 'txThread' | 'txRingBytes' | 'txSpinUs' | 'txPublishBytes' | 'txInlineRecords' | 'txSegmentation' | 'rxThread' | 'rxRingBytes' | 'rxThreadEngage' | 'rxThreadIdleWakes' | 'rxCoalesce' | 'busyPollUs' | 'batch' | 'batchBytes' | 'tap'> } = {}): TunEnv {
   const n = ++counter % 250;
   const ns = `tsipt-${process.pid}-${n}`;
   const tsip = `10.88.${n}.2`;
@@ -111,8 +112,8 @@ export function startTunEnv(o: { offload?: boolean; mtu?: number; stack?: StackO
   try {
     stack = new Stack({ name: 'tsip', clock, rng: n, ...o.stack });
     dev = TunDevice.open({ name: 'tsip0', netns: ns, offload: o.offload ?? false, ...(o.filter ? { filter: o.filter } : {}), ...(o.shaper ? { shaper: o.shaper(clock) } : {}), ...RX_MODE, ...o.tun });
-    dev.attach(stack, { addr: tsip, prefixLength: 30, ...(tsip6 !== undefined ? { addr6: tsip6, prefixLength6: 64 } : {}), mtu: o.mtu ?? 1500 });
-    configureTunLink({ dev: dev.name, address: `${kernel}/30`, ...(kernel6 !== undefined ? { address6: `${kernel6}/64` } : {}), mtu: o.mtu ?? 1500, netns: ns });
+    dev.attach(stack, { addr: tsip, prefixLength: o.prefixLength ?? 30, ...(tsip6 !== undefined ? { addr6: tsip6, prefixLength6: 64 } : {}), mtu: o.mtu ?? 1500 });
+    configureTunLink({ dev: dev.name, address: `${kernel}/${o.prefixLength ?? 30}`, ...(kernel6 !== undefined ? { address6: `${kernel6}/64` } : {}), mtu: o.mtu ?? 1500, netns: ns });
   } catch (e) {
     dev?.close();
     stack?.close();
