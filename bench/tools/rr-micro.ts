@@ -9,7 +9,12 @@
 // its own instead (connect, 1 byte each way, the client closes first), as
 // the anchors' connect-echo-close.
 //
-//   npx tsx bench/tools/rr-micro.ts [OPS] [service|raw|both] [conn]
+// With --virtual the stacks run on a virtual clock that moves 50 µs per
+// turn instead of the real one: the same work every run, so an instruction
+// count (bench/tools/callgrind-per-op.ts) compares two versions without the
+// machine's noise.
+//
+//   npx tsx bench/tools/rr-micro.ts [OPS] [service|raw|both] [conn] [--virtual]
 // (both: three of each, alternating; the first pair includes the JIT's warm-up)
 import { Err } from '../../src/err.ts';
 import { type Pbuf, PbufType } from '../../src/pbuf/pbuf.ts';
@@ -18,10 +23,16 @@ import { startServices } from '../../src/services/index.ts';
 import { Stack } from '../../src/stack/stack.ts';
 import type { Netif } from '../../src/netif/netif.ts';
 import { RealClock } from '../../src/time/real-clock.ts';
+import { VirtualClock } from '../../src/time/virtual-clock.ts';
 
-const OPS = Number(process.argv[2] ?? 200_000);
-const WHICH = process.argv[3] ?? 'both';
-const CONN = process.argv[4] === 'conn';
+const flags = process.argv.slice(2).filter((a) => a.startsWith('--'));
+const positional = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+const OPS = Number(positional[0] ?? 200_000);
+const WHICH = positional[1] ?? 'both';
+const CONN = positional[2] === 'conn';
+const VIRTUAL = flags.includes('--virtual');
+/** Virtual time per event-loop turn with --virtual (ms). */
+const VIRTUAL_TURN_MS = 0.05;
 
 function wire(a: Stack, aAddr: string, b: Stack, bAddr: string): { pump: () => number } {
   const q: [Stack, Netif, Uint8Array][] = [];
@@ -48,7 +59,7 @@ function wire(a: Stack, aAddr: string, b: Stack, bAddr: string): { pump: () => n
 }
 
 async function once(kind: 'service' | 'raw'): Promise<{ usPerOp: number; cpuUsPerOp: number }> {
-  const clock = new RealClock();
+  const clock = VIRTUAL ? new VirtualClock() : new RealClock();
   const client = new Stack({ name: 'c', clock, rng: 1 });
   const server = new Stack({ name: 's', clock, rng: 2 });
   const link = wire(client, '10.9.0.1', server, '10.9.0.2');
@@ -122,6 +133,7 @@ async function once(kind: 'service' | 'raw'): Promise<{ usPerOp: number; cpuUsPe
   while (done < OPS) {
     link.pump();
     await new Promise((r) => setImmediate(r));
+    if (clock instanceof VirtualClock) clock.advanceTo(clock.now() + VIRTUAL_TURN_MS);
     if (done !== last) (last = done), (lastAt = performance.now());
     else if (performance.now() - lastAt > 5000) throw new Error(`${kind}: no progress for 5 s after ${done} of ${OPS}`);
   }
@@ -131,7 +143,7 @@ async function once(kind: 'service' | 'raw'): Promise<{ usPerOp: number; cpuUsPe
   services.stop();
   client.close();
   server.close();
-  clock.dispose();
+  if (clock instanceof RealClock) clock.dispose();
   return { usPerOp: (ms * 1000) / OPS, cpuUsPerOp: (cpu.user + cpu.system) / OPS };
 }
 
