@@ -13,7 +13,7 @@
 //   npx tsx bench/tools/callgrind-per-op.ts A B [--reps N] [--dirs=LABEL=DIR,...] [--bundle=ENTRY.ts] -- CMD ARGS... ({OPS}, {BUNDLE} in ARGS)
 //
 // e.g.
-//   npx tsx bench/tools/callgrind-per-op.ts 2000 10000 --bundle=bench/tools/rr-micro.ts -- node --single-threaded --predictable {BUNDLE} {OPS} service --virtual
+//   npx tsx bench/tools/callgrind-per-op.ts 10000 30000 --bundle=bench/tools/rr-micro.ts -- node --single-threaded --predictable {BUNDLE} {OPS} service --virtual
 //
 // --dirs runs the command in each source tree (a git worktree of another
 // commit, say) alternately, and prints each tree's figures. Needs valgrind
