@@ -99,6 +99,7 @@ export function execAsync(argv: string[], o: { input?: Uint8Array | string; time
  */
 export function startTunEnv(o: { offload?: boolean; mtu?: number; prefixLength?: number; stack?: StackOptions; filter?: TunOptions['filter']; shaper?: (clock: RealClock) => NonNullable<TunOptions['shaper']>; ipv6?: boolean; tun?: Pick<TunOptions, 'txThread' | 'txRingBytes' | 'txSpinUs' | 'txPublishBytes' | 'txInlineRecords' | 'txSegmentation' | 'rxThread' | 'rxRingBytes' | 'rxThreadEngage' | 'rxThreadIdleWakes' | 'rxCoalesce' | 'busyPollUs' | 'batch' | 'batchBytes' | 'tap'> } = {}): TunEnv {
   const n = ++counter % 250;
+  const prefix = o.prefixLength ?? 30;
   const ns = `tsipt-${process.pid}-${n}`;
   const tsip = `10.88.${n}.2`;
   const kernel = `10.88.${n}.1`;
@@ -112,8 +113,8 @@ export function startTunEnv(o: { offload?: boolean; mtu?: number; prefixLength?:
   try {
     stack = new Stack({ name: 'tsip', clock, rng: n, ...o.stack });
     dev = TunDevice.open({ name: 'tsip0', netns: ns, offload: o.offload ?? false, ...(o.filter ? { filter: o.filter } : {}), ...(o.shaper ? { shaper: o.shaper(clock) } : {}), ...RX_MODE, ...o.tun });
-    dev.attach(stack, { addr: tsip, prefixLength: o.prefixLength ?? 30, ...(tsip6 !== undefined ? { addr6: tsip6, prefixLength6: 64 } : {}), mtu: o.mtu ?? 1500 });
-    configureTunLink({ dev: dev.name, address: `${kernel}/${o.prefixLength ?? 30}`, ...(kernel6 !== undefined ? { address6: `${kernel6}/64` } : {}), mtu: o.mtu ?? 1500, netns: ns });
+    dev.attach(stack, { addr: tsip, prefixLength: prefix, ...(tsip6 !== undefined ? { addr6: tsip6, prefixLength6: 64 } : {}), mtu: o.mtu ?? 1500 });
+    configureTunLink({ dev: dev.name, address: `${kernel}/${prefix}`, ...(kernel6 !== undefined ? { address6: `${kernel6}/64` } : {}), mtu: o.mtu ?? 1500, netns: ns });
   } catch (e) {
     dev?.close();
     stack?.close();
